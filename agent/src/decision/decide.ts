@@ -1,0 +1,259 @@
+// The routing decision: one connection's facts + the route table -> a Verdict. Runs once per
+// connection (targets above 100k/s), so the route path allocates little: one Map lookup, at most
+// one regex match, the verdict object. Never throws: anything unexpected is an 'internal-error'.
+//
+// Refusals (reason, SQLSTATE, what the client reads):
+//   malformed               08P01  the decoder's own sentence
+//   unexpected-negotiation  08P01  SSLRequest/GSSENCRequest reached the agent: HAProxy answers
+//                                  those itself, so this is a configuration error
+//   no-key                  28000  no source named a tenant. 28000 (invalid authorization
+//                                  specification), not 3D000: no database name was rejected, the
+//                                  client did not say who it is in the way this server expects, and
+//                                  28000 is what PostgreSQL itself sends for an unusable user/startup
+//                                  identity; clients (libpq, pgbouncer, poolers) do not retry it.
+//   conflicting-keys        28000  names the two tenant values the client itself sent
+//   unknown-tenant          3D000  `no tenant "x" is served here; check ...`
+//   disabled-tenant         3D000  byte-identical to unknown-tenant (a stranger cannot tell which
+//                                  tenants exist); logDetail says 'disabled'.
+//                           57P03  `tenant "x" is disabled` when policy.revealDisabled
+//   unknown-target          08004  the tenant exists but has no such target
+//   cancel-unroutable       08004  no session of this client address is known (see cancel-router.ts)
+//   cancel-rate-limited     53300  too many cancels from this address
+//   internal-error          XX000  a bug or an unusable policy; details in logDetail only
+// Client messages never list tenants and only ever echo values the client itself sent, quoted,
+// truncated and escaped (quote.ts). `tenant` is set on refusals only for tenants of the table, so
+// it is safe as a metrics label; an unknown id the client sent is in logDetail.
+
+import type { CancelRouter, CancelTarget } from './cancel-router.js';
+import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
+import type { TenantOptionReader } from './options-tenant.js';
+import { quoteValue, sanitizeText } from './quote.js';
+import type {
+  ConnectionFacts,
+  KeySource,
+  RefusalReason,
+  RefuseVerdict,
+  RouteTable,
+  RoutingPolicy,
+  TenantRoute,
+  Verdict,
+} from './types.js';
+
+export const SQLSTATE = {
+  protocolViolation: '08P01',
+  invalidAuthorization: '28000',
+  invalidCatalogName: '3D000',
+  cannotConnectNow: '57P03',
+  rejectedEstablishment: '08004',
+  tooManyConnections: '53300',
+  internalError: 'XX000',
+} as const;
+
+export const INTERNAL_ERROR_MESSAGE = 'internal error in the connection router; try again later or contact the operator';
+
+function refuse(
+  reason: RefusalReason,
+  sqlstate: string,
+  message: string,
+  logDetail: string,
+  tenant?: string,
+): RefuseVerdict {
+  return tenant === undefined
+    ? { kind: 'refuse', reason, sqlstate, message, logDetail }
+    : { kind: 'refuse', reason, sqlstate, message, logDetail, tenant };
+}
+
+function internalError(logDetail: string): RefuseVerdict {
+  return refuse('internal-error', SQLSTATE.internalError, INTERNAL_ERROR_MESSAGE, sanitizeText(logDetail, 500));
+}
+
+const SOURCE_WORDS: Record<KeySource, string> = {
+  options: 'pgroute.tenant in options',
+  user: 'user name',
+  database: 'database name',
+};
+
+/** The words the client reads for an unknown tenant, and for a disabled one unless revealed. */
+export function notServedMessage(tenant: string, source: KeySource, policy: RoutingPolicy): string {
+  const orOptions = source !== 'options' && compilePolicy(policy).useOptions ? ' (or options=-c pgroute.tenant=...)' : '';
+  return `no tenant ${quoteValue(tenant)} is served here; check the ${SOURCE_WORDS[source]}${orOptions}`;
+}
+
+function conflictMessage(first: KeyClaim, second: KeyClaim, policy: RoutingPolicy): string {
+  const hint = compilePolicy(policy).useOptions ? ', or set it with options=-c pgroute.tenant=<tenant>' : '';
+  return (
+    `the connection names two different tenants: ${quoteValue(first.tenant)} (${SOURCE_WORDS[first.source]}) ` +
+    `and ${quoteValue(second.tenant)} (${SOURCE_WORDS[second.source]}); name only one${hint}`
+  );
+}
+
+function ownBackend(backends: TenantRoute['backends'], target: string): string | undefined {
+  if (!Object.hasOwn(backends, target)) return undefined; // never `constructor`, `__proto__`, ...
+  const b = backends[target];
+  return typeof b === 'string' && b !== '' ? b : undefined;
+}
+
+function tenantHasBackend(route: TenantRoute | undefined, backend: string): boolean {
+  if (route === undefined) return false;
+  for (const target in route.backends) {
+    if (Object.hasOwn(route.backends, target) && route.backends[target] === backend) return true;
+  }
+  return false;
+}
+
+function addressForLog(address: unknown): string {
+  return typeof address === 'string' && address !== '' ? sanitizeText(address, 64) : '(no address)';
+}
+
+function decideCancel(table: RouteTable, facts: ConnectionFacts, cancels: CancelRouter, now: number): Verdict {
+  const accept = (to: CancelTarget): boolean => tenantHasBackend(table.tenants.get(to.tenant), to.backend);
+  const r = cancels.route(facts.clientAddress, now, accept);
+  switch (r.kind) {
+    case 'route':
+      return { kind: 'route', tenant: r.to.tenant, target: r.to.target, backend: r.to.backend, cancel: true };
+    case 'rate-limited':
+      return refuse(
+        'cancel-rate-limited',
+        SQLSTATE.tooManyConnections,
+        'too many cancel requests from this client address; wait a moment and try again',
+        `cancel from ${addressForLog(facts.clientAddress)}: ${r.detail}`,
+      );
+    case 'unroutable':
+      return refuse(
+        'cancel-unroutable',
+        SQLSTATE.rejectedEstablishment,
+        'cancel request cannot be routed: no session from this client address is known',
+        `cancel from ${addressForLog(facts.clientAddress)}: ${r.detail}`,
+      );
+  }
+}
+
+function decideStartup(
+  table: RouteTable,
+  facts: ConnectionFacts,
+  params: ReadonlyMap<string, string>,
+  cancels: CancelRouter,
+  now: number,
+  readOption: TenantOptionReader | undefined,
+): Verdict {
+  const policy = table.policy;
+  const key = findTenantKey(policy, params, readOption);
+  switch (key.kind) {
+    case 'config-error':
+      return internalError(`route table ${table.version}: ${key.logDetail}`);
+    case 'none':
+      return refuse('no-key', SQLSTATE.invalidAuthorization, key.message, key.logDetail);
+    case 'conflict':
+      return refuse(
+        'conflicting-keys',
+        SQLSTATE.invalidAuthorization,
+        conflictMessage(key.first, key.second, policy),
+        `${key.first.source} gives ${quoteValue(key.first.tenant)}, ${key.second.source} gives ${quoteValue(key.second.tenant)}`,
+      );
+    case 'key':
+      break;
+  }
+
+  const id = key.tenant;
+  const tenant = table.tenants.get(id);
+  if (tenant === undefined) {
+    return refuse(
+      'unknown-tenant',
+      SQLSTATE.invalidCatalogName,
+      notServedMessage(id, key.source, policy),
+      `unknown tenant ${quoteValue(id)} (from the ${key.source}; route table ${table.version})`,
+    );
+  }
+  if (!tenant.enabled) {
+    return policy.revealDisabled
+      ? refuse(
+          'disabled-tenant',
+          SQLSTATE.cannotConnectNow,
+          `tenant ${quoteValue(id)} is disabled`,
+          `tenant ${quoteValue(id)} is disabled (revealed to the client)`,
+          id,
+        )
+      : refuse(
+          'disabled-tenant',
+          SQLSTATE.invalidCatalogName,
+          notServedMessage(id, key.source, policy),
+          `tenant ${quoteValue(id)} is disabled (the client was told it is not served)`,
+          id,
+        );
+  }
+
+  let target: string;
+  let why: string;
+  if (key.target !== undefined) {
+    target = key.target;
+    why = 'chosen by the user name';
+  } else {
+    const byPort = Object.hasOwn(policy.targetByPort, facts.frontendPort)
+      ? policy.targetByPort[facts.frontendPort]
+      : undefined;
+    if (byPort !== undefined) {
+      target = byPort;
+      why = `the target of port ${facts.frontendPort}`;
+    } else {
+      target = policy.defaultTarget;
+      why = 'the default target';
+    }
+  }
+  const backend = ownBackend(tenant.backends, target);
+  if (backend === undefined) {
+    return refuse(
+      'unknown-target',
+      SQLSTATE.rejectedEstablishment,
+      `tenant ${quoteValue(id)} has no target ${quoteValue(target)} (${why})`,
+      `tenant ${quoteValue(id)} has no backend for target ${quoteValue(target)} (${why}; route table ${table.version})`,
+      id,
+    );
+  }
+
+  const verdict = { kind: 'route', tenant: id, target, backend, cancel: false } as const;
+  cancels.record(facts.clientAddress, verdict, now);
+  return verdict;
+}
+
+/**
+ * Decides where one connection goes. `readOption` (optional) replaces the reader of
+ * `-c pgroute.tenant=` in `options`. Never throws.
+ */
+export function decide(
+  table: RouteTable,
+  facts: ConnectionFacts,
+  cancels: CancelRouter,
+  now: number,
+  readOption?: TenantOptionReader,
+): Verdict {
+  try {
+    const p = facts.preamble;
+    switch (p.kind) {
+      case 'startup':
+        return decideStartup(table, facts, p.params, cancels, now, readOption);
+      case 'cancel':
+        return decideCancel(table, facts, cancels, now);
+      case 'invalid':
+        return refuse(
+          'malformed',
+          SQLSTATE.protocolViolation,
+          sanitizeText(typeof p.message === 'string' && p.message !== '' ? p.message : 'invalid startup packet'),
+          `malformed first packet (${sanitizeText(String(p.problem), 40)})`,
+        );
+      case 'ssl-request':
+      case 'gssenc-request': {
+        const what = p.kind === 'ssl-request' ? 'SSL' : 'GSSAPI encryption';
+        return refuse(
+          'unexpected-negotiation',
+          SQLSTATE.protocolViolation,
+          `unexpected ${what} negotiation request; the router should have answered it itself (a server configuration error; contact the operator)`,
+          `${p.kind === 'ssl-request' ? 'SSLRequest' : 'GSSENCRequest'} reached the agent: HAProxy should answer it before asking the agent; check the frontend configuration`,
+        );
+      }
+      default:
+        return internalError(`unknown preamble kind ${String((p as { kind?: unknown }).kind)}`);
+    }
+  } catch (err) {
+    return internalError(`decide threw: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -1,0 +1,88 @@
+// The domain of a routing decision: what the agent knows (the route table), what HAProxy tells it
+// about one connection, and the verdict it returns. Pure data; no transport here.
+
+import type { DecodedPreamble } from '../pg/preamble-types.js';
+
+/** A tenant's named connection targets. `primary` always exists; `pool` and `replica` where configured. */
+export type TargetName = string;
+
+/** Where a key may come from, in precedence order (first wins; disagreeing keys are refused). */
+export type KeySource = 'options' | 'user' | 'database';
+
+export interface UserKeyRule {
+  /** exact: the whole user name is the tenant id. pattern: a regex with named groups `tenant` and optionally `target`. */
+  readonly mode: 'exact' | 'pattern';
+  /** Required when mode is 'pattern', e.g. '^(?<role>[^.]+)\\.(?<tenant>[a-z0-9-]+)$'. */
+  readonly pattern?: string;
+}
+
+export interface RoutingPolicy {
+  /** Which sources give the tenant key. `options` (`-c pgroute.tenant=<id>`) always wins when present. */
+  readonly keys: readonly KeySource[];
+  readonly user?: UserKeyRule;
+  /** Target chosen by the public port the client used (e.g. 6432 -> pool). */
+  readonly targetByPort: Readonly<Record<number, TargetName>>;
+  readonly defaultTarget: TargetName;
+  /** When false (default), a disabled tenant is refused with the same words as an unknown one. */
+  readonly revealDisabled: boolean;
+}
+
+export interface TenantRoute {
+  readonly id: string;
+  readonly enabled: boolean;
+  /** target name -> HAProxy backend name, rendered from the same snapshot as haproxy.cfg. */
+  readonly backends: Readonly<Record<TargetName, string>>;
+}
+
+export interface RouteTable {
+  /** Identifies the snapshot both the agent and haproxy.cfg were rendered from. */
+  readonly version: string;
+  readonly policy: RoutingPolicy;
+  readonly tenants: ReadonlyMap<string, TenantRoute>;
+}
+
+/** What HAProxy tells the agent about one connection. */
+export interface ConnectionFacts {
+  readonly preamble: DecodedPreamble;
+  /** Client address as HAProxy saw it (IPv4 or IPv6 text). */
+  readonly clientAddress: string;
+  /** The public port the client connected to. */
+  readonly frontendPort: number;
+}
+
+/** Machine-readable reason for a refusal (metrics label, log field). */
+export type RefusalReason =
+  | 'malformed'
+  | 'unexpected-negotiation'
+  | 'no-key'
+  | 'conflicting-keys'
+  | 'unknown-tenant'
+  | 'disabled-tenant'
+  | 'unknown-target'
+  | 'cancel-unroutable'
+  | 'cancel-rate-limited'
+  | 'internal-error';
+
+export interface RouteVerdict {
+  readonly kind: 'route';
+  readonly tenant: string;
+  readonly target: TargetName;
+  readonly backend: string;
+  /** True when this routes a CancelRequest. */
+  readonly cancel: boolean;
+}
+
+export interface RefuseVerdict {
+  readonly kind: 'refuse';
+  readonly reason: RefusalReason;
+  /** SQLSTATE sent to the client, e.g. '08P01'. */
+  readonly sqlstate: string;
+  /** What the client sees; never names a tenant the client did not name, never lists tenants. */
+  readonly message: string;
+  /** What the operator sees in logs (may say more, e.g. that the tenant is disabled). */
+  readonly logDetail: string;
+  /** Tenant id the client asked for, when one was found (logs/metrics only). */
+  readonly tenant?: string;
+}
+
+export type Verdict = RouteVerdict | RefuseVerdict;

@@ -1,0 +1,258 @@
+// Properties of the decision over arbitrary tables, policies and client strings.
+// Tenant ids in these tables all start with "zq": no fixed text of any message contains "zq", and no
+// escape sequence produces it, so any tenant id found in a client message must have been echoed
+// from a value the client itself sent.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CancelRouter, normalizeAddress, type CancelTarget } from '../../src/decision/cancel-router.js';
+import { decide } from '../../src/decision/decide.js';
+import type { KeySource, RouteTable, RoutingPolicy, TenantRoute } from '../../src/decision/types.js';
+import { CANCEL, PATTERN, startup } from './fixtures.js';
+
+const TARGETS = ['primary', 'pool', 'replica'] as const;
+const NUM_RUNS = 400;
+
+const anyString = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.string({ maxLength: 200 }),
+);
+
+const tenantId = fc.stringMatching(/^[a-z0-9-]{0,6}$/).map((s) => `zq${s}`);
+
+const tenantRoute = (id: string): fc.Arbitrary<TenantRoute> =>
+  fc
+    .record({
+      enabled: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
+      targets: fc.oneof(fc.constant([...TARGETS]), fc.subarray([...TARGETS])),
+    }).map(({ enabled, targets }) => {
+    const backends: Record<string, string> = {};
+    for (const t of targets) backends[t] = `be_${id}_${t}`;
+    return { id, enabled, backends };
+  });
+
+const policyArb: fc.Arbitrary<RoutingPolicy> = fc.record({
+  keys: fc.shuffledSubarray<KeySource>(['options', 'user', 'database'], { minLength: 1 }),
+  user: fc.constantFrom(
+    { mode: 'exact' as const },
+    { mode: 'pattern' as const, pattern: PATTERN },
+    { mode: 'pattern' as const, pattern: '^(?<tenant>[^@]+)@(?<target>.*)$' },
+  ),
+  targetByPort: fc.constant({ 6432: 'pool', 5433: 'replica' }),
+  defaultTarget: fc.constantFrom('primary', 'pool', 'gold'),
+  revealDisabled: fc.boolean(),
+});
+
+const tableArb: fc.Arbitrary<RouteTable> = fc
+  .tuple(fc.uniqueArray(tenantId, { minLength: 1, maxLength: 6 }), policyArb)
+  .chain(([ids, policy]) =>
+    fc.tuple(...ids.map(tenantRoute)).map((routes) => ({
+      version: 'prop',
+      policy,
+      tenants: new Map(routes.map((r) => [r.id, r])),
+    })),
+  );
+
+/** A client value: a table id, a derived form of one, or anything at all. */
+const clientValue = (ids: readonly string[]): fc.Arbitrary<string> =>
+  fc.oneof(
+    { arbitrary: fc.constantFrom(...ids), weight: 3 },
+    {
+      arbitrary: fc
+        .tuple(fc.constantFrom(...ids), fc.constantFrom('', '', '.primary', '.pool', '.replica', '.gold', '.constructor'))
+        .map(([id, t]) => `app.${id}${t}`),
+      weight: 3,
+    },
+    { arbitrary: fc.tuple(fc.constantFrom(...ids), fc.constantFrom(...TARGETS, '__proto__')).map(([id, t]) => `${id}@${t}`), weight: 1 },
+    { arbitrary: anyString, weight: 2 },
+  );
+
+const optionsValue = (ids: readonly string[]): fc.Arbitrary<string> =>
+  fc.oneof(
+    clientValue(ids).map((v) => `-c pgroute.tenant=${v}`),
+    clientValue(ids).map((v) => `-c search_path=x --pgroute.tenant=${v.replace(/\s/g, '\\ ')}`),
+    anyString,
+  );
+
+interface Client {
+  readonly params: Record<string, string>;
+  readonly port: number;
+}
+
+const clientArb = (t: RouteTable): fc.Arbitrary<Client> => {
+  const ids = [...t.tenants.keys()];
+  return fc.record({
+    params: fc
+      .record(
+        {
+          user: clientValue(ids),
+          database: clientValue(ids),
+          options: optionsValue(ids),
+          extra: fc.dictionary(anyString, anyString, { maxKeys: 3 }),
+        },
+        { requiredKeys: ['user'] },
+      )
+      .map(({ extra, ...rest }) => ({ ...extra, ...rest }) as Record<string, string>),
+    port: fc.oneof(fc.constantFrom(5432, 6432, 5433), fc.integer()),
+  });
+};
+
+const caseArb = tableArb.chain((t) => fc.tuple(fc.constant(t), clientArb(t)));
+
+function backendsOf(route: TenantRoute | undefined): string[] {
+  return route === undefined ? [] : Object.values(route.backends);
+}
+
+describe('decide: properties', () => {
+  it('never throws and always returns a well-formed verdict', () => {
+    fc.assert(
+      fc.property(caseArb, fc.string(), ([t, c], address) => {
+        const v = decide(t, { preamble: startup(c.params), clientAddress: address, frontendPort: c.port }, new CancelRouter(), 0);
+        if (v.kind === 'route') {
+          expect(v.backend.length).toBeGreaterThan(0);
+        } else {
+          expect(v.kind).toBe('refuse');
+          expect(v.sqlstate).toMatch(/^[0-9A-Z]{5}$/);
+          expect(v.message.length).toBeGreaterThan(0);
+          expect(v.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+          expect(v.logDetail).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+        }
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('a route goes to a backend of the decided, enabled tenant, which the client named', () => {
+    fc.assert(
+      fc.property(caseArb, ([t, c]) => {
+        const v = decide(t, { preamble: startup(c.params), clientAddress: '192.0.2.1', frontendPort: c.port }, new CancelRouter(), 0);
+        if (v.kind !== 'route') return;
+        const route = t.tenants.get(v.tenant);
+        expect(route?.enabled).toBe(true);
+        expect(route?.backends[v.target]).toBe(v.backend);
+        expect(Object.hasOwn(route?.backends ?? {}, v.target)).toBe(true);
+        const sent = [c.params['user'], c.params['database'], c.params['options']];
+        expect(sent.some((s) => s !== undefined && s.replace(/\\/g, '').includes(v.tenant))).toBe(true);
+        for (const [id, other] of t.tenants) {
+          if (id !== v.tenant) expect(backendsOf(other)).not.toContain(v.backend);
+        }
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('refusals never name a tenant of the table the client did not name', () => {
+    fc.assert(
+      fc.property(caseArb, ([t, c]) => {
+        const v = decide(t, { preamble: startup(c.params), clientAddress: '192.0.2.1', frontendPort: c.port }, new CancelRouter(), 0);
+        if (v.kind !== 'refuse') return;
+        const sent = Object.values(c.params).map((s) => s.replace(/\\/g, ''));
+        for (const id of t.tenants.keys()) {
+          if (v.message.includes(id)) expect(sent.some((s) => s.includes(id))).toBe(true);
+        }
+        if (v.tenant !== undefined) expect(t.tenants.has(v.tenant)).toBe(true);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('unknown and (hidden) disabled tenants are indistinguishable to the client', () => {
+    fc.assert(
+      fc.property(caseArb, ([t, c]) => {
+        if (t.policy.revealDisabled) return;
+        const preamble = startup(c.params);
+        const f = { preamble, clientAddress: '192.0.2.1', frontendPort: c.port };
+        const v = decide(t, f, new CancelRouter(), 0);
+        if (v.kind !== 'refuse' || v.reason !== 'disabled-tenant' || v.tenant === undefined) return;
+        const without = new Map(t.tenants);
+        without.delete(v.tenant);
+        const u = decide({ ...t, tenants: without }, f, new CancelRouter(), 0);
+        expect(u.kind === 'refuse' && [u.reason, u.sqlstate, u.message]).toEqual(['unknown-tenant', v.sqlstate, v.message]);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('cancels only ever go to backends this same address was routed to, of the tenant named', () => {
+    const addresses = ['192.0.2.1', '192.0.2.2', '::ffff:192.0.2.2', '2001:db8::1', ''];
+    const op = (t: RouteTable) =>
+      fc.oneof(
+        fc.record({ kind: fc.constant('startup' as const), address: fc.constantFrom(...addresses), client: clientArb(t), dt: fc.nat(1000) }),
+        fc.record({ kind: fc.constant('cancel' as const), address: fc.constantFrom(...addresses), dt: fc.nat(1000) }),
+      );
+    fc.assert(
+      fc.property(
+        tableArb.chain((t) => fc.tuple(fc.constant(t), fc.array(op(t), { maxLength: 40 }))),
+        ([t, ops]) => {
+          const cancels = new CancelRouter({ maxBackendsPerAddress: 2, maxAddresses: 2, cancelBurst: 3, ttlMs: 5000 });
+          const routed = new Map<string, Set<string>>();
+          let now = 0;
+          for (const o of ops) {
+            now += o.dt;
+            const preamble = o.kind === 'startup' ? startup(o.client.params) : CANCEL;
+            const port = o.kind === 'startup' ? o.client.port : 5432;
+            const v = decide(t, { preamble, clientAddress: o.address, frontendPort: port }, cancels, now);
+            const key = normalizeAddress(o.address);
+            if (v.kind !== 'route') continue;
+            expect(v.cancel).toBe(o.kind === 'cancel');
+            if (o.kind === 'startup') {
+              const s = routed.get(key) ?? new Set<string>();
+              s.add(v.backend);
+              routed.set(key, s);
+            } else {
+              expect(o.address).not.toBe('');
+              expect(routed.get(key)?.has(v.backend)).toBe(true);
+              expect(backendsOf(t.tenants.get(v.tenant))).toContain(v.backend);
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('CancelRouter: model', () => {
+  it('with room to spare, routes exactly to the most recent unexpired accepted backend of the address', () => {
+    const addr = fc.constantFrom('a', 'b', 'c');
+    const target = fc.constantFrom<CancelTarget>(
+      { tenant: 't1', target: 'primary', backend: 'b1' },
+      { tenant: 't2', target: 'primary', backend: 'b2' },
+      { tenant: 't3', target: 'pool', backend: 'b3' },
+    );
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('record' as const), addr, to: target, dt: fc.nat(400) }),
+      fc.record({ kind: fc.constant('route' as const), addr, dt: fc.nat(400), reject: fc.constantFrom(undefined, 'b1', 'b2') }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const ttl = 1000;
+        const r = new CancelRouter({ ttlMs: ttl, cancelBurst: 1e9 });
+        const model = new Map<string, Array<{ backend: string; at: number }>>();
+        let now = 0;
+        for (const o of ops) {
+          now += o.dt;
+          if (o.kind === 'record') {
+            r.record(o.addr, o.to, now);
+            const list = (model.get(o.addr) ?? []).filter((e) => e.backend !== o.to.backend);
+            list.unshift({ backend: o.to.backend, at: now });
+            model.set(o.addr, list);
+          } else {
+            const res = r.route(o.addr, now, (to) => to.backend !== o.reject);
+            const list = model.get(o.addr) ?? [];
+            const lastSeen = list[0]?.at;
+            const expected =
+              lastSeen === undefined || now - lastSeen > ttl
+                ? undefined
+                : list.find((e) => now - e.at <= ttl && e.backend !== o.reject)?.backend;
+            if (lastSeen !== undefined && now - lastSeen > ttl) model.delete(o.addr);
+            expect(res.kind === 'route' ? res.to.backend : undefined).toBe(expected);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,114 @@
+// The pgroute agent: a SPOP server that HAProxy asks, once per client connection, where the
+// connection goes. Decisions are pure (decision/); this file wires sockets, metrics and logs.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { CancelRouter, type CancelRouterOptions } from './decision/cancel-router.js';
+import type { Verdict } from './decision/types.js';
+import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import type { RouteStore } from './routes-store.js';
+import { createAgentHttpServer } from './server/http.js';
+import { SpopConnection } from './server/spop-connection.js';
+import { RefusalLog } from './server/refusal-log.js';
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AgentOptions {
+  readonly listen: Endpoint;
+  /** /healthz and /metrics; omit to run without. */
+  readonly http?: Endpoint;
+  readonly store: RouteStore;
+  readonly log: Logger;
+  readonly metrics?: AgentMetrics;
+  readonly cancel?: CancelRouterOptions;
+}
+
+export interface RunningAgent {
+  readonly port: number;
+  readonly metrics: AgentMetrics;
+  /** Stops accepting, says goodbye to every HAProxy connection, closes the HTTP side. */
+  close(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const { log, store } = opts;
+  const metrics = opts.metrics ?? createAgentMetrics();
+  const cancels = new CancelRouter(opts.cancel);
+  const ctx = { store, cancels, now: Date.now };
+  const refusals = new RefusalLog(log);
+  const connections = new Set<SpopConnection>();
+  const sockets = new Set<Socket>();
+
+  // Counters are looked up once per (outcome, reason), not per decision.
+  const counters = new Map<string, { inc(): void }>();
+  const onVerdict = (v: Verdict): void => {
+    const reason = v.kind === 'route' ? (v.cancel ? 'cancel' : v.target) : v.reason;
+    const key = `${v.kind}\0${reason}`;
+    let c = counters.get(key);
+    if (c === undefined) counters.set(key, (c = metrics.decisions.labels(v.kind, reason)));
+    c.inc();
+    if (v.kind === 'refuse') refusals.record(v);
+  };
+
+  const sweep = setInterval(() => cancels.sweep(Date.now(), 10_000), 60_000);
+  sweep.unref();
+  metrics.routeTableTenants.set(store.table.tenants.size);
+
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    metrics.haproxyConnections.inc();
+    const conn = new SpopConnection(socket, { ctx, metrics, log, onVerdict });
+    connections.add(conn);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      connections.delete(conn);
+      metrics.haproxyConnections.dec();
+    });
+  });
+  server.on('error', (err) => log.error({ err: err.message }, 'agent listener error'));
+  await listen(server, opts.listen);
+  const port = (server.address() as { port: number }).port;
+  log.info({ host: opts.listen.host, port, tenants: store.table.tenants.size, version: store.table.version }, 'pgroute agent listening');
+
+  let http: HttpServer | undefined;
+  if (opts.http) {
+    http = createAgentHttpServer(metrics, {
+      unhealthy: () => (server.listening ? undefined : 'SPOP listener closed'),
+      describe: () => ({ routeTable: store.table.version, tenants: store.table.tenants.size, haproxyConnections: connections.size }),
+    });
+    await listen(http, opts.http);
+  }
+
+  return {
+    port,
+    metrics,
+    async close() {
+      clearInterval(sweep);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of connections) c.shutdown();
+      const deadline = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, 2_000);
+      await closed;
+      clearTimeout(deadline);
+      if (http) await new Promise<void>((resolve) => http?.close(() => resolve()));
+      refusals.flush();
+      log.info('pgroute agent stopped');
+    },
+  };
+}
+
+function listen(server: Server | HttpServer, at: Endpoint): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${at.host}:${at.port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(at.port, at.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,29 @@
+// Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (see haproxy/spoe.conf.hbs:
+// be = backend, t = tenant, tgt = target, err = the ErrorResponse to send when refusing).
+
+import type { Verdict } from '../decision/types.js';
+import { encodeErrorResponse } from '../pg/error-response.js';
+import type { TxnSetVar } from '../spop/ack.js';
+
+// Pre-encoded names: the hot path skips UTF-8 work.
+export const VAR_BACKEND = Buffer.from('be');
+export const VAR_TENANT = Buffer.from('t');
+export const VAR_TARGET = Buffer.from('tgt');
+export const VAR_ERROR = Buffer.from('err');
+
+export function verdictActions(verdict: Verdict): TxnSetVar[] {
+  if (verdict.kind === 'route') {
+    return [
+      { name: VAR_BACKEND, value: verdict.backend },
+      { name: VAR_TENANT, value: verdict.tenant },
+      { name: VAR_TARGET, value: verdict.target },
+    ];
+  }
+  const err = encodeErrorResponse({ severity: 'FATAL', sqlstate: verdict.sqlstate, message: verdict.message });
+  return verdict.tenant === undefined
+    ? [{ name: VAR_ERROR, value: err }]
+    : [
+        { name: VAR_ERROR, value: err },
+        { name: VAR_TENANT, value: verdict.tenant },
+      ];
+}

@@ -1,0 +1,66 @@
+// Maps CLI flags onto Settings, so every command spells a knob the same way.
+
+import { Option, type Command } from 'commander';
+import { ConfigError } from '../generator/src/errors.js';
+import type { Listener } from '../generator/src/model.js';
+import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Settings } from '../generator/src/settings.js';
+
+export interface DeploymentFlags {
+  stateDir: string;
+  port: string;
+  bind: string;
+  agentPort: string;
+  agentHost: string;
+  agentHttpPort: string;
+  statsPort: string;
+  startupTimeout: string;
+  agentTimeout: string;
+  log: string;
+}
+
+export function addDeploymentFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--state-dir <dir>', 'where rendered files and sockets live').default('.pgroute').env('PGROUTE_STATE_DIR'))
+    .addOption(new Option('--port <port>', 'public PostgreSQL port (when the tenants file lists no listeners)').default(String(DEFAULT_PORT)).env('PGROUTE_PORT'))
+    .addOption(new Option('--bind <address>', 'address the public port listens on').default('0.0.0.0').env('PGROUTE_BIND'))
+    .addOption(new Option('--agent-host <host>', 'address of the pgroute agent').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
+    .addOption(new Option('--agent-port <port>', 'SPOP port of the pgroute agent').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
+    .addOption(new Option('--agent-http-port <port>', "agent's /healthz and /metrics port").default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
+    .addOption(new Option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)").default(String(DEFAULT_STATS_PORT)).env('PGROUTE_STATS_PORT'))
+    .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
+    .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
+    .addOption(new Option('--log <mode>', "HAProxy traffic log: errors (refused or failed sessions), all, off").choices(['errors', 'all', 'off']).default('errors'));
+}
+
+export function parsePort(name: string, value: string, allowZero = false): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) throw new ConfigError(`${name} must be a port number from ${allowZero ? 0 : 1} to 65535, got "${value}"`);
+  return n;
+}
+
+const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
+function parseDuration(name: string, value: string): string {
+  if (!DURATION.test(value)) throw new ConfigError(`${name} must be a duration like 500ms, 5s or 1m, got "${value}"`);
+  return value;
+}
+
+export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; agentHttpPort: number } {
+  const base = defaultSettings(f.stateDir);
+  const statsPort = parsePort('--stats-port', f.statsPort, true);
+  const settings: Settings = {
+    ...base,
+    agent: {
+      ...base.agent,
+      servers: [{ host: f.agentHost, port: parsePort('--agent-port', f.agentPort) }],
+      processingTimeout: parseDuration('--agent-timeout', f.agentTimeout),
+    },
+    stats: { ...base.stats, enabled: statsPort !== 0, port: statsPort },
+    timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
+    log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
+  };
+  return {
+    settings,
+    fallbackListener: { address: f.bind, port: parsePort('--port', f.port) },
+    agentHttpPort: parsePort('--agent-http-port', f.agentHttpPort),
+  };
+}

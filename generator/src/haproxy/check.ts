@@ -1,0 +1,26 @@
+// `haproxy -c`: the candidate configuration must pass HAProxy's own parser before it is used.
+
+import { execFile } from 'node:child_process';
+
+export interface CheckResult {
+  readonly ok: boolean;
+  /** HAProxy's own words (alerts and warnings), for the operator. */
+  readonly output: string;
+}
+
+export function haproxyBinary(): string {
+  return process.env.PGROUTE_HAPROXY ?? 'haproxy';
+}
+
+export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
+      const output = `${stdout}${stderr}`.trim();
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        resolve({ ok: false, output: `cannot run ${haproxyBinary()}: not installed or not on PATH (set PGROUTE_HAPROXY)` });
+        return;
+      }
+      resolve({ ok: !err, output });
+    });
+  });
+}

@@ -1,0 +1,84 @@
+// Runs HAProxy in master-worker mode as a child process and talks to its master CLI.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import type { Logger } from 'pino';
+import { haproxyBinary } from './check.js';
+
+export interface HaproxyMaster {
+  readonly pid: number;
+  /** Resolves with the exit code when the master exits. */
+  readonly exited: Promise<number | null>;
+  /** Soft stop: workers finish their sessions up to `graceMs`, then a hard stop. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly configPath: string;
+  readonly masterSocket: string;
+  readonly pidFile: string;
+  readonly log: Logger;
+  /** Where HAProxy's own stdout (its traffic log) goes; defaults to ours. */
+  readonly stdout?: 'inherit' | 'ignore';
+}
+
+export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
+  const args = ['-W', '-db', '-S', `${opts.masterSocket},mode,600`, '-p', opts.pidFile, '-f', opts.configPath];
+  const child: ChildProcess = spawn(haproxyBinary(), args, { stdio: ['ignore', opts.stdout ?? 'inherit', 'pipe'] });
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    for (const raw of chunk.split('\n')) {
+      const line = raw.trim();
+      if (line === '') continue;
+      if (line.startsWith('[ALERT]')) opts.log.error({ haproxy: line }, 'haproxy');
+      else if (line.startsWith('[WARNING]')) opts.log.warn({ haproxy: line }, 'haproxy');
+      else opts.log.info({ haproxy: line }, 'haproxy');
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code, signal) => {
+      opts.log.info({ code, signal }, 'haproxy master exited');
+      resolve(code);
+    });
+    child.on('error', (err) => {
+      opts.log.error({ err: err.message }, `cannot start ${haproxyBinary()}`);
+      resolve(127);
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    exited,
+    async stop(graceMs = 5_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGUSR1'); // soft stop: stop listening, let sessions finish
+      const timer = setTimeout(() => child.kill('SIGTERM'), graceMs);
+      const killer = setTimeout(() => child.kill('SIGKILL'), graceMs + 3_000);
+      await exited;
+      clearTimeout(timer);
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Sends one command to a HAProxy CLI socket (master or admin) and returns its whole answer. */
+export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(socketPath);
+    let out = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${command}\n`));
+    sock.on('data', (d: string) => (out += d));
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`HAProxy CLI ${socketPath}: ${err.message}`));
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}

@@ -1,0 +1,96 @@
+// The routing policy section of the tenants file: how the agent finds the tenant and target.
+
+import type { KeySource, RoutingPolicy, UserKeyRule } from '../../agent/src/decision/types.js';
+import { ConfigError } from './errors.js';
+import type { Listener } from './model.js';
+import { hostProblem, portProblem, quote, targetNameProblem } from './validate.js';
+
+export const DEFAULT_POLICY: RoutingPolicy = {
+  keys: ['options', 'database'],
+  targetByPort: {},
+  defaultTarget: 'primary',
+  revealDisabled: false,
+};
+
+const KEY_SOURCES: readonly KeySource[] = ['options', 'user', 'database'];
+
+export function parsePolicy(raw: unknown, listeners: readonly Listener[]): RoutingPolicy {
+  const targetByPort: Record<number, string> = {};
+  for (const l of listeners) if (l.target !== undefined) targetByPort[l.port] = l.target;
+  if (raw === undefined || raw === null) return { ...DEFAULT_POLICY, targetByPort };
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('routing must be a mapping (keys, user, defaultTarget, revealDisabled)');
+  const r = raw as Record<string, unknown>;
+  const known = new Set(['keys', 'user', 'defaultTarget', 'revealDisabled']);
+  for (const k of Object.keys(r)) if (!known.has(k)) throw new ConfigError(`routing: unknown field ${quote(k)} (known: ${[...known].join(', ')})`);
+
+  let keys: KeySource[] = [...DEFAULT_POLICY.keys];
+  if (r.keys !== undefined) {
+    if (!Array.isArray(r.keys) || r.keys.length === 0) throw new ConfigError(`routing.keys must be a non-empty list of ${KEY_SOURCES.join(', ')}`);
+    keys = r.keys.map((k) => {
+      if (!KEY_SOURCES.includes(k as KeySource)) throw new ConfigError(`routing.keys: ${quote(String(k))} is not one of ${KEY_SOURCES.join(', ')}`);
+      return k as KeySource;
+    });
+    if (new Set(keys).size !== keys.length) throw new ConfigError('routing.keys lists a source twice');
+  }
+
+  let user: UserKeyRule | undefined;
+  if (r.user !== undefined) {
+    if (typeof r.user !== 'object' || r.user === null) throw new ConfigError('routing.user must be a mapping { mode: exact | pattern, pattern }');
+    const u = r.user as Record<string, unknown>;
+    if (u.mode === 'exact') user = { mode: 'exact' };
+    else if (u.mode === 'pattern') {
+      if (typeof u.pattern !== 'string') throw new ConfigError('routing.user.pattern is required when mode is pattern');
+      let re: RegExp;
+      try {
+        re = new RegExp(u.pattern, 'u');
+      } catch (err) {
+        throw new ConfigError(`routing.user.pattern is not a valid regular expression: ${(err as Error).message}`);
+      }
+      if (!re.source.includes('(?<tenant>')) throw new ConfigError('routing.user.pattern needs a named group (?<tenant>...)');
+      user = { mode: 'pattern', pattern: u.pattern };
+    } else throw new ConfigError('routing.user.mode must be exact or pattern');
+    if (!keys.includes('user')) keys = ['user', ...keys];
+  } else if (keys.includes('user')) {
+    user = { mode: 'exact' };
+  }
+
+  let defaultTarget = DEFAULT_POLICY.defaultTarget;
+  if (r.defaultTarget !== undefined) {
+    const p = targetNameProblem(r.defaultTarget);
+    if (p) throw new ConfigError(`routing.defaultTarget: ${p}`);
+    defaultTarget = r.defaultTarget as string;
+  }
+  let revealDisabled = false;
+  if (r.revealDisabled !== undefined) {
+    if (typeof r.revealDisabled !== 'boolean') throw new ConfigError('routing.revealDisabled must be true or false');
+    revealDisabled = r.revealDisabled;
+  }
+  return user === undefined
+    ? { keys, targetByPort, defaultTarget, revealDisabled }
+    : { keys, user, targetByPort, defaultTarget, revealDisabled };
+}
+
+/** Listeners from the file, or one listener on the default address and port. */
+export function parseListeners(raw: unknown, fallback: Listener): Listener[] {
+  if (raw === undefined || raw === null) return [fallback];
+  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError('listeners must be a non-empty list of { port, address?, target? }');
+  const seen = new Set<number>();
+  return raw.map((entry, i) => {
+    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`listeners[${i}] must be a mapping`);
+    const e = entry as Record<string, unknown>;
+    const pp = portProblem(e.port);
+    if (pp) throw new ConfigError(`listeners[${i}]: ${pp}`);
+    const port = e.port as number;
+    if (seen.has(port)) throw new ConfigError(`listeners[${i}]: port ${port} is listed twice`);
+    seen.add(port);
+    const address = e.address === undefined ? fallback.address : e.address;
+    const hp = hostProblem(address);
+    if (hp) throw new ConfigError(`listeners[${i}]: ${hp}`);
+    if (e.target !== undefined) {
+      const tp = targetNameProblem(e.target);
+      if (tp) throw new ConfigError(`listeners[${i}]: ${tp}`);
+      return { address: address as string, port, target: e.target as string };
+    }
+    return { address: address as string, port };
+  });
+}

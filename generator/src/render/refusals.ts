@@ -1,0 +1,29 @@
+// Refusals HAProxy makes before (or instead of) asking the agent. They are composed here, in
+// TypeScript, as PostgreSQL ErrorResponses and embedded in haproxy.cfg as hex, so the Lua action
+// only ever writes bytes it was handed.
+
+import { encodeErrorResponse } from '../../../agent/src/pg/error-response.js';
+
+export interface HaproxyRefusals {
+  readonly badLength: string;
+  readonly incomplete: string;
+  readonly noVerdict: string;
+}
+
+export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string): HaproxyRefusals {
+  const hex = (sqlstate: string, message: string, hint?: string): string =>
+    encodeErrorResponse(hint === undefined ? { severity: 'FATAL', sqlstate, message } : { severity: 'FATAL', sqlstate, message, hint }).toString('hex');
+  return {
+    badLength: hex(
+      '08P01',
+      `invalid length of startup packet (pgroute accepts 8 to ${maxStartupPacket} bytes)`,
+      'This port speaks the PostgreSQL protocol; connect with a PostgreSQL client.',
+    ),
+    incomplete: hex('08P01', `incomplete startup packet: the whole packet did not arrive within ${startupTimeout}`),
+    noVerdict: hex(
+      '57P03',
+      'the pgroute routing agent is not available; the connection was not routed',
+      'Retry in a moment; if it persists, ask the operator to check the pgroute agent.',
+    ),
+  };
+}

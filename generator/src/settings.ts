@@ -1,0 +1,86 @@
+// Every knob of a rendered deployment, with its default. One place, so the CLI, the docs and the
+// templates agree.
+
+import { join, resolve } from 'node:path';
+import { assetPath } from './assets.js';
+
+export interface AgentEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Settings {
+  /** Where rendered files and sockets live. */
+  readonly stateDir: string;
+  readonly luaPath: string;
+  readonly agent: {
+    readonly servers: readonly AgentEndpoint[];
+    /** How long HAProxy waits for a verdict before refusing (fail closed). */
+    readonly processingTimeout: string;
+    readonly helloTimeout: string;
+    readonly idleTimeout: string;
+    readonly connectTimeout: string;
+    readonly checkInterval: string;
+    readonly maxWaitingFrames: number;
+  };
+  readonly stats: { readonly enabled: boolean; readonly address: string; readonly port: number };
+  readonly timeouts: {
+    /** Longest wait for a complete startup packet (HAProxy's inspect-delay). */
+    readonly startup: string;
+    readonly connect: string;
+    readonly client: string;
+    readonly server: string;
+    readonly queue: string;
+  };
+  readonly limits: { readonly maxconn: number; readonly maxStartupPacket: number };
+  readonly log: { readonly enabled: boolean; readonly target: string; readonly errorsOnly: boolean };
+  readonly reload: { readonly hardStopAfter: string; readonly maxReloads: number };
+  readonly healthCheck: { readonly enabled: boolean; readonly interval: string };
+}
+
+export const DEFAULT_PORT = 5432;
+export const DEFAULT_AGENT_PORT = 6710;
+export const DEFAULT_AGENT_HTTP_PORT = 6711;
+export const DEFAULT_STATS_PORT = 8404;
+
+export function defaultSettings(stateDir = '.pgroute'): Settings {
+  return {
+    stateDir: resolve(stateDir),
+    luaPath: assetPath('haproxy', 'pgroute.lua'),
+    agent: {
+      servers: [{ host: '127.0.0.1', port: DEFAULT_AGENT_PORT }],
+      processingTimeout: '1s',
+      helloTimeout: '2s',
+      idleTimeout: '60s',
+      connectTimeout: '500ms',
+      checkInterval: '1s',
+      maxWaitingFrames: 200,
+    },
+    stats: { enabled: true, address: '127.0.0.1', port: DEFAULT_STATS_PORT },
+    timeouts: { startup: '5s', connect: '5s', client: '1h', server: '1h', queue: '10s' },
+    limits: { maxconn: 4_096, maxStartupPacket: 10_000 },
+    log: { enabled: true, target: 'stdout', errorsOnly: true },
+    reload: { hardStopAfter: '1h', maxReloads: 50 },
+    healthCheck: { enabled: true, interval: '2s' },
+  };
+}
+
+export interface StatePaths {
+  readonly haproxyConfig: string;
+  readonly spoeConfig: string;
+  readonly routes: string;
+  readonly adminSocket: string;
+  readonly masterSocket: string;
+  readonly pidFile: string;
+}
+
+export function statePaths(stateDir: string): StatePaths {
+  return {
+    haproxyConfig: join(stateDir, 'haproxy.cfg'),
+    spoeConfig: join(stateDir, 'spoe.conf'),
+    routes: join(stateDir, 'routes.json'),
+    adminSocket: join(stateDir, 'haproxy-admin.sock'),
+    masterSocket: join(stateDir, 'haproxy-master.sock'),
+    pidFile: join(stateDir, 'haproxy.pid'),
+  };
+}

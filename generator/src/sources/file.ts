@@ -1,0 +1,58 @@
+// The file source: a YAML tenants file, read whole into a snapshot.
+
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError } from '../errors.js';
+import type { Deployment, Listener, TenantSnapshot } from '../model.js';
+import { parseListeners, parsePolicy } from '../policy.js';
+import { buildSnapshot, type RawTenant } from '../tenants.js';
+import { quote } from '../validate.js';
+
+export interface TenantsFile {
+  readonly deployment: Deployment;
+  readonly snapshot: TenantSnapshot;
+}
+
+const TOP_KEYS = new Set(['tenants', 'listeners', 'routing']);
+
+/** Parses the text of a tenants file. File-level mistakes throw ConfigError; bad tenants are refused. */
+export function parseTenantsFile(text: string, origin: string, fallbackListener: Listener): TenantsFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
+    throw new ConfigError(`${origin}: not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${origin}: expected a mapping with a tenants list`);
+  const d = doc as Record<string, unknown>;
+  for (const k of Object.keys(d)) {
+    if (!TOP_KEYS.has(k)) throw new ConfigError(`${origin}: unknown top-level field ${quote(k)} (known: ${[...TOP_KEYS].join(', ')})`);
+  }
+  const listeners = withOrigin(origin, () => parseListeners(d.listeners, fallbackListener));
+  const policy = withOrigin(origin, () => parsePolicy(d.routing, listeners));
+  const list = d.tenants ?? [];
+  if (!Array.isArray(list)) throw new ConfigError(`${origin}: tenants must be a list`);
+  const raws: RawTenant[] = list.map((value, i) => ({ where: `${origin}: tenants[${i}]`, value }));
+  return { deployment: { listeners, policy }, snapshot: buildSnapshot(raws) };
+}
+
+export async function readTenantsFile(path: string, fallbackListener: Listener): Promise<TenantsFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read tenants file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseTenantsFile(text, path, fallbackListener);
+}
+
+function withOrigin<T>(origin: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
+}

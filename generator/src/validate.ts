@@ -1,0 +1,69 @@
+// Validation of tenant definitions, whatever their source. Anything that reaches haproxy.cfg passes
+// through here first; the rules are strict enough that no value can inject configuration.
+
+import { isIP } from 'node:net';
+
+/** DNS-label-like: lower-case letters, digits and '-', 1..63 chars, no leading/trailing '-'. */
+const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Target names are short identifiers: primary, pool, replica, ... */
+const TARGET_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+/** RFC 1123 host names (labels of letters, digits and '-', dot-separated). */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+export const TENANT_ID_RULE = 'lower-case letters, digits and "-", 1 to 63 characters, starting and ending with a letter or digit';
+
+/** Returns why a value is not a usable tenant id, or undefined when it is. */
+export function tenantIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string') return `tenant id must be a string, got ${describe(id)}`;
+  if (!TENANT_ID.test(id)) return `tenant id ${quote(id)} is invalid: use ${TENANT_ID_RULE}`;
+  return undefined;
+}
+
+export function targetNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || !TARGET_NAME.test(name)) {
+    return `target name ${quote(String(name))} is invalid: use a lower-case letter then letters, digits or "-" (at most 31)`;
+  }
+  return undefined;
+}
+
+export function hostProblem(host: unknown): string | undefined {
+  if (typeof host !== 'string' || host === '') return `host must be a non-empty string, got ${describe(host)}`;
+  if (isIP(host) !== 0) return undefined;
+  if (!HOST_NAME.test(host)) return `host ${quote(host)} is neither an IP address nor a valid host name`;
+  return undefined;
+}
+
+export function portProblem(port: unknown): string | undefined {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return `port must be an integer from 1 to 65535, got ${describe(port)}`;
+  }
+  return undefined;
+}
+
+export function positiveIntProblem(name: string, value: unknown, max: number): string | undefined {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    return `${name} must be an integer from 1 to ${max}, got ${describe(value)}`;
+  }
+  return undefined;
+}
+
+/** Quotes a user-supplied value for an error message: escaped, and cut at 80 characters. */
+export function quote(value: string): string {
+  const cut = value.length > 80 ? `${value.slice(0, 80)}...` : value;
+  return JSON.stringify(cut);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return quote(value);
+  if (value === undefined) return 'nothing';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Host as HAProxy wants it in a server line: IPv6 addresses in brackets. */
+export function haproxyAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# pgroute machine setup for Debian bookworm (dev boxes, CI, containers).
+#
+# Idempotent and fast when nothing is missing:
+#   1. installs the Debian packages the tests need (HAProxy 2.6, PostgreSQL 15
+#      server/contrib/client, procps, iproute2, ca-certificates) -- apt-get update
+#      and apt-get install only run if something is missing;
+#   2. makes sure the packages' own services (the "main" PostgreSQL cluster on
+#      5432, the packaged haproxy) are not running, with or without systemd;
+#   3. runs `npm ci` if node_modules is missing or does not match package-lock.json;
+#   4. runs `npm run build` (skip with SETUP_SKIP_BUILD=1).
+#
+# Usage: scripts/setup.sh        (from any directory; must run as root or with sudo)
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+REPO_ROOT=$PWD
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+HAPROXY_BIN=/usr/sbin/haproxy
+HAPROXY_SERIES=2.6
+PACKAGES=(haproxy postgresql postgresql-contrib postgresql-client procps iproute2 ca-certificates)
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || die "run as root (or install sudo)"
+  SUDO=(sudo)
+fi
+as_root() { "${SUDO[@]}" "$@"; }
+
+[[ -r /etc/debian_version ]] || die "this script supports Debian (bookworm) only"
+
+# --- 1. Debian packages ----------------------------------------------------
+
+dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+
+# Is the package (or what the tests need from it) present? Metapackages count as
+# present when the versioned package providing the files is (postgresql-client
+# vs postgresql-client-15).
+pkg_present() {
+  case $1 in
+    haproxy) [[ -x $HAPROXY_BIN ]] ;;
+    postgresql) [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl && -x $PG_BIN/pgbench ]] && id -u postgres >/dev/null 2>&1 ;;
+    postgresql-contrib) dpkg_installed postgresql-contrib || [[ -f /usr/share/postgresql/$PG_MAJOR/extension/pg_stat_statements.control ]] ;;
+    postgresql-client) [[ -x $PG_BIN/psql ]] ;;
+    procps) command -v ps >/dev/null && command -v pgrep >/dev/null && command -v pkill >/dev/null ;;
+    iproute2) command -v ss >/dev/null && command -v ip >/dev/null ;;
+    ca-certificates) [[ -s /etc/ssl/certs/ca-certificates.crt ]] ;;
+    *) dpkg_installed "$1" ;;
+  esac
+}
+
+# SETUP_FORCE_PACKAGES="pkg ..." treats those packages as missing (re-install / test the install path).
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [[ " ${SETUP_FORCE_PACKAGES:-} " == *" $p "* ]] || ! pkg_present "$p"; then missing+=("$p"); fi
+done
+
+if ((${#missing[@]} > 0)); then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  # Only the missing ones: naming an installed package would upgrade it.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for p in "${missing[@]}"; do
+    pkg_present "$p" || die "package $p still missing after apt-get install"
+  done
+  say "packages installed"
+else
+  say "Debian packages present"
+fi
+
+hv=$("$HAPROXY_BIN" -v 2>/dev/null | head -n1 || true)
+[[ $hv == *"version $HAPROXY_SERIES."* ]] || die "need HAProxy $HAPROXY_SERIES (Debian bookworm package), found: ${hv:-nothing at $HAPROXY_BIN}"
+id -u postgres >/dev/null 2>&1 || die "OS user 'postgres' missing (postgresql package broken?)"
+command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) missing"
+
+# --- 2. packaged services must not run --------------------------------------
+
+have_systemd=false
+if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then have_systemd=true; fi
+
+stopped=()
+# PostgreSQL clusters created by the Debian packages (e.g. 15/main on 5432).
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  while read -r ver name _port status _rest; do
+    [[ $status == online* ]] || continue
+    as_root pg_ctlcluster "$ver" "$name" stop -m fast >/dev/null 2>&1 ||
+      as_root pg_ctlcluster "$ver" "$name" stop -m immediate >/dev/null 2>&1 || true
+    stopped+=("postgresql@$ver-$name")
+  done < <(pg_lsclusters -h 2>/dev/null || true)
+fi
+if $have_systemd; then
+  for unit in postgresql haproxy; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then
+      as_root systemctl stop "$unit" && stopped+=("$unit")
+    fi
+    if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+      as_root systemctl disable --quiet "$unit" 2>/dev/null || true
+    fi
+  done
+else
+  # sysvinit / no init (containers): the packaged haproxy writes /run/haproxy.pid.
+  if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
+    if command -v service >/dev/null 2>&1 && [[ -x /etc/init.d/haproxy ]]; then
+      as_root service haproxy stop >/dev/null 2>&1 || true
+    fi
+    if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
+      as_root kill "$(head -n1 /run/haproxy.pid)" || true
+    fi
+    stopped+=(haproxy)
+  fi
+fi
+if ((${#stopped[@]} > 0)); then
+  say "stopped packaged services: ${stopped[*]}"
+else
+  say "no packaged PostgreSQL/HAProxy service running"
+fi
+
+# --- 3. node modules --------------------------------------------------------
+
+command -v node >/dev/null 2>&1 || die "node (>= 20) is not installed"
+command -v npm >/dev/null 2>&1 || die "npm is not installed"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "need node >= 20, found $(node -v)"
+
+# node_modules is fresh when every package in package-lock.json is installed at
+# the locked version (optional packages only if they apply to this platform).
+node_modules_fresh() {
+  [[ -d node_modules && -f package-lock.json ]] || return 1
+  node - <<'EOF'
+const fs = require('fs');
+const lock = JSON.parse(fs.readFileSync('package-lock.json', 'utf8'));
+const ok = (list, v) => !list || list.some((x) => x === v) || (list.every((x) => x.startsWith('!')) && !list.includes('!' + v));
+for (const [p, meta] of Object.entries(lock.packages || {})) {
+  if (p === '' || meta.link || !p.startsWith('node_modules/')) continue;
+  let installed;
+  try { installed = JSON.parse(fs.readFileSync(p + '/package.json', 'utf8')).version; } catch { installed = undefined; }
+  if (installed === meta.version) continue;
+  if (installed === undefined && meta.optional) {
+    const applies = ok(meta.os, process.platform) && ok(meta.cpu, process.arch) && !(meta.libc && !meta.libc.includes('glibc'));
+    if (!applies) continue;
+  }
+  if (installed === undefined && meta.dev && process.env.NODE_ENV === 'production') continue;
+  console.error(`setup: node_modules stale: ${p} is ${installed ?? 'missing'}, lock says ${meta.version}`);
+  process.exit(1);
+}
+EOF
+}
+
+if node_modules_fresh; then
+  say "node_modules up to date"
+else
+  say "running npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- 4. build ---------------------------------------------------------------
+
+if [[ ${SETUP_SKIP_BUILD:-0} == 1 ]]; then
+  say "skipping build (SETUP_SKIP_BUILD=1)"
+else
+  say "building (npm run build)"
+  npm run --silent build
+fi
+
+say "done ($REPO_ROOT; $("$HAPROXY_BIN" -v | head -n1 | awk '{print "haproxy", $3}'); $("$PG_BIN/postgres" --version | awk '{print "postgres", $3}'))"

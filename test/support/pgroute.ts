@@ -1,0 +1,51 @@
+// Runs the built pgroute CLI (dist/) as the user would, for end-to-end tests.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnLogged, waitForPort, type ProcessHandle } from './process.js';
+import type { PortBlock } from './ports.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const CLI = join(REPO_ROOT, 'dist', 'cli', 'pgroute.js');
+
+export interface TenantSpec {
+  id: string;
+  port: number;
+  host?: string;
+  enabled?: boolean;
+  targets?: Record<string, { host: string; port: number }>;
+}
+
+/** A tenants file in YAML (JSON is YAML) in a fresh temporary directory. */
+export function writeTenantsFile(tenants: readonly TenantSpec[], extra: Record<string, unknown> = {}): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pgroute-e2e-'));
+  const file = join(dir, 'tenants.yaml');
+  const doc = { ...extra, tenants: tenants.map((t) => ({ host: '127.0.0.1', ...t })) };
+  writeFileSync(file, JSON.stringify(doc, null, 2));
+  return { dir, file };
+}
+
+/** The flags that put a deployment on a test file's own port block. */
+export function deploymentFlags(ports: PortBlock, stateDir: string, extra: readonly string[] = []): string[] {
+  return [
+    '--state-dir', stateDir,
+    '--bind', '127.0.0.1',
+    '--port', String(ports.haproxy),
+    '--agent-port', String(ports.agent),
+    '--agent-http-port', String(ports.agentHealth),
+    '--stats-port', String(ports.stats),
+    ...extra,
+  ];
+}
+
+export function runCli(name: string, args: readonly string[]): ProcessHandle {
+  return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT });
+}
+
+/** `pgroute up` in the background; resolves once the public port accepts connections. */
+export async function startUp(ports: PortBlock, tenantsFile: string, stateDir: string, extra: readonly string[] = []): Promise<ProcessHandle> {
+  const proc = runCli('pgroute-up', ['up', '--tenants', tenantsFile, ...deploymentFlags(ports, stateDir, extra)]);
+  await waitForPort(ports.haproxy, '127.0.0.1', 20_000, { process: proc, what: 'pgroute up listening' });
+  return proc;
+}

@@ -1,0 +1,74 @@
+// The CLI as operators use it: errors they can act on, and `pgroute up` stopping cleanly.
+
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { portBlock, isPortFree } from '../support/ports.js';
+import { startPostgres, type PgServer } from '../support/postgres.js';
+import { deploymentFlags, runCli, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { stopAll } from '../support/process.js';
+import { psql } from '../support/psql.js';
+
+const ports = portBlock(3);
+const dirs: string[] = [];
+let server: PgServer | undefined;
+
+afterAll(async () => {
+  await stopAll();
+  await server?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('pgroute generate', () => {
+  it('renders and validates; a bad tenant is refused with its reason while the others are kept', async () => {
+    const { dir, file } = writeTenantsFile([
+      { id: 'good', port: 5000 },
+      { id: 'Bad Tenant"\nfrontend x', port: 5001 },
+      { id: 'badport', port: 70000 },
+    ]);
+    dirs.push(dir);
+    const p = runCli('generate', ['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    const exit = await p.exited;
+    expect(exit.code, p.output()).toBe(0);
+    expect(p.output()).toContain('tenant definition refused');
+    expect(p.output()).toContain('port must be an integer from 1 to 65535, got 70000');
+    expect(p.output()).toMatch(/tenant id .* is invalid/);
+    expect(existsSync(`${dir}/state/haproxy.cfg`)).toBe(true);
+  });
+
+  it('a file that is not YAML: exit 2 and the line to look at', async () => {
+    const { dir } = writeTenantsFile([]);
+    dirs.push(dir);
+    const bad = `${dir}/bad.yaml`;
+    writeFileSync(bad, 'tenants:\n  - id: a\n   host: [\n');
+    const p = runCli('generate', ['generate', '--tenants', bad, ...deploymentFlags(ports, `${dir}/state`)]);
+    expect((await p.exited).code).toBe(2);
+    expect(p.output()).toMatch(/bad\.yaml: not valid YAML at line \d+/);
+  });
+
+  it('a missing file: exit 2 naming it', async () => {
+    const p = runCli('generate', ['generate', '--tenants', '/nonexistent/tenants.yaml', '--state-dir', '/tmp/pgroute-nowhere']);
+    expect((await p.exited).code).toBe(2);
+    expect(p.output()).toContain('cannot read tenants file /nonexistent/tenants.yaml: ENOENT');
+  });
+});
+
+describe('pgroute up', () => {
+  it('runs HAProxy and the agent in the foreground and stops both on Ctrl-C', async () => {
+    server = await startPostgres({ name: 'solo', port: ports.pg[0] as number });
+    const { dir, file } = writeTenantsFile([{ id: 'solo', port: server.port }]);
+    dirs.push(dir);
+    const up = await startUp(ports, file, `${dir}/state`);
+    const r = await psql({ host: '127.0.0.1', port: ports.haproxy, user: 'app', db: 'solo', command: 'SHOW cluster_name' });
+    expect(r.stdout.trim()).toBe('solo');
+    const health = await fetch(`http://127.0.0.1:${ports.agentHealth}/healthz`);
+    expect(health.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
+    expect(metrics).toMatch(/pgroute_agent_decisions_total\{outcome="route",reason="primary"\} [1-9]/);
+    const haproxyMetrics = await (await fetch(`http://127.0.0.1:${ports.stats}/metrics`)).text();
+    expect(haproxyMetrics).toMatch(/haproxy_backend_status\{proxy="pg\.solo\.primary",state="UP"\} 1/);
+
+    const exit = await up.stop('SIGINT', 15_000);
+    expect(exit.code).toBe(0);
+    for (const port of [ports.haproxy, ports.agent, ports.agentHealth, ports.stats]) expect(await isPortFree(port)).toBe(true);
+  });
+});

@@ -27,6 +27,18 @@ function byteLen(v: string | Buffer): number {
   return typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length;
 }
 
+/** Short ASCII strings are copied char by char: cheaper than Buffer#write's native call for tiny inputs. */
+const SMALL_ASCII_MAX = 32;
+
+function writeText(buf: Buffer, o: number, s: string, byteLength: number): void {
+  if (byteLength === s.length && byteLength <= SMALL_ASCII_MAX) {
+    // byteLength === length only when every char is ASCII (anything else takes >= 2 UTF-8 bytes).
+    for (let i = 0; i < byteLength; i++) buf[o + i] = s.charCodeAt(i);
+  } else {
+    buf.write(s, o, byteLength, 'utf8');
+  }
+}
+
 function checkId(id: number, what: string): void {
   if (!Number.isSafeInteger(id) || id < 0) throw invalid(`${what} must be a non-negative safe integer, got ${String(id)}`);
 }
@@ -78,14 +90,14 @@ export function encodeAck(streamId: number, frameId: number, actions: readonly T
     buf[o++] = ACTION_NB_ARGS.SET_VAR;
     buf[o++] = VAR_SCOPE.TRANSACTION;
     o = writeVarint(buf, o, nameLen);
-    if (typeof a.name === 'string') buf.write(a.name, o, nameLen, 'utf8');
+    if (typeof a.name === 'string') writeText(buf, o, a.name, nameLen);
     else a.name.copy(buf, o);
     o += nameLen;
     const value = a.value;
     if (typeof value === 'string') {
       buf[o++] = DATA_TYPE.STRING;
       o = writeVarint(buf, o, valueLen);
-      buf.write(value, o, valueLen, 'utf8');
+      writeText(buf, o, value, valueLen);
     } else {
       buf[o++] = DATA_TYPE.BINARY;
       o = writeVarint(buf, o, valueLen);

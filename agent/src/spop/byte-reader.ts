@@ -133,7 +133,7 @@ export class ByteReader {
   /** <LENGTH:varint><BYTES> as a view (no copy). */
   lengthPrefixedView(what: string): Buffer {
     const at = this.pos;
-    const len = this.varintOrOverflow(`${what} length`);
+    const len = this.varintOrOverflow(what);
     if (len < 0 || len > this.end - this.pos) {
       this.pos = at;
       throw invalid(`${what} at offset ${at}: length runs past the end of the frame (${this.end - at} byte(s) left)`, at);
@@ -146,7 +146,7 @@ export class ByteReader {
   /** <LENGTH:varint><BYTES> decoded as UTF-8 text. */
   lengthPrefixedString(what: string): string {
     const at = this.pos;
-    const len = this.varintOrOverflow(`${what} length`);
+    const len = this.varintOrOverflow(what);
     if (len < 0 || len > this.end - this.pos) {
       this.pos = at;
       throw invalid(`${what} at offset ${at}: length runs past the end of the frame (${this.end - at} byte(s) left)`, at);

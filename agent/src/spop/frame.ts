@@ -266,15 +266,11 @@ function decodeDisconnect(r: ByteReader, name: string): { statusCode: number; me
   return { statusCode, message };
 }
 
-function readNbArgs(r: ByteReader, what: string): number {
-  return r.u8(`${what} NB-ARGS`);
-}
-
 function decodeMessages(r: ByteReader): SpoeMessage[] {
   const messages: SpoeMessage[] = [];
   while (!r.atEnd()) {
     const name = r.lengthPrefixedString('message name');
-    const nbArgs = readNbArgs(r, 'message');
+    const nbArgs = r.u8('message NB-ARGS');
     const args: SpoeArg[] = new Array<SpoeArg>(nbArgs);
     for (let i = 0; i < nbArgs; i++) {
       const argName = r.lengthPrefixedString('argument name');
@@ -298,7 +294,7 @@ function decodeActions(r: ByteReader): Action[] {
   while (!r.atEnd()) {
     const at = r.pos;
     const actionType = r.u8('ACTION-TYPE');
-    const nbArgs = readNbArgs(r, 'action');
+    const nbArgs = r.u8('action NB-ARGS');
     if (actionType === ACTION_TYPE.SET_VAR) {
       if (nbArgs !== ACTION_NB_ARGS.SET_VAR) throw invalid(`set-var at offset ${at} has ${nbArgs} args, expected ${ACTION_NB_ARGS.SET_VAR}`, at);
       const scope = readScope(r);

@@ -25,15 +25,21 @@ export async function generate(deployment: Deployment, snapshot: TenantSnapshot,
   const routes = routeTableDocument(deployment, snapshot);
   const rendered = renderConfig(deployment, snapshot, settings, paths, routes.version);
 
-  const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
+  // The candidate haproxy.cfg points at a candidate spoe.conf, so that neither running file is
+  // touched until HAProxy has accepted both.
+  const candidatePaths: StatePaths = { ...paths, spoeConfig: `${paths.spoeConfig}.candidate` };
+  const candidateRendered = renderConfig(deployment, snapshot, settings, candidatePaths, routes.version);
   const candidate = `${paths.haproxyConfig}.candidate`;
-  await writeIfChanged(candidate, rendered.haproxyConfig);
+  await writeIfChanged(candidatePaths.spoeConfig, candidateRendered.spoeConfig);
+  await writeIfChanged(candidate, candidateRendered.haproxyConfig);
   const check = await checkHaproxyConfig(candidate);
   if (!check.ok) {
     throw new ConfigError(`HAProxy rejected the rendered configuration (kept at ${candidate}; the running files are untouched):\n${check.output}`);
   }
+  const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
   await rm(candidate, { force: true });
+  await rm(candidatePaths.spoeConfig, { force: true });
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
   return { paths, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };
 }

@@ -28,7 +28,11 @@ export function targetNameProblem(name: unknown): string | undefined {
 
 export function hostProblem(host: unknown): string | undefined {
   if (typeof host !== 'string' || host === '') return `host must be a non-empty string, got ${describe(host)}`;
-  if (isIP(host) !== 0) return undefined;
+  if (isIP(host) !== 0) {
+    // Node accepts IPv6 zone ids (fe80::1%eth0); HAProxy cannot parse them in a server or bind line,
+    // so one such tenant would make `haproxy -c` reject the whole configuration.
+    return host.includes('%') ? `host ${quote(host)} has an IPv6 zone id, which HAProxy does not accept` : undefined;
+  }
   if (!HOST_NAME.test(host)) return `host ${quote(host)} is neither an IP address nor a valid host name`;
   return undefined;
 }

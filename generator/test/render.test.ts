@@ -1,0 +1,216 @@
+// renderConfig and routeTableDocument: what HAProxy and the agent are given, from one snapshot.
+
+import { describe, expect, it } from 'vitest';
+import { decodeErrorResponse } from '../../agent/src/pg/error-response.js';
+import type { Deployment, TenantSnapshot } from '../src/model.js';
+import { renderConfig } from '../src/render/haproxy-config.js';
+import { routeTableDocument } from '../src/render/route-table.js';
+import { defaultSettings, statePaths } from '../src/settings.js';
+import { parseTenantsFile } from '../src/sources/file.js';
+import { declaredBackends, FALLBACK, ORIGIN } from './support.js';
+
+const settings = defaultSettings('/tmp/pgroute-render-test');
+const paths = statePaths(settings.stateDir);
+
+const FILE = `listeners:
+  - port: 5432
+    address: 0.0.0.0
+  - port: 6432
+    address: 0.0.0.0
+    target: pool
+  - port: 7432
+    address: "::"
+    target: replica
+tenants:
+  - id: acme
+    host: 10.0.0.5
+    port: 5432
+    maxconn: 50
+    targets:
+      pool: { host: pgbouncer.acme.internal, port: 6432 }
+      replica: { host: "2001:db8::7", port: 5433 }
+  - id: beta
+    host: "::1"
+    port: 5433
+  - id: gamma
+    host: db.gamma.internal
+    port: 5432
+    enabled: false
+`;
+
+function load(text = FILE): { deployment: Deployment; snapshot: TenantSnapshot } {
+  const f = parseTenantsFile(text, ORIGIN, FALLBACK);
+  expect(f.snapshot.refused).toEqual([]);
+  return f;
+}
+
+function render(text = FILE): { cfg: string; spoe: string; version: string; doc: ReturnType<typeof routeTableDocument> } {
+  const { deployment, snapshot } = load(text);
+  const doc = routeTableDocument(deployment, snapshot);
+  const r = renderConfig(deployment, snapshot, settings, paths, doc.version);
+  return { cfg: r.haproxyConfig, spoe: r.spoeConfig, version: doc.version, doc };
+}
+
+/** The lines of one `backend <name>` block, up to the next blank line. */
+function backendBlock(cfg: string, name: string): string[] {
+  const lines = cfg.split('\n');
+  const start = lines.indexOf(`backend ${name}`);
+  expect(start, `backend ${name} is declared`).toBeGreaterThanOrEqual(0);
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => l.trim() === '');
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+describe('renderConfig', () => {
+  it('declares one backend per tenant target, named pg.<id>.<target>', () => {
+    const { cfg } = render();
+    const tenantBackends = declaredBackends(cfg).filter((b) => b.startsWith('pg.'));
+    expect(tenantBackends).toEqual(['pg.acme.pool', 'pg.acme.primary', 'pg.acme.replica', 'pg.beta.primary', 'pg.gamma.primary']);
+  });
+
+  it('renders each server with the right address, IPv6 in brackets, and the tenant maxconn', () => {
+    const { cfg } = render();
+    expect(backendBlock(cfg, 'pg.acme.primary')).toEqual([
+      '    mode tcp',
+      '    balance first',
+      '    timeout queue 10s',
+      '    server s1 10.0.0.5:5432 check inter 2s maxconn 50',
+    ]);
+    expect(backendBlock(cfg, 'pg.acme.pool')).toContain('    server s1 pgbouncer.acme.internal:6432 check inter 2s maxconn 50');
+    expect(backendBlock(cfg, 'pg.acme.replica')).toContain('    server s1 [2001:db8::7]:5433 check inter 2s maxconn 50');
+    expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433 check inter 2s');
+    // A disabled tenant still has its backend (the agent refuses it; HAProxy never lacks a backend).
+    expect(backendBlock(cfg, 'pg.gamma.primary')).toContain('    server s1 db.gamma.internal:5432 check inter 2s');
+  });
+
+  it('omits health checks when they are disabled', () => {
+    const { deployment, snapshot } = load();
+    const noCheck = { ...settings, healthCheck: { enabled: false, interval: '2s' } };
+    const cfg = renderConfig(deployment, snapshot, noCheck, paths, 'v').haproxyConfig;
+    expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433');
+    expect(cfg).not.toMatch(/^\s+server s1 .* check/m);
+  });
+
+  it('binds every listener, IPv6 in brackets', () => {
+    const { cfg } = render();
+    const binds = cfg.split('\n').filter((l) => l.startsWith('    bind ') && !l.includes(':8404'));
+    expect(binds).toEqual(['    bind 0.0.0.0:5432', '    bind 0.0.0.0:6432', '    bind [::]:7432']);
+  });
+
+  it('has the agent backend with spop-check and its servers', () => {
+    const { cfg } = render();
+    const block = backendBlock(cfg, 'pgroute-agent');
+    expect(block).toContain('    option spop-check');
+    expect(block).toContain('    server agent1 127.0.0.1:6710 check inter 1s fall 2 rise 1');
+    expect(cfg).toContain('backend pgroute-nowhere');
+    expect(cfg).toContain('    default_backend pgroute-nowhere');
+    expect(cfg).toContain('    use_backend %[var(txn.pgr.be)]');
+  });
+
+  it('renders several agent servers, IPv6 in brackets', () => {
+    const { deployment, snapshot } = load();
+    const s = { ...settings, agent: { ...settings.agent, servers: [{ host: '127.0.0.1', port: 6710 }, { host: '::1', port: 6720 }] } };
+    const cfg = renderConfig(deployment, snapshot, s, paths, 'v').haproxyConfig;
+    const block = backendBlock(cfg, 'pgroute-agent');
+    expect(block).toContain('    server agent1 127.0.0.1:6710 check inter 1s fall 2 rise 1');
+    expect(block).toContain('    server agent2 [::1]:6720 check inter 1s fall 2 rise 1');
+  });
+
+  it('points at the state paths and the Lua file, and names the snapshot version', () => {
+    const { cfg, version } = render();
+    expect(cfg.split('\n')[0]).toBe(`# Rendered by pgroute from snapshot ${version}; edit the templates in haproxy/, not this file.`);
+    expect(cfg).toContain(`    lua-load ${settings.luaPath}`);
+    expect(cfg).toContain(`    filter spoe engine pgroute config ${paths.spoeConfig}`);
+    expect(cfg).toContain(`    stats socket ${paths.adminSocket} mode 600 level admin expose-fd listeners`);
+  });
+
+  it('embeds the three refusals as hex ErrorResponses: FATAL 08P01, 08P01, 57P03', () => {
+    const { cfg } = render();
+    const hexes = [...cfg.matchAll(/set-var\(txn\.pgr\.err\) bin\(([0-9a-f]+)\)/g)].map((m) => m[1] as string);
+    expect(hexes).toHaveLength(3);
+    const decoded = hexes.map((h) => decodeErrorResponse(Buffer.from(h, 'hex')));
+    expect(decoded.map((d) => [d?.severity, d?.fields.get('V'), d?.sqlstate])).toEqual([
+      ['FATAL', 'FATAL', '08P01'],
+      ['FATAL', 'FATAL', '08P01'],
+      ['FATAL', 'FATAL', '57P03'],
+    ]);
+    expect(decoded[0]?.message).toBe(`invalid length of startup packet (pgroute accepts 8 to ${settings.limits.maxStartupPacket} bytes)`);
+    expect(decoded[0]?.hint).toContain('PostgreSQL client');
+    expect(decoded[1]?.message).toContain(`within ${settings.timeouts.startup}`);
+    expect(decoded[2]?.message).toContain('routing agent is not available');
+    // The bad-length acl and the refusal agree on the bound.
+    expect(cfg).toContain(`hex2i 8:${settings.limits.maxStartupPacket}`);
+  });
+
+  it('renders the SPOE scope with the agent timeouts', () => {
+    const { spoe } = render();
+    expect(spoe).toContain('[pgroute]');
+    expect(spoe).toContain('    timeout processing 1s');
+    expect(spoe).toContain('    timeout hello 2s');
+    expect(spoe).toContain('    max-waiting-frames 200');
+    expect(spoe).toContain('    use-backend pgroute-agent');
+  });
+
+  it('omits the stats frontend and logging when disabled', () => {
+    const { deployment, snapshot } = load();
+    const s = { ...settings, stats: { ...settings.stats, enabled: false }, log: { ...settings.log, enabled: false, errorsOnly: false } };
+    const cfg = renderConfig(deployment, snapshot, s, paths, 'v').haproxyConfig;
+    expect(cfg).not.toContain('pgroute-stats');
+    expect(cfg).not.toMatch(/^\s+log stdout/m);
+    expect(cfg).not.toContain('dontlog-normal');
+  });
+
+  it('renders no tenant backends for an empty snapshot', () => {
+    const { cfg } = render('tenants: []\n');
+    expect(declaredBackends(cfg)).toEqual(['pgroute-nowhere', 'pgroute-agent']);
+  });
+});
+
+describe('routeTableDocument', () => {
+  it('names exactly the tenant backends haproxy.cfg declares, and no others', () => {
+    const { cfg, doc } = render();
+    const inRoutes = doc.tenants.flatMap((t) => Object.values(t.backends));
+    const declared = declaredBackends(cfg);
+    for (const name of inRoutes) expect(declared, `routes.json names ${name}`).toContain(name);
+    const tenantDeclared = declared.filter((b) => b.startsWith('pg.'));
+    expect([...tenantDeclared].sort()).toEqual([...inRoutes].sort());
+    expect(new Set(declared).size).toBe(declared.length);
+  });
+
+  it('maps every target of every tenant, enabled or not', () => {
+    const { doc } = render();
+    expect(doc.tenants).toEqual([
+      { id: 'acme', enabled: true, backends: { pool: 'pg.acme.pool', primary: 'pg.acme.primary', replica: 'pg.acme.replica' } },
+      { id: 'beta', enabled: true, backends: { primary: 'pg.beta.primary' } },
+      { id: 'gamma', enabled: false, backends: { primary: 'pg.gamma.primary' } },
+    ]);
+    expect(doc.policy.targetByPort).toEqual({ 6432: 'pool', 7432: 'replica' });
+  });
+
+  it('has a stable version for the same tenants, whatever their order in the file', () => {
+    const a = render().version;
+    expect(render().version).toBe(a);
+    const reordered = FILE.replace(
+      /  - id: acme[\s\S]*?(?=  - id: beta)/,
+      '',
+    ) + FILE.match(/  - id: acme[\s\S]*?(?=  - id: beta)/)?.[0];
+    expect(load(reordered).snapshot.tenants.map((t) => t.id)).toEqual(['acme', 'beta', 'gamma']);
+    expect(render(reordered).version).toBe(a);
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it.each([
+    ['a tenant is disabled', FILE.replace('    host: "::1"\n    port: 5433\n', '    host: "::1"\n    port: 5433\n    enabled: false\n')],
+    ['a tenant is added', `${FILE}  - { id: delta, host: 10.0.0.9, port: 5432 }\n`],
+    ['a tenant is removed', FILE.replace(/  - id: gamma[\s\S]*$/, '')],
+    ['a tenant is renamed', FILE.replace('id: beta', 'id: betb')],
+    ['a target is added', FILE.replace('    host: "::1"\n    port: 5433\n', '    host: "::1"\n    port: 5433\n    targets: { pool: { host: 10.1.1.1, port: 6432 } }\n')],
+    ['the routing policy changes', `routing:\n  revealDisabled: true\n${FILE}`],
+    ['a listener target changes', FILE.replace('target: pool', 'target: replica2')],
+  ])('changes the version when %s', (_what, changed) => {
+    const base = render();
+    const after = render(changed);
+    expect(after.version).not.toBe(base.version);
+    expect(after.cfg).toContain(`from snapshot ${after.version};`);
+  });
+});

@@ -1,0 +1,34 @@
+// Shared fixtures for the generator tests (not a test file itself).
+
+import type { Listener } from '../src/model.js';
+import { ConfigError } from '../src/errors.js';
+
+export const FALLBACK: Listener = { address: '127.0.0.1', port: 5432 };
+export const ORIGIN = 'tenants.yaml';
+
+/** Runs fn, expects a ConfigError, returns its message. */
+export function configErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw new Error(`expected a ConfigError, got ${String(err)}`, { cause: err });
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+/** The config split into the tenant backends (from the first `backend pg.` line to the next other
+ * section) and everything else. */
+export function splitTenantBackends(cfg: string): { section: string[]; outside: string[] } {
+  const lines = cfg.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('backend pg.'));
+  if (start < 0) return { section: [], outside: lines };
+  let end = lines.findIndex((l, i) => i > start && /^(frontend|backend (?!pg\.)|global|defaults)/.test(l));
+  if (end < 0) end = lines.length;
+  return { section: lines.slice(start, end), outside: [...lines.slice(0, start), ...lines.slice(end)] };
+}
+
+/** Every `backend <name>` declared in a haproxy.cfg. */
+export function declaredBackends(cfg: string): string[] {
+  return [...cfg.matchAll(/^backend (\S+)$/gm)].map((m) => m[1] as string);
+}

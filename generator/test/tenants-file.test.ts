@@ -1,0 +1,307 @@
+// parseTenantsFile: the YAML tenants file into a deployment (listeners, policy) and a snapshot.
+// File-level mistakes are ConfigErrors naming the file; per-tenant mistakes refuse only that tenant.
+
+import { describe, expect, it } from 'vitest';
+import { parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
+import type { TenantsFile } from '../src/sources/file.js';
+import { ConfigError } from '../src/errors.js';
+import { configErrorOf, FALLBACK, ORIGIN } from './support.js';
+
+function parse(text: string): TenantsFile {
+  return parseTenantsFile(text, ORIGIN, FALLBACK);
+}
+
+/** A file with one bad tenant between two good ones; returns the refusal and the good ids. */
+function withOneBad(badTenantYaml: string): { reasons: string[]; ids: string[]; refused: TenantsFile['snapshot']['refused'] } {
+  const f = parse(`tenants:
+  - id: good-a
+    host: 10.0.0.1
+    port: 5432
+${badTenantYaml}
+  - id: good-z
+    host: 10.0.0.2
+    port: 5432
+`);
+  return { reasons: f.snapshot.refused.map((r) => r.reason), ids: f.snapshot.tenants.map((t) => t.id), refused: f.snapshot.refused };
+}
+
+describe('parseTenantsFile: good files', () => {
+  it('parses a minimal file with defaults', () => {
+    const f = parse('tenants:\n  - id: acme\n    host: db.acme.internal\n    port: 5432\n');
+    expect(f.snapshot.refused).toEqual([]);
+    expect(f.snapshot.tenants).toEqual([{ id: 'acme', enabled: true, targets: { primary: { host: 'db.acme.internal', port: 5432 } } }]);
+    expect(f.deployment.listeners).toEqual([FALLBACK]);
+    expect(f.deployment.policy).toEqual({ keys: ['options', 'database'], targetByPort: {}, defaultTarget: 'primary', revealDisabled: false });
+  });
+
+  it('treats an empty file and a file without tenants as no tenants', () => {
+    for (const text of ['', '# nothing\n', 'listeners:\n  - port: 6000\n']) {
+      const f = parse(text);
+      expect(f.snapshot.tenants).toEqual([]);
+      expect(f.snapshot.refused).toEqual([]);
+    }
+  });
+
+  it('defaults enabled to true and honours enabled: false', () => {
+    const f = parse(`tenants:
+  - { id: on, host: 10.0.0.1, port: 5432 }
+  - { id: off, host: 10.0.0.2, port: 5432, enabled: false }
+  - { id: explicit-on, host: 10.0.0.3, port: 5432, enabled: true }
+`);
+    const byId = Object.fromEntries(f.snapshot.tenants.map((t) => [t.id, t.enabled]));
+    expect(byId).toEqual({ on: true, off: false, 'explicit-on': true });
+  });
+
+  it('sorts tenants by id', () => {
+    const f = parse(`tenants:
+  - { id: zeta, host: 10.0.0.1, port: 5432 }
+  - { id: alpha, host: 10.0.0.2, port: 5432 }
+  - { id: mid, host: 10.0.0.3, port: 5432 }
+`);
+    expect(f.snapshot.tenants.map((t) => t.id)).toEqual(['alpha', 'mid', 'zeta']);
+  });
+
+  it('reads extra targets (pool, replica) next to primary, and maxconn', () => {
+    const f = parse(`tenants:
+  - id: acme
+    host: 10.0.0.5
+    port: 5432
+    maxconn: 50
+    targets:
+      pool: { host: pgbouncer.acme.internal, port: 6432 }
+      replica: { host: "2001:db8::7", port: 5433 }
+`);
+    expect(f.snapshot.refused).toEqual([]);
+    expect(f.snapshot.tenants).toEqual([
+      {
+        id: 'acme',
+        enabled: true,
+        maxconn: 50,
+        targets: {
+          primary: { host: '10.0.0.5', port: 5432 },
+          pool: { host: 'pgbouncer.acme.internal', port: 6432 },
+          replica: { host: '2001:db8::7', port: 5433 },
+        },
+      },
+    ]);
+  });
+
+  it('turns listeners with a target into policy.targetByPort', () => {
+    const f = parse(`listeners:
+  - port: 5432
+  - port: 6432
+    target: pool
+  - port: 7432
+    address: "::"
+    target: replica
+tenants: []
+`);
+    expect(f.deployment.listeners).toEqual([
+      { address: '127.0.0.1', port: 5432 },
+      { address: '127.0.0.1', port: 6432, target: 'pool' },
+      { address: '::', port: 7432, target: 'replica' },
+    ]);
+    expect(f.deployment.policy.targetByPort).toEqual({ 6432: 'pool', 7432: 'replica' });
+  });
+
+  it('reads the routing section: keys, user exact, defaultTarget, revealDisabled', () => {
+    const f = parse(`routing:
+  keys: [options, user, database]
+  user: { mode: exact }
+  defaultTarget: pool
+  revealDisabled: true
+`);
+    expect(f.deployment.policy).toEqual({
+      keys: ['options', 'user', 'database'],
+      user: { mode: 'exact' },
+      targetByPort: {},
+      defaultTarget: 'pool',
+      revealDisabled: true,
+    });
+  });
+
+  it('reads a user pattern and puts user first among the keys when not listed', () => {
+    const f = parse(String.raw`routing:
+  user:
+    mode: pattern
+    pattern: '^(?<role>[^.]+)\.(?<tenant>[a-z0-9-]+)$'
+`);
+    expect(f.deployment.policy.user).toEqual({ mode: 'pattern', pattern: String.raw`^(?<role>[^.]+)\.(?<tenant>[a-z0-9-]+)$` });
+    expect(f.deployment.policy.keys).toEqual(['user', 'options', 'database']);
+  });
+
+  it('keys listing user without a user section implies exact user names', () => {
+    const f = parse('routing:\n  keys: [user]\n');
+    expect(f.deployment.policy.keys).toEqual(['user']);
+    expect(f.deployment.policy.user).toEqual({ mode: 'exact' });
+  });
+
+  it('an empty routing section gives the defaults (keys options, database)', () => {
+    for (const text of ['routing:\n', 'routing: {}\n']) {
+      const p = parse(text).deployment.policy;
+      expect(p.keys).toEqual(['options', 'database']);
+      expect(p.defaultTarget).toBe('primary');
+      expect(p.revealDisabled).toBe(false);
+      expect(p.user).toBeUndefined();
+    }
+  });
+});
+
+describe('parseTenantsFile: file-level errors are ConfigErrors naming the file', () => {
+  it('bad YAML, with the line number', () => {
+    const msg = configErrorOf(() => parse('tenants:\n  - id: a\n    host: [unclosed\n    port: 1\n'));
+    expect(msg.startsWith(`${ORIGIN}: not valid YAML at line `)).toBe(true);
+    expect(msg).toMatch(/at line \d+/);
+    expect(msg).not.toContain('\n');
+  });
+
+  it('bad YAML on a known line reports that line', () => {
+    const msg = configErrorOf(() => parse('tenants:\n  - id: a\n  bad: "unterminated\n'));
+    expect(msg).toMatch(new RegExp(`^${ORIGIN}: not valid YAML at line 3`));
+  });
+
+  it('duplicate mapping keys are a YAML error', () => {
+    const msg = configErrorOf(() => parse('tenants: []\ntenants: []\n'));
+    expect(msg).toContain(`${ORIGIN}: not valid YAML`);
+  });
+
+  it('an unknown top-level field', () => {
+    const msg = configErrorOf(() => parse('tenants: []\ntenant: []\n'));
+    expect(msg).toBe(`${ORIGIN}: unknown top-level field "tenant" (known: tenants, listeners, routing)`);
+  });
+
+  it('a document that is not a mapping', () => {
+    expect(configErrorOf(() => parse('- id: a\n'))).toBe(`${ORIGIN}: expected a mapping with a tenants list`);
+    expect(configErrorOf(() => parse('just a string\n'))).toBe(`${ORIGIN}: expected a mapping with a tenants list`);
+  });
+
+  it('tenants that is not a list', () => {
+    expect(configErrorOf(() => parse('tenants:\n  acme: { host: h, port: 1 }\n'))).toBe(`${ORIGIN}: tenants must be a list`);
+    expect(configErrorOf(() => parse('tenants: acme\n'))).toBe(`${ORIGIN}: tenants must be a list`);
+  });
+
+  it.each([
+    ['listeners: []\n', 'listeners must be a non-empty list'],
+    ['listeners: 5432\n', 'listeners must be a non-empty list'],
+    ['listeners:\n  - 5432\n', 'listeners[0] must be a mapping'],
+    ['listeners:\n  - port: 0\n', 'listeners[0]: port must be an integer from 1 to 65535, got 0'],
+    ['listeners:\n  - port: 65536\n', 'listeners[0]: port must be an integer from 1 to 65535'],
+    ['listeners:\n  - port: "5432"\n', 'listeners[0]: port must be an integer'],
+    ['listeners:\n  - port: 5432\n  - port: 5432\n', 'listeners[1]: port 5432 is listed twice'],
+    ['listeners:\n  - port: 5432\n    address: "0.0.0.0 ssl crt /x"\n', 'listeners[0]: host "0.0.0.0 ssl crt /x" is neither an IP address nor a valid host name'],
+    ['listeners:\n  - port: 5432\n    address: "fe80::1%lo"\n', 'listeners[0]: host "fe80::1%lo" has an IPv6 zone id'],
+    ['listeners:\n  - port: 5432\n    target: Pool\n', 'listeners[0]: target name "Pool" is invalid'],
+  ])('a bad listener: %j', (text, expected) => {
+    const msg = configErrorOf(() => parse(text));
+    expect(msg.startsWith(`${ORIGIN}: `)).toBe(true);
+    expect(msg).toContain(expected);
+  });
+
+  it.each([
+    ['routing: [options]\n', 'routing must be a mapping'],
+    ['routing:\n  key: [options]\n', 'routing: unknown field "key"'],
+    ['routing:\n  keys: []\n', 'routing.keys must be a non-empty list'],
+    ['routing:\n  keys: [host]\n', 'routing.keys: "host" is not one of options, user, database'],
+    ['routing:\n  keys: [user, user]\n', 'routing.keys lists a source twice'],
+    ['routing:\n  user: { mode: fuzzy }\n', 'routing.user.mode must be exact or pattern'],
+    ['routing:\n  user: { mode: pattern }\n', 'routing.user.pattern is required'],
+    ['routing:\n  user: { mode: pattern, pattern: "(" }\n', 'routing.user.pattern is not a valid regular expression'],
+    ['routing:\n  user: { mode: pattern, pattern: "^(?<t>.*)$" }\n', 'needs a named group (?<tenant>...)'],
+    ['routing:\n  defaultTarget: "pool x"\n', 'routing.defaultTarget: target name "pool x" is invalid'],
+    ['routing:\n  revealDisabled: yes\n', 'routing.revealDisabled must be true or false'],
+  ])('a bad routing section: %j', (text, expected) => {
+    const msg = configErrorOf(() => parse(text));
+    expect(msg.startsWith(`${ORIGIN}: `)).toBe(true);
+    expect(msg).toContain(expected);
+  });
+
+  it('readTenantsFile on a missing file is a ConfigError naming it', async () => {
+    await expect(readTenantsFile('/nonexistent/pgroute-tenants.yaml', FALLBACK)).rejects.toThrow(ConfigError);
+    await expect(readTenantsFile('/nonexistent/pgroute-tenants.yaml', FALLBACK)).rejects.toThrow(
+      'cannot read tenants file /nonexistent/pgroute-tenants.yaml: ENOENT',
+    );
+  });
+});
+
+describe('parseTenantsFile: a bad tenant is refused, the others still come through', () => {
+  it.each([
+    ['bad id (upper case)', '  - { id: Acme, host: 10.0.0.3, port: 5432 }', 'tenant id "Acme" is invalid'],
+    ['bad id (dot)', '  - { id: a.b, host: 10.0.0.3, port: 5432 }', 'tenant id "a.b" is invalid'],
+    ['bad id (leading dash)', '  - { id: -x, host: 10.0.0.3, port: 5432 }', 'tenant id "-x" is invalid'],
+    ['bad id (64 chars)', `  - { id: ${'a'.repeat(64)}, host: 10.0.0.3, port: 5432 }`, 'is invalid'],
+    ['id not a string', '  - { id: 42, host: 10.0.0.3, port: 5432 }', 'tenant id must be a string, got 42'],
+    ['missing id', '  - { host: 10.0.0.3, port: 5432 }', 'tenant id must be a string, got nothing'],
+    ['not a mapping', '  - just-a-string', 'a tenant must be a mapping with id, host and port'],
+    ['bad host (space)', '  - { id: bad, host: "db x", port: 5432 }', 'host "db x" is neither an IP address nor a valid host name'],
+    ['bad host (underscore)', '  - { id: bad, host: db_1.local, port: 5432 }', 'host "db_1.local" is neither'],
+    ['IPv6 zone id', '  - { id: bad, host: "fe80::1%eth0", port: 5432 }', 'host "fe80::1%eth0" has an IPv6 zone id, which HAProxy does not accept'],
+    ['missing host', '  - { id: bad, port: 5432 }', 'host must be a non-empty string, got nothing'],
+    ['empty host', '  - { id: bad, host: "", port: 5432 }', 'host must be a non-empty string'],
+    ['bad port (0)', '  - { id: bad, host: 10.0.0.3, port: 0 }', 'port must be an integer from 1 to 65535, got 0'],
+    ['bad port (string)', '  - { id: bad, host: 10.0.0.3, port: "5432" }', 'port must be an integer from 1 to 65535, got "5432"'],
+    ['bad port (fraction)', '  - { id: bad, host: 10.0.0.3, port: 5432.5 }', 'got 5432.5'],
+    ['unknown field', '  - { id: bad, host: 10.0.0.3, port: 5432, hots: x }', 'unknown field "hots" (known: id, host, port, enabled, targets, maxconn)'],
+    ['enabled not a boolean', '  - { id: bad, host: 10.0.0.3, port: 5432, enabled: "no" }', 'enabled must be true or false'],
+    ['maxconn out of range', '  - { id: bad, host: 10.0.0.3, port: 5432, maxconn: 0 }', 'maxconn must be an integer from 1 to 100000, got 0'],
+    ['targets repeating primary', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { primary: { host: 10.0.0.4, port: 5432 } } }', 'do not repeat it under targets'],
+    ['bad target name', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { Pool: { host: 10.0.0.4, port: 6432 } } }', 'target name "Pool" is invalid'],
+    ['target name with a dot', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { "a.b": { host: 10.0.0.4, port: 6432 } } }', 'target name "a.b" is invalid'],
+    ['target name __proto__', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { __proto__: { host: 10.0.0.4, port: 6432 } } }', 'target name "__proto__" is invalid'],
+    ['targets not a mapping', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: [pool] }', 'targets must be a mapping'],
+    ['target not a mapping', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { pool: 6432 } }', 'target pool must be a mapping with host and port'],
+    ['target with a bad host', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { pool: { host: "a b", port: 6432 } } }', 'target pool: host "a b" is neither'],
+    ['target with a bad port', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { pool: { host: 10.0.0.4 } } }', 'target pool: port must be an integer'],
+  ])('%s', (_name, tenantYaml, reason) => {
+    const r = withOneBad(tenantYaml);
+    expect(r.ids).toEqual(['good-a', 'good-z']);
+    expect(r.refused).toHaveLength(1);
+    expect(r.refused[0]?.where).toBe(`${ORIGIN}: tenants[1]`);
+    expect(r.reasons[0]).toContain(reason);
+  });
+
+  it('names the id of a refused tenant when the id itself was fine', () => {
+    const r = withOneBad('  - { id: bad, host: "db x", port: 5432 }');
+    expect(r.refused[0]?.id).toBe('bad');
+    const r2 = withOneBad('  - { id: Bad, host: 10.0.0.1, port: 5432 }');
+    expect(r2.refused[0]?.id).toBeUndefined();
+  });
+
+  it('refuses more than 8 extra targets', () => {
+    const targets = Array.from({ length: 9 }, (_, i) => `t${i}: { host: 10.0.0.9, port: ${6000 + i} }`).join(', ');
+    const r = withOneBad(`  - { id: many, host: 10.0.0.3, port: 5432, targets: { ${targets} } }`);
+    expect(r.reasons).toEqual(['at most 8 extra targets are allowed']);
+  });
+
+  it('keeps the first of two tenants with the same id and refuses the later one', () => {
+    const f = parse(`tenants:
+  - { id: acme, host: first.example, port: 5432 }
+  - { id: other, host: 10.0.0.2, port: 5432 }
+  - { id: acme, host: second.example, port: 5432 }
+`);
+    expect(f.snapshot.tenants.map((t) => [t.id, t.targets.primary?.host])).toEqual([
+      ['acme', 'first.example'],
+      ['other', '10.0.0.2'],
+    ]);
+    expect(f.snapshot.refused).toEqual([
+      { where: `${ORIGIN}: tenants[2]`, id: 'acme', reason: `tenant id acme is already defined at ${ORIGIN}: tenants[0]` },
+    ]);
+  });
+
+  it('a refused tenant does not claim its id: a later valid one with that id is kept', () => {
+    const f = parse(`tenants:
+  - { id: acme, host: "bad host", port: 5432 }
+  - { id: acme, host: 10.0.0.2, port: 5432 }
+`);
+    expect(f.snapshot.tenants.map((t) => t.targets.primary?.host)).toEqual(['10.0.0.2']);
+    expect(f.snapshot.refused).toHaveLength(1);
+    expect(f.snapshot.refused[0]?.where).toBe(`${ORIGIN}: tenants[0]`);
+  });
+
+  it('cuts a long bad value at 80 characters in the reason, escaped', () => {
+    const r = withOneBad(`  - { id: bad, host: "${'x'.repeat(70)}\\n${'y'.repeat(200)}", port: 5432 }`);
+    const reason = r.reasons[0] ?? '';
+    expect(reason).toContain('...');
+    expect(reason).not.toContain('\n');
+    expect(reason.length).toBeLessThan(200);
+  });
+});

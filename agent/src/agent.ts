@@ -25,6 +25,8 @@ export interface AgentOptions {
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
   readonly cancel?: CancelRouterOptions;
+  /** Close a connection that sends no HAPROXY-HELLO within this long (default 5 s). */
+  readonly helloTimeoutMs?: number;
 }
 
 export interface RunningAgent {
@@ -61,7 +63,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     metrics.haproxyConnections.inc();
-    const conn = new SpopConnection(socket, { ctx, metrics, log, onVerdict });
+    const conn = new SpopConnection(socket, { ctx, metrics, log, onVerdict, helloTimeoutMs: opts.helloTimeoutMs });
     connections.add(conn);
     socket.on('close', () => {
       sockets.delete(socket);
@@ -80,7 +82,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       unhealthy: () => (server.listening ? undefined : 'SPOP listener closed'),
       describe: () => ({ routeTable: store.table.version, tenants: store.table.tenants.size, haproxyConnections: connections.size }),
     });
-    await listen(http, opts.http);
+    try {
+      await listen(http, opts.http);
+    } catch (err) {
+      // Do not leave the SPOP listener (and the sweep timer) running behind a failed start.
+      clearInterval(sweep);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
   }
 
   return {

@@ -148,6 +148,8 @@ export class SpopConnection {
     this.#flush(out);
     out.length = 0;
     this.#socket.end();
+    // As in #sendDisconnect: a peer that never reads or closes must not keep the socket forever.
+    setTimeout(() => this.#socket.destroy(), 2_000).unref();
   }
 
   #fail(err: unknown): void {

@@ -1,18 +1,20 @@
-// One generation: snapshot -> render -> validate with `haproxy -c` -> write. A candidate that HAProxy
-// rejects never replaces the files in place.
+// One generation: layout -> render -> validate with `haproxy -c` -> write. A candidate that HAProxy
+// rejects never replaces the files in place. Used by `pgroute generate` and by every apply.
 
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import type { RouteTableDocument } from '../../agent/src/route-table-document.js';
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
 import { checkHaproxyConfig } from './haproxy/check.js';
+import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
-import type { RouteTableDocument } from '../../agent/src/route-table-document.js';
 import { routeTableDocument } from './render/route-table.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 
 export interface Generation {
   readonly paths: StatePaths;
+  readonly layout: Layout;
   readonly rendered: RenderedConfig;
   readonly routes: RouteTableDocument;
   /** True when haproxy.cfg or spoe.conf changed on disk. */
@@ -20,15 +22,16 @@ export interface Generation {
   readonly routesChanged: boolean;
 }
 
-export async function generate(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings): Promise<Generation> {
+/** Renders a layout, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
+export async function writeGeneration(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout, settings: Settings): Promise<Generation> {
   const paths = statePaths(settings.stateDir);
-  const routes = routeTableDocument(deployment, snapshot);
-  const rendered = renderConfig(deployment, snapshot, settings, paths, routes.version);
+  const routes = routeTableDocument(deployment, snapshot, layout);
+  const rendered = renderConfig(deployment, layout, settings, paths, routes.version);
 
   // The candidate haproxy.cfg points at a candidate spoe.conf, so that neither running file is
   // touched until HAProxy has accepted both.
   const candidatePaths: StatePaths = { ...paths, spoeConfig: `${paths.spoeConfig}.candidate` };
-  const candidateRendered = renderConfig(deployment, snapshot, settings, candidatePaths, routes.version);
+  const candidateRendered = renderConfig(deployment, layout, settings, candidatePaths, routes.version);
   const candidate = `${paths.haproxyConfig}.candidate`;
   await writeIfChanged(candidatePaths.spoeConfig, candidateRendered.spoeConfig);
   await writeIfChanged(candidate, candidateRendered.haproxyConfig);
@@ -41,5 +44,23 @@ export async function generate(deployment: Deployment, snapshot: TenantSnapshot,
   await rm(candidate, { force: true });
   await rm(candidatePaths.spoeConfig, { force: true });
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
-  return { paths, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };
+  await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
+  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };
+}
+
+/** One-shot generation: keeps the backend names of a previous layout.json in the state dir. */
+export async function generate(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings): Promise<Generation> {
+  const previous = await readLayout(statePaths(settings.stateDir).layout);
+  const layout = layoutForReload(previous, desiredOccupants(snapshot.tenants), settings.spares);
+  return writeGeneration(deployment, snapshot, layout, settings);
+}
+
+export async function readLayout(path: string): Promise<Layout> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as Layout;
+    if (Array.isArray(parsed.backends) && typeof parsed.nextSpare === 'number') return parsed;
+  } catch {
+    // no previous layout: start afresh
+  }
+  return EMPTY_LAYOUT;
 }

@@ -36,6 +36,10 @@ export interface Settings {
   readonly log: { readonly enabled: boolean; readonly target: string; readonly errorsOnly: boolean };
   readonly reload: { readonly hardStopAfter: string; readonly maxReloads: number };
   readonly healthCheck: { readonly enabled: boolean; readonly interval: string };
+  /** Spare backends kept free so new tenants are added through the runtime API, without a reload. */
+  readonly spares: number;
+  /** How long a vacated spare rests (server in maintenance) before another tenant may take it. */
+  readonly restMs: number;
 }
 
 export const DEFAULT_PORT = 5432;
@@ -62,6 +66,8 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     log: { enabled: true, target: 'stdout', errorsOnly: true },
     reload: { hardStopAfter: '1h', maxReloads: 50 },
     healthCheck: { enabled: true, interval: '2s' },
+    spares: 16,
+    restMs: 10_000,
   };
 }
 
@@ -69,6 +75,7 @@ export interface StatePaths {
   readonly haproxyConfig: string;
   readonly spoeConfig: string;
   readonly routes: string;
+  readonly layout: string;
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
@@ -79,6 +86,7 @@ export function statePaths(stateDir: string): StatePaths {
     haproxyConfig: join(stateDir, 'haproxy.cfg'),
     spoeConfig: join(stateDir, 'spoe.conf'),
     routes: join(stateDir, 'routes.json'),
+    layout: join(stateDir, 'layout.json'),
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),

@@ -86,7 +86,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const declared = declaredBackends(cfg);
     for (const t of g.routes.tenants) for (const b of Object.values(t.backends)) expect(declared).toContain(b);
     // No candidate files are left behind.
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
   });
 
   it('reports nothing changed when generating the same snapshot again, and leaves the files alone', async () => {
@@ -143,7 +143,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const g = await generate(changed.deployment, changed.snapshot, settings);
     expect(g.configChanged).toBe(true);
     expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('backend pg.delta.primary');
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
   });
 
   it('a tenant HAProxy could not parse is refused up front, so it never blocks the others', async () => {

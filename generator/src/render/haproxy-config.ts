@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
 import { assetPath } from '../assets.js';
-import type { Deployment, TenantSnapshot } from '../model.js';
+import type { Layout } from '../layout.js';
+import type { Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
-import { backendName } from './backend-name.js';
 import { haproxyRefusals } from './refusals.js';
 
 export interface RenderedConfig {
@@ -30,29 +30,31 @@ function template(name: string): Template {
 
 export function renderConfig(
   deployment: Deployment,
-  snapshot: TenantSnapshot,
+  layout: Layout,
   settings: Settings,
   paths: StatePaths,
   snapshotVersion: string,
 ): RenderedConfig {
-  const backends = snapshot.tenants.flatMap((tenant) =>
-    Object.entries(tenant.targets)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([target, endpoint]) => ({
-        name: backendName(tenant.id, target),
-        maxconn: tenant.maxconn ?? 0,
-        queueTimeout: settings.timeouts.queue,
-        servers: [
-          {
-            name: 's1',
-            address: haproxyAddress(endpoint.host, endpoint.port),
-            check: settings.healthCheck.enabled,
-            checkInterval: settings.healthCheck.interval,
-            maxconn: tenant.maxconn ?? 0,
-          },
-        ],
-      })),
-  );
+  const backends = layout.backends.map((b) => {
+    const occupant = b.state.kind === 'occupied' ? b.state.occupant : undefined;
+    return {
+      name: b.name,
+      comment: occupant ? `tenant ${occupant.tenant}, target ${occupant.target}` : b.state.kind === 'free' ? 'spare: taken at runtime by a new tenant' : 'vacated: resting until the next reload',
+      queueTimeout: settings.timeouts.queue,
+      servers: [
+        {
+          name: 's1',
+          // Spares and vacated backends hold a placeholder in maintenance; the runtime API sets
+          // the real address and makes the server ready.
+          address: occupant ? haproxyAddress(occupant.endpoint.host, occupant.endpoint.port) : PLACEHOLDER_ADDRESS,
+          check: settings.healthCheck.enabled,
+          checkInterval: settings.healthCheck.interval,
+          maxconn: occupant?.maxconn ?? 0,
+          disabled: occupant === undefined,
+        },
+      ],
+    };
+  });
   const context = {
     snapshotVersion,
     paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig },
@@ -72,3 +74,6 @@ export function renderConfig(
   };
   return { haproxyConfig: template('haproxy.cfg.hbs')(context), spoeConfig: template('spoe.conf.hbs')(context) };
 }
+
+/** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
+export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

@@ -5,14 +5,21 @@ import { createHash } from 'node:crypto';
 import type { TenantRoute } from '../../../agent/src/decision/types.js';
 import type { RouteTableDocument } from '../../../agent/src/route-table-document.js';
 import type { Deployment, TenantSnapshot } from '../model.js';
-import { backendName } from './backend-name.js';
+import { routedBackends, type Layout } from '../layout.js';
 
-export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot): RouteTableDocument {
-  const tenants = snapshot.tenants.map((t): TenantRoute => ({
-    id: t.id,
-    enabled: t.enabled,
-    backends: Object.fromEntries(Object.keys(t.targets).sort().map((target) => [target, backendName(t.id, target)])),
-  }));
+/**
+ * The agent's table for a layout: a tenant is routable to the targets that have a backend in the
+ * layout (a target still waiting for its backend is not named), with the snapshot's enabled flag.
+ */
+export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
+  const placed = routedBackends(layout);
+  const tenants: TenantRoute[] = [];
+  for (const t of snapshot.tenants) {
+    const backends = placed.get(t.id);
+    if (backends === undefined) continue;
+    const sorted = Object.fromEntries(Object.keys(backends).sort().map((target) => [target, backends[target] as string]));
+    tenants.push({ id: t.id, enabled: t.enabled, backends: sorted });
+  }
   const body = { policy: deployment.policy, tenants };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   return { version, ...body };

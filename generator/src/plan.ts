@@ -1,0 +1,84 @@
+// Plans one change with the least disruption it allows: runtime-API operations when the set of
+// backends can stay as it is (moves, limits, removals, additions into spares), a reload only when
+// it cannot. Pure: layouts and snapshots in, a plan out.
+
+import { layoutForReload, sameOccupant, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
+
+export type RuntimeOp =
+  /** Vacated: put the server in maintenance (sessions already open carry on). */
+  | { readonly kind: 'park'; readonly backend: string }
+  /** Take a spare (or a resting backend of the same target) for a new occupant and make it ready. */
+  | { readonly kind: 'place'; readonly backend: string; readonly occupant: Occupant }
+  /** Same occupant, new address: new connections go to the new address. */
+  | { readonly kind: 'move'; readonly backend: string; readonly occupant: Occupant }
+  | { readonly kind: 'limit'; readonly backend: string; readonly maxconn: number };
+
+export interface Plan {
+  /** The layout once the plan is applied. */
+  readonly layout: Layout;
+  /**
+   * What the agent may route to while the plan is being applied: the current layout minus every
+   * backend being vacated. New placements join only once HAProxy has them (the final layout).
+   */
+  readonly interim: Layout;
+  readonly ops: readonly RuntimeOp[];
+  /** Empty when no reload is needed; else why. */
+  readonly reloadReasons: readonly string[];
+}
+
+export interface PlanOptions {
+  readonly now: number;
+  /** Spare backends kept ready for additions. */
+  readonly spares: number;
+  /** How long a vacated spare rests before another tenant may take it. */
+  readonly restMs: number;
+  /** Reasons outside the tenants that force a reload (listeners, settings, first start). */
+  readonly forcedReload: readonly string[];
+}
+
+export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant>, opts: PlanOptions): Plan {
+  const ops: RuntimeOp[] = [];
+  const backends: LayoutBackend[] = [];
+  const placed = new Set<string>();
+  for (const b of current.backends) {
+    const s = b.state;
+    if (s.kind === 'occupied') {
+      const key = targetKey(s.occupant.tenant, s.occupant.target);
+      const want = wanted.get(key);
+      if (want === undefined) {
+        ops.push({ kind: 'park', backend: b.name });
+        backends.push({ ...b, state: { kind: 'resting', until: opts.now + opts.restMs, was: s.occupant } });
+        continue;
+      }
+      placed.add(key);
+      if (want.endpoint.host !== s.occupant.endpoint.host || want.endpoint.port !== s.occupant.endpoint.port) ops.push({ kind: 'move', backend: b.name, occupant: want });
+      if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0 });
+      backends.push(sameOccupant(want, s.occupant) ? b : { ...b, state: { kind: 'occupied', occupant: want } });
+    } else if (s.kind === 'resting' && b.spare && s.until <= opts.now) {
+      backends.push({ ...b, state: { kind: 'free' } });
+    } else backends.push(b);
+  }
+  const interim: Layout = { backends: backends.slice(), nextSpare: current.nextSpare };
+
+  const unplaced: Occupant[] = [];
+  for (const [key, occupant] of wanted) {
+    if (placed.has(key)) continue;
+    // The same target coming back takes its old backend again; else the lowest free spare.
+    let at = backends.findIndex((b) => b.state.kind === 'resting' && targetKey(b.state.was.tenant, b.state.was.target) === key);
+    if (at < 0) at = backends.findIndex((b) => b.spare && b.state.kind === 'free');
+    const b = backends[at];
+    if (b === undefined) {
+      unplaced.push(occupant);
+      continue;
+    }
+    backends[at] = { ...b, state: { kind: 'occupied', occupant } };
+    ops.push({ kind: 'place', backend: b.name, occupant });
+  }
+
+  const reloadReasons = [...opts.forcedReload];
+  if (unplaced.length > 0) reloadReasons.push(`${unplaced.length} new target(s) and no free spare backend (${unplaced.slice(0, 3).map((o) => `${o.tenant}/${o.target}`).join(', ')}${unplaced.length > 3 ? ', ...' : ''})`);
+  if (reloadReasons.length > 0) {
+    return { layout: layoutForReload(current, wanted, opts.spares), interim, ops: [], reloadReasons };
+  }
+  return { layout: { backends, nextSpare: current.nextSpare }, interim, ops, reloadReasons };
+}

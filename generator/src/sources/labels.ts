@@ -1,0 +1,140 @@
+// The label vocabularies that Docker containers and Kubernetes Services use to declare tenants,
+// and the merge of many such claims into tenant definitions. Pure.
+//
+// pgroute's own labels:
+//   pgroute.tenant   tenant id (required)
+//   pgroute.target   target this container/Service serves: primary (default), pool, replica, ...
+//   pgroute.port     port PostgreSQL listens on (default: 5432, or the Service's only port)
+//   pgroute.enabled  "true" (default) or "false": refuse new connections to the tenant
+//   pgroute.maxconn  per-server connection limit (excess connections queue in HAProxy)
+// xdatabase-proxy's labels, accepted as they are so its users can move over unchanged:
+//   xdatabase-proxy-enabled          must be "true" for the labels to count
+//   xdatabase-proxy-deployment-id    tenant id
+//   xdatabase-proxy-database-type    must be "postgresql" (others are refused with a reason)
+//   xdatabase-proxy-pooled           "true": the target is `pool`, else `primary`
+//   xdatabase-proxy-destination-port port
+// When both vocabularies are present, they must name the same tenant.
+
+import type { RefusedTenant } from '../model.js';
+import type { RawTenant } from '../tenants.js';
+import type { SourceView } from './source.js';
+
+export const LABEL = {
+  tenant: 'pgroute.tenant',
+  target: 'pgroute.target',
+  port: 'pgroute.port',
+  enabled: 'pgroute.enabled',
+  maxconn: 'pgroute.maxconn',
+} as const;
+
+export const XDB_LABEL = {
+  enabled: 'xdatabase-proxy-enabled',
+  deploymentId: 'xdatabase-proxy-deployment-id',
+  databaseType: 'xdatabase-proxy-database-type',
+  pooled: 'xdatabase-proxy-pooled',
+  destinationPort: 'xdatabase-proxy-destination-port',
+} as const;
+
+/** One container's or Service's claim to serve one target of one tenant. Values are unvalidated. */
+export interface Claim {
+  readonly tenant: string;
+  readonly target: string;
+  readonly host: string;
+  readonly port: unknown;
+  readonly enabled: unknown;
+  readonly maxconn?: unknown;
+  /** e.g. 'docker container acme-db (3f2a...)' or 'kubernetes service team-a/acme'. */
+  readonly where: string;
+  /** Whoever may own the tenant: the Kubernetes namespace; '' for Docker. */
+  readonly owner: string;
+  /** Creation time in ms: the oldest claim wins a conflict. */
+  readonly createdAt: number;
+}
+
+export type LabelReading = { kind: 'none' } | { kind: 'claim'; tenant: string; target: string; port?: string; enabled?: string; maxconn?: string } | { kind: 'refused'; reason: string; tenant?: string };
+
+/** Reads the pgroute and xdatabase-proxy labels of one object. 'none': not a tenant at all. */
+export function readLabels(labels: Readonly<Record<string, string | undefined>>): LabelReading {
+  const own = labels[LABEL.tenant];
+  const xdbOn = labels[XDB_LABEL.enabled]?.toLowerCase() === 'true';
+  const xdb = xdbOn ? labels[XDB_LABEL.deploymentId] : undefined;
+  if (own === undefined && !xdbOn) return { kind: 'none' };
+  if (xdbOn) {
+    const type = labels[XDB_LABEL.databaseType];
+    if (type !== undefined && type.toLowerCase() !== 'postgresql') {
+      return { kind: 'refused', reason: `${XDB_LABEL.databaseType} is ${JSON.stringify(type)}; pgroute routes PostgreSQL only` };
+    }
+    if (xdb === undefined && own === undefined) return { kind: 'refused', reason: `${XDB_LABEL.enabled} is true but ${XDB_LABEL.deploymentId} is missing` };
+    if (xdb !== undefined && own !== undefined && xdb !== own) {
+      return { kind: 'refused', reason: `${LABEL.tenant}=${JSON.stringify(own)} and ${XDB_LABEL.deploymentId}=${JSON.stringify(xdb)} name different tenants` };
+    }
+  }
+  const tenant = (own ?? xdb) as string;
+  const pooled = xdbOn && labels[XDB_LABEL.pooled]?.toLowerCase() === 'true';
+  const target = labels[LABEL.target] ?? (pooled ? 'pool' : 'primary');
+  const port = labels[LABEL.port] ?? (xdbOn ? labels[XDB_LABEL.destinationPort] : undefined);
+  const reading: LabelReading = { kind: 'claim', tenant, target };
+  if (port !== undefined) reading.port = port;
+  if (labels[LABEL.enabled] !== undefined) reading.enabled = labels[LABEL.enabled];
+  if (labels[LABEL.maxconn] !== undefined) reading.maxconn = labels[LABEL.maxconn];
+  return reading;
+}
+
+/** "5432" -> 5432; anything else is passed on as is for validation to refuse with its reason. */
+export function labelNumber(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  return /^\d{1,6}$/.test(value) ? Number(value) : value;
+}
+
+/** "true"/"false" (any case) -> boolean; anything else is passed on for validation to refuse. */
+export function labelBoolean(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  const v = value.toLowerCase();
+  return v === 'true' ? true : v === 'false' ? false : value;
+}
+
+/**
+ * Merges claims into tenant definitions, deterministically: claims are taken oldest first (then by
+ * `where`). The oldest claim of a tenant fixes its owner: claims from another owner (a second
+ * Kubernetes namespace) are refused, so nobody can hijack a tenant by declaring its id. A second
+ * claim of the same target is refused. A tenant must have a primary target.
+ */
+export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly RefusedTenant[] = []): SourceView {
+  const sorted = [...claims].sort((a, b) => a.createdAt - b.createdAt || (a.where < b.where ? -1 : a.where > b.where ? 1 : 0));
+  const refused: RefusedTenant[] = [...refusedAlready];
+  const byTenant = new Map<string, { owner: string; first: string; targets: Map<string, Claim> }>();
+  for (const c of sorted) {
+    let t = byTenant.get(c.tenant);
+    if (t === undefined) byTenant.set(c.tenant, (t = { owner: c.owner, first: c.where, targets: new Map() }));
+    if (c.owner !== t.owner) {
+      refused.push({ where: c.where, id: c.tenant, reason: `tenant ${c.tenant} belongs to ${t.owner || 'another owner'} (claimed first by ${t.first}); a claim from ${c.owner || 'another owner'} is refused` });
+      continue;
+    }
+    const holder = t.targets.get(c.target);
+    if (holder !== undefined) {
+      refused.push({ where: c.where, id: c.tenant, reason: `target ${c.target} of tenant ${c.tenant} is already served by ${holder.where}` });
+      continue;
+    }
+    t.targets.set(c.target, c);
+  }
+  const raws: RawTenant[] = [];
+  for (const [id, t] of [...byTenant.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const primary = t.targets.get('primary');
+    if (primary === undefined) {
+      for (const c of t.targets.values()) refused.push({ where: c.where, id, reason: `tenant ${id} has no primary target (only ${[...t.targets.keys()].join(', ')})` });
+      continue;
+    }
+    const targets: Record<string, { host: string; port: unknown }> = {};
+    let enabled: unknown = true;
+    for (const [name, c] of t.targets) {
+      if (c.enabled === false) enabled = false;
+      else if (c.enabled !== undefined && c.enabled !== true && enabled !== false) enabled = c.enabled;
+      if (name !== 'primary') targets[name] = { host: c.host, port: c.port };
+    }
+    const value: Record<string, unknown> = { id, host: primary.host, port: primary.port, enabled };
+    if (Object.keys(targets).length > 0) value.targets = targets;
+    if (primary.maxconn !== undefined) value.maxconn = primary.maxconn;
+    raws.push({ where: primary.where, value });
+  }
+  return { raws, refused };
+}

@@ -169,3 +169,33 @@ else
 fi
 
 say "done ($REPO_ROOT; $("$HAPROXY_BIN" -v | head -n1 | awk '{print "haproxy", $3}'); $("$PG_BIN/postgres" --version | awk '{print "postgres", $3}'))"
+
+# --- 5. Docker (the Docker source's end-to-end tests) ---------------------------
+# Debian's docker.io (20.10) plus busybox-static (the shell of the locally built test image
+# pgroute-test/postgres:15; no registry is reachable). dockerd is started in the background when
+# /var/run/docker.sock does not answer: --live-restore keeps containers running across a dockerd
+# restart; log in /tmp/pgroute-dockerd.log. SETUP_SKIP_DOCKER=1 skips this section.
+if [[ ${SETUP_SKIP_DOCKER:-0} == 1 ]]; then
+  say "skipping Docker (SETUP_SKIP_DOCKER=1)"
+else
+  docker_missing=()
+  [[ -x /usr/sbin/dockerd || -x /usr/bin/dockerd ]] || docker_missing+=(docker.io)
+  [[ -x /bin/busybox ]] || docker_missing+=(busybox-static)
+  if ((${#docker_missing[@]} > 0)); then
+    say "installing Debian packages: ${docker_missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${docker_missing[@]}" >/dev/null
+  fi
+  dockerd_bin=$(command -v dockerd || echo /usr/sbin/dockerd)
+  docker_cli=$(command -v docker || true)
+  docker_answers() { [[ -n $docker_cli ]] && as_root "$docker_cli" version >/dev/null 2>&1; }
+  if docker_answers; then
+    say "dockerd running"
+  else
+    say "starting dockerd in the background (log: /tmp/pgroute-dockerd.log)"
+    as_root setsid "$dockerd_bin" --live-restore >>/tmp/pgroute-dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 300); do docker_answers && break; sleep 0.1; done
+    docker_answers || die "dockerd did not answer within 30 s; see /tmp/pgroute-dockerd.log"
+    say "dockerd ready"
+  fi
+fi

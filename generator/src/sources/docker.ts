@@ -1,0 +1,343 @@
+// The Docker source: running containers labelled with pgroute's (or xdatabase-proxy's) labels.
+//
+// It follows the Engine's events stream and re-lists the running containers whenever one may have
+// changed (debounced, so a burst of events costs one list), and every `resyncMs` as a safety net.
+// Labels are filtered here rather than by the Engine because two vocabularies count.
+//
+// When dockerd goes away the events stream ends; the source keeps the last view (an outage never
+// empties it), reconnects with backoff (capped at `retryMaxMs`) and re-lists once it is back.
+// Subscribing comes before listing, so nothing that happens in between is missed.
+
+import { StringDecoder } from 'node:string_decoder';
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import { mergeClaims } from './labels.js';
+import type { SourceView, TenantSource } from './source.js';
+import { containerClaims, type ContainerSummary } from './docker/claims.js';
+import { EVENT_TYPES, EventLineParser, isRelevantEvent } from './docker/events.js';
+
+export { NETWORK_LABEL, containerClaims } from './docker/claims.js';
+
+/** What the source needs of the Engine API (a Dockerode instance is adapted to it; tests pass fakes). */
+export interface DockerApi {
+  listContainers(options: { all?: boolean; filters?: { [key: string]: string[] } }): Promise<readonly ContainerSummary[]>;
+  getEvents(options: { filters?: { type?: string[] } }): Promise<NodeJS.ReadableStream>;
+}
+
+export interface DockerSourceOptions {
+  /** Engine client; default: new Dockerode() (/var/run/docker.sock, or DOCKER_HOST). */
+  readonly docker?: Dockerode | DockerApi;
+  /** Docker network whose IP to use; default: each container's `pgroute.network` label, else its first network with an IP. */
+  readonly network?: string;
+  /** Full re-list period, a safety net behind the events stream (default 30 s). */
+  readonly resyncMs?: number;
+  /** Events within this window cost one list (default 50 ms). */
+  readonly debounceMs?: number;
+  /** Reconnect backoff: first delay, doubled up to the cap (defaults 100 ms, 2 s). */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** start() rejects when no first view could be made within this time (default 10 s). */
+  readonly firstViewTimeoutMs?: number;
+  /** A list taking longer than this counts as failed (default 10 s). */
+  readonly listTimeoutMs?: number;
+  readonly log: Logger;
+}
+
+export class DockerSource implements TenantSource {
+  readonly name = 'docker';
+
+  private readonly docker: DockerApi;
+  private readonly endpoint: string;
+  private readonly log: Logger;
+  private readonly network: string | undefined;
+  private readonly resyncMs: number;
+  private readonly debounceMs: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly firstViewTimeoutMs: number;
+  private readonly listTimeoutMs: number;
+
+  private onView: ((view: SourceView) => void) | undefined;
+  private started = false;
+  private stopped = false;
+  private stream: NodeJS.ReadableStream | undefined;
+  private watching: Promise<void> | undefined;
+  private listing: Promise<boolean> | undefined;
+  private dirty = false;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private lastJson: string | undefined;
+  private lastView: SourceView | undefined;
+  private firstView: (() => void) | undefined;
+  private lastError: string | undefined;
+  /** Since when Docker has been unreachable (ms), or undefined while connected. */
+  private downSince: number | undefined;
+  private lastDownLog = 0;
+  /**
+   * Containers that died but may still be listed as running: dockerd emits `die` before it has
+   * released the container's network and marked it stopped (hundreds of ms on a busy host).
+   */
+  private readonly died = new Set<string>();
+
+  constructor(opts: DockerSourceOptions) {
+    const docker = opts.docker ?? new Dockerode();
+    this.docker = docker instanceof Dockerode ? fromDockerode(docker) : docker;
+    this.endpoint = opts.docker === undefined ? (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') : describeEndpoint(docker);
+    this.log = opts.log.child({ source: 'docker' });
+    this.network = opts.network;
+    this.resyncMs = opts.resyncMs ?? 30_000;
+    this.debounceMs = opts.debounceMs ?? 50;
+    this.retryMinMs = opts.retryMinMs ?? 100;
+    this.retryMaxMs = opts.retryMaxMs ?? 2_000;
+    this.firstViewTimeoutMs = opts.firstViewTimeoutMs ?? 10_000;
+    this.listTimeoutMs = opts.listTimeoutMs ?? 10_000;
+  }
+
+  async start(onView: (view: SourceView) => void): Promise<void> {
+    if (this.started) throw new Error('DockerSource.start() was called twice');
+    this.started = true;
+    this.onView = onView;
+    const first = new Promise<void>((resolve) => (this.firstView = resolve));
+    this.watching = this.watch();
+    this.resyncTimer = setInterval(() => {
+      if (this.downSince === undefined) void this.requestList('periodic resync');
+    }, this.resyncMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.firstViewTimeoutMs)));
+    const outcome = await Promise.race([first, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      await this.stop();
+      throw new Error(
+        `cannot list Docker containers at ${this.endpoint} (tried for ${this.firstViewTimeoutMs} ms): ${this.lastError ?? 'no answer'}; is dockerd running and is its socket reachable?`,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.debounceTimer);
+    this.resyncTimer = this.debounceTimer = undefined;
+    this.wake?.();
+    destroy(this.stream);
+    await this.watching;
+    await this.listing;
+    this.onView = undefined;
+  }
+
+  /** The last view pushed (for status output and tests). */
+  get view(): SourceView | undefined {
+    return this.lastView;
+  }
+
+  /** Whether the events stream is currently connected. */
+  get connected(): boolean {
+    return this.downSince === undefined && this.stream !== undefined;
+  }
+
+  // Subscribe, list, follow until the stream ends; then back off and do it again.
+  private async watch(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = await this.docker.getEvents({ filters: { type: [...EVENT_TYPES] } });
+      } catch (err) {
+        this.markDown(`cannot subscribe to events: ${errorText(err)}`);
+        await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+        continue;
+      }
+      if (this.stopped) {
+        destroy(stream);
+        break;
+      }
+      this.stream = stream;
+      this.died.clear();
+      const ended = this.follow(stream);
+      const listed = await this.requestList(this.downSince === undefined ? 'start' : 'reconnected');
+      if (!listed) {
+        // Subscribed but cannot list: treat it like an outage rather than trusting a stale view.
+        destroy(stream);
+        await ended;
+        this.stream = undefined;
+        if (this.stopped) break;
+        this.markDown(`cannot list containers: ${this.lastError ?? 'unknown error'}`);
+        await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+        continue;
+      }
+      if (this.downSince !== undefined) {
+        this.log.info({ endpoint: this.endpoint, downMs: Date.now() - this.downSince }, `reconnected to Docker at ${this.endpoint} after ${Date.now() - this.downSince} ms; containers re-listed`);
+        this.downSince = undefined;
+      }
+      failures = 0;
+      const why = await ended;
+      this.stream = undefined;
+      if (this.stopped) break;
+      this.markDown(`events stream ended (${why})`);
+      await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+    }
+  }
+
+  /** Reads events until the stream ends; resolves with why it ended. */
+  private follow(stream: NodeJS.ReadableStream): Promise<string> {
+    const parser = new EventLineParser();
+    const decoder = new StringDecoder('utf8');
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (why: string): void => {
+        if (done) return;
+        done = true;
+        stream.removeAllListeners('data');
+        resolve(why);
+      };
+      stream.on('data', (chunk: Buffer | string) => {
+        for (const event of parser.push(typeof chunk === 'string' ? chunk : decoder.write(chunk))) {
+          const id = event.Actor?.ID;
+          if (event.Type === 'container' && id !== undefined) {
+            if (event.Action === 'die') this.died.add(id);
+            else if (event.Action === 'start' || event.Action === 'restart') this.died.delete(id);
+          }
+          if (isRelevantEvent(event)) {
+            this.log.debug({ type: event.Type, action: event.Action, id: event.Actor?.ID?.slice(0, 12) }, 'docker event');
+            this.schedule();
+          }
+        }
+      });
+      stream.on('end', () => finish('closed by dockerd'));
+      stream.on('close', () => finish('connection closed'));
+      stream.on('error', (err: unknown) => finish(errorText(err)));
+    });
+  }
+
+  /** The first relevant event opens a window of debounceMs; everything in it costs one list. */
+  private schedule(): void {
+    if (this.debounceTimer !== undefined || this.stopped) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.requestList('event');
+    }, this.debounceMs);
+  }
+
+  /** Lists now, or once more after the list in flight; resolves true when the resulting list succeeded. */
+  private requestList(reason: string): Promise<boolean> {
+    this.dirty = true;
+    this.listing ??= (async () => {
+      let ok = false;
+      try {
+        while (this.dirty && !this.stopped) {
+          this.dirty = false;
+          ok = await this.listOnce(reason);
+        }
+      } finally {
+        this.listing = undefined;
+      }
+      return ok;
+    })();
+    return this.listing;
+  }
+
+  private async listOnce(reason: string): Promise<boolean> {
+    let containers: readonly ContainerSummary[];
+    try {
+      containers = await withTimeout(this.docker.listContainers({ all: false, filters: { status: ['running'] } }), this.listTimeoutMs, 'listing containers');
+    } catch (err) {
+      this.lastError = errorText(err);
+      this.log.warn({ err: this.lastError, endpoint: this.endpoint }, `cannot list Docker containers at ${this.endpoint} (${reason}): ${this.lastError}; keeping the last view`);
+      // A list failing while the stream looks alive means the connection is dead: reconnect.
+      destroy(this.stream);
+      return false;
+    }
+    if (this.stopped) return false;
+    const listed = new Set(containers.map((c) => c.Id));
+    for (const id of this.died) if (!listed.has(id)) this.died.delete(id); // dockerd caught up
+    const running = this.died.size === 0 ? containers : containers.filter((c) => !this.died.has(c.Id));
+    const { claims, refused } = containerClaims(running, { network: this.network });
+    const view = mergeClaims(claims, refused);
+    const json = JSON.stringify(view);
+    if (json === this.lastJson) {
+      this.log.debug({ reason }, 'docker view unchanged');
+    } else {
+      this.lastJson = json;
+      this.lastView = view;
+      this.log.info({ reason, tenants: view.raws.length, refused: view.refused.length, containers: running.length }, 'docker view changed');
+      this.onView?.(view);
+    }
+    if (this.firstView !== undefined) {
+      this.firstView();
+      this.firstView = undefined;
+    }
+    return true;
+  }
+
+  private markDown(why: string): void {
+    this.lastError = why;
+    const now = Date.now();
+    if (this.downSince === undefined) {
+      this.downSince = now;
+      this.lastDownLog = now;
+      const kept = this.lastView === undefined ? 'no view yet' : `keeping the last view (${this.lastView.raws.length} tenants)`;
+      this.log.warn({ endpoint: this.endpoint, err: why }, `lost Docker at ${this.endpoint}: ${why}; ${kept}; reconnecting every ≤${this.retryMaxMs} ms`);
+    } else if (now - this.lastDownLog >= 30_000) {
+      this.lastDownLog = now;
+      this.log.warn({ endpoint: this.endpoint, err: why, downMs: now - this.downSince }, `still cannot reach Docker at ${this.endpoint} after ${Math.round((now - this.downSince) / 1000)} s: ${why}`);
+    } else {
+      this.log.debug({ err: why }, 'docker reconnect attempt failed');
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.wake === done) self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/** 100, 200, 400, ... capped. */
+export function backoff(failures: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, minMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
+}
+
+function destroy(stream: NodeJS.ReadableStream | undefined): void {
+  const s = stream as (NodeJS.ReadableStream & { destroy?: (err?: Error) => void }) | undefined;
+  s?.destroy?.();
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+function fromDockerode(docker: Dockerode): DockerApi {
+  return {
+    listContainers: (options) => docker.listContainers(options),
+    getEvents: (options) => docker.getEvents(options as Dockerode.GetEventsOptions),
+  };
+}
+
+function describeEndpoint(docker: Dockerode | DockerApi): string {
+  const modem = (docker as { modem?: { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown } }).modem;
+  if (typeof modem?.socketPath === 'string') return `unix://${modem.socketPath}`;
+  if (typeof modem?.host === 'string') return `${String(modem.protocol ?? 'http')}://${modem.host}${modem.port === undefined ? '' : `:${String(modem.port)}`}`;
+  return 'the Docker API';
+}

@@ -1,0 +1,251 @@
+// DockerSource's lifecycle against a fake Engine (no sockets): events, debounce, resync, outage and
+// recovery, stop. The real engine is exercised in test/e2e/docker-source.test.ts.
+
+import { PassThrough, Writable } from 'node:stream';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DockerSource, backoff, type DockerApi } from '../../src/sources/docker.js';
+import type { ContainerSummary } from '../../src/sources/docker/claims.js';
+import type { SourceView } from '../../src/sources/source.js';
+
+class FakeEngine implements DockerApi {
+  running: ContainerSummary[] = [];
+  up = true;
+  lists = 0;
+  subscriptions = 0;
+  readonly streams = new Set<PassThrough>();
+
+  async listContainers(options: { filters?: { [key: string]: string[] } }): Promise<readonly ContainerSummary[]> {
+    expect(options.filters).toEqual({ status: ['running'] });
+    await tick();
+    this.lists++;
+    if (!this.up) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' });
+    return this.running.map((c) => ({ ...c }));
+  }
+
+  async getEvents(options: { filters?: { type?: string[] } }): Promise<NodeJS.ReadableStream> {
+    expect(options.filters).toEqual({ type: ['container', 'network'] });
+    await tick();
+    if (!this.up) throw Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' });
+    this.subscriptions++;
+    const s = new PassThrough();
+    this.streams.add(s);
+    s.on('close', () => this.streams.delete(s));
+    return s;
+  }
+
+  event(Type: string, Action: string, ID = 'x'.repeat(64)): void {
+    for (const s of this.streams) s.write(`${JSON.stringify({ Type, Action, Actor: { ID }, time: 1 })}\n`);
+  }
+
+  down(): void {
+    this.up = false;
+    for (const s of this.streams) s.end();
+  }
+}
+
+function tick(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pg(name: string, ip: string, labels: Record<string, string>, created = 1000): ContainerSummary {
+  return { Id: `${name}`.padEnd(64, '0'), Names: [`/${name}`], Created: created, State: 'running', Labels: labels, NetworkSettings: { Networks: { bridge: { IPAddress: ip } } } };
+}
+
+interface Harness {
+  engine: FakeEngine;
+  source: DockerSource;
+  views: SourceView[];
+  logs: { level: number; msg: string }[];
+}
+
+const sources: DockerSource[] = [];
+afterEach(async () => {
+  await Promise.all(sources.splice(0).map((s) => s.stop()));
+});
+
+function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number } = {}): Harness {
+  const engine = new FakeEngine();
+  const logs: { level: number; msg: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as { level: number; msg: string });
+      cb();
+    },
+  });
+  const source = new DockerSource({
+    docker: engine,
+    log: pino({ level: 'debug' }, sink),
+    debounceMs: 20,
+    retryMinMs: 10,
+    retryMaxMs: 40,
+    resyncMs: opts.resyncMs ?? 60_000,
+    firstViewTimeoutMs: opts.firstViewTimeoutMs ?? 2_000,
+  });
+  sources.push(source);
+  return { engine, source, views: [], logs };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const ids = (v: SourceView | undefined): string[] => (v?.raws ?? []).map((r) => (r.value as { id: string }).id);
+
+describe('DockerSource (fake engine)', () => {
+  it('delivers the first view before start() resolves, then follows events', async () => {
+    const h = harness();
+    h.engine.running = [pg('acme-db', '172.17.0.2', { 'pgroute.tenant': 'acme' })];
+    await h.source.start((v) => h.views.push(v));
+    expect(h.views).toHaveLength(1);
+    expect(h.views[0]?.raws).toEqual([{ where: 'docker container acme-db (acme-db00000)', value: { id: 'acme', host: '172.17.0.2', port: 5432, enabled: true } }]);
+    expect(h.source.connected).toBe(true);
+
+    h.engine.running.push(pg('globex-db', '172.17.0.3', { 'pgroute.tenant': 'globex' }));
+    h.engine.event('container', 'start');
+    await until('globex', () => ids(h.views.at(-1)).includes('globex'));
+    expect(ids(h.views.at(-1))).toEqual(['acme', 'globex']);
+  });
+
+  it('a burst of events costs one list; exec and create events cost none', async () => {
+    const h = harness();
+    await h.source.start((v) => h.views.push(v));
+    const before = h.engine.lists;
+    for (let i = 0; i < 5; i++) h.engine.event('container', `exec_start: pg_isready ${i}`);
+    h.engine.event('container', 'create');
+    await sleep(60);
+    expect(h.engine.lists).toBe(before);
+    h.engine.running = [pg('a', '10.0.0.1', { 'pgroute.tenant': 'a' })];
+    for (let i = 0; i < 20; i++) h.engine.event('container', i % 2 ? 'die' : 'destroy');
+    await until('view a', () => ids(h.views.at(-1)).includes('a'));
+    await sleep(60);
+    expect(h.engine.lists).toBe(before + 1);
+  });
+
+  it('a container that died is dropped even while dockerd still lists it as running; a restart brings it back', async () => {
+    const h = harness();
+    const a = pg('a', '10.0.0.1', { 'pgroute.tenant': 'a' });
+    h.engine.running = [a, pg('b', '10.0.0.2', { 'pgroute.tenant': 'b' })];
+    await h.source.start((v) => h.views.push(v));
+    h.engine.event('container', 'die', a.Id); // dockerd has not caught up: a is still listed
+    await until('a gone', () => ids(h.views.at(-1)).join() === 'b');
+    h.engine.event('container', 'start', a.Id); // restarted (restart policy)
+    await until('a back', () => ids(h.views.at(-1)).join() === 'a,b');
+    h.engine.event('container', 'die', a.Id);
+    await until('a gone again', () => ids(h.views.at(-1)).join() === 'b');
+    h.engine.running = [pg('b', '10.0.0.2', { 'pgroute.tenant': 'b' })]; // caught up: forgotten
+    h.engine.event('network', 'disconnect');
+    await until('list', () => h.engine.lists >= 5);
+    h.engine.running.push(a); // a new run of a, seen by a resync-like list without a start event
+    h.engine.event('container', 'update');
+    await until('a listed again', () => ids(h.views.at(-1)).join() === 'a,b');
+  });
+
+  it('does not push an unchanged view again', async () => {
+    const h = harness();
+    h.engine.running = [pg('a', '10.0.0.1', { 'pgroute.tenant': 'a' })];
+    await h.source.start((v) => h.views.push(v));
+    h.engine.event('container', 'health_status: healthy');
+    await until('a list', () => h.engine.lists >= 2);
+    await sleep(20);
+    expect(h.views).toHaveLength(1);
+  });
+
+  it('resyncs periodically even without events', async () => {
+    const h = harness({ resyncMs: 50 });
+    await h.source.start((v) => h.views.push(v));
+    h.engine.running = [pg('quiet', '10.0.0.7', { 'pgroute.tenant': 'quiet' })];
+    await until('resync', () => ids(h.views.at(-1)).includes('quiet'), 500);
+  });
+
+  it('keeps the last view while the engine is down, reconnects with backoff and re-lists', async () => {
+    const h = harness();
+    h.engine.running = [pg('acme-db', '172.17.0.2', { 'pgroute.tenant': 'acme' })];
+    await h.source.start((v) => h.views.push(v));
+    h.engine.down();
+    await until('down', () => !h.source.connected);
+    // Containers change during the outage; nothing is pushed, in particular no empty view.
+    h.engine.running = [pg('globex-db', '172.17.0.3', { 'pgroute.tenant': 'globex' })];
+    await sleep(200);
+    expect(h.views).toHaveLength(1);
+    expect(h.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^lost Docker at the Docker API: events stream ended \(closed by dockerd\); keeping the last view \(1 tenants\); reconnecting every ≤40 ms$/),
+    ]);
+    const attempts = h.engine.lists;
+    h.engine.up = true;
+    await until('recovered', () => ids(h.views.at(-1)).includes('globex'), 200);
+    expect(h.views).toHaveLength(2);
+    expect(h.source.connected).toBe(true);
+    expect(h.engine.lists).toBe(attempts + 1);
+    expect(h.logs.some((l) => l.level === 30 && /^reconnected to Docker at the Docker API after \d+ ms; containers re-listed$/.test(l.msg))).toBe(true);
+    // And events work on the new stream.
+    h.engine.running = [];
+    h.engine.event('container', 'die');
+    await until('empty', () => h.views.at(-1)?.raws.length === 0);
+  });
+
+  it('a failing list while the stream looks alive forces a reconnect', async () => {
+    const h = harness();
+    await h.source.start((v) => h.views.push(v));
+    h.engine.up = false; // the socket is dead but the stream has not noticed
+    h.engine.event('container', 'start');
+    await until('reconnect attempts', () => h.engine.streams.size === 0);
+    h.engine.up = true;
+    await until('resubscribed', () => h.engine.subscriptions === 2 && h.source.connected);
+  });
+
+  it('start() rejects with a clear message when no view can be made, and leaves nothing running', async () => {
+    const h = harness({ firstViewTimeoutMs: 150 });
+    h.engine.up = false;
+    await expect(h.source.start((v) => h.views.push(v))).rejects.toThrow(
+      /^cannot list Docker containers at the Docker API \(tried for 150 ms\): .*ENOENT.*; is dockerd running/,
+    );
+    const lists = h.engine.lists;
+    h.engine.up = true;
+    await sleep(100);
+    expect(h.engine.lists).toBe(lists);
+    expect(h.views).toEqual([]);
+  });
+
+  it('start() waits for an engine that comes up within the timeout', async () => {
+    const h = harness();
+    h.engine.up = false;
+    setTimeout(() => (h.engine.up = true), 100);
+    await h.source.start((v) => h.views.push(v));
+    expect(h.views).toHaveLength(1);
+  });
+
+  it('stop() ends the stream and every timer; later events do nothing', async () => {
+    const h = harness({ resyncMs: 20 });
+    await h.source.start((v) => h.views.push(v));
+    expect(h.engine.streams.size).toBe(1);
+    await h.source.stop();
+    expect(h.engine.streams.size).toBe(0);
+    const lists = h.engine.lists;
+    h.engine.running = [pg('late', '10.0.0.9', { 'pgroute.tenant': 'late' })];
+    await sleep(80);
+    expect(h.engine.lists).toBe(lists);
+    expect(h.views).toHaveLength(1);
+  });
+
+  it('stop() during an outage returns promptly', async () => {
+    const h = harness();
+    await h.source.start((v) => h.views.push(v));
+    h.engine.down();
+    await until('down', () => !h.source.connected);
+    const t = Date.now();
+    await h.source.stop();
+    expect(Date.now() - t).toBeLessThan(50);
+  });
+
+  it('backoff doubles from the minimum up to the cap', () => {
+    expect([1, 2, 3, 4, 5, 6, 100].map((n) => backoff(n, 100, 2000))).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
+  });
+});

@@ -1,0 +1,206 @@
+// The Kubernetes source: Services labelled with pgroute's or xdatabase-proxy's labels, watched with
+// client-node informers (one per namespace, or one cluster-wide), merged into complete views.
+//
+// Each informer lists once and then watches from the list's resourceVersion; its cache survives
+// every outage, so a view is never emptied because the apiserver went away. client-node 1.4's
+// ListWatch re-lists by itself on 410 Gone, but on any other error it reports the error and stops:
+// this source restarts it with backoff (from the last resourceVersion, so a short outage costs a
+// watch, not a list).
+
+import { CoreV1Api, KubeConfig, ListWatch, type V1Service, type V1ServiceList } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ConfigError } from '../errors.js';
+import { type AddressMode, viewOfServices } from './kubernetes/service-claims.js';
+import { TimedWatch } from './kubernetes/timed-watch.js';
+import type { SourceView, TenantSource } from './source.js';
+
+export interface KubernetesSourceOptions {
+  /** Default: loadFromDefault() ($KUBECONFIG, ~/.kube/config, else the in-cluster service account). */
+  readonly kubeConfig?: KubeConfig;
+  /** Namespaces to watch; empty: every namespace (needs cluster-wide list/watch on services). */
+  readonly namespaces: readonly string[];
+  /** An extra label selector, applied by the apiserver (e.g. `team=db`). */
+  readonly labelSelector?: string;
+  /** 'dns' (default): <svc>.<ns>.svc.<clusterDomain>; 'cluster-ip': the Service's virtual IP. */
+  readonly address?: AddressMode;
+  readonly clusterDomain?: string;
+  readonly log: Logger;
+  /** Changes within this window make one view. */
+  readonly debounceMs?: number;
+  /** Restart delays after an informer error: doubling from initialMs up to maxMs. */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Base watch timeout (each watch asks for [base, 2 * base)); client-go uses 300. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+/** An informer quiet this long after its last error starts its backoff again from the beginning. */
+const BACKOFF_RESET_MS = 60_000;
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** One informer and its restart state. */
+interface Watched {
+  /** Namespace, or undefined for all namespaces. */
+  readonly namespace: string | undefined;
+  readonly informer: ListWatch<V1Service>;
+  /** True once its first list succeeded: until every informer is synced no view is pushed. */
+  synced: boolean;
+  attempt: number;
+  lastErrorAt: number;
+  restart: NodeJS.Timeout | undefined;
+}
+
+export class KubernetesSource implements TenantSource {
+  readonly name = 'kubernetes';
+  private readonly options: KubernetesSourceOptions;
+  private readonly log: Logger;
+  private watched: Watched[] = [];
+  private onView: ((view: SourceView) => void) | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private lastView: string | undefined;
+  private started = false;
+  private stopped = false;
+  private first: { resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  constructor(options: KubernetesSourceOptions) {
+    for (const ns of options.namespaces) {
+      if (!NAMESPACE.test(ns)) throw new ConfigError(`kubernetes namespace ${JSON.stringify(ns)} is not a valid namespace name (lowercase letters, digits and '-', at most 63)`);
+    }
+    this.options = options;
+    this.log = options.log.child({ source: 'kubernetes' });
+  }
+
+  async start(onView: (view: SourceView) => void): Promise<void> {
+    if (this.started) throw new Error('the kubernetes source was already started');
+    this.started = true;
+    this.onView = onView;
+    const kc = this.options.kubeConfig ?? defaultKubeConfig();
+    const api = kc.makeApiClient(CoreV1Api);
+    const selector = this.options.labelSelector;
+    const scopes = this.options.namespaces.length === 0 ? [undefined] : [...new Set(this.options.namespaces)].sort();
+    const firstView = new Promise<void>((resolve, reject) => (this.first = { resolve, reject }));
+    for (const namespace of scopes) {
+      const path = namespace === undefined ? '/api/v1/services' : `/api/v1/namespaces/${namespace}/services`;
+      const list = async (): Promise<V1ServiceList> => {
+        const result =
+          namespace === undefined
+            ? await api.listServiceForAllNamespaces(selector === undefined ? {} : { labelSelector: selector })
+            : await api.listNamespacedService(selector === undefined ? { namespace } : { namespace, labelSelector: selector });
+        // ListWatch would go on to open a watch even though it was stopped meanwhile.
+        if (this.stopped) throw new Error('the kubernetes source was stopped during a list');
+        w.synced = true;
+        w.attempt = 0;
+        this.schedule();
+        return result;
+      };
+      const watch = new TimedWatch(kc, { timeoutSeconds: this.options.watchTimeoutSeconds ?? 300, stopped: () => this.stopped });
+      const informer = new ListWatch<V1Service>(path, watch, list, false, selector);
+      const w: Watched = { namespace, informer, synced: false, attempt: 0, lastErrorAt: 0, restart: undefined };
+      const changed = (): void => {
+        w.attempt = 0;
+        this.schedule();
+      };
+      informer.on('add', changed);
+      informer.on('update', changed);
+      informer.on('delete', changed);
+      informer.on('error', (err: unknown) => this.failed(w, err));
+      informer.on('connect', () => this.log.debug({ namespace: scopeName(w) }, 'listing/watching services'));
+      this.watched.push(w);
+    }
+    for (const w of this.watched) this.run(w);
+    this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector }, 'watching kubernetes services');
+    await firstView;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.debounce);
+    for (const w of this.watched) clearTimeout(w.restart);
+    // The abort this causes reaches the informers' error callbacks, which ignore it now.
+    await Promise.all(this.watched.map((w) => w.informer.stop()));
+    this.first?.reject(new Error('the kubernetes source was stopped before it saw every watched namespace'));
+    this.first = undefined;
+  }
+
+  private run(w: Watched): void {
+    if (this.stopped) return;
+    w.informer.start().catch((err: unknown) => this.failed(w, err));
+  }
+
+  /** An informer reported an error and stopped: log it and start it again after a backoff. */
+  private failed(w: Watched, err: unknown): void {
+    if (this.stopped || w.restart !== undefined) return;
+    const now = Date.now();
+    if (now - w.lastErrorAt > BACKOFF_RESET_MS) w.attempt = 0;
+    w.lastErrorAt = now;
+    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
+    const delay = Math.round(Math.min(maxMs, initialMs * 2 ** w.attempt) * (1 + Math.random() * 0.2));
+    w.attempt++;
+    const status = statusOf(err);
+    const hint =
+      status === 401 || status === 403
+        ? '; check the credentials and that they may list and watch services' + (w.namespace === undefined ? ' in every namespace' : ` in ${w.namespace}`)
+        : '';
+    this.log.warn(
+      { namespace: scopeName(w), status, err: describe(err), retryInMs: delay, keptView: w.synced },
+      `listing/watching kubernetes services failed${hint}; retrying (the last view stays in force)`,
+    );
+    w.restart = setTimeout(() => {
+      w.restart = undefined;
+      this.run(w);
+    }, delay);
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.debounce !== undefined) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.emit();
+    }, this.options.debounceMs ?? 50);
+  }
+
+  private emit(): void {
+    if (this.stopped || !this.watched.every((w) => w.synced)) return;
+    const services = this.watched.flatMap((w) => w.informer.list());
+    const view = viewOfServices(services, { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local' });
+    const text = JSON.stringify(view);
+    if (text === this.lastView) return;
+    this.lastView = text;
+    this.log.debug({ tenants: view.raws.length, refused: view.refused.length }, 'kubernetes view changed');
+    try {
+      this.onView?.(view);
+    } catch (err) {
+      this.log.error({ err }, 'the consumer of the kubernetes view failed');
+    }
+    this.first?.resolve();
+    this.first = undefined;
+  }
+}
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+function scopeName(w: Watched): string {
+  return w.namespace ?? '*';
+}
+
+/** The HTTP status in an error from client-node: ApiException.code (list), statusCode (watch). */
+function statusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { statusCode?: unknown; code?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  if (typeof e.code === 'number') return e.code;
+  return undefined;
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  // ApiException messages carry the whole response (headers too): the first line says enough.
+  const message = err.message.split('\n')[0] ?? '';
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+}

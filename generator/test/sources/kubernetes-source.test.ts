@@ -1,0 +1,461 @@
+// The Kubernetes source against the real @kubernetes/client-node informers and a fake apiserver
+// (test/support/fake-kube-apiserver.ts). Ports 24100-24149, one per test.
+
+import { Writable } from 'node:stream';
+import { KubeConfig, ListWatch, Watch, CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeKubeApiServer, type FakeKubeApiServerOptions, type ServiceInput } from '../../../test/support/fake-kube-apiserver.js';
+import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
+import type { SourceView } from '../../src/sources/source.js';
+import { buildSnapshot } from '../../src/tenants.js';
+
+const T0 = '2024-01-01T00:00:00Z';
+const T1 = '2024-01-02T00:00:00Z';
+const T2 = '2024-01-03T00:00:00Z';
+
+function kubeConfigFor(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
+    users: [{ name: 'nobody' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
+    currentContext: 'fake',
+  });
+  return kc;
+}
+
+/** A pino logger whose records the test can read. */
+function captureLog(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), records };
+}
+
+interface Harness {
+  fake: FakeKubeApiServer;
+  source: KubernetesSource;
+  views: SourceView[];
+  records: Record<string, unknown>[];
+  latest(): SourceView;
+  /** Waits (1 s by default) until the latest view satisfies `check` (which may use expect). */
+  until(check: (view: SourceView) => void, ms?: number): Promise<void>;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function harness(
+  port: number,
+  options: Partial<KubernetesSourceOptions> = {},
+  seed: (fake: FakeKubeApiServer) => void = () => {},
+  startSource = true,
+  fakeOptions: Partial<FakeKubeApiServerOptions> = {},
+): Promise<Harness> {
+  const fake = new FakeKubeApiServer({ port, bookmarkIntervalMs: 200, ...fakeOptions });
+  await fake.start();
+  cleanups.push(() => fake.stop());
+  seed(fake);
+  const { log, records } = captureLog();
+  const source = new KubernetesSource({ kubeConfig: kubeConfigFor(fake.url), namespaces: [], log, backoff: { initialMs: 50, maxMs: 200 }, ...options });
+  cleanups.push(() => source.stop());
+  const views: SourceView[] = [];
+  const h: Harness = {
+    fake,
+    source,
+    views,
+    records,
+    latest() {
+      const v = views[views.length - 1];
+      if (!v) throw new Error('no view yet');
+      return v;
+    },
+    async until(check, ms = 1000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        try {
+          check(h.latest());
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+        }
+        await sleep(20);
+      }
+    },
+  };
+  if (startSource) await source.start((v) => views.push(v));
+  return h;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function pg(namespace: string, name: string, labels: Record<string, string>, more: Partial<ServiceInput> = {}): ServiceInput {
+  return { namespace, name, labels, ports: [{ name: 'postgres', port: 5432 }], ...more };
+}
+
+/** tenant id -> its raw definition, for comparing at a glance. */
+function tenants(view: SourceView): Record<string, unknown> {
+  return Object.fromEntries(view.raws.map((r) => [(r.value as { id: string }).id, r.value]));
+}
+
+function refusedWhere(view: SourceView): string[] {
+  return view.refused.map((r) => r.where);
+}
+
+describe('KubernetesSource', () => {
+  it('turns the initial list into a view, reading both label vocabularies', async () => {
+    const h = await harness(24100, {}, (fake) => {
+      fake.createService(pg('team-a', 'acme-db', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('team-a', 'acme-pool', { 'pgroute.tenant': 'acme', 'pgroute.target': 'pool', 'pgroute.maxconn': '50' }));
+      fake.createService(pg('team-b', 'globex', { 'xdatabase-proxy-enabled': 'true', 'xdatabase-proxy-deployment-id': 'globex', 'xdatabase-proxy-database-type': 'postgresql', 'xdatabase-proxy-destination-port': '6432' }));
+      fake.createService(pg('team-b', 'web', { app: 'web' }));
+    });
+    expect(h.views).toHaveLength(1);
+    expect(h.latest()).toEqual({
+      raws: [
+        {
+          where: 'kubernetes service team-a/acme-db',
+          value: { id: 'acme', host: 'acme-db.team-a.svc.cluster.local', port: 5432, enabled: true, targets: { pool: { host: 'acme-pool.team-a.svc.cluster.local', port: 5432 } } },
+        },
+        { where: 'kubernetes service team-b/globex', value: { id: 'globex', host: 'globex.team-b.svc.cluster.local', port: 6432, enabled: true } },
+      ],
+      refused: [],
+    });
+    expect(buildSnapshot(h.latest().raws, h.latest().refused).tenants.map((t) => t.id)).toEqual(['acme', 'globex']);
+    expect(h.fake.counters.lists).toBe(1);
+  });
+
+  it('follows additions, modifications and deletions within a second', async () => {
+    const h = await harness(24101, {}, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })));
+    h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    h.fake.setLabels('ns', 'acme', { 'pgroute.tenant': 'acme', 'pgroute.enabled': 'false', 'pgroute.port': '6543' });
+    await h.until((v) => expect(tenants(v).acme).toMatchObject({ enabled: false, port: 6543 }));
+    h.fake.deleteService('ns', 'globex');
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme']));
+    // A Service that drops its labels stops being a tenant.
+    h.fake.setLabels('ns', 'acme', {});
+    await h.until((v) => expect(v).toEqual({ raws: [], refused: [] }));
+    expect(h.fake.counters.lists).toBe(1);
+  });
+
+  it('coalesces a burst of changes into one view', async () => {
+    const h = await harness(24102, { debounceMs: 100 });
+    for (let i = 0; i < 20; i++) h.fake.createService(pg('ns', `t${i}`, { 'pgroute.tenant': `t${i}` }));
+    await h.until((v) => expect(v.raws).toHaveLength(20));
+    await sleep(150);
+    expect(h.views.length).toBeLessThanOrEqual(3);
+  });
+
+  it('chooses the address and port of each kind of Service', async () => {
+    const seed = (fake: FakeKubeApiServer): void => {
+      fake.createService({ namespace: 'ns', name: 'plain', labels: { 'pgroute.tenant': 'plain' }, clusterIP: '10.0.0.7', ports: [{ port: 5433, targetPort: 15433 }] });
+      fake.createService({ namespace: 'ns', name: 'named', labels: { 'pgroute.tenant': 'named' }, ports: [{ name: 'metrics', port: 9187 }, { name: 'PostgreSQL', port: 5432 }] });
+      fake.createService({ namespace: 'ns', name: 'headless', labels: { 'pgroute.tenant': 'headless' }, clusterIP: 'None', ports: [{ name: 'pg', port: 5432, targetPort: 15432 }] });
+      fake.createService({ namespace: 'ns', name: 'ext', labels: { 'pgroute.tenant': 'ext', 'pgroute.port': '25060' }, type: 'ExternalName', externalName: 'db.example.com.' });
+      fake.createService({ namespace: 'ns', name: 'twoports', labels: { 'pgroute.tenant': 'twoports' }, ports: [{ name: 'a', port: 1 }, { name: 'b', port: 2 }] });
+      fake.createService({ namespace: 'ns', name: 'noports', labels: { 'pgroute.tenant': 'noports' } });
+    };
+    const dns = await harness(24103, {}, seed);
+    expect(tenants(dns.latest())).toMatchObject({
+      plain: { host: 'plain.ns.svc.cluster.local', port: 5433 },
+      named: { host: 'named.ns.svc.cluster.local', port: 5432 },
+      headless: { host: 'headless.ns.svc.cluster.local', port: 15432 },
+      ext: { host: 'db.example.com', port: 25060 },
+    });
+    expect(dns.latest().refused).toEqual([
+      { where: 'kubernetes service ns/noports', id: 'noports', reason: 'the Service has no ports; set the pgroute.port label' },
+      { where: 'kubernetes service ns/twoports', id: 'twoports', reason: 'the Service has 2 ports (a, b) and none is named postgres, postgresql, pg; name the PostgreSQL port or set the pgroute.port label' },
+    ]);
+    const ip = await harness(24104, { address: 'cluster-ip', clusterDomain: 'k8s.internal' }, seed);
+    expect(tenants(ip.latest())).toMatchObject({
+      plain: { host: '10.0.0.7', port: 5433 },
+      headless: { host: 'headless.ns.svc.k8s.internal', port: 15432 },
+      ext: { host: 'db.example.com' },
+    });
+    expect((tenants(ip.latest()).named as { host: string }).host).toMatch(/^10\.96\./);
+  });
+
+  it('sees only the watched namespaces', async () => {
+    const h = await harness(24105, { namespaces: ['team-a', 'team-b'] }, (fake) => {
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('team-c', 'stranger', { 'pgroute.tenant': 'stranger' }));
+    });
+    h.fake.createService(pg('team-b', 'globex', { 'pgroute.tenant': 'globex' }));
+    h.fake.createService(pg('team-c', 'initech', { 'pgroute.tenant': 'initech' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    await sleep(100);
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex']);
+    expect(h.latest().refused).toEqual([]);
+    // One informer per namespace, each on its namespaced path.
+    expect(h.fake.requests.filter((r) => !r.includes('watch=true')).map((r) => r.split('?')[0]).sort()).toEqual(['GET /api/v1/namespaces/team-a/services', 'GET /api/v1/namespaces/team-b/services']);
+  });
+
+  it('applies the extra label selector on the apiserver', async () => {
+    const h = await harness(24106, { labelSelector: 'pgroute=yes' }, (fake) => {
+      fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme', pgroute: 'yes' }));
+      fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    });
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme']);
+    h.fake.setLabels('ns', 'globex', { 'pgroute.tenant': 'globex', pgroute: 'yes' });
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    h.fake.setLabels('ns', 'acme', { 'pgroute.tenant': 'acme' });
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['globex']));
+    expect(h.fake.requests.every((r) => r.includes('labelSelector=pgroute%3Dyes'))).toBe(true);
+  });
+
+  it('lets the oldest namespace keep a tenant: a newer claim from another namespace is refused, even when recreated', async () => {
+    const h = await harness(24107, {}, (fake) => {
+      fake.createService(pg('team-b', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T1 }));
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T0 }));
+    });
+    const owned = (v: SourceView): void => {
+      expect(tenants(v).acme).toMatchObject({ host: 'acme.team-a.svc.cluster.local' });
+      expect(v.refused).toEqual([
+        {
+          where: 'kubernetes service team-b/acme',
+          id: 'acme',
+          reason: 'tenant acme belongs to team-a (claimed first by kubernetes service team-a/acme); a claim from team-b is refused',
+        },
+      ]);
+    };
+    owned(h.latest());
+    // Deleting and recreating the newer claim makes it newer still: it does not take over.
+    h.fake.deleteService('team-b', 'acme');
+    await h.until((v) => expect(v.refused).toEqual([]));
+    h.fake.createService(pg('team-b', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T2 }));
+    await h.until(owned);
+    // Nor can the other namespace add a target to a tenant it does not own.
+    h.fake.createService(pg('team-b', 'acme-pool', { 'pgroute.tenant': 'acme', 'pgroute.target': 'pool' }, { creationTimestamp: T2 }));
+    await h.until((v) => expect(refusedWhere(v)).toEqual(['kubernetes service team-b/acme', 'kubernetes service team-b/acme-pool']));
+    expect(tenants(h.latest()).acme).not.toHaveProperty('targets');
+    // Once the owner's Service is gone, the remaining claim is the oldest one.
+    h.fake.deleteService('team-a', 'acme');
+    await h.until((v) => expect(tenants(v).acme).toMatchObject({ host: 'acme.team-b.svc.cluster.local', targets: { pool: { host: 'acme-pool.team-b.svc.cluster.local' } } }));
+  });
+
+  it('refuses a second Service for the same target in one namespace', async () => {
+    const h = await harness(24108, {}, (fake) => {
+      fake.createService(pg('ns', 'acme-1', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T0 }));
+      fake.createService(pg('ns', 'acme-2', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T0 }));
+    });
+    // Same creation second: the tie is broken by name, so the result does not depend on list order.
+    expect(h.latest().refused).toEqual([{ where: 'kubernetes service ns/acme-2', id: 'acme', reason: 'target primary of tenant acme is already served by kubernetes service ns/acme-1' }]);
+    expect(tenants(h.latest()).acme).toMatchObject({ host: 'acme-1.ns.svc.cluster.local' });
+  });
+
+  it('passes bad tenant ids and bad labels on to the refusals', async () => {
+    const h = await harness(24109, {}, (fake) => {
+      fake.createService(pg('ns', 'good', { 'pgroute.tenant': 'good' }));
+      fake.createService(pg('ns', 'bad-id', { 'pgroute.tenant': 'Bad_Id' }));
+      fake.createService(pg('ns', 'bad-port', { 'pgroute.tenant': 'badport', 'pgroute.port': 'http' }));
+      fake.createService(pg('ns', 'bad-enabled', { 'pgroute.tenant': 'badenabled', 'pgroute.enabled': 'maybe' }));
+      fake.createService(pg('ns', 'mysql', { 'xdatabase-proxy-enabled': 'true', 'xdatabase-proxy-deployment-id': 'shop', 'xdatabase-proxy-database-type': 'mysql' }));
+      fake.createService(pg('ns', 'pool-only', { 'pgroute.tenant': 'lonely', 'pgroute.target': 'pool' }));
+    });
+    const snapshot = buildSnapshot(h.latest().raws, h.latest().refused);
+    expect(snapshot.tenants.map((t) => t.id)).toEqual(['good']);
+    const reasons = Object.fromEntries(snapshot.refused.map((r) => [r.where.replace('kubernetes service ', ''), r.reason]));
+    expect(Object.keys(reasons).sort()).toEqual(['ns/bad-enabled', 'ns/bad-id', 'ns/bad-port', 'ns/mysql', 'ns/pool-only']);
+    expect(reasons['ns/bad-port']).toMatch(/port must be an integer from 1 to 65535/);
+    expect(reasons['ns/bad-enabled']).toMatch(/enabled must be true or false/);
+    expect(reasons['ns/mysql']).toMatch(/PostgreSQL only/);
+    expect(reasons['ns/pool-only']).toMatch(/no primary target/);
+    expect(reasons['ns/bad-id']).toBeDefined();
+  });
+
+  it('re-lists after 410 Gone and ends up with the right view', async () => {
+    const h = await harness(24110, {}, (fake) => {
+      fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    });
+    expect(h.fake.counters.lists).toBe(1);
+    // The watch drops; before the informer is back, things change and the history is compacted,
+    // so the informer's resourceVersion is too old.
+    h.fake.closeAllWatches();
+    h.fake.deleteService('ns', 'globex');
+    h.fake.createService(pg('ns', 'initech', { 'pgroute.tenant': 'initech' }));
+    h.fake.compactHistory();
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'initech']));
+    expect(h.fake.counters.lists).toBe(2);
+    // 410 is routine, not a failure: nothing was logged as one.
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+    // No intermediate view lost what was there all along.
+    expect(h.views.every((v) => Object.keys(tenants(v)).includes('acme'))).toBe(true);
+    // And it goes on following changes.
+    h.fake.createService(pg('ns', 'umbrella', { 'pgroute.tenant': 'umbrella' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'initech', 'umbrella']));
+  });
+
+  it('asks for bookmarks, so a quiet namespace resumes after compaction without listing again', async () => {
+    const h = await harness(24119, { namespaces: ['quiet'] }, (fake) => fake.createService(pg('quiet', 'acme', { 'pgroute.tenant': 'acme' })), true, { bookmarkIntervalMs: 60_000 });
+    // Elsewhere the cluster moves on; only a bookmark tells the quiet watch the new resourceVersion.
+    for (let i = 0; i < 5; i++) h.fake.createService(pg('busy', `s${i}`, {}));
+    h.fake.sendBookmarks();
+    await sleep(100);
+    h.fake.compactHistory();
+    h.fake.closeAllWatches();
+    h.fake.createService(pg('quiet', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    expect(h.fake.counters.lists).toBe(1);
+    expect(h.fake.requests.some((r) => r.includes('allowWatchBookmarks=true'))).toBe(true);
+  });
+
+  it('resumes a cleanly closed watch from its resourceVersion without listing again', async () => {
+    const h = await harness(24111, {}, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })));
+    const watches = h.fake.counters.watches;
+    h.fake.closeAllWatches();
+    h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    expect(h.fake.counters.lists).toBe(1);
+    expect(h.fake.counters.watches).toBeGreaterThan(watches);
+  });
+
+  it('survives an apiserver restart: keeps the last view during the outage, then follows changes', async () => {
+    const h = await harness(24112, { namespaces: ['team-a', 'team-b'] }, (fake) => {
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('team-b', 'globex', { 'pgroute.tenant': 'globex' }));
+    });
+    await h.fake.stop();
+    // Outage: the informers fail, log, and retry with backoff.
+    await sleep(400);
+    const viewsDuringOutage = h.views.length;
+    expect(viewsDuringOutage).toBe(1);
+    const warnings = h.records.filter((r) => r.level === 40);
+    expect(warnings.length).toBeGreaterThanOrEqual(2);
+    expect(warnings[0]?.msg).toMatch(/listing\/watching kubernetes services failed; retrying \(the last view stays in force\)/);
+    // The cut watch ends with "Premature close"; the retries meet a closed port.
+    expect(warnings.map((w) => String(w.err))).toContainEqual(expect.stringMatching(/ECONNREFUSED/));
+    // Changes made while it is down are picked up when it comes back...
+    h.fake.deleteService('team-b', 'globex');
+    await h.fake.start();
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme']), 2000);
+    // ...and so are changes made afterwards.
+    h.fake.createService(pg('team-b', 'initech', { 'pgroute.tenant': 'initech' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'initech']));
+    expect(h.views.every((v) => v.raws.length > 0)).toBe(true);
+  });
+
+  it('survives an abruptly cut watch', async () => {
+    const h = await harness(24113, {}, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })));
+    h.fake.closeAllWatches({ abrupt: true });
+    h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+  });
+
+  it('retries a failing first list, and start() resolves with the first complete view', async () => {
+    const h = await harness(24114, { namespaces: ['a', 'b'] }, (fake) => {
+      fake.createService(pg('a', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('b', 'globex', { 'pgroute.tenant': 'globex' }));
+      fake.failNextRequests(3, 403);
+    });
+    // Never a partial first view from only one of the namespaces.
+    expect(h.views.map((v) => Object.keys(tenants(v)))).toEqual([['acme', 'globex']]);
+    expect(h.fake.counters.failed).toBe(3);
+    const warning = h.records.find((r) => r.level === 40);
+    expect(warning?.msg).toMatch(/check the credentials and that they may list and watch services in [ab]/);
+    expect(warning?.status).toBe(403);
+  });
+
+  it('renews watches after their timeout without listing again', async () => {
+    const h = await harness(24115, { watchTimeoutSeconds: 1 }, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })));
+    await sleep(2300);
+    expect(h.fake.counters.watches).toBeGreaterThanOrEqual(2);
+    expect(h.fake.counters.lists).toBe(1);
+    expect(h.fake.requests.some((r) => /timeoutSeconds=[12]&|timeoutSeconds=[12]$/.test(r))).toBe(true);
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+    h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+  });
+
+  it('gives up on a watch the apiserver never ends, and resumes it without listing again', async () => {
+    const h = await harness(24118, { watchTimeoutSeconds: 1 }, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })), true, { honourTimeoutSeconds: false });
+    // Asked for 1 s, the client-side deadline is 1.1 s + 1 s.
+    await sleep(2600);
+    expect(h.fake.counters.watches).toBe(2);
+    expect(h.fake.counters.lists).toBe(1);
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+    h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+  });
+
+  it('stop() closes every watch and pushes no more views', async () => {
+    const h = await harness(24116, { namespaces: ['a', 'b'] });
+    expect(h.fake.openWatches).toBe(2);
+    await h.source.stop();
+    await sleep(100);
+    expect(h.fake.openWatches).toBe(0);
+    const n = h.views.length;
+    h.fake.createService(pg('a', 'acme', { 'pgroute.tenant': 'acme' }));
+    await sleep(200);
+    expect(h.views.length).toBe(n);
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+  });
+
+  it('stop() during start leaves no watch behind and rejects start', async () => {
+    const h = await harness(24117, { namespaces: ['a', 'b', 'c'] }, () => {}, false);
+    const started = h.source.start((v) => h.views.push(v));
+    await sleep(5);
+    await h.source.stop();
+    await expect(started).rejects.toThrow(/stopped before/);
+    await sleep(300);
+    expect(h.fake.openWatches).toBe(0);
+    expect(h.views).toEqual([]);
+  });
+});
+
+// What the source relies on (or works around) in client-node 1.4's ListWatch; if an upgrade changes
+// any of it, these say so first.
+describe('client-node ListWatch against the fake apiserver', () => {
+  async function informer(port: number, seed: (fake: FakeKubeApiServer) => void): Promise<{ fake: FakeKubeApiServer; lw: ListWatch<V1Service>; errors: unknown[] }> {
+    const fake = new FakeKubeApiServer({ port });
+    await fake.start();
+    cleanups.push(() => fake.stop());
+    seed(fake);
+    const kc = kubeConfigFor(fake.url);
+    const api = kc.makeApiClient(CoreV1Api);
+    const lw = new ListWatch<V1Service>('/api/v1/services', new Watch(kc), () => api.listServiceForAllNamespaces(), false);
+    const errors: unknown[] = [];
+    lw.on('error', (err: unknown) => errors.push(err));
+    cleanups.push(() => lw.stop());
+    await lw.start();
+    return { fake, lw, errors };
+  }
+
+  it('re-lists by itself after an ERROR 410 event', async () => {
+    const { fake, lw, errors } = await informer(24120, (f) => f.createService(pg('ns', 'a', {})));
+    fake.closeAllWatches();
+    fake.createService(pg('ns', 'b', {}));
+    fake.compactHistory();
+    for (let i = 0; i < 50 && lw.list().length < 2; i++) await sleep(20);
+    expect(lw.list().map((s) => s.metadata?.name)).toEqual(['a', 'b']);
+    expect(fake.counters.lists).toBe(2);
+    expect(errors).toEqual([]);
+  });
+
+  it('stops for good after any other error, e.g. an abruptly cut watch', async () => {
+    const { fake, errors } = await informer(24121, () => {});
+    fake.closeAllWatches({ abrupt: true });
+    await sleep(300);
+    expect(errors).toHaveLength(1);
+    expect(String((errors[0] as Error).message)).toMatch(/Premature close/);
+    expect(fake.counters.watches).toBe(1);
+    expect(fake.openWatches).toBe(0);
+  });
+
+  it('reports its own stop() as an error (AbortError)', async () => {
+    const { lw, errors } = await informer(24122, () => {});
+    await lw.stop();
+    await sleep(100);
+    expect(errors.map((e) => (e as Error).name)).toEqual(['AbortError']);
+  });
+});

@@ -12,6 +12,12 @@ import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
 import { addDeploymentFlags, parsePort, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { up } from './up.js';
+import { runPgroute } from './run.js';
+import { FileSource } from '../generator/src/sources/file.js';
+import type { TenantSource } from '../generator/src/sources/source.js';
+import type { Listener } from '../generator/src/model.js';
+import { DEFAULT_POLICY } from '../generator/src/policy.js';
+import { reloadMaster } from '../generator/src/haproxy/reload.js';
 import { runUntilSignal } from './signals.js';
 
 const log = createLogger();
@@ -62,13 +68,80 @@ program
 addDeploymentFlags(
   program
     .command('up')
-    .description('run HAProxy and the agent on this machine in the foreground (Ctrl-C stops both)')
-    .requiredOption('--tenants <file>', 'tenants file (YAML)'),
+    .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (Ctrl-C stops both)')
+    .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
 ).action(async (flags: DeploymentFlags & { tenants: string }) => {
   const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
   const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log });
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
+
+addDeploymentFlags(
+  program
+    .command('watch')
+    .description('follow a tenant source and keep HAProxy and the agent in step with it (long-running)')
+    .addOption(new Option('--source <source>', 'where tenants come from').choices(['file', 'docker', 'kubernetes']).default('file').env('PGROUTE_SOURCE'))
+    .option('--tenants <file>', 'tenants file (YAML), for --source file')
+    .addOption(new Option('--docker-network <name>', 'Docker network whose address is used (default: the container\'s pgroute.network label, else its first network)').env('PGROUTE_DOCKER_NETWORK'))
+    .addOption(new Option('--namespace <ns...>', 'Kubernetes namespaces to watch (default: all)').env('PGROUTE_NAMESPACES'))
+    .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
+    .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
+    .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
+).action(async (flags: DeploymentFlags & WatchFlags) => {
+  const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
+  const source = await sourceFromFlags(flags, fallbackListener);
+  const running = await runPgroute({
+    source,
+    deployment: { listeners: [fallbackListener], policy: DEFAULT_POLICY },
+    settings,
+    agentHttpPort,
+    spawnHaproxy: flags.spawnHaproxy,
+    log,
+  });
+  process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
+});
+
+addDeploymentFlags(
+  program
+    .command('reload')
+    .description('render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)')
+    .requiredOption('--tenants <file>', 'tenants file (YAML)'),
+).action(async (flags: DeploymentFlags & { tenants: string }) => {
+  const { settings, fallbackListener } = settingsFromFlags(flags);
+  const file = await readTenantsFile(flags.tenants, fallbackListener);
+  reportRefused(log, file.snapshot.refused);
+  const g = await generate(file.deployment, file.snapshot, settings);
+  const outcome = await reloadMaster(g.paths.masterSocket);
+  if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}`);
+  log.info({ detail: outcome.detail, version: g.routes.version }, 'reloaded');
+});
+
+interface WatchFlags {
+  source: 'file' | 'docker' | 'kubernetes';
+  tenants?: string;
+  dockerNetwork?: string;
+  namespace?: string[] | string;
+  kubeAddress: 'dns' | 'cluster-ip';
+  kubeSelector?: string;
+  spawnHaproxy: boolean;
+}
+
+async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): Promise<TenantSource> {
+  switch (flags.source) {
+    case 'file':
+      if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
+      return new FileSource(flags.tenants, fallbackListener, log);
+    case 'docker': {
+      const { DockerSource } = await import('../generator/src/sources/docker.js');
+      return new DockerSource(flags.dockerNetwork === undefined ? { log } : { log, network: flags.dockerNetwork });
+    }
+    case 'kubernetes': {
+      const { KubernetesSource } = await import('../generator/src/sources/kubernetes.js');
+      const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+    }
+  }
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -16,6 +16,7 @@ export interface DeploymentFlags {
   startupTimeout: string;
   agentTimeout: string;
   log: string;
+  spares: string;
 }
 
 export function addDeploymentFlags(cmd: Command): Command {
@@ -29,12 +30,19 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)").default(String(DEFAULT_STATS_PORT)).env('PGROUTE_STATS_PORT'))
     .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
     .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
+    .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
     .addOption(new Option('--log <mode>', "HAProxy traffic log: errors (refused or failed sessions), all, off").choices(['errors', 'all', 'off']).default('errors'));
 }
 
 export function parsePort(name: string, value: string, allowZero = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) throw new ConfigError(`${name} must be a port number from ${allowZero ? 0 : 1} to 65535, got "${value}"`);
+  return n;
+}
+
+function parseCount(name: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new ConfigError(`${name} must be a whole number from 0 to ${max}, got "${value}"`);
   return n;
 }
 
@@ -57,6 +65,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     stats: { ...base.stats, enabled: statsPort !== 0, port: statsPort },
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
+    spares: parseCount('--spares', f.spares, 10_000),
   };
   return {
     settings,

@@ -60,7 +60,11 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   };
 }
 
-/** Sends one command to a HAProxy CLI socket (master or admin) and returns its whole answer. */
+/**
+ * Sends a command line (several commands may be joined with ';') to a HAProxy CLI socket, master or
+ * admin, and returns the whole answer. `quit` is appended: the master CLI keeps the connection open
+ * otherwise.
+ */
 export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = createConnection(socketPath);
@@ -70,7 +74,7 @@ export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_00
       reject(new Error(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(`${command}\n`));
+    sock.on('connect', () => sock.write(`${command}; quit\n`));
     sock.on('data', (d: string) => (out += d));
     sock.on('error', (err) => {
       clearTimeout(timer);

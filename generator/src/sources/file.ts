@@ -1,15 +1,20 @@
 // The file source: a YAML tenants file, read whole into a snapshot.
 
-import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { Deployment, Listener, TenantSnapshot } from '../model.js';
 import { parseListeners, parsePolicy } from '../policy.js';
 import { buildSnapshot, type RawTenant } from '../tenants.js';
 import { quote } from '../validate.js';
+import type { SourceView, TenantSource } from './source.js';
 
 export interface TenantsFile {
   readonly deployment: Deployment;
+  readonly raws: readonly RawTenant[];
   readonly snapshot: TenantSnapshot;
 }
 
@@ -35,7 +40,7 @@ export function parseTenantsFile(text: string, origin: string, fallbackListener:
   const list = d.tenants ?? [];
   if (!Array.isArray(list)) throw new ConfigError(`${origin}: tenants must be a list`);
   const raws: RawTenant[] = list.map((value, i) => ({ where: `${origin}: tenants[${i}]`, value }));
-  return { deployment: { listeners, policy }, snapshot: buildSnapshot(raws) };
+  return { deployment: { listeners, policy }, raws, snapshot: buildSnapshot(raws) };
 }
 
 export async function readTenantsFile(path: string, fallbackListener: Listener): Promise<TenantsFile> {
@@ -55,4 +60,79 @@ function withOrigin<T>(origin: string, fn: () => T): T {
     if (err instanceof ConfigError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
+}
+
+/**
+ * The file source: the tenants file, watched. Editors replace files (write + rename), so the
+ * directory is watched, with a stat poll behind it for file systems where events do not arrive.
+ * A file that stops parsing is reported and the last good view is kept.
+ */
+export class FileSource implements TenantSource {
+  readonly name = 'file';
+  #watcher: FSWatcher | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #stamp = '';
+  #stopped = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly fallbackListener: Listener,
+    private readonly log: Logger,
+    private readonly pollMs = 1_000,
+  ) {}
+
+  async start(onView: (view: SourceView) => void): Promise<void> {
+    const first = await readTenantsFile(this.path, this.fallbackListener);
+    this.#stamp = await this.#statStamp();
+    onView(viewOf(first));
+    const reread = (): void => {
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => void this.#reread(onView), 25);
+    };
+    try {
+      this.#watcher = watch(dirname(this.path), (_event, name) => {
+        if (name === null || name === basename(this.path)) reread();
+      });
+      this.#watcher.on('error', (err) => this.log.warn({ err: err.message, path: this.path }, 'file watch failed; polling only'));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, path: this.path }, 'cannot watch the tenants file; polling only');
+    }
+    this.#poll = setInterval(() => {
+      void this.#statStamp().then((stamp) => {
+        if (stamp !== this.#stamp) reread();
+      });
+    }, this.pollMs);
+    this.#poll.unref();
+  }
+
+  async #reread(onView: (view: SourceView) => void): Promise<void> {
+    if (this.#stopped) return;
+    this.#stamp = await this.#statStamp();
+    try {
+      onView(viewOf(await readTenantsFile(this.path, this.fallbackListener)));
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, path: this.path }, 'tenants file unusable; keeping the last good one');
+    }
+  }
+
+  async #statStamp(): Promise<string> {
+    try {
+      const s = await stat(this.path);
+      return `${s.mtimeMs}:${s.size}:${s.ino}`;
+    } catch {
+      return 'missing';
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watcher?.close();
+    clearInterval(this.#poll);
+    clearTimeout(this.#debounce);
+  }
+}
+
+function viewOf(file: TenantsFile): SourceView {
+  return { raws: file.raws, refused: [], deployment: file.deployment };
 }

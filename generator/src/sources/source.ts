@@ -3,7 +3,7 @@
 // and applies (generator/src/pipeline.ts).
 
 import type { Logger } from 'pino';
-import type { RefusedTenant } from '../model.js';
+import type { Deployment, RefusedTenant } from '../model.js';
 import type { RawTenant } from '../tenants.js';
 
 /** Everything a source sees at one instant, before validation (buildSnapshot validates). */
@@ -12,6 +12,8 @@ export interface SourceView {
   readonly raws: readonly RawTenant[];
   /** Definitions the source itself already refused (e.g. conflicting claims), with reasons. */
   readonly refused: readonly RefusedTenant[];
+  /** Listeners and routing policy, when the source defines them (the file does). */
+  readonly deployment?: Deployment;
 }
 
 export interface TenantSource {

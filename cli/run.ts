@@ -1,0 +1,93 @@
+// Runs pgroute on one machine: a tenant source through the pipeline, the agent in this process, and
+// HAProxy either spawned here (master-worker) or running beside us on the same state dir (containers).
+
+import type { Logger } from 'pino';
+import { startAgent } from '../agent/src/agent.js';
+import { createAgentMetrics } from '../agent/src/metrics.js';
+import { EMPTY_ROUTE_TABLE, RouteStore } from '../agent/src/routes-store.js';
+import { Applier } from '../generator/src/apply.js';
+import { startHaproxyMaster, type HaproxyMaster } from '../generator/src/haproxy/master.js';
+import { createGeneratorMetrics } from '../generator/src/metrics.js';
+import type { Deployment } from '../generator/src/model.js';
+import { Pipeline } from '../generator/src/pipeline.js';
+import { statePaths, type Settings } from '../generator/src/settings.js';
+import type { TenantSource } from '../generator/src/sources/source.js';
+import { waitForTcp } from './wait.js';
+
+export interface RunOptions {
+  readonly source: TenantSource;
+  /** Listeners and policy when the source does not define them. */
+  readonly deployment: Deployment;
+  readonly settings: Settings;
+  readonly agentHttpPort: number;
+  /** Spawn HAProxy here (`pgroute up`), or drive one already running on the state dir (`pgroute watch`). */
+  readonly spawnHaproxy: boolean;
+  readonly log: Logger;
+}
+
+export interface Running {
+  /** Resolves with the exit code once pgroute stopped (by stop(), or because HAProxy died). */
+  readonly done: Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function runPgroute(opts: RunOptions): Promise<Running> {
+  const { log, settings } = opts;
+  const metrics = createAgentMetrics();
+  const genMetrics = createGeneratorMetrics(metrics.registry);
+  const store = new RouteStore(EMPTY_ROUTE_TABLE);
+  const applier = new Applier({ settings, store, log, metrics: genMetrics });
+  const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics });
+  await pipeline.start();
+  const paths = statePaths(settings.stateDir);
+
+  const endpoint = settings.agent.servers[0];
+  if (endpoint === undefined) throw new Error('no agent address configured');
+  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics });
+
+  // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
+  applier.attach();
+  let master: HaproxyMaster | undefined;
+  if (opts.spawnHaproxy) {
+    try {
+      master = startHaproxyMaster({ configPath: paths.haproxyConfig, masterSocket: paths.masterSocket, pidFile: paths.pidFile, log });
+      const l = firstListener(applier.deployment ?? opts.deployment);
+      await waitForTcp(l.host, l.port, 15_000, master.exited);
+    } catch (err) {
+      await pipeline.stop();
+      await agent.close();
+      throw err;
+    }
+  }
+  const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
+  workers.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info('stopping: the source, then HAProxy (no new connections), then the agent');
+      clearInterval(workers);
+      await pipeline.stop();
+      await master?.stop();
+      await agent.close();
+    })());
+  const done = master
+    ? master.exited.then(async (code) => {
+        if (stopping !== undefined) {
+          await stopping;
+          return 0;
+        }
+        log.error({ code }, 'HAProxy exited unexpectedly; stopping');
+        await stop();
+        return 1;
+      })
+    : new Promise<number>(() => {});
+  log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
+  return { done, stop };
+}
+
+function firstListener(deployment: Deployment): { host: string; port: number } {
+  const l = deployment.listeners[0];
+  if (l === undefined) throw new Error('no listener configured');
+  return { host: l.address === '0.0.0.0' || l.address === '::' ? '127.0.0.1' : l.address, port: l.port };
+}

@@ -1,0 +1,112 @@
+// The one pipeline every source feeds: view -> validate (buildSnapshot) -> apply. Bursts are
+// debounced (a quiet period, bounded by a longest wait), applies never overlap, and only the newest
+// view is applied when several arrived meanwhile.
+
+import type { Logger } from 'pino';
+import type { Applier, ApplyResult } from './apply.js';
+import type { GeneratorMetrics } from './metrics.js';
+import type { Deployment } from './model.js';
+import type { SourceView, TenantSource } from './sources/source.js';
+import { buildSnapshot } from './tenants.js';
+
+export interface PipelineOptions {
+  readonly source: TenantSource;
+  readonly applier: Applier;
+  /** Listeners and policy for sources that do not define them (Docker, Kubernetes). */
+  readonly deployment: Deployment;
+  readonly log: Logger;
+  readonly metrics?: GeneratorMetrics;
+  /** Apply once no new view arrived for this long... */
+  readonly quietMs?: number;
+  /** ...but never wait longer than this after the first view of a burst. */
+  readonly maxWaitMs?: number;
+  readonly onApplied?: (result: ApplyResult) => void;
+  /** After a failed apply, try again this much later. */
+  readonly retryMs?: number;
+}
+
+export class Pipeline {
+  readonly #o: PipelineOptions;
+  #pending: SourceView | undefined;
+  #firstPendingAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #lastRefusals = '';
+
+  constructor(opts: PipelineOptions) {
+    this.#o = opts;
+  }
+
+  /** Starts the source and applies its first view before resolving. */
+  async start(): Promise<ApplyResult> {
+    let first: SourceView | undefined;
+    await this.#o.source.start((view) => {
+      if (first === undefined) first = view;
+      else this.#offer(view);
+    });
+    if (first === undefined) throw new Error(`the ${this.#o.source.name} source started without a first view`);
+    this.#firstPendingAt = Date.now();
+    return this.#applyNow(first);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#o.source.stop();
+    await this.#running;
+  }
+
+  #offer(view: SourceView): void {
+    if (this.#stopped) return;
+    if (this.#pending === undefined) this.#firstPendingAt = Date.now();
+    this.#pending = view;
+    clearTimeout(this.#timer);
+    const quiet = this.#o.quietMs ?? 50;
+    const waited = Date.now() - this.#firstPendingAt;
+    this.#timer = setTimeout(() => this.#kick(), Math.max(0, Math.min(quiet, (this.#o.maxWaitMs ?? 500) - waited)));
+  }
+
+  #kick(): void {
+    if (this.#running !== undefined || this.#pending === undefined || this.#stopped) return;
+    const view = this.#pending;
+    this.#pending = undefined;
+    this.#running = this.#applyNow(view).then(
+      () => {
+        this.#running = undefined;
+        if (this.#pending !== undefined) this.#kick();
+      },
+      () => {
+        this.#running = undefined;
+      },
+    );
+  }
+
+  async #applyNow(view: SourceView): Promise<ApplyResult> {
+    const since = this.#firstPendingAt;
+    const snapshot = buildSnapshot(view.raws, view.refused);
+    this.#reportRefusals(snapshot.refused);
+    const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
+    if (result.kind !== 'unchanged') {
+      this.#o.metrics?.applyLatency.labels(result.kind).observe((Date.now() - since) / 1000);
+      const level = result.kind === 'failed' ? 'error' : 'info';
+      this.#o.log[level]({ source: this.#o.source.name, kind: result.kind, detail: result.detail, tenants: snapshot.tenants.length, ms: Date.now() - since }, 'tenants applied');
+    }
+    if (result.kind === 'failed' && !this.#stopped) {
+      // Try again with the newest view: the failure may have been passing (HAProxy starting, ...).
+      setTimeout(() => {
+        if (this.#pending === undefined) this.#offer(view);
+      }, this.#o.retryMs ?? 2_000).unref();
+    }
+    this.#o.onApplied?.(result);
+    return result;
+  }
+
+  /** Each refusal is logged once, not on every view. */
+  #reportRefusals(refused: readonly { where: string; id?: string; reason: string }[]): void {
+    const key = JSON.stringify(refused);
+    if (key === this.#lastRefusals) return;
+    this.#lastRefusals = key;
+    for (const r of refused) this.#o.log.warn({ where: r.where, tenant: r.id, reason: r.reason }, 'tenant definition refused');
+  }
+}

@@ -7,14 +7,19 @@
 // (pg.spare.<n>) and keep it. Freed spares rest in quarantine before reuse, so a verdict computed
 // just before a tenant left can never reach the next occupant's server.
 
-import type { Endpoint, Tenant } from './model.js';
+import type { Endpoint, HealthCheck, Tenant } from './model.js';
 import { backendName } from './render/backend-name.js';
 
 export interface Occupant {
   readonly tenant: string;
   readonly target: string;
+  /** The (first) server. */
   readonly endpoint: Endpoint;
   readonly maxconn?: number;
+  /** Every server of a cluster target (Patroni); absent for a single server. */
+  readonly members?: readonly Endpoint[];
+  readonly check?: HealthCheck;
+  readonly maxqueue?: number;
 }
 
 export type BackendState =
@@ -47,15 +52,30 @@ export function targetKey(tenant: string, target: string): string {
 export function desiredOccupants(tenants: readonly Tenant[]): Map<string, Occupant> {
   const out = new Map<string, Occupant>();
   for (const t of tenants) {
-    for (const [target, endpoint] of Object.entries(t.targets)) {
-      out.set(targetKey(t.id, target), t.maxconn === undefined ? { tenant: t.id, target, endpoint } : { tenant: t.id, target, endpoint, maxconn: t.maxconn });
+    for (const [target, spec] of Object.entries(t.targets)) {
+      const o: { -readonly [K in keyof Occupant]: Occupant[K] } = { tenant: t.id, target, endpoint: { host: spec.host, port: spec.port } };
+      if (t.maxconn !== undefined) o.maxconn = t.maxconn;
+      if (spec.members !== undefined) o.members = spec.members;
+      if (spec.check !== undefined) o.check = spec.check;
+      if (t.maxqueue !== undefined) o.maxqueue = t.maxqueue;
+      out.set(targetKey(t.id, target), o);
     }
   }
   return out;
 }
 
 export function sameOccupant(a: Occupant, b: Occupant): boolean {
-  return a.tenant === b.tenant && a.target === b.target && a.endpoint.host === b.endpoint.host && a.endpoint.port === b.endpoint.port && a.maxconn === b.maxconn;
+  return a.tenant === b.tenant && a.target === b.target && a.endpoint.host === b.endpoint.host && a.endpoint.port === b.endpoint.port && a.maxconn === b.maxconn && shapeKey(a) === shapeKey(b);
+}
+
+/** What only a reload can change about a backend: its member list, health check and queue limit. */
+export function shapeKey(o: Occupant): string {
+  return JSON.stringify([o.members ?? null, o.check ?? null, o.maxqueue ?? null]);
+}
+
+/** A spare holds one server with a TCP check and no queue limit: only such a target fits at runtime. */
+export function fitsSpare(o: Occupant): boolean {
+  return o.members === undefined && (o.check === undefined || o.check.kind === 'tcp') && o.maxqueue === undefined;
 }
 
 /**

@@ -7,13 +7,30 @@ export interface Endpoint {
   readonly port: number;
 }
 
+/** How HAProxy checks a target's servers. */
+export type HealthCheck =
+  | { readonly kind: 'tcp' }
+  | { readonly kind: 'none' }
+  /** HAProxy's PostgreSQL check: a startup packet as `user`; any answer but an error is healthy. */
+  | { readonly kind: 'pgsql'; readonly user: string }
+  /** Patroni's REST API: only the members answering 200 on `path` (/primary, /replica) take connections. */
+  | { readonly kind: 'patroni'; readonly port: number; readonly path: string };
+
+/** Where a target lives: one server, or the members of a cluster (host/port is the first member). */
+export interface Target extends Endpoint {
+  readonly members?: readonly Endpoint[];
+  readonly check?: HealthCheck;
+}
+
 export interface Tenant {
   readonly id: string;
   readonly enabled: boolean;
   /** target name -> where it lives. Always has `primary`. */
-  readonly targets: Readonly<Record<string, Endpoint>>;
+  readonly targets: Readonly<Record<string, Target>>;
   /** Per-server connection limit; excess connections queue in HAProxy. */
   readonly maxconn?: number;
+  /** Per-server queue limit; beyond it connections are refused rather than queued. */
+  readonly maxqueue?: number;
 }
 
 /** A public port and the target it selects when the startup packet names none. */

@@ -2,7 +2,7 @@
 // backends can stay as it is (moves, limits, removals, additions into spares), a reload only when
 // it cannot. Pure: layouts and snapshots in, a plan out.
 
-import { layoutForReload, sameOccupant, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
+import { fitsSpare, layoutForReload, sameOccupant, shapeKey, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
 
 export type RuntimeOp =
   /** Vacated: put the server in maintenance (sessions already open carry on). */
@@ -40,6 +40,7 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
   const ops: RuntimeOp[] = [];
   const backends: LayoutBackend[] = [];
   const placed = new Set<string>();
+  const reshaped: string[] = [];
   for (const b of current.backends) {
     const s = b.state;
     if (s.kind === 'occupied') {
@@ -51,6 +52,7 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
         continue;
       }
       placed.add(key);
+      if (shapeKey(want) !== shapeKey(s.occupant)) reshaped.push(`${want.tenant}/${want.target}`);
       if (want.endpoint.host !== s.occupant.endpoint.host || want.endpoint.port !== s.occupant.endpoint.port) ops.push({ kind: 'move', backend: b.name, occupant: want });
       if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0 });
       backends.push(sameOccupant(want, s.occupant) ? b : { ...b, state: { kind: 'occupied', occupant: want } });
@@ -63,6 +65,10 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
   const unplaced: Occupant[] = [];
   for (const [key, occupant] of wanted) {
     if (placed.has(key)) continue;
+    if (!fitsSpare(occupant)) {
+      unplaced.push(occupant);
+      continue;
+    }
     // The same target coming back takes its old backend again; else the lowest free spare.
     let at = backends.findIndex((b) => b.state.kind === 'resting' && targetKey(b.state.was.tenant, b.state.was.target) === key);
     if (at < 0) at = backends.findIndex((b) => b.spare && b.state.kind === 'free');
@@ -76,7 +82,8 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
   }
 
   const reloadReasons = [...opts.forcedReload];
-  if (unplaced.length > 0) reloadReasons.push(`${unplaced.length} new target(s) and no free spare backend (${unplaced.slice(0, 3).map((o) => `${o.tenant}/${o.target}`).join(', ')}${unplaced.length > 3 ? ', ...' : ''})`);
+  if (reshaped.length > 0) reloadReasons.push(`members, health check or queue limit changed for ${reshaped.slice(0, 3).join(', ')}${reshaped.length > 3 ? ', ...' : ''}`);
+  if (unplaced.length > 0) reloadReasons.push(`${unplaced.length} new target(s) that no free spare backend fits (${unplaced.slice(0, 3).map((o) => `${o.tenant}/${o.target}`).join(', ')}${unplaced.length > 3 ? ', ...' : ''})`);
   if (reloadReasons.length > 0) {
     return { layout: layoutForReload(current, wanted, opts.spares), interim, ops: [], reloadReasons };
   }

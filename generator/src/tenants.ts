@@ -1,7 +1,7 @@
 // Turns raw tenant definitions (from any source) into validated Tenants, refusing bad ones with
 // their reason. One bad definition never stops the others.
 
-import type { Endpoint, RefusedTenant, Tenant, TenantSnapshot } from './model.js';
+import type { Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
 import {
   hostProblem,
   portProblem,
@@ -17,7 +17,9 @@ export interface RawTenant {
   readonly value: unknown;
 }
 
-const TENANT_KEYS = new Set(['id', 'host', 'port', 'enabled', 'targets', 'maxconn']);
+const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'enabled', 'targets', 'maxconn', 'maxqueue']);
+const TARGET_KEYS = new Set(['host', 'port', 'members', 'check']);
+const MAX_MEMBERS = 16;
 const MAX_TARGETS = 8;
 
 export type TenantResult = { ok: true; tenant: Tenant } | { ok: false; refused: RefusedTenant };
@@ -36,9 +38,9 @@ export function parseTenant(raw: RawTenant): TenantResult {
   for (const key of Object.keys(obj)) {
     if (!TENANT_KEYS.has(key)) return refuse(`unknown field ${quote(key)} (known: ${[...TENANT_KEYS].join(', ')})`, id);
   }
-  const primary = parseEndpoint(obj);
+  const primary = parseTarget(obj, 'primary');
   if (typeof primary === 'string') return refuse(primary, id);
-  const targets: Record<string, Endpoint> = { primary };
+  const targets: Record<string, Target> = { primary };
   if (obj.targets !== undefined) {
     if (typeof obj.targets !== 'object' || obj.targets === null || Array.isArray(obj.targets)) {
       return refuse('targets must be a mapping of target name to { host, port }', id);
@@ -49,10 +51,13 @@ export function parseTenant(raw: RawTenant): TenantResult {
       const nameProblem = targetNameProblem(name);
       if (nameProblem) return refuse(nameProblem, id);
       if (name === 'primary') return refuse('the primary target is the tenant\'s own host and port; do not repeat it under targets', id);
-      if (typeof value !== 'object' || value === null) return refuse(`target ${name} must be a mapping with host and port`, id);
-      const endpoint = parseEndpoint(value as Record<string, unknown>);
-      if (typeof endpoint === 'string') return refuse(`target ${name}: ${endpoint}`, id);
-      targets[name] = endpoint;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return refuse(`target ${name} must be a mapping with host and port (or members)`, id);
+      const t = value as Record<string, unknown>;
+      const unknown = Object.keys(t).find((k) => !TARGET_KEYS.has(k));
+      if (unknown !== undefined) return refuse(`target ${name}: unknown field ${quote(unknown)} (known: ${[...TARGET_KEYS].join(', ')})`, id);
+      const target = parseTarget(t, name);
+      if (typeof target === 'string') return refuse(`target ${name}: ${target}`, id);
+      targets[name] = target;
     }
   }
   let enabled = true;
@@ -66,8 +71,73 @@ export function parseTenant(raw: RawTenant): TenantResult {
     if (problem) return refuse(problem, id);
     maxconn = obj.maxconn as number;
   }
-  const tenant: Tenant = maxconn === undefined ? { id, enabled, targets } : { id, enabled, targets, maxconn };
+  let maxqueue: number | undefined;
+  if (obj.maxqueue !== undefined) {
+    const problem = positiveIntProblem('maxqueue', obj.maxqueue, 100_000);
+    if (problem) return refuse(problem, id);
+    maxqueue = obj.maxqueue as number;
+  }
+  const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id, enabled, targets };
+  if (maxconn !== undefined) tenant.maxconn = maxconn;
+  if (maxqueue !== undefined) tenant.maxqueue = maxqueue;
   return { ok: true, tenant };
+}
+
+/** One server (host, port) or a cluster (members), with an optional health check. */
+function parseTarget(obj: Record<string, unknown>, targetName: string): Target | string {
+  let first: Endpoint;
+  let members: Endpoint[] | undefined;
+  if (obj.members !== undefined) {
+    if (obj.host !== undefined || obj.port !== undefined) return 'give either host and port, or members, not both';
+    if (!Array.isArray(obj.members) || obj.members.length === 0 || obj.members.length > MAX_MEMBERS) return `members must be a list of 1 to ${MAX_MEMBERS} { host, port }`;
+    members = [];
+    for (const [i, m] of obj.members.entries()) {
+      if (typeof m !== 'object' || m === null) return `members[${i}] must be a mapping with host and port`;
+      const e = parseEndpoint(m as Record<string, unknown>);
+      if (typeof e === 'string') return `members[${i}]: ${e}`;
+      members.push(e);
+    }
+    first = members[0] as Endpoint;
+  } else {
+    const e = parseEndpoint(obj);
+    if (typeof e === 'string') return e;
+    first = e;
+  }
+  const check = obj.check === undefined ? undefined : parseCheck(obj.check, targetName);
+  if (typeof check === 'string') return check;
+  const target: { -readonly [K in keyof Target]: Target[K] } = { host: first.host, port: first.port };
+  if (members !== undefined) target.members = members;
+  if (check !== undefined) target.check = check;
+  return target;
+}
+
+const CHECK_USER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** `tcp`, `none`, `pgsql`, `patroni`, or a mapping { kind, port, path, user }. */
+function parseCheck(raw: unknown, targetName: string): HealthCheck | string {
+  const spec = typeof raw === 'string' ? { kind: raw } : raw;
+  if (typeof spec !== 'object' || spec === null) return 'check must be tcp, pgsql, patroni, none or a mapping { kind, ... }';
+  const c = spec as Record<string, unknown>;
+  switch (c.kind) {
+    case 'tcp':
+    case 'none':
+      return { kind: c.kind };
+    case 'pgsql': {
+      const user = c.user ?? 'pgroute';
+      if (typeof user !== 'string' || !CHECK_USER.test(user)) return 'check.user must be a PostgreSQL role name of letters, digits and _';
+      return { kind: 'pgsql', user };
+    }
+    case 'patroni': {
+      const port = c.port ?? 8008;
+      const pp = portProblem(port);
+      if (pp) return `check.port: ${pp}`;
+      const path = c.path ?? (targetName === 'primary' ? '/primary' : targetName === 'replica' ? '/replica' : '/health');
+      if (typeof path !== 'string' || !/^\/[A-Za-z0-9/_?=&.-]{0,100}$/.test(path)) return 'check.path must be a URL path such as /primary';
+      return { kind: 'patroni', port: port as number, path };
+    }
+    default:
+      return `check kind ${quote(String(c.kind))} is not one of tcp, pgsql, patroni, none`;
+  }
 }
 
 function parseEndpoint(obj: Record<string, unknown>): Endpoint | string {

@@ -37,22 +37,32 @@ export function renderConfig(
 ): RenderedConfig {
   const backends = layout.backends.map((b) => {
     const occupant = b.state.kind === 'occupied' ? b.state.occupant : undefined;
+    const check = occupant?.check ?? { kind: 'tcp' as const };
+    const checked = settings.healthCheck.enabled && check.kind !== 'none';
+    const members = occupant ? (occupant.members ?? [occupant.endpoint]) : undefined;
     return {
       name: b.name,
       comment: occupant ? `tenant ${occupant.tenant}, target ${occupant.target}` : b.state.kind === 'free' ? 'spare: taken at runtime by a new tenant' : 'vacated: resting until the next reload',
       queueTimeout: settings.timeouts.queue,
-      servers: [
-        {
-          name: 's1',
-          // Spares and vacated backends hold a placeholder in maintenance; the runtime API sets
-          // the real address and makes the server ready.
-          address: occupant ? haproxyAddress(occupant.endpoint.host, occupant.endpoint.port) : PLACEHOLDER_ADDRESS,
-          check: settings.healthCheck.enabled,
-          checkInterval: settings.healthCheck.interval,
-          maxconn: occupant?.maxconn ?? 0,
-          disabled: occupant === undefined,
-        },
-      ],
+      // One server: `first`. Cluster members: the health check picks who may serve (Patroni
+      // answers 200 on /primary only on the leader); among several healthy ones, the least loaded.
+      balance: members !== undefined && members.length > 1 && check.kind === 'patroni' && check.path !== '/primary' ? 'leastconn' : 'first',
+      httpCheckPath: checked && check.kind === 'patroni' ? check.path : undefined,
+      pgsqlCheckUser: checked && check.kind === 'pgsql' ? check.user : undefined,
+      servers: (members ?? [undefined]).map((m, i) => ({
+        name: `s${i + 1}`,
+        // Spares and vacated backends hold a placeholder in maintenance; the runtime API sets
+        // the real address and makes the server ready.
+        address: m ? haproxyAddress(m.host, m.port) : PLACEHOLDER_ADDRESS,
+        check: checked,
+        checkInterval: settings.healthCheck.interval,
+        checkPort: checked && check.kind === 'patroni' ? check.port : undefined,
+        // After a failover the old leader's sessions must not linger.
+        shutdownOnDown: checked && check.kind === 'patroni' && check.path === '/primary',
+        maxconn: occupant?.maxconn ?? 0,
+        maxqueue: occupant?.maxqueue ?? 0,
+        disabled: occupant === undefined,
+      })),
     };
   });
   const context = {

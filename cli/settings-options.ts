@@ -17,6 +17,8 @@ export interface DeploymentFlags {
   agentTimeout: string;
   log: string;
   spares: string;
+  hardStopAfter: string;
+  maxReloads: string;
 }
 
 export function addDeploymentFlags(cmd: Command): Command {
@@ -31,6 +33,8 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
     .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
     .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
+    .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
+    .addOption(new Option('--max-reloads <n>', 'reloads an old worker may survive before it is stopped (mworker-max-reloads)').default('50').env('PGROUTE_MAX_RELOADS'))
     .addOption(new Option('--log <mode>', "HAProxy traffic log: errors (refused or failed sessions), all, off").choices(['errors', 'all', 'off']).default('errors'));
 }
 
@@ -66,6 +70,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
+    reload: { hardStopAfter: parseDuration('--hard-stop-after', f.hardStopAfter), maxReloads: Math.max(1, parseCount('--max-reloads', f.maxReloads, 100_000)) },
   };
   return {
     settings,

@@ -52,14 +52,14 @@ describe('cluster targets', () => {
     expect(acme?.maxqueue).toBe(20);
   });
 
-  it('renders the primary as every member checked on /primary, sessions cut when the leader is marked down', () => {
+  it('renders the primary as every member checked on /primary (one answer decides), sessions cut when a member changes role', () => {
     const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, 'v').haproxyConfig;
     const primary = block(cfg, 'pg.acme.primary');
     expect(primary).toContain('    option httpchk GET /primary');
     expect(primary).toContain('    http-check expect status 200');
     expect(primary).toContain('    balance first');
     for (const [i, host] of ['10.0.0.1', '10.0.0.2', '10.0.0.3'].entries()) {
-      expect(primary).toContain(`    server s${i + 1} ${host}:5432 check inter 2s port 8008 maxconn 50 maxqueue 20 on-marked-down shutdown-sessions`);
+      expect(primary).toContain(`    server s${i + 1} ${host}:5432 check inter 2s port 8008 fall 1 rise 1 maxconn 50 maxqueue 20 on-marked-down shutdown-sessions`);
     }
     const replica = block(cfg, 'pg.acme.replica');
     expect(replica).toContain('    option httpchk GET /replica');

@@ -18,7 +18,16 @@ export interface RenderedConfig {
 type Template = (context: object) => string;
 const templates = new Map<string, Template>();
 
+let partialsRegistered = false;
+
 function template(name: string): Template {
+  if (!partialsRegistered) {
+    // Rules both the clear-text and the TLS frontend run, written once.
+    for (const partial of ['startup-acls', 'startup-decision']) {
+      Handlebars.registerPartial(partial, readFileSync(assetPath('haproxy', 'partials', `${partial}.hbs`), 'utf8'));
+    }
+    partialsRegistered = true;
+  }
   let t = templates.get(name);
   if (t === undefined) {
     // noEscape: this is not HTML; values are validated before they get here.
@@ -57,8 +66,11 @@ export function renderConfig(
         check: checked,
         checkInterval: settings.healthCheck.interval,
         checkPort: checked && check.kind === 'patroni' ? check.port : undefined,
-        // After a failover the old leader's sessions must not linger.
-        shutdownOnDown: checked && check.kind === 'patroni' && check.path === '/primary',
+        // Patroni's answer is authoritative: one 503 means "not the leader (or replica) any more"
+        // and one 200 means "it is now"; no need to wait for several checks during a failover.
+        decisive: checked && check.kind === 'patroni',
+        // After a failover, sessions on a member that changed role must not linger there.
+        shutdownOnDown: checked && check.kind === 'patroni',
         maxconn: occupant?.maxconn ?? 0,
         maxqueue: occupant?.maxqueue ?? 0,
         disabled: occupant === undefined,
@@ -67,7 +79,8 @@ export function renderConfig(
   });
   const context = {
     snapshotVersion,
-    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig },
+    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket },
+    tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,
     log: settings.log,

@@ -8,6 +8,7 @@ export interface HaproxyRefusals {
   readonly badLength: string;
   readonly incomplete: string;
   readonly noVerdict: string;
+  readonly pipelined: string;
 }
 
 export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string): HaproxyRefusals {
@@ -25,5 +26,6 @@ export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string
       'the pgroute routing agent is not available; the connection was not routed',
       'Retry in a moment; if it persists, ask the operator to check the pgroute agent.',
     ),
+    pipelined: hex('08P01', 'received unencrypted data after SSL request', 'Send nothing after an SSLRequest until the server has answered it.'),
   };
 }

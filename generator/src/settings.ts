@@ -40,6 +40,12 @@ export interface Settings {
   readonly spares: number;
   /** How long a vacated spare rests (server in maintenance) before another tenant may take it. */
   readonly restMs: number;
+  /** TLS on the public port; absent: SSLRequest is answered 'N'. */
+  readonly tls?: {
+    /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
+    readonly crtPath: string;
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  };
 }
 
 export const DEFAULT_PORT = 5432;
@@ -79,6 +85,7 @@ export interface StatePaths {
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
+  readonly tlsSocket: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -90,5 +97,6 @@ export function statePaths(stateDir: string): StatePaths {
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),
+    tlsSocket: join(stateDir, 'haproxy-tls.sock'),
   };
 }

@@ -45,15 +45,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const connections = new Set<SpopConnection>();
   const sockets = new Set<Socket>();
 
-  // Counters are looked up once per (outcome, reason), not per decision.
-  const counters = new Map<string, { inc(): void }>();
+  // Plain counters (metrics.hot), handed to prom-client only when it collects.
+  const hot = metrics.hot;
   const onVerdict = (v: Verdict): void => {
-    const reason = v.kind === 'route' ? (v.cancel ? 'cancel' : v.target) : v.reason;
-    const key = `${v.kind}\0${reason}`;
-    let c = counters.get(key);
-    if (c === undefined) counters.set(key, (c = metrics.decisions.labels(v.kind, reason)));
-    c.inc();
-    if (v.kind === 'refuse') refusals.record(v);
+    if (v.kind === 'route') hot.route(v.target, v.cancel);
+    else {
+      hot.refusal(v.reason);
+      refusals.record(v);
+    }
   };
 
   const sweep = setInterval(() => cancels.sweep(Date.now(), 10_000), 60_000);

@@ -1,41 +1,181 @@
 // The agent's Prometheus metrics. One registry per agent instance so tests can run several.
+//
+// Hot path: the per-decision figures (frames, decisions, decision latency) are counted in plain
+// integer fields of `AgentMetrics.hot` and handed to prom-client only when it collects (a scrape),
+// so a decision does no label hashing and no prom-client call. The other metrics (errors,
+// connections, route table) change rarely and use prom-client directly.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FrameKind } from './spop/frame.js';
 
 export interface AgentMetrics {
   readonly registry: Registry;
+  /** Fed from `hot` at collect time; do not inc() it directly (a scrape resets it from `hot`). */
   readonly decisions: Counter<'outcome' | 'reason'>;
+  /** Fed from `hot` at collect time (see DECISION_SAMPLE_EVERY). */
   readonly decisionSeconds: Histogram<never>;
+  /** Fed from `hot` at collect time; do not inc() it directly. */
   readonly frames: Counter<'direction' | 'type'>;
   readonly errors: Counter<'kind'>;
   readonly haproxyConnections: Gauge<never>;
   readonly routeTableTenants: Gauge<never>;
   readonly routeTableLoads: Counter<'result'>;
+  /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
+  readonly hot: HotCounters;
+}
+
+/** Upper bounds (seconds) of the decision-latency histogram. */
+export const DECISION_BUCKETS: readonly number[] = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005];
+
+/**
+ * One decision in this many is timed for pgroute_agent_decision_seconds (two clock reads cost a
+ * few percent of a decision). Must be a power of two. The first decision of the process is timed.
+ */
+export const DECISION_SAMPLE_EVERY = 16;
+const SAMPLE_MASK = DECISION_SAMPLE_EVERY - 1;
+
+type FrameCounts = Record<FrameKind, number>;
+
+function zeroFrameCounts(): FrameCounts {
+  return { 'haproxy-hello': 0, 'haproxy-disconnect': 0, notify: 0, 'agent-hello': 0, 'agent-disconnect': 0, ack: 0 };
+}
+
+/** A counter cell, so a Map lookup gives a mutable slot (no Map.set per decision). */
+interface Cell {
+  n: number;
+}
+
+/** Plain counters the hot path bumps; read by prom-client's collect() callbacks. */
+export class HotCounters {
+  /** Frames received, by type (named properties: `hot.framesIn.notify++` is a field increment). */
+  readonly framesIn: FrameCounts = zeroFrameCounts();
+  readonly framesOut: FrameCounts = zeroFrameCounts();
+  /** Routed startups by target. */
+  readonly routes = new Map<string, Cell>();
+  /** Routed CancelRequests (reason label "cancel"). */
+  cancelRoutes = 0;
+  /** Refusals by reason. */
+  readonly refusals = new Map<string, Cell>();
+  /** Decision latency: per-bucket (non-cumulative) counts, the last slot is +Inf. */
+  readonly latencyBuckets = new Float64Array(DECISION_BUCKETS.length + 1);
+  latencySum = 0;
+  latencyCount = 0;
+  /** Decisions seen by shouldTime(); decides which are sampled. */
+  #seq = 0;
+
+  route(target: string, cancel: boolean): void {
+    if (cancel) {
+      this.cancelRoutes++;
+      return;
+    }
+    const c = this.routes.get(target);
+    if (c === undefined) this.routes.set(target, { n: 1 });
+    else c.n++;
+  }
+
+  refusal(reason: string): void {
+    const c = this.refusals.get(reason);
+    if (c === undefined) this.refusals.set(reason, { n: 1 });
+    else c.n++;
+  }
+
+  /** True for the decisions to time (1 in DECISION_SAMPLE_EVERY). */
+  shouldTime(): boolean {
+    return (this.#seq++ & SAMPLE_MASK) === 0;
+  }
+
+  observeLatency(seconds: number): void {
+    let i = 0;
+    const n = DECISION_BUCKETS.length;
+    while (i < n && seconds > DECISION_BUCKETS[i]!) i++;
+    this.latencyBuckets[i]!++;
+    this.latencySum += seconds;
+    this.latencyCount++;
+  }
+}
+
+const DECISION_SECONDS_NAME = 'pgroute_agent_decision_seconds';
+const DECISION_SECONDS_HELP =
+  `Time from a NOTIFY frame being decoded to its ACK being encoded, sampled: 1 decision in ${DECISION_SAMPLE_EVERY} is timed ` +
+  `(so _count is about decisions/${DECISION_SAMPLE_EVERY}; pgroute_agent_decisions_total has the exact count)`;
+
+type HistogramSnapshot = Awaited<ReturnType<Histogram<never>['get']>>;
+
+/** The decision-latency histogram, read from HotCounters when collected (no per-decision observe()). */
+class SampledHistogram extends Histogram<never> {
+  // A plain property, not #private: the base constructor calls reset() before this is set.
+  private hotRef: HotCounters | undefined;
+
+  constructor(hot: HotCounters, registers: Registry[]) {
+    super({ name: DECISION_SECONDS_NAME, help: DECISION_SECONDS_HELP, buckets: [...DECISION_BUCKETS], registers });
+    this.hotRef = hot;
+  }
+
+  override get(): Promise<HistogramSnapshot> {
+    return Promise.resolve(this.#snapshot());
+  }
+
+  /** Registry#getMetricsAsString prefers this over get() when present. */
+  getForPromString(): Promise<HistogramSnapshot> {
+    return Promise.resolve(this.#snapshot());
+  }
+
+  override reset(): void {
+    // Registry#resetMetrics(); also called by the base constructor, before hotRef is set.
+    const hot = this.hotRef;
+    if (hot === undefined) return;
+    hot.latencyBuckets.fill(0);
+    hot.latencySum = 0;
+    hot.latencyCount = 0;
+  }
+
+  #snapshot(): HistogramSnapshot {
+    const hot = this.hotRef as HotCounters;
+    const bucket = `${DECISION_SECONDS_NAME}_bucket`;
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    let acc = 0;
+    for (let i = 0; i < DECISION_BUCKETS.length; i++) {
+      acc += hot.latencyBuckets[i]!;
+      values.push({ labels: { le: DECISION_BUCKETS[i]! }, value: acc, metricName: bucket });
+    }
+    values.push({ labels: { le: '+Inf' }, value: hot.latencyCount, metricName: bucket });
+    values.push({ labels: {}, value: hot.latencySum, metricName: `${DECISION_SECONDS_NAME}_sum` });
+    values.push({ labels: {}, value: hot.latencyCount, metricName: `${DECISION_SECONDS_NAME}_count` });
+    return { name: DECISION_SECONDS_NAME, help: DECISION_SECONDS_HELP, type: 'histogram', values, aggregator: 'sum' } as unknown as HistogramSnapshot;
+  }
 }
 
 export function createAgentMetrics(defaults = true): AgentMetrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'pgroute_agent_' });
   const registers = [registry];
+  const hot = new HotCounters();
   return {
     registry,
+    hot,
     decisions: new Counter({
       name: 'pgroute_agent_decisions_total',
       help: 'Routing decisions by outcome (route, refuse) and reason (target for routes, refusal reason otherwise)',
       labelNames: ['outcome', 'reason'],
       registers,
+      collect() {
+        this.reset();
+        for (const [target, c] of hot.routes) this.labels('route', target).inc(c.n);
+        if (hot.cancelRoutes > 0) this.labels('route', 'cancel').inc(hot.cancelRoutes);
+        for (const [reason, c] of hot.refusals) this.labels('refuse', reason).inc(c.n);
+      },
     }),
-    decisionSeconds: new Histogram({
-      name: 'pgroute_agent_decision_seconds',
-      help: 'Time from a NOTIFY frame being decoded to its ACK being encoded',
-      buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005],
-      registers,
-    }),
+    decisionSeconds: new SampledHistogram(hot, registers),
     frames: new Counter({
       name: 'pgroute_agent_frames_total',
       help: 'SPOP frames by direction (in, out) and type',
       labelNames: ['direction', 'type'],
       registers,
+      collect() {
+        this.reset();
+        for (const [type, n] of Object.entries(hot.framesIn)) if (n > 0) this.labels('in', type).inc(n);
+        for (const [type, n] of Object.entries(hot.framesOut)) if (n > 0) this.labels('out', type).inc(n);
+      },
     }),
     errors: new Counter({
       name: 'pgroute_agent_errors_total',

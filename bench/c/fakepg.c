@@ -5,7 +5,8 @@
  * CancelRequest -> close; StartupMessage -> AuthenticationOk + ReadyForQuery('I'). Afterwards any
  * Terminate ('X') or EOF closes the connection; other messages are ignored. Single thread, epoll.
  *
- * usage: fakepg <port>      (listens on 127.0.0.1)
+ * usage: fakepg <port> [address]      (listens on 127.0.0.1 unless an IPv4 address is given, e.g.
+ *                                     0.0.0.0 inside a container)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -82,7 +83,7 @@ static int process(int fd, struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) { fprintf(stderr, "usage: fakepg <port>\n"); return 2; }
+  if (argc < 2) { fprintf(stderr, "usage: fakepg <port> [address]\n"); return 2; }
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, on_sig);
   signal(SIGINT, on_sig);
@@ -93,6 +94,7 @@ int main(int argc, char **argv) {
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)atoi(argv[1]));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (argc > 2 && inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) { fprintf(stderr, "fakepg: bad address %s\n", argv[2]); return 2; }
   if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 4096) < 0) { perror("fakepg: bind/listen"); return 1; }
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};

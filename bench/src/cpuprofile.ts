@@ -47,8 +47,11 @@ export function area(cf: CallFrame): string {
   return 'other';
 }
 
-/** `skipMs`: samples in the first skipMs of the profile (start-up, warm-up) are left out. */
-export function summariseProfile(file: string, skipMs = 0, topN = 15): ProfileSummary {
+/**
+ * `skipMs`: samples in the first skipMs of the profile (start-up, warm-up) are left out; `untilMs`:
+ * so are samples after it (both in ms from the profile's start), to summarise one window of a run.
+ */
+export function summariseProfile(file: string, skipMs = 0, topN = 15, untilMs = Infinity): ProfileSummary {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
@@ -60,7 +63,7 @@ export function summariseProfile(file: string, skipMs = 0, topN = 15): ProfileSu
     const d = deltas[i];
     if (id === undefined || d === undefined) continue;
     t += d;
-    if (t < skipMs * 1000) continue;
+    if (t < skipMs * 1000 || t > untilMs * 1000) continue;
     self.set(id, (self.get(id) ?? 0) + d / 1000);
   }
   let total = 0;

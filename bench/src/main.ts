@@ -11,7 +11,7 @@
 // usage: node dist-bench/src/main.js [quick] [--only a,b,c] [--no-profile]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs)
 
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -595,8 +595,14 @@ async function main(): Promise<void> {
       `Other processes on this machine used up to ${busiest.toFixed(0)}% of both cores during the measurements (see the CPU table): absolute numbers are depressed and noisier; ratios within the run are less affected.`,
     );
   }
+  // A run with BENCH_HAPROXY_TEMPLATES (run.sh) is an experiment: say so in the file name.
+  const experiment = (process.env.BENCH_HAPROXY_TEMPLATES ?? '') !== '' ? '-haproxy-experiment' : '';
+  if (experiment !== '') results.notes.push(`pgroute ran with the HAProxy templates of ${process.env.BENCH_HAPROXY_TEMPLATES ?? ''} (an experiment), not haproxy/.`);
   const stamp = started.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const base = join(ROOT, 'bench/results', `${stamp}-${results.machine.gitSha !== null && !results.machine.gitDirty ? results.machine.gitSha : 'wip'}${quick ? '-quick' : ''}`);
+  const first = join(ROOT, 'bench/results', `${stamp}-${results.machine.gitSha !== null && !results.machine.gitDirty ? results.machine.gitSha : 'wip'}${quick ? '-quick' : ''}${experiment}`);
+  // Two runs in the same minute must not overwrite each other's results.
+  let base = first;
+  for (let n = 2; existsSync(`${base}.md`) || existsSync(`${base}.json`); n++) base = `${first}-${n}`;
   mkdirSync(dirname(base), { recursive: true });
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`${base}.md`, renderMarkdown(results));

@@ -28,8 +28,8 @@ export interface Results {
   notes: string[];
 }
 
-type Cell = string;
-interface Table {
+export type Cell = string;
+export interface Table {
   readonly title: string;
   readonly head: readonly Cell[];
   readonly rows: readonly (readonly Cell[])[];
@@ -46,7 +46,7 @@ const f2 = (x: number): string => x.toFixed(2);
 const f3 = (x: number): string => x.toFixed(3);
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 
-function verdict(ok: boolean | null): string {
+export function verdict(ok: boolean | null): string {
   return ok === null ? '' : ok ? 'pass' : 'MISS';
 }
 
@@ -154,7 +154,7 @@ function tables(r: Results): Table[] {
   return out;
 }
 
-function profileTables(title: string, p: ProfileSummary): Table[] {
+export function profileTables(title: string, p: ProfileSummary): Table[] {
   return [
     {
       title: `${title}: self time by area (${int(p.totalMs)} ms sampled after warm-up, idle excluded)`,
@@ -191,8 +191,15 @@ function pad(s: string, n: number): string {
 }
 
 export function renderText(r: Results): string {
-  const lines: string[] = ['', '=== pgroute benchmarks ===', ...machineLines(r), ''];
-  for (const t of tables(r)) {
+  const lines: string[] = ['', '=== pgroute benchmarks ===', ...machineLines(r), '', ...textTables(tables(r))];
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Tables as aligned plain text (used by every bench runner). */
+export function textTables(ts: readonly Table[]): string[] {
+  const lines: string[] = [];
+  for (const t of ts) {
     const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((row) => (row[i] ?? '').length)));
     lines.push(t.title);
     lines.push(t.head.map((h, i) => pad(h, widths[i] ?? 0)).join('  '));
@@ -200,19 +207,24 @@ export function renderText(r: Results): string {
     for (const row of t.rows) lines.push(row.map((c, i) => pad(c, widths[i] ?? 0)).join('  '));
     lines.push('');
   }
-  for (const n of r.notes) lines.push(`note: ${n}`);
-  return `${lines.join('\n')}\n`;
+  return lines;
 }
 
-export function renderMarkdown(r: Results): string {
-  const md: string[] = ['# pgroute benchmark run', '', ...machineLines(r).map((l) => `- ${l}`), ''];
-  for (const t of tables(r)) {
+/** Tables as Markdown sections (used by every bench runner). */
+export function markdownTables(ts: readonly Table[]): string[] {
+  const md: string[] = [];
+  for (const t of ts) {
     md.push(`## ${t.title}`, '');
     md.push(`| ${t.head.join(' | ')} |`);
     md.push(`|${t.head.map(() => '---').join('|')}|`);
     for (const row of t.rows) md.push(`| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
     md.push('');
   }
+  return md;
+}
+
+export function renderMarkdown(r: Results): string {
+  const md: string[] = ['# pgroute benchmark run', '', ...machineLines(r).map((l) => `- ${l}`), '', ...markdownTables(tables(r))];
   md.push('## Method', '', ...METHOD.map((m) => `- ${m}`), '');
   if (r.notes.length > 0) md.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return `${md.join('\n')}\n`;

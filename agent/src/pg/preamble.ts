@@ -54,14 +54,93 @@ function decodeUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
+/** Strings this short are built char by char (V8 makes them flat); longer ones by one native slice. */
+const SHORT_TEXT = 12;
+
+type Latin1Slicer = (buf: Buffer, start: number, end: number) => string;
+const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: unknown }).latin1Slice;
+/** Buffer#latin1Slice where Node has it (it skips toString's argument handling), else toString. */
+const latin1Slice: Latin1Slicer =
+  typeof nativeLatin1 === 'function'
+    ? (buf, start, end) => (buf as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(start, end)
+    : (buf, start, end) => buf.toString('latin1', start, end);
+
+/**
+ * The text of buf[start, end) as strict UTF-8, or undefined when it is not valid UTF-8. `high` is the
+ * OR of every byte: below 0x80 the bytes are ASCII, where UTF-8 and Latin-1 agree, and need no decoder.
+ */
+function textOf(buf: Buffer, start: number, end: number, high: number): string | undefined {
+  if (high >= 0x80) return decodeUtf8(buf.subarray(start, end));
+  const n = end - start;
+  if (n > SHORT_TEXT) return latin1Slice(buf, start, end);
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
+  return s;
+}
+
 /** Splits a 32-bit protocol/request code into its major (high 16 bits) and minor (low 16 bits). */
 export function splitProtocolCode(code: number): ProtocolVersion {
   return { major: code >>> 16, minor: code & 0xffff };
 }
 
+/** Shared (frozen) versions for the protocols every client speaks: no object per connection. */
+const PROTOCOL_3_0: ProtocolVersion = Object.freeze({ major: 3, minor: 0 });
+const PROTOCOL_3_2: ProtocolVersion = Object.freeze({ major: 3, minor: 2 });
+
+function protocolOf(code: number): ProtocolVersion {
+  if (code === 0x0003_0000) return PROTOCOL_3_0;
+  if (code === 0x0003_0002) return PROTOCOL_3_2;
+  return splitProtocolCode(code);
+}
+
+/**
+ * Parameter names clients send on nearly every connection, as constant strings: a name read from
+ * the packet that equals one of them is returned as that constant (no new string, hash cached).
+ */
+const COMMON_NAMES: readonly string[] = [
+  'user',
+  'database',
+  'options',
+  'application_name',
+  'client_encoding',
+  'replication',
+  'DateStyle',
+  'TimeZone',
+  'extra_float_digits',
+  'search_path',
+  'geqo',
+  'intervalstyle',
+  'lc_messages',
+];
+/** COMMON_NAMES by length, then by first byte. */
+const NAMES_BY_LENGTH: ReadonlyArray<ReadonlyArray<readonly [string, Buffer]>> = (() => {
+  const byLength: Array<Array<readonly [string, Buffer]>> = [];
+  for (const n of COMMON_NAMES) (byLength[n.length] ??= []).push([n, Buffer.from(n, 'latin1')]);
+  return byLength;
+})();
+
+/** The name at buf[start, end) (ASCII) as a COMMON_NAMES constant, or undefined. */
+function commonName(buf: Buffer, start: number, end: number): string | undefined {
+  const candidates = NAMES_BY_LENGTH[end - start];
+  if (candidates === undefined) return undefined;
+  next: for (const [name, bytes] of candidates) {
+    for (let i = 0; i < bytes.length; i++) if (buf[start + i] !== bytes[i]) continue next;
+    return name;
+  }
+  return undefined;
+}
+
 export function decodePreamble(packet: Buffer): DecodedPreamble {
+  return decodePreambleAt(packet, 0, packet.length);
+}
+
+/**
+ * decodePreamble() of the packet lying at buf[start, end), without making a view of it first
+ * (the agent's hot path passes the frame body it received). Offsets in messages count from `start`.
+ */
+export function decodePreambleAt(buf: Buffer, start: number, end: number): DecodedPreamble {
   try {
-    return decode(packet);
+    return decode(buf, start, end);
   } catch (error) {
     // Unreachable by design (every read is bounds-checked); kept so the promise "never throws"
     // holds even against a bug, and says so instead of hiding it.
@@ -70,19 +149,20 @@ export function decodePreamble(packet: Buffer): DecodedPreamble {
   }
 }
 
-function decode(packet: Buffer): DecodedPreamble {
-  if (packet[0] === TLS_HANDSHAKE_RECORD) {
+function decode(buf: Buffer, start: number, end: number): DecodedPreamble {
+  const length = end - start;
+  if (length > 0 && buf[start] === TLS_HANDSHAKE_RECORD) {
     return invalid(
       'unsupported-protocol',
       'client started TLS directly (sslnegotiation=direct); connect with sslnegotiation=postgres',
     );
   }
-  const reader = new BufferReader(packet);
+  const reader = new BufferReader(buf, start, end);
   const declared = reader.uint32();
   if (declared === undefined) {
     return invalid(
       'too-short',
-      `first packet is ${packet.length} bytes; a PostgreSQL connection starts with at least ${PREAMBLE_HEADER_BYTES}`,
+      `first packet is ${length} bytes; a PostgreSQL connection starts with at least ${PREAMBLE_HEADER_BYTES}`,
     );
   }
   if (declared > MAX_STARTUP_PACKET) {
@@ -94,24 +174,24 @@ function decode(packet: Buffer): DecodedPreamble {
       `first packet declares a length of ${declared} bytes; the smallest valid one is ${PREAMBLE_HEADER_BYTES}`,
     );
   }
-  if (packet.length < declared) {
+  if (length < declared) {
     return invalid(
       'too-short',
-      `first packet declares ${declared} bytes but only ${packet.length} arrived; the client stopped mid-packet`,
+      `first packet declares ${declared} bytes but only ${length} arrived; the client stopped mid-packet`,
     );
   }
-  if (packet.length > declared) {
+  if (length > declared) {
     return invalid(
       'length-mismatch',
-      `first packet declares ${declared} bytes but ${packet.length} arrived; ` +
+      `first packet declares ${declared} bytes but ${length} arrived; ` +
         'a client must wait for the server before sending more',
     );
   }
 
   const code = reader.uint32();
   if (code === undefined) {
-    // declared >= 8 and packet.length === declared, so the code is there; stay total anyway.
-    return invalid('too-short', `first packet is ${packet.length} bytes; it has no protocol code`);
+    // declared >= 8 and length === declared, so the code is there; stay total anyway.
+    return invalid('too-short', `first packet is ${length} bytes; it has no protocol code`);
   }
 
   switch (code) {
@@ -133,7 +213,7 @@ function decode(packet: Buffer): DecodedPreamble {
       return decodeCancel(reader, declared);
   }
 
-  const protocol = splitProtocolCode(code);
+  const protocol = protocolOf(code);
   if (protocol.major === REQUEST_CODE_MAJOR) {
     return invalid(
       'unsupported-protocol',
@@ -148,7 +228,7 @@ function decode(packet: Buffer): DecodedPreamble {
         `this server speaks protocol ${PROTOCOL_MAJOR_3}.x (use a client from PostgreSQL 7.4 or later)`,
     );
   }
-  return decodeStartup(reader, protocol);
+  return decodeStartup(buf, start, reader.position, end, protocol);
 }
 
 function decodeCancel(reader: BufferReader, declared: number): CancelPreamble | InvalidPreamble {
@@ -172,48 +252,68 @@ function decodeCancel(reader: BufferReader, declared: number): CancelPreamble | 
   return { kind: 'cancel', processId, secretKey: Buffer.from(key) };
 }
 
-function decodeStartup(reader: BufferReader, protocol: ProtocolVersion): StartupPreamble | InvalidPreamble {
+function decodeStartup(
+  buf: Buffer,
+  start: number,
+  from: number,
+  end: number,
+  protocol: ProtocolVersion,
+): StartupPreamble | InvalidPreamble {
+  // One pass per name and value finds its \0 and whether it is pure ASCII (no TextDecoder then).
   const params = new Map<string, string>();
+  let pos = from;
   for (;;) {
-    const at = reader.position;
-    const first = reader.peekByte();
-    if (first === undefined) {
+    const at = pos - start;
+    if (pos >= end) {
       return invalid(
         'missing-terminator',
         `startup packet ends at byte ${at} without the final \\0 that closes its parameter list`,
       );
     }
-    if (first === NUL) {
-      reader.byte();
-      return finishStartup(reader, protocol, params, at);
+    if (buf[pos] === NUL) {
+      return finishStartup(buf, start, pos + 1, end, protocol, params, at);
     }
 
-    const nameBytes = reader.cstringBytes();
-    if (nameBytes === undefined) {
+    let i = pos;
+    let high = 0;
+    for (let b = buf[i]!; b !== NUL; b = buf[i]!) {
+      high |= b;
+      if (++i >= end) break;
+    }
+    if (i >= end) {
       return invalid(
         'unterminated-parameter',
         `startup parameter name at byte ${at} runs to the end of the packet without its \\0`,
       );
     }
-    const name = decodeUtf8(nameBytes);
+    const name = (high < 0x80 ? commonName(buf, pos, i) : undefined) ?? textOf(buf, pos, i, high);
     if (name === undefined) {
       return invalid('invalid-encoding', `startup parameter name at byte ${at} is not valid UTF-8`);
     }
-    const valueAt = reader.position;
-    const valueBytes = reader.cstringBytes();
-    if (valueBytes === undefined) {
+    pos = i + 1;
+    const valueAt = pos - start;
+    high = 0;
+    i = pos;
+    if (i < end) {
+      for (let b = buf[i]!; b !== NUL; b = buf[i]!) {
+        high |= b;
+        if (++i >= end) break;
+      }
+    }
+    if (i >= end) {
       return invalid(
         'unterminated-parameter',
         `value of startup parameter ${quote(name)} at byte ${valueAt} runs to the end of the packet without its \\0`,
       );
     }
-    const value = decodeUtf8(valueBytes);
+    const value = textOf(buf, pos, i, high);
     if (value === undefined) {
       return invalid(
         'invalid-encoding',
         `value of startup parameter ${quote(name)} is not valid UTF-8; send it UTF-8 encoded`,
       );
     }
+    pos = i + 1;
     if (params.has(name)) {
       return invalid('duplicate-parameter', `startup parameter ${quote(name)} is sent twice; send it once`);
     }
@@ -222,13 +322,16 @@ function decodeStartup(reader: BufferReader, protocol: ProtocolVersion): Startup
 }
 
 function finishStartup(
-  reader: BufferReader,
+  buf: Buffer,
+  start: number,
+  pos: number,
+  end: number,
   protocol: ProtocolVersion,
   params: Map<string, string>,
   terminatorAt: number,
 ): StartupPreamble | InvalidPreamble {
-  if (reader.remaining > 0) {
-    const rest = reader.rest();
+  if (end - pos > 0) {
+    const rest = buf.subarray(pos, end);
     // A \0 where a name should start, followed by "value\0...": a client serialized a parameter
     // with an empty name. Anything else after the \0 is plain garbage.
     const looksLikeEmptyName = rest[0] !== NUL && rest[rest.length - 1] === NUL;

@@ -4,7 +4,7 @@
 import type { CancelRouter } from '../decision/cancel-router.js';
 import { decide } from '../decision/decide.js';
 import type { ConnectionFacts, RefuseVerdict, Verdict } from '../decision/types.js';
-import { decodePreamble } from '../pg/preamble.js';
+import { decodePreamble, decodePreambleAt } from '../pg/preamble.js';
 import type { SpoeMessage } from '../spop/frame.js';
 import type { TypedValue } from '../spop/typed-data.js';
 import type { RouteStore } from '../routes-store.js';
@@ -30,6 +30,15 @@ export function handleMessage(ctx: DecisionContext, message: SpoeMessage): Verdi
   }
   if (pkt === undefined) return missingPacket;
   const facts: ConnectionFacts = { preamble: decodePreamble(pkt), clientAddress: src, frontendPort: dport };
+  return decide(ctx.store.table, facts, ctx.cancels, ctx.now());
+}
+
+/**
+ * handleMessage() for a pgroute-startup message already read by the NOTIFY fast path
+ * (notify-fast.ts): the packet is buf[pktStart, pktEnd).
+ */
+export function decideStartupPacket(ctx: DecisionContext, buf: Buffer, pktStart: number, pktEnd: number, src: string, dport: number): Verdict {
+  const facts: ConnectionFacts = { preamble: decodePreambleAt(buf, pktStart, pktEnd), clientAddress: src, frontendPort: dport };
   return decide(ctx.store.table, facts, ctx.cancels, ctx.now());
 }
 

@@ -5,15 +5,17 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RefuseVerdict, Verdict } from '../decision/types.js';
-import { encodeAck, type TxnSetVar } from '../spop/ack.js';
+import { performance } from 'node:perf_hooks';
+import { encodeAck, encodeAckWithPayload, type TxnSetVar } from '../spop/ack.js';
 import { DEFAULT_MAX_FRAME_SIZE, STATUS } from '../spop/constants.js';
 import { SpopError } from '../spop/errors.js';
 import { agentDisconnect, decodeFrame, encodeFrame, type NotifyFrame } from '../spop/frame.js';
 import { FrameReader } from '../spop/frame-reader.js';
 import { negotiateHello, type AgentCapability } from '../spop/handshake.js';
 import type { AgentMetrics } from '../metrics.js';
-import { handleMessage, type DecisionContext } from './notify-handler.js';
-import { verdictActions } from './verdict-actions.js';
+import { decideStartupPacket, handleMessage, type DecisionContext } from './notify-handler.js';
+import { newStartupNotify, readStartupNotify, type StartupNotify } from './notify-fast.js';
+import { routeAckPayload, verdictActions } from './verdict-actions.js';
 
 export interface ConnectionOptions {
   readonly ctx: DecisionContext;
@@ -41,6 +43,8 @@ export class SpopConnection {
   #ready = false;
   #closing = false;
   #helloTimer: NodeJS.Timeout | undefined;
+  /** Scratch for the NOTIFY fast path (one per connection, reused for every frame). */
+  readonly #notify: StartupNotify = newStartupNotify();
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     this.#socket = socket;
@@ -81,14 +85,22 @@ export class SpopConnection {
   }
 
   #onFrame(body: Buffer, out: Buffer[]): void {
+    const hot = this.#opts.metrics.hot;
+    // The NOTIFY HAProxy sends for every connection, read in place; anything else (or anything
+    // unusual about it) goes through the generic decoder below, with all of its checks.
+    if (this.#ready && readStartupNotify(body, this.#notify)) {
+      hot.framesIn.notify++;
+      out.push(this.#fastAck(body, this.#notify));
+      return;
+    }
     const frame = decodeFrame(body);
-    this.#opts.metrics.frames.labels('in', frame.type).inc();
+    hot.framesIn[frame.type]++;
     if (!this.#ready) {
       if (frame.type !== 'haproxy-hello') throw new SpopError(STATUS.INVALID, `expected HAPROXY-HELLO first, got ${frame.type}`);
       clearTimeout(this.#helloTimer);
       const result = negotiateHello(frame, { maxFrameSize: this.#reader.maxFrameSize, capabilities: CAPABILITIES });
       out.push(encodeFrame(result.reply));
-      this.#opts.metrics.frames.labels('out', result.reply.type).inc();
+      hot.framesOut[result.reply.type]++;
       if (result.ok) {
         this.#reader.maxFrameSize = result.maxFrameSize;
         this.#ready = true;
@@ -110,9 +122,35 @@ export class SpopConnection {
     }
   }
 
+  /** #ack() for a NOTIFY read by the fast path: one pgroute-startup message. */
+  #fastAck(body: Buffer, n: StartupNotify): Buffer {
+    const { metrics, log } = this.#opts;
+    const hot = metrics.hot;
+    const timed = hot.shouldTime();
+    const started = timed ? performance.now() : 0;
+    let verdict: Verdict;
+    try {
+      verdict = decideStartupPacket(this.#opts.ctx, body, n.pktStart, n.pktEnd, n.src, n.dport);
+    } catch (err) {
+      metrics.errors.labels('internal').inc();
+      log.error({ err }, 'decision failed; refusing the connection');
+      verdict = internalError;
+    }
+    this.#opts.onVerdict(verdict);
+    const ack =
+      verdict.kind === 'route'
+        ? encodeAckWithPayload(n.streamId, n.frameId, routeAckPayload(verdict), this.#reader.maxFrameSize)
+        : encodeAck(n.streamId, n.frameId, verdictActions(verdict), this.#reader.maxFrameSize);
+    if (timed) hot.observeLatency((performance.now() - started) / 1e3);
+    hot.framesOut.ack++;
+    return ack;
+  }
+
   #ack(frame: NotifyFrame): Buffer {
     const { metrics, log } = this.#opts;
-    const started = process.hrtime.bigint();
+    const hot = metrics.hot;
+    const timed = hot.shouldTime();
+    const started = timed ? performance.now() : 0;
     const actions: TxnSetVar[] = [];
     for (const message of frame.messages) {
       let verdict: Verdict | undefined;
@@ -128,8 +166,8 @@ export class SpopConnection {
       for (const a of verdictActions(verdict)) actions.push(a);
     }
     const ack = encodeAck(frame.streamId, frame.frameId, actions, this.#reader.maxFrameSize);
-    metrics.decisionSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    metrics.frames.labels('out', 'ack').inc();
+    if (timed) hot.observeLatency((performance.now() - started) / 1e3);
+    hot.framesOut.ack++;
     return ack;
   }
 

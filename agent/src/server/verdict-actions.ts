@@ -1,9 +1,9 @@
 // Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (see haproxy/spoe.conf.hbs:
 // be = backend, t = tenant, tgt = target, err = the ErrorResponse to send when refusing).
 
-import type { Verdict } from '../decision/types.js';
+import type { RouteVerdict, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
-import type { TxnSetVar } from '../spop/ack.js';
+import { encodeAckPayload, type TxnSetVar } from '../spop/ack.js';
 
 // Pre-encoded names: the hot path skips UTF-8 work.
 export const VAR_BACKEND = Buffer.from('be');
@@ -26,4 +26,27 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
         { name: VAR_ERROR, value: err },
         { name: VAR_TENANT, value: verdict.tenant },
       ];
+}
+
+interface CachedRoute {
+  readonly tenant: string;
+  readonly target: string;
+  readonly payload: Buffer;
+}
+
+/** Most (backend, tenant, target) payloads kept; the cache starts over when full. */
+const ROUTE_CACHE_MAX = 4096;
+const routeCache = new Map<string, CachedRoute>();
+
+/**
+ * The encoded actions (encodeAckPayload) of a route verdict, cached by backend: a route's three
+ * variables depend on (backend, tenant, target) only, and a table has few of them.
+ */
+export function routeAckPayload(verdict: RouteVerdict): Buffer {
+  const hit = routeCache.get(verdict.backend);
+  if (hit !== undefined && hit.tenant === verdict.tenant && hit.target === verdict.target) return hit.payload;
+  const payload = encodeAckPayload(verdictActions(verdict));
+  if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear();
+  routeCache.set(verdict.backend, { tenant: verdict.tenant, target: verdict.target, payload });
+  return payload;
 }

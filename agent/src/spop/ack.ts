@@ -107,3 +107,37 @@ export function encodeAck(streamId: number, frameId: number, actions: readonly T
   }
   return buf;
 }
+
+/** Bytes of an ACK body before its actions when both ids are 0 (TYPE, FLAGS, two 1-byte varints). */
+const ACK_HEADER_WITH_ZERO_IDS = ACK_FIXED_HEADER + 2;
+
+/**
+ * The encoded actions of encodeAck(…, actions): the bytes after the ids, to be sent again and again
+ * with encodeAckWithPayload(). Throws like encodeAck on values it cannot encode.
+ */
+export function encodeAckPayload(actions: readonly TxnSetVar[]): Buffer {
+  const full = encodeAck(0, 0, actions);
+  return Buffer.from(full.subarray(FRAME_LENGTH_PREFIX_SIZE + ACK_HEADER_WITH_ZERO_IDS));
+}
+
+/** encodeAck() with the actions already encoded by encodeAckPayload(): the same bytes, one copy. */
+export function encodeAckWithPayload(streamId: number, frameId: number, payload: Buffer, maxFrameSize?: number): Buffer {
+  checkId(streamId, 'STREAM-ID');
+  checkId(frameId, 'FRAME-ID');
+  const body = ACK_FIXED_HEADER + varintSize(streamId) + varintSize(frameId) + payload.length;
+  if (maxFrameSize !== undefined && body > maxFrameSize) {
+    throw new SpopError(STATUS.TOO_BIG, `ACK is ${body} bytes, max-frame-size is ${maxFrameSize}`);
+  }
+  const buf = Buffer.allocUnsafe(FRAME_LENGTH_PREFIX_SIZE + body);
+  buf.writeUInt32BE(body, 0);
+  let o = FRAME_LENGTH_PREFIX_SIZE;
+  buf[o++] = FRAME_TYPE.ACK;
+  buf[o++] = 0;
+  buf[o++] = 0;
+  buf[o++] = 0;
+  buf[o++] = FRAME_FLAG.FIN;
+  o = writeVarint(buf, o, streamId);
+  o = writeVarint(buf, o, frameId);
+  buf.set(payload, o);
+  return buf;
+}

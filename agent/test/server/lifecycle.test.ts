@@ -80,7 +80,10 @@ describe('HTTP side', () => {
       expect(metrics.body).toMatch(/^pgroute_agent_route_table_tenants 4$/m);
       expect(metrics.body).toMatch(/^pgroute_agent_frames_total\{direction="in",type="notify"\} 9$/m);
       expect(metrics.body).toMatch(/^pgroute_agent_frames_total\{direction="out",type="ack"\} 9$/m);
-      expect(metrics.body).toMatch(/^pgroute_agent_decision_seconds_count 9$/m);
+      // Sampled: 1 decision in DECISION_SAMPLE_EVERY (16) is timed, the first one included.
+      expect(metrics.body).toMatch(/^pgroute_agent_decision_seconds_count 1$/m);
+      expect(metrics.body).toMatch(/^pgroute_agent_decision_seconds_bucket\{le="\+Inf"\} 1$/m);
+      expect(metrics.body).toMatch(/^pgroute_agent_decision_seconds_sum \d/m);
 
       expect((await get(HTTP_PORT, '/nope')).status).toBe(404);
       expect((await get(HTTP_PORT, '/metrics', 'POST')).status).toBe(405);

@@ -26,6 +26,7 @@
 
 import type { CancelRouter, CancelTarget } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
+import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
 import { quoteValue, sanitizeText } from './quote.js';
 import type {
@@ -71,6 +72,7 @@ const SOURCE_WORDS: Record<KeySource, string> = {
   options: 'pgroute.tenant in options',
   user: 'user name',
   database: 'database name',
+  sni: 'server name (SNI)',
 };
 
 /** The words the client reads for an unknown tenant, and for a disabled one unless revealed. */
@@ -137,7 +139,29 @@ function decideStartup(
   readOption: TenantOptionReader | undefined,
 ): Verdict {
   const policy = table.policy;
-  const key = findTenantKey(policy, params, readOption);
+  if (facts.tls !== true && policy.tlsRequiredPorts?.includes(facts.frontendPort)) {
+    return refuse(
+      'tls-required',
+      SQLSTATE.invalidAuthorization,
+      `this port requires TLS; connect with sslmode=require (or verify-ca, verify-full)`,
+      `clear-text startup on TLS-only port ${facts.frontendPort}`,
+    );
+  }
+  const fromSni = sniKey(policy, facts.sni);
+  let key = findTenantKey(policy, params, readOption);
+  if (fromSni !== undefined) {
+    if (key.kind === 'none') key = { kind: 'key', tenant: fromSni.tenant, source: 'sni', target: fromSni.target };
+    else if (key.kind === 'key' && key.tenant !== fromSni.tenant) {
+      return refuse(
+        'conflicting-keys',
+        SQLSTATE.invalidAuthorization,
+        `the server name ${quoteValue(facts.sni ?? '')} names tenant ${quoteValue(fromSni.tenant)} but the ${SOURCE_WORDS[key.source]} names ${quoteValue(key.tenant)}; name only one tenant`,
+        `sni gives ${quoteValue(fromSni.tenant)}, ${key.source} gives ${quoteValue(key.tenant)}`,
+      );
+    } else if (key.kind === 'key' && key.target === undefined && fromSni.target !== undefined) {
+      key = { ...key, target: fromSni.target };
+    }
+  }
   switch (key.kind) {
     case 'config-error':
       return internalError(`route table ${table.version}: ${key.logDetail}`);
@@ -186,7 +210,7 @@ function decideStartup(
   let why: string;
   if (key.target !== undefined) {
     target = key.target;
-    why = 'chosen by the user name';
+    why = key.source === 'sni' || fromSni?.target === key.target ? 'chosen by the server name' : 'chosen by the user name';
   } else {
     const byPort = Object.hasOwn(policy.targetByPort, facts.frontendPort)
       ? policy.targetByPort[facts.frontendPort]

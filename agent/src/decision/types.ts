@@ -7,7 +7,7 @@ import type { DecodedPreamble } from '../pg/preamble-types.js';
 export type TargetName = string;
 
 /** Where a key may come from, in precedence order (first wins; disagreeing keys are refused). */
-export type KeySource = 'options' | 'user' | 'database';
+export type KeySource = 'options' | 'user' | 'database' | 'sni';
 
 export interface UserKeyRule {
   /** exact: the whole user name is the tenant id. pattern: a regex with named groups `tenant` and optionally `target`. */
@@ -25,6 +25,14 @@ export interface RoutingPolicy {
   readonly defaultTarget: TargetName;
   /** When false (default), a disabled tenant is refused with the same words as an unknown one. */
   readonly revealDisabled: boolean;
+  /**
+   * TLS server name (SNI) as a tenant key: a regex with a named group `tenant` (and optionally
+   * `target`), e.g. '^(?<tenant>[a-z0-9-]+)\\.db\\.example\\.com$'. A server name that matches
+   * names the tenant; when the startup packet names another one, the connection is refused.
+   */
+  readonly sni?: { readonly pattern: string };
+  /** Public ports where clear-text connections are refused (TLS required). */
+  readonly tlsRequiredPorts?: readonly number[];
 }
 
 export interface TenantRoute {
@@ -48,6 +56,10 @@ export interface ConnectionFacts {
   readonly clientAddress: string;
   /** The public port the client connected to. */
   readonly frontendPort: number;
+  /** The connection came through TLS (terminated by HAProxy). */
+  readonly tls?: boolean;
+  /** The TLS server name the client sent (SNI), if any. */
+  readonly sni?: string;
 }
 
 /** Machine-readable reason for a refusal (metrics label, log field). */
@@ -55,6 +67,7 @@ export type RefusalReason =
   | 'malformed'
   | 'unexpected-negotiation'
   | 'no-key'
+  | 'tls-required'
   | 'conflicting-keys'
   | 'unknown-tenant'
   | 'disabled-tenant'

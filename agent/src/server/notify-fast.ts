@@ -1,5 +1,6 @@
 // Fast path for the one NOTIFY shape HAProxy sends this agent: a single `pgroute-startup` message
-// whose args are pkt (BINARY), src (IPV4/IPV6) and dport (an integer below 2^31), in any order
+// whose args are pkt (BINARY), src (IPV4/IPV6), dport (an integer below 2^31), tls (BOOL) and sni
+// (STRING, or NULL when the connection has none), in any order
 // (a repeated arg: the last one wins, as in handleMessage). It reads the frame
 // body in place: names are compared as bytes, the packet stays where it is (start/end offsets),
 // no TypedValue or message objects are built.
@@ -10,7 +11,7 @@
 // protocol check and names every malformation. So on frames it accepts, the fast path gives exactly
 // what the generic path gives.
 
-import { DATA_TYPE, DATA_TYPE_MASK, FRAME_FLAG, FRAME_TYPE, IPV4_SIZE, IPV6_SIZE, MIN_FRAME_BODY_SIZE } from '../spop/constants.js';
+import { DATA_FLAG_TRUE, DATA_TYPE, DATA_TYPE_MASK, FRAME_FLAG, FRAME_TYPE, IPV4_SIZE, IPV6_SIZE, MIN_FRAME_BODY_SIZE } from '../spop/constants.js';
 import { formatIPv4, formatIPv6 } from '../spop/ip.js';
 import { STARTUP_MESSAGE } from './notify-handler.js';
 
@@ -23,10 +24,13 @@ export interface StartupNotify {
   pktEnd: number;
   src: string;
   dport: number;
+  tls: boolean;
+  /** '' when none. */
+  sni: string;
 }
 
 export function newStartupNotify(): StartupNotify {
-  return { streamId: 0, frameId: 0, pktStart: 0, pktEnd: 0, src: '', dport: 0 };
+  return { streamId: 0, frameId: 0, pktStart: 0, pktEnd: 0, src: '', dport: 0, tls: false, sni: '' };
 }
 
 const MESSAGE_NAME = Buffer.from(STARTUP_MESSAGE, 'latin1');
@@ -39,6 +43,11 @@ const R = 0x72;
 const C = 0x63;
 const D = 0x64;
 const O = 0x6f;
+const L = 0x6c;
+const N = 0x6e;
+const I = 0x69;
+/** Longest server name taken on the fast path (DNS names are at most 253 bytes). */
+const SNI_MAX = 253;
 
 /** Largest value the fast varint accepts (2^31 - 1): ids, lengths and ports are far below. */
 const FAST_VARINT_MAX = 0x7fff_ffff;
@@ -99,6 +108,8 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
   let pktEnd = -1;
   let src = '';
   let dport = 0;
+  let tls = false;
+  let sni = '';
   for (let a = 0; a < nbArgs; a++) {
     const argLen = readVarint(body, pos, end);
     if (argLen < 0) return false;
@@ -129,6 +140,19 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
         src = formatIPv6(body, pos);
         pos += IPV6_SIZE;
       } else return false;
+    } else if (argLen === 3 && n0 === T && n1 === L && n2 === S) {
+      if (type !== DATA_TYPE.BOOL) return false;
+      tls = (body[typeAt]! & DATA_FLAG_TRUE) !== 0;
+    } else if (argLen === 3 && n0 === S && n1 === N && n2 === I) {
+      if (type === DATA_TYPE.NULL) sni = '';
+      else if (type === DATA_TYPE.STRING) {
+        const len = readVarint(body, pos, end);
+        if (len < 0 || len > SNI_MAX || len > end - cursor) return false;
+        // Server names are ASCII; anything else takes the generic (UTF-8) path.
+        for (let i = cursor; i < cursor + len; i++) if (body[i]! >= 0x80) return false;
+        sni = body.toString('latin1', cursor, cursor + len);
+        pos = cursor + len;
+      } else return false;
     } else if (argLen === 5 && n0 === D && n1 === P && n2 === O && body[typeAt - 2] === R && body[typeAt - 1] === T) {
       // INT32, UINT32, INT64, UINT64: a value in 0..2^31-1 reads the same under all four.
       if (type < DATA_TYPE.INT32 || type > DATA_TYPE.UINT64) return false;
@@ -147,5 +171,7 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
   out.pktEnd = pktEnd;
   out.src = src;
   out.dport = dport;
+  out.tls = tls;
+  out.sni = sni;
   return true;
 }

@@ -23,13 +23,20 @@ export function handleMessage(ctx: DecisionContext, message: SpoeMessage): Verdi
   let pkt: Buffer | undefined;
   let src = '';
   let dport = 0;
+  let tls = false;
+  let sni: string | undefined;
   for (const arg of message.args) {
     if (arg.name === 'pkt') pkt = binaryOf(arg.value);
     else if (arg.name === 'src') src = addressOf(arg.value);
     else if (arg.name === 'dport') dport = integerOf(arg.value);
+    else if (arg.name === 'tls') tls = arg.value.type === 'bool' && arg.value.value;
+    else if (arg.name === 'sni') sni = arg.value.type === 'string' && arg.value.value !== '' ? arg.value.value : undefined;
   }
   if (pkt === undefined) return missingPacket;
-  const facts: ConnectionFacts = { preamble: decodePreamble(pkt), clientAddress: src, frontendPort: dport };
+  const facts: ConnectionFacts =
+    sni === undefined
+      ? { preamble: decodePreamble(pkt), clientAddress: src, frontendPort: dport, tls }
+      : { preamble: decodePreamble(pkt), clientAddress: src, frontendPort: dport, tls, sni };
   return decide(ctx.store.table, facts, ctx.cancels, ctx.now());
 }
 
@@ -37,8 +44,12 @@ export function handleMessage(ctx: DecisionContext, message: SpoeMessage): Verdi
  * handleMessage() for a pgroute-startup message already read by the NOTIFY fast path
  * (notify-fast.ts): the packet is buf[pktStart, pktEnd).
  */
-export function decideStartupPacket(ctx: DecisionContext, buf: Buffer, pktStart: number, pktEnd: number, src: string, dport: number): Verdict {
-  const facts: ConnectionFacts = { preamble: decodePreambleAt(buf, pktStart, pktEnd), clientAddress: src, frontendPort: dport };
+export function decideStartupPacket(ctx: DecisionContext, buf: Buffer, n: { pktStart: number; pktEnd: number; src: string; dport: number; tls: boolean; sni: string }): Verdict {
+  const preamble = decodePreambleAt(buf, n.pktStart, n.pktEnd);
+  const facts: ConnectionFacts =
+    n.sni === ''
+      ? { preamble, clientAddress: n.src, frontendPort: n.dport, tls: n.tls }
+      : { preamble, clientAddress: n.src, frontendPort: n.dport, tls: n.tls, sni: n.sni };
   return decide(ctx.store.table, facts, ctx.cancels, ctx.now());
 }
 

@@ -130,7 +130,7 @@ export class SpopConnection {
     const started = timed ? performance.now() : 0;
     let verdict: Verdict;
     try {
-      verdict = decideStartupPacket(this.#opts.ctx, body, n.pktStart, n.pktEnd, n.src, n.dport);
+      verdict = decideStartupPacket(this.#opts.ctx, body, n);
     } catch (err) {
       metrics.errors.labels('internal').inc();
       log.error({ err }, 'decision failed; refusing the connection');

@@ -51,15 +51,23 @@ const dport: fc.Arbitrary<TypedValue> = fc.oneof(
   fc.integer({ min: 0, max: 65535 }).map((value) => ({ type: 'int64' as const, value: BigInt(value) })),
   fc.integer({ min: 0, max: 65535 }).map((value) => ({ type: 'uint64' as const, value: BigInt(value) })),
 );
+const tls: fc.Arbitrary<TypedValue> = fc.boolean().map((value) => ({ type: 'bool' as const, value }));
+// HAProxy sends NULL for ssl_fc_sni on a connection without TLS or without a server name.
+const sni: fc.Arbitrary<TypedValue> = fc.oneof(
+  fc.constant({ type: 'null' as const }),
+  fc.domain().map((value) => ({ type: 'string' as const, value })),
+);
 const id = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0x7fff_ffff }));
 
 const goodBody = fc
-  .record({ streamId: id, frameId: id, pkt: packet, src, dport, order: fc.constantFrom([0, 1, 2], [2, 1, 0], [1, 0, 2]) })
-  .map(({ streamId, frameId, pkt, src: s, dport: d, order }) => {
+  .record({ streamId: id, frameId: id, pkt: packet, src, dport, tls, sni, order: fc.constantFrom([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 0, 2, 4, 3]) })
+  .map(({ streamId, frameId, pkt, src: s, dport: d, tls: t, sni: n, order }) => {
     const args: SpoeArg[] = [
       { name: 'pkt', value: { type: 'binary', value: pkt } },
       { name: 'src', value: s },
       { name: 'dport', value: d },
+      { name: 'tls', value: t },
+      { name: 'sni', value: n },
     ];
     return notifyBody(
       streamId,
@@ -76,7 +84,7 @@ function expectSameAsGeneric(body: Buffer): boolean {
   expect(g).not.toHaveProperty('error');
   if ('error' in g) return true;
   expect({ streamId: n.streamId, frameId: n.frameId }).toEqual({ streamId: g.streamId, frameId: g.frameId });
-  expect(decideStartupPacket(ctx(), body, n.pktStart, n.pktEnd, n.src, n.dport)).toEqual(g.verdict);
+  expect(decideStartupPacket(ctx(), body, n)).toEqual(g.verdict);
   return true;
 }
 

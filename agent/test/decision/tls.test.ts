@@ -1,0 +1,78 @@
+// TLS in the decision: the server name (SNI) as a tenant key, refused when it disagrees with the
+// startup packet, and ports where clear text is refused.
+
+import { describe, expect, it } from 'vitest';
+import { CancelRouter } from '../../src/decision/cancel-router.js';
+import { decide } from '../../src/decision/decide.js';
+import type { ConnectionFacts, Verdict } from '../../src/decision/types.js';
+import { CANCEL, facts, policy, startup, table } from './fixtures.js';
+
+const SNI = '^(?<tenant>[a-z0-9-]+?)(?:-(?<target>pool|replica))?\\.db\\.example\\.com$';
+const sniTable = table(policy({ keys: ['options'], sni: { pattern: SNI } }));
+
+function over(f: ConnectionFacts, extra: Partial<ConnectionFacts>): ConnectionFacts {
+  return { ...f, ...extra };
+}
+
+function run(f: ConnectionFacts, t = sniTable): Verdict {
+  return decide(t, f, new CancelRouter(), 0);
+}
+
+describe('server name (SNI) as the tenant key', () => {
+  it('names the tenant (case-insensitively) when the startup packet names none', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'anything' })), { tls: true, sni: 'ACME.db.example.com' }));
+    expect(v).toMatchObject({ kind: 'route', tenant: 'acme', target: 'primary' });
+  });
+
+  it('its target group chooses the target', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'x' })), { tls: true, sni: 'acme-pool.db.example.com' }));
+    expect(v).toMatchObject({ kind: 'route', tenant: 'acme', target: 'pool' });
+  });
+
+  it('agrees with options=-c pgroute.tenant=<same>', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'x', options: '-c pgroute.tenant=acme' })), { tls: true, sni: 'acme.db.example.com' }));
+    expect(v).toMatchObject({ kind: 'route', tenant: 'acme' });
+  });
+
+  it('a startup key that disagrees is refused (28000), naming both values the client sent', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'x', options: '-c pgroute.tenant=globex' })), { tls: true, sni: 'acme.db.example.com' }));
+    expect(v).toMatchObject({ kind: 'refuse', reason: 'conflicting-keys', sqlstate: '28000' });
+    expect(v.kind === 'refuse' && v.message).toContain('"acme.db.example.com"');
+    expect(v.kind === 'refuse' && v.message).toContain('"globex"');
+  });
+
+  it('a server name that does not match the pattern names nothing', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'x' })), { tls: true, sni: 'acme.other.example.com' }));
+    expect(v).toMatchObject({ kind: 'refuse', reason: 'no-key' });
+  });
+
+  it('without an sni policy the server name is ignored', () => {
+    const v = run(over(facts(startup({ user: 'app', database: 'acme' })), { tls: true, sni: 'globex.db.example.com' }), table());
+    expect(v).toMatchObject({ kind: 'route', tenant: 'acme' });
+  });
+});
+
+describe('TLS-required ports', () => {
+  const required = table(policy({ tlsRequiredPorts: [5433] }));
+
+  it('refuse clear text with 28000 and say how to connect', () => {
+    const v = run(facts(startup({ user: 'app', database: 'acme' }), 5433), required);
+    expect(v).toMatchObject({ kind: 'refuse', reason: 'tls-required', sqlstate: '28000' });
+    expect(v.kind === 'refuse' && v.message).toContain('sslmode=require');
+  });
+
+  it('route TLS connections, and clear text on other ports', () => {
+    expect(run(over(facts(startup({ user: 'app', database: 'acme' }), 5433), { tls: true }), required)).toMatchObject({ kind: 'route' });
+    expect(run(facts(startup({ user: 'app', database: 'acme' }), 5432), required)).toMatchObject({ kind: 'route' });
+  });
+
+  it('a clear-text refusal names no tenant', () => {
+    const v = run(facts(startup({ user: 'app', database: 'nosuch' }), 5433), required);
+    expect(v.kind === 'refuse' && v.message).not.toContain('nosuch');
+  });
+
+  it('cancels are not refused (libpq before 17 always sends them in clear text)', () => {
+    const v = run(facts(CANCEL, 5433), required);
+    expect(v).toMatchObject({ reason: 'cancel-unroutable' });
+  });
+});

@@ -100,7 +100,7 @@ export class Applier {
     if (JSON.stringify(current.deployment.listeners) !== JSON.stringify(deployment.listeners)) forced.push('listeners changed');
     for (const o of wanted.values()) {
       // The runtime API takes addresses, not names: a host name needs the reload's resolver set-up.
-      if (isIP(o.endpoint.host) === 0 && !sameEndpointPlaced(current.layout, o.tenant, o.target, o.endpoint.host)) {
+      if (isIP(o.endpoint.host) === 0 && !sameEndpointPlaced(current.layout, o.tenant, o.target, o.endpoint.host, o.endpoint.port)) {
         forced.push(`${o.tenant}/${o.target} is at a host name (${o.endpoint.host})`);
         break;
       }
@@ -208,6 +208,9 @@ export class Applier {
   }
 }
 
-function sameEndpointPlaced(layout: Layout, tenant: string, target: string, host: string): boolean {
-  return layout.backends.some((b) => b.state.kind === 'occupied' && b.state.occupant.tenant === tenant && b.state.occupant.target === target && b.state.occupant.endpoint.host === host);
+/** Already there at this host and port: nothing for the runtime API to set (a new port would be a `set server addr <host name>`, which HAProxy refuses). */
+function sameEndpointPlaced(layout: Layout, tenant: string, target: string, host: string, port: number): boolean {
+  return layout.backends.some(
+    (b) => b.state.kind === 'occupied' && b.state.occupant.tenant === tenant && b.state.occupant.target === target && b.state.occupant.endpoint.host === host && b.state.occupant.endpoint.port === port,
+  );
 }

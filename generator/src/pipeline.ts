@@ -33,6 +33,8 @@ export class Pipeline {
   #running: Promise<void> | undefined;
   #stopped = false;
   #lastRefusals = '';
+  /** The newest view the source delivered (what a retry applies). */
+  #latest: SourceView | undefined;
 
   constructor(opts: PipelineOptions) {
     this.#o = opts;
@@ -42,12 +44,15 @@ export class Pipeline {
   async start(): Promise<ApplyResult> {
     let first: SourceView | undefined;
     await this.#o.source.start((view) => {
-      if (first === undefined) first = view;
+      if (first === undefined) this.#latest = first = view;
       else this.#offer(view);
     });
     if (first === undefined) throw new Error(`the ${this.#o.source.name} source started without a first view`);
     this.#firstPendingAt = Date.now();
-    return this.#applyNow(first);
+    // Tracked like any other apply, so a view arriving meanwhile waits for it (no overlap).
+    const applying = this.#applyNow(first);
+    this.#track(applying);
+    return applying;
   }
 
   async stop(): Promise<void> {
@@ -61,6 +66,7 @@ export class Pipeline {
     if (this.#stopped) return;
     if (this.#pending === undefined) this.#firstPendingAt = Date.now();
     this.#pending = view;
+    this.#latest = view;
     clearTimeout(this.#timer);
     const quiet = this.#o.quietMs ?? 50;
     const waited = Date.now() - this.#firstPendingAt;
@@ -71,7 +77,11 @@ export class Pipeline {
     if (this.#running !== undefined || this.#pending === undefined || this.#stopped) return;
     const view = this.#pending;
     this.#pending = undefined;
-    this.#running = this.#applyNow(view).then(
+    this.#track(this.#applyNow(view));
+  }
+
+  #track(applying: Promise<unknown>): void {
+    this.#running = applying.then(
       () => {
         this.#running = undefined;
         if (this.#pending !== undefined) this.#kick();
@@ -94,8 +104,10 @@ export class Pipeline {
     }
     if (result.kind === 'failed' && !this.#stopped) {
       // Try again with the newest view: the failure may have been passing (HAProxy starting, ...).
+      // Only while it is still the newest view: a newer one is pending, or was applied already
+      // (re-applying this one would undo it).
       setTimeout(() => {
-        if (this.#pending === undefined) this.#offer(view);
+        if (this.#pending === undefined && this.#latest === view) this.#offer(view);
       }, this.#o.retryMs ?? 2_000).unref();
     }
     this.#o.onApplied?.(result);

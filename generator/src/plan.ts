@@ -56,7 +56,9 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
       if (want.endpoint.host !== s.occupant.endpoint.host || want.endpoint.port !== s.occupant.endpoint.port) ops.push({ kind: 'move', backend: b.name, occupant: want });
       if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0 });
       backends.push(sameOccupant(want, s.occupant) ? b : { ...b, state: { kind: 'occupied', occupant: want } });
-    } else if (s.kind === 'resting' && b.spare && s.until <= opts.now) {
+    } else if (s.kind === 'resting' && b.spare && s.until <= opts.now && fitsSpare(s.was)) {
+      // Only a backend HAProxy has as one plain server can become a spare again: a runtime
+      // placement sets server s1 only, so members or a check of the previous occupant would stay.
       backends.push({ ...b, state: { kind: 'free' } });
     } else backends.push(b);
   }
@@ -70,7 +72,8 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
       continue;
     }
     // The same target coming back takes its old backend again; else the lowest free spare.
-    let at = backends.findIndex((b) => b.state.kind === 'resting' && targetKey(b.state.was.tenant, b.state.was.target) === key);
+    // (Only a plain single-server backend: the same target may come back without its members.)
+    let at = backends.findIndex((b) => b.state.kind === 'resting' && targetKey(b.state.was.tenant, b.state.was.target) === key && fitsSpare(b.state.was));
     if (at < 0) at = backends.findIndex((b) => b.spare && b.state.kind === 'free');
     const b = backends[at];
     if (b === undefined) {

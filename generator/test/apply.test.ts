@@ -1,0 +1,284 @@
+// The Applier with a real RouteStore, the real `haproxy -c`, and fake admin and master sockets in
+// the state dir: the agent's table is ordered around HAProxy's changes, runtime failures fall back
+// to a reload, and a failed reload restores the last-known-good files.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RouteTable } from '../../agent/src/decision/types.js';
+import { EMPTY_ROUTE_TABLE, RouteStore } from '../../agent/src/routes-store.js';
+import { Applier } from '../src/apply.js';
+import { createGeneratorMetrics, type GeneratorMetrics } from '../src/metrics.js';
+import type { Deployment, Target, Tenant, TenantSnapshot } from '../src/model.js';
+import { defaultSettings, statePaths, type Settings, type StatePaths } from '../src/settings.js';
+
+process.env.PGROUTE_HAPROXY ??= '/usr/sbin/haproxy';
+
+const DEPLOYMENT: Deployment = {
+  listeners: [{ address: '127.0.0.1', port: 25432 }],
+  policy: { keys: ['database'], targetByPort: {}, defaultTarget: 'primary', revealDisabled: false },
+};
+
+function tenant(id: string, primary: Target, maxconn?: number): Tenant {
+  return maxconn === undefined ? { id, enabled: true, targets: { primary } } : { id, enabled: true, targets: { primary }, maxconn };
+}
+const snap = (...tenants: Tenant[]): TenantSnapshot => ({ tenants, refused: [] });
+const ACME = tenant('acme', { host: '10.0.0.1', port: 5432 });
+const OLD = tenant('old', { host: '10.0.0.2', port: 5432 });
+const NEW = tenant('new', { host: '10.0.0.3', port: 5433 });
+
+/** Which tenant routes to which backends, from the agent's table. */
+function routes(table: RouteTable): Record<string, Record<string, string>> {
+  return Object.fromEntries([...table.tenants].map(([id, t]) => [id, { ...t.backends }]));
+}
+
+// --- Fake HAProxy sockets -------------------------------------------------------------------
+
+interface FakeSocket {
+  readonly lines: string[];
+  close(): Promise<void>;
+}
+
+function listen(path: string, onLine: (line: string, sock: import('node:net').Socket) => void): Promise<Server> {
+  const server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) onLine(buf.slice(0, nl), sock);
+    });
+  });
+  return new Promise((resolve) => server.listen(path, () => resolve(server)));
+}
+
+interface FakeAdmin extends FakeSocket {
+  /** The agent's table at the instant each command line arrived. */
+  readonly tablesSeen: RouteTable[];
+  refuse: boolean;
+}
+
+async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
+  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], refuse: false, close: async (): Promise<void> => undefined };
+  const server = await listen(path, (line, sock) => {
+    fake.lines.push(line);
+    fake.tablesSeen.push(store.table);
+    let out = '';
+    for (const cmd of line.split(';').map((c) => c.trim())) {
+      if (cmd === 'quit') break;
+      if (fake.refuse) out += 'No such backend.\n\n';
+      else {
+        const addr = /addr (\S+) port (\d+)$/.exec(cmd);
+        if (addr && !/^[\d.]+$|:/.test(addr[1] as string)) out += `Invalid addr '${addr[1]}' by 'stats socket command'\n\n`;
+        else out += addr ? `IP changed from '127.0.0.1' to '${addr[1]}', port changed from '1' to '${addr[2]}' by 'stats socket command'\n\n` : '\n';
+      }
+    }
+    sock.end(out);
+  });
+  fake.close = () => new Promise<void>((r) => server.close(() => r()));
+  return fake;
+}
+
+interface FakeMaster extends FakeSocket {
+  outcome: 'success' | 'failure';
+}
+
+async function fakeMaster(path: string): Promise<FakeMaster> {
+  const state = { reloads: 0, failed: 0, worker: 500 };
+  const fake = { lines: [] as string[], outcome: 'success' as 'success' | 'failure', close: async (): Promise<void> => undefined };
+  const server = await listen(path, (line, sock) => {
+    fake.lines.push(line);
+    const cmd = line.split(';')[0]?.trim();
+    if (cmd === 'reload') {
+      sock.destroy();
+      setTimeout(() => {
+        state.reloads += 1;
+        if (fake.outcome === 'failure') state.failed += 1;
+        else {
+          state.failed = 0;
+          state.worker += 1;
+        }
+      }, 20);
+      return;
+    }
+    sock.end(
+      '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+        `1               master          ${`${state.reloads} [failed: ${state.failed}]`.padEnd(15)} 0d00h01m00s     2.6.12-1+deb12u4\n` +
+        '# workers\n' +
+        `${String(state.worker).padEnd(15)} worker          0               0d00h00m05s     2.6.12-1+deb12u4\n` +
+        '# programs\n\n',
+    );
+  });
+  fake.close = () => new Promise<void>((r) => server.close(() => r()));
+  return fake;
+}
+
+// --- Fixture ----------------------------------------------------------------------------------
+
+let root: string;
+const cleanup: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'pgroute-apply-'));
+});
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Fixture {
+  readonly settings: Settings;
+  readonly paths: StatePaths;
+  readonly store: RouteStore;
+  readonly metrics: GeneratorMetrics;
+  readonly applier: Applier;
+  readonly admin: FakeAdmin;
+  readonly master: FakeMaster;
+}
+
+/** An Applier that already rendered `initial` and is attached to the fake sockets. */
+async function fixture(initial: TenantSnapshot, spares = 1): Promise<Fixture> {
+  const settings: Settings = { ...defaultSettings(await mkdtemp(join(root, 's-'))), spares, restMs: 10_000 };
+  const paths = statePaths(settings.stateDir);
+  const store = new RouteStore(EMPTY_ROUTE_TABLE);
+  const metrics = createGeneratorMetrics(new Registry());
+  const applier = new Applier({ settings, store, log: pino({ level: 'silent' }), metrics });
+  const admin = await fakeAdmin(paths.adminSocket, store);
+  const master = await fakeMaster(paths.masterSocket);
+  cleanup.push(admin.close, master.close);
+  const first = await applier.apply(DEPLOYMENT, initial);
+  expect(first.kind).toBe('initial');
+  applier.attach();
+  return { settings, paths, store, metrics, applier, admin, master };
+}
+
+async function counter(m: GeneratorMetrics, name: 'rollbacks' | 'reloadFailures'): Promise<number> {
+  return (await m[name].get()).values[0]?.value ?? 0;
+}
+async function applies(m: GeneratorMetrics, kind: string): Promise<number> {
+  return (await m.applies.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
+}
+
+describe('Applier', { timeout: 30_000 }, () => {
+  it('the first apply renders everything and publishes the table; nothing is sent to HAProxy', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+    const cfg = await readFile(f.paths.haproxyConfig, 'utf8');
+    expect(cfg).toMatch(/^backend pg\.spare\.0$/m);
+    expect(f.admin.lines).toEqual([]);
+    expect(f.master.lines).toEqual([]);
+    expect((await f.applier.apply(DEPLOYMENT, snap(ACME, OLD))).kind).toBe('unchanged');
+  });
+
+  it('runtime: the interim table (vacated gone, newcomer not yet) is published BEFORE the commands; the newcomer is routable after', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(r).toEqual({ kind: 'runtime', detail: '2 operation(s), 5 command(s)' });
+    expect(f.admin.lines).toEqual([
+      'set server pg.old.primary/s1 state maint; set server pg.spare.0/s1 addr 10.0.0.3 port 5433; set maxconn server pg.spare.0/s1 0; set server pg.spare.0/s1 health up; set server pg.spare.0/s1 state ready; quit',
+    ]);
+    // At the instant HAProxy got the commands, the agent had forgotten `old` and not learned `new`.
+    expect(routes(f.admin.tablesSeen[0] as RouteTable)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    // After: `new` is routable in the spare it took.
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.spare.0' } });
+    expect(f.master.lines).toEqual([]);
+    expect(await applies(f.metrics, 'runtime')).toBe(1);
+    // The files say the same, so a later reload keeps it.
+    const cfg = await readFile(f.paths.haproxyConfig, 'utf8');
+    expect(cfg).toContain('server s1 10.0.0.3:5433');
+    const layout = JSON.parse(await readFile(f.paths.layout, 'utf8')) as { backends: { name: string; state: { kind: string } }[] };
+    expect(layout.backends.map((b) => [b.name, b.state.kind])).toEqual([
+      ['pg.acme.primary', 'occupied'],
+      ['pg.old.primary', 'resting'],
+      ['pg.spare.0', 'occupied'],
+    ]);
+    expect(JSON.parse(await readFile(f.paths.routes, 'utf8'))).toMatchObject({ tenants: [{ id: 'acme' }, { id: 'new', backends: { primary: 'pg.spare.0' } }] });
+  });
+
+  it('a change to the table only (enabled flag) sends nothing to HAProxy', async () => {
+    const f = await fixture(snap(ACME));
+    const r = await f.applier.apply(DEPLOYMENT, snap({ ...ACME, enabled: false }));
+    expect(r.kind).toBe('agent');
+    expect(f.admin.lines).toEqual([]);
+    expect(f.store.table.tenants.get('acme')?.enabled).toBe(false);
+  });
+
+  it('a runtime failure falls back to a reload, after which the newcomer is routable', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    f.admin.refuse = true;
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(r.kind).toBe('reload');
+    expect(r.detail).toMatch(/^runtime API failed: new worker 501/);
+    expect(f.admin.lines).toHaveLength(1);
+    expect(f.master.lines).toContain('reload; quit');
+    // The reload gave the newcomer a readable name; the old tenant is gone.
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
+    const cfg = await readFile(f.paths.haproxyConfig, 'utf8');
+    expect(cfg).toMatch(/^backend pg\.new\.primary$/m);
+    expect(cfg).not.toMatch(/^backend pg\.old\.primary$/m);
+    expect(await applies(f.metrics, 'reload')).toBe(1);
+    expect(await counter(f.metrics, 'rollbacks')).toBe(0);
+  });
+
+  it('no free spare: a reload, the table published before it is the interim one', async () => {
+    const f = await fixture(snap(ACME, OLD), 0);
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(r.kind).toBe('reload');
+    expect(r.detail).toMatch(/new\/primary/);
+    expect(f.admin.lines).toEqual([]);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
+  });
+
+  it('a reload failure restores the previous haproxy.cfg bytes, counts a rollback, and keeps the agent on the interim table', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    const cfgBefore = await readFile(f.paths.haproxyConfig);
+    const spoeBefore = await readFile(f.paths.spoeConfig);
+    f.master.outcome = 'failure';
+    const moved: Deployment = { ...DEPLOYMENT, listeners: [{ address: '127.0.0.1', port: 25433 }] };
+    const r = await f.applier.apply(moved, snap(ACME, NEW));
+    expect(r.kind).toBe('failed');
+    expect(r.detail).toMatch(/HAProxy reload failed \(.*failed to load.*\); restored the last-known-good configuration/);
+    expect(f.master.lines).toContain('reload; quit');
+    expect(await readFile(f.paths.haproxyConfig)).toEqual(cfgBefore);
+    expect(await readFile(f.paths.spoeConfig)).toEqual(spoeBefore);
+    expect(await counter(f.metrics, 'rollbacks')).toBe(1);
+    expect(await counter(f.metrics, 'reloadFailures')).toBe(1);
+    expect(await applies(f.metrics, 'failed')).toBe(1);
+    // Only what the running workers still have: acme (old was being vacated, new never arrived).
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    expect(f.applier.deployment).toEqual(DEPLOYMENT);
+
+    // The same snapshot again is tried again (not "unchanged"), and works once HAProxy does.
+    f.master.outcome = 'success';
+    const again = await f.applier.apply(moved, snap(ACME, NEW));
+    expect(again.kind).toBe('reload');
+    expect(again.detail).toMatch(/^listeners changed/);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
+    expect(await readFile(f.paths.haproxyConfig, 'utf8')).toContain('bind 127.0.0.1:25433');
+  });
+
+  it('a target at a host name is placed by a reload, never through the runtime API', async () => {
+    const f = await fixture(snap(ACME));
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, tenant('named', { host: 'db.internal', port: 5432 })));
+    expect(r.kind).toBe('reload');
+    expect(r.detail).toMatch(/named\/primary is at a host name \(db\.internal\)/);
+    expect(f.admin.lines).toEqual([]);
+  });
+
+  it('a target at a host name that changes port only is reloaded, not sent to the runtime API as an address (bug fix)', async () => {
+    const f = await fixture(snap(ACME, tenant('named', { host: 'db.internal', port: 5432 })));
+    // maxconn alone is fine through the runtime API
+    const limited = await f.applier.apply(DEPLOYMENT, snap(ACME, tenant('named', { host: 'db.internal', port: 5432 }, 5)));
+    expect(limited.kind).toBe('runtime');
+    expect(f.admin.lines).toEqual(['set maxconn server pg.named.primary/s1 5; quit']);
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, tenant('named', { host: 'db.internal', port: 6432 }, 5)));
+    expect(r.kind).toBe('reload');
+    expect(r.detail).toMatch(/is at a host name/);
+    expect(f.admin.lines.some((l) => l.includes('addr db.internal'))).toBe(false);
+  });
+});

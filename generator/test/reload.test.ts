@@ -1,0 +1,227 @@
+// Graceful reloads through the master CLI: `show proc` parsed from literal HAProxy 2.6.12 output,
+// and reloadMaster against a fake master socket that re-executes (drops the connection), then
+// reports a new worker, a failed reload, or nothing at all.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseShowProc, reloadMaster, showProc } from '../src/haproxy/reload.js';
+
+// Captured from HAProxy 2.6.12 (`show proc` on the master CLI), byte for byte.
+const FRESH =
+  '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+  '24440           master          0 [failed: 0]   0d00h00m01s     2.6.12-1+deb12u4\n' +
+  '# workers\n' +
+  '24453           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n' +
+  '# programs\n\n';
+const WITH_OLD =
+  '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+  '24440           master          4 [failed: 0]   0d00h00m10s     2.6.12-1+deb12u4\n' +
+  '# workers\n' +
+  '26403           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n' +
+  '# old workers\n' +
+  '26018           worker          1               0d00h00m03s     2.6.12-1+deb12u4\n' +
+  '25990           worker          2               0d00h00m07s     2.6.12-1+deb12u4\n' +
+  '# programs\n\n';
+const FAILED =
+  '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+  '24440           master          2 [failed: 1]   0d00h00m04s     2.6.12-1+deb12u4\n' +
+  '# workers\n' +
+  '24792           worker          1               0d00h00m03s     2.6.12-1+deb12u4\n' +
+  '# programs\n\n';
+
+describe('parseShowProc', () => {
+  it('reads the master, its reload count and the current worker', () => {
+    expect(parseShowProc(FRESH)).toEqual({ masterPid: 24440, reloads: 0, failed: 0, workers: [24453], oldWorkers: [] });
+  });
+
+  it('separates old workers from current ones', () => {
+    expect(parseShowProc(WITH_OLD)).toEqual({ masterPid: 24440, reloads: 4, failed: 0, workers: [26403], oldWorkers: [26018, 25990] });
+  });
+
+  it('reads the failed reload count', () => {
+    expect(parseShowProc(FAILED)).toEqual({ masterPid: 24440, reloads: 2, failed: 1, workers: [24792], oldWorkers: [] });
+  });
+
+  it('accepts a master line without [failed: n] (older 2.x) and CRLF line ends', () => {
+    const text = '#<PID>          <type>          <relative PID>  <reloads>       <uptime>        <version>\r\n1               master          0               3               0d00h00m08s     2.4.22\r\n# workers\r\n9               worker          1               0               0d00h00m08s     2.4.22\r\n';
+    const s = parseShowProc(text);
+    expect(s?.masterPid).toBe(1);
+    expect(s?.failed).toBe(0);
+    expect(s?.workers).toEqual([9]);
+  });
+
+  it('ignores programs and unknown sections', () => {
+    const text = `${FRESH.replace('# programs\n', '# programs\n777             dataplaneapi    0               0d00h00m01s     -\n')}`;
+    expect(parseShowProc(text)?.workers).toEqual([24453]);
+  });
+
+  it('is undefined when there is no master line', () => {
+    expect(parseShowProc('')).toBeUndefined();
+    expect(parseShowProc('Unknown command. Please enter one of the following commands only :\n  help\n')).toBeUndefined();
+    expect(parseShowProc('#<PID>          <type>          <reloads>       <uptime>        <version>      \n# workers\n')).toBeUndefined();
+  });
+});
+
+/** A fake master CLI. `reload` drops the connection (the master re-executes), then after `delayMs` the state changes as `outcome` says. */
+interface FakeMaster {
+  readonly path: string;
+  readonly lines: string[];
+  outcome: 'success' | 'failure' | 'nothing';
+  /** Success leaves the previous worker running (open sessions) as an old worker. */
+  keepOldWorker: boolean;
+  close(): Promise<void>;
+}
+
+function showProcText(s: { reloads: number; failed: number; workers: number[]; old: number[] }): string {
+  const col = (v: string | number): string => String(v).padEnd(15);
+  const v = '2.6.12-1+deb12u4';
+  let out = `#${'<PID>'.padEnd(14)} ${col('<type>')} ${col('<reloads>')} ${col('<uptime>')} ${col('<version>')}\n`;
+  out += `${col(100)} ${col('master')} ${col(`${s.reloads} [failed: ${s.failed}]`)} ${col('0d00h01m00s')} ${v}\n`;
+  out += '# workers\n';
+  for (const w of s.workers) out += `${col(w)} ${col('worker')} ${col(0)} ${col('0d00h00m05s')} ${v}\n`;
+  if (s.old.length > 0) {
+    out += '# old workers\n';
+    for (const w of s.old) out += `${col(w)} ${col('worker')} ${col(1)} ${col('0d00h00m30s')} ${v}\n`;
+  }
+  return `${out}# programs\n\n`;
+}
+
+async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
+  const state = { reloads: 0, failed: 0, workers: [200], old: [] as number[] };
+  let nextPid = 201;
+  const lines: string[] = [];
+  const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, close: async () => undefined };
+  const server: Server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      lines.push(line);
+      const cmd = line.split(';')[0]?.trim();
+      if (cmd === 'show proc') sock.end(showProcText(state));
+      else if (cmd === 'reload') {
+        sock.destroy(); // 2.6 prints nothing: the master re-executes
+        setTimeout(() => {
+          if (fake.outcome === 'nothing') return;
+          state.reloads += 1;
+          if (fake.outcome === 'failure') {
+            state.failed += 1;
+            return;
+          }
+          state.failed = 0; // a successful reload resets the count, as 2.6 does
+          if (fake.keepOldWorker) state.old.push(...state.workers);
+          state.workers = [nextPid++];
+        }, delayMs);
+      } else sock.end('Unknown command.\n');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  fake.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return fake;
+}
+
+let dir: string;
+let n = 0;
+const open: FakeMaster[] = [];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pgroute-reload-'));
+});
+afterEach(async () => {
+  for (const f of open.splice(0)) await f.close();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+async function master(delayMs?: number): Promise<FakeMaster> {
+  const f = await fakeMaster(join(dir, `master-${n++}.sock`), delayMs);
+  open.push(f);
+  return f;
+}
+
+describe('the fake master speaks like HAProxy', () => {
+  it('its show proc parses like the real one', async () => {
+    const f = await master();
+    expect(await showProc(f.path)).toEqual({ masterPid: 100, reloads: 0, failed: 0, workers: [200], oldWorkers: [] });
+    expect(f.lines).toEqual(['show proc; quit']);
+  });
+});
+
+describe('reloadMaster', () => {
+  it('success: the reload count increments and a new worker appears', async () => {
+    const f = await master();
+    const r = await reloadMaster(f.path, 5_000);
+    expect(r.ok).toBe(true);
+    expect(r.before).toMatchObject({ reloads: 0, workers: [200] });
+    expect(r.after).toMatchObject({ reloads: 1, failed: 0, workers: [201] });
+    expect(r.detail).toBe('new worker 201; 0 old worker(s) finishing their sessions');
+    expect(f.lines[0]).toBe('show proc; quit');
+    expect(f.lines[1]).toBe('reload; quit');
+    expect(f.lines.slice(2).every((l) => l === 'show proc; quit')).toBe(true);
+  });
+
+  it('success with the previous worker still finishing sessions', async () => {
+    const f = await master();
+    f.keepOldWorker = true;
+    const r = await reloadMaster(f.path, 5_000);
+    expect(r.ok).toBe(true);
+    expect(r.after?.oldWorkers).toEqual([200]);
+    expect(r.detail).toBe('new worker 201; 1 old worker(s) finishing their sessions');
+    // A second reload: the count goes on from where it was.
+    const again = await reloadMaster(f.path, 5_000);
+    expect(again.ok).toBe(true);
+    expect(again.before.reloads).toBe(1);
+    expect(again.after?.workers).toEqual([202]);
+    expect(again.after?.oldWorkers).toEqual([200, 201]);
+  });
+
+  it('failure: the failed count increments, the previous worker keeps serving', async () => {
+    const f = await master();
+    f.outcome = 'failure';
+    const r = await reloadMaster(f.path, 5_000);
+    expect(r.ok).toBe(false);
+    expect(r.after).toMatchObject({ reloads: 1, failed: 1, workers: [200] });
+    expect(r.detail).toMatch(/failed to load/);
+  });
+
+  it('a failure after an earlier failure is still a failure; a success after it resets the count', async () => {
+    const f = await master();
+    f.outcome = 'failure';
+    expect((await reloadMaster(f.path, 5_000)).ok).toBe(false);
+    const second = await reloadMaster(f.path, 5_000);
+    expect(second.ok).toBe(false);
+    expect(second.after).toMatchObject({ reloads: 2, failed: 2 });
+    f.outcome = 'success';
+    const third = await reloadMaster(f.path, 5_000);
+    expect(third.ok).toBe(true);
+    expect(third.after).toMatchObject({ reloads: 3, failed: 0 });
+  });
+
+  it('timeout: no new worker within the time allowed', async () => {
+    const f = await master();
+    f.outcome = 'nothing';
+    const started = Date.now();
+    const r = await reloadMaster(f.path, 300);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toBe('no new worker within 300 ms of the reload');
+    expect(r.after).toMatchObject({ reloads: 0, workers: [200] });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('a master that answers only after a while is waited for', async () => {
+    const f = await master(400);
+    const r = await reloadMaster(f.path, 5_000);
+    expect(r.ok).toBe(true);
+    expect(f.lines.filter((l) => l === 'show proc; quit').length).toBeGreaterThan(2);
+  });
+
+  it('no master at all: rejects (show proc cannot be read)', async () => {
+    await expect(reloadMaster(join(dir, 'missing.sock'), 300)).rejects.toThrow(/HAProxy CLI .*missing\.sock/);
+  });
+});

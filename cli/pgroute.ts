@@ -16,8 +16,10 @@ import { runPgroute } from './run.js';
 import { FileSource } from '../generator/src/sources/file.js';
 import type { TenantSource } from '../generator/src/sources/source.js';
 import type { Listener } from '../generator/src/model.js';
-import { DEFAULT_POLICY } from '../generator/src/policy.js';
 import { reloadMaster } from '../generator/src/haproxy/reload.js';
+import { parsePolicy } from '../generator/src/policy.js';
+import { registerCertCommands } from './cert.js';
+import { prepareTls, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
 
 const log = createLogger();
@@ -30,8 +32,9 @@ addDeploymentFlags(
     .command('generate')
     .description('render haproxy.cfg, spoe.conf and routes.json from a tenants file and validate them with haproxy -c')
     .requiredOption('--tenants <file>', 'tenants file (YAML)'),
-).action(async (flags: DeploymentFlags & { tenants: string }) => {
-  const { settings, fallbackListener } = settingsFromFlags(flags);
+).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+  const { settings: base, fallbackListener } = settingsFromFlags(flags);
+  const settings = await prepareTls(flags, base, log);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   reportRefused(log, file.snapshot.refused);
   const g = await generate(file.deployment, file.snapshot, settings);
@@ -70,9 +73,10 @@ addDeploymentFlags(
     .command('up')
     .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (Ctrl-C stops both)')
     .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
-).action(async (flags: DeploymentFlags & { tenants: string }) => {
-  const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
-  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log });
+).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
+  const settings = await prepareTls(flags, base, log);
+  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags });
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
 
@@ -87,13 +91,15 @@ addDeploymentFlags(
     .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
     .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
-).action(async (flags: DeploymentFlags & WatchFlags) => {
-  const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
+).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
+  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
+  const settings = await prepareTls(flags, base, log);
   const source = await sourceFromFlags(flags, fallbackListener);
   const running = await runPgroute({
     source,
-    deployment: { listeners: [fallbackListener], policy: DEFAULT_POLICY },
+    deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
+    tls: flags,
     agentHttpPort,
     spawnHaproxy: flags.spawnHaproxy,
     log,
@@ -106,8 +112,9 @@ addDeploymentFlags(
     .command('reload')
     .description('render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)')
     .requiredOption('--tenants <file>', 'tenants file (YAML)'),
-).action(async (flags: DeploymentFlags & { tenants: string }) => {
-  const { settings, fallbackListener } = settingsFromFlags(flags);
+).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+  const { settings: base, fallbackListener } = settingsFromFlags(flags);
+  const settings = await prepareTls(flags, base, log);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   reportRefused(log, file.snapshot.refused);
   const g = await generate(file.deployment, file.snapshot, settings);
@@ -142,6 +149,8 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
     }
   }
 }
+
+registerCertCommands(program, log);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

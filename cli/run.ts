@@ -12,6 +12,7 @@ import type { Deployment } from '../generator/src/model.js';
 import { Pipeline } from '../generator/src/pipeline.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
 import type { TenantSource } from '../generator/src/sources/source.js';
+import { startRenewal, type TlsFlags } from './tls.js';
 import { waitForTcp } from './wait.js';
 
 export interface RunOptions {
@@ -23,6 +24,8 @@ export interface RunOptions {
   /** Spawn HAProxy here (`pgroute up`), or drive one already running on the state dir (`pgroute watch`). */
   readonly spawnHaproxy: boolean;
   readonly log: Logger;
+  /** For renewing an automatic certificate while running. */
+  readonly tls?: TlsFlags;
 }
 
 export interface Running {
@@ -61,12 +64,14 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   }
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
   workers.unref();
+  const renewal = opts.tls === undefined ? undefined : startRenewal(opts.tls, settings, log);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping: the source, then HAProxy (no new connections), then the agent');
       clearInterval(workers);
+      await renewal?.stop();
       await pipeline.stop();
       await master?.stop();
       await agent.close();

@@ -19,6 +19,7 @@ export interface DeploymentFlags {
   spares: string;
   hardStopAfter: string;
   maxReloads: string;
+  tlsRequired: boolean;
 }
 
 export function addDeploymentFlags(cmd: Command): Command {
@@ -35,6 +36,12 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
     .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
     .addOption(new Option('--max-reloads <n>', 'reloads an old worker may survive before it is stopped (mworker-max-reloads)').default('50').env('PGROUTE_MAX_RELOADS'))
+    .addOption(new Option('--tls <mode>', 'TLS on the public port: off, or auto (pgroute makes a CA and a server certificate in the state dir and renews it)').choices(['off', 'auto']).default('off').env('PGROUTE_TLS'))
+    .addOption(new Option('--tls-cert <file>', 'serve this certificate (PEM, chain first) instead; implies TLS').env('PGROUTE_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'private key of --tls-cert (default: read from the --tls-cert file)').env('PGROUTE_TLS_KEY'))
+    .addOption(new Option('--tls-san <names...>', 'names and addresses in the auto certificate (default: localhost, 127.0.0.1, ::1, this host name)').env('PGROUTE_TLS_SANS'))
+    .addOption(new Option('--tls-min-version <version>', 'oldest TLS version accepted').choices(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'))
+    .addOption(new Option('--tls-required', 'refuse clear-text connections on --port (listeners in the tenants file set their own)').default(false))
     .addOption(new Option('--log <mode>', "HAProxy traffic log: errors (refused or failed sessions), all, off").choices(['errors', 'all', 'off']).default('errors'));
 }
 
@@ -74,7 +81,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
   };
   return {
     settings,
-    fallbackListener: { address: f.bind, port: parsePort('--port', f.port) },
+    fallbackListener: f.tlsRequired ? { address: f.bind, port: parsePort('--port', f.port), tls: 'required' } : { address: f.bind, port: parsePort('--port', f.port) },
     agentHttpPort: parsePort('--agent-http-port', f.agentHttpPort),
   };
 }

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { Listener } from '../generator/src/model.js';
 import type { Settings } from '../generator/src/settings.js';
 import { FileSource } from '../generator/src/sources/file.js';
-import { DEFAULT_POLICY } from '../generator/src/policy.js';
+import { parsePolicy } from '../generator/src/policy.js';
+import type { TlsFlags } from './tls.js';
 import { runPgroute, type Running } from './run.js';
 
 export interface UpOptions {
@@ -14,12 +15,14 @@ export interface UpOptions {
   readonly fallbackListener: Listener;
   readonly agentHttpPort: number;
   readonly log: Logger;
+  readonly tls: TlsFlags;
 }
 
 export function up(opts: UpOptions): Promise<Running> {
   return runPgroute({
     source: new FileSource(opts.tenantsFile, opts.fallbackListener, opts.log),
-    deployment: { listeners: [opts.fallbackListener], policy: DEFAULT_POLICY },
+    deployment: { listeners: [opts.fallbackListener], policy: parsePolicy(undefined, [opts.fallbackListener]) },
+    tls: opts.tls,
     settings: opts.settings,
     agentHttpPort: opts.agentHttpPort,
     spawnHaproxy: true,

@@ -24,6 +24,10 @@ export interface Generation {
 
 /** Renders a layout, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
 export async function writeGeneration(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout, settings: Settings): Promise<Generation> {
+  const tlsOnly = deployment.listeners.find((l) => l.tls === 'required');
+  if (tlsOnly !== undefined && settings.tls === undefined) {
+    throw new ConfigError(`listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`);
+  }
   const paths = statePaths(settings.stateDir);
   const routes = routeTableDocument(deployment, snapshot, layout);
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version);

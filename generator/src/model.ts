@@ -38,6 +38,8 @@ export interface Listener {
   readonly address: string;
   readonly port: number;
   readonly target?: string;
+  /** With TLS configured: 'optional' (default) accepts clear text too, 'required' refuses it. */
+  readonly tls?: 'optional' | 'required';
 }
 
 /** A definition a source saw but pgroute refused, with the reason. Never rendered. */

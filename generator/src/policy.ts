@@ -17,10 +17,12 @@ const KEY_SOURCES: readonly KeySource[] = ['options', 'user', 'database'];
 export function parsePolicy(raw: unknown, listeners: readonly Listener[]): RoutingPolicy {
   const targetByPort: Record<number, string> = {};
   for (const l of listeners) if (l.target !== undefined) targetByPort[l.port] = l.target;
-  if (raw === undefined || raw === null) return { ...DEFAULT_POLICY, targetByPort };
+  const tlsRequiredPorts = listeners.filter((l) => l.tls === 'required').map((l) => l.port);
+  const withTls = (p: RoutingPolicy): RoutingPolicy => (tlsRequiredPorts.length > 0 ? { ...p, tlsRequiredPorts } : p);
+  if (raw === undefined || raw === null) return withTls({ ...DEFAULT_POLICY, targetByPort });
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('routing must be a mapping (keys, user, defaultTarget, revealDisabled)');
   const r = raw as Record<string, unknown>;
-  const known = new Set(['keys', 'user', 'defaultTarget', 'revealDisabled']);
+  const known = new Set(['keys', 'user', 'defaultTarget', 'revealDisabled', 'sni']);
   for (const k of Object.keys(r)) if (!known.has(k)) throw new ConfigError(`routing: unknown field ${quote(k)} (known: ${[...known].join(', ')})`);
 
   let keys: KeySource[] = [...DEFAULT_POLICY.keys];
@@ -65,9 +67,20 @@ export function parsePolicy(raw: unknown, listeners: readonly Listener[]): Routi
     if (typeof r.revealDisabled !== 'boolean') throw new ConfigError('routing.revealDisabled must be true or false');
     revealDisabled = r.revealDisabled;
   }
-  return user === undefined
-    ? { keys, targetByPort, defaultTarget, revealDisabled }
-    : { keys, user, targetByPort, defaultTarget, revealDisabled };
+  let sni: { pattern: string } | undefined;
+  if (r.sni !== undefined) {
+    const pattern = typeof r.sni === 'string' ? r.sni : (r.sni as { pattern?: unknown } | null)?.pattern;
+    if (typeof pattern !== 'string') throw new ConfigError('routing.sni must be a pattern with a named group (?<tenant>...), e.g. "^(?<tenant>[a-z0-9-]+)\\.db\\.example\\.com$"');
+    try {
+      new RegExp(pattern, 'i');
+    } catch (err) {
+      throw new ConfigError(`routing.sni is not a valid regular expression: ${(err as Error).message}`);
+    }
+    if (!pattern.includes('(?<tenant>')) throw new ConfigError('routing.sni needs a named group (?<tenant>...)');
+    sni = { pattern };
+  }
+  const policy: RoutingPolicy = user === undefined ? { keys, targetByPort, defaultTarget, revealDisabled } : { keys, user, targetByPort, defaultTarget, revealDisabled };
+  return withTls(sni === undefined ? policy : { ...policy, sni });
 }
 
 /** Listeners from the file, or one listener on the default address and port. */
@@ -86,11 +99,18 @@ export function parseListeners(raw: unknown, fallback: Listener): Listener[] {
     const address = e.address === undefined ? fallback.address : e.address;
     const hp = hostProblem(address);
     if (hp) throw new ConfigError(`listeners[${i}]: ${hp}`);
+    const listener: { -readonly [K in keyof Listener]: Listener[K] } = { address: address as string, port };
     if (e.target !== undefined) {
       const tp = targetNameProblem(e.target);
       if (tp) throw new ConfigError(`listeners[${i}]: ${tp}`);
-      return { address: address as string, port, target: e.target as string };
+      listener.target = e.target as string;
     }
-    return { address: address as string, port };
+    if (e.tls !== undefined) {
+      if (e.tls !== 'optional' && e.tls !== 'required') throw new ConfigError(`listeners[${i}]: tls must be optional or required`);
+      listener.tls = e.tls;
+    }
+    const unknown = Object.keys(e).find((k) => !['port', 'address', 'target', 'tls'].includes(k));
+    if (unknown !== undefined) throw new ConfigError(`listeners[${i}]: unknown field "${unknown}" (known: port, address, target, tls)`);
+    return listener;
   });
 }

@@ -107,7 +107,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const moved = load(FILE.replace('port: 5434', 'port: 5444'));
     const g = await generate(moved.deployment, moved.snapshot, settings);
     expect(g.configChanged).toBe(true);
-    expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('    server s1 [::1]:5444 check inter 2s');
+    expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('    server s1 [::1]:5444 check inter 2s fastinter 250ms downinter 250ms');
     const disabled = load(FILE.replace('{ id: beta, host: "::1", port: 5434 }', '{ id: beta, host: "::1", port: 5444, enabled: false }'));
     const g2 = await generate(disabled.deployment, disabled.snapshot, settings);
     expect(g2.routesChanged).toBe(true);

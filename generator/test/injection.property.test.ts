@@ -82,7 +82,7 @@ const BACKEND_LINE_ALLOWLIST: readonly RegExp[] = [
   /^    default-server init-addr last,libc,none resolvers pgroute$/,
   /^    balance first$/,
   /^    timeout queue 10s$/,
-  new RegExp(`^    server s1 ${ADDRESS} check inter 2s$`),
+  new RegExp(`^    server s1 ${ADDRESS} check inter 2s fastinter 250ms downinter 250ms$`),
   /^$/,
 ];
 
@@ -167,7 +167,7 @@ describe('tenant values cannot inject configuration', { timeout: 60_000 }, () =>
     const f = parseTenantsFile(fileFor({ id: 'acme', host: '10.0.0.1', target: 'pool', targetHost: 'db.example.internal' }), ORIGIN, FALLBACK);
     expect(f.snapshot.tenants.map((t) => t.id)).toEqual(['acme', CONTROL_ID]);
     const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, VERSION).haproxyConfig;
-    const injected = cfg.replace('    server s1 10.0.0.1:5432 check inter 2s', '    server s1 10.0.0.1:5432 check inter 2s\n    server s2 6.6.6.6:5432');
+    const injected = cfg.replace('    server s1 10.0.0.1:5432 check inter 2s fastinter 250ms downinter 250ms', '    server s1 10.0.0.1:5432 check inter 2s fastinter 250ms downinter 250ms\n    server s2 6.6.6.6:5432');
     expect(injected).not.toBe(cfg);
     const bad = splitTenantBackends(injected).section.filter((l) => !BACKEND_LINE_ALLOWLIST.some((re) => re.test(l)));
     expect(bad).toEqual(['    server s2 6.6.6.6:5432']);

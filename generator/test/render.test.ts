@@ -75,13 +75,13 @@ describe('renderConfig', () => {
       '    default-server init-addr last,libc,none resolvers pgroute',
       '    balance first',
       '    timeout queue 10s',
-      '    server s1 10.0.0.5:5432 check inter 2s maxconn 50',
+      '    server s1 10.0.0.5:5432 check inter 2s fastinter 250ms downinter 250ms maxconn 50',
     ]);
-    expect(backendBlock(cfg, 'pg.acme.pool')).toContain('    server s1 pgbouncer.acme.internal:6432 check inter 2s maxconn 50');
-    expect(backendBlock(cfg, 'pg.acme.replica')).toContain('    server s1 [2001:db8::7]:5433 check inter 2s maxconn 50');
-    expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433 check inter 2s');
+    expect(backendBlock(cfg, 'pg.acme.pool')).toContain('    server s1 pgbouncer.acme.internal:6432 check inter 2s fastinter 250ms downinter 250ms maxconn 50');
+    expect(backendBlock(cfg, 'pg.acme.replica')).toContain('    server s1 [2001:db8::7]:5433 check inter 2s fastinter 250ms downinter 250ms maxconn 50');
+    expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433 check inter 2s fastinter 250ms downinter 250ms');
     // A disabled tenant still has its backend (the agent refuses it; HAProxy never lacks a backend).
-    expect(backendBlock(cfg, 'pg.gamma.primary')).toContain('    server s1 db.gamma.internal:5432 check inter 2s');
+    expect(backendBlock(cfg, 'pg.gamma.primary')).toContain('    server s1 db.gamma.internal:5432 check inter 2s fastinter 250ms downinter 250ms');
   });
 
   it('omits health checks when they are disabled', () => {

@@ -59,7 +59,7 @@ describe('cluster targets', () => {
     expect(primary).toContain('    http-check expect status 200');
     expect(primary).toContain('    balance first');
     for (const [i, host] of ['10.0.0.1', '10.0.0.2', '10.0.0.3'].entries()) {
-      expect(primary).toContain(`    server s${i + 1} ${host}:5432 check inter 2s port 8008 fall 1 rise 1 maxconn 50 maxqueue 20 on-marked-down shutdown-sessions`);
+      expect(primary).toContain(`    server s${i + 1} ${host}:5432 check inter 2s fastinter 250ms downinter 250ms port 8008 fall 1 rise 1 maxconn 50 maxqueue 20 on-marked-down shutdown-sessions`);
     }
     const replica = block(cfg, 'pg.acme.replica');
     expect(replica).toContain('    option httpchk GET /replica');

@@ -198,7 +198,7 @@ describe('a tenant on a Patroni cluster', () => {
     const cfg = readFileSync(`${state}/haproxy.cfg`, 'utf8');
     expect(cfg).toContain('option httpchk GET /primary');
     expect(cfg).toContain('option httpchk GET /replica');
-    expect(cfg).toContain(`server s1 ${NODES[0].address}:${NODES[0].pgPort} check inter 2s port ${PATRONI_PORT} fall 1 rise 1 on-marked-down shutdown-sessions`);
+    expect(cfg).toContain(`server s1 ${NODES[0].address}:${NODES[0].pgPort} check inter 2s fastinter 250ms downinter 250ms port ${PATRONI_PORT} fall 1 rise 1 on-marked-down shutdown-sessions`);
   });
 
   it('sends primary connections to the leader and replica connections to the replica', async () => {

@@ -39,8 +39,9 @@ export function deploymentFlags(ports: PortBlock, stateDir: string, extra: reado
   ];
 }
 
-export function runCli(name: string, args: readonly string[]): ProcessHandle {
-  return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT });
+/** Runs `node dist/cli/pgroute.js args...`; `opts.env` is merged over this process's environment. */
+export function runCli(name: string, args: readonly string[], opts: { env?: Record<string, string | undefined> } = {}): ProcessHandle {
+  return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT, ...(opts.env === undefined ? {} : { env: opts.env }) });
 }
 
 /** `pgroute up` in the background; resolves once the public port accepts connections. */

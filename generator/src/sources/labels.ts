@@ -17,6 +17,7 @@
 
 import type { RefusedTenant } from '../model.js';
 import type { RawTenant } from '../tenants.js';
+import { quote } from '../validate.js';
 import type { SourceView } from './source.js';
 
 export const LABEL = {
@@ -62,11 +63,11 @@ export function readLabels(labels: Readonly<Record<string, string | undefined>>)
   if (xdbOn) {
     const type = labels[XDB_LABEL.databaseType];
     if (type !== undefined && type.toLowerCase() !== 'postgresql') {
-      return { kind: 'refused', reason: `${XDB_LABEL.databaseType} is ${JSON.stringify(type)}; pgroute routes PostgreSQL only` };
+      return { kind: 'refused', reason: `${XDB_LABEL.databaseType} is ${quote(type)}; pgroute routes PostgreSQL only` };
     }
     if (xdb === undefined && own === undefined) return { kind: 'refused', reason: `${XDB_LABEL.enabled} is true but ${XDB_LABEL.deploymentId} is missing` };
     if (xdb !== undefined && own !== undefined && xdb !== own) {
-      return { kind: 'refused', reason: `${LABEL.tenant}=${JSON.stringify(own)} and ${XDB_LABEL.deploymentId}=${JSON.stringify(xdb)} name different tenants` };
+      return { kind: 'refused', reason: `${LABEL.tenant}=${quote(own)} and ${XDB_LABEL.deploymentId}=${quote(xdb)} name different tenants` };
     }
   }
   const tenant = (own ?? xdb) as string;
@@ -107,12 +108,12 @@ export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly R
     let t = byTenant.get(c.tenant);
     if (t === undefined) byTenant.set(c.tenant, (t = { owner: c.owner, first: c.where, targets: new Map() }));
     if (c.owner !== t.owner) {
-      refused.push({ where: c.where, id: c.tenant, reason: `tenant ${c.tenant} belongs to ${t.owner || 'another owner'} (claimed first by ${t.first}); a claim from ${c.owner || 'another owner'} is refused` });
+      refused.push({ where: c.where, id: c.tenant, reason: `tenant ${shown(c.tenant)} belongs to ${t.owner || 'another owner'} (claimed first by ${t.first}); a claim from ${c.owner || 'another owner'} is refused` });
       continue;
     }
     const holder = t.targets.get(c.target);
     if (holder !== undefined) {
-      refused.push({ where: c.where, id: c.tenant, reason: `target ${c.target} of tenant ${c.tenant} is already served by ${holder.where}` });
+      refused.push({ where: c.where, id: c.tenant, reason: `target ${shown(c.target)} of tenant ${shown(c.tenant)} is already served by ${holder.where}` });
       continue;
     }
     t.targets.set(c.target, c);
@@ -121,7 +122,7 @@ export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly R
   for (const [id, t] of [...byTenant.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const primary = t.targets.get('primary');
     if (primary === undefined) {
-      for (const c of t.targets.values()) refused.push({ where: c.where, id, reason: `tenant ${id} has no primary target (only ${[...t.targets.keys()].join(', ')})` });
+      for (const c of t.targets.values()) refused.push({ where: c.where, id, reason: `tenant ${shown(id)} has no primary target (only ${[...t.targets.keys()].map(shown).join(', ')})` });
       continue;
     }
     const targets: Record<string, { host: string; port: unknown }> = {};
@@ -137,4 +138,13 @@ export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly R
     raws.push({ where: primary.where, value });
   }
   return { raws, refused };
+}
+
+/**
+ * A label value inside a refusal reason: as it is when it is a plain token (the usual case, so
+ * reasons read naturally), else quoted, escaped and cut like every other value in a reason. Label
+ * values are unvalidated: they may hold newlines, NULs or kilobytes.
+ */
+function shown(value: string): string {
+  return /^[A-Za-z0-9._-]{1,63}$/.test(value) ? value : quote(value);
 }

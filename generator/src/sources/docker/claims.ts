@@ -2,6 +2,7 @@
 
 import type { RefusedTenant } from '../../model.js';
 import { labelBoolean, labelNumber, readLabels, type Claim } from '../labels.js';
+import { quote } from '../../validate.js';
 
 /** Container label naming the Docker network whose IP pgroute should use (when it has several). */
 export const NETWORK_LABEL = 'pgroute.network';
@@ -46,9 +47,9 @@ export function containerAddress(c: ContainerSummary, opts: ClaimOptions = {}): 
   if (wanted !== undefined) {
     const how = opts.network !== undefined ? 'pgroute uses Docker network' : `label ${NETWORK_LABEL} names network`;
     const hit = networks.find(([name]) => name === wanted);
-    if (hit === undefined) return { problem: `${how} ${JSON.stringify(wanted)}, but the container is not attached to it (networks: ${names}); attach it with docker network connect` };
+    if (hit === undefined) return { problem: `${how} ${quote(wanted)}, but the container is not attached to it (networks: ${names}); attach it with docker network connect` };
     const ip = hit[1]?.IPAddress;
-    if (ip === undefined || ip === '') return { problem: `${how} ${JSON.stringify(wanted)}, but the container has no IP address on it` };
+    if (ip === undefined || ip === '') return { problem: `${how} ${quote(wanted)}, but the container has no IP address on it` };
     return { host: ip };
   }
   const first = withIp[0];

@@ -8,6 +8,8 @@ import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import type { SourceView, TenantSource } from './sources/source.js';
 import { buildSnapshot } from './tenants.js';
+import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
+import { watchFile, type FileWatch } from './file-watch.js';
 
 export interface PipelineOptions {
   readonly source: TenantSource;
@@ -21,6 +23,8 @@ export interface PipelineOptions {
   /** ...but never wait longer than this after the first view of a burst. */
   readonly maxWaitMs?: number;
   readonly onApplied?: (result: ApplyResult) => void;
+  /** Where access.json (operator enable/disable switches) lives; omit to ignore it. */
+  readonly stateDir?: string;
   /** After a failed apply, try again this much later. */
   readonly retryMs?: number;
 }
@@ -32,6 +36,8 @@ export class Pipeline {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #access: AccessFile = { disabled: [] };
+  #accessWatch: FileWatch | undefined;
   #lastRefusals = '';
   /** The newest view the source delivered (what a retry applies). */
   #latest: SourceView | undefined;
@@ -42,6 +48,20 @@ export class Pipeline {
 
   /** Starts the source and applies its first view before resolving. */
   async start(): Promise<ApplyResult> {
+    if (this.#o.stateDir !== undefined) {
+      const dir = this.#o.stateDir;
+      this.#access = await readAccess(dir);
+      // An operator's enable/disable re-applies the newest view with the new switches.
+      this.#accessWatch = await watchFile(accessPath(dir), () => {
+        readAccess(dir).then(
+          (access) => {
+            this.#access = access;
+            if (this.#latest !== undefined) this.#offer(this.#latest);
+          },
+          (err: Error) => this.#o.log.error({ err: err.message }, 'access.json unusable; keeping the previous switches'),
+        );
+      }, this.#o.log, 500);
+    }
     let first: SourceView | undefined;
     await this.#o.source.start((view) => {
       if (first === undefined) this.#latest = first = view;
@@ -56,6 +76,7 @@ export class Pipeline {
   }
 
   async stop(): Promise<void> {
+    this.#accessWatch?.stop();
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#o.source.stop();
@@ -94,7 +115,7 @@ export class Pipeline {
 
   async #applyNow(view: SourceView): Promise<ApplyResult> {
     const since = this.#firstPendingAt;
-    const snapshot = buildSnapshot(view.raws, view.refused);
+    const snapshot = applyAccess(buildSnapshot(view.raws, view.refused), this.#access);
     this.#reportRefusals(snapshot.refused);
     const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
     if (result.kind !== 'unchanged') {

@@ -1,8 +1,6 @@
 // The file source: a YAML tenants file, read whole into a snapshot.
 
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
@@ -11,6 +9,7 @@ import { parseListeners, parsePolicy } from '../policy.js';
 import { buildSnapshot, type RawTenant } from '../tenants.js';
 import { quote } from '../validate.js';
 import type { SourceView, TenantSource } from './source.js';
+import { watchFile, type FileWatch } from '../file-watch.js';
 
 export interface TenantsFile {
   readonly deployment: Deployment;
@@ -63,17 +62,12 @@ function withOrigin<T>(origin: string, fn: () => T): T {
 }
 
 /**
- * The file source: the tenants file, watched. Editors replace files (write + rename), so the
- * directory is watched, with a stat poll behind it for file systems where events do not arrive.
- * A file that stops parsing is reported and the last good view is kept.
+ * The file source: the tenants file, watched (see file-watch.ts). A file that stops parsing is
+ * reported and the last good view is kept.
  */
 export class FileSource implements TenantSource {
   readonly name = 'file';
-  #watcher: FSWatcher | undefined;
-  #poll: NodeJS.Timeout | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-  #stamp = '';
-  #stopped = false;
+  #watch: FileWatch | undefined;
 
   constructor(
     private readonly path: string,
@@ -83,53 +77,22 @@ export class FileSource implements TenantSource {
   ) {}
 
   async start(onView: (view: SourceView) => void): Promise<void> {
-    const first = await readTenantsFile(this.path, this.fallbackListener);
-    this.#stamp = await this.#statStamp();
-    onView(viewOf(first));
-    const reread = (): void => {
-      clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.#reread(onView), 25);
-    };
-    try {
-      this.#watcher = watch(dirname(this.path), (_event, name) => {
-        if (name === null || name === basename(this.path)) reread();
-      });
-      this.#watcher.on('error', (err) => this.log.warn({ err: err.message, path: this.path }, 'file watch failed; polling only'));
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, path: this.path }, 'cannot watch the tenants file; polling only');
-    }
-    this.#poll = setInterval(() => {
-      void this.#statStamp().then((stamp) => {
-        if (stamp !== this.#stamp) reread();
-      });
-    }, this.pollMs);
-    this.#poll.unref();
-  }
-
-  async #reread(onView: (view: SourceView) => void): Promise<void> {
-    if (this.#stopped) return;
-    this.#stamp = await this.#statStamp();
-    try {
-      onView(viewOf(await readTenantsFile(this.path, this.fallbackListener)));
-    } catch (err) {
-      this.log.error({ err: (err as Error).message, path: this.path }, 'tenants file unusable; keeping the last good one');
-    }
-  }
-
-  async #statStamp(): Promise<string> {
-    try {
-      const s = await stat(this.path);
-      return `${s.mtimeMs}:${s.size}:${s.ino}`;
-    } catch {
-      return 'missing';
-    }
+    onView(viewOf(await readTenantsFile(this.path, this.fallbackListener)));
+    this.#watch = await watchFile(
+      this.path,
+      () => {
+        readTenantsFile(this.path, this.fallbackListener).then(
+          (file) => onView(viewOf(file)),
+          (err: Error) => this.log.error({ err: err.message, path: this.path }, 'tenants file unusable; keeping the last good one'),
+        );
+      },
+      this.log,
+      this.pollMs,
+    );
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#watcher?.close();
-    clearInterval(this.#poll);
-    clearTimeout(this.#debounce);
+    this.#watch?.stop();
   }
 }
 

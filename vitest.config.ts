@@ -1,7 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` is pure and fast; `e2e` starts real HAProxy, PostgreSQL and clients.
-// Each e2e file owns a fixed port block (see test/support/ports.ts) so files run in parallel.
+// Three projects. `unit` is pure and fast. `e2e` starts real HAProxy, PostgreSQL and clients; each
+// file owns a fixed port block (test/support/ports.ts), so its files run in parallel. `e2e-docker`
+// uses the one Docker engine of the machine (some files restart it), so its files run one at a
+// time, after the others (sequence.groupOrder).
+const DOCKER_FILES = ['test/e2e/docker-*.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/tenant-lifecycle.test.ts'];
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
@@ -11,15 +15,29 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['agent/test/**/*.test.ts', 'generator/test/**/*.test.ts', 'cli/test/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          exclude: DOCKER_FILES,
           testTimeout: 60_000,
           hookTimeout: 120_000,
           pool: 'forks',
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e-docker',
+          include: DOCKER_FILES,
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 },
         },
       },
     ],

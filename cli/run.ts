@@ -8,6 +8,7 @@ import { EMPTY_ROUTE_TABLE, RouteStore } from '../agent/src/routes-store.js';
 import { Applier } from '../generator/src/apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from '../generator/src/haproxy/master.js';
 import { createGeneratorMetrics } from '../generator/src/metrics.js';
+import { showProc } from '../generator/src/haproxy/reload.js';
 import type { Deployment } from '../generator/src/model.js';
 import { Pipeline } from '../generator/src/pipeline.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
@@ -40,7 +41,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const genMetrics = createGeneratorMetrics(metrics.registry);
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics });
-  const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics });
+  const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   await pipeline.start();
   const paths = statePaths(settings.stateDir);
 
@@ -56,6 +57,8 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       master = startHaproxyMaster({ configPath: paths.haproxyConfig, masterSocket: paths.masterSocket, pidFile: paths.pidFile, log });
       const l = firstListener(applier.deployment ?? opts.deployment);
       await waitForTcp(l.host, l.port, 15_000, master.exited);
+      // Up means controllable too: the master CLI answers (reloads go through it).
+      await waitForMaster(paths.masterSocket, 10_000);
     } catch (err) {
       await pipeline.stop();
       await agent.close();
@@ -89,6 +92,19 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     : new Promise<number>(() => {});
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
+}
+
+async function waitForMaster(socket: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await showProc(socket);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`the HAProxy master CLI at ${socket} did not answer within ${timeoutMs} ms: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 function firstListener(deployment: Deployment): { host: string; port: number } {

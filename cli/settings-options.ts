@@ -1,5 +1,6 @@
 // Maps CLI flags onto Settings, so every command spells a knob the same way.
 
+import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../generator/src/errors.js';
 import type { Listener } from '../generator/src/model.js';
@@ -13,10 +14,12 @@ export interface DeploymentFlags {
   agentHost: string;
   agentHttpPort: string;
   statsPort: string;
+  statsBind: string;
   startupTimeout: string;
   agentTimeout: string;
   log: string;
   spares: string;
+  maxconn: string;
   hardStopAfter: string;
   maxReloads: string;
   tlsRequired: boolean;
@@ -31,8 +34,10 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--agent-port <port>', 'SPOP port of the pgroute agent').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
     .addOption(new Option('--agent-http-port <port>', "agent's /healthz and /metrics port").default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
     .addOption(new Option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)").default(String(DEFAULT_STATS_PORT)).env('PGROUTE_STATS_PORT'))
+    .addOption(new Option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)").default('127.0.0.1').env('PGROUTE_STATS_BIND'))
     .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
     .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
+    .addOption(new Option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)').default('4096').env('PGROUTE_MAXCONN'))
     .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
     .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
     .addOption(new Option('--max-reloads <n>', 'reloads an old worker may survive before it is stopped (mworker-max-reloads)').default('50').env('PGROUTE_MAX_RELOADS'))
@@ -57,6 +62,11 @@ function parseCount(name: string, value: string, max: number): number {
   return n;
 }
 
+function parseIp(name: string, value: string): string {
+  if (isIP(value) === 0) throw new ConfigError(`${name} must be an IP address such as 127.0.0.1 or 0.0.0.0, got "${value}"`);
+  return value;
+}
+
 const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
 function parseDuration(name: string, value: string): string {
   if (!DURATION.test(value)) throw new ConfigError(`${name} must be a duration like 500ms, 5s or 1m, got "${value}"`);
@@ -73,10 +83,11 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
       servers: [{ host: f.agentHost, port: parsePort('--agent-port', f.agentPort) }],
       processingTimeout: parseDuration('--agent-timeout', f.agentTimeout),
     },
-    stats: { ...base.stats, enabled: statsPort !== 0, port: statsPort },
+    stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
+    limits: { ...base.limits, maxconn: Math.max(1, parseCount('--maxconn', f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration('--hard-stop-after', f.hardStopAfter), maxReloads: Math.max(1, parseCount('--max-reloads', f.maxReloads, 100_000)) },
   };
   return {

@@ -6,6 +6,7 @@ import type { RouteTableDocument } from '../../agent/src/route-table-document.js
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
 import { checkHaproxyConfig } from './haproxy/check.js';
+import { descriptorProblem } from './haproxy/fd-limit.js';
 import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
@@ -28,17 +29,18 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   if (tlsOnly !== undefined && settings.tls === undefined) {
     throw new ConfigError(`listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`);
   }
+  const fd = descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
+  if (fd !== undefined) throw new ConfigError(fd);
   const paths = statePaths(settings.stateDir);
   const routes = routeTableDocument(deployment, snapshot, layout);
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version);
 
   // The candidate haproxy.cfg points at a candidate spoe.conf, so that neither running file is
-  // touched until HAProxy has accepted both.
-  const candidatePaths: StatePaths = { ...paths, spoeConfig: `${paths.spoeConfig}.candidate` };
-  const candidateRendered = renderConfig(deployment, layout, settings, candidatePaths, routes.version);
+  // touched until HAProxy has accepted both. (Rendered once: only the spoe.conf path differs.)
+  const candidateSpoe = `${paths.spoeConfig}.candidate`;
   const candidate = `${paths.haproxyConfig}.candidate`;
-  await writeIfChanged(candidatePaths.spoeConfig, candidateRendered.spoeConfig);
-  await writeIfChanged(candidate, candidateRendered.haproxyConfig);
+  await writeIfChanged(candidateSpoe, rendered.spoeConfig);
+  await writeIfChanged(candidate, rendered.haproxyConfig.split(` config ${paths.spoeConfig}\n`).join(` config ${candidateSpoe}\n`));
   const check = await checkHaproxyConfig(candidate);
   if (!check.ok) {
     throw new ConfigError(`HAProxy rejected the rendered configuration (kept at ${candidate}; the running files are untouched):\n${check.output}`);
@@ -46,7 +48,7 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
   await rm(candidate, { force: true });
-  await rm(candidatePaths.spoeConfig, { force: true });
+  await rm(candidateSpoe, { force: true });
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
   return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };

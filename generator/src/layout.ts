@@ -7,7 +7,7 @@
 // (pg.spare.<n>) and keep it. Freed spares rest in quarantine before reuse, so a verdict computed
 // just before a tenant left can never reach the next occupant's server.
 
-import type { Endpoint, HealthCheck, Tenant } from './model.js';
+import type { BackendTls, Endpoint, HealthCheck, Tenant } from './model.js';
 import { backendName } from './render/backend-name.js';
 
 export interface Occupant {
@@ -20,6 +20,7 @@ export interface Occupant {
   readonly members?: readonly Endpoint[];
   readonly check?: HealthCheck;
   readonly maxqueue?: number;
+  readonly tls?: BackendTls;
 }
 
 export type BackendState =
@@ -58,6 +59,7 @@ export function desiredOccupants(tenants: readonly Tenant[]): Map<string, Occupa
       if (spec.members !== undefined) o.members = spec.members;
       if (spec.check !== undefined) o.check = spec.check;
       if (t.maxqueue !== undefined) o.maxqueue = t.maxqueue;
+      if (spec.tls !== undefined) o.tls = spec.tls;
       out.set(targetKey(t.id, target), o);
     }
   }
@@ -68,14 +70,14 @@ export function sameOccupant(a: Occupant, b: Occupant): boolean {
   return a.tenant === b.tenant && a.target === b.target && a.endpoint.host === b.endpoint.host && a.endpoint.port === b.endpoint.port && a.maxconn === b.maxconn && shapeKey(a) === shapeKey(b);
 }
 
-/** What only a reload can change about a backend: its member list, health check and queue limit. */
+/** What only a reload can change about a backend: its members, health check, queue limit and TLS. */
 export function shapeKey(o: Occupant): string {
-  return JSON.stringify([o.members ?? null, o.check ?? null, o.maxqueue ?? null]);
+  return JSON.stringify([o.members ?? null, o.check ?? null, o.maxqueue ?? null, o.tls ?? null]);
 }
 
-/** A spare holds one server with a TCP check and no queue limit: only such a target fits at runtime. */
+/** A spare holds one plain server with a TCP check and no queue limit: only such a target fits at runtime. */
 export function fitsSpare(o: Occupant): boolean {
-  return o.members === undefined && (o.check === undefined || o.check.kind === 'tcp') && o.maxqueue === undefined;
+  return o.members === undefined && (o.check === undefined || o.check.kind === 'tcp') && o.maxqueue === undefined && o.tls === undefined;
 }
 
 /**

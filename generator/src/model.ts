@@ -16,10 +16,24 @@ export type HealthCheck =
   /** Patroni's REST API: only the members answering 200 on `path` (/primary, /replica) take connections. */
   | { readonly kind: 'patroni'; readonly port: number; readonly path: string };
 
+/**
+ * TLS from HAProxy to a target that accepts TLS first (PostgreSQL 17+ direct TLS with ALPN
+ * `postgresql`, or a TLS terminator in front of the server). Older servers expect an SSLRequest
+ * first, which HAProxy cannot send.
+ */
+export interface BackendTls {
+  /** `required`: the server certificate must be signed by `ca` and match `serverName`. */
+  readonly verify: 'required' | 'none';
+  readonly ca?: string;
+  /** Name sent as SNI and checked against the certificate (default: the host). */
+  readonly serverName?: string;
+}
+
 /** Where a target lives: one server, or the members of a cluster (host/port is the first member). */
 export interface Target extends Endpoint {
   readonly members?: readonly Endpoint[];
   readonly check?: HealthCheck;
+  readonly tls?: BackendTls;
 }
 
 export interface Tenant {

@@ -7,6 +7,7 @@ import type { Applier, ApplyResult } from './apply.js';
 import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import type { SourceView, TenantSource } from './sources/source.js';
+import { mkdir } from 'node:fs/promises';
 import { buildSnapshot } from './tenants.js';
 import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
 import { watchFile, type FileWatch } from './file-watch.js';
@@ -50,6 +51,7 @@ export class Pipeline {
   async start(): Promise<ApplyResult> {
     if (this.#o.stateDir !== undefined) {
       const dir = this.#o.stateDir;
+      await mkdir(dir, { recursive: true });
       this.#access = await readAccess(dir);
       // An operator's enable/disable re-applies the newest view with the new switches.
       this.#accessWatch = await watchFile(accessPath(dir), () => {

@@ -1,7 +1,9 @@
 // Turns raw tenant definitions (from any source) into validated Tenants, refusing bad ones with
 // their reason. One bad definition never stops the others.
 
-import type { Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
 import {
   hostProblem,
   portProblem,
@@ -17,8 +19,8 @@ export interface RawTenant {
   readonly value: unknown;
 }
 
-const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'enabled', 'targets', 'maxconn', 'maxqueue']);
-const TARGET_KEYS = new Set(['host', 'port', 'members', 'check']);
+const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'tls', 'enabled', 'targets', 'maxconn', 'maxqueue']);
+const TARGET_KEYS = new Set(['host', 'port', 'members', 'check', 'tls']);
 const MAX_MEMBERS = 16;
 const MAX_TARGETS = 8;
 
@@ -105,10 +107,40 @@ function parseTarget(obj: Record<string, unknown>, targetName: string): Target |
   }
   const check = obj.check === undefined ? undefined : parseCheck(obj.check, targetName);
   if (typeof check === 'string') return check;
+  const tls = obj.tls === undefined ? undefined : parseBackendTls(obj.tls);
+  if (typeof tls === 'string') return tls;
   const target: { -readonly [K in keyof Target]: Target[K] } = { host: first.host, port: first.port };
   if (members !== undefined) target.members = members;
   if (check !== undefined) target.check = check;
+  if (tls !== undefined) target.tls = tls;
   return target;
+}
+
+/** Absolute paths of plain characters: nothing that could end or extend a haproxy.cfg word. */
+const SAFE_PATH = /^\/[A-Za-z0-9._/-]{1,250}$/;
+
+/** `tls: { verify: required, ca: /path/ca.pem, serverName: db.internal }` or `tls: { verify: none }`. */
+function parseBackendTls(raw: unknown): BackendTls | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'tls must be a mapping { verify: required | none, ca, serverName }';
+  const t = raw as Record<string, unknown>;
+  const unknown = Object.keys(t).find((k) => !['verify', 'ca', 'serverName'].includes(k));
+  if (unknown !== undefined) return `tls: unknown field ${quote(unknown)} (known: verify, ca, serverName)`;
+  const verify = t.verify ?? 'required';
+  if (verify !== 'required' && verify !== 'none') return 'tls.verify must be required or none';
+  const out: { -readonly [K in keyof BackendTls]: BackendTls[K] } = { verify };
+  if (t.ca !== undefined) {
+    if (typeof t.ca !== 'string' || !SAFE_PATH.test(t.ca)) return 'tls.ca must be an absolute path of letters, digits and . _ / -';
+    // HAProxy refuses a whole configuration over one missing ca-file: refuse the tenant instead.
+    if (!existsSync(t.ca)) return `tls.ca ${t.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
+    out.ca = t.ca;
+  }
+  if (verify === 'required' && out.ca === undefined) return 'tls.verify required needs tls.ca (the CA that signed the server certificate)';
+  if (t.serverName !== undefined) {
+    const problem = hostProblem(t.serverName);
+    if (problem || isIP(t.serverName as string) !== 0) return 'tls.serverName must be a host name';
+    out.serverName = t.serverName as string;
+  }
+  return out;
 }
 
 const CHECK_USER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

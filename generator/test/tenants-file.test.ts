@@ -240,7 +240,7 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     ['bad port (0)', '  - { id: bad, host: 10.0.0.3, port: 0 }', 'port must be an integer from 1 to 65535, got 0'],
     ['bad port (string)', '  - { id: bad, host: 10.0.0.3, port: "5432" }', 'port must be an integer from 1 to 65535, got "5432"'],
     ['bad port (fraction)', '  - { id: bad, host: 10.0.0.3, port: 5432.5 }', 'got 5432.5'],
-    ['unknown field', '  - { id: bad, host: 10.0.0.3, port: 5432, hots: x }', 'unknown field "hots" (known: id, host, port, members, check, enabled, targets, maxconn, maxqueue)'],
+    ['unknown field', '  - { id: bad, host: 10.0.0.3, port: 5432, hots: x }', 'unknown field "hots" (known: id, host, port, members, check, tls, enabled, targets, maxconn, maxqueue)'],
     ['enabled not a boolean', '  - { id: bad, host: 10.0.0.3, port: 5432, enabled: "no" }', 'enabled must be true or false'],
     ['maxconn out of range', '  - { id: bad, host: 10.0.0.3, port: 5432, maxconn: 0 }', 'maxconn must be an integer from 1 to 100000, got 0'],
     ['targets repeating primary', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { primary: { host: 10.0.0.4, port: 5432 } } }', 'do not repeat it under targets'],

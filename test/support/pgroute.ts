@@ -48,5 +48,7 @@ export function runCli(name: string, args: readonly string[], opts: { env?: Reco
 export async function startUp(ports: PortBlock, tenantsFile: string, stateDir: string, extra: readonly string[] = []): Promise<ProcessHandle> {
   const proc = runCli('pgroute-up', ['up', '--tenants', tenantsFile, ...deploymentFlags(ports, stateDir, extra)]);
   await waitForPort(ports.haproxy, '127.0.0.1', 20_000, { process: proc, what: 'pgroute up listening' });
+  // Listening is not the end of start-up: pgroute says when HAProxy's master CLI answers too.
+  await proc.waitForOutput(/pgroute is running/, 20_000);
   return proc;
 }

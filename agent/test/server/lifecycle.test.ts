@@ -10,11 +10,11 @@ import { STATUS } from '../../src/spop/index.js';
 import { startTestAgent, startupFor } from './harness.js';
 import { SpopClient, haproxyHello, startupMessage } from './spop-client.js';
 
-// Fixed ports (RunningAgent does not report the HTTP port); this file owns 20810-20813.
-const HTTP_PORT = 20810;
-const HTTP_PORT_CLOSE = 20811;
-const SPOP_PORT_BIND_FAIL = 20812;
-const HTTP_PORT_TAKEN = 20813;
+// Fixed ports (RunningAgent does not report the HTTP port); this file owns 31910-31913 (port block 119).
+const HTTP_PORT = 31910;
+const HTTP_PORT_CLOSE = 31911;
+const SPOP_PORT_BIND_FAIL = 31912;
+const HTTP_PORT_TAKEN = 31913;
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
@@ -178,7 +178,7 @@ describe('resources', () => {
     try {
       await expect(
         startTestAgent({ listen: { host: '127.0.0.1', port: SPOP_PORT_BIND_FAIL }, http: { host: '127.0.0.1', port: HTTP_PORT_TAKEN } }),
-      ).rejects.toThrow(/cannot listen on 127\.0\.0\.1:20813/);
+      ).rejects.toThrow(/cannot listen on 127\.0\.0\.1:31913/);
       expect(await refused(SPOP_PORT_BIND_FAIL)).toBe(true);
     } finally {
       await new Promise((r) => squatter.close(r));

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
 import { assetPath } from '../assets.js';
 import type { Layout } from '../layout.js';
-import type { Deployment } from '../model.js';
+import { isIP } from 'node:net';
+import type { BackendTls, Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals } from './refusals.js';
@@ -73,6 +74,7 @@ export function renderConfig(
         shutdownOnDown: checked && check.kind === 'patroni',
         maxconn: occupant?.maxconn ?? 0,
         maxqueue: occupant?.maxqueue ?? 0,
+        tls: occupant?.tls === undefined || m === undefined ? undefined : backendTlsWords(occupant.tls, m.host),
         disabled: occupant === undefined,
       })),
     };
@@ -100,3 +102,10 @@ export function renderConfig(
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';
+
+/** The server-line words for TLS to a backend that accepts TLS first. */
+function backendTlsWords(tls: BackendTls, host: string): string {
+  const name = tls.serverName ?? (isIP(host) === 0 ? host : undefined);
+  const verify = tls.verify === 'required' ? `verify required ca-file ${tls.ca ?? ''}${name ? ` verifyhost ${name}` : ''}` : 'verify none';
+  return `ssl ${verify}${name ? ` sni str(${name})` : ''} alpn postgresql`;
+}

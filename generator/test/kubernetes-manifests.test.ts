@@ -1,0 +1,563 @@
+// The Kubernetes manifests in kubernetes/ (kustomize base, overlays, examples), checked offline:
+// - every object validates against the Kubernetes schemas (kubernetes-models) and has no field the
+//   API does not know (client-node's models), so a typo such as readOnlyRootFileSystem is caught;
+// - each kustomization lists exactly the files beside it, and the overlays render as intended
+//   (a small kustomize for the features used here; cross-checked by `kubectl kustomize` if present);
+// - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code;
+// - pods run as non-root, without privilege escalation or capabilities, with limits and probes
+//   that point at ports that exist;
+// - pgroute's arguments are accepted by the built CLI (dist/, made by `npm run build`).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { Command } from 'commander';
+import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../../cli/settings-options.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const KUBE = join(ROOT, 'kubernetes');
+const CLI = join(ROOT, 'dist', 'cli', 'pgroute.js');
+/** The state dir the HAProxy image's entrypoint waits on (haproxy -f /var/lib/pgroute/haproxy.cfg). */
+const STATE_DIR = '/var/lib/pgroute';
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+type Obj = Record<string, any>;
+interface Loaded {
+  readonly file: string;
+  readonly obj: Obj;
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(name) ? [path] : [];
+  });
+}
+
+/** Every document of a (multi-document) YAML file, read as kubectl reads it (YAML 1.1). */
+function loadDocs(file: string): Obj[] {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8'), { version: '1.1' });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const out: Obj[] = [];
+  for (const doc of list) {
+    if (doc.errors.length > 0) throw new Error(`${relative(ROOT, file)}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    out.push(value as Obj);
+  }
+  return out;
+}
+
+const FILES = existsSync(KUBE) ? yamlFiles(KUBE).sort() : [];
+const ALL: Loaded[] = FILES.flatMap((file) => loadDocs(file).map((obj) => ({ file: relative(ROOT, file), obj })));
+const KUSTOMIZATIONS = ALL.filter((l) => l.obj.kind === 'Kustomization');
+const OBJECTS = ALL.filter((l) => l.obj.kind !== 'Kustomization');
+
+// ---------------------------------------------------------------------------------------------
+// Schema validation
+
+/** kubernetes-models' validators for every apiVersion/kind used; a new kind must be added here. */
+const VALIDATORS: Record<string, (o: Obj) => void> = {
+  'v1/Namespace': (o) => new Namespace(o as never).validate(),
+  'v1/ServiceAccount': (o) => new ServiceAccount(o as never).validate(),
+  'v1/Service': (o) => new Service(o as never).validate(),
+  'apps/v1/Deployment': (o) => new Deployment(o as never).validate(),
+  'apps/v1/StatefulSet': (o) => new StatefulSet(o as never).validate(),
+  'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
+  'rbac.authorization.k8s.io/v1/ClusterRole': (o) => new ClusterRole(o as never).validate(),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': (o) => new ClusterRoleBinding(o as never).validate(),
+  'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o as never).validate(),
+  'rbac.authorization.k8s.io/v1/RoleBinding': (o) => new RoleBinding(o as never).validate(),
+};
+
+interface AttributeType {
+  readonly baseName: string;
+  readonly type: string;
+}
+type Model = { getAttributeTypeMap(): AttributeType[] };
+const MODELS = k8s as unknown as Record<string, Model | undefined>;
+
+/**
+ * Fields the API does not know, and primitives of the wrong type, walking client-node's model of
+ * the object. (kubernetes-models checks types and required fields but ignores unknown fields,
+ * which the API server drops or, with kubectl's strict validation, refuses.)
+ */
+function unknownFields(value: unknown, type: string, path: string, problems: string[]): void {
+  const wrong = (what: string): void => void problems.push(`${path}: expected ${what}, got ${JSON.stringify(value)}`);
+  if (type === 'any' || type === 'object') return;
+  if (type === 'string' || type === 'Date') return void (typeof value === 'string' || wrong(type));
+  if (type === 'number') return void (typeof value === 'number' || wrong(type));
+  if (type === 'boolean') return void (typeof value === 'boolean' || wrong(type));
+  if (type === 'IntOrString') return void (typeof value === 'string' || typeof value === 'number' || wrong(type));
+  const array = /^Array<(.+)>$/.exec(type);
+  if (array) {
+    if (!Array.isArray(value)) return wrong('a list');
+    value.forEach((item, i) => unknownFields(item, array[1]!, `${path}[${i}]`, problems));
+    return;
+  }
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (map) {
+    if (!isObject) return wrong('a map');
+    for (const [k, v] of Object.entries(value)) unknownFields(v, map[1]!, `${path}.${k}`, problems);
+    return;
+  }
+  const model = MODELS[type];
+  if (model === undefined || typeof model.getAttributeTypeMap !== 'function') return void problems.push(`${path}: no client-node model ${type}`);
+  if (!isObject) return wrong(`an object (${type})`);
+  const attrs = model.getAttributeTypeMap();
+  for (const [k, v] of Object.entries(value)) {
+    const attr = attrs.find((a) => a.baseName === k);
+    if (attr === undefined) problems.push(`${path}.${k}: unknown field of ${type}`);
+    else unknownFields(v, attr.type, `${path}.${k}`, problems);
+  }
+}
+
+function modelName(obj: Obj): string {
+  const version = String(obj.apiVersion).split('/').pop() ?? '';
+  return `${version.charAt(0).toUpperCase()}${version.slice(1)}${obj.kind}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small kustomize: resources (files and directories), `$patch: delete` patches, JSON 6902 `add`
+// patches, and images. Anything else fails the test, so the manifests stay within what it models.
+
+interface Kustomization {
+  resources?: string[];
+  patches?: { target?: { kind?: string; name?: string }; patch?: string; path?: string }[];
+  images?: { name: string; newName?: string; newTag?: string }[];
+  [key: string]: unknown;
+}
+const KNOWN_KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'patches', 'images']);
+
+function readKustomization(dir: string): Kustomization {
+  return parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'), { version: '1.1' }) as Kustomization;
+}
+
+function render(dir: string): Obj[] {
+  const k = readKustomization(dir);
+  const unknown = Object.keys(k).filter((f) => !KNOWN_KUSTOMIZATION_FIELDS.has(f));
+  if (unknown.length > 0) throw new Error(`${relative(ROOT, dir)}: kustomization fields this test does not model: ${unknown.join(', ')}`);
+  let objs: Obj[] = (k.resources ?? []).flatMap((r) => {
+    const path = resolve(dir, r);
+    return statSync(path).isDirectory() ? render(path) : loadDocs(path);
+  });
+  for (const p of k.patches ?? []) {
+    if (p.patch === undefined) throw new Error('only inline patches are modelled');
+    const body = parseYaml(p.patch, { version: '1.1' }) as unknown;
+    const matches = (o: Obj): boolean => (p.target?.kind ?? o.kind) === o.kind && (p.target?.name ?? o.metadata?.name) === o.metadata?.name;
+    if (Array.isArray(body)) {
+      const hits = objs.filter(matches);
+      expect(hits.length, `patch target ${JSON.stringify(p.target)}`).toBeGreaterThan(0);
+      for (const o of hits) for (const op of body as { op: string; path: string; value: unknown }[]) jsonPatchAdd(o, op);
+    } else if ((body as Obj)['$patch'] === 'delete') {
+      const before = objs.length;
+      objs = objs.filter((o) => !(o.kind === (body as Obj).kind && o.metadata?.name === (body as Obj).metadata?.name));
+      expect(objs.length, `delete patch ${JSON.stringify(p.target)} removes something`).toBeLessThan(before);
+    } else {
+      throw new Error(`unmodelled patch ${p.patch}`);
+    }
+  }
+  for (const image of k.images ?? []) {
+    for (const c of objs.flatMap(podContainers)) {
+      const [name] = String(c.image).split(':');
+      if (name === image.name) c.image = `${image.newName ?? name}:${image.newTag ?? String(c.image).split(':')[1]}`;
+    }
+  }
+  return objs;
+}
+
+function jsonPatchAdd(target: Obj, op: { op: string; path: string; value: unknown }): void {
+  if (op.op !== 'add') throw new Error(`unmodelled JSON patch op ${op.op}`);
+  const parts = op.path.split('/').slice(1);
+  const last = parts.pop()!;
+  let at: any = target;
+  for (const part of parts) {
+    at = at[part];
+    if (at === undefined) throw new Error(`JSON patch path ${op.path} does not exist`);
+  }
+  if (Array.isArray(at)) {
+    if (last === '-') at.push(op.value);
+    else at.splice(Number(last), 0, op.value);
+  } else {
+    at[last] = op.value;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods
+
+function podSpec(o: Obj): Obj | undefined {
+  return ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'].includes(o.kind) ? o.spec?.template?.spec : undefined;
+}
+function podContainers(o: Obj): Obj[] {
+  const spec = podSpec(o);
+  return spec === undefined ? [] : [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+}
+function pgrouteDeployment(objs: Obj[]): Obj {
+  const d = objs.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'pgroute');
+  if (d === undefined) throw new Error('no Deployment pgroute');
+  return d;
+}
+function container(d: Obj, name: string): Obj {
+  const c = (podSpec(d)?.containers ?? []).find((x: Obj) => x.name === name);
+  if (c === undefined) throw new Error(`no container ${name}`);
+  return c;
+}
+/** The value of --flag=value or --flag value in an argument list. */
+function flag(args: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name) return args[i + 1];
+    if (args[i]!.startsWith(`${name}=`)) return args[i]!.slice(name.length + 1);
+  }
+  return undefined;
+}
+function probes(c: Obj): [string, Obj][] {
+  return (['startupProbe', 'readinessProbe', 'livenessProbe'] as const).filter((p) => c[p] !== undefined).map((p) => [p, c[p]]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the Kubernetes source calls, read from its code
+
+/** CoreV1Api methods and the RBAC verb/resource each needs. A method not listed fails the test. */
+const API_METHODS: Record<string, { verb: string; resource: string; clusterWide?: boolean }> = {
+  listServiceForAllNamespaces: { verb: 'list', resource: 'services', clusterWide: true },
+  listNamespacedService: { verb: 'list', resource: 'services' },
+  readNamespacedService: { verb: 'get', resource: 'services' },
+  readNamespacedSecret: { verb: 'get', resource: 'secrets' },
+  createNamespacedSecret: { verb: 'create', resource: 'secrets' },
+  replaceNamespacedSecret: { verb: 'update', resource: 'secrets' },
+  patchNamespacedSecret: { verb: 'patch', resource: 'secrets' },
+};
+
+function sourceFiles(): string[] {
+  const dir = join(ROOT, 'generator', 'src', 'sources');
+  const top = readdirSync(dir).filter((f) => /^kubernetes.*\.ts$/.test(f)).map((f) => join(dir, f));
+  const sub = join(dir, 'kubernetes');
+  return [...top, ...(existsSync(sub) ? yamlFilesOrTs(sub) : [])];
+}
+function yamlFilesOrTs(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? yamlFilesOrTs(path) : name.endsWith('.ts') ? [path] : [];
+  });
+}
+function stripComments(code: string): string {
+  return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
+}
+
+/** "apiGroup/resource:verb" for everything the source's code calls, and whether it is cluster-wide. */
+function neededAccess(): { rules: Set<string>; clusterWide: boolean } {
+  const rules = new Set<string>();
+  let clusterWide = false;
+  for (const file of sourceFiles()) {
+    const code = stripComments(readFileSync(file, 'utf8'));
+    for (const m of code.matchAll(/makeApiClient\((\w+)\)/g)) expect(m[1], `${relative(ROOT, file)} uses an API client the test does not model`).toBe('CoreV1Api');
+    for (const m of code.matchAll(/\.((?:list|read|create|replace|patch|delete|connect)[A-Z]\w*)\(/g)) {
+      const method = API_METHODS[m[1]!];
+      if (method === undefined) throw new Error(`${relative(ROOT, file)} calls ${m[1]}: add it to API_METHODS with the RBAC it needs`);
+      rules.add(`core/${method.resource}:${method.verb}`);
+      if (method.clusterWide) clusterWide = true;
+    }
+    // A ListWatch (or Watch) watches the collection paths named in the file.
+    if (/\bnew (ListWatch|TimedWatch|Watch)\b|extends Watch\b/.test(code)) {
+      for (const m of code.matchAll(/['`]\/api\/v1\/(namespaces\/\$\{[^}]+\}\/)?([a-z]+)['`]/g)) {
+        rules.add(`core/${m[2]}:watch`);
+        if (m[1] === undefined) clusterWide = true;
+      }
+    }
+  }
+  return { rules, clusterWide };
+}
+
+function grantedAccess(role: Obj): Set<string> {
+  const out = new Set<string>();
+  for (const rule of role.rules ?? []) {
+    expect(rule.resourceNames, 'no resourceNames are needed').toBeUndefined();
+    expect(rule.nonResourceURLs, 'no non-resource URLs are needed').toBeUndefined();
+    for (const g of rule.apiGroups ?? []) for (const r of rule.resources ?? []) for (const v of rule.verbs ?? []) out.add(`${g === '' ? 'core' : g}/${r}:${v}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const BASE = join(KUBE, 'base');
+const OVERLAYS = existsSync(join(KUBE, 'overlays')) ? readdirSync(join(KUBE, 'overlays')).map((d) => join(KUBE, 'overlays', d)) : [];
+const RENDERS: [string, () => Obj[]][] = [
+  ['base', () => render(BASE)],
+  ...OVERLAYS.map((d): [string, () => Obj[]] => [relative(KUBE, d), () => render(d)]),
+];
+
+describe('kubernetes manifests', () => {
+  it('are there: base, the single-namespace overlay, the example tenant', () => {
+    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'examples/tenant-acme.yaml']) expect(existsSync(join(KUBE, f)), f).toBe(true);
+    expect(OBJECTS.length).toBeGreaterThan(8);
+  });
+
+  it('validate against the Kubernetes schemas, with no unknown fields', () => {
+    const problems: string[] = [];
+    for (const { file, obj } of OBJECTS) {
+      const key = `${obj.apiVersion}/${obj.kind}`;
+      const validate = VALIDATORS[key];
+      if (validate === undefined) {
+        problems.push(`${file}: ${key} has no validator in this test`);
+        continue;
+      }
+      try {
+        validate(obj);
+      } catch (err) {
+        problems.push(`${file} ${obj.kind}/${obj.metadata?.name}: ${(err as Error).message}`);
+      }
+      unknownFields(obj, modelName(obj), `${file} ${obj.kind}/${obj.metadata?.name}`, problems);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the strict field check does catch a misspelt field', () => {
+    const problems: string[] = [];
+    const d = structuredClone(pgrouteDeployment(render(BASE)));
+    d.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
+    unknownFields(d, modelName(d), 'd', problems);
+    expect(problems).toEqual(['d.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem: unknown field of V1SecurityContext']);
+  });
+
+  it('each kustomization lists every YAML file beside it, and only files that exist', () => {
+    expect(KUSTOMIZATIONS.length).toBeGreaterThanOrEqual(2);
+    for (const { file } of KUSTOMIZATIONS) {
+      const dir = dirname(join(ROOT, file));
+      const k = readKustomization(dir);
+      for (const r of k.resources ?? []) {
+        const path = resolve(dir, r);
+        expect(existsSync(path), `${file}: ${r} exists`).toBe(true);
+        if (statSync(path).isDirectory()) expect(existsSync(join(path, 'kustomization.yaml')), `${file}: ${r} is a kustomization`).toBe(true);
+      }
+      const beside = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+      const listed = (k.resources ?? []).filter((r) => !r.includes('/')).sort();
+      expect(listed, file).toEqual(beside);
+    }
+  });
+
+  it.each(RENDERS)('%s renders to unique objects, every pod image covered by the images list', (_name, build) => {
+    const objs = build();
+    const keys = objs.map((o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    const images = readKustomization(BASE).images!.map((i) => i.name);
+    const used = new Set(podContainers(pgrouteDeployment(objs)).map((c) => String(c.image).split(':')[0]));
+    expect([...used].sort()).toEqual([...images].sort());
+  });
+
+  it('RBAC grants exactly what the Kubernetes source calls (list + watch on Services), nothing else', () => {
+    const needed = neededAccess();
+    // The derivation must find the calls it knows are there (guards against a silent regex miss).
+    expect([...needed.rules].sort()).toEqual(['core/services:list', 'core/services:watch']);
+    expect(needed.clusterWide).toBe(true);
+    expect([...needed.rules].some((r) => r.startsWith('core/secrets'))).toBe(false);
+
+    const base = render(BASE);
+    const clusterRoles = base.filter((o) => o.kind === 'ClusterRole');
+    expect(clusterRoles.map((r) => r.metadata.name)).toEqual(['pgroute-service-reader']);
+    expect(grantedAccess(clusterRoles[0]!)).toEqual(needed.rules);
+    expect(base.filter((o) => o.kind === 'Role')).toEqual([]);
+
+    const single = render(join(KUBE, 'overlays', 'single-namespace'));
+    expect(single.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    const roles = single.filter((o) => o.kind === 'Role');
+    expect(roles.length).toBeGreaterThan(0);
+    const args: string[] = container(pgrouteDeployment(single), 'pgroute').args;
+    const watched = args.filter((a) => a.startsWith('--namespace=')).map((a) => a.slice('--namespace='.length));
+    expect(watched.sort()).toEqual(roles.map((r) => r.metadata.namespace).sort());
+    for (const role of roles) expect(grantedAccess(role)).toEqual(needed.rules);
+
+    // Every grant anywhere (examples included) is one of these.
+    for (const { obj } of OBJECTS.filter((l) => l.obj.kind === 'Role' || l.obj.kind === 'ClusterRole')) {
+      for (const g of grantedAccess(obj)) expect(needed.rules.has(g), g).toBe(true);
+    }
+  });
+
+  it.each(RENDERS)('%s: bindings name the pgroute ServiceAccount and roles that exist', (_name, build) => {
+    const objs = build();
+    const sa = objs.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'pgroute');
+    expect(sa).toBeDefined();
+    const d = pgrouteDeployment(objs);
+    expect(podSpec(d)!.serviceAccountName).toBe('pgroute');
+    const bindings = objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const b of bindings) {
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'pgroute', namespace: sa!.metadata.namespace }]);
+      const roleKind = b.roleRef.kind;
+      const ns = roleKind === 'Role' ? b.metadata.namespace : undefined;
+      expect(objs.some((o) => o.kind === roleKind && o.metadata.name === b.roleRef.name && o.metadata.namespace === ns), `${b.kind}/${b.metadata.name} -> ${roleKind}/${b.roleRef.name}`).toBe(true);
+    }
+  });
+
+  it('pods run as non-root, without privilege escalation or capabilities, with seccomp and limits', () => {
+    const pods = OBJECTS.filter((l) => podSpec(l.obj) !== undefined);
+    expect(pods.length).toBeGreaterThanOrEqual(2);
+    for (const { file, obj } of pods) {
+      const spec = podSpec(obj)!;
+      const where = `${file} ${obj.kind}/${obj.metadata.name}`;
+      expect(spec.hostNetwork ?? false, where).toBe(false);
+      expect(spec.hostPID ?? false, where).toBe(false);
+      expect(spec.hostIPC ?? false, where).toBe(false);
+      for (const c of podContainers(obj)) {
+        const at = `${where} container ${c.name}`;
+        const sc = c.securityContext ?? {};
+        const pod = spec.securityContext ?? {};
+        expect(sc.runAsNonRoot ?? pod.runAsNonRoot, at).toBe(true);
+        expect(sc.runAsUser ?? pod.runAsUser ?? 1, at).not.toBe(0);
+        expect(sc.privileged ?? false, at).toBe(false);
+        expect(sc.allowPrivilegeEscalation, at).toBe(false);
+        expect(sc.readOnlyRootFilesystem, at).toBe(true);
+        expect(sc.capabilities?.drop, at).toEqual(['ALL']);
+        expect(sc.capabilities?.add, at).toBeUndefined();
+        expect((sc.seccompProfile ?? pod.seccompProfile)?.type, at).toBe('RuntimeDefault');
+        for (const kind of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c.resources?.[kind]?.[r], `${at} ${kind}.${r}`).toBeDefined();
+        expect(c.livenessProbe, `${at} liveness`).toBeDefined();
+        expect(c.readinessProbe, `${at} readiness`).toBeDefined();
+      }
+    }
+  });
+
+  it('probes point at ports that exist', () => {
+    for (const { file, obj } of OBJECTS.filter((l) => podSpec(l.obj) !== undefined)) {
+      for (const c of podContainers(obj)) {
+        const ports: Obj[] = c.ports ?? [];
+        for (const [kind, p] of probes(c)) {
+          const at = `${file} ${obj.metadata.name}/${c.name} ${kind}`;
+          const port = p.tcpSocket?.port ?? p.httpGet?.port ?? p.grpc?.port;
+          if (port !== undefined) {
+            // The kubelet resolves a named port in the probed container itself.
+            const found = typeof port === 'string' ? ports.some((x) => x.name === port) : ports.some((x) => x.containerPort === port);
+            expect(found, `${at}: port ${port}`).toBe(true);
+          } else {
+            expect(p.exec?.command, at).toBeDefined();
+          }
+        }
+      }
+    }
+  });
+
+  it.each(RENDERS)('%s: the pgroute/HAProxy pair agrees on ports, state dir, user, and selectors', (_name, build) => {
+    const objs = build();
+    const d = pgrouteDeployment(objs);
+    const spec = podSpec(d)!;
+    expect(spec.containers.map((c: Obj) => c.name)).toEqual(['pgroute', 'haproxy']);
+    const pg = container(d, 'pgroute');
+    const hap = container(d, 'haproxy');
+    const args: string[] = pg.args;
+    expect(args[0]).toBe('watch');
+    expect(flag(args, '--source')).toBe('kubernetes');
+    expect(flag(args, '--agent-host')).toBe('127.0.0.1');
+    expect(args.includes('--spawn-haproxy')).toBe(false);
+
+    // The state dir is one emptyDir, mounted where both containers expect it.
+    expect(flag(args, '--state-dir')).toBe(STATE_DIR);
+    const stateMount = (c: Obj): Obj | undefined => (c.volumeMounts ?? []).find((m: Obj) => m.mountPath === STATE_DIR);
+    expect(stateMount(pg)?.name).toBeDefined();
+    expect(stateMount(hap)?.name).toBe(stateMount(pg)?.name);
+    expect(stateMount(hap)?.readOnly ?? false).toBe(false);
+    const volume = (spec.volumes ?? []).find((v: Obj) => v.name === stateMount(pg)?.name);
+    expect(volume?.emptyDir).toBeDefined();
+
+    // HAProxy's admin socket is 0600 and pgroute writes the TLS key 0600: one user for both.
+    const uid = (c: Obj): unknown => c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser;
+    expect(uid(pg)).toBeDefined();
+    expect(uid(hap)).toBe(uid(pg));
+
+    // The public port HAProxy binds is the container port the Service targets.
+    const publicPort = Number(flag(args, '--port') ?? 5432);
+    const named = (hap.ports ?? []).find((p: Obj) => p.containerPort === publicPort);
+    expect(named?.name).toBe('postgres');
+    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'pgroute');
+    expect(svc?.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['postgres']);
+    expect(svc?.spec.ports.map((p: Obj) => p.port)).toEqual([5432]);
+
+    // The exec probes ask the agent's /healthz on --agent-http-port.
+    const httpPort = flag(args, '--agent-http-port') ?? '6711';
+    for (const [kind, p] of probes(pg)) {
+      const script = (p.exec?.command ?? []).join(' ');
+      expect(script, kind).toContain(`http://127.0.0.1:${httpPort}/healthz`);
+    }
+    expect(probes(pg).map(([k]) => k).sort()).toEqual(['livenessProbe', 'readinessProbe', 'startupProbe']);
+
+    // Selectors: the Deployment's, the Service's and the PDB's all select these pods.
+    const labels: Obj = d.spec.template.metadata.labels;
+    const selects = (sel: Obj): boolean => Object.entries(sel).every(([k, v]) => labels[k] === v);
+    expect(selects(d.spec.selector.matchLabels)).toBe(true);
+    expect(selects(svc!.spec.selector)).toBe(true);
+    const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget');
+    expect(selects(pdb!.spec.selector.matchLabels)).toBe(true);
+    expect(pdb!.spec.minAvailable).toBe(1);
+    expect(d.spec.replicas).toBe(2);
+
+    // Only the pgroute container holds the API token.
+    expect(spec.automountServiceAccountToken).toBe(false);
+    const tokenDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+    expect((pg.volumeMounts ?? []).some((m: Obj) => m.mountPath === tokenDir)).toBe(true);
+    expect((hap.volumeMounts ?? []).some((m: Obj) => m.mountPath === tokenDir)).toBe(false);
+
+    // Every namespaced object lives in the Namespace the base creates, except RBAC in watched namespaces.
+    for (const o of objs.filter((x) => x.metadata.namespace !== undefined && x.kind !== 'Role' && x.kind !== 'RoleBinding')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('pgroute');
+  });
+
+  it('the example tenant is a Service pgroute reads as tenant acme', () => {
+    const objs = loadDocs(join(KUBE, 'examples', 'tenant-acme.yaml'));
+    const svc = objs.find((o) => o.kind === 'Service');
+    expect(svc?.metadata.labels['pgroute.tenant']).toBe('acme');
+    expect(svc?.spec.ports.find((p: Obj) => p.name === 'postgres')?.port).toBe(5432);
+    const sts = objs.find((o) => o.kind === 'StatefulSet');
+    const labels = sts?.spec.template.metadata.labels;
+    expect(Object.entries(svc!.spec.selector).every(([k, v]) => labels[k] === v)).toBe(true);
+    const pgPorts = podContainers(sts!).flatMap((c) => c.ports ?? []);
+    expect(pgPorts.some((p: Obj) => p.name === svc!.spec.ports[0].targetPort)).toBe(true);
+  });
+
+  it.each(RENDERS)("%s: pgroute's arguments are accepted by the real CLI", (_name, build) => {
+    const args: string[] = container(pgrouteDeployment(build()), 'pgroute').args;
+    // Values: the CLI's own flag definitions and validation (ports, durations, counts).
+    const cmd = addDeploymentFlags(new Command('watch').allowUnknownOption().allowExcessArguments().exitOverride());
+    cmd.parse(args.slice(1), { from: 'user' });
+    const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(cmd.opts<DeploymentFlags>());
+    expect(settings.stateDir).toBe(STATE_DIR);
+    expect(settings.agent.servers).toEqual([{ host: '127.0.0.1', port: 6710 }]);
+    expect(fallbackListener.port).toBe(5432);
+    expect(agentHttpPort).toBe(6711);
+
+    // Names and choices: the built CLI. `--help` would hide an unknown option (commander prints
+    // help first), so a stray operand goes first instead: commander then reports "too many
+    // arguments" only after every option was accepted, and unknown options or bad choices first.
+    expect(existsSync(CLI), `${CLI} is missing: run npm run build`).toBe(true);
+    const run = spawnSync(process.execPath, [CLI, args[0]!, 'stray-operand', ...args.slice(1)], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PGROUTE_LOG_LEVEL: 'silent' } });
+    expect(run.stderr.split('\n')[0]).toBe("error: too many arguments for 'watch'. Expected 0 arguments but got 1.");
+    expect(run.status).toBe(1);
+  });
+
+  it('the CLI probe does catch a bad option', () => {
+    expect(existsSync(CLI), `${CLI} is missing: run npm run build`).toBe(true);
+    const run = spawnSync(process.execPath, [CLI, 'watch', 'stray-operand', '--source=kubernetes', '--kube-adress=dns'], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr.split('\n')[0]).toContain("unknown option '--kube-adress=dns'");
+  });
+
+  const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!kubectl).each(RENDERS)('%s: kubectl kustomize renders the same objects as this test', (name, build) => {
+    const run = spawnSync('kubectl', ['kustomize', join(KUBE, name)], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const theirs = parseAllDocuments(run.stdout, { version: '1.1' });
+    const real = (Array.isArray(theirs) ? theirs : [theirs]).map((doc) => doc.toJS() as Obj);
+    const ours = build();
+    const key = (o: Obj): string => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+    expect(real.map(key).sort()).toEqual(ours.map(key).sort());
+    for (const o of ours) expect(real.find((r) => key(r) === key(o)), key(o)).toEqual(o);
+  });
+});

@@ -15,6 +15,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['agent/test/**/*.test.ts', 'generator/test/**/*.test.ts', 'cli/test/**/*.test.ts'],
+          // Property tests run thousands of cases; on two busy cores a few take several seconds.
+          testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
       },

@@ -19,6 +19,8 @@ import type { Listener } from '../generator/src/model.js';
 import { reloadMaster } from '../generator/src/haproxy/reload.js';
 import { parsePolicy } from '../generator/src/policy.js';
 import { registerCertCommands } from './cert.js';
+import { registerStatusCommand } from './status.js';
+import { registerTenantCommands } from './tenant.js';
 import { prepareTls, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
 
@@ -151,6 +153,8 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
 }
 
 registerCertCommands(program, log);
+registerTenantCommands(program, log);
+registerStatusCommand(program, log);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -6,8 +6,13 @@
  * LLVM JIT, /usr/share/postgresql/15), every shared library those binaries need (found with ldd), a
  * static busybox as /bin/sh, a passwd/group with the user postgres, and an entrypoint that runs
  * initdb (trust auth, listen on *) and then `postgres` as the user postgres. Environment:
- *   CLUSTER_NAME   cluster_name of the server (SHOW cluster_name), default "postgres"
- *   PGPORT         port inside the container, default 5432
+ *   CLUSTER_NAME       cluster_name of the server (SHOW cluster_name), default "postgres"
+ *   PGPORT             port inside the container, default 5432
+ *   POSTGRES_PASSWORD  like the official image: at the first start (initdb) the user postgres gets
+ *                      this password and connections over the network need it (scram-sha-256);
+ *                      local (unix socket) connections stay trust. Unset: trust everywhere.
+ * PGDATA (/var/lib/postgresql/data) exists in the image, owned by postgres, so a named volume
+ * mounted there starts with the right owner (Docker copies it into an empty volume).
  * A container is ready for connections in about 1-2 s.
  *
  * The image carries a label with a hash of its inputs (file list with sizes and mtimes, the
@@ -24,7 +29,7 @@ export const POSTGRES_IMAGE = 'pgroute-test/postgres:15';
 /** Image label holding the input hash. Deliberately not under `pgroute.`: containers inherit it. */
 export const IMAGE_HASH_LABEL = 'org.pgroute.test.image-hash';
 /** Bump when the layout of the image changes without its inputs changing. */
-const IMAGE_FORMAT = 1;
+const IMAGE_FORMAT = 2;
 
 const PG_MAJOR = 15;
 const PG_LIB = `/usr/lib/postgresql/${PG_MAJOR}`;
@@ -38,10 +43,19 @@ set -e
 PGDATA=\${PGDATA:-/var/lib/postgresql/data}
 BIN=${PG_LIB}/bin
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  "$BIN/initdb" -D "$PGDATA" --auth=trust --username=postgres -E UTF8 --locale=C --no-sync --no-instructions >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
-  echo "host all all 0.0.0.0/0 trust" >> "$PGDATA/pg_hba.conf"
-  echo "host all all ::/0 trust" >> "$PGDATA/pg_hba.conf"
+  AUTH=trust
+  PWOPT=
+  if [ -n "\${POSTGRES_PASSWORD:-}" ]; then
+    AUTH=scram-sha-256
+    (umask 077; printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile)
+    PWOPT=--pwfile=/tmp/pwfile
+  fi
+  "$BIN/initdb" -D "$PGDATA" --auth-local=trust --auth-host=$AUTH $PWOPT --username=postgres -E UTF8 --locale=C --no-sync --no-instructions >/tmp/initdb.log 2>&1 || { rm -f /tmp/pwfile; cat /tmp/initdb.log >&2; exit 1; }
+  rm -f /tmp/pwfile
+  echo "host all all 0.0.0.0/0 $AUTH" >> "$PGDATA/pg_hba.conf"
+  echo "host all all ::/0 $AUTH" >> "$PGDATA/pg_hba.conf"
 fi
+unset POSTGRES_PASSWORD
 exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c port="\${PGPORT:-5432}" \\
   -c cluster_name="\${CLUSTER_NAME:-postgres}" -c fsync=off -c synchronous_commit=off -c full_page_writes=off \\
   -c unix_socket_directories=/tmp -c jit=off -c logging_collector=off
@@ -114,7 +128,7 @@ export async function ensurePostgresImage(): Promise<string> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgroute-image-'));
   try {
     // Debian's merged /usr: /lib, /lib64, /bin, /sbin are links into /usr, so every path ldd names resolves.
-    for (const d of ['usr/lib', 'usr/lib64', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'var/lib/postgresql', 'var/run/postgresql']) {
+    for (const d of ['usr/lib', 'usr/lib64', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'var/lib/postgresql/data', 'var/run/postgresql']) {
       fs.mkdirSync(path.join(root, d), { recursive: true });
     }
     for (const d of ['lib', 'lib64', 'bin', 'sbin']) fs.symlinkSync(`usr/${d}`, path.join(root, d));

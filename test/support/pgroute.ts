@@ -15,6 +15,7 @@ export interface TenantSpec {
   host?: string;
   enabled?: boolean;
   targets?: Record<string, { host: string; port: number }>;
+  tls?: { verify: 'required' | 'none'; ca?: string; serverName?: string };
 }
 
 /** A tenants file in YAML (JSON is YAML) in a fresh temporary directory. */

@@ -1,0 +1,157 @@
+// Joins what pgroute wrote (routes.json, layout.json, access.json) with what HAProxy says (`show
+// stat`) into one status row per tenant target. Pure.
+
+import type { Layout, Occupant } from '../layout.js';
+import { statsByBackend, type StatRow } from './show-stat.js';
+
+/** The part of routes.json read here. */
+export interface RoutesView {
+  readonly tenants: readonly { readonly id: string; readonly enabled: boolean; readonly backends: Readonly<Record<string, string>> }[];
+}
+
+export type Health = 'UP' | 'DOWN' | 'MAINT' | 'no check' | 'unknown';
+
+export interface ServerStatus {
+  readonly name: string;
+  readonly address: string;
+  /** Normalized: UP (also NOLB, "UP 1/2" going down), DOWN (also "DOWN 1/2" coming up), MAINT (also DRAIN), no check. */
+  readonly health: Health;
+  /** HAProxy's own words, e.g. "DOWN 1/2" or "MAINT (via pg.x/s1)". */
+  readonly status: string;
+  readonly checkStatus?: string;
+  readonly scur: number;
+}
+
+export interface TargetStatus {
+  readonly target: string;
+  readonly backend: string;
+  /** host:port from the layout (the first server). */
+  readonly address: string;
+  /** UP when a server may take connections; DOWN, MAINT, no check (none checked, none UP); unknown without HAProxy's answer. */
+  readonly health: Health;
+  /** Current sessions, session rate (per second, last second), total sessions: the BACKEND line. */
+  readonly scur: number;
+  readonly rate: number;
+  readonly stot: number;
+  readonly servers: readonly ServerStatus[];
+}
+
+export interface TenantStatus {
+  readonly id: string;
+  readonly state: 'enabled' | 'disabled';
+  /** Why disabled: the operator's switch (access.json) or the source (enabled: false / label). */
+  readonly disabledBy?: 'access.json' | 'source';
+  /** access.json and routes.json disagree: the running pipeline has not applied the switch (yet). */
+  readonly pending?: boolean;
+  /** Sum of the targets' current sessions. */
+  readonly scur: number;
+  readonly targets: readonly TargetStatus[];
+}
+
+export interface StatusReport {
+  readonly haproxy: { readonly reachable: boolean; readonly error?: string };
+  readonly tenants: readonly TenantStatus[];
+}
+
+export function normalizeHealth(status: string): Health {
+  if (status === 'no check') return 'no check';
+  if (/^(UP|NOLB)\b/.test(status)) return 'UP';
+  if (/^DOWN\b/.test(status)) return 'DOWN';
+  if (/^(MAINT|DRAIN)\b/.test(status)) return 'MAINT';
+  return 'unknown';
+}
+
+/** A target's health from its servers' (the BACKEND line says only UP or DOWN). */
+export function targetHealth(servers: readonly ServerStatus[]): Health {
+  if (servers.length === 0) return 'unknown';
+  const h = servers.map((s) => s.health);
+  if (h.includes('UP')) return 'UP';
+  if (h.includes('no check')) return 'no check';
+  if (h.every((x) => x === 'MAINT')) return 'MAINT';
+  if (h.includes('DOWN')) return 'DOWN';
+  return 'unknown';
+}
+
+function occupants(layout: Layout): Map<string, Occupant> {
+  const out = new Map<string, Occupant>();
+  for (const b of layout.backends) if (b.state.kind === 'occupied') out.set(b.name, b.state.occupant);
+  return out;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * One entry per tenant named by routes.json or occupying a backend in layout.json, sorted by id;
+ * its targets sorted by name. `stats` undefined: HAProxy did not answer (health "unknown", counters 0).
+ */
+export function joinStatus(input: {
+  routes: RoutesView;
+  layout: Layout;
+  disabled: readonly string[];
+  stats?: readonly StatRow[];
+  statsError?: string;
+}): StatusReport {
+  const byBackend = input.stats === undefined ? undefined : statsByBackend(input.stats);
+  const occ = occupants(input.layout);
+  const off = new Set(input.disabled);
+  const tenants = new Map<string, { enabled?: boolean; backends: Map<string, string> }>();
+  for (const t of input.routes.tenants) tenants.set(t.id, { enabled: t.enabled, backends: new Map(Object.entries(t.backends)) });
+  for (const [backend, o] of occ) {
+    let t = tenants.get(o.tenant);
+    if (t === undefined) tenants.set(o.tenant, (t = { backends: new Map() }));
+    if (!t.backends.has(o.target)) t.backends.set(o.target, backend);
+  }
+  const out: TenantStatus[] = [];
+  for (const id of [...tenants.keys()].sort()) {
+    const t = tenants.get(id) as { enabled?: boolean; backends: Map<string, string> };
+    const targets: TargetStatus[] = [];
+    for (const target of [...t.backends.keys()].sort()) {
+      const backend = t.backends.get(target) as string;
+      const o = occ.get(backend);
+      const st = byBackend?.get(backend);
+      const servers: ServerStatus[] = (st?.servers ?? []).map((s) => {
+        const server: { -readonly [K in keyof ServerStatus]: ServerStatus[K] } = { name: s.svname, address: s.addr ?? '', health: normalizeHealth(s.status), status: s.status, scur: s.scur };
+        if (s.checkStatus !== undefined) server.checkStatus = s.checkStatus;
+        return server;
+      });
+      targets.push({
+        target,
+        backend,
+        address: o === undefined ? (servers[0]?.address ?? '') : hostPort(o.endpoint.host, o.endpoint.port),
+        health: byBackend === undefined ? 'unknown' : targetHealth(servers),
+        scur: st?.backend?.scur ?? servers.reduce((n, s) => n + s.scur, 0),
+        rate: st?.backend?.rate ?? 0,
+        stot: st?.backend?.stot ?? 0,
+        servers,
+      });
+    }
+    const byOperator = off.has(id);
+    const bySource = t.enabled === false && !byOperator;
+    const status: { -readonly [K in keyof TenantStatus]: TenantStatus[K] } = {
+      id,
+      state: byOperator || t.enabled === false ? 'disabled' : 'enabled',
+      scur: targets.reduce((n, x) => n + x.scur, 0),
+      targets,
+    };
+    if (byOperator) status.disabledBy = 'access.json';
+    else if (bySource) status.disabledBy = 'source';
+    if (byOperator && t.enabled === true) status.pending = true;
+    out.push(status);
+  }
+  const haproxy = byBackend !== undefined ? { reachable: true } : input.statsError === undefined ? { reachable: false } : { reachable: false, error: input.statsError };
+  return { haproxy, tenants: out };
+}
+
+/** `<backend>/<server>` of every server that may carry a tenant's sessions: its occupied backends and those resting after it left. */
+export function tenantServers(layout: Layout, tenant: string): string[] {
+  const out: string[] = [];
+  for (const b of layout.backends) {
+    const o = b.state.kind === 'occupied' ? b.state.occupant : b.state.kind === 'resting' ? b.state.was : undefined;
+    if (o?.tenant !== tenant) continue;
+    const count = o.members?.length ?? 1;
+    for (let i = 1; i <= Math.max(1, count); i++) out.push(`${b.name}/s${i}`);
+  }
+  return out;
+}

@@ -1,0 +1,340 @@
+// `pgroute tenant create|enable|disable|delete|list|show` against the real dockerd, with
+// `pgroute watch --source docker --spawn-haproxy` routing (HAProxy on the host reaches the tenant
+// network's container addresses directly):
+// create -> container running, password file 0600, access disabled (refused) -> enable -> routable
+// with the password within a second, no reload -> disable --kill-sessions -> the open session ends and
+// new connections are refused within a second -> delete (volume kept) -> delete --purge (volume gone).
+// The generated password never appears in anything pgroute printed or logged.
+//
+// Until cli/pgroute.ts registers the tenant and status commands, the one-shot commands run through
+// an equivalent entry point built from dist/cli/tenant.js and dist/cli/status.js (see pgrouteOnce).
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { showProc } from '../../generator/src/haproxy/reload.js';
+import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
+import { ensurePostgresImage } from '../support/docker-images.js';
+import { CLI, deploymentFlags, REPO_ROOT, runCli } from '../support/pgroute.js';
+import { portBlock } from '../support/ports.js';
+import { sleep, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { psql } from '../support/psql.js';
+
+const ports = portBlock(10);
+const P = testPrefix('tenant-lifecycle');
+const TAG = `${(process.pid % 1296).toString(36)}${Date.now().toString(36).slice(-4)}`;
+/** Tenant ids unique to this run: container names (pgroute-tenant-<id>) are global to the engine. */
+const ACME = `tl${TAG}-acme`;
+const BETA = `tl${TAG}-beta`;
+const NETWORK = `${P}net`;
+const WITHIN_MS = 1_000;
+
+let image = '';
+let dir = '';
+let state = '';
+let watch: ProcessHandle | undefined;
+let password = '';
+/** Everything pgroute printed or logged, for the "password never shown" check. */
+const transcript: string[] = [];
+const timings: Record<string, number> = {};
+
+// ---- the pgroute command, one shot --------------------------------------------------------------
+
+const HARNESS = `
+import { Command } from 'commander';
+const dist = process.env.PGROUTE_DIST;
+const { createLogger } = await import(dist + '/cli/logger.js');
+const { registerTenantCommands } = await import(dist + '/cli/tenant.js');
+const { registerStatusCommand } = await import(dist + '/cli/status.js');
+const { ConfigError } = await import(dist + '/generator/src/errors.js');
+const log = createLogger();
+const program = new Command('pgroute');
+registerTenantCommands(program, log);
+registerStatusCommand(program, log);
+program.parseAsync(process.argv.slice(1), { from: 'user' }).catch((err) => {
+  process.stderr.write('pgroute: ' + err.message + '\\n');
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});
+`;
+
+function wired(): boolean {
+  return readFileSync(CLI, 'utf8').includes('registerTenantCommands');
+}
+
+interface Once {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** `pgroute <args>` to completion (through the harness until pgroute.ts registers the commands). */
+function pgrouteOnce(args: readonly string[]): Promise<Once> {
+  const argv = wired() ? [CLI, ...args] : ['--input-type=module', '-e', HARNESS, ...args];
+  const t = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, PGROUTE_DIST: join(REPO_ROOT, 'dist') }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
+      transcript.push(stdout, stderr);
+      resolve({ code, stdout, stderr, ms: Date.now() - t });
+    });
+  });
+}
+
+async function pgrouteOk(args: readonly string[]): Promise<Once> {
+  const r = await pgrouteOnce(args);
+  if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+const tenantCmd = (...args: string[]): string[] => ['tenant', ...args, '--state-dir', state];
+
+// ---- clients ------------------------------------------------------------------------------------
+
+function client(cfg: pg.ClientConfig): pg.Client {
+  const c = new pg.Client({ user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2_000, ...cfg });
+  c.on('error', () => {});
+  return c;
+}
+
+/** SHOW cluster_name through pgroute with the password, on a fresh connection; throws with the server's error. */
+async function routed(tenant: string): Promise<string> {
+  const c = client({ host: '127.0.0.1', port: ports.haproxy, options: `-c pgroute.tenant=${tenant}`, password });
+  try {
+    await c.connect();
+    return (await c.query<{ cluster_name: string }>('SHOW cluster_name')).rows[0]?.cluster_name ?? '';
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function direct(ip: string, pw: string): Promise<string> {
+  const c = client({ host: ip, port: 5432, password: pw });
+  try {
+    await c.connect();
+    return (await c.query<{ cluster_name: string }>('SHOW cluster_name')).rows[0]?.cluster_name ?? '';
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+const refusal = (tenant: string): RegExp => new RegExp(`no tenant "${tenant}" is served here`);
+
+async function psqlRouted(tenant: string, pw: string | undefined): Promise<{ ok: boolean; text: string }> {
+  const r = await psql({ port: ports.haproxy, db: 'postgres', options: `-c pgroute.tenant=${tenant}`, command: 'SHOW cluster_name', timeoutMs: 5_000, ...(pw === undefined ? {} : { password: pw }) });
+  return r.code === 0 ? { ok: true, text: r.stdout.trim() } : { ok: false, text: r.stderr.trim() };
+}
+
+async function reloads(): Promise<number> {
+  return (await showProc(join(state, 'haproxy-master.sock'))).reloads;
+}
+
+function routesEntry(tenant: string): { enabled: boolean } | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(join(state, 'routes.json'), 'utf8')) as { tenants: { id: string; enabled: boolean }[] };
+    return doc.tenants.find((t) => t.id === tenant);
+  } catch {
+    return undefined;
+  }
+}
+
+async function volumeExists(name: string): Promise<boolean> {
+  try {
+    await docker.getVolume(name).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- lifecycle ----------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  await ensureDocker();
+  image = await ensurePostgresImage();
+  cleanupOnExit(P);
+  cleanupOnExit(`pgroute-tenant-tl${TAG}-`);
+  dir = mkdtempSync(join(tmpdir(), 'pgroute-tenant-lifecycle-'));
+  state = join(dir, 'state');
+  const t = Date.now();
+  watch = runCli('pgroute-watch', ['watch', ...deploymentFlags(ports, state, ['--source', 'docker', '--spawn-haproxy', '--spares', '8'])]);
+  await waitForPort(ports.haproxy, '127.0.0.1', 30_000, { process: watch, what: 'pgroute watch listening' });
+  await waitFor(() => reloads().then(() => true), { timeoutMs: 10_000, process: watch, what: 'the HAProxy master CLI to answer' });
+  timings['pgroute watch start'] = Date.now() - t;
+}, 180_000);
+
+afterAll(async () => {
+  await watch?.stop('SIGINT', 15_000);
+  await removeContainers(`pgroute-tenant-tl${TAG}-`).catch(() => undefined);
+  for (const id of [ACME, BETA]) await docker.getVolume(`pgroute-tenant-${id}-data`).remove().catch(() => undefined);
+  await removeNetworks(P).catch(() => undefined);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  console.log(`tenant-lifecycle timings (ms): ${JSON.stringify(timings)}`);
+}, 60_000);
+
+describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-haproxy)', () => {
+  let reloadsAtStart = 0;
+  let ip = '';
+
+  it('create: a running, labelled, limited container; password file 0600; access disabled, so refused', async () => {
+    reloadsAtStart = await reloads();
+    const r = await pgrouteOk(tenantCmd('create', ACME, '--image', image, '--network', NETWORK, '--cpus', '0.5', '--memory', '256m'));
+    timings['tenant create (command)'] = r.ms;
+    const secret = join(state, 'tenants', `${ACME}.password`);
+    expect(r.stdout).toContain(secret);
+    expect(r.stdout).toMatch(/access is DISABLED/);
+
+    expect(statSync(secret).mode & 0o777).toBe(0o600);
+    expect(statSync(join(state, 'tenants')).mode & 0o777).toBe(0o700);
+    password = readFileSync(secret, 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(JSON.parse(readFileSync(join(state, 'access.json'), 'utf8'))).toEqual({ disabled: [ACME] });
+
+    const info = await docker.getContainer(`pgroute-tenant-${ACME}`).inspect();
+    expect(info.State.Running).toBe(true);
+    expect(info.Config.Labels).toMatchObject({ 'pgroute.tenant': ACME, 'pgroute.network': NETWORK, 'pgroute.managed': 'true' });
+    expect(info.HostConfig.NanoCpus).toBe(5e8);
+    expect(info.HostConfig.Memory).toBe(256 * 1024 ** 2);
+    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: `pgroute-tenant-${ACME}-data`, Destination: '/var/lib/postgresql/data' })]);
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([NETWORK]);
+    ip = (await containerIp(info.Id, NETWORK)) ?? '';
+    expect(ip).not.toBe('');
+
+    // The server is up and needs the password (directly, on the tenant network) ...
+    const t = Date.now();
+    await waitFor(() => direct(ip, password).then((c) => c === ACME, () => false), { timeoutMs: 30_000, what: 'the tenant container to accept the password' });
+    timings['create -> ready'] = Date.now() - t;
+    await expect(direct(ip, 'wrong-password')).rejects.toThrow(/password authentication failed/);
+    // ... the Docker source has it, disabled ...
+    await waitFor(() => routesEntry(ACME)?.enabled === false, { timeoutMs: 10_000, process: watch, what: `${ACME} in routes.json, disabled` });
+    // ... so pgroute refuses it, like an unknown tenant.
+    const p = await psqlRouted(ACME, password);
+    expect(p.ok).toBe(false);
+    expect(p.text).toMatch(refusal(ACME));
+  });
+
+  it('list and show: the managed tenant with its state, access, address, image and limits (no password)', async () => {
+    const list = JSON.parse((await pgrouteOk(tenantCmd('list', '--json'))).stdout) as { id: string }[];
+    expect(list.find((t) => t.id === ACME)).toEqual({
+      id: ACME,
+      container: `pgroute-tenant-${ACME}`,
+      state: 'running',
+      enabled: false,
+      address: `${ip}:5432`,
+      network: NETWORK,
+      image,
+      limits: { cpus: 0.5, memory: '256m' },
+    });
+    const table = (await pgrouteOk(tenantCmd('list'))).stdout;
+    expect(table).toMatch(new RegExp(`^${ACME}\\s+running\\s+disabled\\s+${ip.replace(/\./g, '\\.')}:5432\\s+`, 'm'));
+    const show = JSON.parse((await pgrouteOk(tenantCmd('show', ACME, '--json'))).stdout) as Record<string, unknown>;
+    expect(show).toMatchObject({ id: ACME, state: 'running', enabled: false, volume: `pgroute-tenant-${ACME}-data`, passwordFile: join(state, 'tenants', `${ACME}.password`) });
+    expect((await pgrouteOk(tenantCmd('show', ACME))).stdout).toMatch(/^access:\s+disabled/m);
+  });
+
+  it('create refuses an existing tenant and an invalid id', async () => {
+    const again = await pgrouteOnce(tenantCmd('create', ACME, '--image', image, '--network', NETWORK));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+    const bad = await pgrouteOnce(tenantCmd('create', 'Not_Valid', '--image', image));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/tenant id "Not_Valid" is invalid/);
+  });
+
+  it('enable: psql with the password succeeds within a second, without a reload', async () => {
+    const r = await pgrouteOk(tenantCmd('enable', ACME));
+    timings['tenant enable (command)'] = r.ms;
+    const since = Date.now();
+    let last = '';
+    for (;;) {
+      try {
+        if ((await routed(ACME)) === ACME) break;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (Date.now() - since > 10_000) throw new Error(`not routable 10 s after enable (last: ${last})\n${watch?.output(30) ?? ''}`);
+      await sleep(10);
+    }
+    timings['enable -> routable (after the command returned)'] = Date.now() - since;
+    timings['enable -> routable (from the command start)'] = Date.now() - since + r.ms;
+    expect(Date.now() - since).toBeLessThan(WITHIN_MS);
+    expect(await psqlRouted(ACME, password)).toEqual({ ok: true, text: ACME });
+    const noPassword = await psqlRouted(ACME, undefined);
+    expect(noPassword.ok).toBe(false);
+    expect(await reloads()).toBe(reloadsAtStart);
+  });
+
+  it('disable --kill-sessions: the open session ends and new connections are refused within a second', async () => {
+    const session = client({ host: '127.0.0.1', port: ports.haproxy, options: `-c pgroute.tenant=${ACME}`, password });
+    await session.connect();
+    expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    let endedAt: number | undefined;
+    session.on('end', () => (endedAt ??= Date.now()));
+
+    const start = Date.now();
+    const r = await pgrouteOk(tenantCmd('disable', ACME, '--kill-sessions'));
+    const returned = Date.now();
+    timings['tenant disable --kill-sessions (command)'] = r.ms;
+    expect(r.stdout).toMatch(/open sessions shut down on pg\.[a-z0-9.-]+\/s1/);
+
+    await waitFor(() => endedAt !== undefined, { timeoutMs: 5_000, what: 'the open session to end' });
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    timings['disable -> session ended (from the command start)'] = (endedAt as number) - start;
+    expect(endedAt as number).toBeLessThan(returned + WITHIN_MS);
+
+    let refusedAt: number | undefined;
+    let last = '';
+    while (refusedAt === undefined) {
+      try {
+        last = `routed to ${await routed(ACME)}`;
+      } catch (err) {
+        last = (err as Error).message;
+        if (refusal(ACME).test(last)) refusedAt = Date.now();
+      }
+      if (Date.now() - returned > 10_000) throw new Error(`not refused 10 s after disable (last: ${last})`);
+    }
+    timings['disable -> refused (after the command returned)'] = refusedAt - returned;
+    timings['disable -> refused (from the command start)'] = refusedAt - start;
+    expect(refusedAt - returned).toBeLessThan(WITHIN_MS);
+    expect((await psqlRouted(ACME, password)).text).toMatch(refusal(ACME));
+    expect(await reloads()).toBe(reloadsAtStart);
+  });
+
+  it('delete: the container goes, the volume and password file stay, the access entry is dropped', async () => {
+    const r = await pgrouteOk(tenantCmd('delete', ACME));
+    timings['tenant delete (command)'] = r.ms;
+    await expect(docker.getContainer(`pgroute-tenant-${ACME}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await volumeExists(`pgroute-tenant-${ACME}-data`)).toBe(true);
+    expect(statSync(join(state, 'tenants', `${ACME}.password`)).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(state, 'access.json'), 'utf8'))).toEqual({ disabled: [] });
+    // Gone from the Docker source: refused as unknown.
+    await waitFor(() => routesEntry(ACME) === undefined, { timeoutMs: 10_000, what: `${ACME} gone from routes.json` });
+    expect((await psqlRouted(ACME, password)).text).toMatch(refusal(ACME));
+  });
+
+  it('delete --purge: the volume and the password file go too', async () => {
+    await pgrouteOk(tenantCmd('create', BETA, '--image', image, '--network', NETWORK));
+    const secret = join(state, 'tenants', `${BETA}.password`);
+    expect(statSync(secret).mode & 0o777).toBe(0o600);
+    transcript.push(`(password of ${BETA} checked below)`);
+    const betaPassword = readFileSync(secret, 'utf8').trim();
+    expect(betaPassword).not.toBe(password);
+    const r = await pgrouteOk(tenantCmd('delete', BETA, '--purge'));
+    timings['tenant delete --purge (command)'] = r.ms;
+    await expect(docker.getContainer(`pgroute-tenant-${BETA}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await volumeExists(`pgroute-tenant-${BETA}-data`)).toBe(false);
+    expect(() => statSync(secret)).toThrow();
+    const all = [...transcript, watch?.output() ?? ''].join('\n');
+    expect(all).not.toContain(betaPassword);
+  });
+
+  it('the password never appears in what pgroute printed or logged', () => {
+    expect(password).not.toBe('');
+    const all = [...transcript, watch?.output() ?? ''].join('\n');
+    expect(all.length).toBeGreaterThan(1000);
+    expect(all).not.toContain(password);
+  });
+});

@@ -6,7 +6,9 @@
 #   bench/run.sh [quick] --only a,c    a subset of the figures (a: router-only, b: pgbench, c: agent)
 #   bench/run.sh --no-profile    skip the profiled agent pass of (c)
 #   bench/run.sh generator [quick] [--only l,r,s] [--sources file,kubernetes,docker] [--no-profile]
-#                                the generator benchmarks (event-to-routable, reloads, scale; about 5 minutes)
+#                                the generator benchmarks (event-to-routable, reloads, scale; about 3-4 minutes)
+#   bench/run.sh tls [quick]     TLS: PostgreSQL, a static HAProxy and pgroute terminating TLS side by side
+#                                (pgbench with PGSSLMODE=require, handshakes/s; about 3 minutes, quick about 1)
 #
 # Env: BENCH_SKIP_BUILD=1 uses dist/ as it is (no `npm run build`); BENCH_KEEP=1 keeps the scratch
 # directory (logs, rendered configs, the agent's .cpuprofile) even after a successful run;
@@ -111,6 +113,11 @@ gcc -O2 -Wall -Wextra -o "$BENCH_BIN_DIR/fakepg" bench/c/fakepg.c
 gcc -O2 -Wall -Wextra -o "$BENCH_BIN_DIR/connload" bench/c/connload.c
 
 RUNNER=dist-bench/src/main.js
+if [ "${1:-}" = tls ]; then
+  shift
+  RUNNER=dist-bench/src/tls-main.js
+  gcc -O2 -Wall -Wextra -pthread -o "$BENCH_BIN_DIR/tlsload" bench/c/tlsload.c -lssl -lcrypto
+fi
 if [ "${1:-}" = generator ]; then
   shift
   RUNNER=dist-bench/src/generator-main.js

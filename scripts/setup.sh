@@ -156,7 +156,18 @@ if node_modules_fresh; then
   say "node_modules up to date"
 else
   say "running npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 writes lock files without the other platforms' optional packages (rollup's, through
+  # vitest) and its own `npm ci` then refuses them as out of sync. `npm install` with the same lock
+  # installs the locked versions; it is the fallback, said out loud.
+  if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/pgroute-npm-ci.log; then
+    if grep -q 'EUSAGE' /tmp/pgroute-npm-ci.log; then
+      say "npm ci refused the lock file ($(grep -m1 'Missing:' /tmp/pgroute-npm-ci.log | sed 's/npm error //')); installing the locked versions with npm install"
+      npm install --no-audit --no-fund --loglevel=error
+    else
+      cat /tmp/pgroute-npm-ci.log >&2
+      die "npm ci failed"
+    fi
+  fi
 fi
 
 # --- 4. build ---------------------------------------------------------------
@@ -181,6 +192,7 @@ else
   docker_missing=()
   [[ -x /usr/sbin/dockerd || -x /usr/bin/dockerd ]] || docker_missing+=(docker.io)
   [[ -x /bin/busybox ]] || docker_missing+=(busybox-static)
+  command -v docker-compose >/dev/null 2>&1 || docker_missing+=(docker-compose)
   if ((${#docker_missing[@]} > 0)); then
     say "installing Debian packages: ${docker_missing[*]}"
     as_root apt-get update -qq

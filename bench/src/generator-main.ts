@@ -261,6 +261,7 @@ async function latencyKubernetes(): Promise<LatencySource> {
       '- name: fake',
       '  cluster:',
       `    server: http://127.0.0.1:${PORT.kube}`,
+      '    insecure-skip-tls-verify: true', // client-node refuses plain http otherwise
       'users:',
       '- name: nobody',
       '  user: {}',
@@ -277,6 +278,7 @@ async function latencyKubernetes(): Promise<LatencySource> {
   try {
     inst = await startPgroute('l-kube', ['watch', '--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spawn-haproxy'], join(dir, 'state'), {
       env: { ...process.env, KUBECONFIG: kubeconfig },
+      timeoutMs: 30_000,
     });
     await untilRoutable(PORT.pgroute, 'k0', 20_000);
     const samples: ApplySample[] = [];
@@ -335,7 +337,7 @@ async function latencyDocker(): Promise<LatencySource> {
 }
 
 function summaryLine(samples: readonly ApplySample[]): string {
-  const r = samples.map((s) => s.routableMs ?? 0);
+  const r = samples.map((s) => s.routableMs).filter((x): x is number => x !== null);
   return `${samples.length} events, routable p50 ${pct(r, 50)} ms, p99 ${pct(r, 99)} ms, kinds ${JSON.stringify(countBy(samples.map((s) => s.kind)))}, reloads ${samples.reduce((a, s) => a + s.reloads, 0)}`;
 }
 

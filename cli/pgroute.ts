@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { startAgent } from '../agent/src/agent.js';
 import { loadRouteTable, RouteStore } from '../agent/src/routes-store.js';
 import { ConfigError } from '../generator/src/errors.js';
-import { generate } from '../generator/src/generate.js';
+import { generate, type Generation } from '../generator/src/generate.js';
 import { readTenantsFile } from '../generator/src/sources/file.js';
 import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT } from '../generator/src/settings.js';
 import { createLogger } from './logger.js';
@@ -29,17 +29,22 @@ const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
   .showHelpAfterError();
 
+/** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
+async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: string }): Promise<Generation> {
+  const { settings: base, fallbackListener } = settingsFromFlags(flags);
+  const settings = await prepareTls(flags, base, log);
+  const file = await readTenantsFile(flags.tenants, fallbackListener);
+  reportRefused(log, file.snapshot.refused);
+  return generate(file.deployment, file.snapshot, settings);
+}
+
 addDeploymentFlags(
   program
     .command('generate')
     .description('render haproxy.cfg, spoe.conf and routes.json from a tenants file and validate them with haproxy -c')
     .requiredOption('--tenants <file>', 'tenants file (YAML)'),
 ).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
-  const { settings: base, fallbackListener } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
-  const file = await readTenantsFile(flags.tenants, fallbackListener);
-  reportRefused(log, file.snapshot.refused);
-  const g = await generate(file.deployment, file.snapshot, settings);
+  const g = await generateFromFile(flags);
   log.info({ haproxyConfig: g.paths.haproxyConfig, routes: g.paths.routes, version: g.routes.version, changed: g.configChanged || g.routesChanged }, 'generated and validated');
 });
 
@@ -115,11 +120,7 @@ addDeploymentFlags(
     .description('render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)')
     .requiredOption('--tenants <file>', 'tenants file (YAML)'),
 ).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
-  const { settings: base, fallbackListener } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
-  const file = await readTenantsFile(flags.tenants, fallbackListener);
-  reportRefused(log, file.snapshot.refused);
-  const g = await generate(file.deployment, file.snapshot, settings);
+  const g = await generateFromFile(flags);
   const outcome = await reloadMaster(g.paths.masterSocket);
   if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}`);
   log.info({ detail: outcome.detail, version: g.routes.version }, 'reloaded');

@@ -42,6 +42,7 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
     .addOption(new Option('--max-reloads <n>', 'reloads an old worker may survive before it is stopped (mworker-max-reloads)').default('50').env('PGROUTE_MAX_RELOADS'))
     .addOption(new Option('--tls <mode>', 'TLS on the public port: off, or auto (pgroute makes a CA and a server certificate in the state dir and renews it)').choices(['off', 'auto']).default('off').env('PGROUTE_TLS'))
+    .addOption(new Option('--tls-secret <namespace/name>', 'with --tls auto: keep the CA and certificate in this Kubernetes Secret, shared by every replica (needs get and update on it, and create unless it exists)').env('PGROUTE_TLS_SECRET'))
     .addOption(new Option('--tls-cert <file>', 'serve this certificate (PEM, chain first) instead; implies TLS').env('PGROUTE_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'private key of --tls-cert (default: read from the --tls-cert file)').env('PGROUTE_TLS_KEY'))
     .addOption(new Option('--tls-san <names...>', 'names and addresses in the auto certificate (default: localhost, 127.0.0.1, ::1, this host name)').env('PGROUTE_TLS_SANS'))

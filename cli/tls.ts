@@ -1,13 +1,16 @@
 // TLS for the public port: the certificate HAProxy serves (made here with --tls auto, or given with
-// --tls-cert/--tls-key) and, in auto mode, its renewal and hot swap through the runtime API.
+// --tls-cert/--tls-key) and, in auto mode, its renewal and hot swap through the runtime API. With
+// --tls-secret the auto mode's CA and certificate live in a Kubernetes Secret all replicas share.
 
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../generator/src/errors.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
 import { swapCertificate, watchRenewal, type RenewalWatch } from '../generator/src/tls/hot-swap.js';
-import { ensureAutoTls, useProvidedTls } from '../generator/src/tls/store.js';
+import { ensureSecretTls, parseSecretRef, secretApi } from '../generator/src/tls/secret-store.js';
+import { ensureAutoTls, useProvidedTls, type AutoTlsResult } from '../generator/src/tls/store.js';
 
 export interface TlsFlags {
   tls: 'off' | 'auto';
@@ -15,6 +18,33 @@ export interface TlsFlags {
   tlsKey?: string;
   tlsSan?: string[] | string;
   tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** `<namespace>/<name>`: the auto mode keeps its CA and certificate in this Kubernetes Secret. */
+  tlsSecret?: string;
+}
+
+/** Test seams. */
+export interface TlsDeps {
+  /** Default: loadFromDefault() (in a pod: its service account). */
+  readonly kubeConfig?: KubeConfig;
+}
+
+/**
+ * The auto mode's one check-and-write, used at start and by every renewal check: with
+ * --tls-secret the Secret is the source of truth (ensureSecretTls), else the state dir
+ * (ensureAutoTls). Both write the same files in the state dir.
+ */
+export function autoTls(flags: TlsFlags, stateDir: string, log: Logger, deps: TlsDeps = {}): () => Promise<AutoTlsResult> {
+  if (flags.tlsSecret === undefined || flags.tlsSecret === '') return () => ensureAutoTls({ stateDir, sans: sansOf(flags), log });
+  const secret = parseSecretRef(flags.tlsSecret);
+  const given = typeof flags.tlsSan === 'string' ? flags.tlsSan.trim() !== '' : (flags.tlsSan ?? []).length > 0;
+  if (!given) {
+    throw new ConfigError("--tls-secret needs --tls-san: every replica serves the Secret's one certificate, so all must ask for the same names (the default names include each host's own name)");
+  }
+  let api: ReturnType<typeof secretApi> | undefined;
+  return () => {
+    api ??= secretApi(deps.kubeConfig);
+    return ensureSecretTls({ stateDir, sans: sansOf(flags), log, secret, api });
+  };
 }
 
 export function sansOf(flags: TlsFlags): string[] {
@@ -24,26 +54,31 @@ export function sansOf(flags: TlsFlags): string[] {
 }
 
 /** Makes sure the certificate exists and returns settings that serve it; unchanged when TLS is off. */
-export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger): Promise<Settings> {
+export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger, deps: TlsDeps = {}): Promise<Settings> {
+  const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
+  if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   if (flags.tlsCert !== undefined) {
     const r = await useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
     log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
     return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
   }
   if (flags.tlsKey !== undefined) throw new ConfigError('--tls-key needs --tls-cert');
-  if (flags.tls === 'off') return settings;
-  const r = await ensureAutoTls({ stateDir: settings.stateDir, sans: sansOf(flags), log });
-  log.info({ serial: r.serialHex, notAfter: r.notAfter, caCreated: r.caCreated }, 'TLS: serving pgroute\'s own certificate (pgroute cert ca prints the CA for clients)');
+  if (flags.tls === 'off') {
+    if (secretGiven) throw new ConfigError('--tls-secret needs --tls auto');
+    return settings;
+  }
+  const r = await autoTls(flags, settings.stateDir, log, deps)();
+  log.info({ serial: r.serialHex, notAfter: r.notAfter, caCreated: r.caCreated, ...(secretGiven ? { secret: flags.tlsSecret } : {}) }, 'TLS: serving pgroute\'s own certificate (pgroute cert ca prints the CA for clients)');
   return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
 }
 
 /** In auto mode, renews the server certificate before it expires and swaps it in without a reload. */
-export function startRenewal(flags: TlsFlags, settings: Settings, log: Logger, intervalMs = 6 * 3_600_000): RenewalWatch | undefined {
+export function startRenewal(flags: TlsFlags, settings: Settings, log: Logger, intervalMs = 6 * 3_600_000, deps: TlsDeps = {}): RenewalWatch | undefined {
   if (flags.tls !== 'auto' || flags.tlsCert !== undefined) return undefined;
   const adminSocket = statePaths(settings.stateDir).adminSocket;
   return watchRenewal({
     intervalMs,
-    ensure: () => ensureAutoTls({ stateDir: settings.stateDir, sans: sansOf(flags), log }),
+    ensure: autoTls(flags, settings.stateDir, log, deps),
     swap: async (r) => swapCertificate(adminSocket, r.serverPemPath, await readFile(r.serverPemPath, 'utf8')),
     log,
   });

@@ -3,7 +3,9 @@
 //   API does not know (client-node's models), so a typo such as readOnlyRootFileSystem is caught;
 // - each kustomization lists exactly the files beside it, and the overlays render as intended
 //   (a small kustomize for the features used here; cross-checked by `kubectl kustomize` if present);
-// - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code;
+// - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code,
+//   and, where pgroute runs with --tls-secret, what generator/src/tls/secret-store.ts calls on
+//   that one Secret;
 // - pods run as non-root, without privilege escalation or capabilities, with limits and probes
 //   that point at ports that exist;
 // - pgroute's arguments are accepted by the built CLI (dist/, made by `npm run build`).
@@ -13,7 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
-import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
@@ -71,6 +73,7 @@ const VALIDATORS: Record<string, (o: Obj) => void> = {
   'v1/Namespace': (o) => new Namespace(o as never).validate(),
   'v1/ServiceAccount': (o) => new ServiceAccount(o as never).validate(),
   'v1/Service': (o) => new Service(o as never).validate(),
+  'v1/Secret': (o) => new Secret(o as never).validate(),
   'apps/v1/Deployment': (o) => new Deployment(o as never).validate(),
   'apps/v1/StatefulSet': (o) => new StatefulSet(o as never).validate(),
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
@@ -256,11 +259,14 @@ function stripComments(code: string): string {
   return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
 }
 
-/** "apiGroup/resource:verb" for everything the source's code calls, and whether it is cluster-wide. */
-function neededAccess(): { rules: Set<string>; clusterWide: boolean } {
+/** The TLS Secret store (--tls-secret): its calls need RBAC on the one Secret it names. */
+const SECRET_STORE = join(ROOT, 'generator', 'src', 'tls', 'secret-store.ts');
+
+/** "apiGroup/resource:verb" for everything these files call, and whether any of it is cluster-wide. */
+function neededAccess(files: readonly string[] = sourceFiles()): { rules: Set<string>; clusterWide: boolean } {
   const rules = new Set<string>();
   let clusterWide = false;
-  for (const file of sourceFiles()) {
+  for (const file of files) {
     const code = stripComments(readFileSync(file, 'utf8'));
     for (const m of code.matchAll(/makeApiClient\((\w+)\)/g)) expect(m[1], `${relative(ROOT, file)} uses an API client the test does not model`).toBe('CoreV1Api');
     for (const m of code.matchAll(/\.((?:list|read|create|replace|patch|delete|connect)[A-Z]\w*)\(/g)) {
@@ -280,14 +286,34 @@ function neededAccess(): { rules: Set<string>; clusterWide: boolean } {
   return { rules, clusterWide };
 }
 
+/**
+ * "apiGroup/resource:verb", or "…:verb@name" for a rule limited by resourceNames (allowed on
+ * secrets only: the one Secret --tls-secret names).
+ */
 function grantedAccess(role: Obj): Set<string> {
   const out = new Set<string>();
   for (const rule of role.rules ?? []) {
-    expect(rule.resourceNames, 'no resourceNames are needed').toBeUndefined();
+    if (rule.resourceNames !== undefined) expect(rule.resources, 'resourceNames only limit the TLS Secret').toEqual(['secrets']);
     expect(rule.nonResourceURLs, 'no non-resource URLs are needed').toBeUndefined();
-    for (const g of rule.apiGroups ?? []) for (const r of rule.resources ?? []) for (const v of rule.verbs ?? []) out.add(`${g === '' ? 'core' : g}/${r}:${v}`);
+    for (const g of rule.apiGroups ?? []) {
+      for (const r of rule.resources ?? []) {
+        for (const v of rule.verbs ?? []) {
+          const base = `${g === '' ? 'core' : g}/${r}:${v}`;
+          if (rule.resourceNames === undefined) out.add(base);
+          else for (const n of rule.resourceNames as string[]) out.add(`${base}@${n}`);
+        }
+      }
+    }
   }
   return out;
+}
+
+/** The Secret pgroute's --tls-secret names in a rendering, if any. */
+function tlsSecretOf(objs: Obj[]): { namespace: string; name: string } | undefined {
+  const value = flag(container(pgrouteDeployment(objs), 'pgroute').args, '--tls-secret');
+  if (value === undefined) return undefined;
+  const [namespace, name] = value.split('/');
+  return { namespace: namespace!, name: name! };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,8 +326,8 @@ const RENDERS: [string, () => Obj[]][] = [
 ];
 
 describe('kubernetes manifests', () => {
-  it('are there: base, the single-namespace overlay, the example tenant', () => {
-    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'examples/tenant-acme.yaml']) expect(existsSync(join(KUBE, f)), f).toBe(true);
+  it('are there: base, the single-namespace and tls-auto overlays, the example tenant', () => {
+    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'examples/tenant-acme.yaml']) expect(existsSync(join(KUBE, f)), f).toBe(true);
     expect(OBJECTS.length).toBeGreaterThan(8);
   });
 
@@ -365,6 +391,7 @@ describe('kubernetes manifests', () => {
     expect([...needed.rules].some((r) => r.startsWith('core/secrets'))).toBe(false);
 
     const base = render(BASE);
+    expect(tlsSecretOf(base)).toBeUndefined();
     const clusterRoles = base.filter((o) => o.kind === 'ClusterRole');
     expect(clusterRoles.map((r) => r.metadata.name)).toEqual(['pgroute-service-reader']);
     expect(grantedAccess(clusterRoles[0]!)).toEqual(needed.rules);
@@ -379,10 +406,51 @@ describe('kubernetes manifests', () => {
     expect(watched.sort()).toEqual(roles.map((r) => r.metadata.namespace).sort());
     for (const role of roles) expect(grantedAccess(role)).toEqual(needed.rules);
 
-    // Every grant anywhere (examples included) is one of these.
+    // Every grant anywhere (examples included) is one of these, or one the TLS Secret store needs
+    // on a Secret named by resourceNames (checked per overlay below).
+    const secretStore = neededAccess([SECRET_STORE]).rules;
     for (const { obj } of OBJECTS.filter((l) => l.obj.kind === 'Role' || l.obj.kind === 'ClusterRole')) {
-      for (const g of grantedAccess(obj)) expect(needed.rules.has(g), g).toBe(true);
+      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || secretStore.has(g.split('@')[0]!), g).toBe(true);
     }
+  });
+
+  it('the TLS Secret store calls get, create and update on secrets (and nothing cluster-wide)', () => {
+    const needed = neededAccess([SECRET_STORE]);
+    expect([...needed.rules].sort()).toEqual(['core/secrets:create', 'core/secrets:get', 'core/secrets:update']);
+    expect(needed.clusterWide).toBe(false);
+  });
+
+  it.each(RENDERS)('%s: secrets are granted exactly where --tls-secret needs them, on that Secret only', (_name, build) => {
+    const objs = build();
+    const ref = tlsSecretOf(objs);
+    const secretGrants = (o: Obj): string[] => [...grantedAccess(o)].filter((g) => g.startsWith('core/secrets:'));
+    const roles = objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+    if (ref === undefined) {
+      for (const r of roles) expect(secretGrants(r), `${r.kind}/${r.metadata.name}`).toEqual([]);
+      return;
+    }
+    const args: string[] = container(pgrouteDeployment(objs), 'pgroute').args;
+    expect(flag(args, '--tls')).toBe('auto');
+    // One certificate for every replica: the names must be given (the default includes the pod's host name).
+    expect(args.includes('--tls-san') || args.some((a) => a.startsWith('--tls-san='))).toBe(true);
+    // create is needed only when the Secret does not exist; RBAC cannot limit create to one name,
+    // so the Secret is pre-created (empty, no data that a re-apply would reset) and create is not granted.
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.namespace === ref.namespace && o.metadata.name === ref.name);
+    expect(secret, `the Secret ${ref.namespace}/${ref.name} is pre-created`).toBeDefined();
+    expect(secret!.type ?? 'Opaque').toBe('Opaque');
+    expect(secret!.data).toBeUndefined();
+    expect(secret!.stringData).toBeUndefined();
+    const needed = [...neededAccess([SECRET_STORE]).rules].filter((r) => r !== 'core/secrets:create').map((r) => `${r}@${ref.name}`).sort();
+    expect(needed).toEqual([`core/secrets:get@${ref.name}`, `core/secrets:update@${ref.name}`]);
+    const granting = roles.filter((r) => secretGrants(r).length > 0);
+    expect(granting.map((r) => `${r.kind}/${r.metadata.namespace}`)).toEqual([`Role/${ref.namespace}`]);
+    expect(secretGrants(granting[0]!).sort()).toEqual(needed);
+    const binding = objs.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === ref.namespace && o.roleRef.name === granting[0]!.metadata.name);
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'pgroute', namespace: 'pgroute' }]);
+    // The Services grants stay the base's.
+    const base = render(BASE);
+    const serviceGrants = (list: Obj[]): string[] => list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => [...grantedAccess(o)].filter((g) => !g.startsWith('core/secrets:'))).sort();
+    expect(serviceGrants(objs)).toEqual(serviceGrants(base));
   });
 
   it.each(RENDERS)('%s: bindings name the pgroute ServiceAccount and roles that exist', (_name, build) => {

@@ -22,8 +22,26 @@
  * - timeoutSeconds ends the watch (cleanly) after that many seconds.
  * - Errors are Status objects with the real reasons (BadRequest, NotFound, MethodNotAllowed, ...).
  *
- * Not modelled: writes over HTTP (tests use the methods below), authentication, pagination
- * (limit/continue), resourceVersionMatch, protobuf, other resources.
+ * Secrets, one at a time over HTTP (what a client that keeps state in one Secret calls):
+ * - GET /api/v1/namespaces/{ns}/secrets/{name}: 200 with the Secret (data base64), or 404 NotFound.
+ * - POST /api/v1/namespaces/{ns}/secrets (the collection; POST on a name is 405): 201 Created with
+ *   the stored object (uid, creationTimestamp and the next resourceVersion set by the server, type
+ *   defaulted to Opaque, stringData merged into data); 409 AlreadyExists when the name is taken;
+ *   a resourceVersion in the body is refused (500, "resourceVersion should not be set on objects
+ *   to be created"), as etcd3's store does.
+ * - PUT /api/v1/namespaces/{ns}/secrets/{name}: 200 with the stored object. A body resourceVersion
+ *   other than the current one -> 409 Conflict ("the object has been modified"); none -> an
+ *   unconditional update (Secrets allow it); a missing Secret -> 404 (no create on update); a
+ *   name or namespace other than the URL's -> 400. An update that changes nothing keeps the
+ *   resourceVersion (etcd writes nothing). uid and creationTimestamp are kept.
+ * - Validation as the apiserver's (422 Invalid): data keys match [-._a-zA-Z0-9]+, at most 1 MiB
+ *   of data, kubernetes.io/tls needs tls.crt and tls.key, type is immutable, and so is the data of
+ *   an `immutable: true` Secret. Data that is not base64 -> 400 (the JSON decoder refuses it).
+ * Secret writes take the global resourceVersion but are not sent to Service watches.
+ *
+ * Not modelled: Service writes over HTTP (tests use the methods below), Secret list/watch/patch/
+ * delete (405), namespace existence, authentication and RBAC, pagination (limit/continue),
+ * resourceVersionMatch, dryRun, protobuf, other resources.
  */
 
 import http from 'node:http';
@@ -77,6 +95,24 @@ export interface ServiceInput {
   creationTimestamp?: string;
 }
 
+/** A Secret as it travels on the wire (plain JSON; data values base64). */
+export interface SecretObject {
+  apiVersion?: 'v1';
+  kind?: 'Secret';
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  type: string;
+  immutable?: boolean;
+  data?: Record<string, string>;
+}
+
 export interface FakeKubeApiServerOptions {
   port: number;
   host?: string;
@@ -122,6 +158,8 @@ export class FakeKubeApiServer {
   private readonly honourTimeoutSeconds: boolean;
   private server: http.Server | undefined;
   private readonly services = new Map<string, ServiceObject>();
+  private readonly secrets = new Map<string, SecretObject>();
+  private holds: { method: string; count: number; queue: (() => void)[] }[] = [];
   private rv = 1;
   private uidCounter = 0;
   private ipCounter = 0;
@@ -281,6 +319,39 @@ export class FakeKubeApiServer {
     this.failures = { remaining: count, code };
   }
 
+  /** Creates a Secret directly (as `kubectl apply` of a manifest would); data given as text. */
+  createSecret(input: { namespace: string; name: string; type?: string; data?: Record<string, string>; labels?: Record<string, string> }): SecretObject {
+    const data = input.data === undefined ? undefined : Object.fromEntries(Object.entries(input.data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+    const result = this.writeSecret('POST', input.namespace, undefined, {
+      metadata: { name: input.name, namespace: input.namespace, ...(input.labels ? { labels: input.labels } : {}) },
+      ...(input.type ? { type: input.type } : {}),
+      ...(data ? { data } : {}),
+    });
+    if (result.code !== 201) throw new Error(`createSecret: ${JSON.stringify(result.body)}`);
+    return clone(result.body as SecretObject);
+  }
+
+  /** The stored Secret (data base64), or undefined. */
+  getSecret(namespace: string, name: string): SecretObject | undefined {
+    const s = this.secrets.get(keyOf(namespace, name));
+    return s === undefined ? undefined : clone(s);
+  }
+
+  /** One data value of a stored Secret, decoded as UTF-8. */
+  secretText(namespace: string, name: string, key: string): string | undefined {
+    const v = this.secrets.get(keyOf(namespace, name))?.data?.[key];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  }
+
+  /**
+   * Test control for races (network latency, in effect): the next `count` requests with `method`
+   * are held until all `count` have arrived, then served in arrival order, one after the other. So
+   * `holdRequests('GET', 2)` makes two clients read the same state before either writes.
+   */
+  holdRequests(method: string, count: number): void {
+    this.holds.push({ method: method.toUpperCase(), count, queue: [] });
+  }
+
   /** What a list of all Services would return now (without counting a request). */
   snapshot(): ServiceObject[] {
     return this.sorted(undefined).map(clone);
@@ -291,6 +362,146 @@ export class FakeKubeApiServer {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', this.url);
     this.requests.push(`${req.method ?? '?'} ${url.pathname}${url.search}`);
+    const hold = this.holds.find((h) => h.method === req.method);
+    const serve = (): void => {
+      const secret = secretRouteOf(url.pathname);
+      if (secret !== undefined) this.handleSecret(req, res, secret);
+      else this.handleServices(req, res, url);
+    };
+    if (hold === undefined) return serve();
+    hold.queue.push(serve);
+    if (hold.queue.length < hold.count) return;
+    this.holds.splice(this.holds.indexOf(hold), 1);
+    for (const run of hold.queue) run();
+  }
+
+  private handleSecret(req: http.IncomingMessage, res: http.ServerResponse, route: { namespace: string; name?: string }): void {
+    const method = req.method ?? 'GET';
+    const allowed = route.name === undefined ? method === 'POST' : method === 'GET' || method === 'PUT';
+    if (!allowed) {
+      // The real apiserver serves these too (list, watch, patch, delete); this fake does not.
+      return sendStatus(res, 405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    }
+    if (this.failures.remaining > 0) {
+      this.failures.remaining--;
+      this.counters.failed++;
+      return sendStatus(res, this.failures.code, reasonOf(this.failures.code), `injected failure (${this.failures.code})`);
+    }
+    if (method === 'GET') {
+      this.counters.gets++;
+      const secret = this.secrets.get(keyOf(route.namespace, route.name!));
+      if (!secret) return sendStatus(res, 404, 'NotFound', `secrets "${route.name}" not found`, { name: route.name, kind: 'secrets' });
+      return sendJson(res, 200, { apiVersion: 'v1', kind: 'Secret', ...clone(secret) });
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        return sendStatus(res, 400, 'BadRequest', `error decoding request body: ${(err as Error).message}`);
+      }
+      const result = this.writeSecret(method as 'POST' | 'PUT', route.namespace, route.name, body);
+      sendJson(res, result.code, result.body);
+    });
+  }
+
+  /** POST (create) or PUT (update) of a Secret, with the apiserver's checks; the HTTP answer. */
+  private writeSecret(method: 'POST' | 'PUT', namespace: string, urlName: string | undefined, raw: unknown): { code: number; body: unknown } {
+    const status = (code: number, reason: string, message: string, details?: Record<string, unknown>): { code: number; body: unknown } => ({
+      code,
+      body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code },
+    });
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return status(400, 'BadRequest', 'the body of the request was in an unknown format');
+    const obj = raw as Record<string, any>;
+    if ((obj.kind !== undefined && obj.kind !== 'Secret') || (obj.apiVersion !== undefined && obj.apiVersion !== 'v1')) {
+      return status(400, 'BadRequest', `the API version in the data (${obj.apiVersion}) does not match the expected API version (v1) or kind ${obj.kind} is not Secret`);
+    }
+    const meta = (obj.metadata ?? {}) as Record<string, any>;
+    const name: string | undefined = meta.name;
+    if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
+      return status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (urlName !== undefined && name !== urlName) return status(400, 'BadRequest', `the name of the object (${name ?? ''}) does not match the name on the URL (${urlName})`);
+    if (typeof name !== 'string' || name === '') return status(422, 'Invalid', 'Secret "" is invalid: metadata.name: Required value: name or generateName is required', { kind: 'Secret' });
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name) || name.length > 253) {
+      return status(422, 'Invalid', `Secret "${name}" is invalid: metadata.name: Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`, { name, kind: 'Secret' });
+    }
+    // data: base64 strings (what the JSON decoder accepts), then stringData on top (write-only).
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries((obj.data ?? {}) as Record<string, unknown>)) {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
+        return status(400, 'BadRequest', `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (key ${k})`);
+      }
+      data[k] = v;
+    }
+    for (const [k, v] of Object.entries((obj.stringData ?? {}) as Record<string, unknown>)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+    const type: string = typeof obj.type === 'string' && obj.type !== '' ? obj.type : 'Opaque';
+    const invalid = (field: string, detail: string): { code: number; body: unknown } =>
+      status(422, 'Invalid', `Secret "${name}" is invalid: ${field}: ${detail}`, { name, kind: 'Secret', causes: [{ reason: 'FieldValueInvalid', message: detail, field }] });
+    for (const k of Object.keys(data)) {
+      if (!/^[-._a-zA-Z0-9]+$/.test(k)) return invalid(`data[${k}]`, `Invalid value: "${k}": a valid config key must consist of alphanumeric characters, '-', '_' or '.'`);
+    }
+    const size = Object.values(data).reduce((n, v) => n + Buffer.from(v, 'base64').length, 0);
+    if (size > 1024 * 1024) return invalid('data', 'Too long: must have at most 1048576 bytes');
+    if (type === 'kubernetes.io/tls') {
+      for (const k of ['tls.crt', 'tls.key']) if (!(k in data)) return invalid(`data[${k}]`, 'Required value');
+    }
+    const key = keyOf(namespace, name);
+    const existing = this.secrets.get(key);
+    const rvParam: unknown = meta.resourceVersion;
+    if (method === 'POST') {
+      if (rvParam !== undefined && rvParam !== '') return status(500, 'InternalError', 'Internal error occurred: resourceVersion should not be set on objects to be created');
+      if (existing) return status(409, 'AlreadyExists', `secrets "${name}" already exists`, { name, kind: 'secrets' });
+      const created: SecretObject = {
+        metadata: {
+          name,
+          namespace,
+          uid: this.nextUid(),
+          resourceVersion: String(this.nextRV()),
+          creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+          ...(meta.labels ? { labels: { ...meta.labels } } : {}),
+          ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
+        },
+        type,
+        ...(obj.immutable === true ? { immutable: true } : {}),
+        ...(Object.keys(data).length > 0 ? { data } : {}),
+      };
+      this.secrets.set(key, created);
+      return { code: 201, body: { apiVersion: 'v1', kind: 'Secret', ...clone(created) } };
+    }
+    if (!existing) return status(404, 'NotFound', `secrets "${name}" not found`, { name, kind: 'secrets' });
+    if (rvParam !== undefined && rvParam !== '') {
+      if (typeof rvParam !== 'string' || !/^\d+$/.test(rvParam)) return status(400, 'BadRequest', `resourceVersion: Invalid value: ${JSON.stringify(rvParam)}`);
+      if (rvParam !== existing.metadata.resourceVersion) {
+        return status(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'secrets' });
+      }
+    }
+    if (type !== existing.type) return invalid('type', `Invalid value: "${type}": field is immutable`);
+    const sameData = JSON.stringify(sortedEntries(data)) === JSON.stringify(sortedEntries(existing.data ?? {}));
+    if (existing.immutable === true && (!sameData || obj.immutable !== true)) return invalid('data', 'Forbidden: field is immutable when `immutable` is set');
+    const updated: SecretObject = {
+      metadata: {
+        name,
+        namespace,
+        uid: existing.metadata.uid,
+        resourceVersion: existing.metadata.resourceVersion,
+        creationTimestamp: existing.metadata.creationTimestamp,
+        ...(meta.labels ? { labels: { ...meta.labels } } : {}),
+        ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
+      },
+      type,
+      ...(obj.immutable === true ? { immutable: true } : {}),
+      ...(Object.keys(data).length > 0 ? { data } : {}),
+    };
+    // etcd writes nothing (and the resourceVersion stays) when the object did not change.
+    if (JSON.stringify(normalized(updated)) !== JSON.stringify(normalized(existing))) updated.metadata.resourceVersion = String(this.nextRV());
+    this.secrets.set(key, updated);
+    return { code: 200, body: { apiVersion: 'v1', kind: 'Secret', ...clone(updated) } };
+  }
+
+  private handleServices(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     const route = routeOf(url.pathname);
     if (route === undefined) return sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
@@ -540,6 +751,27 @@ function routeOf(path: string): { namespace?: string; name?: string } | undefine
   const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/services(?:\/([^/]+))?$/.exec(path);
   if (!m) return undefined;
   return m[3] === undefined ? { namespace: m[1]! } : { namespace: m[1]!, name: decodeURIComponent(m[3]) };
+}
+
+function secretRouteOf(path: string): { namespace: string; name?: string } | undefined {
+  const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/secrets(?:\/([^/]+))?$/.exec(path);
+  if (!m) return undefined;
+  return m[3] === undefined ? { namespace: m[1]! } : { namespace: m[1]!, name: decodeURIComponent(m[3]) };
+}
+
+function sortedEntries(o: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A Secret in a key-order-independent form, to tell a no-op update. */
+function normalized(s: SecretObject): unknown {
+  return {
+    labels: sortedEntries(s.metadata.labels ?? {}),
+    annotations: sortedEntries(s.metadata.annotations ?? {}),
+    type: s.type,
+    immutable: s.immutable ?? false,
+    data: sortedEntries(s.data ?? {}),
+  };
 }
 
 function writeEvent(res: http.ServerResponse, type: string, object: unknown): void {

@@ -178,7 +178,8 @@ export class KubernetesSource implements TenantSource {
   }
 }
 
-function defaultKubeConfig(): KubeConfig {
+/** $KUBECONFIG, ~/.kube/config, else the in-cluster service account (also used by the TLS Secret store). */
+export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;

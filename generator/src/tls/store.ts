@@ -46,41 +46,105 @@ export interface AutoTlsResult {
   readonly notAfter: Date;
 }
 
-const locks = new Map<string, Promise<unknown>>();
-
 /**
- * Makes sure `<stateDir>/tls` holds a CA (created once, kept across restarts; replaced only once
- * expired) and a server certificate it issued for exactly `sans`, with more than the renewal
- * fraction of its lifetime left. Calls on one state dir are serialized within this process; run
- * one pgroute per state dir.
+ * The auto mode's material, wherever it is kept (the state dir's files, or a Kubernetes Secret):
+ * PEM texts, undefined when absent.
  */
-export function ensureAutoTls(opts: AutoTlsOptions): Promise<AutoTlsResult> {
-  const dir = tlsPaths(opts.stateDir).dir;
-  const previous = locks.get(dir) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(() => ensureAutoTlsNow(opts));
-  locks.set(dir, run);
-  void run.finally(() => {
-    if (locks.get(dir) === run) locks.delete(dir);
-  }).catch(() => undefined);
-  return run;
+export interface AutoTlsMaterial {
+  readonly caCertPem?: string | undefined;
+  readonly caKeyPem?: string | undefined;
+  /** The server certificate then its key, as HAProxy's `crt` loads it. */
+  readonly serverPem?: string | undefined;
 }
 
-async function ensureAutoTlsNow(opts: AutoTlsOptions): Promise<AutoTlsResult> {
+/** Where each piece of the material comes from, for error messages and logs. */
+export interface AutoTlsPlaces {
+  readonly caCert: string;
+  readonly caKey: string;
+  readonly serverPem: string;
+}
+
+export type AutoTlsPolicy = Pick<AutoTlsOptions, 'now' | 'renewFraction'> & {
+  /** Canonical SANs (parseSans values). */
+  readonly sans: readonly string[];
+};
+
+/** What must be made: nothing, a server certificate, or a CA and then a server certificate. Pure. */
+export interface AutoTlsDecision {
+  /** Why a new CA is needed ("missing", "expired …"), when it is. */
+  readonly newCa?: string;
+  /** The usable CA, when it is kept. */
+  readonly ca?: CertificateAuthority;
+  /** Why the server certificate must be issued, when it must. */
+  readonly reissue?: string;
+}
+
+/**
+ * The certificate decisions of the auto mode, shared by the state-dir store and the Secret store:
+ * keep a CA whose certificate and key match and which has not expired (a certificate without its
+ * key is refused: restoring the key is the operator's call; a key without a certificate is an
+ * interrupted creation and starts over), and reissue the server certificate when it is missing,
+ * damaged, not the CA's, for other names, or due for renewal. Throws a ConfigError naming the place.
+ */
+export function decideAutoTls(material: AutoTlsMaterial, places: AutoTlsPlaces, policy: AutoTlsPolicy): AutoTlsDecision {
+  const now = policy.now ?? new Date();
+  const { caCertPem: certPem, caKeyPem: keyPem } = material;
+  let newCa = 'missing';
+  if (certPem !== undefined && keyPem === undefined) {
+    throw new ConfigError(
+      `${places.caCert} exists but its key ${places.caKey} is missing: restore the key, or remove ${places.caCert} to create a new CA (clients must then trust the new one)`,
+    );
+  }
+  if (certPem !== undefined && keyPem !== undefined) {
+    const cert = parseCertificates(certPem, places.caCert)[0]!;
+    const key = parsePrivateKey(keyPem, places.caKey);
+    if (!cert.checkPrivateKey(key)) throw new ConfigError(`the key ${places.caKey} does not match the CA certificate ${places.caCert}`);
+    const ca = { certPem, keyPem };
+    if (new Date(cert.validTo).getTime() > now.getTime()) {
+      const reissue =
+        material.serverPem === undefined ? 'missing'
+        : reissueReason({ serverPem: material.serverPem, caCertPem: certPem, sans: policy.sans, now, ...(policy.renewFraction === undefined ? {} : { renewFraction: policy.renewFraction }) });
+      return reissue === undefined ? { ca } : { ca, reissue };
+    }
+    newCa = `expired ${new Date(cert.validTo).toISOString()}`;
+  }
+  return { newCa, reissue: 'new CA' };
+}
+
+export interface AutoTlsNext {
+  /** The complete material to keep and serve. */
+  readonly material: Required<{ [K in keyof AutoTlsMaterial]: string }>;
+  /** True when anything in it was made by this call. */
+  readonly changed: boolean;
+  readonly caCreated: boolean;
+  /** Why the server certificate was issued, when it was. */
+  readonly reason?: string;
+  readonly serialHex: string;
+  readonly notAfter: Date;
+}
+
+/**
+ * Applies decideAutoTls: creates the CA and issues the server certificate as decided. No I/O
+ * (keys and certificates in memory); logs what it made, naming `places`.
+ */
+export async function nextAutoTls(material: AutoTlsMaterial, places: AutoTlsPlaces, opts: Omit<AutoTlsOptions, 'stateDir'>): Promise<AutoTlsNext> {
   const now = opts.now ?? new Date();
   const sans = parseSans(opts.sans).map((s) => s.value);
-  const paths = tlsPaths(opts.stateDir);
-  await ensurePrivateDir(paths.dir);
-
-  const { ca, created: caCreated } = await loadOrCreateCa(opts, now);
-  const current = await readIfExists(paths.serverPem);
-  const reason =
-    caCreated ? 'new CA'
-    : current === undefined ? 'missing'
-    : reissueReason({ serverPem: current, caCertPem: ca.certPem, sans, now, ...(opts.renewFraction === undefined ? {} : { renewFraction: opts.renewFraction }) });
-
-  if (reason === undefined) {
-    const info = describeCertificate(current!);
-    return { serverPemPath: paths.serverPem, caPem: ca.certPem, renewed: false, caCreated, serialHex: info.serialHex, notAfter: info.notAfter };
+  const decision = decideAutoTls(material, places, { sans, now, ...(opts.renewFraction === undefined ? {} : { renewFraction: opts.renewFraction }) });
+  if (decision.reissue === undefined) {
+    const info = describeCertificate(material.serverPem!);
+    return { material: { caCertPem: decision.ca!.certPem, caKeyPem: decision.ca!.keyPem, serverPem: material.serverPem! }, changed: false, caCreated: false, serialHex: info.serialHex, notAfter: info.notAfter };
+  }
+  let ca = decision.ca;
+  if (ca === undefined) {
+    if (decision.newCa !== 'missing') opts.log.warn({ file: places.caCert, expired: decision.newCa }, 'the TLS CA expired; creating a new one (clients must trust the new ca.crt)');
+    const made = await createCa({
+      commonName: opts.caCommonName ?? DEFAULT_CA_COMMON_NAME,
+      validityDays: opts.caValidityDays ?? DEFAULT_CA_VALIDITY_DAYS,
+      now,
+    });
+    opts.log.info({ file: places.caCert, serial: made.serialHex, notAfter: made.notAfter.toISOString() }, 'created the TLS CA');
+    ca = { certPem: made.certPem, keyPem: made.keyPem };
   }
   const server = await issueServerCertificate({
     ca,
@@ -89,36 +153,77 @@ async function ensureAutoTlsNow(opts: AutoTlsOptions): Promise<AutoTlsResult> {
     validityDays: opts.serverValidityDays ?? DEFAULT_SERVER_VALIDITY_DAYS,
     now,
   });
-  await writePrivateFile(paths.serverPem, joinPem([server.certPem, server.keyPem]));
-  opts.log.info({ file: paths.serverPem, reason, serial: server.serialHex, sans, notAfter: server.notAfter.toISOString() }, 'issued the TLS server certificate');
-  return { serverPemPath: paths.serverPem, caPem: ca.certPem, renewed: true, reason, caCreated, serialHex: server.serialHex, notAfter: server.notAfter };
+  const reason = decision.reissue;
+  opts.log.info({ file: places.serverPem, reason, serial: server.serialHex, sans, notAfter: server.notAfter.toISOString() }, 'issued the TLS server certificate');
+  return {
+    material: { caCertPem: ca.certPem, caKeyPem: ca.keyPem, serverPem: joinPem([server.certPem, server.keyPem]) },
+    changed: true,
+    caCreated: decision.ca === undefined,
+    reason,
+    serialHex: server.serialHex,
+    notAfter: server.notAfter,
+  };
 }
 
-async function loadOrCreateCa(opts: AutoTlsOptions, now: Date): Promise<{ ca: CertificateAuthority; created: boolean }> {
+/** The auto mode's files in `<stateDir>/tls`, as undefined when absent. */
+export async function readAutoTlsFiles(stateDir: string): Promise<AutoTlsMaterial> {
+  const paths = tlsPaths(stateDir);
+  const [caCertPem, caKeyPem, serverPem] = await Promise.all([readIfExists(paths.caCert), readIfExists(paths.caKey), readIfExists(paths.serverPem)]);
+  return { caCertPem, caKeyPem, serverPem };
+}
+
+/**
+ * Writes the material where HAProxy and `pgroute cert` read it: a 0700 directory, ca.key and
+ * server.pem 0600, ca.crt 0644; the key first, so an interruption never leaves a CA certificate
+ * without its key. Each file atomically, and only when its content differs. Returns whether
+ * server.pem changed (what HAProxy must be given).
+ */
+export async function writeAutoTlsFiles(stateDir: string, material: AutoTlsNext['material']): Promise<boolean> {
+  const paths = tlsPaths(stateDir);
+  await ensurePrivateDir(paths.dir);
+  await writePrivateFile(paths.caKey, material.caKeyPem, 0o600);
+  await writePrivateFile(paths.caCert, material.caCertPem, 0o644);
+  return writePrivateFile(paths.serverPem, material.serverPem, 0o600);
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier call for the same state dir has finished (within this process). */
+export function serializedOnStateDir<T>(stateDir: string, fn: () => Promise<T>): Promise<T> {
+  const dir = tlsPaths(stateDir).dir;
+  const previous = locks.get(dir) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(fn);
+  locks.set(dir, run);
+  void run.finally(() => {
+    if (locks.get(dir) === run) locks.delete(dir);
+  }).catch(() => undefined);
+  return run;
+}
+
+/**
+ * Makes sure `<stateDir>/tls` holds a CA (created once, kept across restarts; replaced only once
+ * expired) and a server certificate it issued for exactly `sans`, with more than the renewal
+ * fraction of its lifetime left. Calls on one state dir are serialized within this process; run
+ * one pgroute per state dir.
+ */
+export function ensureAutoTls(opts: AutoTlsOptions): Promise<AutoTlsResult> {
+  return serializedOnStateDir(opts.stateDir, () => ensureAutoTlsNow(opts));
+}
+
+async function ensureAutoTlsNow(opts: AutoTlsOptions): Promise<AutoTlsResult> {
   const paths = tlsPaths(opts.stateDir);
-  const [certPem, keyPem] = await Promise.all([readIfExists(paths.caCert), readIfExists(paths.caKey)]);
-  if (certPem !== undefined && keyPem === undefined) {
-    throw new ConfigError(
-      `${paths.caCert} exists but its key ${paths.caKey} is missing: restore the key, or remove ${paths.caCert} to create a new CA (clients must then trust the new one)`,
-    );
-  }
-  if (certPem !== undefined && keyPem !== undefined) {
-    const cert = parseCertificates(certPem, paths.caCert)[0]!;
-    const key = parsePrivateKey(keyPem, paths.caKey);
-    if (!cert.checkPrivateKey(key)) throw new ConfigError(`the key ${paths.caKey} does not match the CA certificate ${paths.caCert}`);
-    if (new Date(cert.validTo).getTime() > now.getTime()) return { ca: { certPem, keyPem }, created: false };
-    opts.log.warn({ file: paths.caCert, expired: new Date(cert.validTo).toISOString() }, 'the TLS CA expired; creating a new one (clients must trust the new ca.crt)');
-  }
-  // A key without a certificate is an interrupted creation (the key is written first): start over.
-  const ca = await createCa({
-    commonName: opts.caCommonName ?? DEFAULT_CA_COMMON_NAME,
-    validityDays: opts.caValidityDays ?? DEFAULT_CA_VALIDITY_DAYS,
-    now,
-  });
-  await writePrivateFile(paths.caKey, ca.keyPem, 0o600);
-  await writePrivateFile(paths.caCert, ca.certPem, 0o644);
-  opts.log.info({ file: paths.caCert, serial: ca.serialHex, notAfter: ca.notAfter.toISOString() }, 'created the TLS CA');
-  return { ca: { certPem: ca.certPem, keyPem: ca.keyPem }, created: true };
+  await ensurePrivateDir(paths.dir);
+  const next = await nextAutoTls(await readAutoTlsFiles(opts.stateDir), paths, opts);
+  if (next.changed) await writeAutoTlsFiles(opts.stateDir, next.material);
+  return {
+    serverPemPath: paths.serverPem,
+    caPem: next.material.caCertPem,
+    renewed: next.changed,
+    ...(next.reason === undefined ? {} : { reason: next.reason }),
+    caCreated: next.caCreated,
+    serialHex: next.serialHex,
+    notAfter: next.notAfter,
+  };
 }
 
 /** The first DNS name (or IP) when it fits the 64-character CN limit; clients check the SANs anyway. */

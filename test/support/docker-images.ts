@@ -100,12 +100,14 @@ function inputHash(files: readonly string[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-function imageHash(image: string): string | undefined {
+/** The input-hash label of a local image, or undefined when there is no such image. */
+export function imageHash(image: string): string | undefined {
   const r = spawnSync('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${IMAGE_HASH_LABEL}" }}`, image], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-function ensureBusybox(): void {
+/** Static busybox, the shell of every locally built test image. */
+export function ensureBusybox(): void {
   if (fs.existsSync(BUSYBOX) && /static/.test(spawnSync('file', ['-L', BUSYBOX], { encoding: 'utf8' }).stdout ?? 'static')) return;
   if (!fs.existsSync(BUSYBOX)) {
     execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'busybox-static'], {

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureDocker } from './docker.js';
-import { IMAGE_HASH_LABEL } from './docker-images.js';
+import { ensureBusybox, IMAGE_HASH_LABEL, imageHash } from './docker-images.js';
 
 export const HAPROXY_BASE_IMAGE = 'pgroute-test/haproxy-base:2.6';
 export const NODE_BASE_IMAGE = 'pgroute-test/node-base:20';
@@ -79,21 +79,6 @@ function inputHash(spec: RootfsSpec, hostFiles: readonly string[]): string {
     h.update(`${f} ${st.size} ${st.mtimeMs}\n`);
   }
   return h.digest('hex').slice(0, 16);
-}
-
-function imageHash(image: string): string | undefined {
-  const r = spawnSync('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${IMAGE_HASH_LABEL}" }}`, image], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-function ensureBusybox(): void {
-  if (!fs.existsSync(BUSYBOX)) {
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'busybox-static'], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-  }
-  if (!fs.existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing after apt-get install busybox-static; run scripts/setup.sh`);
 }
 
 function copyInto(root: string, from: string, to: string, keepLinks = false): void {

@@ -6,13 +6,12 @@
 // Until cli/pgroute.ts registers the status and tenant commands, they run through an equivalent
 // entry point built from dist/cli/status.js and dist/cli/tenant.js (see pgrouteOnce).
 
-import { execFile } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../generator/src/status/join.js';
-import { CLI, REPO_ROOT, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
@@ -26,40 +25,11 @@ let state = '';
 let session: pg.Client | undefined;
 const timings: Record<string, number> = {};
 
-const HARNESS = `
-import { Command } from 'commander';
-const dist = process.env.PGROUTE_DIST;
-const { createLogger } = await import(dist + '/cli/logger.js');
-const { registerTenantCommands } = await import(dist + '/cli/tenant.js');
-const { registerStatusCommand } = await import(dist + '/cli/status.js');
-const { ConfigError } = await import(dist + '/generator/src/errors.js');
-const log = createLogger();
-const program = new Command('pgroute');
-registerTenantCommands(program, log);
-registerStatusCommand(program, log);
-program.parseAsync(process.argv.slice(1), { from: 'user' }).catch((err) => {
-  process.stderr.write('pgroute: ' + err.message + '\\n');
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
-`;
 
-interface Once {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
-/** `pgroute <args>` to completion (through the harness until pgroute.ts registers the commands). */
-function pgrouteOnce(args: readonly string[]): Promise<Once> {
-  const argv = readFileSync(CLI, 'utf8').includes('registerStatusCommand') ? [CLI, ...args] : ['--input-type=module', '-e', HARNESS, ...args];
-  const t = Date.now();
-  return new Promise((resolve) => {
-    execFile(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, PGROUTE_DIST: join(REPO_ROOT, 'dist') }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ code, stdout, stderr, ms: Date.now() - t });
-    });
-  });
+/** `pgroute <args>` to completion. */
+function pgrouteOnce(args: readonly string[]): Promise<CliRun> {
+  return runCliOnce(args, 30_000);
 }
 
 async function statusJson(): Promise<StatusReport> {

@@ -9,7 +9,6 @@
 // Until cli/pgroute.ts registers the tenant and status commands, the one-shot commands run through
 // an equivalent entry point built from dist/cli/tenant.js and dist/cli/status.js (see pgrouteOnce).
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
-import { CLI, deploymentFlags, REPO_ROOT, runCli } from '../support/pgroute.js';
+import { deploymentFlags, runCli, runCliOnce, type CliRun } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { sleep, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
@@ -43,48 +42,15 @@ const timings: Record<string, number> = {};
 
 // ---- the pgroute command, one shot --------------------------------------------------------------
 
-const HARNESS = `
-import { Command } from 'commander';
-const dist = process.env.PGROUTE_DIST;
-const { createLogger } = await import(dist + '/cli/logger.js');
-const { registerTenantCommands } = await import(dist + '/cli/tenant.js');
-const { registerStatusCommand } = await import(dist + '/cli/status.js');
-const { ConfigError } = await import(dist + '/generator/src/errors.js');
-const log = createLogger();
-const program = new Command('pgroute');
-registerTenantCommands(program, log);
-registerStatusCommand(program, log);
-program.parseAsync(process.argv.slice(1), { from: 'user' }).catch((err) => {
-  process.stderr.write('pgroute: ' + err.message + '\\n');
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
-`;
 
-function wired(): boolean {
-  return readFileSync(CLI, 'utf8').includes('registerTenantCommands');
+
+
+/** `pgroute <args>` to completion. */
+function pgrouteOnce(args: readonly string[]): Promise<CliRun> {
+  return runCliOnce(args, 60_000);
 }
 
-interface Once {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** `pgroute <args>` to completion (through the harness until pgroute.ts registers the commands). */
-function pgrouteOnce(args: readonly string[]): Promise<Once> {
-  const argv = wired() ? [CLI, ...args] : ['--input-type=module', '-e', HARNESS, ...args];
-  const t = Date.now();
-  return new Promise((resolve) => {
-    execFile(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, PGROUTE_DIST: join(REPO_ROOT, 'dist') }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
-      transcript.push(stdout, stderr);
-      resolve({ code, stdout, stderr, ms: Date.now() - t });
-    });
-  });
-}
-
-async function pgrouteOk(args: readonly string[]): Promise<Once> {
+async function pgrouteOk(args: readonly string[]): Promise<CliRun> {
   const r = await pgrouteOnce(args);
   if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
   return r;

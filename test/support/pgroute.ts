@@ -1,5 +1,6 @@
 // Runs the built pgroute CLI (dist/) as the user would, for end-to-end tests.
 
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -52,4 +53,22 @@ export async function startUp(ports: PortBlock, tenantsFile: string, stateDir: s
   // Listening is not the end of start-up: pgroute says when HAProxy's master CLI answers too.
   await proc.waitForOutput(/pgroute is running/, 20_000);
   return proc;
+}
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** `pgroute <args>` to completion: exit code, output and how long it took. */
+export function runCliOnce(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  const t = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+      resolve({ code, stdout, stderr, ms: Date.now() - t });
+    });
+  });
 }

@@ -24,7 +24,8 @@ import { renderGeneratorMarkdown, renderGeneratorText, type ApplySample, type Ge
 import { machineInfo } from './machine.js';
 import { loadPgroute, type Layout, type PgrouteModules, type ProcStatus, type Settings } from './pgroute-modules.js';
 import { probeOnce, untilRoutable } from './pgwire.js';
-import { killRunning, machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
 const PORT = {
   pgroute: 29103,
@@ -49,12 +50,7 @@ const argOf = (flag: string, dflt: string): string => {
 const only = new Set(argOf('--only', 'l,r,s').split(',').map((s) => s.trim()));
 const sources = argOf('--sources', 'file,kubernetes,docker').split(',').map((s) => s.trim());
 const profile = !quick && !argv.includes('--no-profile');
-const runDir = process.env.BENCH_RUN_DIR ?? '';
-const binDir = process.env.BENCH_BIN_DIR ?? '';
-if (runDir === '' || binDir === '') {
-  process.stderr.write('run me through bench/run.sh generator (BENCH_RUN_DIR and BENCH_BIN_DIR are not set)\n');
-  process.exit(2);
-}
+const { runDir, binDir } = runDirs('bench/run.sh generator');
 
 export interface GeneratorPlan {
   /** (l) events per source. */
@@ -74,7 +70,7 @@ const plan: GeneratorPlan = quick
   : { latencyEvents: 40, latencyBaseTenants: 20, scale: [100, 1_000, 10_000], pureReps: (n) => (n >= 10_000 ? 3 : n >= 1_000 ? 7 : 15), idleSeconds: 3, profile };
 
 const procs = new Procs(runDir);
-const log = (msg: string): void => void process.stderr.write(`[bench-gen ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const log = logger('bench-gen');
 let pg: PgrouteModules;
 
 // ---- tenants ----
@@ -731,34 +727,9 @@ async function main(): Promise<void> {
   await procs.stopAll();
 
   results.finished = new Date().toISOString();
-  const stamp = started.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const m = results.machine;
-  const tree = process.env.BENCH_REF_SHA ?? (m.gitSha !== null && !m.gitDirty ? m.gitSha : 'wip');
-  const base = join(ROOT, 'bench/results', `${stamp}-${tree}-generator${quick ? '-quick' : ''}`);
-  mkdirSync(dirname(base), { recursive: true });
-  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(`${base}.md`, renderGeneratorMarkdown(results));
-  process.stdout.write(renderGeneratorText(results));
-  process.stdout.write(`\nwritten: ${base}.md\n         ${base}.json\n`);
+  const tree = process.env.BENCH_REF_SHA ?? treeName(results.machine);
+  const base = join(ROOT, 'bench/results', `${resultStamp(started)}-${tree}-generator${quick ? '-quick' : ''}`);
+  writeResults(base, results, renderGeneratorMarkdown(results), renderGeneratorText(results));
 }
 
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping everything`);
-    killRunning();
-    void procs.stopAll().then(() => process.exit(130));
-  });
-}
-process.on('exit', () => {
-  killRunning();
-  procs.killAllNow();
-});
-
-main().catch(async (err: unknown) => {
-  log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-  await procs.stopAll();
-  process.exit(1);
-});
+runMain(main, procs, log, () => procs.stopAll());

@@ -24,12 +24,12 @@ export async function machineInfo(root: string, pgbin = '/usr/lib/postgresql/15/
   };
 }
 
-/** Header lines for a result: when, which tree, which machine. */
-export function machineHeader(m: Results['machine'], started: string, mode: string, finished?: string): string[] {
+/** Header lines for a result: when, which tree, which machine (and, with `withPostgres`, which PostgreSQL). */
+export function machineHeader(m: Results['machine'], started: string, mode: string, finished?: string, withPostgres = false): string[] {
   return [
     `run: ${started} (${mode})${finished ? `, finished ${finished}` : ''}`,
     `git: ${m.gitSha ?? 'no commit'}${m.gitDirty ? ' (uncommitted changes)' : ''}`,
     `machine: nproc ${m.nproc}, ${m.cpu}, kernel ${m.kernel}, load average at start ${m.loadavgAtStart.join(' ')}`,
-    `software: ${m.haproxy}; node ${m.node}`,
+    `software: ${m.haproxy}; node ${m.node}${withPostgres ? `; ${m.postgres}` : ''}`,
   ];
 }

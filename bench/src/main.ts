@@ -11,13 +11,15 @@
 // usage: node dist-bench/src/main.js [quick] [--only a,b,c] [--no-profile]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs)
 
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
-import { killRunning, machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { machineInfo } from './machine.js';
+import { asPostgres, PGBIN, pgbenchFigures } from './postgres.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
 import { renderMarkdown, renderText, type Results } from './report.js';
+import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
 export const PATHS = ['direct', 'static', 'lua', 'pgroute'] as const;
 export type PathName = (typeof PATHS)[number];
@@ -35,7 +37,6 @@ const PORT = {
 const pathPort: Record<PathName, number> = { direct: PORT.tenant, static: PORT.static, lua: PORT.lua, pgroute: PORT.pgroute };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PGBIN = '/usr/lib/postgresql/15/bin';
 /** run.sh benchmarks a snapshot of dist/ and haproxy/ taken at the start of the run. */
 const CLI = join(process.env.BENCH_PGROUTE_ROOT ?? ROOT, 'dist/cli/pgroute.js');
 
@@ -45,12 +46,7 @@ const quick = argv.includes('quick');
 const onlyIdx = argv.indexOf('--only');
 const only = new Set((onlyIdx >= 0 ? (argv[onlyIdx + 1] ?? '') : 'a,b,c').split(',').map((s) => s.trim()));
 const profile = !quick && !argv.includes('--no-profile');
-const runDir = process.env.BENCH_RUN_DIR ?? '';
-const binDir = process.env.BENCH_BIN_DIR ?? '';
-if (runDir === '' || binDir === '') {
-  process.stderr.write('run me through bench/run.sh (BENCH_RUN_DIR and BENCH_BIN_DIR are not set)\n');
-  process.exit(2);
-}
+const { runDir, binDir } = runDirs('bench/run.sh');
 
 export interface Plan {
   readonly rounds: number; // (a): each path runs once per round, the order rotating between rounds
@@ -70,7 +66,7 @@ const plan: Plan = quick
   : { rounds: 2, rateSeconds: 5, latencySeconds: 3, warmupSeconds: 1, concurrency: 8, pgbenchSeconds: 10, pgbenchRounds: 2, pgbenchClients: 8, spopSeconds: 10, spopInflight: 64, profileSeconds: profile ? 5 : 0 };
 
 const procs = new Procs(runDir);
-const log = (msg: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const log = logger('bench');
 
 // ---- the pieces ----
 
@@ -184,10 +180,6 @@ const pgRoot = join(runDir, 'pg'); // owned by postgres: data, log and socket
 const pgData = join(pgRoot, 'data');
 let pgStarted = false;
 
-function asPostgres(cmd: string, args: readonly string[]): [string, string[]] {
-  return ['runuser', ['-u', 'postgres', '--', join(PGBIN, cmd), ...args]];
-}
-
 async function startPostgres(): Promise<void> {
   mkdirSync(pgData, { recursive: true });
   await mustRun('chown', ['-R', 'postgres:postgres', pgRoot]);
@@ -237,21 +229,7 @@ export interface PgbenchRow {
 async function pgbench(path: PathName, mode: 'connect' | 'persistent'): Promise<PgbenchRow> {
   const args = ['-h', '127.0.0.1', '-p', String(pathPort[path]), '-U', 'postgres', '-n', '-S', ...(mode === 'connect' ? ['-C'] : []), '-c', String(plan.pgbenchClients), '-T', String(plan.pgbenchSeconds), 'bench'];
   const r = await run(join(PGBIN, 'pgbench'), args, { env: { ...process.env, PGSSLMODE: 'prefer', PGCONNECT_TIMEOUT: '10' }, timeoutMs: (plan.pgbenchSeconds + 60) * 1000 });
-  const num = (re: RegExp): number | null => {
-    const m = re.exec(r.stdout);
-    return m?.[1] === undefined ? null : Number(m[1]);
-  };
-  const tps = num(/tps = ([\d.]+)/);
-  if (r.code !== 0 || tps === null) throw new Error(`pgbench on ${path} (${mode}) failed (${r.code}):\n${r.stderr.trim()}\n${r.stdout.trim()}`);
-  return {
-    path,
-    mode,
-    tps,
-    connMs: num(/average connection time = ([\d.]+) ms/),
-    latencyMs: num(/latency average = ([\d.]+) ms/),
-    failed: num(/number of failed transactions: (\d+)/) ?? 0,
-    transactions: num(/number of transactions actually processed: (\d+)/) ?? 0,
-  };
+  return pgbenchFigures(r, path, mode);
 }
 
 /** One row per path and mode: tps averaged over rounds (each round ran every path once). */
@@ -499,28 +477,6 @@ async function profileAgent(once: Once): Promise<{ prof: ProfileSummary | null; 
   return { prof, profileFile };
 }
 
-// ---- machine ----
-
-async function machine(): Promise<Results['machine']> {
-  const first = async (cmd: string, args: string[]): Promise<string> => {
-    const r = await run(cmd, args);
-    return (r.stdout || r.stderr).split('\n')[0]?.trim() ?? '';
-  };
-  const sha = (await run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const dirty = (await run('git', ['-C', ROOT, 'status', '--porcelain'])).stdout.trim() !== '';
-  return {
-    nproc: Number((await first('nproc', [])) || cpus().length),
-    cpu: cpus()[0]?.model ?? '?',
-    haproxy: await first('haproxy', ['-v']),
-    node: process.version,
-    postgres: await first(join(PGBIN, 'postgres'), ['--version']),
-    kernel: await first('uname', ['-r']),
-    loadavgAtStart: loadavg().map((x) => Number(x.toFixed(2))),
-    gitSha: sha === '' ? null : sha,
-    gitDirty: dirty,
-  };
-}
-
 // ---- main ----
 
 async function main(): Promise<void> {
@@ -529,7 +485,7 @@ async function main(): Promise<void> {
     started: started.toISOString(),
     mode: quick ? 'quick' : 'full',
     plan,
-    machine: await machine(),
+    machine: await machineInfo(ROOT, PGBIN),
     rate: null,
     latency: null,
     pgbench: null,
@@ -598,35 +554,8 @@ async function main(): Promise<void> {
   // A run with BENCH_HAPROXY_TEMPLATES (run.sh) is an experiment: say so in the file name.
   const experiment = (process.env.BENCH_HAPROXY_TEMPLATES ?? '') !== '' ? '-haproxy-experiment' : '';
   if (experiment !== '') results.notes.push(`pgroute ran with the HAProxy templates of ${process.env.BENCH_HAPROXY_TEMPLATES ?? ''} (an experiment), not haproxy/.`);
-  const stamp = started.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const first = join(ROOT, 'bench/results', `${stamp}-${results.machine.gitSha !== null && !results.machine.gitDirty ? results.machine.gitSha : 'wip'}${quick ? '-quick' : ''}${experiment}`);
-  // Two runs in the same minute must not overwrite each other's results.
-  let base = first;
-  for (let n = 2; existsSync(`${base}.md`) || existsSync(`${base}.json`); n++) base = `${first}-${n}`;
-  mkdirSync(dirname(base), { recursive: true });
-  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(`${base}.md`, renderMarkdown(results));
-  process.stdout.write(renderText(results));
-  process.stdout.write(`\nwritten: ${base}.md\n         ${base}.json\n`);
+  const base = freeBase(join(ROOT, 'bench/results', `${resultStamp(started)}-${treeName(results.machine)}${quick ? '-quick' : ''}${experiment}`));
+  writeResults(base, results, renderMarkdown(results), renderText(results));
 }
 
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping everything`);
-    killRunning();
-    void Promise.allSettled([stopPostgres(), procs.stopAll()]).then(() => process.exit(130));
-  });
-}
-process.on('exit', () => {
-  killRunning();
-  procs.killAllNow();
-});
-
-main().catch(async (err: unknown) => {
-  log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-  await Promise.allSettled([stopPostgres(), procs.stopAll()]);
-  process.exit(1);
-});
+runMain(main, procs, log, () => Promise.allSettled([stopPostgres(), procs.stopAll()]));

@@ -1,6 +1,7 @@
 // Renders one benchmark run: ratios and targets first, then absolute numbers (text and Markdown).
 
 import type { ProfileSummary } from './cpuprofile.js';
+import { machineHeader } from './machine.js';
 import type { AgentResult, LatencyRow, PathName, PgbenchRow, Plan, RateRow } from './main.js';
 
 export interface Results {
@@ -170,13 +171,7 @@ export function profileTables(title: string, p: ProfileSummary): Table[] {
 }
 
 function machineLines(r: Results): string[] {
-  const m = r.machine;
-  return [
-    `run: ${r.started} (${r.mode})${r.finished ? `, finished ${r.finished}` : ''}`,
-    `git: ${m.gitSha ?? 'no commit'}${m.gitDirty ? ' (uncommitted changes)' : ''}`,
-    `machine: nproc ${m.nproc}, ${m.cpu}, kernel ${m.kernel}, load average at start ${m.loadavgAtStart.join(' ')}`,
-    `software: ${m.haproxy}; node ${m.node}; ${m.postgres}`,
-  ];
+  return machineHeader(r.machine, r.started, r.mode, r.finished, true);
 }
 
 const METHOD = [

@@ -17,12 +17,14 @@
 //        BENCH_PGROUTE_ROOT (the snapshot of dist/ and haproxy/ run.sh took)
 
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineHeader, machineInfo } from './machine.js';
-import { killRunning, machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { asPostgres, PGBIN, pgbenchFigures } from './postgres.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
 import { markdownTables, textTables, verdict, type Cell, type Results, type Table } from './report.js';
+import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
 const PATHS = ['direct', 'static', 'pgroute'] as const;
 type PathName = (typeof PATHS)[number];
@@ -38,16 +40,10 @@ const pathPort: Record<PathName, number> = { direct: PORT.postgres, static: PORT
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SNAP = process.env.BENCH_PGROUTE_ROOT ?? ROOT;
 const CLI = join(SNAP, 'dist/cli/pgroute.js');
-const PGBIN = '/usr/lib/postgresql/15/bin';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('quick');
-const runDir = process.env.BENCH_RUN_DIR ?? '';
-const binDir = process.env.BENCH_BIN_DIR ?? '';
-if (runDir === '' || binDir === '') {
-  process.stderr.write('run me through bench/run.sh tls (BENCH_RUN_DIR and BENCH_BIN_DIR are not set)\n');
-  process.exit(2);
-}
+const { runDir, binDir } = runDirs('bench/run.sh tls');
 
 export interface TlsPlan {
   readonly rounds: number; // each path once per round, the order rotating
@@ -63,7 +59,7 @@ const plan: TlsPlan = quick
   : { rounds: 2, pgbenchSeconds: 7, pgbenchClients: 8, handshakeRounds: 3, handshakeSeconds: 4, handshakeWarmup: 1, handshakeConcurrency: 8 };
 
 const procs = new Procs(runDir);
-const log = (msg: string): void => void process.stderr.write(`[bench tls ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const log = logger('bench tls');
 
 // ---- the three servers ----
 
@@ -72,10 +68,6 @@ const pgData = join(pgRoot, 'data');
 let pgStarted = false;
 const stateDir = join(runDir, 'pgroute-state');
 const tenantsFile = join(runDir, 'tenants.yaml');
-
-function asPostgres(cmd: string, args: readonly string[]): [string, string[]] {
-  return ['runuser', ['-u', 'postgres', '--', join(PGBIN, cmd), ...args]];
-}
 
 function pemBlocks(pem: string): string[] {
   return pem.match(/-----BEGIN [^-]+-----[\s\S]+?-----END [^-]+-----\n?/g) ?? [];
@@ -179,21 +171,7 @@ export interface TlsPgbenchRow {
 async function pgbench(path: PathName, mode: 'connect' | 'persistent'): Promise<Omit<TlsPgbenchRow, 'roundTps'>> {
   const args = ['-h', '127.0.0.1', '-p', String(pathPort[path]), '-U', 'postgres', '-n', '-S', ...(mode === 'connect' ? ['-C'] : []), '-c', String(plan.pgbenchClients), '-j', '2', '-T', String(plan.pgbenchSeconds), 'bench'];
   const r = await run(join(PGBIN, 'pgbench'), args, { env: { ...process.env, PGSSLMODE: 'require', PGCONNECT_TIMEOUT: '10' }, timeoutMs: (plan.pgbenchSeconds + 60) * 1000 });
-  const num = (re: RegExp): number | null => {
-    const m = re.exec(r.stdout);
-    return m?.[1] === undefined ? null : Number(m[1]);
-  };
-  const tps = num(/tps = ([\d.]+)/);
-  if (r.code !== 0 || tps === null) throw new Error(`pgbench on ${path} (${mode}) failed (${r.code}):\n${r.stderr.trim()}\n${r.stdout.trim()}`);
-  return {
-    path,
-    mode,
-    tps,
-    connMs: num(/average connection time = ([\d.]+) ms/),
-    latencyMs: num(/latency average = ([\d.]+) ms/),
-    failed: num(/number of failed transactions: (\d+)/) ?? 0,
-    transactions: num(/number of transactions actually processed: (\d+)/) ?? 0,
-  };
+  return pgbenchFigures(r, path, mode);
 }
 
 // ---- handshakes ----
@@ -388,16 +366,8 @@ async function main(): Promise<void> {
   if (busiest >= 15) {
     results.notes.push(`Other processes on this machine used up to ${busiest.toFixed(0)}% of both cores during the handshake runs: absolute numbers are depressed and noisier; ratios within the run are less affected.`);
   }
-  const stamp = started.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const tree = results.machine.gitSha !== null && !results.machine.gitDirty ? results.machine.gitSha : 'wip';
-  const first = join(ROOT, 'bench/results', `${stamp}-${tree}-tls${quick ? '-quick' : ''}`);
-  let base = first;
-  for (let n = 2; existsSync(`${base}.md`) || existsSync(`${base}.json`); n++) base = `${first}-${n}`;
-  mkdirSync(dirname(base), { recursive: true });
-  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(`${base}.md`, renderMarkdown(results));
-  process.stdout.write(renderText(results));
-  process.stdout.write(`\nwritten: ${base}.md\n         ${base}.json\n`);
+  const base = freeBase(join(ROOT, 'bench/results', `${resultStamp(started)}-${treeName(results.machine)}-tls${quick ? '-quick' : ''}`));
+  writeResults(base, results, renderMarkdown(results), renderText(results));
 }
 
 // ---- report ----
@@ -497,23 +467,4 @@ function renderMarkdown(r: TlsResults): string {
 
 // ---- signals ----
 
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping everything`);
-    killRunning();
-    void Promise.allSettled([stopPostgres(), procs.stopAll()]).then(() => process.exit(130));
-  });
-}
-process.on('exit', () => {
-  killRunning();
-  procs.killAllNow();
-});
-
-main().catch(async (err: unknown) => {
-  log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-  await Promise.allSettled([stopPostgres(), procs.stopAll()]);
-  process.exit(1);
-});
+runMain(main, procs, log, () => Promise.allSettled([stopPostgres(), procs.stopAll()]));

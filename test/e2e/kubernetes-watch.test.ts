@@ -15,10 +15,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { deploymentFlags, runCli } from '../support/pgroute.js';
+import { startWatch } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { sleep, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { sleep, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
 const ports = portBlock(6);
@@ -109,11 +109,10 @@ beforeAll(async () => {
     }),
   );
   const t = Date.now();
-  watch = runCli('pgroute-watch-k8s', ['watch', ...deploymentFlags(ports, state, ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spawn-haproxy', '--spares', '8'])], {
+  watch = await startWatch(ports, state, ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
+    name: 'pgroute-watch-k8s',
     env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined },
   });
-  await waitForPort(ports.haproxy, '127.0.0.1', 30_000, { process: watch, what: 'pgroute watch listening' });
-  await waitFor(() => reloads().then(() => true), { timeoutMs: 10_000, process: watch, what: 'the HAProxy master CLI to answer' });
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 

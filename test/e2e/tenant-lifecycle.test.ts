@@ -17,9 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
-import { deploymentFlags, runCli, runCliOnce, type CliRun } from '../support/pgroute.js';
+import { runCliOnce, startWatch, type CliRun } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
-import { sleep, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { sleep, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
 const ports = portBlock(10);
@@ -126,9 +126,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgroute-tenant-lifecycle-'));
   state = join(dir, 'state');
   const t = Date.now();
-  watch = runCli('pgroute-watch', ['watch', ...deploymentFlags(ports, state, ['--source', 'docker', '--spawn-haproxy', '--spares', '8'])]);
-  await waitForPort(ports.haproxy, '127.0.0.1', 30_000, { process: watch, what: 'pgroute watch listening' });
-  await waitFor(() => reloads().then(() => true), { timeoutMs: 10_000, process: watch, what: 'the HAProxy master CLI to answer' });
+  watch = await startWatch(ports, state, ['--source', 'docker', '--spares', '8']);
   timings['pgroute watch start'] = Date.now() - t;
 }, 180_000);
 

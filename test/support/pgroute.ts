@@ -46,12 +46,26 @@ export function runCli(name: string, args: readonly string[], opts: { env?: Reco
   return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT, ...(opts.env === undefined ? {} : { env: opts.env }) });
 }
 
-/** `pgroute up` in the background; resolves once the public port accepts connections. */
-export async function startUp(ports: PortBlock, tenantsFile: string, stateDir: string, extra: readonly string[] = []): Promise<ProcessHandle> {
-  const proc = runCli('pgroute-up', ['up', '--tenants', tenantsFile, ...deploymentFlags(ports, stateDir, extra)]);
-  await waitForPort(ports.haproxy, '127.0.0.1', 20_000, { process: proc, what: 'pgroute up listening' });
+/** `pgroute up` in the background; resolves once it runs (port listening, master CLI answering). */
+export function startUp(ports: PortBlock, tenantsFile: string, stateDir: string, extra: readonly string[] = []): Promise<ProcessHandle> {
+  return running(ports, runCli('pgroute-up', ['up', '--tenants', tenantsFile, ...deploymentFlags(ports, stateDir, extra)]), 20_000);
+}
+
+/** `pgroute watch --spawn-haproxy` in the background; resolves once it runs. */
+export function startWatch(
+  ports: PortBlock,
+  stateDir: string,
+  extra: readonly string[],
+  opts: { name?: string; env?: Record<string, string | undefined> } = {},
+): Promise<ProcessHandle> {
+  const args = ['watch', ...deploymentFlags(ports, stateDir, ['--spawn-haproxy', ...extra])];
+  return running(ports, runCli(opts.name ?? 'pgroute-watch', args, opts.env === undefined ? {} : { env: opts.env }), 30_000);
+}
+
+async function running(ports: PortBlock, proc: ProcessHandle, timeoutMs: number): Promise<ProcessHandle> {
+  await waitForPort(ports.haproxy, '127.0.0.1', timeoutMs, { process: proc, what: `${proc.name} listening` });
   // Listening is not the end of start-up: pgroute says when HAProxy's master CLI answers too.
-  await proc.waitForOutput(/pgroute is running/, 20_000);
+  await proc.waitForOutput(/pgroute is running/, timeoutMs);
   return proc;
 }
 

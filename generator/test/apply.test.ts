@@ -3,7 +3,7 @@
 // to a reload, and a failed reload restores the last-known-good files.
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -43,18 +43,6 @@ interface FakeSocket {
   close(): Promise<void>;
 }
 
-function listen(path: string, onLine: (line: string, sock: import('node:net').Socket) => void): Promise<Server> {
-  const server = createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) onLine(buf.slice(0, nl), sock);
-    });
-  });
-  return new Promise((resolve) => server.listen(path, () => resolve(server)));
-}
 
 interface FakeAdmin extends FakeSocket {
   /** The agent's table at the instant each command line arrived. */
@@ -64,7 +52,7 @@ interface FakeAdmin extends FakeSocket {
 
 async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
   const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], refuse: false, close: async (): Promise<void> => undefined };
-  const server = await listen(path, (line, sock) => {
+  const server = await cliSocket(path, (line, sock) => {
     fake.lines.push(line);
     fake.tablesSeen.push(store.table);
     let out = '';
@@ -90,7 +78,7 @@ interface FakeMaster extends FakeSocket {
 async function fakeMaster(path: string): Promise<FakeMaster> {
   const state = { reloads: 0, failed: 0, worker: 500 };
   const fake = { lines: [] as string[], outcome: 'success' as 'success' | 'failure', close: async (): Promise<void> => undefined };
-  const server = await listen(path, (line, sock) => {
+  const server = await cliSocket(path, (line, sock) => {
     fake.lines.push(line);
     const cmd = line.split(';')[0]?.trim();
     if (cmd === 'reload') {

@@ -3,7 +3,7 @@
 // reports a new worker, a failed reload, or nothing at all.
 
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -94,34 +94,25 @@ async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
   let nextPid = 201;
   const lines: string[] = [];
   const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, close: async () => undefined };
-  const server: Server = createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      lines.push(line);
-      const cmd = line.split(';')[0]?.trim();
-      if (cmd === 'show proc') sock.end(showProcText(state));
-      else if (cmd === 'reload') {
-        sock.destroy(); // 2.6 prints nothing: the master re-executes
-        setTimeout(() => {
-          if (fake.outcome === 'nothing') return;
-          state.reloads += 1;
-          if (fake.outcome === 'failure') {
-            state.failed += 1;
-            return;
-          }
-          state.failed = 0; // a successful reload resets the count, as 2.6 does
-          if (fake.keepOldWorker) state.old.push(...state.workers);
-          state.workers = [nextPid++];
-        }, delayMs);
-      } else sock.end('Unknown command.\n');
-    });
+  const server = await cliSocket(path, (line, sock) => {
+    lines.push(line);
+    const cmd = line.split(';')[0]?.trim();
+    if (cmd === 'show proc') sock.end(showProcText(state));
+    else if (cmd === 'reload') {
+      sock.destroy(); // 2.6 prints nothing: the master re-executes
+      setTimeout(() => {
+        if (fake.outcome === 'nothing') return;
+        state.reloads += 1;
+        if (fake.outcome === 'failure') {
+          state.failed += 1;
+          return;
+        }
+        state.failed = 0; // a successful reload resets the count, as 2.6 does
+        if (fake.keepOldWorker) state.old.push(...state.workers);
+        state.workers = [nextPid++];
+      }, delayMs);
+    } else sock.end('Unknown command.\n');
   });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
   fake.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return fake;
 }

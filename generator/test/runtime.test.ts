@@ -2,7 +2,7 @@
 // socket that answers like HAProxy 2.6 (answers below were taken from a real 2.6.12).
 
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -68,24 +68,15 @@ function haproxyAnswer(cmd: string, fail: ReadonlySet<string>): string {
 
 async function fakeAdmin(path: string, fail: ReadonlySet<string> = new Set()): Promise<FakeAdmin> {
   const lines: string[] = [];
-  const server: Server = createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl);
-      lines.push(line);
-      let out = '';
-      for (const cmd of line.split(';').map((c) => c.trim())) {
-        if (cmd === 'quit') break;
-        out += `${haproxyAnswer(cmd, fail)}\n`;
-      }
-      sock.end(out);
-    });
+  const server = await cliSocket(path, (line, sock) => {
+    lines.push(line);
+    let out = '';
+    for (const cmd of line.split(';').map((c) => c.trim())) {
+      if (cmd === 'quit') break;
+      out += `${haproxyAnswer(cmd, fail)}\n`;
+    }
+    sock.end(out);
   });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
   return { path, lines, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 

@@ -2,6 +2,7 @@
 
 import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from '../src/layout.js';
 import type { Listener, TenantSnapshot } from '../src/model.js';
+import { createServer, type Server, type Socket } from 'node:net';
 import { ConfigError } from '../src/errors.js';
 
 export const FALLBACK: Listener = { address: '127.0.0.1', port: 5432 };
@@ -38,4 +39,21 @@ export function declaredBackends(cfg: string): string[] {
 /** The layout a first generation gives a snapshot (no spares, so the output shows tenants only). */
 export function layoutOf(snapshot: TenantSnapshot, spares = 0): Layout {
   return layoutForReload(EMPTY_LAYOUT, desiredOccupants(snapshot.tenants), spares);
+}
+
+/**
+ * A stand-in for a HAProxy CLI socket (admin or master): a unix-socket server that hands each
+ * connection's first command line to `onLine`, which answers on the socket.
+ */
+export function cliSocket(path: string, onLine: (line: string, sock: Socket) => void): Promise<Server> {
+  const server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) onLine(buf.slice(0, nl), sock);
+    });
+  });
+  return new Promise((resolve) => server.listen(path, () => resolve(server)));
 }

@@ -2,10 +2,10 @@
 // (test/support/fake-kube-apiserver.ts). Ports 24100-24149, one per test.
 
 import { Writable } from 'node:stream';
-import { KubeConfig, ListWatch, Watch, CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { ListWatch, Watch, CoreV1Api, type V1Service } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeKubeApiServer, type FakeKubeApiServerOptions, type ServiceInput } from '../../../test/support/fake-kube-apiserver.js';
+import { FakeKubeApiServer, kubeConfigFor, type FakeKubeApiServerOptions, type ServiceInput } from '../../../test/support/fake-kube-apiserver.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
 import type { SourceView } from '../../src/sources/source.js';
 import { buildSnapshot } from '../../src/tenants.js';
@@ -14,16 +14,6 @@ const T0 = '2024-01-01T00:00:00Z';
 const T1 = '2024-01-02T00:00:00Z';
 const T2 = '2024-01-03T00:00:00Z';
 
-function kubeConfigFor(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'nobody' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
 
 /** A pino logger whose records the test can read. */
 function captureLog(): { log: Logger; records: Record<string, unknown>[] } {

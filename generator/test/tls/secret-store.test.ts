@@ -5,9 +5,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeKubeApiServer } from '../../../test/support/fake-kube-apiserver.js';
+import { FakeKubeApiServer, kubeConfigFor } from '../../../test/support/fake-kube-apiserver.js';
 import { prepareTls } from '../../../cli/tls.js';
 import { defaultSettings } from '../../src/settings.js';
 import { ConfigError } from '../../src/errors.js';
@@ -22,16 +22,6 @@ const NAME = 'pgroute-tls';
 const REF = { namespace: NS, name: NAME };
 let port = 24300;
 
-function kubeConfigFor(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'nobody' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
 
 let dir: string;
 let cleanup: () => Promise<void>;

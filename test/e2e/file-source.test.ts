@@ -86,7 +86,8 @@ describe('editing the tenants file while pgroute runs', () => {
     writeTenants([{ id: 'stable', port: server(0).port }, { id: 'newbie', port: server(2).port, enabled: false }]);
     await waitFor(async () => (await clusterOf('newbie')).includes('no tenant "newbie" is served here'), { timeoutMs: 3_000, intervalMs: 50, what: 'newbie disabled' });
     writeTenants([{ id: 'stable', port: server(0).port }]);
-    await sleep(300);
+    // The removal is applied once the rendered config no longer names the tenant's backend.
+    await waitFor(async () => !readFileSync(`${state}/haproxy.cfg`, 'utf8').includes('# tenant newbie,'), { timeoutMs: 3_000, intervalMs: 50, what: 'newbie removed' });
     expect(await clusterOf('newbie')).toContain('no tenant "newbie" is served here');
     expect(await clusterOf('stable')).toBe('one');
   });

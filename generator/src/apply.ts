@@ -3,7 +3,7 @@
 // with the right address, because it forgets vacated backends before HAProxy changes them and
 // learns new ones only after HAProxy has them.
 
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { toRouteTable } from '../../agent/src/route-table-document.js';
 import type { RouteStore } from '../../agent/src/routes-store.js';
@@ -193,18 +193,24 @@ export class Applier {
     return readLayout(this.#paths.layout);
   }
 
-  async #readFiles(): Promise<{ cfg: string; spoe: string } | undefined> {
-    try {
-      return { cfg: await readFile(this.#paths.haproxyConfig, 'utf8'), spoe: await readFile(this.#paths.spoeConfig, 'utf8') };
-    } catch {
-      return undefined;
+  /** The files a reload replaces, as they are now (undefined: not there). */
+  async #readFiles(): Promise<Map<string, string | undefined>> {
+    const p = this.#paths;
+    const files = new Map<string, string | undefined>();
+    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.layout]) {
+      files.set(path, await readFile(path, 'utf8').catch(() => undefined));
     }
+    return files;
   }
 
-  async #restore(files: { cfg: string; spoe: string } | undefined): Promise<void> {
-    if (files === undefined) return;
-    await writeIfChanged(this.#paths.spoeConfig, files.spoe);
-    await writeIfChanged(this.#paths.haproxyConfig, files.cfg);
+  /** Puts every file of the last-known-good generation back, so that a later start or reload (and
+   * an agent reading routes.json) sees what the running workers have, not the rejected candidate. */
+  async #restore(files: Map<string, string | undefined>): Promise<void> {
+    // spoe.conf before haproxy.cfg, routes.json before layout.json: the order writeGeneration uses.
+    for (const [path, content] of files) {
+      if (content === undefined) await rm(path, { force: true });
+      else await writeIfChanged(path, content);
+    }
   }
 }
 

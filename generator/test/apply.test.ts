@@ -222,10 +222,12 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
   });
 
-  it('a reload failure restores the previous haproxy.cfg bytes, counts a rollback, and keeps the agent on the interim table', async () => {
+  it('a reload failure restores the previous files (config, routes, layout), counts a rollback, and keeps the agent on the interim table', async () => {
     const f = await fixture(snap(ACME, OLD));
     const cfgBefore = await readFile(f.paths.haproxyConfig);
     const spoeBefore = await readFile(f.paths.spoeConfig);
+    const routesBefore = await readFile(f.paths.routes);
+    const layoutBefore = await readFile(f.paths.layout);
     f.master.outcome = 'failure';
     const moved: Deployment = { ...DEPLOYMENT, listeners: [{ address: '127.0.0.1', port: 25433 }] };
     const r = await f.applier.apply(moved, snap(ACME, NEW));
@@ -234,6 +236,9 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(f.master.lines).toContain('reload; quit');
     expect(await readFile(f.paths.haproxyConfig)).toEqual(cfgBefore);
     expect(await readFile(f.paths.spoeConfig)).toEqual(spoeBefore);
+    // A restart (or an agent reading routes.json) must not pick up the rejected candidate.
+    expect(await readFile(f.paths.routes)).toEqual(routesBefore);
+    expect(await readFile(f.paths.layout)).toEqual(layoutBefore);
     expect(await counter(f.metrics, 'rollbacks')).toBe(1);
     expect(await counter(f.metrics, 'reloadFailures')).toBe(1);
     expect(await applies(f.metrics, 'failed')).toBe(1);

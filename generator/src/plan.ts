@@ -5,13 +5,14 @@
 import { fitsSpare, layoutForReload, sameOccupant, shapeKey, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
 
 export type RuntimeOp =
-  /** Vacated: put the server in maintenance (sessions already open carry on). */
-  | { readonly kind: 'park'; readonly backend: string }
+  /** Vacated: put its servers in maintenance (sessions already open carry on). `servers`: how many
+   * the backend has (a cluster's members), 1 when absent. */
+  | { readonly kind: 'park'; readonly backend: string; readonly servers?: number }
   /** Take a spare (or a resting backend of the same target) for a new occupant and make it ready. */
   | { readonly kind: 'place'; readonly backend: string; readonly occupant: Occupant }
   /** Same occupant, new address: new connections go to the new address. */
   | { readonly kind: 'move'; readonly backend: string; readonly occupant: Occupant }
-  | { readonly kind: 'limit'; readonly backend: string; readonly maxconn: number };
+  | { readonly kind: 'limit'; readonly backend: string; readonly maxconn: number; readonly servers?: number };
 
 export interface Plan {
   /** The layout once the plan is applied. */
@@ -47,14 +48,14 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
       const key = targetKey(s.occupant.tenant, s.occupant.target);
       const want = wanted.get(key);
       if (want === undefined) {
-        ops.push({ kind: 'park', backend: b.name });
+        ops.push({ kind: 'park', backend: b.name, ...serverCount(s.occupant) });
         backends.push({ ...b, state: { kind: 'resting', until: opts.now + opts.restMs, was: s.occupant } });
         continue;
       }
       placed.add(key);
       if (shapeKey(want) !== shapeKey(s.occupant)) reshaped.push(`${want.tenant}/${want.target}`);
       if (want.endpoint.host !== s.occupant.endpoint.host || want.endpoint.port !== s.occupant.endpoint.port) ops.push({ kind: 'move', backend: b.name, occupant: want });
-      if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0 });
+      if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0, ...serverCount(want) });
       backends.push(sameOccupant(want, s.occupant) ? b : { ...b, state: { kind: 'occupied', occupant: want } });
     } else if (s.kind === 'resting' && b.spare && s.until <= opts.now && fitsSpare(s.was)) {
       // Only a backend HAProxy has as one plain server can become a spare again: a runtime
@@ -91,4 +92,10 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
     return { layout: layoutForReload(current, wanted, opts.spares), interim, ops: [], reloadReasons };
   }
   return { layout: { backends, nextSpare: current.nextSpare }, interim, ops, reloadReasons };
+}
+
+/** A cluster backend has one server per member; the runtime commands must reach each of them. */
+function serverCount(o: Occupant): { servers?: number } {
+  const n = o.members?.length ?? 1;
+  return n > 1 ? { servers: n } : {};
 }

@@ -242,7 +242,8 @@ describe('planChange: targets that only a reload can shape (members, checks, que
     // would only set s1, leaving s2 and the check of the cluster in place.
     const withCluster = layoutForReload(EMPTY_LAYOUT, wantedOf(cluster('acme')), 1);
     const gone = planChange(withCluster, new Map(), opts(0));
-    expect(gone.ops).toEqual([{ kind: 'park', backend: 'pg.acme.primary' }]);
+    // Parked whole: both members go to maintenance, not only s1.
+    expect(gone.ops).toEqual([{ kind: 'park', backend: 'pg.acme.primary', servers: 2 }]);
     const back = planChange(gone.layout, wantedOf(ACME), opts(1));
     expect(back.ops).toEqual([{ kind: 'place', backend: 'pg.spare.0', occupant: { tenant: 'acme', target: 'primary', endpoint: { host: '10.0.0.1', port: 5432 } } }]);
   });

@@ -6,12 +6,24 @@ import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { opCommands, runRuntimeOps, RuntimeApiError } from '../src/haproxy/runtime.js';
+import { batchLines, opCommands, runRuntimeOps, RuntimeApiError } from '../src/haproxy/runtime.js';
 import type { RuntimeOp } from '../src/plan.js';
 
 describe('opCommands', () => {
   it('park puts the server in maintenance', () => {
     expect(opCommands({ kind: 'park', backend: 'pg.acme.primary' })).toEqual(['set server pg.acme.primary/s1 state maint']);
+  });
+
+  it('park and limit reach every member of a cluster backend', () => {
+    expect(opCommands({ kind: 'park', backend: 'pg.acme.primary', servers: 3 })).toEqual([
+      'set server pg.acme.primary/s1 state maint',
+      'set server pg.acme.primary/s2 state maint',
+      'set server pg.acme.primary/s3 state maint',
+    ]);
+    expect(opCommands({ kind: 'limit', backend: 'pg.acme.replica', maxconn: 7, servers: 2 })).toEqual([
+      'set maxconn server pg.acme.replica/s1 7',
+      'set maxconn server pg.acme.replica/s2 7',
+    ]);
   });
 
   it('move sets address and port', () => {
@@ -100,6 +112,21 @@ async function admin(fail?: ReadonlySet<string>): Promise<FakeAdmin> {
 
 const place = (i: number): RuntimeOp => ({ kind: 'place', backend: `pg.spare.${i}`, occupant: { tenant: `t${i}`, target: 'primary', endpoint: { host: `10.0.0.${i + 1}`, port: 5432 } } });
 
+describe('batchLines', () => {
+  it('fills lines up to the limit, keeps the order, and gives an over-long command a line of its own', () => {
+    expect(batchLines(['aaaa', 'bbbb', 'cccc'], 10)).toEqual(['aaaa; bbbb', 'cccc']);
+    expect(batchLines(['a'.repeat(12), 'b'], 10)).toEqual(['a'.repeat(12), 'b']);
+    expect(batchLines([], 10)).toEqual([]);
+  });
+
+  it('by default, thousands of long commands stay far below HAProxy\'s 16 kB request buffer', () => {
+    const cmds = Array.from({ length: 2_000 }, (_, i) => `set server pg.${'t'.repeat(63)}${i}.primary/s1 addr 10.0.${i % 250}.1 port 5432`);
+    const lines = batchLines(cmds);
+    for (const l of lines) expect(l.length).toBeLessThan(16_384 / 2 + 1);
+    expect(lines.join('; ').split('; ')).toEqual(cmds);
+  });
+});
+
 describe('runRuntimeOps', () => {
   it('sends every command in order on one line, `; quit` appended, and returns the count', async () => {
     const f = await admin();
@@ -112,13 +139,15 @@ describe('runRuntimeOps', () => {
     ]);
   });
 
-  it('batches: `batch` commands per connection, each line ending with `; quit`', async () => {
+  it('batches: lines of at most `maxLine` characters, one connection each, each line ending with `; quit`', async () => {
     const f = await admin();
-    const ops = [place(0), place(1), place(2)]; // 12 commands
-    expect(await runRuntimeOps(f.path, ops, 5)).toBe(12);
+    const ops = [place(0), place(1), place(2)]; // 12 commands, 157 characters per place
+    expect(await runRuntimeOps(f.path, ops, 200)).toBe(12);
     expect(f.lines).toHaveLength(3);
-    expect(f.lines.map((l) => l.split('; ').length)).toEqual([6, 6, 3]);
-    for (const l of f.lines) expect(l.endsWith('; quit')).toBe(true);
+    for (const l of f.lines) {
+      expect(l.endsWith('; quit')).toBe(true);
+      expect(l.length - '; quit'.length).toBeLessThanOrEqual(200);
+    }
     const sent = f.lines.flatMap((l) => l.split('; ').slice(0, -1));
     expect(sent).toEqual(ops.flatMap(opCommands));
   });
@@ -133,7 +162,7 @@ describe('runRuntimeOps', () => {
 
   it('an error answer throws RuntimeApiError naming the answer and the command; later batches are not sent', async () => {
     const f = await admin(new Set(['pg.spare.1']));
-    const err = await runRuntimeOps(f.path, [place(0), place(1), place(2)], 4).then(
+    const err = await runRuntimeOps(f.path, [place(0), place(1), place(2)], 160).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -3,18 +3,24 @@
 import type { RuntimeOp } from '../plan.js';
 import { haproxyCli } from './master.js';
 
+/** The server a runtime placement sets: spares hold one server, s1. */
 const SERVER = 's1';
+
+/** `backend/s1` … `backend/sN`: every server of a (cluster) backend. */
+function allServers(backend: string, servers = 1): string[] {
+  return Array.from({ length: servers }, (_, i) => `${backend}/s${i + 1}`);
+}
 
 /** The CLI commands for one operation. Addresses are IPs (the plan only places IPs at runtime). */
 export function opCommands(op: RuntimeOp): string[] {
   const srv = `${op.backend}/${SERVER}`;
   switch (op.kind) {
     case 'park':
-      return [`set server ${srv} state maint`];
+      return allServers(op.backend, op.servers).map((s) => `set server ${s} state maint`);
     case 'move':
       return [`set server ${srv} addr ${op.occupant.endpoint.host} port ${op.occupant.endpoint.port}`];
     case 'limit':
-      return [`set maxconn server ${srv} ${op.maxconn}`];
+      return allServers(op.backend, op.servers).map((s) => `set maxconn server ${s} ${op.maxconn}`);
     case 'place':
       return [
         `set server ${srv} addr ${op.occupant.endpoint.host} port ${op.occupant.endpoint.port}`,
@@ -34,14 +40,34 @@ export class RuntimeApiError extends Error {
 }
 
 /**
+ * HAProxy reads a CLI request into one buffer (tune.bufsize, 16 kB by default): a longer line is
+ * refused whole. Batches stay well under it.
+ */
+const MAX_LINE = 8_192;
+
+/** The commands joined into CLI lines of at most `maxLine` characters (a longer single command gets a line of its own). */
+export function batchLines(commands: readonly string[], maxLine = MAX_LINE): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const c of commands) {
+    if (line !== '' && line.length + 2 + c.length > maxLine) {
+      lines.push(line);
+      line = '';
+    }
+    line = line === '' ? c : `${line}; ${c}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/**
  * Runs the operations' commands over the admin socket, in order, in batches. Throws
  * RuntimeApiError naming the first failing answer (the caller then falls back to a reload, which
  * renders the whole desired state).
  */
-export async function runRuntimeOps(adminSocket: string, ops: readonly RuntimeOp[], batch = 200): Promise<number> {
+export async function runRuntimeOps(adminSocket: string, ops: readonly RuntimeOp[], maxLine = MAX_LINE): Promise<number> {
   const commands = ops.flatMap(opCommands);
-  for (let i = 0; i < commands.length; i += batch) {
-    const line = commands.slice(i, i + batch).join('; ');
+  for (const line of batchLines(commands, maxLine)) {
     let answer: string;
     try {
       answer = await haproxyCli(adminSocket, line);

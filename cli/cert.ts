@@ -4,9 +4,12 @@ import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../generator/src/errors.js';
-import { describeCertificate, type CertificateDescription } from '../generator/src/tls/certificates.js';
+import type { CertificateDescription } from '../generator/src/tls/certificates.js';
 import { tlsPaths } from '../generator/src/tls/paths.js';
-import { readCaCertificate, readServerPem } from '../generator/src/tls/store.js';
+
+// Loaded when a cert command runs, not when the CLI starts: the X.509 library is slow to load.
+const certificateStore = () => import('../generator/src/tls/store.js');
+const certificates = () => import('../generator/src/tls/certificates.js');
 
 const DAY_MS = 86_400_000;
 
@@ -49,7 +52,7 @@ export function registerCertCommands(program: Command, log: Logger): Command {
 
 /** The auto mode's CA certificate (PEM), or a ConfigError saying there is none. */
 export async function caCertificateText(stateDir: string): Promise<string> {
-  const pem = await readCaCertificate(resolve(stateDir));
+  const pem = await (await certificateStore()).readCaCertificate(resolve(stateDir));
   if (pem === undefined) {
     throw new ConfigError(`no CA certificate at ${tlsPaths(resolve(stateDir)).caCert}: pgroute creates it when it serves TLS with its own CA (or check --state-dir)`);
   }
@@ -58,7 +61,8 @@ export async function caCertificateText(stateDir: string): Promise<string> {
 
 export async function serverCertificate(stateDir: string): Promise<{ path: string; info: CertificateDescription }> {
   const path = tlsPaths(resolve(stateDir)).serverPem;
-  const pem = await readServerPem(resolve(stateDir));
+  const pem = await (await certificateStore()).readServerPem(resolve(stateDir));
+  const { describeCertificate } = await certificates();
   if (pem === undefined) throw new ConfigError(`no TLS server certificate at ${path} (is TLS enabled? check --state-dir)`);
   try {
     return { path, info: describeCertificate(pem) };

@@ -9,8 +9,14 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../generator/src/errors.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
 import { swapCertificate, watchRenewal, type RenewalWatch } from '../generator/src/tls/hot-swap.js';
-import { ensureSecretTls, parseSecretRef, secretApi } from '../generator/src/tls/secret-store.js';
-import { ensureAutoTls, useProvidedTls, type AutoTlsResult } from '../generator/src/tls/store.js';
+import type { SecretApi } from '../generator/src/tls/secret-store.js';
+import { parseSecretRef } from '../generator/src/tls/secret-ref.js';
+import type { AutoTlsResult } from '../generator/src/tls/store.js';
+
+// The X.509 library and the Kubernetes client are loaded only when TLS (or the Secret) is used:
+// together they are most of the CLI's start-up time, and most runs need neither.
+const certificateStore = () => import('../generator/src/tls/store.js');
+const secretStore = () => import('../generator/src/tls/secret-store.js');
 
 export interface TlsFlags {
   tls: 'off' | 'auto';
@@ -34,14 +40,15 @@ export interface TlsDeps {
  * (ensureAutoTls). Both write the same files in the state dir.
  */
 export function autoTls(flags: TlsFlags, stateDir: string, log: Logger, deps: TlsDeps = {}): () => Promise<AutoTlsResult> {
-  if (flags.tlsSecret === undefined || flags.tlsSecret === '') return () => ensureAutoTls({ stateDir, sans: sansOf(flags), log });
+  if (flags.tlsSecret === undefined || flags.tlsSecret === '') return async () => (await certificateStore()).ensureAutoTls({ stateDir, sans: sansOf(flags), log });
   const secret = parseSecretRef(flags.tlsSecret);
   const given = typeof flags.tlsSan === 'string' ? flags.tlsSan.trim() !== '' : (flags.tlsSan ?? []).length > 0;
   if (!given) {
     throw new ConfigError("--tls-secret needs --tls-san: every replica serves the Secret's one certificate, so all must ask for the same names (the default names include each host's own name)");
   }
-  let api: ReturnType<typeof secretApi> | undefined;
-  return () => {
+  let api: SecretApi | undefined;
+  return async () => {
+    const { ensureSecretTls, secretApi } = await secretStore();
     api ??= secretApi(deps.kubeConfig);
     return ensureSecretTls({ stateDir, sans: sansOf(flags), log, secret, api });
   };
@@ -58,7 +65,7 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   if (flags.tlsCert !== undefined) {
-    const r = await useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
+    const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
     log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
     return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
   }

@@ -18,6 +18,7 @@ import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-no
 import { ConfigError } from '../errors.js';
 import { defaultKubeConfig } from '../sources/kubernetes.js';
 import { tlsPaths } from './paths.js';
+import type { SecretRef } from './secret-ref.js';
 import { certificateBlocks, joinPem, privateKeyBlocks } from './pem.js';
 import { nextAutoTls, serializedOnStateDir, writeAutoTlsFiles, type AutoTlsMaterial, type AutoTlsNext, type AutoTlsOptions, type AutoTlsPlaces, type AutoTlsResult } from './store.js';
 
@@ -27,23 +28,7 @@ export const SECRET_KEYS = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt',
 /** The three CoreV1Api calls this store makes (RBAC: get, create, update on secrets). */
 export type SecretApi = Pick<CoreV1Api, 'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret'>;
 
-export interface SecretRef {
-  readonly namespace: string;
-  readonly name: string;
-}
-
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/** Parses `<namespace>/<name>` (--tls-secret). Throws a ConfigError. */
-export function parseSecretRef(text: string): SecretRef {
-  const parts = text.trim().split('/');
-  const [namespace, name] = parts;
-  if (parts.length !== 2 || namespace === undefined || name === undefined || !NAMESPACE.test(namespace) || !SUBDOMAIN.test(name) || name.length > 253) {
-    throw new ConfigError(`--tls-secret must be <namespace>/<name> of a Kubernetes Secret (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(text)}`);
-  }
-  return { namespace, name };
-}
+export { parseSecretRef, type SecretRef } from './secret-ref.js';
 
 /** A CoreV1Api client from `kubeConfig`, default loadFromDefault() (in a pod: its service account). */
 export function secretApi(kubeConfig?: KubeConfig): SecretApi {

@@ -40,7 +40,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const metrics = createAgentMetrics();
   const genMetrics = createGeneratorMetrics(metrics.registry);
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
-  const applier = new Applier({ settings, store, log, metrics: genMetrics });
+  const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   await pipeline.start();
   const paths = statePaths(settings.stateDir);
@@ -58,7 +58,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       const l = firstListener(applier.deployment ?? opts.deployment);
       await waitForTcp(l.host, l.port, 15_000, master.exited);
       // Up means controllable too: the master CLI answers (reloads go through it).
-      await waitForMaster(paths.masterSocket, 10_000);
+      await waitForMaster(paths.masterSocket, 10_000, master.exited);
     } catch (err) {
       await pipeline.stop();
       await agent.close();
@@ -94,9 +94,14 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   return { done, stop };
 }
 
-async function waitForMaster(socket: string, timeoutMs: number): Promise<void> {
+async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void exited.then(() => (gone = true));
   for (;;) {
+    // Something else may hold the public port: HAProxy then failed to bind and exited (its alerts
+    // are logged), while the port still answered.
+    if (gone) throw new Error('HAProxy exited while starting; its alerts are in the log above');
     try {
       await showProc(socket);
       return;

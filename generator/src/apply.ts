@@ -25,6 +25,11 @@ export interface ApplierOptions {
   readonly store: RouteStore;
   readonly log: Logger;
   readonly metrics?: GeneratorMetrics;
+  /**
+   * The caller starts HAProxy itself on the files of the first generation (`pgroute up`): that
+   * start is the check, so the generations before attach() skip the separate `haproxy -c`.
+   */
+  readonly startsHaproxy?: boolean;
 }
 
 export type ApplyKind = 'initial' | 'runtime' | 'reload' | 'agent' | 'unchanged' | 'failed';
@@ -90,7 +95,7 @@ export class Applier {
     if (current === undefined || !this.#live) {
       // Nothing runs on these files yet: render the whole state; HAProxy will start from it.
       const layout = layoutForReload(current?.layout ?? (await this.#previousLayout()), wanted, settings.spares);
-      await writeGeneration(deployment, snapshot, layout, settings);
+      await writeGeneration(deployment, snapshot, layout, settings, { check: this.#opts.startsHaproxy !== true });
       this.#publish(deployment, snapshot, layout);
       this.#current = { deployment, snapshot, layout, key };
       return { kind: 'initial', detail: `${snapshot.tenants.length} tenant(s) rendered` };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { writeIfChanged } from '../src/files.js';
-import { generate } from '../src/generate.js';
+import { generate, writeGeneration } from '../src/generate.js';
 import { checkHaproxyConfig } from '../src/haproxy/check.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
 import { defaultSettings, statePaths, type Settings } from '../src/settings.js';
@@ -144,6 +144,25 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     expect(g.configChanged).toBe(true);
     expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('backend pg.delta.primary');
     expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+  });
+
+  it('check: false (a first start that HAProxy itself checks) writes the same files with no candidate and no `haproxy -c`', async () => {
+    const checked = await freshSettings();
+    const unchecked = await freshSettings();
+    const { deployment, snapshot } = load();
+    const a = await generate(deployment, snapshot, checked);
+    const layout = a.layout;
+    const b = await writeGeneration(deployment, snapshot, layout, unchecked, { check: false });
+    expect(b.rendered.haproxyConfig.split(unchecked.stateDir).join('<dir>')).toBe(a.rendered.haproxyConfig.split(checked.stateDir).join('<dir>'));
+    expect((await readdir(unchecked.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    // Nothing ran HAProxy: a binary that cannot be run is not noticed here (the start would be).
+    const saved = process.env.PGROUTE_HAPROXY;
+    process.env.PGROUTE_HAPROXY = join(root, 'no-such-haproxy');
+    try {
+      await expect(writeGeneration(deployment, snapshot, layout, unchecked, { check: false })).resolves.toMatchObject({ configChanged: false });
+    } finally {
+      process.env.PGROUTE_HAPROXY = saved;
+    }
   });
 
   it('a tenant HAProxy could not parse is refused up front, so it never blocks the others', async () => {

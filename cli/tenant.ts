@@ -8,10 +8,14 @@
 // network (`docker network connect pgroute-tenants <haproxy container>`). The Docker source then
 // routes the container by its labels (`pgroute watch --source docker`).
 //
-// Secrets: the password of the user postgres is generated here (24 random bytes, base64url), written
-// to <state-dir>/tenants/<id>.password (mode 0600, directory 0700) and handed to the container as
-// POSTGRES_PASSWORD (so it is visible to whoever may `docker inspect`). It is never logged or
-// printed; the commands name the file.
+// Secrets: the password of the user postgres is generated here (24 random bytes, base64url) and
+// written to <state-dir>/tenants/<id>.password (mode 0600, directory 0700). The container gets it as
+// a file, never in its configuration (so `docker inspect` does not show it): it is created with
+// POSTGRES_PASSWORD_FILE=/run/pgroute/postgres-password, the file (0400, owned by the image's user
+// postgres) is uploaded into it as a tar archive over the Docker API, and only then is it started
+// (generator/src/tenants-docker/secret.ts). No host path is shared with the daemon, so this works
+// when pgroute itself runs in a container. The password is never logged or printed; the commands
+// name the file.
 
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
@@ -43,6 +47,7 @@ import {
   volumeName,
   type ManagedTenant,
 } from '../generator/src/tenants-docker/plan.js';
+import { checkPassword, MAX_PASSWD_BYTES, PASSWORD_FILE, passwordArchive, readTar, secretOwner, type Owner } from '../generator/src/tenants-docker/secret.js';
 import { parsePort } from './settings-options.js';
 
 interface StateDirFlags {
@@ -114,6 +119,38 @@ async function ensureNetwork(docker: Dockerode, spec: { Name: string; Driver: 'b
   } catch (err) {
     if (statusCode(err) !== 409) throw err; // created meanwhile by someone else
   }
+}
+
+/** A regular file of a container (running or not) over GET /containers/{id}/archive; undefined when missing or larger than maxBytes. */
+async function readContainerFile(container: Dockerode.Container, path: string, maxBytes: number): Promise<string | undefined> {
+  const stream = await inspectOrUndefined(container.getArchive({ path }));
+  if (stream === undefined) return undefined;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += b.length;
+    if (total > maxBytes + 64 * 1024) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      return undefined;
+    }
+    chunks.push(b);
+  }
+  const file = readTar(Buffer.concat(chunks)).find((e) => e.type === 'file');
+  return file?.content === undefined || file.content.length > maxBytes ? undefined : Buffer.from(file.content).toString('utf8');
+}
+
+/**
+ * Puts the password into the created, not yet started container: PASSWORD_FILE (0400) in SECRET_DIR
+ * (0700), owned by the image's postgres user (from the container's own /etc/passwd), uploaded as a tar
+ * archive. Nothing touches the container's configuration or a host path.
+ */
+async function uploadPassword(container: Dockerode.Container, password: string): Promise<Owner> {
+  const info = await container.inspect();
+  const passwd = await readContainerFile(container, '/etc/passwd', MAX_PASSWD_BYTES);
+  const owner = secretOwner(info.Config.User, passwd);
+  await container.putArchive(passwordArchive(password, owner, Math.floor(Date.now() / 1000)), { path: '/' });
+  return owner;
 }
 
 /** The tenant's managed container, or undefined; refuses a container of that name pgroute did not make. */
@@ -201,7 +238,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
         'in a container, `docker network connect <network> <haproxy container>`',
     )
     .argument('<id>', 'tenant id (lower-case letters, digits, "-")')
-    .addOption(new Option('--image <image>', 'PostgreSQL image (reads POSTGRES_PASSWORD, PGPORT; data in /var/lib/postgresql/data)').default(DEFAULT_TENANT_IMAGE).env('PGROUTE_TENANT_IMAGE'))
+    .addOption(new Option('--image <image>', 'PostgreSQL image (reads POSTGRES_PASSWORD_FILE, PGPORT; data in /var/lib/postgresql/data)').default(DEFAULT_TENANT_IMAGE).env('PGROUTE_TENANT_IMAGE'))
     .addOption(new Option('--network <name>', 'private Docker network of the tenants (created when missing)').default(DEFAULT_TENANT_NETWORK).env('PGROUTE_TENANT_NETWORK'))
     .option('--cpus <n>', 'CPU limit (NanoCpus), like docker --cpus', DEFAULT_TENANT_CPUS)
     .option('--memory <size>', 'memory limit, like docker --memory (no extra swap)', DEFAULT_TENANT_MEMORY)
@@ -230,7 +267,8 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       } else {
         password = generatePassword();
       }
-      const plan = planTenant({ id, image: flags.image, network: flags.network, nanoCpus, memory, port, password });
+      checkPassword(password);
+      const plan = planTenant({ id, image: flags.image, network: flags.network, nanoCpus, memory, port });
 
       await ensureImage(docker, plan.container.Image, log);
       await ensureNetwork(docker, plan.network, log);
@@ -243,6 +281,8 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       try {
         if (!volumeExists) await docker.createVolume(plan.volume);
         container = await docker.createContainer(plan.container);
+        const owner = await uploadPassword(container, password);
+        log.debug({ tenant: id, file: PASSWORD_FILE, uid: owner.uid, gid: owner.gid }, 'password file uploaded into the container');
         await container.start();
       } catch (err) {
         await container?.remove({ force: true }).catch(() => undefined);

@@ -3,8 +3,11 @@
 // network's container addresses directly):
 // create -> container running, password file 0600, access disabled (refused) -> enable -> routable
 // with the password within a second, no reload -> disable --kill-sessions -> the open session ends and
-// new connections are refused within a second -> delete (volume kept) -> delete --purge (volume gone).
-// The generated password never appears in anything pgroute printed or logged.
+// new connections are refused within a second -> delete (volume kept) -> create again over the kept
+// volume (same password) -> delete --purge (volume gone).
+// The generated password never appears in anything pgroute printed or logged, nor in the container's
+// configuration (`docker inspect`): the container reads it from /run/pgroute/postgres-password
+// (POSTGRES_PASSWORD_FILE), uploaded into it before it started.
 //
 // Until cli/pgroute.ts registers the tenant and status commands, the one-shot commands run through
 // an equivalent entry point built from dist/cli/tenant.js and dist/cli/status.js (see pgrouteOnce).
@@ -15,6 +18,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
+import { readTar, type TarEntry } from '../../generator/src/tenants-docker/secret.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
 import { runCliOnce, startWatch, type CliRun } from '../support/pgroute.js';
@@ -45,9 +49,11 @@ const timings: Record<string, number> = {};
 
 
 
-/** `pgroute <args>` to completion. */
-function pgrouteOnce(args: readonly string[]): Promise<CliRun> {
-  return runCliOnce(args, 60_000);
+/** `pgroute <args>` to completion; what it printed and logged goes to the transcript. */
+async function pgrouteOnce(args: readonly string[]): Promise<CliRun> {
+  const r = await runCliOnce(args, 60_000);
+  transcript.push(`$ pgroute ${args.join(' ')}\n${r.stdout}${r.stderr}`);
+  return r;
 }
 
 async function pgrouteOk(args: readonly string[]): Promise<CliRun> {
@@ -105,6 +111,28 @@ function routesEntry(tenant: string): { enabled: boolean } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What the container holds at a path (Docker's archive endpoint; the container need not run). */
+async function containerEntries(container: string, path: string): Promise<TarEntry[]> {
+  const stream = await docker.getContainer(container).getArchive({ path });
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return readTar(Buffer.concat(chunks));
+}
+
+/** The password must be nowhere in the container's configuration or state as Docker reports it. */
+async function expectNoPasswordInInspect(container: string, pw: string): Promise<void> {
+  const info = await docker.getContainer(container).inspect();
+  expect(JSON.stringify(info)).not.toContain(pw);
+  expect(info.Config.Env.filter((e) => e.startsWith('POSTGRES_'))).toEqual(['POSTGRES_PASSWORD_FILE=/run/pgroute/postgres-password']);
+  expect(info.HostConfig.Binds ?? []).toEqual([]);
+  expect(info.Mounts.map((m) => m.Type)).toEqual(['volume']);
+}
+
+async function psqlDirect(host: string, pw: string | undefined): Promise<{ ok: boolean; text: string }> {
+  const r = await psql({ host, port: 5432, db: 'postgres', command: 'SHOW cluster_name', timeoutMs: 5_000, ...(pw === undefined ? {} : { password: pw }) });
+  return r.code === 0 ? { ok: true, text: r.stdout.trim() } : { ok: false, text: r.stderr.trim() };
 }
 
 async function volumeExists(name: string): Promise<boolean> {
@@ -172,6 +200,23 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     await waitFor(() => direct(ip, password).then((c) => c === ACME, () => false), { timeoutMs: 30_000, what: 'the tenant container to accept the password' });
     timings['create -> ready'] = Date.now() - t;
     await expect(direct(ip, 'wrong-password')).rejects.toThrow(/password authentication failed/);
+    // psql with the password from the 0600 file logs in; without it, it does not.
+    expect(await psqlDirect(ip, password)).toEqual({ ok: true, text: ACME });
+    expect((await psqlDirect(ip, undefined)).ok).toBe(false);
+
+    // The password is not in the container's configuration: `docker inspect` shows the file's path only ...
+    await expectNoPasswordInInspect(`pgroute-tenant-${ACME}`, password);
+    // ... the file was uploaded into the container, readable by its postgres (uid 70 in the test image) alone.
+    const secretEntries = await containerEntries(`pgroute-tenant-${ACME}`, '/run/pgroute');
+    expect(secretEntries.map(({ name, type, mode, uid, gid }) => ({ name, type, mode, uid, gid }))).toEqual([
+      { name: 'pgroute', type: 'dir', mode: 0o700, uid: 70, gid: 70 },
+      { name: 'pgroute/postgres-password', type: 'file', mode: 0o400, uid: 70, gid: 70 },
+    ]);
+    // ... and it outlives a restart (restart policy, dockerd restarts): the entrypoint reads it on every start.
+    await docker.getContainer(`pgroute-tenant-${ACME}`).restart({ t: 10 });
+    ip = (await containerIp(info.Id, NETWORK)) ?? '';
+    await waitFor(() => direct(ip, password).then((c) => c === ACME, () => false), { timeoutMs: 30_000, what: 'the restarted tenant container to accept the password' });
+    expect((await docker.getContainer(`pgroute-tenant-${ACME}`).inspect()).State.Running).toBe(true);
     // ... the Docker source has it, disabled ...
     await waitFor(() => routesEntry(ACME)?.enabled === false, { timeoutMs: 10_000, process: watch, what: `${ACME} in routes.json, disabled` });
     // ... so pgroute refuses it, like an unknown tenant.
@@ -279,13 +324,27 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     expect((await psqlRouted(ACME, password)).text).toMatch(refusal(ACME));
   });
 
+  it('create over the kept volume: its password file is reused, uploaded again, and still logs in', async () => {
+    const secret = join(state, 'tenants', `${ACME}.password`);
+    const r = await pgrouteOk(tenantCmd('create', ACME, '--image', image, '--network', NETWORK));
+    expect(r.stderr).toMatch(/reusing the kept data volume/);
+    expect(readFileSync(secret, 'utf8').trim()).toBe(password);
+    expect(statSync(secret).mode & 0o777).toBe(0o600);
+    await expectNoPasswordInInspect(`pgroute-tenant-${ACME}`, password);
+    const again = (await containerIp(`pgroute-tenant-${ACME}`, NETWORK)) ?? '';
+    await waitFor(() => direct(again, password).then((c) => c === ACME, () => false), { timeoutMs: 30_000, what: 'the re-created tenant container to accept the password' });
+    expect(await psqlDirect(again, password)).toEqual({ ok: true, text: ACME });
+    await pgrouteOk(tenantCmd('delete', ACME, '--purge'));
+    expect(await volumeExists(`pgroute-tenant-${ACME}-data`)).toBe(false);
+  });
+
   it('delete --purge: the volume and the password file go too', async () => {
     await pgrouteOk(tenantCmd('create', BETA, '--image', image, '--network', NETWORK));
     const secret = join(state, 'tenants', `${BETA}.password`);
     expect(statSync(secret).mode & 0o777).toBe(0o600);
-    transcript.push(`(password of ${BETA} checked below)`);
     const betaPassword = readFileSync(secret, 'utf8').trim();
     expect(betaPassword).not.toBe(password);
+    await expectNoPasswordInInspect(`pgroute-tenant-${BETA}`, betaPassword);
     const r = await pgrouteOk(tenantCmd('delete', BETA, '--purge'));
     timings['tenant delete --purge (command)'] = r.ms;
     await expect(docker.getContainer(`pgroute-tenant-${BETA}`).inspect()).rejects.toMatchObject({ statusCode: 404 });

@@ -11,6 +11,10 @@
  *   POSTGRES_PASSWORD  like the official image: at the first start (initdb) the user postgres gets
  *                      this password and connections over the network need it (scram-sha-256);
  *                      local (unix socket) connections stay trust. Unset: trust everywhere.
+ *   POSTGRES_PASSWORD_FILE  like the official image's *_FILE variant: the password is the content of
+ *                      this file (trailing newlines dropped); read at every start, an error when
+ *                      unreadable or when POSTGRES_PASSWORD is set too. `pgroute tenant create` uses
+ *                      it (the file is uploaded into the container, owned by postgres, mode 0400).
  * PGDATA (/var/lib/postgresql/data) exists in the image, owned by postgres, so a named volume
  * mounted there starts with the right owner (Docker copies it into an empty volume).
  * A container is ready for connections in about 1-2 s.
@@ -42,6 +46,14 @@ const ENTRYPOINT = `#!/bin/sh
 set -e
 PGDATA=\${PGDATA:-/var/lib/postgresql/data}
 BIN=${PG_LIB}/bin
+# POSTGRES_PASSWORD_FILE, as the official image's file_env: the file's content ($(...) drops trailing newlines).
+if [ -n "\${POSTGRES_PASSWORD_FILE:-}" ]; then
+  if [ -n "\${POSTGRES_PASSWORD:-}" ]; then
+    echo "error: both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)" >&2
+    exit 1
+  fi
+  POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE") || { echo "error: cannot read POSTGRES_PASSWORD_FILE $POSTGRES_PASSWORD_FILE" >&2; exit 1; }
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   AUTH=trust
   PWOPT=
@@ -55,7 +67,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all 0.0.0.0/0 $AUTH" >> "$PGDATA/pg_hba.conf"
   echo "host all all ::/0 $AUTH" >> "$PGDATA/pg_hba.conf"
 fi
-unset POSTGRES_PASSWORD
+unset POSTGRES_PASSWORD POSTGRES_PASSWORD_FILE
 exec "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c port="\${PGPORT:-5432}" \\
   -c cluster_name="\${CLUSTER_NAME:-postgres}" -c fsync=off -c synchronous_commit=off -c full_page_writes=off \\
   -c unix_socket_directories=/tmp -c jit=off -c logging_collector=off

@@ -1,5 +1,7 @@
 // What `pgroute tenant create` asks Docker for: a PostgreSQL container per tenant, its named data
-// volume, the private network, labels the Docker source reads, limits and the password hand-over.
+// volume, the private network, labels the Docker source reads, limits, and where the container finds
+// its password (POSTGRES_PASSWORD_FILE; the file itself is uploaded by cli/tenant.ts, see secret.ts:
+// the password is never part of the container's configuration).
 // Pure: no Docker calls here (cli/tenant.ts does them), so every field is unit-tested.
 
 import { join } from 'node:path';
@@ -7,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { LABEL } from '../sources/labels.js';
 import { NETWORK_LABEL } from '../sources/docker/claims.js';
 import { quote, tenantIdProblem } from '../validate.js';
+import { PASSWORD_FILE } from './secret.js';
 
 /** Marks what pgroute created; `tenant list/show/delete` only touch containers carrying it. */
 export const MANAGED_LABEL = 'pgroute.managed';
@@ -83,8 +86,6 @@ export interface TenantContainerRequest {
   readonly memory: number;
   /** Port PostgreSQL listens on inside the container (PGPORT; label pgroute.port). */
   readonly port: number;
-  /** The postgres user's password, handed over as POSTGRES_PASSWORD. */
-  readonly password: string;
 }
 
 /** A structural subset of Dockerode's ContainerCreateOptions. */
@@ -122,16 +123,16 @@ export function planTenant(req: TenantContainerRequest): TenantPlan {
   checkNetworkName(req.network);
   checkImageName(req.image);
   if (!Number.isInteger(req.port) || req.port < 1 || req.port > 65535) throw new ConfigError(`--port must be a port number from 1 to 65535, got ${req.port}`);
-  if (req.password.length < 16 || /[\s\0]/.test(req.password)) throw new Error('refusing a short or blank-containing password');
   const volume = volumeName(req.id);
   return {
     container: {
       name: containerName(req.id),
       Image: req.image,
       Labels: tenantLabels(req.id, req.network, req.port),
-      // The official image and pgroute's test image both read POSTGRES_PASSWORD at first start (initdb)
-      // and then require it (scram-sha-256) for connections over the network.
-      Env: [`POSTGRES_PASSWORD=${req.password}`, `PGPORT=${req.port}`, `CLUSTER_NAME=${req.id}`, `PGDATA=${DATA_DIR}`],
+      // The official image and pgroute's test image both read the password from POSTGRES_PASSWORD_FILE
+      // at first start (initdb) and then require it (scram-sha-256) for connections over the network.
+      // The file is uploaded into the created container before it starts (secret.ts): no password here.
+      Env: [`POSTGRES_PASSWORD_FILE=${PASSWORD_FILE}`, `PGPORT=${req.port}`, `CLUSTER_NAME=${req.id}`, `PGDATA=${DATA_DIR}`],
       StopSignal: 'SIGINT', // PostgreSQL's fast shutdown
       ExposedPorts: { [`${req.port}/tcp`]: {} },
       HostConfig: {

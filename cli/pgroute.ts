@@ -97,6 +97,12 @@ addDeploymentFlags(
     .addOption(new Option('--namespace <ns...>', 'Kubernetes namespaces to watch (default: all)').env('PGROUTE_NAMESPACES'))
     .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
     .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
+    .addOption(
+      new Option('--kube-ownership <mode>', 'who may claim a Kubernetes tenant id: first-claim (the namespace of the oldest Service claim) or declared (only the namespace whose Namespace annotation pgroute.io/tenants declares it; needs list+watch on namespaces)')
+        .choices(['first-claim', 'declared'])
+        .default('first-claim')
+        .env('PGROUTE_KUBE_OWNERSHIP'),
+    )
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
   const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
@@ -133,6 +139,7 @@ interface WatchFlags {
   namespace?: string[] | string;
   kubeAddress: 'dns' | 'cluster-ip';
   kubeSelector?: string;
+  kubeOwnership: 'first-claim' | 'declared';
   spawnHaproxy: boolean;
 }
 
@@ -148,7 +155,7 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
     case 'kubernetes': {
       const { KubernetesSource } = await import('../generator/src/sources/kubernetes.js');
       const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }
 }

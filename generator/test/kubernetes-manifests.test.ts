@@ -3,9 +3,10 @@
 //   API does not know (client-node's models), so a typo such as readOnlyRootFileSystem is caught;
 // - each kustomization lists exactly the files beside it, and the overlays render as intended
 //   (a small kustomize for the features used here; cross-checked by `kubectl kustomize` if present);
-// - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code,
-//   and, where pgroute runs with --tls-secret, what generator/src/tls/secret-store.ts calls on
-//   that one Secret;
+// - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code:
+//   Services always, Namespaces where pgroute runs with --kube-ownership=declared (the calls in
+//   sources/kubernetes/namespaces.ts, which only that mode makes); and, where pgroute runs with
+//   --tls-secret, what generator/src/tls/secret-store.ts calls on that one Secret;
 // - pods run as non-root, without privilege escalation or capabilities, with limits and probes
 //   that point at ports that exist;
 // - pgroute's arguments are accepted by the built CLI (dist/, made by `npm run build`).
@@ -22,6 +23,8 @@ import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-m
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../../cli/settings-options.js';
+import { type NamespaceLike } from '../src/sources/kubernetes/ownership.js';
+import { type ServiceLike, viewOfServices } from '../src/sources/kubernetes/service-claims.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const KUBE = join(ROOT, 'kubernetes');
@@ -236,6 +239,9 @@ function probes(c: Obj): [string, Obj][] {
 const API_METHODS: Record<string, { verb: string; resource: string; clusterWide?: boolean }> = {
   listServiceForAllNamespaces: { verb: 'list', resource: 'services', clusterWide: true },
   listNamespacedService: { verb: 'list', resource: 'services' },
+  // Namespaces are cluster-scoped: a list is a cluster-scope request even with fieldSelector
+  // metadata.name=<ns> (which RBAC then authorizes by that name, so resourceNames can narrow it).
+  listNamespace: { verb: 'list', resource: 'namespaces', clusterWide: true },
   readNamespacedService: { verb: 'get', resource: 'services' },
   readNamespacedSecret: { verb: 'get', resource: 'secrets' },
   createNamespacedSecret: { verb: 'create', resource: 'secrets' },
@@ -258,6 +264,9 @@ function yamlFilesOrTs(dir: string): string[] {
 function stripComments(code: string): string {
   return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
 }
+
+/** What only --kube-ownership=declared calls (the Namespace informers). */
+const DECLARED_ONLY = join(ROOT, 'generator', 'src', 'sources', 'kubernetes', 'namespaces.ts');
 
 /** The TLS Secret store (--tls-secret): its calls need RBAC on the one Secret it names. */
 const SECRET_STORE = join(ROOT, 'generator', 'src', 'tls', 'secret-store.ts');
@@ -293,7 +302,7 @@ function neededAccess(files: readonly string[] = sourceFiles()): { rules: Set<st
 function grantedAccess(role: Obj): Set<string> {
   const out = new Set<string>();
   for (const rule of role.rules ?? []) {
-    if (rule.resourceNames !== undefined) expect(rule.resources, 'resourceNames only limit the TLS Secret').toEqual(['secrets']);
+    if (rule.resourceNames !== undefined) expect([['secrets'], ['namespaces']], 'resourceNames only limit the TLS Secret or the watched Namespaces').toContainEqual(rule.resources);
     expect(rule.nonResourceURLs, 'no non-resource URLs are needed').toBeUndefined();
     for (const g of rule.apiGroups ?? []) {
       for (const r of rule.resources ?? []) {
@@ -306,6 +315,13 @@ function grantedAccess(role: Obj): Set<string> {
     }
   }
   return out;
+}
+
+/** Whether pgroute runs with --kube-ownership=declared (flag or environment) in a rendering. */
+function declaredOwnership(objs: Obj[]): boolean {
+  const c = container(pgrouteDeployment(objs), 'pgroute');
+  const env = (c.env ?? []).find((e: Obj) => e.name === 'PGROUTE_KUBE_OWNERSHIP')?.value;
+  return (flag(c.args, '--kube-ownership') ?? env ?? 'first-claim') === 'declared';
 }
 
 /** The Secret pgroute's --tls-secret names in a rendering, if any. */
@@ -326,8 +342,10 @@ const RENDERS: [string, () => Obj[]][] = [
 ];
 
 describe('kubernetes manifests', () => {
-  it('are there: base, the single-namespace and tls-auto overlays, the example tenant', () => {
-    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'examples/tenant-acme.yaml']) expect(existsSync(join(KUBE, f)), f).toBe(true);
+  it('are there: base, the single-namespace, tls-auto and declared-ownership overlays, the example tenant and its Namespace', () => {
+    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
+      expect(existsSync(join(KUBE, f)), f).toBe(true);
+    }
     expect(OBJECTS.length).toBeGreaterThan(8);
   });
 
@@ -384,11 +402,14 @@ describe('kubernetes manifests', () => {
   });
 
   it('RBAC grants exactly what the Kubernetes source calls (list + watch on Services), nothing else', () => {
-    const needed = neededAccess();
+    // What every mode calls; the Namespace calls only --kube-ownership=declared makes are below.
+    const needed = neededAccess(sourceFiles().filter((f) => f !== DECLARED_ONLY));
     // The derivation must find the calls it knows are there (guards against a silent regex miss).
     expect([...needed.rules].sort()).toEqual(['core/services:list', 'core/services:watch']);
     expect(needed.clusterWide).toBe(true);
     expect([...needed.rules].some((r) => r.startsWith('core/secrets'))).toBe(false);
+    expect(sourceFiles()).toContain(DECLARED_ONLY);
+    const declared = neededAccess([DECLARED_ONLY]).rules;
 
     const base = render(BASE);
     expect(tlsSecretOf(base)).toBeUndefined();
@@ -410,8 +431,48 @@ describe('kubernetes manifests', () => {
     // on a Secret named by resourceNames (checked per overlay below).
     const secretStore = neededAccess([SECRET_STORE]).rules;
     for (const { obj } of OBJECTS.filter((l) => l.obj.kind === 'Role' || l.obj.kind === 'ClusterRole')) {
-      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || secretStore.has(g.split('@')[0]!), g).toBe(true);
+      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || declared.has(g.split('@')[0]!) || secretStore.has(g.split('@')[0]!), g).toBe(true);
     }
+  });
+
+  it('declared ownership reads Namespaces (list + watch, cluster-scoped) and nothing else', () => {
+    const declared = neededAccess([DECLARED_ONLY]);
+    expect([...declared.rules].sort()).toEqual(['core/namespaces:list', 'core/namespaces:watch']);
+    expect(declared.clusterWide).toBe(true);
+    // And it is the only code that touches Namespaces.
+    const others = neededAccess(sourceFiles().filter((f) => f !== DECLARED_ONLY));
+    expect([...others.rules].filter((r) => r.startsWith('core/namespaces:'))).toEqual([]);
+  });
+
+  it.each(RENDERS)('%s: namespaces are granted exactly where --kube-ownership=declared needs them', (_name, build) => {
+    const objs = build();
+    const needed = [...neededAccess([DECLARED_ONLY]).rules].sort();
+    const namespaceGrants = (o: Obj): string[] => [...grantedAccess(o)].filter((g) => g.startsWith('core/namespaces:')).sort();
+    const roles = objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+    // A Role cannot authorize a list of a cluster-scoped resource: namespaces only in ClusterRoles.
+    for (const r of roles.filter((o) => o.kind === 'Role')) expect(namespaceGrants(r), `Role ${r.metadata.namespace}/${r.metadata.name}`).toEqual([]);
+    const granting = roles.filter((r) => namespaceGrants(r).length > 0);
+    if (!declaredOwnership(objs)) {
+      expect(granting).toEqual([]);
+      return;
+    }
+    const args: string[] = container(pgrouteDeployment(objs), 'pgroute').args;
+    const watched = args.filter((a) => a.startsWith('--namespace=')).map((a) => a.slice('--namespace='.length)).sort();
+    // Every namespace: plain list + watch; --namespace: the same, limited to those names.
+    const expected = watched.length === 0 ? needed : watched.flatMap((ns) => needed.map((r) => `${r}@${ns}`)).sort();
+    expect(granting.flatMap(namespaceGrants).sort()).toEqual(expected);
+    for (const r of granting) {
+      const binding = objs.find((o) => o.kind === 'ClusterRoleBinding' && o.roleRef.kind === 'ClusterRole' && o.roleRef.name === r.metadata.name);
+      expect(binding?.subjects, `ClusterRoleBinding for ${r.metadata.name}`).toEqual([{ kind: 'ServiceAccount', name: 'pgroute', namespace: 'pgroute' }]);
+    }
+    // The Services grants stay the base's.
+    const serviceGrants = (list: Obj[]): string[] => list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => [...grantedAccess(o)].filter((g) => g.startsWith('core/services:'))).sort();
+    expect(serviceGrants(objs)).toEqual(serviceGrants(render(BASE)));
+  });
+
+  it('the declared-ownership overlay turns declared ownership on, and the base and other overlays do not', () => {
+    const on = RENDERS.filter(([, build]) => declaredOwnership(build())).map(([name]) => name);
+    expect(on).toEqual(['overlays/declared-ownership']);
   });
 
   it('the TLS Secret store calls get, create and update on secrets (and nothing cluster-wide)', () => {
@@ -577,6 +638,21 @@ describe('kubernetes manifests', () => {
 
     // Every namespaced object lives in the Namespace the base creates, except RBAC in watched namespaces.
     for (const o of objs.filter((x) => x.metadata.namespace !== undefined && x.kind !== 'Role' && x.kind !== 'RoleBinding')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('pgroute');
+  });
+
+  it('the example Namespace declares the example tenant: pgroute routes it with declared ownership', () => {
+    const services = loadDocs(join(KUBE, 'examples', 'tenant-acme.yaml')).filter((o) => o.kind === 'Service');
+    const namespaces = loadDocs(join(KUBE, 'examples', 'tenants-namespace.yaml')).filter((o) => o.kind === 'Namespace');
+    expect(namespaces.map((n) => n.metadata.name)).toEqual([...new Set(services.map((s) => s.metadata.namespace))]);
+    // kubectl sets creationTimestamp; the example has none.
+    const created = services.map((s): ServiceLike => ({ ...s, metadata: { ...s.metadata, creationTimestamp: '2024-01-01T00:00:00Z' } }));
+    const view = viewOfServices(created, { address: 'dns', clusterDomain: 'cluster.local' }, { mode: 'declared', namespaces: namespaces as NamespaceLike[] });
+    expect(view.refused).toEqual([]);
+    expect(view.raws.map((r) => (r.value as { id: string }).id)).toEqual(['acme']);
+    // Without the annotation, the same Service is refused.
+    const bare = viewOfServices(created, { address: 'dns', clusterDomain: 'cluster.local' }, { mode: 'declared', namespaces: [{ metadata: { name: 'tenants' } }] });
+    expect(bare.raws).toEqual([]);
+    expect(bare.refused.map((r) => r.reason)).toEqual(['tenant acme is not declared for namespace tenants (annotation pgroute.io/tenants on Namespace tenants)']);
   });
 
   it('the example tenant is a Service pgroute reads as tenant acme', () => {

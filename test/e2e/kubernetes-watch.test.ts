@@ -5,8 +5,10 @@
 // What is shown: a labelled Service is routable within a second; a second namespace claiming the
 // same tenant does not take it over (and pgroute logs why); what happens when the owner's Service
 // is deleted (the other namespace's claim, refused until then, takes the tenant over: ownership is
-// decided afresh on every view, see mergeClaims); a watch expired by compaction (410 Gone) and an
-// API server restart are both followed without restarting pgroute.
+// decided afresh on every view, see mergeClaims; this is the default --kube-ownership first-claim,
+// whose documented limit this is, and kubernetes-ownership.test.ts shows --kube-ownership declared
+// closing it); a watch expired by compaction (410 Gone) and an API server restart are both followed
+// without restarting pgroute.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

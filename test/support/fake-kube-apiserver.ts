@@ -1,26 +1,36 @@
 /**
- * A Kubernetes API server for Services only, small enough to read and faithful where informers care:
- * list and watch with label selectors and resourceVersion semantics, so the real
- * @kubernetes/client-node can be tested on a machine where no API server can run.
+ * A Kubernetes API server for Services and Namespaces, small enough to read and faithful where
+ * informers care: list and watch with label and field selectors and resourceVersion semantics, so
+ * the real @kubernetes/client-node can be tested on a machine where no API server can run.
  *
- * What it does as the real apiserver does:
+ * What it does as the real apiserver does, for both resources (one machinery, one history):
  * - One global, monotonically increasing resourceVersion (etcd's revision), a decimal string on the
  *   wire. Every create, update and delete takes the next one; a DELETED event carries the object as
  *   it was, with the deletion's resourceVersion.
- * - GET /api/v1/services and /api/v1/namespaces/{ns}/services: a ServiceList whose
- *   metadata.resourceVersion is the current revision; items in etcd key order (namespace, name).
- * - `?watch=true&resourceVersion=N`: HTTP 200 at once, then newline-delimited JSON events for every
- *   change after N, replayed from the retained history and then live. Without a resourceVersion (or
- *   with "0") it starts with synthetic ADDED events for what exists now.
+ * - GET /api/v1/services and /api/v1/namespaces/{ns}/services: a ServiceList; GET /api/v1/namespaces:
+ *   a NamespaceList. metadata.resourceVersion is the current revision; items in etcd key order
+ *   (namespace, name; Namespaces by name). GET /api/v1/namespaces/{ns}/services/{name} and
+ *   /api/v1/namespaces/{name}: the one object, or 404 NotFound.
+ * - `?watch=true&resourceVersion=N` on a collection: HTTP 200 at once, then newline-delimited JSON
+ *   events for every change of that resource after N, replayed from the retained history and then
+ *   live. Without a resourceVersion (or with "0") it starts with synthetic ADDED events for what
+ *   exists now.
  * - N older than the retained history (see compactHistory) -> one ERROR event whose object is a
  *   Status with code 410, reason Expired ("too old resource version"), then the stream ends. That is
  *   what the watch cache sends; the client must list again.
  * - labelSelector (`k`, `!k`, `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, comma = AND) and
- *   fieldSelector (metadata.name, metadata.namespace) on list and watch. On a watch, an update that
- *   moves an object into the selection is ADDED and one that moves it out is DELETED.
+ *   fieldSelector (Services: metadata.name, metadata.namespace; Namespaces: metadata.name,
+ *   status.phase) on list and watch; another field is 400 BadRequest. On a watch, an update that
+ *   moves an object into the selection is ADDED and one that moves it out is DELETED. So a list or
+ *   watch of /api/v1/namespaces?fieldSelector=metadata.name=x follows the Namespace x alone (what
+ *   RBAC `resourceNames` can authorize for list and watch).
  * - allowWatchBookmarks=true -> periodic BOOKMARK events carrying only the current resourceVersion.
  * - timeoutSeconds ends the watch (cleanly) after that many seconds.
  * - Errors are Status objects with the real reasons (BadRequest, NotFound, MethodNotAllowed, ...).
+ * - Namespaces: created Active with spec.finalizers [kubernetes] and the label
+ *   kubernetes.io/metadata.name=<name> (set on every write, as the apiserver does). An update that
+ *   changes nothing keeps the resourceVersion and sends no event. Deleting one is a MODIFIED event
+ *   (deletionTimestamp, phase Terminating), the deletion of its Services, then DELETED.
  *
  * Secrets, one at a time over HTTP (what a client that keeps state in one Secret calls):
  * - GET /api/v1/namespaces/{ns}/secrets/{name}: 200 with the Secret (data base64), or 404 NotFound.
@@ -37,11 +47,12 @@
  * - Validation as the apiserver's (422 Invalid): data keys match [-._a-zA-Z0-9]+, at most 1 MiB
  *   of data, kubernetes.io/tls needs tls.crt and tls.key, type is immutable, and so is the data of
  *   an `immutable: true` Secret. Data that is not base64 -> 400 (the JSON decoder refuses it).
- * Secret writes take the global resourceVersion but are not sent to Service watches.
+ * Secret writes take the global resourceVersion but are not sent to Service or Namespace watches.
  *
- * Not modelled: Service writes over HTTP (tests use the methods below), Secret list/watch/patch/
- * delete (405), namespace existence, authentication and RBAC, pagination (limit/continue),
- * resourceVersionMatch, dryRun, protobuf, other resources.
+ * Not modelled: Service and Namespace writes over HTTP (tests use the methods below), Secret
+ * list/watch/patch/delete (405), that a Service's namespace exists (only creating a Service in a
+ * Terminating namespace is refused), the deprecated /api/v1/watch/... paths, authentication and
+ * RBAC, pagination (limit/continue), resourceVersionMatch, dryRun, protobuf, other resources.
  */
 
 import http from 'node:http';
@@ -114,6 +125,38 @@ export interface SecretObject {
   data?: Record<string, string>;
 }
 
+/** A Namespace as it travels on the wire (plain JSON). Cluster-scoped: no metadata.namespace. */
+export interface NamespaceObject {
+  apiVersion?: 'v1';
+  kind?: 'Namespace';
+  metadata: {
+    name: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: { finalizers?: string[] };
+  status: { phase: 'Active' | 'Terminating' };
+}
+
+export interface NamespaceInput {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Test control, as for Services. */
+  creationTimestamp?: string;
+}
+
+/** The resources served by list and watch. */
+export type Resource = 'services' | 'namespaces';
+type StoredObject = ServiceObject | NamespaceObject;
+
+/** What the apiserver adds to every Namespace's labels (immutable; set on every write). */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
 export interface FakeKubeApiServerOptions {
   port: number;
   host?: string;
@@ -129,11 +172,12 @@ type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 interface Change {
   readonly rv: number;
+  readonly resource: Resource;
   readonly type: EventType;
   /** Before the change (MODIFIED, DELETED). */
-  readonly before?: ServiceObject;
+  readonly before?: StoredObject;
   /** After the change; for DELETED, the object as deleted, with the deletion's resourceVersion. */
-  readonly after: ServiceObject;
+  readonly after: StoredObject;
 }
 
 interface Selection {
@@ -144,6 +188,7 @@ interface Selection {
 
 interface OpenWatch {
   readonly res: http.ServerResponse;
+  readonly resource: Resource;
   readonly selection: Selection;
   readonly timers: NodeJS.Timeout[];
   closed: boolean;
@@ -159,6 +204,7 @@ export class FakeKubeApiServer {
   private readonly honourTimeoutSeconds: boolean;
   private server: http.Server | undefined;
   private readonly services = new Map<string, ServiceObject>();
+  private readonly namespaces = new Map<string, NamespaceObject>();
   private readonly secrets = new Map<string, SecretObject>();
   private holds: { method: string; count: number; queue: (() => void)[] }[] = [];
   private rv = 1;
@@ -171,6 +217,11 @@ export class FakeKubeApiServer {
   private failures: { remaining: number; code: number } = { remaining: 0, code: 500 };
   /** Requests received, by kind; tests assert re-lists and re-watches with these. */
   readonly counters = { lists: 0, watches: 0, gets: 0, failed: 0 };
+  /** The same (failures aside), per resource. */
+  readonly resourceCounters: Record<Resource, { lists: number; watches: number; gets: number }> = {
+    services: { lists: 0, watches: 0, gets: 0 },
+    namespaces: { lists: 0, watches: 0, gets: 0 },
+  };
   /** Every request's path and query, in order (for debugging a test). */
   readonly requests: string[] = [];
 
@@ -233,6 +284,10 @@ export class FakeKubeApiServer {
   createService(input: ServiceInput): ServiceObject {
     const key = keyOf(input.namespace, input.name);
     if (this.services.has(key)) throw new Error(`service ${key} already exists`);
+    // The NamespaceLifecycle admission plugin's answer (403 Forbidden over HTTP).
+    if (this.namespaces.get(input.namespace)?.status.phase === 'Terminating') {
+      throw new Error(`services "${input.name}" is forbidden: unable to create new content in namespace ${input.namespace} because it is being terminated`);
+    }
     const type = input.type ?? 'ClusterIP';
     const spec: ServiceObject['spec'] = { type };
     if (type === 'ExternalName') {
@@ -252,14 +307,14 @@ export class FakeKubeApiServer {
         namespace: input.namespace,
         uid: this.nextUid(),
         resourceVersion: String(rv),
-        creationTimestamp: input.creationTimestamp ?? new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+        creationTimestamp: input.creationTimestamp ?? now(),
         ...(input.labels ? { labels: { ...input.labels } } : {}),
       },
       spec,
       status: { loadBalancer: {} },
     };
     this.services.set(key, svc);
-    this.record({ rv, type: 'ADDED', after: svc });
+    this.record({ rv, resource: 'services', type: 'ADDED', after: svc });
     return clone(svc);
   }
 
@@ -278,7 +333,7 @@ export class FakeKubeApiServer {
     const rv = this.nextRV();
     after.metadata.resourceVersion = String(rv);
     this.services.set(key, after);
-    this.record({ rv, type: 'MODIFIED', before, after });
+    this.record({ rv, resource: 'services', type: 'MODIFIED', before, after });
     return clone(after);
   }
 
@@ -296,7 +351,88 @@ export class FakeKubeApiServer {
     const rv = this.nextRV();
     const after = clone(before);
     after.metadata.resourceVersion = String(rv);
-    this.record({ rv, type: 'DELETED', before, after });
+    this.record({ rv, resource: 'services', type: 'DELETED', before, after });
+  }
+
+  createNamespace(input: NamespaceInput): NamespaceObject {
+    if (this.namespaces.has(input.name)) throw new Error(`namespace ${input.name} already exists`);
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(input.name)) throw new Error(`namespace name ${JSON.stringify(input.name)} is not a DNS label`);
+    const rv = this.nextRV();
+    const ns: NamespaceObject = {
+      metadata: {
+        name: input.name,
+        uid: this.nextUid(),
+        resourceVersion: String(rv),
+        creationTimestamp: input.creationTimestamp ?? now(),
+        labels: { ...input.labels, [NAMESPACE_NAME_LABEL]: input.name },
+        ...(input.annotations ? { annotations: { ...input.annotations } } : {}),
+      },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    };
+    this.namespaces.set(input.name, ns);
+    this.record({ rv, resource: 'namespaces', type: 'ADDED', after: ns });
+    return clone(ns);
+  }
+
+  /**
+   * Applies `mutate` to a copy of the Namespace and stores it as the next version, unless nothing
+   * changed (then, as etcd, nothing is written: same resourceVersion, no event).
+   */
+  updateNamespace(name: string, mutate: (ns: NamespaceObject) => void): NamespaceObject {
+    const before = this.namespaces.get(name);
+    if (!before) throw new Error(`namespace ${name} does not exist`);
+    const after = clone(before);
+    mutate(after);
+    after.metadata.name = before.metadata.name;
+    after.metadata.uid = before.metadata.uid;
+    after.metadata.creationTimestamp = before.metadata.creationTimestamp;
+    after.metadata.resourceVersion = before.metadata.resourceVersion;
+    after.metadata.labels = { ...after.metadata.labels, [NAMESPACE_NAME_LABEL]: name };
+    if (after.metadata.annotations !== undefined && Object.keys(after.metadata.annotations).length === 0) delete after.metadata.annotations;
+    if (JSON.stringify(after) === JSON.stringify(before)) return clone(before);
+    const rv = this.nextRV();
+    after.metadata.resourceVersion = String(rv);
+    this.namespaces.set(name, after);
+    this.record({ rv, resource: 'namespaces', type: 'MODIFIED', before, after });
+    return clone(after);
+  }
+
+  /** Replaces the Namespace's annotations (as an apply of its manifest would); {} removes them all. */
+  setNamespaceAnnotations(name: string, annotations: Record<string, string>): NamespaceObject {
+    return this.updateNamespace(name, (ns) => {
+      ns.metadata.annotations = { ...annotations };
+    });
+  }
+
+  /**
+   * Deletes a Namespace as the apiserver and the namespace controller do: it turns Terminating
+   * (deletionTimestamp set), its Services are deleted, then the Namespace itself.
+   */
+  deleteNamespace(name: string): void {
+    const ns = this.namespaces.get(name);
+    if (!ns) throw new Error(`namespace ${name} does not exist`);
+    if (ns.status.phase === 'Terminating') throw new Error(`namespace ${name} is already terminating`);
+    this.updateNamespace(name, (n) => {
+      n.metadata.deletionTimestamp = now();
+      n.status.phase = 'Terminating';
+    });
+    for (const svc of this.sorted('services', { namespace: name, labels: [], fields: [] })) this.deleteService(name, svc.metadata.name);
+    this.updateNamespace(name, (n) => {
+      n.spec.finalizers = [];
+    });
+    const before = this.namespaces.get(name)!;
+    this.namespaces.delete(name);
+    const rv = this.nextRV();
+    const after = clone(before);
+    after.metadata.resourceVersion = String(rv);
+    this.record({ rv, resource: 'namespaces', type: 'DELETED', before, after });
+  }
+
+  /** The stored Namespace, or undefined. */
+  getNamespace(name: string): NamespaceObject | undefined {
+    const ns = this.namespaces.get(name);
+    return ns === undefined ? undefined : clone(ns);
   }
 
   /** Forgets every retained event: a watch from any resourceVersion before now gets 410 Gone. */
@@ -355,7 +491,12 @@ export class FakeKubeApiServer {
 
   /** What a list of all Services would return now (without counting a request). */
   snapshot(): ServiceObject[] {
-    return this.sorted(undefined).map(clone);
+    return this.sorted('services', undefined).map(clone);
+  }
+
+  /** What a list of all Namespaces would return now (without counting a request). */
+  namespaceSnapshot(): NamespaceObject[] {
+    return this.sorted('namespaces', undefined).map(clone);
   }
 
   // ---- HTTP ----------------------------------------------------------------------------------
@@ -367,7 +508,7 @@ export class FakeKubeApiServer {
     const serve = (): void => {
       const secret = secretRouteOf(url.pathname);
       if (secret !== undefined) this.handleSecret(req, res, secret);
-      else this.handleServices(req, res, url);
+      else this.handleResource(req, res, url);
     };
     if (hold === undefined) return serve();
     hold.queue.push(serve);
@@ -461,7 +602,7 @@ export class FakeKubeApiServer {
           namespace,
           uid: this.nextUid(),
           resourceVersion: String(this.nextRV()),
-          creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+          creationTimestamp: now(),
           ...(meta.labels ? { labels: { ...meta.labels } } : {}),
           ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
         },
@@ -502,15 +643,16 @@ export class FakeKubeApiServer {
     return { code: 200, body: { apiVersion: 'v1', kind: 'Secret', ...clone(updated) } };
   }
 
-  private handleServices(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+  /** Services and Namespaces: list, watch, and get of one object. */
+  private handleResource(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     const route = routeOf(url.pathname);
     if (route === undefined) return sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
     const q = url.searchParams;
     const watching = route.name === undefined && isTrue(q.get('watch'));
-    if (route.name !== undefined) this.counters.gets++;
-    else if (watching) this.counters.watches++;
-    else this.counters.lists++;
+    const kind = route.name !== undefined ? 'gets' : watching ? 'watches' : 'lists';
+    this.counters[kind]++;
+    this.resourceCounters[route.resource][kind]++;
     if (this.failures.remaining > 0) {
       this.failures.remaining--;
       this.counters.failed++;
@@ -521,23 +663,24 @@ export class FakeKubeApiServer {
       selection = {
         ...(route.namespace !== undefined ? { namespace: route.namespace } : {}),
         labels: parseLabelSelector(q.get('labelSelector') ?? ''),
-        fields: parseFieldSelector(q.get('fieldSelector') ?? ''),
+        fields: parseFieldSelector(q.get('fieldSelector') ?? '', route.resource),
       };
     } catch (err) {
       if (err instanceof BadRequest) return sendStatus(res, 400, 'BadRequest', err.message);
       throw err;
     }
+    const kindName = KINDS[route.resource];
     if (route.name !== undefined) {
-      const svc = this.services.get(keyOf(route.namespace ?? '', route.name));
-      if (!svc) return sendStatus(res, 404, 'NotFound', `services "${route.name}" not found`, { name: route.name, kind: 'services' });
-      return sendJson(res, 200, { apiVersion: 'v1', kind: 'Service', ...clone(svc) });
+      const obj = route.resource === 'services' ? this.services.get(keyOf(route.namespace ?? '', route.name)) : this.namespaces.get(route.name);
+      if (!obj) return sendStatus(res, 404, 'NotFound', `${route.resource} "${route.name}" not found`, { name: route.name, kind: route.resource });
+      return sendJson(res, 200, { apiVersion: 'v1', kind: kindName, ...clone(obj) });
     }
-    if (watching) return this.watch(res, selection, q);
-    const items = this.sorted(selection).map(clone);
-    return sendJson(res, 200, { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+    if (watching) return this.watch(res, route.resource, selection, q);
+    const items = this.sorted(route.resource, selection).map(clone);
+    return sendJson(res, 200, { kind: `${kindName}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
   }
 
-  private watch(res: http.ServerResponse, selection: Selection, q: URLSearchParams): void {
+  private watch(res: http.ServerResponse, resource: Resource, selection: Selection, q: URLSearchParams): void {
     const rvParam = q.get('resourceVersion') ?? '';
     let from: number | undefined;
     if (rvParam !== '' && rvParam !== '0') {
@@ -566,9 +709,9 @@ export class FakeKubeApiServer {
       res.end();
       return;
     }
-    const w: OpenWatch = { res, selection, timers: [], closed: false };
+    const w: OpenWatch = { res, resource, selection, timers: [], closed: false };
     if (from === undefined) {
-      for (const svc of this.sorted(selection)) writeEvent(res, 'ADDED', svc);
+      for (const obj of this.sorted(resource, selection)) writeEvent(res, 'ADDED', obj);
     } else {
       for (const change of this.history) if (change.rv > from) this.deliver(w, change);
     }
@@ -579,7 +722,7 @@ export class FakeKubeApiServer {
   }
 
   private bookmark(w: OpenWatch): void {
-    if (!w.closed) writeEvent(w.res, 'BOOKMARK', { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } });
+    if (!w.closed) writeEvent(w.res, 'BOOKMARK', { kind: KINDS[w.resource], apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } });
   }
 
   private endWatch(w: OpenWatch, abrupt: boolean): void {
@@ -602,6 +745,7 @@ export class FakeKubeApiServer {
 
   /** Sends one change as the watch sees it through its selection. */
   private deliver(w: OpenWatch, change: Change): void {
+    if (change.resource !== w.resource) return;
     const was = change.before !== undefined && matches(change.before, w.selection);
     const is = change.type !== 'DELETED' && matches(change.after, w.selection);
     let type: EventType | undefined;
@@ -611,11 +755,16 @@ export class FakeKubeApiServer {
     if (type !== undefined) writeEvent(w.res, type, change.after);
   }
 
-  private sorted(selection: Selection | undefined): ServiceObject[] {
-    return [...this.services.entries()]
+  /** Every object of a resource in etcd key order, through a selection. */
+  private sorted(resource: 'services', selection: Selection | undefined): ServiceObject[];
+  private sorted(resource: 'namespaces', selection: Selection | undefined): NamespaceObject[];
+  private sorted(resource: Resource, selection: Selection | undefined): StoredObject[];
+  private sorted(resource: Resource, selection: Selection | undefined): StoredObject[] {
+    const store: Map<string, StoredObject> = resource === 'services' ? this.services : this.namespaces;
+    return [...store.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, svc]) => svc)
-      .filter((svc) => selection === undefined || matches(svc, selection));
+      .map(([, obj]) => obj)
+      .filter((obj) => selection === undefined || matches(obj, selection));
   }
 
   private nextRV(): number {
@@ -639,8 +788,16 @@ type LabelRequirement =
   | { op: 'exists' | 'notexists'; key: string }
   | { op: 'in' | 'notin'; key: string; values: string[] };
 
+/** The fields each resource can be selected by (the apiserver's selectable fields, in part). */
+const FIELDS: Record<Resource, readonly string[]> = {
+  services: ['metadata.name', 'metadata.namespace'],
+  namespaces: ['metadata.name', 'status.phase'],
+};
+
+const KINDS: Record<Resource, string> = { services: 'Service', namespaces: 'Namespace' };
+
 interface FieldRequirement {
-  field: 'metadata.name' | 'metadata.namespace';
+  field: string;
   equal: boolean;
   value: string;
 }
@@ -701,7 +858,7 @@ function checkValue(value: string): string {
   return value;
 }
 
-function parseFieldSelector(text: string): FieldRequirement[] {
+function parseFieldSelector(text: string, resource: Resource): FieldRequirement[] {
   const reqs: FieldRequirement[] = [];
   for (const raw of text.split(',')) {
     const part = raw.trim();
@@ -709,17 +866,17 @@ function parseFieldSelector(text: string): FieldRequirement[] {
     const m = /^([a-zA-Z.]+)\s*(==|=|!=)\s*(.*)$/.exec(part);
     if (!m) throw new BadRequest(`invalid selector: '${part}'; can't understand '${part}'`);
     const field = m[1]!;
-    if (field !== 'metadata.name' && field !== 'metadata.namespace') {
-      throw new BadRequest(`"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"`);
-    }
+    const known = FIELDS[resource];
+    if (!known.includes(field)) throw new BadRequest(`"${field}" is not a known field selector: only ${known.map((f) => `"${f}"`).join(', ')}`);
     reqs.push({ field, equal: m[2] !== '!=', value: m[3]! });
   }
   return reqs;
 }
 
-function matches(svc: ServiceObject, s: Selection): boolean {
-  if (s.namespace !== undefined && svc.metadata.namespace !== s.namespace) return false;
-  const labels = svc.metadata.labels ?? {};
+function matches(obj: StoredObject, s: Selection): boolean {
+  const namespace = 'namespace' in obj.metadata ? obj.metadata.namespace : '';
+  if (s.namespace !== undefined && namespace !== s.namespace) return false;
+  const labels = obj.metadata.labels ?? {};
   for (const r of s.labels) {
     const has = Object.prototype.hasOwnProperty.call(labels, r.key);
     const value = labels[r.key];
@@ -739,7 +896,7 @@ function matches(svc: ServiceObject, s: Selection): boolean {
     }
   }
   for (const f of s.fields) {
-    const actual = f.field === 'metadata.name' ? svc.metadata.name : svc.metadata.namespace;
+    const actual = f.field === 'metadata.name' ? obj.metadata.name : f.field === 'metadata.namespace' ? namespace : 'status' in obj && 'phase' in obj.status ? obj.status.phase : '';
     if ((actual === f.value) !== f.equal) return false;
   }
   return true;
@@ -747,11 +904,14 @@ function matches(svc: ServiceObject, s: Selection): boolean {
 
 // ---- wire helpers ------------------------------------------------------------------------------
 
-function routeOf(path: string): { namespace?: string; name?: string } | undefined {
-  if (path === '/api/v1/services') return {};
+function routeOf(path: string): { resource: Resource; namespace?: string; name?: string } | undefined {
+  if (path === '/api/v1/services') return { resource: 'services' };
+  if (path === '/api/v1/namespaces') return { resource: 'namespaces' };
+  const one = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+  if (one) return { resource: 'namespaces', name: decodeURIComponent(one[1]!) };
   const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/services(?:\/([^/]+))?$/.exec(path);
   if (!m) return undefined;
-  return m[3] === undefined ? { namespace: m[1]! } : { namespace: m[1]!, name: decodeURIComponent(m[3]) };
+  return m[3] === undefined ? { resource: 'services', namespace: m[1]! } : { resource: 'services', namespace: m[1]!, name: decodeURIComponent(m[3]) };
 }
 
 function secretRouteOf(path: string): { namespace: string; name?: string } | undefined {
@@ -796,6 +956,11 @@ function reasonOf(code: number): string {
 
 function isTrue(v: string | null): boolean {
   return v === 'true' || v === '1';
+}
+
+/** A creationTimestamp as the apiserver writes it: whole seconds, RFC 3339. */
+function now(): string {
+  return new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 function keyOf(namespace: string, name: string): string {

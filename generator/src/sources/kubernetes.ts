@@ -1,5 +1,8 @@
 // The Kubernetes source: Services labelled with pgroute's or xdatabase-proxy's labels, watched with
-// client-node informers (one per namespace, or one cluster-wide), merged into complete views.
+// client-node informers (one per namespace, or one cluster-wide), merged into complete views. With
+// declared ownership (--kube-ownership declared) it also watches the Namespaces (every one, or each
+// watched one alone) for the tenant ids their pgroute.io/tenants annotation declares, and accepts a
+// claim only from the namespace that declares its id (kubernetes/ownership.ts).
 //
 // Each informer lists once and then watches from the list's resourceVersion; its cache survives
 // every outage, so a view is never emptied because the apiserver went away. client-node 1.4's
@@ -7,10 +10,12 @@
 // this source restarts it with backoff (from the last resourceVersion, so a short outage costs a
 // watch, not a list).
 
-import { CoreV1Api, KubeConfig, ListWatch, type V1Service, type V1ServiceList } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, ListWatch, type KubernetesObject, type V1Namespace, type V1Service, type V1ServiceList, type Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
-import { type AddressMode, viewOfServices } from './kubernetes/service-claims.js';
+import { namespaceInformer } from './kubernetes/namespaces.js';
+import { OWNERSHIP_MODES, type OwnershipMode } from './kubernetes/ownership.js';
+import { type AddressMode, FIRST_CLAIM, viewOfServices } from './kubernetes/service-claims.js';
 import { TimedWatch } from './kubernetes/timed-watch.js';
 import type { SourceView, TenantSource } from './source.js';
 
@@ -24,6 +29,12 @@ export interface KubernetesSourceOptions {
   /** 'dns' (default): <svc>.<ns>.svc.<clusterDomain>; 'cluster-ip': the Service's virtual IP. */
   readonly address?: AddressMode;
   readonly clusterDomain?: string;
+  /**
+   * Who may claim a tenant id. 'first-claim' (default): the namespace of the oldest claim (no
+   * memory: see ownership.ts for the takeover this allows). 'declared': the one namespace whose
+   * Namespace annotation pgroute.io/tenants declares it (needs list + watch on namespaces).
+   */
+  readonly ownership?: OwnershipMode;
   readonly log: Logger;
   /** Changes within this window make one view. */
   readonly debounceMs?: number;
@@ -38,11 +49,14 @@ const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 const BACKOFF_RESET_MS = 60_000;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+type Resource = 'services' | 'namespaces';
+
 /** One informer and its restart state. */
 interface Watched {
-  /** Namespace, or undefined for all namespaces. */
+  readonly resource: Resource;
+  /** services: the namespace watched; namespaces: the one Namespace watched; undefined: all. */
   readonly namespace: string | undefined;
-  readonly informer: ListWatch<V1Service>;
+  readonly informer: ListWatch<KubernetesObject>;
   /** True once its first list succeeded: until every informer is synced no view is pushed. */
   synced: boolean;
   attempt: number;
@@ -66,6 +80,9 @@ export class KubernetesSource implements TenantSource {
     for (const ns of options.namespaces) {
       if (!NAMESPACE.test(ns)) throw new ConfigError(`kubernetes namespace ${JSON.stringify(ns)} is not a valid namespace name (lowercase letters, digits and '-', at most 63)`);
     }
+    if (options.ownership !== undefined && !OWNERSHIP_MODES.includes(options.ownership)) {
+      throw new ConfigError(`kubernetes ownership ${JSON.stringify(options.ownership)} is not one of ${OWNERSHIP_MODES.join(', ')}`);
+    }
     this.options = options;
     this.log = options.log.child({ source: 'kubernetes' });
   }
@@ -78,38 +95,41 @@ export class KubernetesSource implements TenantSource {
     const api = kc.makeApiClient(CoreV1Api);
     const selector = this.options.labelSelector;
     const scopes = this.options.namespaces.length === 0 ? [undefined] : [...new Set(this.options.namespaces)].sort();
+    const declared = this.options.ownership === 'declared';
     const firstView = new Promise<void>((resolve, reject) => (this.first = { resolve, reject }));
     for (const namespace of scopes) {
-      const path = namespace === undefined ? '/api/v1/services' : `/api/v1/namespaces/${namespace}/services`;
-      const list = async (): Promise<V1ServiceList> => {
-        const result =
-          namespace === undefined
-            ? await api.listServiceForAllNamespaces(selector === undefined ? {} : { labelSelector: selector })
-            : await api.listNamespacedService(selector === undefined ? { namespace } : { namespace, labelSelector: selector });
-        // ListWatch would go on to open a watch even though it was stopped meanwhile.
-        if (this.stopped) throw new Error('the kubernetes source was stopped during a list');
-        w.synced = true;
-        w.attempt = 0;
-        this.schedule();
-        return result;
-      };
-      const watch = new TimedWatch(kc, { timeoutSeconds: this.options.watchTimeoutSeconds ?? 300, stopped: () => this.stopped });
-      const informer = new ListWatch<V1Service>(path, watch, list, false, selector);
-      const w: Watched = { namespace, informer, synced: false, attempt: 0, lastErrorAt: 0, restart: undefined };
-      const changed = (): void => {
-        w.attempt = 0;
-        this.schedule();
-      };
-      informer.on('add', changed);
-      informer.on('update', changed);
-      informer.on('delete', changed);
-      informer.on('error', (err: unknown) => this.failed(w, err));
-      informer.on('connect', () => this.log.debug({ namespace: scopeName(w) }, 'listing/watching services'));
-      this.watched.push(w);
+      this.add('services', namespace, kc, (watch, listed) => serviceInformer(api, watch, namespace, selector, listed));
+      // The Namespace objects whose annotations declare who may claim what: the same scopes.
+      if (declared) this.add('namespaces', namespace, kc, (watch, listed) => namespaceInformer(api, watch, namespace, listed));
     }
     for (const w of this.watched) this.run(w);
-    this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector }, 'watching kubernetes services');
+    this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector, ownership: this.options.ownership ?? 'first-claim' }, declared ? 'watching kubernetes services and namespaces' : 'watching kubernetes services');
     await firstView;
+  }
+
+  /** Makes one informer (not started yet) whose list marks it synced and schedules a view. */
+  private add(resource: Resource, namespace: string | undefined, kc: KubeConfig, make: (watch: Watch, listed: () => void) => ListWatch<V1Service> | ListWatch<V1Namespace>): void {
+    const listed = (): void => {
+      // ListWatch would go on to open a watch even though it was stopped meanwhile.
+      if (this.stopped) throw new Error('the kubernetes source was stopped during a list');
+      // Only called once the informer runs, after `watched` below is set.
+      watched.synced = true;
+      watched.attempt = 0;
+      this.schedule();
+    };
+    const watch = new TimedWatch(kc, { timeoutSeconds: this.options.watchTimeoutSeconds ?? 300, stopped: () => this.stopped });
+    const informer: ListWatch<KubernetesObject> = make(watch, listed);
+    const watched: Watched = { resource, namespace, informer, synced: false, attempt: 0, lastErrorAt: 0, restart: undefined };
+    const changed = (): void => {
+      watched.attempt = 0;
+      this.schedule();
+    };
+    informer.on('add', changed);
+    informer.on('update', changed);
+    informer.on('delete', changed);
+    informer.on('error', (err: unknown) => this.failed(watched, err));
+    informer.on('connect', () => this.log.debug({ resource, namespace: scopeName(watched) }, `listing/watching ${resource}`));
+    this.watched.push(watched);
   }
 
   async stop(): Promise<void> {
@@ -138,13 +158,10 @@ export class KubernetesSource implements TenantSource {
     const delay = Math.round(Math.min(maxMs, initialMs * 2 ** w.attempt) * (1 + Math.random() * 0.2));
     w.attempt++;
     const status = statusOf(err);
-    const hint =
-      status === 401 || status === 403
-        ? '; check the credentials and that they may list and watch services' + (w.namespace === undefined ? ' in every namespace' : ` in ${w.namespace}`)
-        : '';
+    const hint = status === 401 || status === 403 ? `; check the credentials and that they may list and watch ${accessOf(w)}` : '';
     this.log.warn(
-      { namespace: scopeName(w), status, err: describe(err), retryInMs: delay, keptView: w.synced },
-      `listing/watching kubernetes services failed${hint}; retrying (the last view stays in force)`,
+      { resource: w.resource, namespace: scopeName(w), status, err: describe(err), retryInMs: delay, keptView: w.synced },
+      `listing/watching kubernetes ${w.resource} failed${hint}; retrying (the last view stays in force)`,
     );
     w.restart = setTimeout(() => {
       w.restart = undefined;
@@ -162,8 +179,9 @@ export class KubernetesSource implements TenantSource {
 
   private emit(): void {
     if (this.stopped || !this.watched.every((w) => w.synced)) return;
-    const services = this.watched.flatMap((w) => w.informer.list());
-    const view = viewOfServices(services, { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local' });
+    const of = (resource: Resource): KubernetesObject[] => this.watched.filter((w) => w.resource === resource).flatMap((w) => w.informer.list());
+    const ownership = this.options.ownership === 'declared' ? { mode: 'declared' as const, namespaces: of('namespaces') } : FIRST_CLAIM;
+    const view = viewOfServices(of('services'), { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local' }, ownership);
     const text = JSON.stringify(view);
     if (text === this.lastView) return;
     this.lastView = text;
@@ -185,8 +203,28 @@ export function defaultKubeConfig(): KubeConfig {
   return kc;
 }
 
+/** A ListWatch of the Services of one namespace, or of every namespace. */
+function serviceInformer(api: CoreV1Api, watch: Watch, namespace: string | undefined, selector: string | undefined, listed: () => void): ListWatch<V1Service> {
+  const path = namespace === undefined ? '/api/v1/services' : `/api/v1/namespaces/${namespace}/services`;
+  const list = async (): Promise<V1ServiceList> => {
+    const result =
+      namespace === undefined
+        ? await api.listServiceForAllNamespaces(selector === undefined ? {} : { labelSelector: selector })
+        : await api.listNamespacedService(selector === undefined ? { namespace } : { namespace, labelSelector: selector });
+    listed();
+    return result;
+  };
+  return new ListWatch<V1Service>(path, watch, list, false, selector);
+}
+
 function scopeName(w: Watched): string {
   return w.namespace ?? '*';
+}
+
+/** What an informer needs RBAC for, in words for a 401/403 hint. */
+function accessOf(w: Watched): string {
+  if (w.resource === 'services') return 'services' + (w.namespace === undefined ? ' in every namespace' : ` in ${w.namespace}`);
+  return w.namespace === undefined ? 'namespaces (a ClusterRole; needed by --kube-ownership declared)' : `the namespace ${w.namespace} (a ClusterRole rule with resourceNames: [${w.namespace}]; needed by --kube-ownership declared)`;
 }
 
 /** The HTTP status in an error from client-node: ApiException.code (list), statusCode (watch). */

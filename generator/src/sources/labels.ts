@@ -97,8 +97,14 @@ export function labelBoolean(value: string | undefined): unknown {
 /**
  * Merges claims into tenant definitions, deterministically: claims are taken oldest first (then by
  * `where`). The oldest claim of a tenant fixes its owner: claims from another owner (a second
- * Kubernetes namespace) are refused, so nobody can hijack a tenant by declaring its id. A second
- * claim of the same target is refused. A tenant must have a primary target.
+ * Kubernetes namespace) are refused while the owner's claim exists. A second claim of the same
+ * target is refused. A tenant must have a primary target.
+ *
+ * Ownership by first claim has no memory, on purpose (replicas must agree from the same objects):
+ * once the owner's last claim is gone, even for the moment of a delete and re-create, another
+ * owner's waiting claim is the oldest and takes the tenant. The Kubernetes source's declared
+ * ownership (--kube-ownership declared, kubernetes/ownership.ts) filters claims before they get
+ * here so that only the declared namespace's claims remain.
  */
 export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly RefusedTenant[] = []): SourceView {
   const sorted = [...claims].sort((a, b) => a.createdAt - b.createdAt || (a.where < b.where ? -1 : a.where > b.where ? 1 : 0));

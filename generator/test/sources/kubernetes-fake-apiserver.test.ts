@@ -228,6 +228,93 @@ describe('fake kube-apiserver', () => {
     expect(s.counters.watches).toBe(2);
   });
 
+  it('serves Namespaces with the same machinery: list, get, one history and resourceVersion, field selectors', async () => {
+    const s = await server(24159);
+    const a = s.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'acme' } });
+    expect(a).toMatchObject({
+      metadata: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a' }, annotations: { 'pgroute.io/tenants': 'acme' } },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    });
+    expect(a.metadata).not.toHaveProperty('namespace');
+    const svc = s.createService({ namespace: 'team-a', name: 'db' });
+    const b = s.createNamespace({ name: 'team-b' });
+    expect(Number(svc.metadata.resourceVersion)).toBe(Number(a.metadata.resourceVersion) + 1);
+    expect(Number(b.metadata.resourceVersion)).toBe(Number(svc.metadata.resourceVersion) + 1);
+    const list = (await getJson(`${s.url}/api/v1/namespaces`)).body as unknown as ListBody & { kind: string };
+    expect(list.kind).toBe('NamespaceList');
+    expect(list.metadata.resourceVersion).toBe(s.resourceVersion);
+    expect(list.items.map((i) => i.metadata.name)).toEqual(['team-a', 'team-b']);
+    const one = (await getJson(`${s.url}/api/v1/namespaces?fieldSelector=${encodeURIComponent('metadata.name=team-b')}`)).body as unknown as ListBody;
+    expect(one.items.map((i) => i.metadata.name)).toEqual(['team-b']);
+    const labelled = (await getJson(`${s.url}/api/v1/namespaces?labelSelector=${encodeURIComponent('kubernetes.io/metadata.name in (team-a)')}`)).body as unknown as ListBody;
+    expect(labelled.items.map((i) => i.metadata.name)).toEqual(['team-a']);
+    expect((await getJson(`${s.url}/api/v1/namespaces/team-a`)).body).toMatchObject({ kind: 'Namespace', metadata: { name: 'team-a' } });
+    expect(await getJson(`${s.url}/api/v1/namespaces/nope`)).toMatchObject({ status: 404, body: { reason: 'NotFound', message: 'namespaces "nope" not found' } });
+    const bad = await getJson(`${s.url}/api/v1/namespaces?fieldSelector=${encodeURIComponent('metadata.namespace=x')}`);
+    expect(bad).toMatchObject({ status: 400, body: { reason: 'BadRequest', message: '"metadata.namespace" is not a known field selector: only "metadata.name", "status.phase"' } });
+    // A Service list is still only Services.
+    expect(((await getJson(`${s.url}/api/v1/services`)).body as unknown as ListBody).items.map((i) => i.metadata.name)).toEqual(['db']);
+    expect(s.resourceCounters.namespaces).toEqual({ lists: 4, watches: 0, gets: 2 });
+    expect(s.resourceCounters.services).toEqual({ lists: 1, watches: 0, gets: 0 });
+    // An update that changes nothing writes nothing; the name label cannot be removed.
+    const rv = s.resourceVersion;
+    expect(s.setNamespaceAnnotations('team-a', { 'pgroute.io/tenants': 'acme' }).metadata.resourceVersion).toBe(a.metadata.resourceVersion);
+    expect(s.updateNamespace('team-a', (n) => void (n.metadata.labels = {})).metadata.labels).toEqual({ 'kubernetes.io/metadata.name': 'team-a' });
+    expect(s.resourceVersion).toBe(rv);
+  });
+
+  it('watches Namespaces (one of them by fieldSelector), with ADDED/MODIFIED/DELETED, bookmarks and 410 Gone', async () => {
+    const s = await server(24160, { bookmarkIntervalMs: 100 });
+    s.createNamespace({ name: 'team-a' });
+    s.createNamespace({ name: 'team-b' });
+    s.createService({ namespace: 'team-a', name: 'db' });
+    const from = s.resourceVersion;
+    const all = watch(`${s.url}/api/v1/namespaces?watch=true&resourceVersion=${from}&allowWatchBookmarks=true`);
+    const onlyA = watch(`${s.url}/api/v1/namespaces?watch=true&resourceVersion=${from}&fieldSelector=${encodeURIComponent('metadata.name=team-a')}`);
+    const services = watch(`${s.url}/api/v1/services?watch=true&resourceVersion=${from}`);
+    await all.until(() => s.openWatches === 3);
+    s.setNamespaceAnnotations('team-b', { 'pgroute.io/tenants': 'globex' });
+    s.setNamespaceAnnotations('team-a', { 'pgroute.io/tenants': 'acme' });
+    s.deleteNamespace('team-a');
+    await onlyA.until(() => onlyA.events.length === 4);
+    expect(onlyA.events.map((e) => e.type)).toEqual(['MODIFIED', 'MODIFIED', 'MODIFIED', 'DELETED']);
+    expect(onlyA.events.every((e) => e.object.metadata?.name === 'team-a')).toBe(true);
+    await all.until(() => all.events.filter((e) => e.type !== 'BOOKMARK').length === 5 && all.events.some((e) => e.type === 'BOOKMARK'));
+    expect(all.events.filter((e) => e.type !== 'BOOKMARK').map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual([
+      'MODIFIED team-b',
+      'MODIFIED team-a',
+      'MODIFIED team-a',
+      'MODIFIED team-a',
+      'DELETED team-a',
+    ]);
+    expect(all.events.find((e) => e.type === 'BOOKMARK')?.object.kind).toBe('Namespace');
+    // Deleting the Namespace deleted its Service first; Service watches see only Services.
+    await services.until(() => services.events.length === 1);
+    expect(services.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['DELETED db']);
+    expect(s.getNamespace('team-a')).toBeUndefined();
+    expect(() => s.createService({ namespace: 'team-b', name: 'x' })).not.toThrow();
+    // Compaction expires Namespace watches as it does Service watches.
+    s.compactHistory();
+    const expired = watch(`${s.url}/api/v1/namespaces?watch=true&resourceVersion=${from}`);
+    await expired.until(() => expired.ended);
+    expect(expired.events.map((e) => e.object.code)).toEqual([410]);
+    // Without a resourceVersion: ADDED for what exists.
+    const fresh = watch(`${s.url}/api/v1/namespaces?watch=true`);
+    await fresh.until(() => fresh.events.length === 1);
+    expect(fresh.events[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'team-b' } } });
+  });
+
+  it('refuses new Services in a Terminating Namespace', async () => {
+    const s = await server(24161);
+    s.createNamespace({ name: 'team-a' });
+    s.updateNamespace('team-a', (n) => {
+      n.status.phase = 'Terminating';
+    });
+    expect(() => s.createService({ namespace: 'team-a', name: 'x' })).toThrow(/unable to create new content in namespace team-a because it is being terminated/);
+    expect(() => s.createService({ namespace: 'elsewhere', name: 'x' })).not.toThrow();
+  });
+
   it('injects failures as Status objects', async () => {
     const s = await server(24158);
     s.failNextRequests(1, 503);

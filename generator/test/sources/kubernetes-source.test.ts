@@ -403,6 +403,129 @@ describe('KubernetesSource', () => {
   });
 });
 
+describe('KubernetesSource with declared ownership (--kube-ownership declared)', () => {
+  const declared = { ownership: 'declared' } as const;
+  const notDeclared = (tenant: string, ns: string, owner?: string): string =>
+    `tenant ${tenant} is not declared for namespace ${ns} (annotation pgroute.io/tenants on Namespace ${ns})` + (owner === undefined ? '' : `; it is declared for namespace ${owner}`);
+  const hostOf = (v: SourceView, id: string): string | undefined => (tenants(v)[id] as { host?: string } | undefined)?.host;
+
+  it('routes a tenant to the namespace that declares it, and follows annotation changes without a restart', async () => {
+    const h = await harness(24123, declared, (fake) => {
+      fake.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'acme' } });
+      fake.createNamespace({ name: 'team-b' });
+      // team-b's claim is the older one: it does not matter here.
+      fake.createService(pg('team-b', 'acme-impostor', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T0 }));
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T1 }));
+    });
+    expect(hostOf(h.latest(), 'acme')).toBe('acme.team-a.svc.cluster.local');
+    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-b/acme-impostor', id: 'acme', reason: notDeclared('acme', 'team-b', 'team-a') }]);
+    expect(h.records.find((r) => r.msg === 'watching kubernetes services and namespaces')).toMatchObject({ ownership: 'declared', namespaces: ['*'] });
+    expect(h.fake.resourceCounters.namespaces.lists).toBe(1);
+
+    // The owner's Service goes away (a redeploy): nobody gets acme meanwhile, and team-a gets it back.
+    h.fake.deleteService('team-a', 'acme');
+    await h.until((v) => expect(tenants(v)).toEqual({}));
+    expect(h.latest().refused.map((r) => r.where)).toEqual(['kubernetes service team-b/acme-impostor']);
+    h.fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T2 }));
+    await h.until((v) => expect(hostOf(v, 'acme')).toBe('acme.team-a.svc.cluster.local'));
+
+    // The admin declares acme for team-b too: an error, every claim refused, both namespaces named.
+    h.fake.setNamespaceAnnotations('team-b', { 'pgroute.io/tenants': 'acme' });
+    await h.until((v) => expect(tenants(v)).toEqual({}));
+    expect(h.latest().refused.map((r) => r.reason)).toEqual([
+      'tenant acme is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
+      'tenant acme is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
+    ]);
+    // ...then takes it from team-a: team-b's claim is accepted, team-a's refused.
+    h.fake.setNamespaceAnnotations('team-a', {});
+    await h.until((v) => expect(hostOf(v, 'acme')).toBe('acme-impostor.team-b.svc.cluster.local'));
+    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a', 'team-b') }]);
+
+    // Deleting a Namespace deletes its Services and its declarations.
+    h.fake.deleteNamespace('team-b');
+    await h.until((v) => expect(v).toEqual({ raws: [], refused: [{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a') }] }));
+    expect(h.fake.resourceCounters.namespaces.lists).toBe(1);
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+  });
+
+  it('with --namespace, reads only those Namespace objects (fieldSelector metadata.name), each with its own list and watch', async () => {
+    const h = await harness(24124, { ...declared, namespaces: ['team-a', 'team-b'] }, (fake) => {
+      fake.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'acme, globex-*' } });
+      fake.createNamespace({ name: 'team-b', annotations: { 'pgroute.io/tenants': 'initech' } });
+      // Not watched: its declaration of acme is not seen, so it is no conflict.
+      fake.createNamespace({ name: 'team-c', annotations: { 'pgroute.io/tenants': 'acme' } });
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('team-a', 'globex-eu', { 'pgroute.tenant': 'globex-eu' }));
+      fake.createService(pg('team-b', 'globex-us', { 'pgroute.tenant': 'globex-us' }));
+    });
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex-eu']);
+    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-b/globex-us', id: 'globex-us', reason: notDeclared('globex-us', 'team-b', 'team-a') }]);
+    const namespaceRequests = h.fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces?'));
+    expect(namespaceRequests.filter((r) => !r.includes('watch=true')).sort()).toEqual([
+      'GET /api/v1/namespaces?fieldSelector=metadata.name%3Dteam-a',
+      'GET /api/v1/namespaces?fieldSelector=metadata.name%3Dteam-b',
+    ]);
+    expect(namespaceRequests.filter((r) => r.includes('watch=true'))).toHaveLength(2);
+    expect(namespaceRequests.every((r) => /fieldSelector=metadata\.name%3Dteam-[ab](&|$)/.test(r))).toBe(true);
+    // A change to a Namespace that is not watched is not seen; one to a watched Namespace is.
+    h.fake.setNamespaceAnnotations('team-c', { 'pgroute.io/tenants': 'globex-us' });
+    h.fake.setNamespaceAnnotations('team-b', { 'pgroute.io/tenants': 'initech globex-us' });
+    await h.until((v) => expect(v.refused.map((r) => r.reason)).toEqual([
+      'tenant globex-us is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
+    ]));
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex-eu']);
+  });
+
+  it('re-lists Namespaces after 410 Gone, and reports bad annotations without failing', async () => {
+    const h = await harness(24125, declared, (fake) => {
+      fake.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'acme' } });
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService(pg('team-a', 'globex', { 'pgroute.tenant': 'globex' }));
+    });
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme']);
+    h.fake.closeAllWatches();
+    h.fake.setNamespaceAnnotations('team-a', { 'pgroute.io/tenants': 'acme,globex, Bad_Entry, *' });
+    h.fake.compactHistory();
+    await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
+    expect(h.fake.resourceCounters.namespaces.lists).toBe(2);
+    expect(h.latest().refused.map((r) => r.where)).toEqual(['kubernetes namespace team-a', 'kubernetes namespace team-a']);
+    expect(h.latest().refused[1]?.reason).toBe('annotation pgroute.io/tenants on Namespace team-a: "*" would declare every tenant id; list the ids, or use a prefix such as acme-*; that entry is ignored');
+    // An oversized value declares nothing at all (fail closed), and is reported.
+    h.fake.setNamespaceAnnotations('team-a', { 'pgroute.io/tenants': `acme ${'x'.repeat(70_000)}` });
+    await h.until((v) => expect(tenants(v)).toEqual({}));
+    expect(h.latest().refused[0]?.reason).toMatch(/^annotation pgroute\.io\/tenants on Namespace team-a: the value is 70005 characters long, more than the 65536 read; the namespace declares no tenant until it is fixed$/);
+    expect(h.records.filter((r) => r.level === 40)).toEqual([]);
+  });
+
+  it('says which access is missing when listing Namespaces is forbidden, and starts once it is granted', async () => {
+    const h = await harness(24126, declared, (fake) => {
+      fake.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'acme' } });
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+      // Both first lists (Services and Namespaces) are refused.
+      fake.failNextRequests(2, 403);
+    });
+    expect(h.views.map((v) => Object.keys(tenants(v)))).toEqual([['acme']]);
+    const messages = h.records.filter((r) => r.level === 40).map((r) => String(r.msg));
+    expect(messages).toContainEqual(expect.stringMatching(/^listing\/watching kubernetes namespaces failed; check the credentials and that they may list and watch namespaces \(a ClusterRole; needed by --kube-ownership declared\)/));
+    expect(messages).toContainEqual(expect.stringMatching(/^listing\/watching kubernetes services failed; check the credentials and that they may list and watch services in every namespace/));
+  });
+
+  it('first-claim (the default) never reads Namespaces', async () => {
+    const h = await harness(24127, { namespaces: ['team-a'] }, (fake) => {
+      fake.createNamespace({ name: 'team-a', annotations: { 'pgroute.io/tenants': 'other' } });
+      fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }));
+    });
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme']);
+    expect(h.fake.resourceCounters.namespaces).toEqual({ lists: 0, watches: 0, gets: 0 });
+    expect(h.records.find((r) => r.msg === 'watching kubernetes services')).toMatchObject({ ownership: 'first-claim' });
+  });
+
+  it('refuses an unknown ownership mode', () => {
+    const { log } = captureLog();
+    expect(() => new KubernetesSource({ namespaces: [], log, ownership: 'oldest' as never })).toThrow(/kubernetes ownership "oldest" is not one of first-claim, declared/);
+  });
+});
+
 // What the source relies on (or works around) in client-node 1.4's ListWatch; if an upgrade changes
 // any of it, these say so first.
 describe('client-node ListWatch against the fake apiserver', () => {

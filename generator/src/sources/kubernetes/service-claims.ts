@@ -1,9 +1,11 @@
 // What one Kubernetes Service declares, read through the shared label vocabularies (labels.ts), and
-// the view of a set of Services. Pure: no API calls here.
+// the view of a set of Services (and, with declared ownership, of Namespaces). Pure: no API calls
+// here.
 
 import type { RefusedTenant } from '../../model.js';
 import { type Claim, labelBoolean, labelNumber, LABEL, mergeClaims, readLabels } from '../labels.js';
 import type { SourceView } from '../source.js';
+import { acceptDeclared, type NamespaceLike, readDeclarations } from './ownership.js';
 
 /**
  * The part of a Service pgroute reads. Structural on purpose: objects from a list are deserialized
@@ -78,8 +80,19 @@ export function readService(svc: ServiceLike, options: ClaimOptions): ServiceRea
   return { kind: 'claim', claim };
 }
 
-/** The complete view of these Services: every claim merged, every refusal with its reason. */
-export function viewOfServices(services: Iterable<ServiceLike>, options: ClaimOptions): SourceView {
+/**
+ * Who may claim a tenant id (see ownership.ts): 'first-claim', the namespace of the oldest claim;
+ * 'declared', the one Namespace whose pgroute.io/tenants annotation declares it.
+ */
+export type Ownership = { readonly mode: 'first-claim' } | { readonly mode: 'declared'; readonly namespaces: Iterable<NamespaceLike> };
+
+export const FIRST_CLAIM: Ownership = { mode: 'first-claim' };
+
+/**
+ * The complete view of these Services: every claim merged, every refusal with its reason. A pure
+ * function of its arguments, whatever their order, so replicas that see the same objects agree.
+ */
+export function viewOfServices(services: Iterable<ServiceLike>, options: ClaimOptions, ownership: Ownership = FIRST_CLAIM): SourceView {
   const claims: Claim[] = [];
   const refused: RefusedTenant[] = [];
   for (const svc of services) {
@@ -88,7 +101,12 @@ export function viewOfServices(services: Iterable<ServiceLike>, options: ClaimOp
     else if (r.kind === 'refused') refused.push(r.refused);
   }
   refused.sort((a, b) => (a.where < b.where ? -1 : a.where > b.where ? 1 : 0));
-  return mergeClaims(claims, refused);
+  if (ownership.mode === 'first-claim') return mergeClaims(claims, refused);
+  const declared = readDeclarations(ownership.namespaces);
+  const { accepted, refused: notDeclared } = acceptDeclared(claims, declared.declarations);
+  // Every accepted claim of a tenant comes from the one namespace declaring it, so mergeClaims'
+  // oldest-owner rule never refuses anything here; it still merges targets and refuses duplicates.
+  return mergeClaims(accepted, [...refused, ...declared.refused, ...notDeclared]);
 }
 
 function hostOf(svc: ServiceLike, options: ClaimOptions): string | { problem: string } {

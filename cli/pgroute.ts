@@ -10,7 +10,7 @@ import { readTenantsFile } from '../generator/src/sources/file.js';
 import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT } from '../generator/src/settings.js';
 import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
-import { addDeploymentFlags, parsePort, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { addDeploymentFlags, parsePort, parseSocketPath, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { up } from './up.js';
 import { runPgroute } from './run.js';
 import { FileSource } from '../generator/src/sources/file.js';
@@ -54,11 +54,12 @@ program
   .requiredOption('--routes <file>', 'routes.json (reloaded on SIGHUP)')
   .addOption(new Option('--host <address>', 'SPOP listen address').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
+  .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port').env('PGROUTE_AGENT_SOCKET'))
   .addOption(new Option('--http-port <port>', '/healthz and /metrics port').default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
-  .action(async (flags: { routes: string; host: string; port: string; httpPort: string }) => {
+  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort: string }) => {
     const store = new RouteStore(await loadRouteTable(flags.routes));
     const agent = await startAgent({
-      listen: { host: flags.host, port: parsePort('--port', flags.port) },
+      listen: { host: flags.host, port: parsePort('--port', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket', flags.socket) } : {}) },
       http: { host: flags.host, port: parsePort('--http-port', flags.httpPort) },
       store,
       log,

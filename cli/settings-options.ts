@@ -1,6 +1,7 @@
 // Maps CLI flags onto Settings, so every command spells a knob the same way.
 
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../generator/src/errors.js';
 import type { Listener } from '../generator/src/model.js';
@@ -12,6 +13,7 @@ export interface DeploymentFlags {
   bind: string;
   agentPort: string;
   agentHost: string;
+  agentSocket?: string;
   agentHttpPort: string;
   statsPort: string;
   statsBind: string;
@@ -32,6 +34,7 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--bind <address>', 'address the public port listens on').default('0.0.0.0').env('PGROUTE_BIND'))
     .addOption(new Option('--agent-host <host>', 'address of the pgroute agent').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
     .addOption(new Option('--agent-port <port>', 'SPOP port of the pgroute agent').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
+    .addOption(new Option('--agent-socket <path>', 'serve SPOP to HAProxy on this unix socket instead of --agent-host:--agent-port (same host only)').env('PGROUTE_AGENT_SOCKET'))
     .addOption(new Option('--agent-http-port <port>', "agent's /healthz and /metrics port").default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
     .addOption(new Option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)").default(String(DEFAULT_STATS_PORT)).env('PGROUTE_STATS_PORT'))
     .addOption(new Option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)").default('127.0.0.1').env('PGROUTE_STATS_BIND'))
@@ -81,7 +84,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     ...base,
     agent: {
       ...base.agent,
-      servers: [{ host: f.agentHost, port: parsePort('--agent-port', f.agentPort) }],
+      servers: [{ host: f.agentHost, port: parsePort('--agent-port', f.agentPort), ...(f.agentSocket ? { socket: parseSocketPath('--agent-socket', f.agentSocket) } : {}) }],
       processingTimeout: parseDuration('--agent-timeout', f.agentTimeout),
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
@@ -96,4 +99,16 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     fallbackListener: f.tlsRequired ? { address: f.bind, port: parsePort('--port', f.port), tls: 'required' } : { address: f.bind, port: parsePort('--port', f.port) },
     agentHttpPort: parsePort('--agent-http-port', f.agentHttpPort),
   };
+}
+
+/**
+ * A unix socket path HAProxy can be given as `unix@<path>`: absolute, no characters haproxy.cfg
+ * would read differently, and short enough for sun_path (108 bytes with the terminating NUL).
+ */
+export function parseSocketPath(flag: string, value: string): string {
+  const path = resolve(value);
+  if (!/^\/[A-Za-z0-9._\/-]+$/.test(path) || Buffer.byteLength(path) > 107) {
+    throw new ConfigError(`${flag} must be a socket path of letters, digits, '.', '_', '-' and '/' of at most 107 bytes, got ${JSON.stringify(value)}`);
+  }
+  return path;
 }

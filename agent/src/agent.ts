@@ -1,6 +1,7 @@
 // The pgroute agent: a SPOP server that HAProxy asks, once per client connection, where the
 // connection goes. Decisions are pure (decision/); this file wires sockets, metrics and logs.
 
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
@@ -17,8 +18,11 @@ export interface Endpoint {
   readonly port: number;
 }
 
+/** Where the agent serves SPOP: TCP, or a unix socket (replaced if a stale one is there; mode 0600). */
+export type SpopEndpoint = Endpoint & { readonly socket?: string };
+
 export interface AgentOptions {
-  readonly listen: Endpoint;
+  readonly listen: SpopEndpoint;
   /** /healthz and /metrics; omit to run without. */
   readonly http?: Endpoint;
   readonly store: RouteStore;
@@ -30,6 +34,7 @@ export interface AgentOptions {
 }
 
 export interface RunningAgent {
+  /** The TCP port SPOP is served on (0 on a unix socket). */
   readonly port: number;
   readonly metrics: AgentMetrics;
   /** Stops accepting, says goodbye to every HAProxy connection, closes the HTTP side. */
@@ -71,9 +76,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
   });
   server.on('error', (err) => log.error({ err: err.message }, 'agent listener error'));
-  await listen(server, opts.listen);
-  const port = (server.address() as { port: number }).port;
-  log.info({ host: opts.listen.host, port, tenants: store.table.tenants.size, version: store.table.version }, 'pgroute agent listening');
+  const socketPath = opts.listen.socket;
+  if (socketPath !== undefined) await listenUnix(server, socketPath);
+  else await listen(server, opts.listen);
+  const port = socketPath !== undefined ? 0 : (server.address() as { port: number }).port;
+  log.info({ ...(socketPath !== undefined ? { socket: socketPath } : { host: opts.listen.host, port }), tenants: store.table.tenants.size, version: store.table.version }, 'pgroute agent listening');
 
   let http: HttpServer | undefined;
   if (opts.http) {
@@ -108,6 +115,25 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log.info('pgroute agent stopped');
     },
   };
+}
+
+/** A unix socket only this user may connect to. A socket file left by a previous run is replaced;
+ * anything else at that path is not. */
+async function listenUnix(server: Server, path: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing !== undefined) {
+    if (!existing.isSocket()) throw new Error(`cannot listen on ${path}: something other than a socket is there`);
+    await unlink(path);
+  }
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${path}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(path, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  await chmod(path, 0o600);
 }
 
 function listen(server: Server | HttpServer, at: Endpoint): Promise<void> {

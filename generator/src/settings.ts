@@ -7,6 +7,11 @@ import { assetPath } from './assets.js';
 export interface AgentEndpoint {
   readonly host: string;
   readonly port: number;
+  /**
+   * SPOP over this unix socket instead of host:port (HAProxy on the same host): no TCP stack on
+   * the per-connection round trip. `host` still names where /healthz and /metrics listen.
+   */
+  readonly socket?: string;
 }
 
 export interface Settings {

@@ -1,10 +1,12 @@
 // The CLI as operators use it: errors they can act on, and `pgroute up` stopping cleanly.
 
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { portBlock, isPortFree } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { deploymentFlags, runCli, runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
@@ -70,5 +72,33 @@ describe('pgroute up', () => {
     const exit = await up.stop('SIGINT', 15_000);
     expect(exit.code).toBe(0);
     for (const port of [ports.haproxy, ports.agent, ports.agentHealth, ports.stats]) expect(await isPortFree(port)).toBe(true);
+  });
+
+  it('--agent-socket: HAProxy asks the agent over a unix socket only this user can open; no SPOP port is opened', async () => {
+    const { dir, file } = writeTenantsFile([{ id: 'solo', port: (server as PgServer).port }]);
+    dirs.push(dir);
+    const socket = `${dir}/agent.sock`;
+    // A socket file left behind by a killed run is replaced.
+    const stale = createServer().listen(socket);
+    await once(stale, 'listening');
+    stale.close();
+    const up = await startUp(ports, file, `${dir}/state`, ['--agent-socket', socket]);
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${dir}/state/haproxy.cfg`, 'utf8')).toContain(`server agent1 unix@${socket} check`);
+    expect(await isPortFree(ports.agent)).toBe(true);
+    const r = await psql({ host: '127.0.0.1', port: ports.haproxy, user: 'app', db: 'solo', command: 'SHOW cluster_name' });
+    expect(r.stdout.trim()).toBe('solo');
+    const refused = await psql({ host: '127.0.0.1', port: ports.haproxy, user: 'app', db: 'nobody', command: 'SELECT 1' });
+    expect(refused.stderr).toContain('no tenant "nobody" is served here');
+    expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+  });
+
+  it('--agent-socket refuses a path haproxy.cfg could not carry, naming the flag', async () => {
+    const { dir, file } = writeTenantsFile([{ id: 'solo', port: 5432 }]);
+    dirs.push(dir);
+    const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`, ['--agent-socket', `${dir}/a b.sock`])]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--agent-socket must be a socket path');
   });
 });

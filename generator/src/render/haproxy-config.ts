@@ -92,7 +92,7 @@ export function renderConfig(
     refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),
     agent: {
       ...settings.agent,
-      servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: haproxyAddress(s.host, s.port) })),
+      servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
     stats: settings.stats,

@@ -116,7 +116,7 @@ describe('under load', () => {
     await keep.connect();
     // pgbench opens a new connection per transaction (-C): every connection goes through the router.
     writeFileSync(`${dir}/select.sql`, 'SELECT 1;\n');
-    const bench = spawnLogged(`${PG_BIN}/pgbench`, ['-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', '-C', '-c', '4', '-T', '35', '-n', '-f', `${dir}/select.sql`, '--max-tries=1', 'postgres'], {
+    const bench = spawnLogged(`${PG_BIN}/pgbench`, ['-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', '-C', '-c', '4', '-T', '40', '-n', '-f', `${dir}/select.sql`, '--max-tries=1', 'postgres'], {
       name: 'pgbench',
       env: { PGOPTIONS: '-c pgroute.tenant=stable' },
     });
@@ -130,8 +130,16 @@ describe('under load', () => {
         // Every fifth change adds or removes a second public port: that needs a reload.
         if (i % 5 === 4) twoListeners = !twoListeners;
         const listeners = [{ port: ports.haproxy, address: '127.0.0.1' }, ...(twoListeners ? [{ port: ports.haproxyAlt, address: '127.0.0.1' }] : [])];
-        writeTenants(tenants, { listeners });
-        await sleep(250);
+        if (i % 5 === 4) {
+          // Wait for this one's reload, so that a slow machine cannot fold two listener toggles
+          // into one snapshot (and so into no reload at all).
+          const before = await reloads();
+          writeTenants(tenants, { listeners });
+          await waitFor(async () => (await reloads()) > before, { timeoutMs: 10_000, intervalMs: 50, what: `reload ${(i + 1) / 5}` });
+        } else {
+          writeTenants(tenants, { listeners });
+          await sleep(250);
+        }
       }
       const exit = await bench.exited;
       const out = bench.output();
@@ -145,6 +153,6 @@ describe('under load', () => {
       await bench.stop();
       await keep.end();
     }
-  }, 90_000);
+  }, 120_000);
 });
 

@@ -30,6 +30,8 @@ beforeAll(async () => {
   const file = writeTenantsFile([
     ...TENANTS.map((id) => ({ id, port: server(id).port })),
     { id: 'umbrella', port: server('acme').port, enabled: false },
+    // Nothing listens there: its health checks fail.
+    { id: 'offline', port: ports.pg[9] as number },
   ]);
   tmp = file.dir;
   up = await startUp(ports, file.file, `${tmp}/state`, ['--startup-timeout', `${STARTUP_TIMEOUT_MS}ms`]);
@@ -108,6 +110,20 @@ describe('refusals reach the client as PostgreSQL errors', () => {
     expect(disabled.code).not.toBe(0);
     expect(disabled.stderr).toContain('FATAL:  no tenant "umbrella" is served here');
     expect(disabled.stderr.replace('umbrella', 'X')).toBe(unknown.stderr.replace('umbrellx', 'X'));
+  });
+
+  it('a tenant whose server is down: FATAL 57P03 saying so, not a connection closed without a word', async () => {
+    // Servers start as usable; the health checks take it out within a few seconds.
+    await waitFor(async () => (await psql({ ...proxy, user: 'app', db: 'offline', command: 'SELECT 1', timeoutMs: 5_000 })).stderr.includes('not available right now'), {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      what: 'offline refused as unavailable',
+    });
+    const err = await pgQuery({ ...proxy, user: 'app', database: 'offline' }, 'SELECT 1').catch((e: unknown) => e as pg.DatabaseError);
+    expect((err as pg.DatabaseError).code).toBe('57P03');
+    expect((err as pg.DatabaseError).message).toContain("the tenant's database server is not available right now");
+    // The others are not affected.
+    expect((await psql({ ...proxy, user: 'app', db: 'acme', command: 'SHOW cluster_name' })).stdout.trim()).toBe('acme');
   });
 
   it('oversized length: refused at once with 08P01', async () => {

@@ -9,6 +9,7 @@ export interface HaproxyRefusals {
   readonly incomplete: string;
   readonly noVerdict: string;
   readonly pipelined: string;
+  readonly unavailable: string;
 }
 
 export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string): HaproxyRefusals {
@@ -27,5 +28,11 @@ export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string
       'Retry in a moment; if it persists, ask the operator to check the pgroute agent.',
     ),
     pipelined: hex('08P01', 'received unencrypted data after SSL request', 'Send nothing after an SSLRequest until the server has answered it.'),
+    // No tenant named: HAProxy composes nothing, and the client knows which one it asked for.
+    unavailable: hex(
+      '57P03',
+      "the tenant's database server is not available right now (it fails its health checks); the connection was not routed",
+      'Retry in a moment; if it persists, ask the operator about this tenant\'s server.',
+    ),
   };
 }

@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { ListWatch, Watch, CoreV1Api, type V1Service } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeKubeApiServer, kubeConfigFor, type FakeKubeApiServerOptions, type ServiceInput } from '../../../test/support/fake-kube-apiserver.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
 import type { SourceView } from '../../src/sources/source.js';
@@ -80,7 +80,15 @@ async function harness(
       }
     },
   };
-  if (startSource) await source.start((v) => views.push(v));
+  if (startSource) {
+    await source.start((v) => views.push(v));
+    // The first view comes once the lists are in; the watches follow a moment later. Tests that
+    // close, compact or count watches need them open, however busy the machine is.
+    const perKind = Math.max(1, options.namespaces?.length ?? 0);
+    const watches = perKind * (options.ownership === 'declared' ? 2 : 1);
+    const deadline = Date.now() + 5_000;
+    while (fake.openWatches < watches && Date.now() < deadline) await sleep(10);
+  }
   return h;
 }
 
@@ -380,10 +388,10 @@ describe('KubernetesSource', () => {
 
   it('stop() closes every watch and pushes no more views', async () => {
     const h = await harness(24116, { namespaces: ['a', 'b'] });
-    expect(h.fake.openWatches).toBe(2);
+    // The first view comes after the lists; the watches follow.
+    await vi.waitFor(() => expect(h.fake.openWatches).toBe(2), { timeout: 5_000, interval: 20 });
     await h.source.stop();
-    await sleep(100);
-    expect(h.fake.openWatches).toBe(0);
+    await vi.waitFor(() => expect(h.fake.openWatches).toBe(0), { timeout: 5_000, interval: 20 });
     const n = h.views.length;
     h.fake.createService(pg('a', 'acme', { 'pgroute.tenant': 'acme' }));
     await sleep(200);
@@ -460,7 +468,10 @@ describe('KubernetesSource with declared ownership (--kube-ownership declared)',
     });
     expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex-eu']);
     expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-b/globex-us', id: 'globex-us', reason: notDeclared('globex-us', 'team-b', 'team-a') }]);
-    const namespaceRequests = h.fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces?'));
+    // The first view comes once both lists are in; their watches may still be on their way.
+    const namespaceGets = (): string[] => h.fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces?'));
+    await vi.waitFor(() => expect(namespaceGets().filter((r) => r.includes('watch=true'))).toHaveLength(2), { timeout: 5_000, interval: 20 });
+    const namespaceRequests = namespaceGets();
     expect(namespaceRequests.filter((r) => !r.includes('watch=true')).sort()).toEqual([
       'GET /api/v1/namespaces?fieldSelector=metadata.name%3Dteam-a',
       'GET /api/v1/namespaces?fieldSelector=metadata.name%3Dteam-b',
@@ -557,8 +568,10 @@ describe('client-node ListWatch against the fake apiserver', () => {
 
   it('stops for good after any other error, e.g. an abruptly cut watch', async () => {
     const { fake, errors } = await informer(24121, () => {});
+    await vi.waitFor(() => expect(fake.openWatches).toBe(1), { timeout: 5_000, interval: 20 });
     fake.closeAllWatches({ abrupt: true });
-    await sleep(300);
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5_000, interval: 20 });
+    await sleep(100);
     expect(errors).toHaveLength(1);
     expect(String((errors[0] as Error).message)).toMatch(/Premature close/);
     expect(fake.counters.watches).toBe(1);

@@ -25,6 +25,7 @@ export interface DeploymentFlags {
   hardStopAfter: string;
   maxReloads: string;
   tlsRequired: boolean;
+  checkInterval: string;
 }
 
 export function addDeploymentFlags(cmd: Command): Command {
@@ -49,8 +50,10 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--tls-cert <file>', 'serve this certificate (PEM, chain first) instead; implies TLS').env('PGROUTE_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'private key of --tls-cert (default: read from the --tls-cert file)').env('PGROUTE_TLS_KEY'))
     .addOption(new Option('--tls-san <names...>', 'names and addresses in the auto certificate (default: localhost, 127.0.0.1, ::1, this host name)').env('PGROUTE_TLS_SANS'))
+    .addOption(new Option('--tls-watch-interval <duration>', 'how often --tls-cert and --tls-key are read again; a changed, valid pair is swapped in without a reload').default('30s').env('PGROUTE_TLS_WATCH_INTERVAL'))
     .addOption(new Option('--tls-min-version <version>', 'oldest TLS version accepted').choices(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'))
     .addOption(new Option('--tls-required', 'refuse clear-text connections on --port (listeners in the tenants file set their own)').default(false))
+    .addOption(new Option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)').default('2s').env('PGROUTE_CHECK_INTERVAL'))
     .addOption(new Option('--log <mode>', "HAProxy traffic log: errors (refused or failed sessions), all, off").choices(['errors', 'all', 'off']).default('errors'));
 }
 
@@ -77,6 +80,16 @@ function parseDuration(name: string, value: string): string {
   return value;
 }
 
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration flag in milliseconds (HAProxy's syntax; no unit means milliseconds), at least `minMs`. */
+export function parseDurationMs(name: string, value: string, minMs = 1): number {
+  const m = /^(\d+)(us|ms|s|m|h|d)?$/.exec(value);
+  const ms = m === null ? NaN : Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? NaN);
+  if (!Number.isFinite(ms) || ms < minMs) throw new ConfigError(`${name} must be a duration of at least ${minMs}ms like 500ms, 5s or 1m, got "${value}"`);
+  return ms;
+}
+
 export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; agentHttpPort: number } {
   const base = defaultSettings(f.stateDir);
   const statsPort = parsePort('--stats-port', f.statsPort, true);
@@ -89,6 +102,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
+    healthCheck: { ...base.healthCheck, interval: `${parseDurationMs('--check-interval', f.checkInterval, 100)}ms` },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
     limits: { ...base.limits, maxconn: Math.max(1, parseCount('--maxconn', f.maxconn, 1_000_000)) },

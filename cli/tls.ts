@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../generator/src/errors.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
+import { parseDurationMs } from './settings-options.js';
 import { swapCertificate, watchRenewal, type RenewalWatch } from '../generator/src/tls/hot-swap.js';
 import type { SecretApi } from '../generator/src/tls/secret-store.js';
 import { parseSecretRef } from '../generator/src/tls/secret-ref.js';
@@ -26,6 +27,8 @@ export interface TlsFlags {
   tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
   /** `<namespace>/<name>`: the auto mode keeps its CA and certificate in this Kubernetes Secret. */
   tlsSecret?: string;
+  /** How often a provided --tls-cert/--tls-key is read again (default 30s). */
+  tlsWatchInterval?: string;
 }
 
 /** Test seams. */
@@ -65,6 +68,7 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   if (flags.tlsCert !== undefined) {
+    parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100);
     const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
     log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
     return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
@@ -79,14 +83,29 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
 }
 
-/** In auto mode, renews the server certificate before it expires and swaps it in without a reload. */
+/**
+ * Keeps HAProxy's certificate current without a reload. Auto mode: renews it before it expires.
+ * Provided files (--tls-cert/--tls-key): reads them again every --tls-watch-interval, and swaps in
+ * a changed pair once it parses and the key matches (a half-written rotation is refused, logged and
+ * tried again; the served certificate stays until then).
+ */
 export function startRenewal(flags: TlsFlags, settings: Settings, log: Logger, intervalMs = 6 * 3_600_000, deps: TlsDeps = {}): RenewalWatch | undefined {
-  if (flags.tls !== 'auto' || flags.tlsCert !== undefined) return undefined;
   const adminSocket = statePaths(settings.stateDir).adminSocket;
-  return watchRenewal({
-    intervalMs,
-    ensure: autoTls(flags, settings.stateDir, log, deps),
-    swap: async (r) => swapCertificate(adminSocket, r.serverPemPath, await readFile(r.serverPemPath, 'utf8')),
-    log,
-  });
+  const swap = async (r: { serverPemPath: string }): Promise<void> => swapCertificate(adminSocket, r.serverPemPath, await readFile(r.serverPemPath, 'utf8'));
+  if (flags.tlsCert !== undefined) {
+    const certPath = flags.tlsCert;
+    const keyPath = flags.tlsKey;
+    return watchRenewal({
+      intervalMs: parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100),
+      ensure: async () => {
+        const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath, ...(keyPath ? { keyPath } : {}), log });
+        if (r.changed) log.info({ file: certPath, subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: the given certificate changed');
+        return { ...r, renewed: r.changed };
+      },
+      swap,
+      log,
+    });
+  }
+  if (flags.tls !== 'auto') return undefined;
+  return watchRenewal({ intervalMs, ensure: autoTls(flags, settings.stateDir, log, deps), swap, log });
 }

@@ -1,0 +1,49 @@
+// The deployment flags as operators type them: parsed into Settings, bad values refused naming the flag.
+
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { addDeploymentFlags, parseDurationMs, parseSocketPath, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
+import { ConfigError } from '../../generator/src/errors.js';
+import { renderConfig } from '../../generator/src/render/haproxy-config.js';
+import { EMPTY_LAYOUT, desiredOccupants, layoutForReload } from '../../generator/src/layout.js';
+import { statePaths } from '../../generator/src/settings.js';
+
+function flags(...args: string[]): DeploymentFlags {
+  const cmd = addDeploymentFlags(new Command('up').exitOverride());
+  cmd.parse(['--state-dir', '/tmp/pgroute-flags-test', ...args], { from: 'user' });
+  return cmd.opts<DeploymentFlags>();
+}
+
+describe('--check-interval', () => {
+  it('defaults to 2s and reaches every tenant server of the rendered config', () => {
+    expect(settingsFromFlags(flags()).settings.healthCheck.interval).toBe('2000ms');
+    const { settings } = settingsFromFlags(flags('--check-interval', '10s'));
+    expect(settings.healthCheck.interval).toBe('10000ms');
+    const occupants = desiredOccupants([{ id: 'acme', enabled: true, targets: { primary: { host: '10.0.0.1', port: 5432 } } }] as never);
+    const layout = layoutForReload(EMPTY_LAYOUT, occupants, 1);
+    const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, layout, settings, statePaths(settings.stateDir), 'v').haproxyConfig;
+    expect(cfg).toContain('server s1 10.0.0.1:5432 check inter 10000ms fastinter 250ms downinter 250ms');
+  });
+
+  it('refuses nonsense and intervals under 100ms', () => {
+    for (const bad of ['soon', '-1s', '50ms', '1.5s', '']) expect(() => settingsFromFlags(flags('--check-interval', bad)), bad).toThrow(/--check-interval must be a duration/);
+  });
+});
+
+describe('parseDurationMs', () => {
+  it('reads HAProxy durations (no unit = ms)', () => {
+    expect(parseDurationMs('--x', '250')).toBe(250);
+    expect(parseDurationMs('--x', '30s')).toBe(30_000);
+    expect(parseDurationMs('--x', '2m')).toBe(120_000);
+    expect(parseDurationMs('--x', '1h')).toBe(3_600_000);
+    expect(() => parseDurationMs('--x', '1y')).toThrow(ConfigError);
+  });
+});
+
+describe('parseSocketPath', () => {
+  it('resolves to an absolute path haproxy.cfg can carry, or refuses naming the flag', () => {
+    expect(parseSocketPath('--agent-socket', '/run/pgroute/agent.sock')).toBe('/run/pgroute/agent.sock');
+    expect(parseSocketPath('--agent-socket', 'rel.sock')).toBe(`${process.cwd()}/rel.sock`);
+    for (const bad of ['/a b.sock', '/x\n.sock', `/${'a'.repeat(120)}`, '/a#b']) expect(() => parseSocketPath('--agent-socket', bad), bad).toThrow(/--agent-socket must be a socket path/);
+  });
+});

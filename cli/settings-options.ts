@@ -102,7 +102,8 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
-    healthCheck: { ...base.healthCheck, interval: `${parseDurationMs('--check-interval', f.checkInterval, 100)}ms` },
+    // As given (HAProxy reads the same syntax), once it is known to be at least 100ms.
+    healthCheck: { ...base.healthCheck, interval: parseDurationMs('--check-interval', f.checkInterval, 100) > 0 ? f.checkInterval : base.healthCheck.interval },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
     limits: { ...base.limits, maxconn: Math.max(1, parseCount('--maxconn', f.maxconn, 1_000_000)) },

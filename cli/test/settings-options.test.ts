@@ -16,13 +16,13 @@ function flags(...args: string[]): DeploymentFlags {
 
 describe('--check-interval', () => {
   it('defaults to 2s and reaches every tenant server of the rendered config', () => {
-    expect(settingsFromFlags(flags()).settings.healthCheck.interval).toBe('2000ms');
+    expect(settingsFromFlags(flags()).settings.healthCheck.interval).toBe('2s');
     const { settings } = settingsFromFlags(flags('--check-interval', '10s'));
-    expect(settings.healthCheck.interval).toBe('10000ms');
+    expect(settings.healthCheck.interval).toBe('10s');
     const occupants = desiredOccupants([{ id: 'acme', enabled: true, targets: { primary: { host: '10.0.0.1', port: 5432 } } }] as never);
     const layout = layoutForReload(EMPTY_LAYOUT, occupants, 1);
     const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, layout, settings, statePaths(settings.stateDir), 'v').haproxyConfig;
-    expect(cfg).toContain('server s1 10.0.0.1:5432 check inter 10000ms fastinter 250ms downinter 250ms');
+    expect(cfg).toContain('server s1 10.0.0.1:5432 check inter 10s fastinter 250ms downinter 250ms');
   });
 
   it('refuses nonsense and intervals under 100ms', () => {

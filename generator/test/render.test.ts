@@ -142,7 +142,7 @@ describe('renderConfig', () => {
     expect(decoded[2]?.message).toContain('routing agent is not available');
     expect(decoded[3]?.message).toContain("the tenant's database server is not available right now");
     // Only once the verdict named a backend, and only when that backend has no usable server.
-    expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if !pgr_refused \{ var\(txn\.pgr\.be\),nbsrv eq 0 \}/);
+    expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if !pgr_refused !\{ stopping \} \{ var\(txn\.pgr\.be\),nbsrv eq 0 \}/);
     // The bad-length acl and the refusal agree on the bound.
     expect(cfg).toContain(`hex2i 8:${settings.limits.maxStartupPacket}`);
   });

@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
-import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { FakeKubeApiServer, kubeConfigFor } from '../support/fake-kube-apiserver.js';
 import { startWatch } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { sleep, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
-import { psql } from '../support/psql.js';
+import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+import { routedClients } from '../support/routed.js';
 
 const ports = portBlock(6);
 const API_PORT = ports.spare[0] as number;
@@ -35,52 +35,12 @@ let dir = '';
 let state = '';
 let watch: ProcessHandle | undefined;
 const timings: Record<string, number> = {};
+const { outcome, reaches, psqlRouted } = routedClients({ port: ports.haproxy, showOnTimeout: () => watch, timings });
 
 function server(i: number): PgServer {
   const s = servers[i];
   if (!s) throw new Error(`no server ${i}`);
   return s;
-}
-
-/** SHOW cluster_name through pgroute for `tenant`; throws the server's error (with its code). */
-async function routed(tenant: string): Promise<string> {
-  const client = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'postgres', options: `-c pgroute.tenant=${tenant}`, connectionTimeoutMillis: 1_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    const r = await client.query<{ cluster_name: string }>('SHOW cluster_name');
-    return r.rows[0]?.cluster_name ?? '';
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** What the client sees: the cluster name, or 'refused <SQLSTATE>', or another error's text. */
-async function outcome(tenant: string): Promise<string> {
-  try {
-    return await routed(tenant);
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    return e.code === undefined ? `error: ${e.message}` : `refused ${e.code}`;
-  }
-}
-
-/** Polls until `outcome(tenant)` is `want`; records and returns the ms since `since`. */
-async function reaches(what: string, tenant: string, want: string, since: number, limitMs = 15_000): Promise<number> {
-  let last = '';
-  for (;;) {
-    last = await outcome(tenant);
-    if (last === want) break;
-    if (Date.now() - since > limitMs) throw new Error(`${what}: ${tenant} did not reach "${want}" within ${limitMs} ms (last: ${last})\n${watch?.output(30) ?? ''}`);
-    await sleep(10);
-  }
-  timings[what] = Date.now() - since;
-  return timings[what] as number;
-}
-
-async function psqlRouted(tenant: string): Promise<{ ok: boolean; text: string }> {
-  const r = await psql({ port: ports.haproxy, user: 'app', db: 'postgres', options: `-c pgroute.tenant=${tenant}`, command: 'SHOW cluster_name', timeoutMs: 5_000 });
-  return r.code === 0 ? { ok: true, text: r.stdout.trim() } : { ok: false, text: r.stderr.trim() };
 }
 
 async function reloads(): Promise<number> {
@@ -98,18 +58,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgroute-kubernetes-watch-'));
   state = join(dir, 'state');
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node refuses plain http unless TLS verification is (formally) skipped.
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'nobody', user: {} }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'nobody' } }],
-      'current-context': 'fake',
-    }),
-  );
+  writeFileSync(kubeconfig, kubeConfigFor(fake.url).exportConfig());
   const t = Date.now();
   watch = await startWatch(ports, state, ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
     name: 'pgroute-watch-k8s',

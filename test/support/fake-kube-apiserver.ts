@@ -57,7 +57,6 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 
 export interface ServicePortSpec {
   name?: string;
@@ -969,16 +968,4 @@ function keyOf(namespace: string, name: string): string {
 
 function clone<T>(v: T): T {
   return structuredClone(v);
-}
-
-/** A client-node KubeConfig that talks to a fake API server at `url` (plain http, no credentials). */
-export function kubeConfigFor(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'nobody' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-    currentContext: 'fake',
-  });
-  return kc;
 }

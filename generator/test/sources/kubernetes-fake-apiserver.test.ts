@@ -1,5 +1,6 @@
 // The fake apiserver behaves as the real one does where informers depend on it. Ports 24150-24199.
 
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer, parseLabelSelector } from '../../../test/support/fake-kube-apiserver.js';
@@ -322,5 +323,14 @@ describe('fake kube-apiserver', () => {
     expect(failed).toMatchObject({ status: 503, body: { kind: 'Status', reason: 'ServiceUnavailable', code: 503 } });
     expect((await getJson(`${s.url}/api/v1/services`)).status).toBe(200);
     expect((await getJson(`${s.url}/api/v1/pods`)).status).toBe(404);
+  });
+});
+
+describe('the server module itself', () => {
+  it('imports nothing but Node built-ins (bench/run.sh runs it alone, compiled without its packages)', () => {
+    const source = readFileSync(new URL('../../../test/support/fake-kube-apiserver.ts', import.meta.url), 'utf8');
+    const runtimeImports = [...source.matchAll(/^import (?!type )[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+    expect(runtimeImports.length).toBeGreaterThan(0);
+    expect(runtimeImports.filter((spec) => !spec?.startsWith('node:'))).toEqual([]);
   });
 });

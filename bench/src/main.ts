@@ -11,12 +11,12 @@
 // usage: node dist-bench/src/main.js [quick] [--only a,b,c] [--no-profile]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs)
 
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import { machineInfo } from './machine.js';
-import { asPostgres, PGBIN, pgbenchFigures } from './postgres.js';
+import { BenchPostgres, PGBIN, pgbenchFigures } from './postgres.js';
 import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
 import { renderMarkdown, renderText, type Results } from './report.js';
 import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
@@ -176,29 +176,7 @@ async function profileUp(stack: Stack): Promise<{ rate: number; profile: Profile
 
 // ---- PostgreSQL ----
 
-const pgRoot = join(runDir, 'pg'); // owned by postgres: data, log and socket
-const pgData = join(pgRoot, 'data');
-let pgStarted = false;
-
-async function startPostgres(): Promise<void> {
-  mkdirSync(pgData, { recursive: true });
-  await mustRun('chown', ['-R', 'postgres:postgres', pgRoot]);
-  chmodSync(pgData, 0o700);
-  await mustRun(...asPostgres('initdb', ['-D', pgData, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']));
-  const opts = `-p ${PORT.tenant} -c listen_addresses=127.0.0.1 -k ${pgRoot} -c max_connections=100 -c fsync=off -c synchronous_commit=off`;
-  await mustRun(...asPostgres('pg_ctl', ['-D', pgData, '-l', join(pgRoot, 'postgres.log'), '-o', opts, '-w', '-t', '60', 'start']));
-  pgStarted = true;
-  log(`PostgreSQL up on :${PORT.tenant}`);
-  await mustRun(join(PGBIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(PORT.tenant), '-U', 'postgres', 'bench']);
-  await mustRun(join(PGBIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(PORT.tenant), '-U', 'postgres', '-i', '-s', '1', '-q', 'bench']);
-}
-
-async function stopPostgres(): Promise<void> {
-  if (!pgStarted) return;
-  pgStarted = false;
-  await run(...asPostgres('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', '-t', '30', 'stop']));
-  log('PostgreSQL stopped');
-}
+const postgres = new BenchPostgres(join(runDir, 'pg'), PORT.tenant, log); // owned by postgres: data, log and socket
 
 // ---- CPU attribution ----
 
@@ -499,7 +477,7 @@ async function main(): Promise<void> {
     let stack: Stack | undefined;
     try {
       if (only.has('b')) {
-        await startPostgres();
+        await postgres.start();
         stack = await startStack();
         for (const p of PATHS) await probe(p, pathPort[p], 'postgres');
         const runs: PgbenchRow[] = [];
@@ -513,7 +491,7 @@ async function main(): Promise<void> {
           }
         }
         results.pgbench = mergePgbench(runs);
-        await stopPostgres();
+        await postgres.stop();
       }
       if (only.has('a')) {
         const fake = procs.start('fakepg', join(binDir, 'fakepg'), [String(PORT.tenant)]);
@@ -534,7 +512,7 @@ async function main(): Promise<void> {
         await procs.stop(fake);
       }
     } finally {
-      await stopPostgres();
+      await postgres.stop();
       if (stack) {
         await procs.stop(stack.pgroute);
         await procs.stop(stack.baseline);
@@ -558,4 +536,4 @@ async function main(): Promise<void> {
   writeResults(base, results, renderMarkdown(results), renderText(results));
 }
 
-runMain(main, procs, log, () => Promise.allSettled([stopPostgres(), procs.stopAll()]));
+runMain(main, procs, log, () => Promise.allSettled([postgres.stop(), procs.stopAll()]));

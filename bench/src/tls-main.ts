@@ -17,11 +17,11 @@
 //        BENCH_PGROUTE_ROOT (the snapshot of dist/ and haproxy/ run.sh took)
 
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineHeader, machineInfo } from './machine.js';
-import { asPostgres, PGBIN, pgbenchFigures } from './postgres.js';
+import { BenchPostgres, PGBIN, pgbenchFigures } from './postgres.js';
 import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
 import { markdownTables, textTables, verdict, type Cell, type Results, type Table } from './report.js';
 import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
@@ -63,9 +63,7 @@ const log = logger('bench tls');
 
 // ---- the three servers ----
 
-const pgRoot = join(runDir, 'pg'); // run.sh's trap stops a PostgreSQL left in <runDir>/pg/data
-const pgData = join(pgRoot, 'data');
-let pgStarted = false;
+const postgres = new BenchPostgres(join(runDir, 'pg'), PORT.postgres, log);
 const stateDir = join(runDir, 'pgroute-state');
 const tenantsFile = join(runDir, 'tenants.yaml');
 
@@ -91,34 +89,7 @@ async function startPostgres(serverPem: string): Promise<void> {
   const cert = blocks.filter((b) => b.includes('CERTIFICATE')).join('');
   const key = blocks.find((b) => b.includes('PRIVATE KEY'));
   if (cert === '' || key === undefined) throw new Error('pgroute\'s server.pem holds no certificate or key');
-  mkdirSync(pgData, { recursive: true });
-  await mustRun('chown', ['-R', 'postgres:postgres', pgRoot]);
-  chmodSync(pgData, 0o700);
-  await mustRun(...asPostgres('initdb', ['-D', pgData, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']));
-  writeFileSync(join(pgData, 'server.crt'), cert, { mode: 0o600 });
-  writeFileSync(join(pgData, 'server.key'), key, { mode: 0o600 });
-  await mustRun('chown', ['postgres:postgres', join(pgData, 'server.crt'), join(pgData, 'server.key')]);
-  const opts = `-p ${PORT.postgres} -c listen_addresses=127.0.0.1 -k ${pgRoot} -c max_connections=100 -c fsync=off -c synchronous_commit=off -c ssl=on`;
-  await mustRun(...asPostgres('pg_ctl', ['-D', pgData, '-l', join(pgRoot, 'postgres.log'), '-o', opts, '-w', '-t', '60', 'start']));
-  pgStarted = true;
-  log(`PostgreSQL up on :${PORT.postgres} (ssl=on)`);
-  await mustRun(join(PGBIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(PORT.postgres), '-U', 'postgres', 'bench']);
-  await mustRun(join(PGBIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(PORT.postgres), '-U', 'postgres', '-i', '-s', '1', '-q', 'bench']);
-}
-
-async function stopPostgres(): Promise<void> {
-  if (!pgStarted) return;
-  pgStarted = false;
-  await run(...asPostgres('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', '-t', '30', 'stop']));
-  log('PostgreSQL stopped');
-}
-
-function postmasterPid(): number {
-  try {
-    return Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return 0;
-  }
+  await postgres.start({ cert, key });
 }
 
 async function startStatic(crt: string): Promise<Started> {
@@ -294,7 +265,7 @@ async function main(): Promise<void> {
 
   // Handshakes/s. Server-side CPU by process group, from /proc.
   const server: Record<PathName, () => Record<string, number[]>> = {
-    direct: () => ({ postgres: processTree(postmasterPid()) }),
+    direct: () => ({ postgres: processTree(postgres.postmasterPid()) }),
     static: () => ({ haproxy: processTree(stat.pid) }),
     pgroute: () => {
       const tree = processTree(pgroute.pid);
@@ -359,7 +330,7 @@ async function main(): Promise<void> {
     });
   }
 
-  await stopPostgres();
+  await postgres.stop();
   await procs.stopAll();
   results.finished = new Date().toISOString();
   const busiest = Math.max(...results.handshakes.map((h) => h.othersPct));
@@ -467,4 +438,4 @@ function renderMarkdown(r: TlsResults): string {
 
 // ---- signals ----
 
-runMain(main, procs, log, () => Promise.allSettled([stopPostgres(), procs.stopAll()]));
+runMain(main, procs, log, () => Promise.allSettled([postgres.stop(), procs.stopAll()]));

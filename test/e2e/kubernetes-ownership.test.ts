@@ -14,14 +14,13 @@
 // 5. Namespace annotation changes are followed without a restart, also across an expired (410)
 //    Namespace watch.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { kubeConfigFor } from '../support/kube-config.js';
-import { startWatch } from '../support/pgroute.js';
+import { startKubeWatch } from '../support/kube-config.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
@@ -87,15 +86,10 @@ beforeAll(async () => {
   fake.createNamespace({ name: 'team-b' });
   fake.createNamespace({ name: 'team-c', annotations: { [ANNOTATION]: 'initech' } });
   dir = mkdtempSync(join(tmpdir(), 'pgroute-kubernetes-ownership-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, kubeConfigFor(fake.url).exportConfig());
   const t = Date.now();
   // The environment variable rather than --kube-ownership: the flag itself is checked by
   // generator/test/kubernetes-manifests.test.ts (the declared-ownership overlay's arguments).
-  watch = await startWatch(ports, join(dir, 'state'), ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
-    name: 'pgroute-watch-k8s-declared',
-    env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined, PGROUTE_KUBE_OWNERSHIP: 'declared' },
-  });
+  watch = await startKubeWatch(ports, dir, fake.url, { name: 'pgroute-watch-k8s-declared', env: { PGROUTE_KUBE_OWNERSHIP: 'declared' } });
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 

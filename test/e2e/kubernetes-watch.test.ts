@@ -10,15 +10,14 @@
 // closing it); a watch expired by compaction (410 Gone) and an API server restart are both followed
 // without restarting pgroute.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/haproxy/reload.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { kubeConfigFor } from '../support/kube-config.js';
-import { startWatch } from '../support/pgroute.js';
+import { startKubeWatch } from '../support/kube-config.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
@@ -58,13 +57,8 @@ beforeAll(async () => {
   await fake.start();
   dir = mkdtempSync(join(tmpdir(), 'pgroute-kubernetes-watch-'));
   state = join(dir, 'state');
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, kubeConfigFor(fake.url).exportConfig());
   const t = Date.now();
-  watch = await startWatch(ports, state, ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
-    name: 'pgroute-watch-k8s',
-    env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined },
-  });
+  watch = await startKubeWatch(ports, dir, fake.url, { name: 'pgroute-watch-k8s' });
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 

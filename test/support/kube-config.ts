@@ -1,7 +1,12 @@
 // A client-node KubeConfig for the test API server (test/support/fake-kube-apiserver.ts). Apart from
 // the server, which imports no package, so that the benchmarks can run the server on its own.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { startWatch } from './pgroute.js';
+import type { PortBlock } from './ports.js';
+import type { ProcessHandle } from './process.js';
 
 /** A client-node KubeConfig that talks to a fake API server at `url` (plain http, no credentials). */
 export function kubeConfigFor(url: string): KubeConfig {
@@ -13,4 +18,22 @@ export function kubeConfigFor(url: string): KubeConfig {
     currentContext: 'fake',
   });
   return kc;
+}
+
+/**
+ * `pgroute watch --source kubernetes --kube-address cluster-ip --spawn-haproxy` against the test API
+ * server at `url`, with a kubeconfig written into `dir` (and no in-cluster variables), once it runs.
+ */
+export async function startKubeWatch(
+  ports: PortBlock,
+  dir: string,
+  url: string,
+  opts: { readonly name: string; readonly env?: Record<string, string | undefined> },
+): Promise<ProcessHandle> {
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kubeConfigFor(url).exportConfig());
+  return startWatch(ports, join(dir, 'state'), ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
+    name: opts.name,
+    env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined, ...opts.env },
+  });
 }

@@ -18,6 +18,7 @@ import { startWatch } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { sleep, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
+import { clusterName as showClusterName } from '../support/routed.js';
 
 const ports = portBlock(5);
 const P = testPrefix('docker-watch');
@@ -35,18 +36,7 @@ const timings: Record<string, number> = {};
 
 // ---- clients ------------------------------------------------------------------------------------
 
-/** SHOW cluster_name on one fresh connection; throws with the server's error (code attached). */
-async function clusterName(cfg: pg.ClientConfig): Promise<string> {
-  const client = new pg.Client({ user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1_000, ...cfg });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    const r = await client.query<{ cluster_name: string }>('SHOW cluster_name');
-    return r.rows[0]?.cluster_name ?? '';
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+const clusterName = (cfg: pg.ClientConfig): Promise<string> => showClusterName({ user: 'postgres', ...cfg });
 const direct = (ip: string): Promise<string> => clusterName({ host: ip, port: 5432 });
 const routed = (tenant: string): Promise<string> => clusterName({ host: '127.0.0.1', port: ports.haproxy, options: `-c pgroute.tenant=${tenant}` });
 

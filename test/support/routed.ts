@@ -30,20 +30,25 @@ export interface Routed {
   psqlRouted(tenant: string): Promise<{ ok: boolean; text: string }>;
 }
 
+/** SHOW cluster_name on one fresh node-postgres connection (database postgres, 1 s to connect); throws the server's error (code attached). */
+export async function clusterName(cfg: pg.ClientConfig): Promise<string> {
+  const client = new pg.Client({ database: 'postgres', connectionTimeoutMillis: 1_000, ...cfg });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const r = await client.query<{ cluster_name: string }>('SHOW cluster_name');
+    return r.rows[0]?.cluster_name ?? '';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function routedClients(opts: RoutedOptions): Routed {
   const user = opts.user ?? APP_ROLE;
   const options = (tenant: string): string => `-c pgroute.tenant=${tenant}`;
 
-  async function routed(tenant: string): Promise<string> {
-    const client = new pg.Client({ host: '127.0.0.1', port: opts.port, user, database: 'postgres', options: options(tenant), connectionTimeoutMillis: 1_000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      const r = await client.query<{ cluster_name: string }>('SHOW cluster_name');
-      return r.rows[0]?.cluster_name ?? '';
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  function routed(tenant: string): Promise<string> {
+    return clusterName({ host: '127.0.0.1', port: opts.port, user, options: options(tenant) });
   }
 
   async function outcome(tenant: string): Promise<string> {

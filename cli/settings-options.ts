@@ -74,20 +74,22 @@ function parseIp(name: string, value: string): string {
   return value;
 }
 
-const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
-function parseDuration(name: string, value: string): string {
-  if (!DURATION.test(value)) throw new ConfigError(`${name} must be a duration like 500ms, 5s or 1m, got "${value}"`);
-  return value;
-}
-
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration flag in milliseconds (HAProxy's syntax; no unit means milliseconds), at least `minMs`. */
 export function parseDurationMs(name: string, value: string, minMs = 1): number {
   const m = /^(\d+)(us|ms|s|m|h|d)?$/.exec(value);
   const ms = m === null ? NaN : Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? NaN);
-  if (!Number.isFinite(ms) || ms < minMs) throw new ConfigError(`${name} must be a duration of at least ${minMs}ms like 500ms, 5s or 1m, got "${value}"`);
+  if (!Number.isFinite(ms) || ms < minMs) {
+    throw new ConfigError(`${name} must be a duration${minMs > 0 ? ` of at least ${minMs}ms` : ''} like 500ms, 5s or 1m, got "${value}"`);
+  }
   return ms;
+}
+
+/** A duration flag as given (HAProxy reads the same syntax), once it is known to be valid. */
+function parseDuration(name: string, value: string, minMs = 0): string {
+  parseDurationMs(name, value, minMs);
+  return value;
 }
 
 export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; agentHttpPort: number } {
@@ -102,8 +104,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
     timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
-    // As given (HAProxy reads the same syntax), once it is known to be at least 100ms.
-    healthCheck: { ...base.healthCheck, interval: parseDurationMs('--check-interval', f.checkInterval, 100) > 0 ? f.checkInterval : base.healthCheck.interval },
+    healthCheck: { ...base.healthCheck, interval: parseDuration('--check-interval', f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
     limits: { ...base.limits, maxconn: Math.max(1, parseCount('--maxconn', f.maxconn, 1_000_000)) },

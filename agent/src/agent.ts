@@ -125,24 +125,21 @@ async function listenUnix(server: Server, path: string): Promise<void> {
     if (!existing.isSocket()) throw new Error(`cannot listen on ${path}: something other than a socket is there`);
     await unlink(path);
   }
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`cannot listen on ${path}: ${err.message}`));
-    server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listen(server, path);
   await chmod(path, 0o600);
 }
 
-function listen(server: Server | HttpServer, at: Endpoint): Promise<void> {
+/** Listens on host:port or a unix socket path; rejects naming the address. */
+function listen(server: Server | HttpServer, at: Endpoint | string): Promise<void> {
+  const where = typeof at === 'string' ? at : `${at.host}:${at.port}`;
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`cannot listen on ${at.host}:${at.port}: ${err.message}`));
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${where}: ${err.message}`));
     server.once('error', onError);
-    server.listen(at.port, at.host, () => {
+    const ready = (): void => {
       server.off('error', onError);
       resolve();
-    });
+    };
+    if (typeof at === 'string') server.listen(at, ready);
+    else server.listen(at.port, at.host, ready);
   });
 }

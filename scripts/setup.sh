@@ -156,18 +156,9 @@ if node_modules_fresh; then
   say "node_modules up to date"
 else
   say "running npm ci"
-  # npm 11 writes lock files without the other platforms' optional packages (rollup's, through
-  # vitest) and its own `npm ci` then refuses them as out of sync. `npm install` with the same lock
-  # installs the locked versions; it is the fallback, said out loud.
-  if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/pgroute-npm-ci.log; then
-    if grep -q 'EUSAGE' /tmp/pgroute-npm-ci.log; then
-      say "npm ci refused the lock file ($(grep -m1 'Missing:' /tmp/pgroute-npm-ci.log | sed 's/npm error //')); installing the locked versions with npm install"
-      npm install --no-audit --no-fund --loglevel=error
-    else
-      cat /tmp/pgroute-npm-ci.log >&2
-      die "npm ci failed"
-    fi
-  fi
+  # The lock file lists every platform's optional packages, so `npm ci` takes it as committed with
+  # npm 10 and 11; it never falls back to `npm install`, which would rewrite a tracked file.
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci refused package-lock.json (run with npm 10 or 11; the lock file must not be edited by hand)"
 fi
 
 # --- 4. build ---------------------------------------------------------------

@@ -159,9 +159,10 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
     }
     case 'kubernetes': {
       const { KubernetesSource } = await import('../generator/src/sources/kubernetes.js');
-      const { targetPolicyFromFlags } = await import('../generator/src/sources/kubernetes/target-policy.js');
+      const { describePatterns, describePorts, targetPolicyFromFlags } = await import('../generator/src/sources/kubernetes/target-policy.js');
       const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
       const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
+      log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
       return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }

@@ -104,6 +104,8 @@ addDeploymentFlags(
         .default('first-claim')
         .env('PGROUTE_KUBE_OWNERSHIP'),
     )
+    .addOption(new Option('--kube-allow-external-names <patterns...>', 'ExternalName targets a Service may route to: names, IP addresses, *.db.example.com (repeatable, comma-separated; default none: every ExternalName Service is refused)').env('PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES'))
+    .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'))
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
   const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
@@ -141,6 +143,8 @@ interface WatchFlags {
   kubeAddress: 'dns' | 'cluster-ip';
   kubeSelector?: string;
   kubeOwnership: 'first-claim' | 'declared';
+  kubeAllowExternalNames?: string[] | string;
+  kubeAllowedPorts?: string[] | string;
   spawnHaproxy: boolean;
 }
 
@@ -155,8 +159,11 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
     }
     case 'kubernetes': {
       const { KubernetesSource } = await import('../generator/src/sources/kubernetes.js');
+      const { describePatterns, describePorts, targetPolicyFromFlags } = await import('../generator/src/sources/kubernetes/target-policy.js');
       const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+      const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
+      log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }
 }

@@ -7,6 +7,8 @@
 //   Services always, Namespaces where pgroute runs with --kube-ownership=declared (the calls in
 //   sources/kubernetes/namespaces.ts, which only that mode makes); and, where pgroute runs with
 //   --tls-secret, what generator/src/tls/secret-store.ts calls on that one Secret;
+// - an egress NetworkPolicy limits the pgroute pods to DNS, the API server and the ports pgroute's
+//   --kube-allowed-ports allows (parsed by the CLI's own parser), never link-local addresses;
 // - pods run as non-root, without privilege escalation or capabilities, with limits and probes
 //   that point at ports that exist;
 // - pgroute's arguments are accepted by the built CLI (dist/, made by `npm run build`).
@@ -18,6 +20,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
@@ -25,6 +28,7 @@ import { describe, expect, it } from 'vitest';
 import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../../cli/settings-options.js';
 import { type NamespaceLike } from '../src/sources/kubernetes/ownership.js';
 import { type ServiceLike, viewOfServices } from '../src/sources/kubernetes/service-claims.js';
+import { describePorts, parseAllowedPorts, PORTS_ENV, PORTS_FLAG } from '../src/sources/kubernetes/target-policy.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const KUBE = join(ROOT, 'kubernetes');
@@ -80,6 +84,7 @@ const VALIDATORS: Record<string, (o: Obj) => void> = {
   'apps/v1/Deployment': (o) => new Deployment(o as never).validate(),
   'apps/v1/StatefulSet': (o) => new StatefulSet(o as never).validate(),
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
+  'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never).validate(),
   'rbac.authorization.k8s.io/v1/ClusterRole': (o) => new ClusterRole(o as never).validate(),
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': (o) => new ClusterRoleBinding(o as never).validate(),
   'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o as never).validate(),
@@ -343,7 +348,7 @@ const RENDERS: [string, () => Obj[]][] = [
 
 describe('kubernetes manifests', () => {
   it('are there: base, the single-namespace, tls-auto and declared-ownership overlays, the example tenant and its Namespace', () => {
-    for (const f of ['base/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
+    for (const f of ['base/kustomization.yaml', 'base/networkpolicy.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
       expect(existsSync(join(KUBE, f)), f).toBe(true);
     }
     expect(OBJECTS.length).toBeGreaterThan(8);
@@ -528,6 +533,62 @@ describe('kubernetes manifests', () => {
       const ns = roleKind === 'Role' ? b.metadata.namespace : undefined;
       expect(objs.some((o) => o.kind === roleKind && o.metadata.name === b.roleRef.name && o.metadata.namespace === ns), `${b.kind}/${b.metadata.name} -> ${roleKind}/${b.roleRef.name}`).toBe(true);
     }
+  });
+
+  it.each(RENDERS)('%s: an egress NetworkPolicy limits the pgroute pods to DNS, the API server and the allowed tenant ports', (_name, build) => {
+    const objs = build();
+    const d = pgrouteDeployment(objs);
+    const podLabels: Obj = d.spec.template.metadata.labels;
+    const selecting = objs.filter((o) => o.kind === 'NetworkPolicy' && Object.entries(o.spec.podSelector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v));
+    expect(selecting.map((o) => o.metadata.name)).toEqual(['pgroute-egress']);
+    const policy = selecting[0]!;
+    expect(policy.metadata.namespace).toBe(d.metadata.namespace);
+    expect(policy.spec.podSelector.matchExpressions).toBeUndefined();
+    // Egress alone: the public port stays open to clients.
+    expect(policy.spec.policyTypes).toEqual(['Egress']);
+    expect(policy.spec.ingress).toBeUndefined();
+
+    /** A rule's ports as "PROTO low-high"; a rule without ports would allow every port. */
+    const portsOf = (rule: Obj): string[] => {
+      expect(rule.ports, 'every egress rule names its ports').toBeDefined();
+      return (rule.ports as Obj[]).map((p) => {
+        expect(typeof p.port, 'numeric ports (a named port means nothing for egress)').toBe('number');
+        return `${p.protocol ?? 'TCP'} ${p.port}-${p.endPort ?? p.port}`;
+      });
+    };
+    const rules: Obj[] = policy.spec.egress;
+    const byPorts = new Map(rules.map((r) => [portsOf(r).sort().join(','), r]));
+    // DNS, to any address (the cluster DNS, or a node-local cache on a link-local address).
+    expect(byPorts.get('TCP 53-53,UDP 53-53')?.to).toBeUndefined();
+    // The API server: its usual ports.
+    const api = byPorts.get('TCP 443-443,TCP 6443-6443');
+    expect(api).toBeDefined();
+    // The tenant databases: exactly what --kube-allowed-ports (flag, else environment, else the
+    // default) lets pgroute route to, read by pgroute's own parser.
+    const pg = container(d, 'pgroute');
+    const args: string[] = pg.args;
+    const flagged = args.filter((a, i) => a.startsWith(`${PORTS_FLAG}=`) || args[i - 1] === PORTS_FLAG).map((a) => a.replace(`${PORTS_FLAG}=`, ''));
+    const env = (pg.env ?? []).find((e: Obj) => e.name === PORTS_ENV)?.value;
+    const allowed = parseAllowedPorts(flagged.length > 0 ? flagged : env);
+    const tenantRule = [...byPorts.entries()].filter(([k]) => k !== 'TCP 53-53,UDP 53-53' && k !== 'TCP 443-443,TCP 6443-6443');
+    expect(tenantRule).toHaveLength(1);
+    expect(describePorts(parseAllowedPorts(portsOf(tenantRule[0]![1]).map((p) => p.replace(/^TCP /, '').replace(/^(\d+)-\1$/, '$1'))))).toBe(describePorts(allowed));
+    expect(rules).toHaveLength(3);
+
+    // Nowhere link-local (169.254.169.254 is the cloud metadata service) except by DNS's port 53.
+    for (const rule of [api!, tenantRule[0]![1]]) {
+      expect(rule.to?.length, 'rules other than DNS name their peers').toBeGreaterThan(0);
+      for (const peer of rule.to as Obj[]) {
+        if (peer.ipBlock === undefined) continue;
+        const { cidr, except } = peer.ipBlock as { cidr: string; except?: string[] };
+        if (cidr === '0.0.0.0/0') expect(except).toContain('169.254.0.0/16');
+        else if (cidr === '::/0') expect(except).toContain('fe80::/10');
+        else expect(cidr.startsWith('169.254.') || cidr.toLowerCase().startsWith('fe80:')).toBe(false);
+      }
+    }
+    // And none of the ports a relay is after is open: kubelet, etcd, metadata, HTTP.
+    const open = rules.flatMap(portsOf).map((p) => p.split(' ')[1]!.split('-').map(Number) as [number, number]);
+    for (const port of [80, 2379, 8080, 10250, 10255]) expect(open.some(([a, b]) => port >= a && port <= b), String(port)).toBe(false);
   });
 
   it('pods run as non-root, without privilege escalation or capabilities, with seccomp and limits', () => {

@@ -15,6 +15,7 @@ import { defaultSettings, statePaths } from '../src/settings.js';
 import { containerClaims, containerWhere, type ContainerSummary } from '../src/sources/docker/claims.js';
 import { LABEL, mergeClaims, XDB_LABEL } from '../src/sources/labels.js';
 import { serviceWhere, viewOfServices, type ServiceLike } from '../src/sources/kubernetes/service-claims.js';
+import { NO_EXTERNAL_NAMES, parseAllowedPorts } from '../src/sources/kubernetes/target-policy.js';
 import type { SourceView } from '../src/sources/source.js';
 import { buildSnapshot } from '../src/tenants.js';
 import { declaredBackends, FALLBACK, layoutOf, splitTenantBackends } from './support.js';
@@ -170,7 +171,9 @@ function kubernetesView(c: Case, address: 'dns' | 'cluster-ip'): Built {
   const companion = service('companion', '2024-01-01T00:00:00Z', { [LABEL.tenant]: expected(c.labels).tenant || 'acme' }, '10.96.0.11');
   const control = service('control', '2024-01-01T00:00:00Z', { [LABEL.tenant]: CONTROL_ID, [LABEL.maxconn]: '7' }, '10.96.0.12');
   const list = c.companion ? [subject, companion, control] : [control, subject];
-  const view = viewOfServices(list, { address, clusterDomain: 'cluster.local' });
+  // Every port: this property is about what a label value can inject, the same for both sources
+  // (kubernetes-target-policy.test.ts covers which ports are allowed).
+  const view = viewOfServices(list, { address, clusterDomain: 'cluster.local', policy: { externalNames: NO_EXTERNAL_NAMES, ports: parseAllowedPorts('1-65535') } });
   return {
     view,
     subjectWhere: serviceWhere(subject),

@@ -23,16 +23,19 @@ export function kubeConfigFor(url: string): KubeConfig {
 /**
  * `pgroute watch --source kubernetes --kube-address cluster-ip --spawn-haproxy` against the test API
  * server at `url`, with a kubeconfig written into `dir` (and no in-cluster variables), once it runs.
+ * The test servers listen on the block's pg ports, outside the default --kube-allowed-ports: those
+ * are allowed unless `args` is given (the flags then are the caller's).
  */
 export async function startKubeWatch(
   ports: PortBlock,
   dir: string,
   url: string,
-  opts: { readonly name: string; readonly env?: Record<string, string | undefined> },
+  opts: { readonly name: string; readonly env?: Record<string, string | undefined>; readonly args?: readonly string[] },
 ): Promise<ProcessHandle> {
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubeConfigFor(url).exportConfig());
-  return startWatch(ports, join(dir, 'state'), ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8'], {
+  const args = opts.args ?? ['--kube-allowed-ports', `${ports.pg[0]}-${ports.pg[9]}`];
+  return startWatch(ports, join(dir, 'state'), ['--source', 'kubernetes', '--kube-address', 'cluster-ip', '--spares', '8', ...args], {
     name: opts.name,
     env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined, ...opts.env },
   });

@@ -16,6 +16,7 @@ import { ConfigError } from '../errors.js';
 import { namespaceInformer } from './kubernetes/namespaces.js';
 import { OWNERSHIP_MODES, type OwnershipMode } from './kubernetes/ownership.js';
 import { type AddressMode, FIRST_CLAIM, viewOfServices } from './kubernetes/service-claims.js';
+import type { TargetPolicy } from './kubernetes/target-policy.js';
 import { TimedWatch } from './kubernetes/timed-watch.js';
 import type { SourceView, TenantSource } from './source.js';
 
@@ -35,6 +36,8 @@ export interface KubernetesSourceOptions {
    * Namespace annotation pgroute.io/tenants declares it (needs list + watch on namespaces).
    */
   readonly ownership?: OwnershipMode;
+  /** Allowed ExternalName targets and ports (kubernetes/target-policy.ts); default: none, 5432-5439 and 6432. */
+  readonly policy?: TargetPolicy;
   readonly log: Logger;
   /** Changes within this window make one view. */
   readonly debounceMs?: number;
@@ -181,7 +184,7 @@ export class KubernetesSource implements TenantSource {
     if (this.stopped || !this.watched.every((w) => w.synced)) return;
     const of = (resource: Resource): KubernetesObject[] => this.watched.filter((w) => w.resource === resource).flatMap((w) => w.informer.list());
     const ownership = this.options.ownership === 'declared' ? { mode: 'declared' as const, namespaces: of('namespaces') } : FIRST_CLAIM;
-    const view = viewOfServices(of('services'), { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local' }, ownership);
+    const view = viewOfServices(of('services'), { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local', ...(this.options.policy ? { policy: this.options.policy } : {}) }, ownership);
     const text = JSON.stringify(view);
     if (text === this.lastView) return;
     this.lastView = text;

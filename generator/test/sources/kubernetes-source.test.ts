@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeKubeApiServer, type FakeKubeApiServerOptions, type ServiceInput } from '../../../test/support/fake-kube-apiserver.js';
 import { kubeConfigFor } from '../../../test/support/kube-config.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
+import { targetPolicyFromFlags } from '../../src/sources/kubernetes/target-policy.js';
 import type { SourceView } from '../../src/sources/source.js';
 import { buildSnapshot } from '../../src/tenants.js';
 
@@ -137,8 +138,8 @@ describe('KubernetesSource', () => {
     const h = await harness(24101, {}, (fake) => fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' })));
     h.fake.createService(pg('ns', 'globex', { 'pgroute.tenant': 'globex' }));
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
-    h.fake.setLabels('ns', 'acme', { 'pgroute.tenant': 'acme', 'pgroute.enabled': 'false', 'pgroute.port': '6543' });
-    await h.until((v) => expect(tenants(v).acme).toMatchObject({ enabled: false, port: 6543 }));
+    h.fake.setLabels('ns', 'acme', { 'pgroute.tenant': 'acme', 'pgroute.enabled': 'false', 'pgroute.port': '5433' });
+    await h.until((v) => expect(tenants(v).acme).toMatchObject({ enabled: false, port: 5433 }));
     h.fake.deleteService('ns', 'globex');
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme']));
     // A Service that drops its labels stops being a tenant.
@@ -164,7 +165,9 @@ describe('KubernetesSource', () => {
       fake.createService({ namespace: 'ns', name: 'twoports', labels: { 'pgroute.tenant': 'twoports' }, ports: [{ name: 'a', port: 1 }, { name: 'b', port: 2 }] });
       fake.createService({ namespace: 'ns', name: 'noports', labels: { 'pgroute.tenant': 'noports' } });
     };
-    const dns = await harness(24103, {}, seed);
+    // Every port and this ExternalName allowed: what is chosen, not what is allowed (below).
+    const policy = targetPolicyFromFlags('db.example.com', '1-65535');
+    const dns = await harness(24103, { policy }, seed);
     expect(tenants(dns.latest())).toMatchObject({
       plain: { host: 'plain.ns.svc.cluster.local', port: 5433 },
       named: { host: 'named.ns.svc.cluster.local', port: 5432 },
@@ -175,13 +178,32 @@ describe('KubernetesSource', () => {
       { where: 'kubernetes service ns/noports', id: 'noports', reason: 'the Service has no ports; set the pgroute.port label' },
       { where: 'kubernetes service ns/twoports', id: 'twoports', reason: 'the Service has 2 ports (a, b) and none is named postgres, postgresql, pg; name the PostgreSQL port or set the pgroute.port label' },
     ]);
-    const ip = await harness(24104, { address: 'cluster-ip', clusterDomain: 'k8s.internal' }, seed);
+    const ip = await harness(24104, { address: 'cluster-ip', clusterDomain: 'k8s.internal', policy }, seed);
     expect(tenants(ip.latest())).toMatchObject({
       plain: { host: '10.0.0.7', port: 5433 },
       headless: { host: 'headless.ns.svc.k8s.internal', port: 15432 },
       ext: { host: 'db.example.com' },
     });
     expect((tenants(ip.latest()).named as { host: string }).host).toMatch(/^10\.96\./);
+  });
+
+  it('by default refuses ExternalName Services and ports other than 5432-5439 and 6432, keeping the other tenants', async () => {
+    const h = await harness(24128, {}, (fake) => {
+      fake.createService(pg('ns', 'acme', { 'pgroute.tenant': 'acme' }));
+      fake.createService({ namespace: 'ns', name: 'meta', labels: { 'pgroute.tenant': 'meta', 'pgroute.port': '80' }, type: 'ExternalName', externalName: '169.254.169.254' });
+      fake.createService({ namespace: 'ns', name: 'ext', labels: { 'pgroute.tenant': 'ext', 'pgroute.port': '5432' }, type: 'ExternalName', externalName: 'db.example.com' });
+      fake.createService(pg('ns', 'kubelet', { 'pgroute.tenant': 'kubelet', 'pgroute.port': '10250' }));
+      fake.createService({ namespace: 'ns', name: 'api', labels: { 'pgroute.tenant': 'api' }, ports: [{ name: 'https', port: 6443 }] });
+    });
+    expect(Object.keys(tenants(h.latest()))).toEqual(['acme']);
+    expect(refusedWhere(h.latest())).toEqual(['kubernetes service ns/api', 'kubernetes service ns/ext', 'kubernetes service ns/kubelet', 'kubernetes service ns/meta']);
+    for (const r of h.latest().refused) expect(r.reason).toMatch(/--kube-allowed-ports does not allow|--kube-allow-external-names does not allow|never relays to/);
+    // Allowed later (a new source, as after a restart with the flags): the same Services route.
+    const allowed = await harness(24129, { policy: targetPolicyFromFlags('db.example.com', '5432,6443,10250') }, (fake) => {
+      fake.createService({ namespace: 'ns', name: 'ext', labels: { 'pgroute.tenant': 'ext', 'pgroute.port': '5432' }, type: 'ExternalName', externalName: 'db.example.com' });
+      fake.createService({ namespace: 'ns', name: 'api', labels: { 'pgroute.tenant': 'api' }, ports: [{ name: 'https', port: 6443 }] });
+    });
+    expect(tenants(allowed.latest())).toMatchObject({ ext: { host: 'db.example.com', port: 5432 }, api: { port: 6443 } });
   });
 
   it('sees only the watched namespaces', async () => {

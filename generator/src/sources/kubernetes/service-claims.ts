@@ -6,6 +6,7 @@ import type { RefusedTenant } from '../../model.js';
 import { type Claim, labelBoolean, labelNumber, LABEL, mergeClaims, readLabels } from '../labels.js';
 import type { SourceView } from '../source.js';
 import { acceptDeclared, type NamespaceLike, readDeclarations } from './ownership.js';
+import { DEFAULT_TARGET_POLICY, externalNameProblem, portProblem, type TargetPolicy } from './target-policy.js';
 
 /**
  * The part of a Service pgroute reads. Structural on purpose: objects from a list are deserialized
@@ -32,6 +33,8 @@ export interface ClaimOptions {
   /** 'dns': <svc>.<ns>.svc.<clusterDomain>; 'cluster-ip': the Service's virtual IP. */
   readonly address: AddressMode;
   readonly clusterDomain: string;
+  /** Which ExternalName targets and ports a Service may use (target-policy.ts); default: DEFAULT_TARGET_POLICY. */
+  readonly policy?: TargetPolicy;
 }
 
 /** Port names taken as "the PostgreSQL port" of a Service with several ports. */
@@ -40,7 +43,11 @@ export const POSTGRES_PORT_NAMES: readonly string[] = ['postgres', 'postgresql',
 export type ServiceReading = { kind: 'none' } | { kind: 'claim'; claim: Claim } | { kind: 'refused'; refused: RefusedTenant };
 
 export function serviceWhere(svc: ServiceLike): string {
-  return `kubernetes service ${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+  return `kubernetes service ${serviceName(svc)}`;
+}
+
+function serviceName(svc: ServiceLike): string {
+  return `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
 }
 
 /** Reads one Service: not a tenant at all, a claim, or a refusal with its reason. */
@@ -65,6 +72,12 @@ export function readService(svc: ServiceLike, options: ClaimOptions): ServiceRea
     const chosen = portOf(svc);
     if (typeof chosen !== 'number') return refuse(chosen.problem);
     port = chosen;
+  }
+  // A port that is not a number is left to validation, which refuses it with its own reason.
+  if (typeof port === 'number') {
+    const from = labels.port !== undefined ? 'from its port label' : svc.spec?.clusterIP === 'None' && svc.spec.type !== 'ExternalName' ? "its port's targetPort" : 'its port';
+    const problem = portProblem(serviceName(svc), port, from, (options.policy ?? DEFAULT_TARGET_POLICY).ports);
+    if (problem !== undefined) return refuse(problem);
   }
   const claim: Claim = {
     tenant: labels.tenant,
@@ -113,6 +126,9 @@ function hostOf(svc: ServiceLike, options: ClaimOptions): string | { problem: st
   const spec = svc.spec ?? {};
   if (spec.type === 'ExternalName') {
     if (!spec.externalName) return { problem: 'the ExternalName Service has no spec.externalName' };
+    // Checked before anything else is read from it: an ExternalName can point anywhere.
+    const problem = externalNameProblem(serviceName(svc), spec.externalName, (options.policy ?? DEFAULT_TARGET_POLICY).externalNames);
+    if (problem !== undefined) return { problem };
     // A trailing dot (fully qualified) is legal in Kubernetes; HAProxy wants the plain name.
     return spec.externalName.replace(/\.$/, '');
   }

@@ -2,19 +2,21 @@
 // HAProxy either spawned here (master-worker) or running beside us on the same state dir (containers).
 
 import type { Logger } from 'pino';
-import { startAgent } from '../agent/src/agent.js';
-import { createAgentMetrics } from '../agent/src/metrics.js';
-import { EMPTY_ROUTE_TABLE, RouteStore } from '../agent/src/routes-store.js';
-import { Applier } from '../generator/src/apply.js';
-import { startHaproxyMaster, type HaproxyMaster } from '../generator/src/haproxy/master.js';
-import { createGeneratorMetrics } from '../generator/src/metrics.js';
-import { showProc } from '../generator/src/haproxy/reload.js';
-import type { Deployment } from '../generator/src/model.js';
-import { Pipeline } from '../generator/src/pipeline.js';
-import { statePaths, type Settings } from '../generator/src/settings.js';
-import type { TenantSource } from '../generator/src/sources/source.js';
+import { createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, startAgent } from '../agent/src/index.js';
+import {
+  Applier,
+  createGeneratorMetrics,
+  Pipeline,
+  showProc,
+  startHaproxyMaster,
+  statePaths,
+  waitForTcp,
+  type Deployment,
+  type HaproxyMaster,
+  type Settings,
+  type TenantSource,
+} from '../generator/src/index.js';
 import { startRenewal, type TlsFlags } from './tls.js';
-import { waitForTcp } from './wait.js';
 
 export interface RunOptions {
   readonly source: TenantSource;

@@ -2,10 +2,7 @@
 // this process and HAProxy (master-worker) as a child; Ctrl-C or SIGTERM stops all of it cleanly.
 
 import type { Logger } from 'pino';
-import type { Listener } from '../generator/src/model.js';
-import type { Settings } from '../generator/src/settings.js';
-import { FileSource } from '../generator/src/sources/file.js';
-import { parsePolicy } from '../generator/src/policy.js';
+import { FileSource, parsePolicy, type Listener, type Settings } from '../generator/src/index.js';
 import type { TlsFlags } from './tls.js';
 import { runPgroute, type Running } from './run.js';
 

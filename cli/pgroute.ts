@@ -14,6 +14,7 @@ import {
   parsePolicy,
   readTenantsFile,
   reloadMaster,
+  runPgroute,
   type Generation,
   type Listener,
   type TenantSource,
@@ -22,11 +23,10 @@ import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
 import { addDeploymentFlags, parsePort, parseSocketPath, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { up } from './up.js';
-import { runPgroute } from './run.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
-import { prepareTls, type TlsFlags } from './tls.js';
+import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
 
 const log = createLogger();
@@ -118,7 +118,7 @@ addDeploymentFlags(
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
-    tls: flags,
+    startRenewal: () => startRenewal(flags, settings, log),
     agentHttpPort,
     spawnHaproxy: flags.spawnHaproxy,
     log,

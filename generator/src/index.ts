@@ -26,6 +26,7 @@ export { FileSource, parseTenantsFile, readTenantsFile, type TenantsFile } from 
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
+export { runPgroute, type RunOptions, type Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';

@@ -3,9 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ConfigError } from '../generator/src/errors.js';
-import type { Listener } from '../generator/src/model.js';
-import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Settings } from '../generator/src/settings.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
 
 export interface DeploymentFlags {
   stateDir: string;

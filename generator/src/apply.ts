@@ -5,8 +5,7 @@
 
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { toRouteTable } from '../../agent/src/route-table-document.js';
-import type { RouteStore } from '../../agent/src/routes-store.js';
+import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
 import { readLayout, writeGeneration, type Generation } from './generate.js';

@@ -2,7 +2,7 @@
 // rejects never replaces the files in place. Used by `pgroute generate` and by every apply.
 
 import { readFile, rm } from 'node:fs/promises';
-import type { RouteTableDocument } from '../../agent/src/route-table-document.js';
+import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
 import { checkHaproxyConfig } from './haproxy/check.js';

@@ -8,7 +8,7 @@
 // just before a tenant left can never reach the next occupant's server.
 
 import type { BackendTls, Endpoint, HealthCheck, Tenant } from './model.js';
-import { backendName } from './render/backend-name.js';
+import { backendName } from '../../agent/src/index.js';
 
 export interface Occupant {
   readonly tenant: string;

@@ -2,17 +2,11 @@
 // templates agree.
 
 import { join, resolve } from 'node:path';
+import type { SpopEndpoint } from '../../agent/src/index.js';
 import { assetPath } from './assets.js';
 
-export interface AgentEndpoint {
-  readonly host: string;
-  readonly port: number;
-  /**
-   * SPOP over this unix socket instead of host:port (HAProxy on the same host): no TCP stack on
-   * the per-connection round trip. `host` still names where /healthz and /metrics listen.
-   */
-  readonly socket?: string;
-}
+/** Where HAProxy reaches the agent (TCP, or a unix socket on the same host). */
+export type AgentEndpoint = SpopEndpoint;
 
 export interface Settings {
   /** Where rendered files and sockets live. */

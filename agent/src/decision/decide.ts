@@ -28,7 +28,7 @@ import type { CancelRouter, CancelTarget } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
 import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
-import { quoteValue, sanitizeText } from './quote.js';
+import { quoteValue, sanitizeText } from '../quote.js';
 import type {
   ConnectionFacts,
   KeySource,

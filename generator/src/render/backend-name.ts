@@ -1,5 +1,3 @@
-/** The HAProxy backend that serves one target of one tenant. Ids and targets are validated, so the
- * name only ever holds [a-z0-9-.]. */
-export function backendName(tenantId: string, target: string): string {
-  return `pg.${tenantId}.${target}`;
-}
+// Moved to the generator/agent contract (agent/src/contract.ts); kept only until every importer
+// uses agent/src/index.ts.
+export { backendName } from '../../../agent/src/index.js';

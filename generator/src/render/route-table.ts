@@ -2,8 +2,7 @@
 // names a backend HAProxy lacks.
 
 import { createHash } from 'node:crypto';
-import type { TenantRoute } from '../../../agent/src/decision/types.js';
-import type { RouteTableDocument } from '../../../agent/src/route-table-document.js';
+import type { RouteTableDocument, TenantRoute } from '../../../agent/src/index.js';
 import type { Deployment, TenantSnapshot } from '../model.js';
 import { routedBackends, type Layout } from '../layout.js';
 

@@ -25,7 +25,7 @@ import {
   showTenant,
   type ManagedTenant,
 } from '../generator/src/index.js';
-import { parsePort } from './settings-options.js';
+import { parsePort } from './flag-values.js';
 
 interface StateDirFlags {
   stateDir: string;

@@ -2,7 +2,8 @@
 
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addDeploymentFlags, parseDurationMs, parseSocketPath, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
+import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
+import { parseDurationMs, parseSocketPath } from '../flag-values.js';
 import { ConfigError } from '../../generator/src/errors.js';
 import { renderConfig } from '../../generator/src/render/haproxy-config.js';
 import { EMPTY_LAYOUT, desiredOccupants, layoutForReload } from '../../generator/src/layout.js';
@@ -26,7 +27,7 @@ describe('--check-interval', () => {
   });
 
   it('refuses nonsense and intervals under 100ms', () => {
-    for (const bad of ['soon', '-1s', '50ms', '1.5s', '']) expect(() => settingsFromFlags(flags('--check-interval', bad)), bad).toThrow(/--check-interval must be a duration/);
+    for (const bad of ['soon', '-1s', '50ms', '1.5s', '']) expect(() => settingsFromFlags(flags('--check-interval', bad)), bad).toThrow(/--check-interval \(PGROUTE_CHECK_INTERVAL\) must be a duration/);
   });
 });
 

@@ -26,7 +26,8 @@ import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
-import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
@@ -49,10 +50,16 @@ const program = new Command('pgroute')
 
 type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean };
 
+/** The deployment flags checked, the state dir made and the certificate ready. */
+async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<ReturnType<typeof settingsFromFlags>> {
+  const parsed = settingsFromFlags(flags);
+  await makeStateDir(label('--state-dir'), parsed.settings.stateDir);
+  return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
+}
+
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
-  const { settings: base, fallbackListener } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+  const { settings, fallbackListener } = await deploymentFromFlags(flags);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
@@ -120,8 +127,7 @@ addDeploymentFlags(
     .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
   'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
-  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags });
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
@@ -147,8 +153,7 @@ addDeploymentFlags(
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
-  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener);
   const running = await runPgroute({
     source,

@@ -6,4 +6,5 @@ export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 export { createAgentMetrics, type AgentMetrics } from './metrics.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';
 export { quoteValue, sanitizeText } from './quote.js';
+export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';

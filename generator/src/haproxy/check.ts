@@ -6,6 +6,8 @@ export interface CheckResult {
   readonly ok: boolean;
   /** HAProxy's own words (alerts and warnings), for the operator. */
   readonly output: string;
+  /** HAProxy could not be run at all: the configuration was not judged. */
+  readonly missing?: true;
 }
 
 export function haproxyBinary(): string {
@@ -17,7 +19,7 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve({ ok: false, output: `cannot run ${haproxyBinary()}: not installed or not on PATH (set PGROUTE_HAPROXY)` });
+        resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path` });
         return;
       }
       resolve({ ok: !err, output });

@@ -3,12 +3,14 @@
 
 import type { Logger } from 'pino';
 import { startAgent } from '../agent/src/agent.js';
-import { createAgentMetrics } from '../agent/src/metrics.js';
+import { buildInfo } from '../agent/src/build-info.js';
+import { createAgentMetrics, setBuildInfo } from '../agent/src/metrics.js';
 import { EMPTY_ROUTE_TABLE, RouteStore } from '../agent/src/routes-store.js';
 import { Applier } from '../generator/src/apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from '../generator/src/haproxy/master.js';
 import { createGeneratorMetrics } from '../generator/src/metrics.js';
 import { showProc } from '../generator/src/haproxy/reload.js';
+import { haproxyVersion } from '../generator/src/haproxy/version.js';
 import type { Deployment } from '../generator/src/model.js';
 import { Pipeline } from '../generator/src/pipeline.js';
 import { statePaths, type Settings } from '../generator/src/settings.js';
@@ -38,6 +40,7 @@ export interface Running {
 export async function runPgroute(opts: RunOptions): Promise<Running> {
   const { log, settings } = opts;
   const metrics = createAgentMetrics();
+  setBuildInfo(metrics.buildInfo, buildInfo(haproxyVersion() ?? 'unknown'));
   const genMetrics = createGeneratorMetrics(metrics.registry);
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });

@@ -66,7 +66,6 @@ prepare() {
   launcher=$ROOTS_DIR/haproxy-$series
   if [[ ! -x $root/usr/sbin/haproxy ]]; then
     ensure_debootstrap || return 1
-    mkdir -p "$ROOTS_DIR"
     log=$ROOTS_DIR/$suite.log
     # Build beside the final place and rename, so an interrupted run never leaves a half root that
     # looks ready.
@@ -91,6 +90,10 @@ prepare() {
 
 series=("$@")
 [[ ${#series[@]} -gt 0 ]] || series=(3.0 3.2)
+# One run at a time per cache: a second one waits, then finds the roots made.
+mkdir -p "$ROOTS_DIR" || { say "cannot create $ROOTS_DIR (run as root, or set HAPROXY_ROOTS_DIR)"; exit 1; }
+exec 9>"$ROOTS_DIR/.lock"
+flock 9
 ready=0
 for s in "${series[@]}"; do
   prepare "$s" && ready=$((ready + 1))

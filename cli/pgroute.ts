@@ -31,11 +31,13 @@ import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
 import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
+import { addVersionFlag } from './version.js';
 
 const log = createLogger();
 const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
   .showHelpAfterError();
+addVersionFlag(program);
 
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: string }): Promise<Generation> {
@@ -43,7 +45,9 @@ async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: s
   const settings = await prepareTls(flags, base, log);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   reportRefused(log, file.snapshot.refused);
-  return generate(file.deployment, file.snapshot, settings);
+  const g = await generate(file.deployment, file.snapshot, settings);
+  if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
+  return g;
 }
 
 addDeploymentFlags(

@@ -51,6 +51,8 @@ export class Applier {
   #current: Applied | undefined;
   /** HAProxy is running on these files: changes go through its sockets. */
   #live = false;
+  /** The `haproxy -c` warnings last logged: logged again only when they change. */
+  #warnings = '';
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
@@ -86,6 +88,12 @@ export class Applier {
     }
   }
 
+  #reportWarnings(g: Generation): void {
+    const now = g.checkWarnings.join('\n');
+    if (now !== '' && now !== this.#warnings) this.#opts.log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
+    this.#warnings = now;
+  }
+
   async #apply(deployment: Deployment, snapshot: TenantSnapshot, key: string): Promise<ApplyResult> {
     const { settings, log } = this.#opts;
     const current = this.#current;
@@ -94,7 +102,7 @@ export class Applier {
     if (current === undefined || !this.#live) {
       // Nothing runs on these files yet: render the whole state; HAProxy will start from it.
       const layout = layoutForReload(current?.layout ?? (await this.#previousLayout()), wanted, settings.spares);
-      await writeGeneration(deployment, snapshot, layout, settings, { check: this.#opts.startsHaproxy !== true });
+      this.#reportWarnings(await writeGeneration(deployment, snapshot, layout, settings, { check: this.#opts.startsHaproxy !== true }));
       this.#publish(deployment, snapshot, layout);
       this.#current = { deployment, snapshot, layout, key };
       return { kind: 'initial', detail: `${snapshot.tenants.length} tenant(s) rendered` };
@@ -131,8 +139,9 @@ export class Applier {
         this.#countSpares(plan.layout);
         // The files must say the same, or the next reload would undo it. Written after the agent
         // learned the change, so `haproxy -c` is not on the path to routable.
-        await writeGeneration(deployment, snapshot, plan.layout, settings).catch((err: Error) =>
-          log.error({ err: err.message }, 'applied through the runtime API, but writing the matching files failed; the next reload re-renders them'),
+        await writeGeneration(deployment, snapshot, plan.layout, settings).then(
+          (g) => this.#reportWarnings(g),
+          (err: Error) => log.error({ err: err.message }, 'applied through the runtime API, but writing the matching files failed; the next reload re-renders them'),
         );
         return { kind, detail: plan.ops.length === 0 ? 'route table only' : `${plan.ops.length} operation(s), ${commands} command(s)` };
       }
@@ -144,6 +153,7 @@ export class Applier {
     let generation: Generation;
     try {
       generation = await writeGeneration(deployment, snapshot, plan.layout, settings);
+      this.#reportWarnings(generation);
     } catch (err) {
       if (err instanceof ConfigError) throw new Error(`the new configuration was refused before any reload: ${err.message}`);
       throw err;

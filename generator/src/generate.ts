@@ -21,6 +21,8 @@ export interface Generation {
   /** True when haproxy.cfg or spoe.conf changed on disk. */
   readonly configChanged: boolean;
   readonly routesChanged: boolean;
+  /** `haproxy -c` warnings on a candidate it accepted (empty when unchecked). */
+  readonly checkWarnings: readonly string[];
 }
 
 export interface GenerationOptions {
@@ -45,7 +47,7 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   const routes = routeTableDocument(deployment, snapshot, layout);
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version);
 
-  if (opts.check !== false) await checkCandidate(paths, rendered);
+  const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
   if (opts.check !== false) {
@@ -54,11 +56,11 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   }
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
-  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };
+  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
 }
 
-/** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses. */
-async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Promise<void> {
+/** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses, else returns its warnings. */
+async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Promise<readonly string[]> {
   // The candidate haproxy.cfg points at a candidate spoe.conf, so that neither running file is
   // touched until HAProxy has accepted both. (Rendered once: only the spoe.conf path differs.)
   const candidateSpoe = `${paths.spoeConfig}.candidate`;
@@ -69,6 +71,7 @@ async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Prom
   if (!check.ok) {
     throw new ConfigError(`HAProxy rejected the rendered configuration (kept at ${candidate}; the running files are untouched):\n${check.output}`);
   }
+  return check.warnings;
 }
 
 /** One-shot generation: keeps the backend names of a previous layout.json in the state dir. */

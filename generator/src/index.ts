@@ -40,6 +40,8 @@ export { renderConfig } from './render/haproxy-config.js';
 export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
+export { haproxyBinary } from './haproxy/check.js';
+export { haproxyVersion } from './haproxy/version.js';
 
 // Operator commands: status, the access switch, Docker tenants.
 export { collectStatus } from './status/collect.js';

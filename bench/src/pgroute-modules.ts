@@ -75,6 +75,9 @@ export async function loadPgroute(root: string): Promise<PgrouteModules> {
     mod('haproxy/reload.js'),
     mod('haproxy/master.js'),
   ]);
+  // Templates are compiled once and passed to renderConfig since the render module became pure;
+  // an older tree has no render/templates.js and reads them itself.
+  const templates = await mod('render/templates.js').then((m) => (m.loadTemplates as () => unknown)(), () => undefined);
   const pick = <T>(m: Record<string, unknown>, name: string): T => {
     const v = m[name];
     if (v === undefined) throw new Error(`pgroute's dist/ has no export ${name} (the generator changed; update bench/src/pgroute-modules.ts)`);
@@ -89,7 +92,7 @@ export async function loadPgroute(root: string): Promise<PgrouteModules> {
     EMPTY_LAYOUT: pick(layout, 'EMPTY_LAYOUT'),
     planChange: pick(plan, 'planChange'),
     routeTableDocument: pick(routes, 'routeTableDocument'),
-    renderConfig: pick(render, 'renderConfig'),
+    renderConfig: (...args) => pick<(...a: unknown[]) => { haproxyConfig: string; spoeConfig: string }>(render, 'renderConfig')(...args, templates),
     showProc: pick(reload, 'showProc'),
     haproxyCli: pick(master, 'haproxyCli'),
   };

@@ -17,6 +17,7 @@ import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { planChange, type Plan } from './plan.js';
 import { routeTableDocument } from './render/route-table.js';
+import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 import { isIP } from 'node:net';
 
@@ -30,6 +31,8 @@ export interface ApplierOptions {
    * start is the check, so the generations before attach() skip the separate `haproxy -c`.
    */
   readonly startsHaproxy?: boolean;
+  /** The compiled templates; default: pgroute's own, read once here. */
+  readonly templates?: ConfigTemplates;
 }
 
 export type ApplyKind = 'initial' | 'runtime' | 'reload' | 'agent' | 'unchanged' | 'failed';
@@ -49,6 +52,7 @@ interface Applied {
 export class Applier {
   readonly #opts: ApplierOptions;
   readonly #paths: StatePaths;
+  readonly #templates: ConfigTemplates;
   #current: Applied | undefined;
   /** HAProxy is running on these files: changes go through its sockets. */
   #live = false;
@@ -56,6 +60,7 @@ export class Applier {
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
+    this.#templates = opts.templates ?? loadTemplates();
   }
 
   get layout(): Layout | undefined {
@@ -95,7 +100,7 @@ export class Applier {
     if (current === undefined || !this.#live) {
       // Nothing runs on these files yet: render the whole state; HAProxy will start from it.
       const layout = layoutForReload(current?.layout ?? (await this.#previousLayout()), wanted, settings.spares);
-      await writeGeneration(deployment, snapshot, layout, settings, { check: this.#opts.startsHaproxy !== true });
+      await writeGeneration(deployment, snapshot, layout, settings, this.#templates, { check: this.#opts.startsHaproxy !== true });
       this.#publish(deployment, snapshot, layout);
       this.#current = { deployment, snapshot, layout, key };
       return { kind: 'initial', detail: `${snapshot.tenants.length} tenant(s) rendered` };
@@ -132,7 +137,7 @@ export class Applier {
         this.#countSpares(plan.layout);
         // The files must say the same, or the next reload would undo it. Written after the agent
         // learned the change, so `haproxy -c` is not on the path to routable.
-        await writeGeneration(deployment, snapshot, plan.layout, settings).catch((err: Error) =>
+        await writeGeneration(deployment, snapshot, plan.layout, settings, this.#templates).catch((err: Error) =>
           log.error({ err: err.message }, 'applied through the runtime API, but writing the matching files failed; the next reload re-renders them'),
         );
         return { kind, detail: plan.ops.length === 0 ? 'route table only' : `${plan.ops.length} operation(s), ${commands} command(s)` };
@@ -144,7 +149,7 @@ export class Applier {
     const lastGood = await this.#readFiles();
     let generation: Generation;
     try {
-      generation = await writeGeneration(deployment, snapshot, plan.layout, settings);
+      generation = await writeGeneration(deployment, snapshot, plan.layout, settings, this.#templates);
     } catch (err) {
       if (err instanceof ConfigError) throw new Error(`the new configuration was refused before any reload: ${err.message}`);
       throw err;

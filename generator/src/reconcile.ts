@@ -135,15 +135,15 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
   // Should the commands fail part-way, HAProxy's backends are known only up to the interim
   // (what the agent may name); a reload of the whole desired state follows.
   const partial: Applied = { ...applied, layout: plan.interim, settled: false, uncertain: true };
-  const steps: Step[] = [
-    interim,
-    { kind: 'runtime', ops: plan.ops, fallback: reload(layoutForReload(applied.layout, wanted, ctx.spares), ['runtime API failed'], partial) },
+  const steps: Step[] = [interim];
+  if (plan.ops.length > 0) steps.push({ kind: 'runtime', ops: plan.ops, fallback: reload(layoutForReload(applied.layout, wanted, ctx.spares), ['runtime API failed'], partial) });
+  steps.push(
     { kind: 'publish', phase: 'final', routes: g.routes },
     { kind: 'commit', applied: done(plan.layout) },
     // The files must say the same, or the next reload would undo it. Written after the agent
     // learned the change, so `haproxy -c` is not on the path to routable.
     { kind: 'write', generation: g, check: true, required: false },
-  ];
+  );
   return { kind: plan.ops.length === 0 ? 'agent' : 'runtime', steps, reasons: [], ops: plan.ops };
 }
 

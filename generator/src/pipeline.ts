@@ -1,4 +1,4 @@
-// The one pipeline every source feeds: view -> validate (buildSnapshot) -> apply. Bursts are
+// The one pipeline every source feeds: validated view -> operator switches -> apply. Bursts are
 // debounced (a quiet period, bounded by a longest wait), applies never overlap, and only the newest
 // view is applied when several arrived meanwhile.
 
@@ -8,7 +8,6 @@ import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import type { SourceView, TenantSource } from './sources/source.js';
 import { mkdir } from 'node:fs/promises';
-import { buildSnapshot } from './tenants.js';
 import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
 import { watchFile, type FileWatch } from './file-watch.js';
 
@@ -117,7 +116,7 @@ export class Pipeline {
 
   async #applyNow(view: SourceView): Promise<ApplyResult> {
     const since = this.#firstPendingAt;
-    const snapshot = applyAccess(buildSnapshot(view.raws, view.refused), this.#access);
+    const snapshot = applyAccess(view.snapshot, this.#access);
     this.#reportRefusals(snapshot.refused);
     const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
     if (result.kind !== 'unchanged') {

@@ -211,7 +211,7 @@ let ignored = 0;
 /** Runs every check on one built view; `c` is the case it was built from. */
 function check(c: Case, b: Built): void {
   const { view, subjectWhere, companionWhere } = b;
-  const snapshot = buildSnapshot(view.raws, view.refused);
+  const snapshot = view.snapshot;
   const exp = expected(c.labels);
 
   for (const r of snapshot.refused) {
@@ -266,7 +266,7 @@ function check(c: Case, b: Built): void {
 
 /** Renders the snapshot the way a (re)load does and checks every line against the template's. */
 function checkRender(view: SourceView): void {
-  const snapshot = buildSnapshot(view.raws, view.refused);
+  const snapshot = view.snapshot;
   const layout = layoutForReload(EMPTY_LAYOUT, desiredOccupants(snapshot.tenants), SPARES);
   const cfg = renderConfig(deployment, layout, settings, paths, VERSION, TEMPLATES).haproxyConfig;
   const { section, outside } = splitTenantBackends(cfg);
@@ -314,7 +314,7 @@ describe('label values cannot inject configuration', { timeout: 60_000 }, () => 
   it('the checks are not vacuous: strict labels are accepted, and an injected line is caught', () => {
     const c: Case = { labels: { [LABEL.tenant]: 'acme', [LABEL.port]: '6432', [LABEL.maxconn]: '20', [LABEL.enabled]: 'FALSE' }, companion: false };
     const b = dockerView(c);
-    const snap = buildSnapshot(b.view.raws, b.view.refused);
+    const snap = b.view.snapshot;
     expect(snap.tenants.find((t) => t.id === 'acme')).toEqual({ id: 'acme', enabled: false, maxconn: 20, targets: { primary: { host: DOCKER_IP, port: 6432 } } });
     const layout = layoutForReload(EMPTY_LAYOUT, desiredOccupants(snap.tenants), SPARES);
     const cfg = renderConfig(deployment, layout, settings, paths, VERSION, TEMPLATES).haproxyConfig;

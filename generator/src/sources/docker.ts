@@ -261,7 +261,7 @@ export class DockerSource implements TenantSource {
     } else {
       this.lastJson = json;
       this.lastView = view;
-      this.log.info({ reason, tenants: view.raws.length, refused: view.refused.length, containers: running.length }, 'docker view changed');
+      this.log.info({ reason, tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length, containers: running.length }, 'docker view changed');
       this.onView?.(view);
     }
     if (this.firstView !== undefined) {
@@ -277,7 +277,7 @@ export class DockerSource implements TenantSource {
     if (this.downSince === undefined) {
       this.downSince = now;
       this.lastDownLog = now;
-      const kept = this.lastView === undefined ? 'no view yet' : `keeping the last view (${this.lastView.raws.length} tenants)`;
+      const kept = this.lastView === undefined ? 'no view yet' : `keeping the last view (${this.lastView.snapshot.tenants.length} tenants)`;
       this.log.warn({ endpoint: this.endpoint, err: why }, `lost Docker at ${this.endpoint}: ${why}; ${kept}; reconnecting every ≤${this.retryMaxMs} ms`);
     } else if (now - this.lastDownLog >= 30_000) {
       this.lastDownLog = now;

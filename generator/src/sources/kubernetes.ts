@@ -185,7 +185,7 @@ export class KubernetesSource implements TenantSource {
     const text = JSON.stringify(view);
     if (text === this.lastView) return;
     this.lastView = text;
-    this.log.debug({ tenants: view.raws.length, refused: view.refused.length }, 'kubernetes view changed');
+    this.log.debug({ tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length }, 'kubernetes view changed');
     try {
       this.onView?.(view);
     } catch (err) {

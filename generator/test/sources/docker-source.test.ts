@@ -97,7 +97,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promi
   }
 }
 
-const ids = (v: SourceView | undefined): string[] => (v?.raws ?? []).map((r) => (r.value as { id: string }).id);
+const ids = (v: SourceView | undefined): string[] => (v?.snapshot.tenants ?? []).map((t) => t.id);
 
 describe('DockerSource (fake engine)', () => {
   it('delivers the first view before start() resolves, then follows events', async () => {
@@ -105,7 +105,8 @@ describe('DockerSource (fake engine)', () => {
     h.engine.running = [pg('acme-db', '172.17.0.2', { 'pgroute.tenant': 'acme' })];
     await h.source.start((v) => h.views.push(v));
     expect(h.views).toHaveLength(1);
-    expect(h.views[0]?.raws).toEqual([{ where: 'docker container acme-db (acme-db00000)', value: { id: 'acme', host: '172.17.0.2', port: 5432, enabled: true } }]);
+    expect(h.views[0]?.snapshot.tenants).toEqual([{ id: 'acme', enabled: true, targets: { primary: { host: '172.17.0.2', port: 5432 } } }]);
+    expect(h.views[0]?.where).toEqual({ acme: 'docker container acme-db (acme-db00000)' });
     expect(h.source.connected).toBe(true);
 
     h.engine.running.push(pg('globex-db', '172.17.0.3', { 'pgroute.tenant': 'globex' }));
@@ -188,7 +189,7 @@ describe('DockerSource (fake engine)', () => {
     // And events work on the new stream.
     h.engine.running = [];
     h.engine.event('container', 'die');
-    await until('empty', () => h.views.at(-1)?.raws.length === 0);
+    await until('empty', () => h.views.at(-1)?.snapshot.tenants.length === 0);
   });
 
   it('a failing list while the stream looks alive forces a reconnect', async () => {

@@ -243,6 +243,20 @@ describe('Pipeline', () => {
     expect(refusals()).toHaveLength(4);
   });
 
+  it('a view equal to the newest one (structurally) is not applied again', async () => {
+    const { source, applier, pipeline } = setup(view(0), { quietMs: 5 });
+    await pipeline.start();
+    source.emit(view(1));
+    await sleep(40);
+    source.emit(view(1));
+    source.emit({ ...view(1), where: { t1: 'view 1' } });
+    await sleep(40);
+    expect(applier.views).toEqual([0, 1]);
+    source.emit(view(0));
+    await sleep(40);
+    expect(applier.views).toEqual([0, 1, 0]);
+  });
+
   it('unchanged results are not logged as applied', async () => {
     const { applier, pipeline, entries } = setup(view(0));
     applier.results.push('unchanged');

@@ -1,4 +1,4 @@
-// DockerSource's lifecycle against a fake Engine (no sockets): events, debounce, resync, outage and
+// DockerSource's lifecycle against a fake Engine (no sockets): events, coalesced lists, resync, outage and
 // recovery, stop. The real engine is exercised in test/e2e/docker-source.test.ts.
 
 import { PassThrough, Writable } from 'node:stream';
@@ -79,7 +79,6 @@ function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number } = {}):
   const source = new DockerSource({
     docker: engine,
     log: pino({ level: 'debug' }, sink),
-    debounceMs: 20,
     retryMinMs: 10,
     retryMaxMs: 40,
     resyncMs: opts.resyncMs ?? 60_000,
@@ -149,14 +148,15 @@ describe('DockerSource (fake engine)', () => {
     await until('a listed again', () => ids(h.views.at(-1)).join() === 'a,b');
   });
 
-  it('does not push an unchanged view again', async () => {
+  it('pushes every list as a complete view (the pipeline compares): an unchanged one equals the last', async () => {
     const h = harness();
     h.engine.running = [pg('a', '10.0.0.1', { 'pgroute.tenant': 'a' })];
     await h.source.start((v) => h.views.push(v));
     h.engine.event('container', 'health_status: healthy');
     await until('a list', () => h.engine.lists >= 2);
-    await sleep(20);
-    expect(h.views).toHaveLength(1);
+    await until('its view', () => h.views.length === 2);
+    expect(h.views[1]).toEqual(h.views[0]);
+    expect(ids(h.views[1])).toEqual(['a']);
   });
 
   it('resyncs periodically even without events', async () => {

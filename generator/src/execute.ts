@@ -62,7 +62,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
           commands = await effects.runtime(step.ops);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'runtime API apply failed; falling back to a reload');
-          queue.splice(0, queue.length, ...step.fallback);
+          queue.splice(0, queue.length, ...step.fallback());
           kind = 'reload';
           reasons = ['runtime API failed'];
         }

@@ -62,8 +62,11 @@ export function generationOf(deployment: Deployment, snapshot: TenantSnapshot, l
 export type Step =
   /** Give the agent this table. */
   | { readonly kind: 'publish'; readonly phase: 'interim' | 'final'; readonly routes: RouteTableDocument }
-  /** Runtime API commands; when they fail, `fallback` replaces every later step. */
-  | { readonly kind: 'runtime'; readonly ops: readonly RuntimeOp[]; readonly fallback: readonly Step[] }
+  /**
+   * Runtime API commands; when they fail, the steps of `fallback` replace every later step (a
+   * function, so that the reload's layout and table cost nothing unless they are needed).
+   */
+  | { readonly kind: 'runtime'; readonly ops: readonly RuntimeOp[]; readonly fallback: () => readonly Step[] }
   /**
    * A rollback point: the files as they are now are kept; a later failure puts them back and
    * records `applied` as the running state.
@@ -136,7 +139,7 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
   // (what the agent may name); a reload of the whole desired state follows.
   const partial: Applied = { ...applied, layout: plan.interim, settled: false, uncertain: true };
   const steps: Step[] = [interim];
-  if (plan.ops.length > 0) steps.push({ kind: 'runtime', ops: plan.ops, fallback: reload(layoutForReload(applied.layout, wanted, ctx.spares), ['runtime API failed'], partial) });
+  if (plan.ops.length > 0) steps.push({ kind: 'runtime', ops: plan.ops, fallback: () => reload(layoutForReload(applied.layout, wanted, ctx.spares), ['runtime API failed'], partial) });
   steps.push(
     { kind: 'publish', phase: 'final', routes: g.routes },
     { kind: 'commit', applied: done(plan.layout) },

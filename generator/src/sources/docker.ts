@@ -1,8 +1,9 @@
 // The Docker source: running containers labelled with pgroute's (or xdatabase-proxy's) labels.
 //
 // It follows the Engine's events stream and re-lists the running containers whenever one may have
-// changed (events of one read cost one list; events during a list, one more), and every `resyncMs`
-// as a safety net. Every list is pushed as a view: the pipeline compares and throttles.
+// changed, `settleMs` after the event (dockerd emits pause and network connect events before its
+// container list shows them: a list right away still shows the old state), and every `resyncMs` as
+// a safety net. Every list is pushed as a view: the pipeline compares and throttles.
 // Labels are filtered here rather than by the Engine because two vocabularies count.
 //
 // When dockerd goes away the events stream ends; the source keeps the last view (an outage never
@@ -32,6 +33,8 @@ export interface DockerSourceOptions {
   readonly network?: string;
   /** Full re-list period, a safety net behind the events stream (default 30 s). */
   readonly resyncMs?: number;
+  /** How long after an event dockerd's list is trusted to show it (default 50 ms); the events in between cost one list. */
+  readonly settleMs?: number;
   /** Reconnect backoff: first delay, doubled up to the cap (defaults 100 ms, 2 s). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -50,6 +53,7 @@ export class DockerSource implements TenantSource {
   private readonly log: Logger;
   private readonly network: string | undefined;
   private readonly resyncMs: number;
+  private readonly settleMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly firstViewTimeoutMs: number;
@@ -62,7 +66,7 @@ export class DockerSource implements TenantSource {
   private watching: Promise<void> | undefined;
   private listing: Promise<boolean> | undefined;
   private dirty = false;
-  private listSoon: NodeJS.Immediate | undefined;
+  private listSoon: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private lastView: SourceView | undefined;
@@ -84,6 +88,7 @@ export class DockerSource implements TenantSource {
     this.log = opts.log.child({ source: 'docker' });
     this.network = opts.network;
     this.resyncMs = opts.resyncMs ?? 30_000;
+    this.settleMs = opts.settleMs ?? 50;
     this.retryMinMs = opts.retryMinMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;
     this.firstViewTimeoutMs = opts.firstViewTimeoutMs ?? 10_000;
@@ -114,7 +119,7 @@ export class DockerSource implements TenantSource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
-    clearImmediate(this.listSoon);
+    clearTimeout(this.listSoon);
     this.resyncTimer = this.listSoon = undefined;
     this.wake?.();
     destroy(this.stream);
@@ -207,13 +212,16 @@ export class DockerSource implements TenantSource {
     });
   }
 
-  /** The relevant events read in one turn of the event loop cost one list (no waiting: the pipeline throttles). */
+  /**
+   * A relevant event lists settleMs later, once dockerd's list shows it (not a throttle: the
+   * pipeline throttles); the events in between cost that one list.
+   */
   private schedule(): void {
     if (this.listSoon !== undefined || this.stopped) return;
-    this.listSoon = setImmediate(() => {
+    this.listSoon = setTimeout(() => {
       this.listSoon = undefined;
       void this.requestList('event');
-    });
+    }, this.settleMs);
   }
 
   /** Lists now, or once more after the list in flight; resolves true when the resulting list succeeded. */

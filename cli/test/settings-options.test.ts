@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { addDeploymentFlags, parseDurationMs, parseSocketPath, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
 import { ConfigError } from '../../generator/src/errors.js';
 import { renderConfig } from '../../generator/src/render/haproxy-config.js';
+import { loadTemplates } from '../../generator/src/render/templates.js';
 import { EMPTY_LAYOUT, desiredOccupants, layoutForReload } from '../../generator/src/layout.js';
 import { statePaths } from '../../generator/src/settings.js';
 
@@ -21,7 +22,7 @@ describe('--check-interval', () => {
     expect(settings.healthCheck.interval).toBe('10s');
     const occupants = desiredOccupants([{ id: 'acme', enabled: true, targets: { primary: { host: '10.0.0.1', port: 5432 } } }] as never);
     const layout = layoutForReload(EMPTY_LAYOUT, occupants, 1);
-    const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, layout, settings, statePaths(settings.stateDir), 'v').haproxyConfig;
+    const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, layout, settings, statePaths(settings.stateDir), 'v', loadTemplates()).haproxyConfig;
     expect(cfg).toContain('server s1 10.0.0.1:5432 check inter 10s fastinter 250ms downinter 250ms');
   });
 

@@ -10,7 +10,8 @@ import { descriptorProblem } from './haproxy/fd-limit.js';
 import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
-import { routeTableDocument } from './render/route-table.js';
+import { loadTemplates, type ConfigTemplates } from './render/templates.js';
+import { generationOf, type GenerationPlan } from './reconcile.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 
 export interface Generation {
@@ -35,8 +36,9 @@ export interface GenerationOptions {
   readonly check?: boolean;
 }
 
-/** Renders a layout, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
-export async function writeGeneration(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout, settings: Settings, opts: GenerationOptions = {}): Promise<Generation> {
+/** Renders a generation, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
+export async function writeGeneration(generation: GenerationPlan, settings: Settings, templates: ConfigTemplates, opts: GenerationOptions = {}): Promise<Generation> {
+  const { deployment, layout, routes } = generation;
   const tlsOnly = deployment.listeners.find((l) => l.tls === 'required');
   if (tlsOnly !== undefined && settings.tls === undefined) {
     throw new ConfigError(`listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`);
@@ -44,8 +46,7 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   const fd = descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
   if (fd !== undefined) throw new ConfigError(fd);
   const paths = statePaths(settings.stateDir);
-  const routes = routeTableDocument(deployment, snapshot, layout);
-  const rendered = renderConfig(deployment, layout, settings, paths, routes.version);
+  const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
   const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
@@ -78,7 +79,7 @@ async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Prom
 export async function generate(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings): Promise<Generation> {
   const previous = await readLayout(statePaths(settings.stateDir).layout);
   const layout = layoutForReload(previous, desiredOccupants(snapshot.tenants), settings.spares);
-  return writeGeneration(deployment, snapshot, layout, settings);
+  return writeGeneration(generationOf(deployment, snapshot, layout), settings, loadTemplates());
 }
 
 export async function readLayout(path: string): Promise<Layout> {

@@ -35,6 +35,7 @@ export { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './
 export { planChange } from './plan.js';
 export { routeTableDocument } from './render/route-table.js';
 export { renderConfig } from './render/haproxy-config.js';
+export { loadTemplates, type ConfigTemplates } from './render/templates.js';
 
 // HAProxy: the master-worker process and its sockets.
 export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';

@@ -255,6 +255,37 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(await readFile(f.paths.haproxyConfig, 'utf8')).toContain('bind 127.0.0.1:25433');
   });
 
+  it('after a failed reload, going back to the running tenants republishes their full table (the agent does not stay on the interim)', async () => {
+    const f = await fixture(snap(ACME, OLD), 0);
+    f.master.outcome = 'failure';
+    expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(back).toEqual({ kind: 'agent', detail: 'route table only' });
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+  });
+
+  it('runtime commands failing and then the fallback reload failing: the next change is a reload, whatever it is', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    f.admin.refuse = true;
+    f.master.outcome = 'failure';
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME));
+    expect(r.kind).toBe('failed');
+    expect(r.detail).toMatch(/HAProxy reload failed/);
+    // The agent keeps only what HAProxy surely still serves: acme.
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    f.admin.refuse = false;
+    f.master.outcome = 'success';
+    const adminLines = f.admin.lines.length;
+    // old comes back: its backend may have been put in maintenance by the failed commands, so no
+    // runtime shortcut: a reload makes HAProxy's state known again.
+    const next = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(next.kind).toBe('reload');
+    expect(next.detail).toMatch(/^a previous apply failed part-way through the runtime API/);
+    expect(f.admin.lines).toHaveLength(adminLines);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+  });
+
   it('a target at a host name is placed by a reload, never through the runtime API', async () => {
     const f = await fixture(snap(ACME));
     const r = await f.applier.apply(DEPLOYMENT, snap(ACME, tenant('named', { host: 'db.internal', port: 5432 })));

@@ -8,6 +8,7 @@ import { parseHaproxyVersion } from '../src/haproxy/version.js';
 import { renderConfig } from '../src/render/haproxy-config.js';
 import { routeTableDocument } from '../src/render/route-table.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
+import { loadTemplates } from '../src/render/templates.js';
 import { parseTenantsFile } from '../src/sources/file.js';
 import { FALLBACK, layoutOf, ORIGIN } from './support.js';
 
@@ -16,7 +17,7 @@ const settings = defaultSettings('/tmp/pgroute-versions-test');
 function rendered(): { cfg: string; spoe: string } {
   const { deployment, snapshot } = parseTenantsFile('tenants:\n  - id: acme\n    host: 10.0.0.5\n    port: 5432\n', ORIGIN, FALLBACK);
   const doc = routeTableDocument(deployment, snapshot, layoutOf(snapshot));
-  const r = renderConfig(deployment, layoutOf(snapshot), settings, statePaths(settings.stateDir), doc.version);
+  const r = renderConfig(deployment, layoutOf(snapshot), settings, statePaths(settings.stateDir), doc.version, loadTemplates());
   return { cfg: r.haproxyConfig, spoe: r.spoeConfig };
 }
 

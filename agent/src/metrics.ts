@@ -6,7 +6,7 @@
 // connections, route table) change rarely and use prom-client directly.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FrameKind } from './spop/frame.js';
+import type { FrameKind } from './spop/frames.js';
 
 export interface AgentMetrics {
   readonly registry: Registry;

@@ -12,7 +12,7 @@
 //       CPU, one added tenant (runtime API) and one forced reload at N; in full mode a profiled
 //       pass at the largest N shows where the time goes.
 //
-// usage: node dist-bench/src/generator-main.js [quick] [--only l,r,s] [--sources file,kubernetes,docker] [--no-profile]
+// usage: node dist-bench/bench/src/generator-main.js [quick] [--only l,r,s] [--sources file,kubernetes,docker] [--no-profile]
 // env:   BENCH_RUN_DIR, BENCH_BIN_DIR (fakepg, fakepg-static, fake-kube-apiserver.mjs), BENCH_PGROUTE_ROOT
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ const PORT = {
   kube: 29120,
 } as const;
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..'); // dist-bench/bench/src -> the repository
 const PGROUTE_ROOT = process.env.BENCH_PGROUTE_ROOT ?? ROOT;
 const CLI = join(PGROUTE_ROOT, 'dist/cli/pgroute.js');
 

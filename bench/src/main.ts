@@ -8,7 +8,7 @@
 //
 // Paths: direct PostgreSQL, HAProxy static backend, HAProxy + Lua router (bench/baselines), pgroute.
 //
-// usage: node dist-bench/src/main.js [quick] [--only a,b,c] [--no-profile]
+// usage: node dist-bench/bench/src/main.js [quick] [--only a,b,c] [--no-profile]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs)
 
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ const PORT = {
 } as const;
 const pathPort: Record<PathName, number> = { direct: PORT.tenant, static: PORT.static, lua: PORT.lua, pgroute: PORT.pgroute };
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..'); // dist-bench/bench/src -> the repository
 /** run.sh benchmarks a snapshot of dist/ and haproxy/ taken at the start of the run. */
 const CLI = join(process.env.BENCH_PGROUTE_ROOT ?? ROOT, 'dist/cli/pgroute.js');
 
@@ -381,7 +381,7 @@ async function agentBench(): Promise<AgentResult> {
   writeFileSync(tenantsFile, `tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: ${PORT.tenant}\n`);
   await mustRun('node', [CLI, 'generate', '--tenants', tenantsFile, '--state-dir', stateDir, '--port', String(PORT.pgroute), '--bind', '127.0.0.1', '--agent-port', String(PORT.soloAgent), '--stats-port', '0', '--log', 'off']);
   const routes = join(stateDir, 'routes.json');
-  const client = join(ROOT, 'dist-bench/src/spop-client.js');
+  const client = join(ROOT, 'dist-bench/bench/src/spop-client.js');
   const agentArgs = [CLI, 'agent', '--routes', routes, '--port', String(PORT.soloAgent), '--http-port', String(PORT.soloAgentHttp)];
 
   const once = async (name: string, nodeFlags: string[], seconds: number): Promise<{ r: SpopClientResult; agent: Started; warmMs: number }> => {

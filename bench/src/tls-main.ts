@@ -12,7 +12,7 @@
 // connect, SSLRequest, 'S', full handshake, close_notify, close), plus direct TLS (ClientHello
 // first, ALPN postgresql) on the HAProxy paths. Server CPU per handshake from /proc.
 //
-// usage: node dist-bench/src/tls-main.js [quick]
+// usage: node dist-bench/bench/src/tls-main.js [quick]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs),
 //        BENCH_PGROUTE_ROOT (the snapshot of dist/ and haproxy/ run.sh took)
 
@@ -37,7 +37,7 @@ const LABEL: Record<PathName, string> = {
 const PORT = { static: 29201, pgroute: 29203, agent: 29204, agentHttp: 29205, postgres: 29210 } as const;
 const pathPort: Record<PathName, number> = { direct: PORT.postgres, static: PORT.static, pgroute: PORT.pgroute };
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..'); // dist-bench/bench/src -> the repository
 const SNAP = process.env.BENCH_PGROUTE_ROOT ?? ROOT;
 const CLI = join(SNAP, 'dist/cli/pgroute.js');
 

@@ -43,7 +43,7 @@ function readScope(r: ByteReader): VarScope {
 }
 
 /** ACK payload: LIST-OF-ACTIONS (SPOE.txt 3.4), set-var and unset-var in any scope. */
-function readActions(r: ByteReader): Action[] {
+export function readActions(r: ByteReader): Action[] {
   const actions: Action[] = [];
   while (!r.atEnd()) {
     const at = r.pos;

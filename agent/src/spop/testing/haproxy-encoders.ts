@@ -1,6 +1,7 @@
 // Test and benchmark support: encodes the frames HAProxy sends (HAPROXY-HELLO, NOTIFY,
 // HAPROXY-DISCONNECT), so tests and the benchmark can play HAProxy. The agent never sends these.
 
+import { ByteWriter } from '../byte-writer.js';
 import { FRAME_FLAG, FRAME_TYPE, KV_KEY } from '../constants.js';
 import { invalid } from '../errors.js';
 import { Payload, checkCommaItems, checkFlags, checkId, checkNbArgs, checkUint32, writeFrame } from '../frame-codec.js';
@@ -31,6 +32,14 @@ export function messagesPayload(messages: readonly SpoeMessage[]): Payload {
     }
   }
   return p;
+}
+
+/** The LIST-OF-MESSAGES of a NOTIFY as bytes (a benchmark sends one payload with many ids). */
+export function encodeMessages(messages: readonly SpoeMessage[]): Buffer {
+  const p = messagesPayload(messages);
+  const w = new ByteWriter(p.size);
+  p.write(w);
+  return w.finish();
 }
 
 export function encodeNotify(frame: NotifyFrame, maxFrameSize?: number): Buffer {

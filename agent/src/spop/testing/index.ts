@@ -9,8 +9,12 @@ import { decodeHaproxyFrame } from '../haproxy-frames.js';
 import { decodeAgentFrame } from './agent-decoders.js';
 import { encodeHaproxyFrame } from './haproxy-encoders.js';
 
-export { decodeAgentFrame } from './agent-decoders.js';
-export { encodeHaproxyDisconnect, encodeHaproxyFrame, encodeHaproxyHello, encodeNotify, messagesPayload } from './haproxy-encoders.js';
+export { decodeAgentFrame, readActions } from './agent-decoders.js';
+export { encodeHaproxyDisconnect, encodeHaproxyFrame, encodeHaproxyHello, encodeMessages, encodeNotify, messagesPayload } from './haproxy-encoders.js';
+// The lower layers, for readers of raw agent payloads (the benchmark's client).
+export { ByteReader } from '../byte-reader.js';
+export { readFrameHeader, type FrameHeader } from '../frame-codec.js';
+export { readKvList } from '../kv-list.js';
 
 export interface EncodeOptions {
   /** When set, a frame body larger than this throws SpopError(TOO_BIG). */

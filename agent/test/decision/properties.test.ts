@@ -181,8 +181,9 @@ describe('decide: properties', () => {
       }),
       { numRuns: NUM_RUNS },
     );
-    // The cases name tenants of the table most of the time: a decide() that refused everything fails here.
-    expect(routes).toBeGreaterThan(NUM_RUNS / 10);
+    // About one case in eight routes (measured: 33 to 59 of 400): a decide() that refused
+    // everything fails here, and the known-outcome property above pins down which ones.
+    expect(routes).toBeGreaterThan(NUM_RUNS / 40);
   });
 
   it('refusals never name a tenant of the table the client did not name', () => {
@@ -204,7 +205,7 @@ describe('decide: properties', () => {
       { numRuns: NUM_RUNS },
     );
     // Many cases send values no tenant has: a decide() that routed everything fails here.
-    expect(refusals).toBeGreaterThan(NUM_RUNS / 10);
+    expect(refusals).toBeGreaterThan(NUM_RUNS / 4);
   });
 
   it('unknown and (hidden) disabled tenants are indistinguishable to the client', () => {

@@ -20,7 +20,7 @@ import { DATA_FLAG_TRUE, DATA_TYPE, DATA_TYPE_MASK, FRAME_FLAG, FRAME_TYPE, IPV4
 import type { SpoeMessage } from '../spop/frames.js';
 import { formatIPv4, formatIPv6 } from '../spop/ip.js';
 import type { TypedValue } from '../spop/typed-data.js';
-import { readVarint, type VarintCursor } from '../spop/varint.js';
+import { readVarint, varintEnd } from '../spop/varint.js';
 import { decideConnection, type DecisionContext } from './decide-connection.js';
 import { STARTUP_ARG, STARTUP_MESSAGE } from './spoe-contract.js';
 
@@ -115,28 +115,23 @@ function integerOf(v: TypedValue): number {
 // The hot path
 
 const MESSAGE_NAME = Buffer.from(STARTUP_MESSAGE, 'latin1');
-const ARG = {
-  pkt: Buffer.from(STARTUP_ARG.pkt, 'latin1'),
-  src: Buffer.from(STARTUP_ARG.src, 'latin1'),
-  dport: Buffer.from(STARTUP_ARG.dport, 'latin1'),
-  tls: Buffer.from(STARTUP_ARG.tls, 'latin1'),
-  sni: Buffer.from(STARTUP_ARG.sni, 'latin1'),
-};
+const ARG_PKT = Buffer.from(STARTUP_ARG.pkt, 'latin1');
+const ARG_SRC = Buffer.from(STARTUP_ARG.src, 'latin1');
+const ARG_DPORT = Buffer.from(STARTUP_ARG.dport, 'latin1');
+const ARG_TLS = Buffer.from(STARTUP_ARG.tls, 'latin1');
+const ARG_SNI = Buffer.from(STARTUP_ARG.sni, 'latin1');
 /** Longest server name taken on the fast path (DNS names are at most 253 bytes). */
 const SNI_MAX = 253;
 /** Largest varint the fast path takes (2^31 - 1): ids, lengths and ports are far below. */
 const FAST_VARINT_MAX = 0x7fff_ffff;
 
-/** Cursor of the hot path (module state: the reader is synchronous). */
-const at: VarintCursor = { pos: 0 };
-
-/** The varint at `at.pos`, or -1 when truncated or above FAST_VARINT_MAX. */
-function smallVarint(body: Buffer, end: number): number {
-  const v = readVarint(body, at, end);
+/** The varint at `pos` (varintEnd() is the offset after it), or -1 when truncated or above FAST_VARINT_MAX. */
+function smallVarint(body: Buffer, pos: number, end: number): number {
+  const v = readVarint(body, pos, end);
   return v > FAST_VARINT_MAX ? -1 : v;
 }
 
-/** body[pos, pos + name.length) === name */
+/** body[pos, pos + len) === name */
 function nameIs(body: Buffer, pos: number, len: number, name: Buffer): boolean {
   if (len !== name.length) return false;
   for (let i = 0; i < len; i++) if (body[pos + i] !== name[i]) return false;
@@ -152,15 +147,14 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
   if (end < MIN_FRAME_BODY_SIZE || body[0] !== FRAME_TYPE.NOTIFY) return false;
   // FLAGS is big-endian: FIN is bit 0 of its last byte.
   if ((body[4]! & FRAME_FLAG.FIN) === 0) return false;
-  at.pos = 5;
-  const streamId = smallVarint(body, end);
+  const streamId = smallVarint(body, 5, end);
   if (streamId < 0) return false;
-  const frameId = smallVarint(body, end);
+  const frameId = smallVarint(body, varintEnd(), end);
   if (frameId < 0) return false;
 
   // Exactly one message: the startup message.
-  const nameLen = smallVarint(body, end);
-  let pos = at.pos;
+  const nameLen = smallVarint(body, varintEnd(), end);
+  let pos = varintEnd();
   if (nameLen < 0 || end - pos < nameLen + 1 || !nameIs(body, pos, nameLen, MESSAGE_NAME)) return false;
   pos += nameLen;
   const nbArgs = body[pos++]!;
@@ -172,25 +166,24 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
   let tls = false;
   let sni = '';
   for (let a = 0; a < nbArgs; a++) {
-    at.pos = pos;
-    const argLen = smallVarint(body, end);
+    const argLen = smallVarint(body, pos, end);
     if (argLen < 0) return false;
-    pos = at.pos;
+    pos = varintEnd();
     // name + at least the type byte
     if (end - pos < argLen + 1) return false;
     const typeAt = pos + argLen;
     const typeByte = body[typeAt]!;
     const type = typeByte & DATA_TYPE_MASK;
     pos = typeAt + 1;
-    at.pos = pos;
-    if (nameIs(body, typeAt - argLen, argLen, ARG.pkt)) {
+    const nameAt = typeAt - argLen;
+    if (nameIs(body, nameAt, argLen, ARG_PKT)) {
       if (type !== DATA_TYPE.BINARY) return false;
-      const len = smallVarint(body, end);
-      if (len < 0 || len > end - at.pos) return false;
-      pktStart = at.pos;
+      const len = smallVarint(body, pos, end);
+      if (len < 0 || len > end - varintEnd()) return false;
+      pktStart = varintEnd();
       pktEnd = pktStart + len;
       pos = pktEnd;
-    } else if (nameIs(body, typeAt - argLen, argLen, ARG.src)) {
+    } else if (nameIs(body, nameAt, argLen, ARG_SRC)) {
       if (type === DATA_TYPE.IPV4) {
         if (end - pos < IPV4_SIZE) return false;
         src = formatIPv4(body, pos);
@@ -200,27 +193,27 @@ export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
         src = formatIPv6(body, pos);
         pos += IPV6_SIZE;
       } else return false;
-    } else if (nameIs(body, typeAt - argLen, argLen, ARG.tls)) {
+    } else if (nameIs(body, nameAt, argLen, ARG_TLS)) {
       if (type !== DATA_TYPE.BOOL) return false;
       tls = (typeByte & DATA_FLAG_TRUE) !== 0;
-    } else if (nameIs(body, typeAt - argLen, argLen, ARG.sni)) {
+    } else if (nameIs(body, nameAt, argLen, ARG_SNI)) {
       if (type === DATA_TYPE.NULL) sni = '';
       else if (type === DATA_TYPE.STRING) {
-        const len = smallVarint(body, end);
-        const from = at.pos;
+        const len = smallVarint(body, pos, end);
+        const from = varintEnd();
         if (len < 0 || len > SNI_MAX || len > end - from) return false;
         // Server names are ASCII; anything else takes the decoder (UTF-8).
         for (let i = from; i < from + len; i++) if (body[i]! >= 0x80) return false;
         sni = body.toString('latin1', from, from + len);
         pos = from + len;
       } else return false;
-    } else if (nameIs(body, typeAt - argLen, argLen, ARG.dport)) {
+    } else if (nameIs(body, nameAt, argLen, ARG_DPORT)) {
       // INT32, UINT32, INT64, UINT64: a value in 0..2^31-1 reads the same under all four.
       if (type < DATA_TYPE.INT32 || type > DATA_TYPE.UINT64) return false;
-      const v = smallVarint(body, end);
+      const v = smallVarint(body, pos, end);
       if (v < 0) return false;
       dport = v;
-      pos = at.pos;
+      pos = varintEnd();
     } else {
       return false;
     }

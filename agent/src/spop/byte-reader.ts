@@ -3,7 +3,7 @@
 // Byte strings come back as subarray views (zero copy); text is decoded as UTF-8.
 
 import { invalid } from './errors.js';
-import { VARINT_TRUNCATED, readVarint, readVarintBigInt } from './varint.js';
+import { VARINT_TRUNCATED, readVarint, readVarintBigInt, varintEnd } from './varint.js';
 
 export class ByteReader {
   readonly buf: Buffer;
@@ -55,12 +55,16 @@ export class ByteReader {
    * so callers can fall back to varintBigInt(); throws SpopError on truncation.
    */
   varintOrOverflow(what: string): number {
-    const v = readVarint(this.buf, this, this.end);
+    const at = this.pos;
+    const v = readVarint(this.buf, at, this.end);
+    if (v >= 0) {
+      this.pos = varintEnd();
+      return v;
+    }
     if (v === VARINT_TRUNCATED) {
-      const at = this.pos;
       throw invalid(at >= this.end ? `truncated ${what}: varint missing at offset ${at}` : `truncated ${what}: varint starting at offset ${at} runs past the end`, at);
     }
-    return v < 0 ? -1 : v;
+    return -1;
   }
 
   /** Varint as a number; values above Number.MAX_SAFE_INTEGER are rejected as INVALID. */
@@ -78,7 +82,9 @@ export class ByteReader {
 
   /** Varint over the full uint64 range. Rejects encodings longer than 10 bytes or above 2^64-1. */
   varintBigInt(what: string): bigint {
-    return readVarintBigInt(this.buf, this, this.end, what);
+    const v = readVarintBigInt(this.buf, this.pos, this.end, what);
+    this.pos = varintEnd();
+    return v;
   }
 
   /** <LENGTH:varint><BYTES> as a view (no copy). */

@@ -35,23 +35,29 @@ export const VARINT_TRUNCATED = -1;
 /** readVarint(): a well-started varint whose value exceeds Number.MAX_SAFE_INTEGER (or its bytes). */
 export const VARINT_UNSAFE = -2;
 
-/** A read position; ByteReader is one, the NOTIFY fast path keeps its own. */
-export interface VarintCursor {
-  pos: number;
+/** Offset after the varint read last (the codec is synchronous; see varintEnd()). */
+let next = 0;
+
+/**
+ * The offset just after the varint the last successful readVarint() / readVarintBigInt() read.
+ * A module variable rather than a cursor object: ByteReader and the NOTIFY fast path both call
+ * readVarint(), and one call site per argument shape keeps it monomorphic and allocation-free.
+ */
+export function varintEnd(): number {
+  return next;
 }
 
 /**
- * Reads the varint at `at.pos` (bytes before `end`) as a number and moves `at.pos` past it.
- * Returns VARINT_TRUNCATED or VARINT_UNSAFE (cursor unmoved) instead of throwing: the hot path
- * must not pay for exceptions. Every partial sum below 2^53 is exact, and a true sum above
- * MAX_SAFE_INTEGER can never round down to it, so the overflow test is sound.
+ * Reads the varint at `pos` (bytes before `end`) as a number; varintEnd() is then the offset after
+ * it. Returns VARINT_TRUNCATED or VARINT_UNSAFE instead of throwing: the hot path must not pay for
+ * exceptions. Every partial sum below 2^53 is exact, and a true sum above MAX_SAFE_INTEGER can never
+ * round down to it, so the overflow test is sound.
  */
-export function readVarint(buf: Buffer, at: VarintCursor, end: number): number {
-  let pos = at.pos;
+export function readVarint(buf: Buffer, pos: number, end: number): number {
   if (pos >= end) return VARINT_TRUNCATED;
   let b = buf[pos++]!;
   if (b < ONE_BYTE_LIMIT) {
-    at.pos = pos;
+    next = pos;
     return b;
   }
   let value = b;
@@ -64,17 +70,17 @@ export function readVarint(buf: Buffer, at: VarintCursor, end: number): number {
     if (b < CONTINUATION) break;
     weight *= GROUP_WEIGHT;
   }
-  at.pos = pos;
+  next = pos;
   return value;
 }
 
 /**
- * Reads the varint at `at.pos` over the full uint64 range and moves `at.pos` past it. Throws
- * SpopError(INVALID) naming `what` on truncation, encodings longer than 10 bytes, or values above 2^64-1.
+ * Reads the varint at `start` over the full uint64 range; varintEnd() is then the offset after it.
+ * Throws SpopError(INVALID) naming `what` on truncation, encodings longer than 10 bytes, or values
+ * above 2^64-1.
  */
-export function readVarintBigInt(buf: Buffer, at: VarintCursor, end: number, what: string): bigint {
-  const start = at.pos;
-  const fast = readVarint(buf, at, end);
+export function readVarintBigInt(buf: Buffer, start: number, end: number, what: string): bigint {
+  const fast = readVarint(buf, start, end);
   if (fast >= 0) return BigInt(fast);
   if (fast === VARINT_TRUNCATED) {
     throw invalid(
@@ -94,7 +100,7 @@ export function readVarintBigInt(buf: Buffer, at: VarintCursor, end: number, wha
     shift += 7n;
   }
   if (value > VARINT_MAX_VALUE) throw invalid(`${what} at offset ${start}: varint overflows 64 bits`, start);
-  at.pos = pos;
+  next = pos;
   return value;
 }
 
@@ -185,7 +191,6 @@ export function decodeVarint(buf: Buffer, offset = 0): { value: bigint; size: nu
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > buf.length) {
     throw invalid(`varint offset ${String(offset)} is outside the buffer (length ${buf.length})`);
   }
-  const at = { pos: offset };
-  const value = readVarintBigInt(buf, at, buf.length, 'varint');
-  return { value, size: at.pos - offset };
+  const value = readVarintBigInt(buf, offset, buf.length, 'varint');
+  return { value, size: next - offset };
 }

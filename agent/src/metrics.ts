@@ -7,7 +7,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo, type BuildInfo } from './build-info.js';
-import type { FrameKind } from './spop/frame.js';
+import type { FrameKind } from './spop/frames.js';
 
 export interface AgentMetrics {
   readonly registry: Registry;

@@ -19,6 +19,7 @@ export interface DeploymentFlags {
   statsBind: string;
   startupTimeout: string;
   agentTimeout: string;
+  sessionTimeout: string;
   log: string;
   spares: string;
   maxconn: string;
@@ -41,6 +42,7 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)").default('127.0.0.1').env('PGROUTE_STATS_BIND'))
     .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
     .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
+    .addOption(new Option('--session-timeout <duration>', 'an established session silent in both directions this long is closed (TCP keepalive finds dead peers sooner); at most 24d').default(defaultSettings().timeouts.session).env('PGROUTE_SESSION_TIMEOUT'))
     .addOption(new Option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)').default('4096').env('PGROUTE_MAXCONN'))
     .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
     .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
@@ -103,7 +105,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
       processingTimeout: parseDuration('--agent-timeout', f.agentTimeout),
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
-    timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
+    timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout), session: parseSessionTimeout(f.sessionTimeout) },
     healthCheck: { ...base.healthCheck, interval: parseDuration('--check-interval', f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
@@ -115,6 +117,15 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     fallbackListener: f.tlsRequired ? { address: f.bind, port: parsePort('--port', f.port), tls: 'required' } : { address: f.bind, port: parsePort('--port', f.port) },
     agentHttpPort: parsePort('--agent-http-port', f.agentHttpPort),
   };
+}
+
+/** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
+const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
+
+function parseSessionTimeout(value: string): string {
+  const ms = parseDurationMs('--session-timeout', value, 1_000);
+  if (ms > MAX_HAPROXY_TIMEOUT_MS) throw new ConfigError(`--session-timeout must be at most 24d (HAProxy's longest timeout), got "${value}"`);
+  return value;
 }
 
 /**

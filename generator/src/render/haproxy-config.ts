@@ -81,12 +81,13 @@ export function renderConfig(
   });
   const context = {
     snapshotVersion,
-    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket },
+    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, serverState: paths.serverState },
     tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,
     log: settings.log,
     timeouts: settings.timeouts,
+    healthCheck: settings.healthCheck,
     listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port) })),
     negotiationAnswer: 'N',
     refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),

@@ -71,8 +71,10 @@ export function carriedServerState(showServersState: string, newConfig: string):
  */
 export async function saveServerState(paths: Pick<StatePaths, 'adminSocket' | 'haproxyConfig' | 'serverState'>): Promise<void> {
   const [shown, newConfig] = await Promise.all([haproxyCli(paths.adminSocket, 'show servers state'), readFile(paths.haproxyConfig, 'utf8')]);
+  const carried = carriedServerState(shown, newConfig);
+  if (carried === '') return removeServerState(paths.serverState);
   const tmp = `${paths.serverState}.${process.pid}.tmp`;
-  await writeFile(tmp, carriedServerState(shown, newConfig), { mode: 0o600 });
+  await writeFile(tmp, carried, { mode: 0o600 });
   await rename(tmp, paths.serverState);
 }
 

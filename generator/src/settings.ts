@@ -28,7 +28,13 @@ export interface Settings {
     readonly checkInterval: string;
     readonly maxWaitingFrames: number;
   };
-  readonly stats: { readonly enabled: boolean; readonly address: string; readonly port: number };
+  readonly stats: {
+    readonly enabled: boolean;
+    readonly address: string;
+    readonly port: number;
+    /** Sources besides loopback that may connect (IPs or networks); empty: anyone who reaches the address. */
+    readonly allow: readonly string[];
+  };
   readonly timeouts: {
     /** Longest wait for a complete startup packet (HAProxy's inspect-delay). */
     readonly startup: string;
@@ -87,7 +93,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
       checkInterval: '1s',
       maxWaitingFrames: 200,
     },
-    stats: { enabled: true, address: '127.0.0.1', port: DEFAULT_STATS_PORT },
+    stats: { enabled: true, address: '127.0.0.1', port: DEFAULT_STATS_PORT, allow: [] },
     timeouts: { startup: '5s', connect: '5s', client: '1m', server: '1m', session: '7d', queue: '10s' },
     limits: { maxconn: 4_096, maxStartupPacket: 10_000 },
     log: { enabled: true, target: 'stdout', errorsOnly: true },

@@ -205,6 +205,12 @@ describe('compose/docker-compose.yml (docker-compose v1, real dockerd)', () => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/haproxy_backend_status\{proxy="pg\./);
 
+    // A tenant container on the same network may not read them (only the host, through the gateway).
+    const fromTenant = await compose(['exec', '-T', 'acme', 'wget', '-q', '-T', '5', '-O-', 'http://haproxy:8404/metrics'], 30_000);
+    expect(fromTenant.code, tail(fromTenant)).not.toBe(0);
+    expect(fromTenant.stdout).not.toMatch(/haproxy_/);
+    expect(fromTenant.stderr).not.toMatch(/bad address|not found/);
+
     // The containers' main processes (pgroute starts as root only to join the Docker socket's group).
     for (const service of ['haproxy', 'pgroute']) {
       const status = await compose(['exec', '-T', service, 'cat', '/proc/1/status'], 30_000);

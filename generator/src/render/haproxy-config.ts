@@ -96,7 +96,7 @@ export function renderConfig(
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
-    stats: settings.stats,
+    stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
   };
   return { haproxyConfig: template('haproxy.cfg.hbs')(context), spoeConfig: template('spoe.conf.hbs')(context) };
 }

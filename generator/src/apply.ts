@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
 import { readLayout, writeGeneration, type Generation } from './generate.js';
 import { reloadMaster, showProc } from './haproxy/reload.js';
-import { removeServerState, saveServerState } from './haproxy/server-state.js';
+import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
 import { desiredOccupants, layoutForReload, type Layout } from './layout.js';
 import type { GeneratorMetrics } from './metrics.js';
@@ -153,7 +153,7 @@ export class Applier {
     // Health carried over (haproxy/server-state.ts); without it the new worker starts from scratch.
     await saveServerState(this.#paths).catch((err: Error) => log.warn({ err: err.message }, 'could not save the servers\' state; the new worker starts their health checks afresh'));
     const outcome = await reloadMaster(this.#paths.masterSocket).catch((err: Error) => ({ ok: false, detail: err.message, after: undefined }));
-    await removeServerState(this.#paths.serverState);
+    await resetServerState(this.#paths.serverState);
     if (!outcome.ok) {
       this.#opts.metrics?.reloadFailures.inc();
       await this.#restore(lastGood);

@@ -10,7 +10,8 @@
 // purpose. A server whose backend, address or port differs in the new configuration, or that the
 // new configuration disables, is left out and starts as configured.
 
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { StatePaths } from '../settings.js';
 import { haproxyCli } from './master.js';
 
@@ -71,14 +72,27 @@ export function carriedServerState(showServersState: string, newConfig: string):
  */
 export async function saveServerState(paths: Pick<StatePaths, 'adminSocket' | 'haproxyConfig' | 'serverState'>): Promise<void> {
   const [shown, newConfig] = await Promise.all([haproxyCli(paths.adminSocket, 'show servers state'), readFile(paths.haproxyConfig, 'utf8')]);
-  const carried = carriedServerState(shown, newConfig);
-  if (carried === '') return removeServerState(paths.serverState);
-  const tmp = `${paths.serverState}.${process.pid}.tmp`;
-  await writeFile(tmp, carried, { mode: 0o600 });
-  await rename(tmp, paths.serverState);
+  await replace(paths.serverState, carriedServerState(shown, newConfig) || NO_SERVER_STATE);
+}
+
+/** A state file that carries nothing: HAProxy reads it without a warning (a missing one warns). */
+const NO_SERVER_STATE = '1\n';
+
+/** Creates the empty state file unless there is one, before HAProxy first reads its configuration. */
+export async function ensureServerStateFile(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await writeFile(path, NO_SERVER_STATE, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
 }
 
 /** After the reload the new worker has read it; a later start must not take stale health from it. */
-export async function removeServerState(path: string): Promise<void> {
-  await rm(path, { force: true });
+export async function resetServerState(path: string): Promise<void> {
+  await replace(path, NO_SERVER_STATE);
+}
+
+async function replace(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content, { mode: 0o600 });
+  await rename(tmp, path);
 }

@@ -86,6 +86,9 @@ COPY --from=build /src/dist dist
 # HAProxy image copies it to.
 COPY haproxy/haproxy.cfg.hbs haproxy/spoe.conf.hbs haproxy/pgroute.lua haproxy/
 COPY haproxy/partials haproxy/partials
+# compose/docker-compose.yml starts the container as root through this launcher, which joins the
+# Docker socket's group (whatever its number) and drops to node (99:99) before pgroute runs.
+COPY compose/run-as.mjs run-as.mjs
 ENV NODE_ENV=production \
     PGROUTE_STATE_DIR=/var/lib/pgroute \
     PGROUTE_HAPROXY=/usr/local/bin/haproxy

@@ -5,7 +5,8 @@
 # to vitest (and skip the harness self-test).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
-scripts/setup.sh
+# The Docker end-to-end tests need dockerd: only the test path installs and starts it.
+SETUP_DOCKER=1 scripts/setup.sh
 npx tsc -p tsconfig.json --noEmit
 if [ "$#" -eq 0 ]; then
   npx vitest run --config test/support-selftest/vitest.config.ts

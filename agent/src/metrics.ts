@@ -23,6 +23,8 @@ export interface AgentMetrics {
   readonly haproxyConnections: Gauge<never>;
   readonly routeTableTenants: Gauge<never>;
   readonly routeTableLoads: Counter<'result'>;
+  /** CancelRequests refused by an address's token bucket: cancels a client sent that never arrived. */
+  readonly cancelsDropped: Counter<never>;
   /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
   readonly hot: HotCounters;
 }
@@ -197,6 +199,11 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
       name: 'pgroute_agent_route_table_loads_total',
       help: 'Route table loads by result (ok, error)',
       labelNames: ['result'],
+      registers,
+    }),
+    cancelsDropped: new Counter({
+      name: 'pgroute_agent_cancels_dropped_total',
+      help: 'CancelRequests dropped because their client address sent more than its cancel burst (the query runs on)',
       registers,
     }),
   };

@@ -31,6 +31,32 @@ describe('--check-interval', () => {
   });
 });
 
+describe('--session-timeout', () => {
+  function tunnel(f: DeploymentFlags): string | undefined {
+    const { settings } = settingsFromFlags(f);
+    const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, EMPTY_LAYOUT, settings, statePaths(settings.stateDir), 'v', loadTemplates()).haproxyConfig;
+    return /^\s+timeout tunnel (\S+)$/m.exec(cfg)?.[1];
+  }
+
+  it('defaults to 7 days of silence, set by flag or PGROUTE_SESSION_TIMEOUT', () => {
+    expect(tunnel(flags())).toBe('7d');
+    expect(tunnel(flags('--session-timeout', '12h'))).toBe('12h');
+    const before = process.env['PGROUTE_SESSION_TIMEOUT'];
+    process.env['PGROUTE_SESSION_TIMEOUT'] = '3d';
+    try {
+      expect(tunnel(flags())).toBe('3d');
+    } finally {
+      if (before === undefined) delete process.env['PGROUTE_SESSION_TIMEOUT'];
+      else process.env['PGROUTE_SESSION_TIMEOUT'] = before;
+    }
+  });
+
+  it('refuses what HAProxy cannot hold (over 24 days) and nonsense', () => {
+    expect(() => settingsFromFlags(flags('--session-timeout', '25d'))).toThrow(/--session-timeout must be at most 24d/);
+    for (const bad of ['forever', '500ms', '-1h']) expect(() => settingsFromFlags(flags('--session-timeout', bad)), bad).toThrow(/--session-timeout must be a duration/);
+  });
+});
+
 describe('parseDurationMs', () => {
   it('reads HAProxy durations (no unit = ms)', () => {
     expect(parseDurationMs('--x', '250')).toBe(250);

@@ -9,6 +9,7 @@ import { execute, TransitionError, type Effects } from './execute.js';
 import { writeIfChanged } from './files.js';
 import { readLayout, writeGeneration, type Generation } from './generate.js';
 import { reloadMaster, showProc } from './haproxy/reload.js';
+import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
 import { EMPTY_LAYOUT, type Layout } from './layout.js';
 import type { GeneratorMetrics } from './metrics.js';
@@ -62,7 +63,9 @@ export class Applier {
         this.#reportWarnings(await writeGeneration(generation, opts.settings, this.#templates, { check }));
       },
       reload: async () => {
-        const outcome = await reloadMaster(this.#paths.masterSocket);
+        // Health carried over (haproxy/server-state.ts); without it the new worker starts from scratch.
+        await saveServerState(this.#paths).catch((err: Error) => opts.log.warn({ err: err.message }, "could not save the servers' state; the new worker starts their health checks afresh"));
+        const outcome = await reloadMaster(this.#paths.masterSocket).finally(() => resetServerState(this.#paths.serverState));
         if (outcome.ok) this.#opts.metrics?.oldWorkers.set(outcome.after?.oldWorkers.length ?? 0);
         return outcome;
       },

@@ -5,6 +5,7 @@ import { readFile, rm } from 'node:fs/promises';
 import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
+import { ensureServerStateFile } from './haproxy/server-state.js';
 import { checkHaproxyConfig } from './haproxy/check.js';
 import { descriptorProblem } from './haproxy/fd-limit.js';
 import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
@@ -48,6 +49,7 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   const paths = statePaths(settings.stateDir);
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
+  await ensureServerStateFile(paths.serverState);
   const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);

@@ -86,7 +86,7 @@ describe('renderConfig', () => {
 
   it('omits health checks when they are disabled', () => {
     const { deployment, snapshot } = load();
-    const noCheck = { ...settings, healthCheck: { enabled: false, interval: '2s' } };
+    const noCheck = { ...settings, healthCheck: { ...settings.healthCheck, enabled: false } };
     const cfg = renderConfig(deployment, layoutOf(snapshot), noCheck, paths, 'v', TEMPLATES).haproxyConfig;
     expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433');
     expect(cfg).not.toMatch(/^\s+server s1 .* check/m);

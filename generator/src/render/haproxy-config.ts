@@ -59,12 +59,13 @@ export function renderConfig(
   });
   const context = {
     snapshotVersion,
-    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket },
+    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, serverState: paths.serverState },
     tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,
     log: settings.log,
     timeouts: settings.timeouts,
+    healthCheck: settings.healthCheck,
     listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port) })),
     negotiationAnswer: 'N',
     refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),
@@ -73,7 +74,7 @@ export function renderConfig(
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
-    stats: settings.stats,
+    stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }

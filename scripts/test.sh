@@ -7,6 +7,16 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 # The Docker end-to-end tests need dockerd: only the test path installs and starts it.
 SETUP_DOCKER=1 scripts/setup.sh
+# Setup (npm ci with the committed lock file, the build) must leave every tracked file as committed.
+tracked_clean() {
+  [[ ! -d .git && ! -f .git ]] && return 0
+  local changed
+  changed=$(git status --porcelain --untracked-files=no)
+  [[ -z $changed ]] && return 0
+  printf 'test: %s changed tracked files:\n%s\n' "$1" "$changed" >&2
+  return 1
+}
+tracked_clean "setup" || exit 1
 npx tsc -p tsconfig.json --noEmit
 if [ "$#" -eq 0 ]; then
   npx vitest run --config test/support-selftest/vitest.config.ts
@@ -26,3 +36,5 @@ if [[ $# -eq 0 && ${PGROUTE_HAPROXY_MATRIX:-1} != 0 ]]; then
     PGROUTE_HAPROXY=$launcher npx vitest run "${matrix[@]}"
   done <<<"$versions"
 fi
+
+tracked_clean "the test run" || exit 1

@@ -5,17 +5,17 @@
 # to vitest (and skip the harness self-test).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
-# The Docker end-to-end tests need dockerd: only the test path installs and starts it.
-SETUP_DOCKER=1 scripts/setup.sh
-# Setup (npm ci with the committed lock file, the build) must leave every tracked file as committed.
+# Setup (npm ci with the committed lock file, the build) and the tests must leave every tracked file
+# as it was (committed, or as the developer left it): compared before and after.
+tracked_state() { git diff HEAD 2>/dev/null | sha1sum; }
+tracked_before=$(tracked_state)
 tracked_clean() {
-  [[ ! -d .git && ! -f .git ]] && return 0
-  local changed
-  changed=$(git status --porcelain --untracked-files=no)
-  [[ -z $changed ]] && return 0
-  printf 'test: %s changed tracked files:\n%s\n' "$1" "$changed" >&2
+  [[ $(tracked_state) == "$tracked_before" ]] && return 0
+  printf 'test: %s changed tracked files:\n%s\n' "$1" "$(git status --porcelain --untracked-files=no)" >&2
   return 1
 }
+# The Docker end-to-end tests need dockerd: only the test path installs and starts it.
+SETUP_DOCKER=1 scripts/setup.sh
 tracked_clean "setup" || exit 1
 npx tsc -p tsconfig.json --noEmit
 if [ "$#" -eq 0 ]; then

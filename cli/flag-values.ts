@@ -13,7 +13,8 @@ export function flagLabel(flag: string, env?: string): string {
   return env === undefined ? flag : `${flag} (${env})`;
 }
 
-function refuse(label: string, rule: string, value: string): never {
+/** Throws the one-line refusal: `<label> must be <rule>, got "<value>"`. */
+export function refuse(label: string, rule: string, value: string): never {
   throw new ConfigError(`${label} must be ${rule}, got ${quoteValue(value, 80)}`);
 }
 

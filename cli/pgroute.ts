@@ -34,6 +34,7 @@ import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
 import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
+import { addVersionFlag } from './version.js';
 
 const log = (() => {
   try {
@@ -47,6 +48,7 @@ const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
   .exitOverride()
   .configureOutput({ outputError: () => undefined });
+addVersionFlag(program);
 
 type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean };
 
@@ -67,6 +69,7 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
     throw new CommandFailure(`${refused} tenant definition${refused === 1 ? '' : 's'} in ${flags.tenants} refused (see the warnings above); nothing was written (--strict): fix the file`, EXIT.refused);
   }
   const g = await generate(file.deployment, file.snapshot, settings);
+  if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
   if (refused > 0) {
     const served = file.snapshot.tenants.length;
     log.warn(

@@ -3,8 +3,9 @@
 
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { flagLabel, parseCount, parseDuration, parseHost, parseIp, parsePort, parseSocketPath, parseStateDir } from './flag-values.js';
+import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
 import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
+import { parseStatsAllow } from './stats-allow.js';
 
 export interface DeploymentFlags {
   stateDir: string;
@@ -17,8 +18,10 @@ export interface DeploymentFlags {
   agentHttpPort: string;
   statsPort: string;
   statsBind: string;
+  statsAllow?: string;
   startupTimeout: string;
   agentTimeout: string;
+  sessionTimeout: string;
   log: string;
   spares: string;
   maxconn: string;
@@ -43,6 +46,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--agent-http-port': 'PGROUTE_AGENT_HTTP_PORT',
   '--stats-port': 'PGROUTE_STATS_PORT',
   '--stats-bind': 'PGROUTE_STATS_BIND',
+  '--stats-allow': 'PGROUTE_STATS_ALLOW',
+  '--session-timeout': 'PGROUTE_SESSION_TIMEOUT',
   '--maxconn': 'PGROUTE_MAXCONN',
   '--spares': 'PGROUTE_SPARES',
   '--hard-stop-after': 'PGROUTE_HARD_STOP_AFTER',
@@ -84,8 +89,10 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--agent-http-port <port>', "agent's /healthz and /metrics port", String(DEFAULT_AGENT_HTTP_PORT)))
     .addOption(option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)", String(DEFAULT_STATS_PORT)))
     .addOption(option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)", '127.0.0.1'))
+    .addOption(option('--stats-allow <sources>', "only these sources (and loopback) may read the stats port: IPs, networks, or gateway (this namespace's default gateway, where Docker's published ports come from)"))
     .addOption(option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)', '5s'))
     .addOption(option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing', '1s'))
+    .addOption(option('--session-timeout <duration>', 'an established session silent in both directions this long is closed (TCP keepalive finds dead peers sooner); at most 24d', defaultSettings().timeouts.session))
     .addOption(option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)', '4096'))
     .addOption(option('--spares <n>', 'spare backends kept free so new tenants need no reload', '16'))
     .addOption(option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload', '1h'))
@@ -118,8 +125,8 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
       servers: [{ host: agentHost, port: agentPort, ...(socket === undefined ? {} : { socket }) }],
       processingTimeout: parseDuration(label('--agent-timeout'), f.agentTimeout),
     },
-    stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp(label('--stats-bind'), f.statsBind), port: statsPort },
-    timeouts: { ...base.timeouts, startup: parseDuration(label('--startup-timeout'), f.startupTimeout) },
+    stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp(label('--stats-bind'), f.statsBind), port: statsPort, allow: parseStatsAllow(label('--stats-allow'), f.statsAllow) },
+    timeouts: { ...base.timeouts, startup: parseDuration(label('--startup-timeout'), f.startupTimeout), session: parseSessionTimeout(f.sessionTimeout) },
     healthCheck: { ...base.healthCheck, interval: parseDuration(label('--check-interval'), f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount(label('--spares'), f.spares, 10_000),
@@ -131,4 +138,13 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     fallbackListener: f.tlsRequired ? { address: bind, port, tls: 'required' } : { address: bind, port },
     agentHttpPort: parsePort(label('--agent-http-port'), f.agentHttpPort),
   };
+}
+
+/** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
+const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
+
+function parseSessionTimeout(value: string): string {
+  const ms = parseDurationMs(label('--session-timeout'), value, 1_000);
+  if (ms > MAX_HAPROXY_TIMEOUT_MS) refuse(label('--session-timeout'), "a duration of at most 24d (HAProxy's longest timeout)", value);
+  return value;
 }

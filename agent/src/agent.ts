@@ -50,6 +50,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (v.kind === 'route') hot.route(v.target, v.cancel);
     else {
       hot.refusal(v.reason);
+      if (v.reason === 'cancel-rate-limited') metrics.cancelsDropped.inc();
       refusals.record(v);
     }
   };

@@ -3,7 +3,8 @@
 
 export * from './contract.js';
 export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
-export { createAgentMetrics, type AgentMetrics } from './metrics.js';
+export { createAgentMetrics, setBuildInfo, type AgentMetrics } from './metrics.js';
+export { buildInfo, pgrouteVersion, type BuildInfo } from './build-info.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';
 export { quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';

@@ -473,7 +473,8 @@ async function purePart(n: number, dir: string): Promise<ScaleRow['pure']> {
   const layout: Layout = occupants.value;
   const routes = timed(() => pg.routeTableDocument(file.deployment, file.snapshot, layout), reps);
   const applyKey = timed(() => JSON.stringify([file.deployment, file.snapshot.tenants]), reps);
-  const render = timed(() => pg.renderConfig(file.deployment, layout, settings, paths, routes.value.version), reps);
+  const templates = pg.loadTemplates();
+  const render = timed(() => pg.renderConfig(file.deployment, layout, settings, paths, routes.value.version, templates), reps);
   const writeJson = timed(() => `${JSON.stringify(layout, null, 2)}\n${JSON.stringify(routes.value, null, 2)}`, reps);
   // One more tenant on top of the layout: the plan of a runtime add.
   const plus = pg.parseTenantsFile(`${text}  - id: extra\n    host: 127.0.0.1\n    port: ${PORT.fake}\n`, 'tenants.yaml', listener);

@@ -10,15 +10,17 @@ import { quoteValue } from '../../agent/src/index.js';
 import { ConfigError } from '../../generator/src/errors.js';
 import { EMPTY_LAYOUT, desiredOccupants, layoutForReload } from '../../generator/src/layout.js';
 import { renderConfig } from '../../generator/src/render/haproxy-config.js';
+import { loadTemplates } from '../../generator/src/render/templates.js';
 import { statePaths } from '../../generator/src/settings.js';
 import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
 
 /**
  * Each rendered flag with a plain value; `tcp` flags are rendered only with --agent-transport tcp.
- * --spares sets how many backends there are and --stats-port 0 removes the stats section: an
- * accepted value of theirs is compared with its plain number.
+ * --spares sets how many backends there are, --stats-port 0 removes the stats section and
+ * --stats-allow lists several sources: an accepted value of theirs is compared with its canonical form.
  */
-const RENDERED: readonly { flag: string; plain: string; tcp?: boolean; numeric?: boolean }[] = [
+const number = (v: string): string => String(Number(v));
+const RENDERED: readonly { flag: string; plain: string; tcp?: boolean; canonical?: (accepted: string) => string }[] = [
   { flag: '--state-dir', plain: '/tmp/pgroute-prop' },
   { flag: '--bind', plain: '127.0.0.1' },
   { flag: '--port', plain: '5432' },
@@ -26,14 +28,17 @@ const RENDERED: readonly { flag: string; plain: string; tcp?: boolean; numeric?:
   { flag: '--agent-port', plain: '6710', tcp: true },
   { flag: '--agent-socket', plain: '/tmp/pgroute-prop/agent.sock' },
   { flag: '--stats-bind', plain: '127.0.0.1' },
-  { flag: '--stats-port', plain: '8404', numeric: true },
+  { flag: '--stats-port', plain: '8404', canonical: number },
   { flag: '--startup-timeout', plain: '5s' },
   { flag: '--agent-timeout', plain: '1s' },
   { flag: '--maxconn', plain: '4096' },
-  { flag: '--spares', plain: '2', numeric: true },
+  { flag: '--spares', plain: '2', canonical: number },
   { flag: '--hard-stop-after', plain: '1h' },
   { flag: '--max-reloads', plain: '50' },
   { flag: '--check-interval', plain: '2s' },
+  { flag: '--session-timeout', plain: '7d' },
+  // One word per source: as many plain addresses as the value lists.
+  { flag: '--stats-allow', plain: '10.0.0.0/8', canonical: (v) => v.split(/[\s,]+/).filter(Boolean).map(() => '10.0.0.1').join(',') },
 ];
 
 function flags(extra: readonly string[]): DeploymentFlags {
@@ -42,11 +47,13 @@ function flags(extra: readonly string[]): DeploymentFlags {
   return cmd.opts<DeploymentFlags>();
 }
 
+const TEMPLATES = loadTemplates();
+
 function render(extra: readonly string[]): string {
   const { settings, fallbackListener } = settingsFromFlags(flags(extra));
   const occupants = desiredOccupants([{ id: 'acme', enabled: true, targets: { primary: { host: '10.0.0.1', port: 5432 } } }] as never);
   const layout = layoutForReload(EMPTY_LAYOUT, occupants, settings.spares);
-  const r = renderConfig({ listeners: [fallbackListener] } as never, layout, settings, statePaths(settings.stateDir), 'v');
+  const r = renderConfig({ listeners: [fallbackListener] } as never, layout, settings, statePaths(settings.stateDir), 'v', TEMPLATES);
   return `${r.haproxyConfig}\n=== spoe.conf\n${r.spoeConfig}`;
 }
 
@@ -66,7 +73,7 @@ const values = fc.oneof(
 );
 
 describe('every rendered flag, given any string', () => {
-  for (const { flag, plain, tcp, numeric } of RENDERED) {
+  for (const { flag, plain, tcp, canonical } of RENDERED) {
     it(`${flag}: refused with one line naming it, or rendered without changing the configuration's shape`, () => {
       const base = tcp ? ['--agent-transport', 'tcp'] : [];
       const plainShape = shape(render([...base, flag, plain]));
@@ -83,7 +90,7 @@ describe('every rendered flag, given any string', () => {
             expect(message).toContain(quoteValue(value, 80));
             return;
           }
-          expect(shape(config)).toEqual(numeric ? shape(render([...base, flag, String(Number(value))])) : plainShape);
+          expect(shape(config)).toEqual(canonical ? shape(render([...base, flag, canonical(value)])) : plainShape);
         }),
         { numRuns: 300 },
       );

@@ -36,11 +36,14 @@ export { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './
 export { planChange } from './plan.js';
 export { routeTableDocument } from './render/route-table.js';
 export { renderConfig } from './render/haproxy-config.js';
+export { loadTemplates, type ConfigTemplates } from './render/templates.js';
 
 // HAProxy: the master-worker process and its sockets.
 export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
+export { haproxyBinary } from './haproxy/check.js';
+export { haproxyVersion } from './haproxy/version.js';
 
 // Operator commands: status, the access switch, Docker tenants.
 export { collectStatus } from './status/collect.js';

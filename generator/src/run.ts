@@ -3,10 +3,11 @@
 // the same state dir (containers).
 
 import type { Logger } from 'pino';
-import { createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, startAgent } from '../../agent/src/index.js';
+import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent } from '../../agent/src/index.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 import { showProc } from './haproxy/reload.js';
+import { haproxyVersion } from './haproxy/version.js';
 import { waitForTcp } from './haproxy/wait-tcp.js';
 import { createGeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
@@ -40,6 +41,7 @@ export interface Running {
 export async function runPgroute(opts: RunOptions): Promise<Running> {
   const { log, settings } = opts;
   const metrics = createAgentMetrics();
+  setBuildInfo(metrics.buildInfo, buildInfo(haproxyVersion() ?? 'unknown'));
   const genMetrics = createGeneratorMetrics(metrics.registry);
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });

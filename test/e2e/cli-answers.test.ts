@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame } from '../../agent/src/spop/index.js';
+import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { deploymentFlags, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';

@@ -6,8 +6,14 @@ export interface CheckResult {
   readonly ok: boolean;
   /** HAProxy's own words (alerts and warnings), for the operator. */
   readonly output: string;
+  /** HAProxy's [WARNING] lines: a check can pass with them, and the operator should still see them. */
+  readonly warnings: readonly string[];
   /** HAProxy could not be run at all: the configuration was not judged. */
   readonly missing?: true;
+}
+
+export function haproxyWarnings(output: string): string[] {
+  return output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('[WARNING]'));
 }
 
 export function haproxyBinary(): string {
@@ -19,10 +25,10 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path` });
+        resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`, warnings: [] });
         return;
       }
-      resolve({ ok: !err, output });
+      resolve({ ok: !err, output, warnings: haproxyWarnings(output) });
     });
   });
 }

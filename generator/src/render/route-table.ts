@@ -11,16 +11,6 @@ import { routedBackends, type Layout } from '../layout.js';
  * layout (a target still waiting for its backend is not named), with the snapshot's enabled flag.
  */
 export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
-  // One apply asks for the same table up to three times (agent, files): built once.
-  if (last !== undefined && last.deployment === deployment && last.snapshot === snapshot && last.layout === layout) return last.doc;
-  const doc = buildDocument(deployment, snapshot, layout);
-  last = { deployment, snapshot, layout, doc };
-  return doc;
-}
-
-let last: { deployment: Deployment; snapshot: TenantSnapshot; layout: Layout; doc: RouteTableDocument } | undefined;
-
-function buildDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
   const placed = routedBackends(layout);
   const tenants: TenantRoute[] = [];
   for (const t of snapshot.tenants) {

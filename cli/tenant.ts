@@ -23,6 +23,7 @@ import { Option, type Command } from 'commander';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { accessPath, readAccess, setAccess } from '../generator/src/access.js';
+import { forgetCreated, recordCreated } from '../generator/src/sources/docker/created.js';
 import { ConfigError } from '../generator/src/errors.js';
 import { readLayout } from '../generator/src/generate.js';
 import { haproxyCli } from '../generator/src/haproxy/master.js';
@@ -283,9 +284,12 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
         container = await docker.createContainer(plan.container);
         const owner = await uploadPassword(container, password);
         log.debug({ tenant: id, file: PASSWORD_FILE, uid: owner.uid, gid: owner.gid }, 'password file uploaded into the container');
+        // Before it starts: the Docker source admits it as pgroute's by this record alone.
+        await recordCreated(flags.stateDir, id, container.id);
         await container.start();
       } catch (err) {
         await container?.remove({ force: true }).catch(() => undefined);
+        await forgetCreated(flags.stateDir, id);
         if (!volumeExists) {
           await docker.getVolume(plan.volume.Name).remove().catch(() => undefined);
           await rm(secretPath, { force: true });
@@ -374,6 +378,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       } else {
         done.push(`volume ${volumeName(id)} and ${passwordPath(flags.stateDir, id)} kept`);
       }
+      await forgetCreated(flags.stateDir, id);
       if (await fileExists(accessPath(flags.stateDir))) await setAccess(flags.stateDir, id, true);
       log.info({ tenant: id, purge: flags.purge }, 'tenant deleted');
       process.stdout.write(`tenant ${id} deleted: ${done.join('; ')}\n`);

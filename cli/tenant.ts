@@ -289,8 +289,8 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
         await container.start();
       } catch (err) {
         await container?.remove({ force: true }).catch(() => undefined);
-        await forgetCreated(flags.stateDir, id);
         if (!volumeExists) {
+          await forgetCreated(flags.stateDir, id);
           await docker.getVolume(plan.volume.Name).remove().catch(() => undefined);
           await rm(secretPath, { force: true });
         }
@@ -375,10 +375,11 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
         const secret = passwordPath(flags.stateDir, id);
         if (await fileExists(secret)) done.push(`${secret} removed`);
         await rm(secret, { force: true });
+        // Only now may another container claim the id (a kept volume keeps it reserved).
+        await forgetCreated(flags.stateDir, id);
       } else {
         done.push(`volume ${volumeName(id)} and ${passwordPath(flags.stateDir, id)} kept`);
       }
-      await forgetCreated(flags.stateDir, id);
       if (await fileExists(accessPath(flags.stateDir))) await setAccess(flags.stateDir, id, true);
       log.info({ tenant: id, purge: flags.purge }, 'tenant deleted');
       process.stdout.write(`tenant ${id} deleted: ${done.join('; ')}\n`);

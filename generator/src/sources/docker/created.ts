@@ -4,7 +4,9 @@
 // labels name (ownership.ts): a label can be copied onto any container, a container id cannot.
 //
 // `tenant create` records the id after creating the container and before starting it, so the
-// source's list on the `start` event already reads the record; `tenant delete` removes it. Whoever
+// source's list on the `start` event already reads the record. `tenant delete` keeps it while the
+// data volume is kept (the id stays reserved: no other container can take the tenant while it is
+// being re-created); `tenant delete --purge` removes it. Whoever
 // runs pgroute (`watch --source docker`) must read the same <state-dir> as `tenant create`, as it
 // already must for `tenant enable|disable` (access.json).
 

@@ -154,7 +154,7 @@ export function admit(c: ContainerSummary, tenant: string | undefined, admission
     if (recorded === c.Id) return { admitted: true, by: 'pgroute tenant create' };
     return {
       admitted: false,
-      reason: `tenant ${shown(tenant as string)} was created by \`pgroute tenant create\` as container ${recorded.slice(0, 12)}; only that container may claim it (\`pgroute tenant delete ${shown(tenant as string)}\` first to give the id up)`,
+      reason: `tenant ${shown(tenant as string)} was created by \`pgroute tenant create\` as container ${recorded.slice(0, 12)}; only that container may claim it (\`pgroute tenant delete ${shown(tenant as string)} --purge\` gives the id up)`,
     };
   }
   if (admission.exposeByDefault) return { admitted: true, by: '--docker-expose-by-default' };

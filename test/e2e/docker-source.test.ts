@@ -242,7 +242,7 @@ describe('DockerSource with the real engine', () => {
   });
 
   it('crash: a container whose process exits on its own goes away (measured from its FinishedAt)', async () => {
-    await runContainer({ name: `${P}crash-db`, image, labels: { 'pgroute.tenant': 'crash' }, entrypoint: ['/bin/sleep', '1.5'] });
+    await runContainer({ name: `${P}crash-db`, image, labels: { [RUN_LABEL]: P, 'pgroute.tenant': 'crash' }, entrypoint: ['/bin/sleep', '1.5'] });
     await viewWithin('crash: up', (v) => tenant(v, 'crash') !== undefined, Date.now());
     const c = docker.getContainer(`${P}crash-db`);
     let finishedAt = 0;

@@ -3,18 +3,23 @@
 # in another container (haproxy/Dockerfile) through a shared state volume; see
 # compose/docker-compose.yml.
 #
-#   docker build -t pgroute .
+#   docker build -t pgroute .                                   (HAProxy 3.2, the current LTS)
+#   docker build --build-arg HAPROXY_VERSION=3.0 -t pgroute .   (or 2.6: the haproxy:<version> image)
 #   docker build --build-arg NODE_BASE=<image> --build-arg HAPROXY_BASE=<image> -t pgroute .
+#   (PGROUTE_VERSION=$(node -p "require('./package.json').version") for the version label)
 #
-# Stages: `haproxy` collects the HAProxy binary of the HAProxy image and the libraries it needs
-# (glibc excepted) -- no package manager or network needed; `deps` installs the production
+# Stages: `haproxy` collects the HAProxy binary of the HAProxy image with every library it needs,
+# glibc and its loader included (haproxy:3.2 is built on a newer Debian than the Node image; run
+# through its own loader, it needs nothing of the Node image's glibc) -- no package manager or
+# network needed; `deps` installs the production
 # dependencies with `npm ci --omit=dev`; `build` compiles the TypeScript (dev dependencies too);
 # the final image has neither TypeScript nor dev dependencies.
 #
 # NPM_CAFILE (build argument): a CA bundle inside the Node image for npm, when the registry is
 # reached through a TLS-intercepting proxy (empty: npm's defaults).
 ARG NODE_BASE=node:20-bookworm-slim
-ARG HAPROXY_BASE=haproxy:2.6
+ARG HAPROXY_VERSION=3.2
+ARG HAPROXY_BASE=haproxy:${HAPROXY_VERSION}
 
 FROM ${HAPROXY_BASE} AS haproxy
 USER root
@@ -25,13 +30,9 @@ RUN set -eu; \
     ld=; for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1 /lib/ld-linux-armhf.so.3; do if [ -e "$l" ]; then ld=$l; break; fi; done; \
     [ -n "$ld" ] || { echo "no dynamic loader found" >&2; exit 1; }; \
     "$ld" --list "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' > /tmp/libs; \
-    while read -r lib; do \
-      case "${lib##*/}" in \
-        libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libresolv.so.*|libutil.so.*|ld-linux*) ;; \
-        *) cp -L "$lib" /out/lib/ ;; \
-      esac; \
-    done < /tmp/libs; \
-    LD_LIBRARY_PATH=/out/lib /out/sbin/haproxy -v | head -n 1
+    while read -r lib; do cp -L "$lib" /out/lib/; done < /tmp/libs; \
+    cp -L "$ld" /out/lib/ld.so; \
+    /out/lib/ld.so --library-path /out/lib /out/sbin/haproxy -v | head -n 1
 
 FROM ${NODE_BASE} AS deps
 ARG NPM_CAFILE=
@@ -74,7 +75,7 @@ RUN set -eu; \
     mkdir -p /var/lib/pgroute; chown node:node /var/lib/pgroute; chmod 0750 /var/lib/pgroute
 COPY --from=haproxy /out/ /opt/haproxy/
 RUN set -eu; \
-    printf '#!/bin/sh\n# HAProxy from the HAProxy image, with its own libraries (for haproxy -c).\nLD_LIBRARY_PATH=/opt/haproxy/lib exec /opt/haproxy/sbin/haproxy "$@"\n' > /usr/local/bin/haproxy; \
+    printf '#!/bin/sh\n# HAProxy from the HAProxy image, with its own loader and libraries (for haproxy -c).\nexec /opt/haproxy/lib/ld.so --library-path /opt/haproxy/lib /opt/haproxy/sbin/haproxy "$@"\n' > /usr/local/bin/haproxy; \
     chmod 0755 /usr/local/bin/haproxy; \
     haproxy -v | head -n 1
 WORKDIR /opt/pgroute
@@ -85,9 +86,24 @@ COPY --from=build /src/dist dist
 # HAProxy image copies it to.
 COPY haproxy/haproxy.cfg.hbs haproxy/spoe.conf.hbs haproxy/pgroute.lua haproxy/
 COPY haproxy/partials haproxy/partials
+# compose/docker-compose.yml starts the container as root through this launcher, which joins the
+# Docker socket's group (whatever its number) and drops to node (99:99) before pgroute runs.
+COPY compose/run-as.mjs run-as.mjs
 ENV NODE_ENV=production \
     PGROUTE_STATE_DIR=/var/lib/pgroute \
     PGROUTE_HAPROXY=/usr/local/bin/haproxy
+ARG PGROUTE_VERSION=dev
+ARG NODE_BASE
+LABEL org.opencontainers.image.title="pgroute" \
+      org.opencontainers.image.description="One public PostgreSQL port for many tenants: the generator and SPOE agent that drive HAProxy" \
+      org.opencontainers.image.version="${PGROUTE_VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${NODE_BASE}"
+# The agent: SPOP (HAProxy asks here) and /healthz + /metrics.
+EXPOSE 6710 6711
+# Healthy when the agent answers /healthz (`pgroute watch|up|agent`; a one-shot `generate` ends first).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PGROUTE_AGENT_HTTP_PORT || 6711) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 USER node
 ENTRYPOINT ["node", "/opt/pgroute/dist/cli/pgroute.js"]
 CMD ["--help"]

@@ -112,15 +112,15 @@ npx --no-install tsc -p bench/tsconfig.json
 gcc -O2 -Wall -Wextra -o "$BENCH_BIN_DIR/fakepg" bench/c/fakepg.c
 gcc -O2 -Wall -Wextra -o "$BENCH_BIN_DIR/connload" bench/c/connload.c
 
-RUNNER=dist-bench/src/main.js
+RUNNER=dist-bench/bench/src/main.js
 if [ "${1:-}" = tls ]; then
   shift
-  RUNNER=dist-bench/src/tls-main.js
+  RUNNER=dist-bench/bench/src/tls-main.js
   gcc -O2 -Wall -Wextra -pthread -o "$BENCH_BIN_DIR/tlsload" bench/c/tlsload.c -lssl -lcrypto
 fi
 if [ "${1:-}" = generator ]; then
   shift
-  RUNNER=dist-bench/src/generator-main.js
+  RUNNER=dist-bench/bench/src/generator-main.js
   # Docker: fakepg linked statically, for a container image made of that one file.
   gcc -O2 -static -Wall -Wextra -o "$BENCH_BIN_DIR/fakepg-static" bench/c/fakepg.c 2>"$RUN_DIR/gcc-static.log" \
     || echo "bench: gcc -static failed (see $RUN_DIR/gcc-static.log); the Docker source will not be measured" >&2

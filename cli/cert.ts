@@ -3,13 +3,10 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../generator/src/errors.js';
-import type { CertificateDescription } from '../generator/src/tls/certificates.js';
-import { tlsPaths } from '../generator/src/tls/paths.js';
+import { ConfigError, loadCertificates as certificates, loadCertificateStore as certificateStore, tlsPaths, type CertificateDescription } from '../generator/src/index.js';
 
-// Loaded when a cert command runs, not when the CLI starts: the X.509 library is slow to load.
-const certificateStore = () => import('../generator/src/tls/store.js');
-const certificates = () => import('../generator/src/tls/certificates.js');
+// The certificate modules are loaded when a cert command runs, not when the CLI starts: the X.509
+// library is slow to load.
 
 const DAY_MS = 86_400_000;
 

@@ -2,32 +2,44 @@
 // The pgroute command line: one entry point for operators.
 
 import { Command, Option } from 'commander';
-import { startAgent } from '../agent/src/agent.js';
-import { loadRouteTable, RouteStore } from '../agent/src/routes-store.js';
-import { ConfigError } from '../generator/src/errors.js';
-import { generate, type Generation } from '../generator/src/generate.js';
-import { readTenantsFile } from '../generator/src/sources/file.js';
-import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT } from '../generator/src/settings.js';
+import { loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
+import {
+  admissionFromFlags,
+  ConfigError,
+  DEFAULT_AGENT_HTTP_PORT,
+  DEFAULT_AGENT_PORT,
+  describeAdmission,
+  describePatterns,
+  describePorts,
+  FileSource,
+  generate,
+  loadDockerSource,
+  loadKubernetesSource,
+  parsePolicy,
+  readTenantsFile,
+  reloadMaster,
+  runPgroute,
+  targetPolicyFromFlags,
+  type Generation,
+  type Listener,
+  type TenantSource,
+} from '../generator/src/index.js';
 import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
 import { addDeploymentFlags, parsePort, parseSocketPath, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { up } from './up.js';
-import { runPgroute } from './run.js';
-import { FileSource } from '../generator/src/sources/file.js';
-import type { TenantSource } from '../generator/src/sources/source.js';
-import type { Listener } from '../generator/src/model.js';
-import { reloadMaster } from '../generator/src/haproxy/reload.js';
-import { parsePolicy } from '../generator/src/policy.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
-import { prepareTls, type TlsFlags } from './tls.js';
+import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
+import { addVersionFlag } from './version.js';
 
 const log = createLogger();
 const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
   .showHelpAfterError();
+addVersionFlag(program);
 
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: string }): Promise<Generation> {
@@ -35,7 +47,9 @@ async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: s
   const settings = await prepareTls(flags, base, log);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   reportRefused(log, file.snapshot.refused);
-  return generate(file.deployment, file.snapshot, settings);
+  const g = await generate(file.deployment, file.snapshot, settings);
+  if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
+  return g;
 }
 
 addDeploymentFlags(
@@ -117,7 +131,7 @@ addDeploymentFlags(
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
-    tls: flags,
+    startRenewal: () => startRenewal(flags, settings, log),
     agentHttpPort,
     spawnHaproxy: flags.spawnHaproxy,
     log,
@@ -159,15 +173,13 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
       if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
       return new FileSource(flags.tenants, fallbackListener, log);
     case 'docker': {
-      const { DockerSource } = await import('../generator/src/sources/docker.js');
-      const { admissionFromFlags, describeAdmission } = await import('../generator/src/sources/docker/ownership.js');
+      const { DockerSource } = await loadDockerSource();
       const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
       log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
       return new DockerSource({ log, admission, stateDir: flags.stateDir, ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }) });
     }
     case 'kubernetes': {
-      const { KubernetesSource } = await import('../generator/src/sources/kubernetes.js');
-      const { describePatterns, describePorts, targetPolicyFromFlags } = await import('../generator/src/sources/kubernetes/target-policy.js');
+      const { KubernetesSource } = await loadKubernetesSource();
       const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
       const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
       log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RefusedTenant } from '../generator/src/model.js';
+import type { RefusedTenant } from '../generator/src/index.js';
 
 /** Every refused tenant definition is logged with where it came from and why. */
 export function reportRefused(log: Logger, refused: readonly RefusedTenant[]): void {

@@ -3,9 +3,8 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { ConfigError } from '../generator/src/errors.js';
-import type { Listener } from '../generator/src/model.js';
-import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Settings } from '../generator/src/settings.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
+import { parseStatsAllow } from './stats-allow.js';
 
 export interface DeploymentFlags {
   stateDir: string;
@@ -17,8 +16,10 @@ export interface DeploymentFlags {
   agentHttpPort: string;
   statsPort: string;
   statsBind: string;
+  statsAllow?: string;
   startupTimeout: string;
   agentTimeout: string;
+  sessionTimeout: string;
   log: string;
   spares: string;
   maxconn: string;
@@ -39,8 +40,10 @@ export function addDeploymentFlags(cmd: Command): Command {
     .addOption(new Option('--agent-http-port <port>', "agent's /healthz and /metrics port").default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
     .addOption(new Option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)").default(String(DEFAULT_STATS_PORT)).env('PGROUTE_STATS_PORT'))
     .addOption(new Option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)").default('127.0.0.1').env('PGROUTE_STATS_BIND'))
+    .addOption(new Option('--stats-allow <sources>', "only these sources (and loopback) may read the stats port: IPs, networks, or gateway (this namespace's default gateway, where Docker's published ports come from)").env('PGROUTE_STATS_ALLOW'))
     .addOption(new Option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)').default('5s'))
     .addOption(new Option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing').default('1s'))
+    .addOption(new Option('--session-timeout <duration>', 'an established session silent in both directions this long is closed (TCP keepalive finds dead peers sooner); at most 24d').default(defaultSettings().timeouts.session).env('PGROUTE_SESSION_TIMEOUT'))
     .addOption(new Option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)').default('4096').env('PGROUTE_MAXCONN'))
     .addOption(new Option('--spares <n>', 'spare backends kept free so new tenants need no reload').default('16').env('PGROUTE_SPARES'))
     .addOption(new Option('--hard-stop-after <duration>', 'longest an old HAProxy worker may keep serving its sessions after a reload').default('1h').env('PGROUTE_HARD_STOP_AFTER'))
@@ -102,8 +105,8 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
       servers: [{ host: f.agentHost, port: parsePort('--agent-port', f.agentPort), ...(f.agentSocket ? { socket: parseSocketPath('--agent-socket', f.agentSocket) } : {}) }],
       processingTimeout: parseDuration('--agent-timeout', f.agentTimeout),
     },
-    stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort },
-    timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout) },
+    stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp('--stats-bind', f.statsBind), port: statsPort, allow: parseStatsAllow(f.statsAllow) },
+    timeouts: { ...base.timeouts, startup: parseDuration('--startup-timeout', f.startupTimeout), session: parseSessionTimeout(f.sessionTimeout) },
     healthCheck: { ...base.healthCheck, interval: parseDuration('--check-interval', f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount('--spares', f.spares, 10_000),
@@ -115,6 +118,15 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     fallbackListener: f.tlsRequired ? { address: f.bind, port: parsePort('--port', f.port), tls: 'required' } : { address: f.bind, port: parsePort('--port', f.port) },
     agentHttpPort: parsePort('--agent-http-port', f.agentHttpPort),
   };
+}
+
+/** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
+const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
+
+function parseSessionTimeout(value: string): string {
+  const ms = parseDurationMs('--session-timeout', value, 1_000);
+  if (ms > MAX_HAPROXY_TIMEOUT_MS) throw new ConfigError(`--session-timeout must be at most 24d (HAProxy's longest timeout), got "${value}"`);
+  return value;
 }
 
 /**

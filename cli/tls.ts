@@ -6,18 +6,24 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError } from '../generator/src/errors.js';
-import { statePaths, type Settings } from '../generator/src/settings.js';
+import {
+  ConfigError,
+  loadCertificateStore as certificateStore,
+  loadSecretStore as secretStore,
+  parseSecretRef,
+  statePaths,
+  swapCertificate,
+  watchRenewal,
+  type AutoTlsResult,
+  type RenewalWatch,
+  type SecretApi,
+  type Settings,
+} from '../generator/src/index.js';
 import { parseDurationMs } from './settings-options.js';
-import { swapCertificate, watchRenewal, type RenewalWatch } from '../generator/src/tls/hot-swap.js';
-import type { SecretApi } from '../generator/src/tls/secret-store.js';
-import { parseSecretRef } from '../generator/src/tls/secret-ref.js';
-import type { AutoTlsResult } from '../generator/src/tls/store.js';
 
-// The X.509 library and the Kubernetes client are loaded only when TLS (or the Secret) is used:
-// together they are most of the CLI's start-up time, and most runs need neither.
-const certificateStore = () => import('../generator/src/tls/store.js');
-const secretStore = () => import('../generator/src/tls/secret-store.js');
+// The X.509 library and the Kubernetes client are loaded only when TLS (or the Secret) is used
+// (through the index's loaders): together they are most of the CLI's start-up time, and most runs
+// need neither.
 
 export interface TlsFlags {
   tls: 'off' | 'auto';

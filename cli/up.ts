@@ -2,12 +2,8 @@
 // this process and HAProxy (master-worker) as a child; Ctrl-C or SIGTERM stops all of it cleanly.
 
 import type { Logger } from 'pino';
-import type { Listener } from '../generator/src/model.js';
-import type { Settings } from '../generator/src/settings.js';
-import { FileSource } from '../generator/src/sources/file.js';
-import { parsePolicy } from '../generator/src/policy.js';
-import type { TlsFlags } from './tls.js';
-import { runPgroute, type Running } from './run.js';
+import { FileSource, parsePolicy, runPgroute, type Listener, type Running, type Settings } from '../generator/src/index.js';
+import { startRenewal, type TlsFlags } from './tls.js';
 
 export interface UpOptions {
   readonly tenantsFile: string;
@@ -22,7 +18,7 @@ export function up(opts: UpOptions): Promise<Running> {
   return runPgroute({
     source: new FileSource(opts.tenantsFile, opts.fallbackListener, opts.log),
     deployment: { listeners: [opts.fallbackListener], policy: parsePolicy(undefined, [opts.fallbackListener]) },
-    tls: opts.tls,
+    startRenewal: () => startRenewal(opts.tls, opts.settings, opts.log),
     settings: opts.settings,
     agentHttpPort: opts.agentHttpPort,
     spawnHaproxy: true,

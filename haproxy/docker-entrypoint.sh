@@ -5,8 +5,16 @@
 # it (`reload`, `show proc`) and the admin socket (declared in haproxy.cfg) to drive it.
 #
 # Arguments starting with "-" are added to HAProxy's command line; any other command is run as is
-# (e.g. `docker run --rm <image> haproxy -vv`).
+# (e.g. `docker run --rm <image> haproxy -vv`). `--health` (the image's HEALTHCHECK) succeeds when
+# the public port PGROUTE_PORT (default 5432) listens.
 set -eu
+
+if [ "${1:-}" = --health ]; then
+  hex=$(printf '%04X' "${PGROUTE_PORT:-5432}")
+  # Local address is field 2 (ADDR:PORT in hex), state is field 4 (0A = LISTEN).
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v port=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit !found }'
+  exit
+fi
 
 if [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
   exec "$@"

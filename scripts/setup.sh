@@ -5,10 +5,13 @@
 #   1. installs the Debian packages the tests need (HAProxy 2.6, PostgreSQL 15
 #      server/contrib/client, procps, iproute2, ca-certificates) -- apt-get update
 #      and apt-get install only run if something is missing;
-#   2. makes sure the packages' own services (the "main" PostgreSQL cluster on
-#      5432, the packaged haproxy) are not running, with or without systemd;
+#   2. leaves the machine's own PostgreSQL/HAProxy services alone, unless one listens on the
+#      demo's port (PGROUTE_PORT, default 5432): that one is stopped after saying so, never
+#      disabled;
 #   3. runs `npm ci` if node_modules is missing or does not match package-lock.json;
-#   4. runs `npm run build` (skip with SETUP_SKIP_BUILD=1).
+#   4. runs `npm run build` (skip with SETUP_SKIP_BUILD=1);
+#   5. only with SETUP_DOCKER=1 (scripts/test.sh sets it; the demo does not): installs Docker and
+#      starts dockerd for the Docker end-to-end tests.
 #
 # Usage: scripts/setup.sh        (from any directory; must run as root or with sudo)
 set -euo pipefail
@@ -79,46 +82,38 @@ hv=$("$HAPROXY_BIN" -v 2>/dev/null | head -n1 || true)
 id -u postgres >/dev/null 2>&1 || die "OS user 'postgres' missing (postgresql package broken?)"
 command -v runuser >/dev/null 2>&1 || die "runuser (util-linux) missing"
 
-# --- 2. packaged services must not run --------------------------------------
+# --- 2. packaged services only where they are in the way ------------------------
+# The machine's own PostgreSQL and HAProxy services are left alone, except one that listens on the
+# port the demo serves (PGROUTE_PORT, default 5432): that one is stopped, after saying so, and not
+# disabled (it starts again at the next boot, or with the command printed). The tests use ports
+# 20000-32767 and never need them stopped. SETUP_KEEP_SERVICES=1 leaves even a clashing one.
 
-have_systemd=false
-if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then have_systemd=true; fi
+DEMO_PORT=${PGROUTE_PORT:-5432}
+port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
-stopped=()
-# PostgreSQL clusters created by the Debian packages (e.g. 15/main on 5432).
-if command -v pg_lsclusters >/dev/null 2>&1; then
-  while read -r ver name _port status _rest; do
-    [[ $status == online* ]] || continue
-    as_root pg_ctlcluster "$ver" "$name" stop -m fast >/dev/null 2>&1 ||
-      as_root pg_ctlcluster "$ver" "$name" stop -m immediate >/dev/null 2>&1 || true
-    stopped+=("postgresql@$ver-$name")
-  done < <(pg_lsclusters -h 2>/dev/null || true)
-fi
-if $have_systemd; then
-  for unit in postgresql haproxy; do
-    if systemctl is-active --quiet "$unit" 2>/dev/null; then
-      as_root systemctl stop "$unit" && stopped+=("$unit")
-    fi
-    if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
-      as_root systemctl disable --quiet "$unit" 2>/dev/null || true
-    fi
-  done
-else
-  # sysvinit / no init (containers): the packaged haproxy writes /run/haproxy.pid.
-  if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
-    if command -v service >/dev/null 2>&1 && [[ -x /etc/init.d/haproxy ]]; then
+if [[ ${SETUP_KEEP_SERVICES:-0} != 1 ]] && port_listening "$DEMO_PORT"; then
+  # PostgreSQL clusters created by the Debian packages (e.g. 15/main on 5432).
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    while read -r ver name port status _rest; do
+      [[ $status == online* && $port == "$DEMO_PORT" ]] || continue
+      say "the packaged PostgreSQL cluster $ver/$name listens on port $DEMO_PORT, which the demo uses: stopping it (not disabling it; start it again with: pg_ctlcluster $ver $name start; or keep it and use PGROUTE_PORT=<other port>)"
+      as_root pg_ctlcluster "$ver" "$name" stop -m fast >/dev/null 2>&1 ||
+        as_root pg_ctlcluster "$ver" "$name" stop -m immediate >/dev/null 2>&1 || true
+    done < <(pg_lsclusters -h 2>/dev/null || true)
+  fi
+  # The packaged haproxy (its pid in /run/haproxy.pid), when it is the one on that port.
+  if [[ -s /run/haproxy.pid ]] && ss -Hltnp "sport = :$DEMO_PORT" 2>/dev/null | grep -q '"haproxy"'; then
+    say "the packaged HAProxy service listens on port $DEMO_PORT, which the demo uses: stopping it (not disabling it; start it again with: service haproxy start; or keep it and use PGROUTE_PORT=<other port>)"
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+      as_root systemctl stop haproxy || true
+    elif command -v service >/dev/null 2>&1 && [[ -x /etc/init.d/haproxy ]]; then
       as_root service haproxy stop >/dev/null 2>&1 || true
     fi
     if [[ -s /run/haproxy.pid ]] && kill -0 "$(head -n1 /run/haproxy.pid)" 2>/dev/null; then
       as_root kill "$(head -n1 /run/haproxy.pid)" || true
     fi
-    stopped+=(haproxy)
   fi
-fi
-if ((${#stopped[@]} > 0)); then
-  say "stopped packaged services: ${stopped[*]}"
-else
-  say "no packaged PostgreSQL/HAProxy service running"
+  port_listening "$DEMO_PORT" && say "port $DEMO_PORT is still in use by another program; the demo needs PGROUTE_PORT=<free port>"
 fi
 
 # --- 3. node modules --------------------------------------------------------
@@ -176,9 +171,10 @@ say "done ($REPO_ROOT; $("$HAPROXY_BIN" -v | head -n1 | awk '{print "haproxy", $
 # Debian's docker.io (20.10) plus busybox-static (the shell of the locally built test image
 # pgroute-test/postgres:15; no registry is reachable). dockerd is started in the background when
 # /var/run/docker.sock does not answer: --live-restore keeps containers running across a dockerd
-# restart; log in /tmp/pgroute-dockerd.log. SETUP_SKIP_DOCKER=1 skips this section.
-if [[ ${SETUP_SKIP_DOCKER:-0} == 1 ]]; then
-  say "skipping Docker (SETUP_SKIP_DOCKER=1)"
+# restart; log in /tmp/pgroute-dockerd.log. Only for the tests: SETUP_DOCKER=1 (scripts/test.sh);
+# SETUP_SKIP_DOCKER=1 still skips it.
+if [[ ${SETUP_DOCKER:-0} != 1 || ${SETUP_SKIP_DOCKER:-0} == 1 ]]; then
+  :
 else
   docker_missing=()
   [[ -x /usr/sbin/dockerd || -x /usr/bin/dockerd ]] || docker_missing+=(docker.io)

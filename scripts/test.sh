@@ -1,8 +1,40 @@
 #!/usr/bin/env bash
-# Sets this machine up (packages, npm ci, build) and runs every test: the unit project (pure code)
-# and the e2e project (real HAProxy, PostgreSQL, psql, node-postgres). Extra arguments go to vitest.
+# Sets this machine up (packages, npm ci, build) and runs every test: the unit project (pure code),
+# the e2e projects (real HAProxy, PostgreSQL, psql, node-postgres, Docker) and, on a full run, the
+# self-test of the test harness (test/support-selftest, its own vitest config). Extra arguments go
+# to vitest (and skip the harness self-test).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
-scripts/setup.sh
+# Setup (npm ci with the committed lock file, the build) and the tests must leave every tracked file
+# as it was (committed, or as the developer left it): compared before and after.
+tracked_state() { git diff HEAD 2>/dev/null | sha1sum; }
+tracked_before=$(tracked_state)
+tracked_clean() {
+  [[ $(tracked_state) == "$tracked_before" ]] && return 0
+  printf 'test: %s changed tracked files:\n%s\n' "$1" "$(git status --porcelain --untracked-files=no)" >&2
+  return 1
+}
+# The Docker end-to-end tests need dockerd: only the test path installs and starts it.
+SETUP_DOCKER=1 scripts/setup.sh
+tracked_clean "setup" || exit 1
 npx tsc -p tsconfig.json --noEmit
-exec npx vitest run "$@"
+if [ "$#" -eq 0 ]; then
+  npx vitest run --config test/support-selftest/vitest.config.ts
+fi
+npx vitest run "$@"
+
+# HAProxy version matrix (only for a full run, i.e. without arguments): the data path, TLS, reload
+# and version tests again on HAProxy 3.0 and 3.2, from Debian roots that scripts/haproxy-versions.sh
+# makes once and caches (minutes the first time, under a second after). A version whose root cannot
+# be made is reported there and skipped; PGROUTE_HAPROXY_MATRIX=0 skips the matrix.
+if [[ $# -eq 0 && ${PGROUTE_HAPROXY_MATRIX:-1} != 0 ]]; then
+  matrix=(test/e2e/routing.test.ts test/e2e/tls.test.ts test/e2e/file-source.test.ts test/e2e/haproxy-versions.test.ts)
+  versions=$(scripts/haproxy-versions.sh) || echo "test: no HAProxy 3.x root could be made; the matrix ran on 2.6 only" >&2
+  while read -r series launcher version; do
+    [[ -n ${series:-} ]] || continue
+    echo "test: HAProxy $version ($launcher): ${matrix[*]}"
+    PGROUTE_HAPROXY=$launcher npx vitest run "${matrix[@]}"
+  done <<<"$versions"
+fi
+
+tracked_clean "the test run" || exit 1

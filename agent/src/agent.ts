@@ -5,6 +5,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
+import type { Endpoint, SpopEndpoint } from './contract.js';
 import { CancelRouter, type CancelRouterOptions } from './decision/cancel-router.js';
 import type { Verdict } from './decision/types.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
@@ -13,13 +14,6 @@ import { createAgentHttpServer } from './server/http.js';
 import { SpopConnection } from './server/spop-connection.js';
 import { RefusalLog } from './server/refusal-log.js';
 
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Where the agent serves SPOP: TCP, or a unix socket (replaced if a stale one is there; mode 0600). */
-export type SpopEndpoint = Endpoint & { readonly socket?: string };
 
 export interface AgentOptions {
   readonly listen: SpopEndpoint;
@@ -56,6 +50,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (v.kind === 'route') hot.route(v.target, v.cancel);
     else {
       hot.refusal(v.reason);
+      if (v.reason === 'cancel-rate-limited') metrics.cancelsDropped.inc();
       refusals.record(v);
     }
   };

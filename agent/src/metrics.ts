@@ -6,10 +6,13 @@
 // connections, route table) change rarely and use prom-client directly.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FrameKind } from './spop/frame.js';
+import { buildInfo, type BuildInfo } from './build-info.js';
+import type { FrameKind } from './spop/frames.js';
 
 export interface AgentMetrics {
   readonly registry: Registry;
+  /** pgroute_build_info: 1, labelled with what runs; see setBuildInfo(). */
+  readonly buildInfo: Gauge<BuildInfoLabel>;
   /** Fed from `hot` at collect time; do not inc() it directly (a scrape resets it from `hot`). */
   readonly decisions: Counter<'outcome' | 'reason'>;
   /** Fed from `hot` at collect time (see DECISION_SAMPLE_EVERY). */
@@ -20,6 +23,8 @@ export interface AgentMetrics {
   readonly haproxyConnections: Gauge<never>;
   readonly routeTableTenants: Gauge<never>;
   readonly routeTableLoads: Counter<'result'>;
+  /** CancelRequests refused by an address's token bucket: cancels a client sent that never arrived. */
+  readonly cancelsDropped: Counter<never>;
   /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
   readonly hot: HotCounters;
 }
@@ -153,6 +158,7 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
   return {
     registry,
     hot,
+    buildInfo: buildInfoGauge(registers),
     decisions: new Counter({
       name: 'pgroute_agent_decisions_total',
       help: 'Routing decisions by outcome (route, refuse) and reason (target for routes, refusal reason otherwise)',
@@ -195,5 +201,30 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
       labelNames: ['result'],
       registers,
     }),
+    cancelsDropped: new Counter({
+      name: 'pgroute_agent_cancels_dropped_total',
+      help: 'CancelRequests dropped because their client address sent more than its cancel burst (the query runs on)',
+      registers,
+    }),
   };
+}
+
+type BuildInfoLabel = 'version' | 'haproxy_version' | 'node_version';
+
+/** The Prometheus `*_build_info` convention: a constant 1 whose labels say what runs. */
+function buildInfoGauge(registers: Registry[]): Gauge<BuildInfoLabel> {
+  const gauge = new Gauge<BuildInfoLabel>({
+    name: 'pgroute_build_info',
+    help: 'Always 1; the labels name the pgroute version, the HAProxy version it runs ("unknown" until known) and the Node.js version',
+    labelNames: ['version', 'haproxy_version', 'node_version'],
+    registers,
+  });
+  setBuildInfo(gauge, buildInfo());
+  return gauge;
+}
+
+/** Replaces the one build_info series (e.g. once the HAProxy version is known). */
+export function setBuildInfo(gauge: Gauge<BuildInfoLabel>, info: BuildInfo): void {
+  gauge.reset();
+  gauge.labels({ version: info.version, haproxy_version: info.haproxyVersion, node_version: info.nodeVersion }).set(1);
 }

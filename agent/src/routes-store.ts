@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { RouteTable } from './decision/types.js';
-import { routeTableDocumentProblem, toRouteTable, type RouteTableDocument } from './route-table-document.js';
+import { routeTableDocumentProblem, toRouteTable, type RouteTableDocument } from './contract.js';
 
 export class RouteStore {
   #table: RouteTable;

@@ -12,7 +12,7 @@
 //       CPU, one added tenant (runtime API) and one forced reload at N; in full mode a profiled
 //       pass at the largest N shows where the time goes.
 //
-// usage: node dist-bench/src/generator-main.js [quick] [--only l,r,s] [--sources file,kubernetes,docker] [--no-profile]
+// usage: node dist-bench/bench/src/generator-main.js [quick] [--only l,r,s] [--sources file,kubernetes,docker] [--no-profile]
 // env:   BENCH_RUN_DIR, BENCH_BIN_DIR (fakepg, fakepg-static, fake-kube-apiserver.mjs), BENCH_PGROUTE_ROOT
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,8 @@ import { renderGeneratorMarkdown, renderGeneratorText, type ApplySample, type Ge
 import { machineInfo } from './machine.js';
 import { loadPgroute, type Layout, type PgrouteModules, type ProcStatus, type Settings } from './pgroute-modules.js';
 import { probeOnce, untilRoutable } from './pgwire.js';
-import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, type Started } from './procs.js';
+import { waitForTcp } from '../../generator/src/index.js';
 import { logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
 const PORT = {
@@ -36,7 +37,8 @@ const PORT = {
   kube: 29120,
 } as const;
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// Compiled to dist-bench/bench/src/ (bench/tsconfig.json): the repository is three levels up.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PGROUTE_ROOT = process.env.BENCH_PGROUTE_ROOT ?? ROOT;
 const CLI = join(PGROUTE_ROOT, 'dist/cli/pgroute.js');
 
@@ -134,7 +136,7 @@ async function startPgroute(name: string, command: string[], state: string, opts
   mkdirSync(state, { recursive: true });
   const spawnedAt = Date.now();
   const proc = procs.start(name, 'node', [...(opts.nodeFlags ?? []), CLI, ...command, ...DEPLOYMENT_FLAGS(state)], opts.env);
-  await waitForPort(PORT.pgroute, opts.timeoutMs ?? 60_000, '127.0.0.1', proc.exited);
+  await waitForTcp('127.0.0.1', PORT.pgroute, opts.timeoutMs ?? 60_000, proc.exited);
   const paths = pg.statePaths(state);
   return { proc, state, spawnedAt, masterSocket: paths.masterSocket, adminSocket: paths.adminSocket };
 }
@@ -471,7 +473,8 @@ async function purePart(n: number, dir: string): Promise<ScaleRow['pure']> {
   const layout: Layout = occupants.value;
   const routes = timed(() => pg.routeTableDocument(file.deployment, file.snapshot, layout), reps);
   const applyKey = timed(() => JSON.stringify([file.deployment, file.snapshot.tenants]), reps);
-  const render = timed(() => pg.renderConfig(file.deployment, layout, settings, paths, routes.value.version), reps);
+  const templates = pg.loadTemplates();
+  const render = timed(() => pg.renderConfig(file.deployment, layout, settings, paths, routes.value.version, templates), reps);
   const writeJson = timed(() => `${JSON.stringify(layout, null, 2)}\n${JSON.stringify(routes.value, null, 2)}`, reps);
   // One more tenant on top of the layout: the plan of a runtime add.
   const plus = pg.parseTenantsFile(`${text}  - id: extra\n    host: 127.0.0.1\n    port: ${PORT.fake}\n`, 'tenants.yaml', listener);
@@ -595,7 +598,7 @@ async function livePart(n: number, dir: string, fake: Started, nodeFlags: string
 
 async function scale(): Promise<{ rows: ScaleRow[]; profile: GeneratorResults['profile'] }> {
   const fake = procs.start('s-fakepg', join(binDir, 'fakepg'), [String(PORT.fake)]);
-  await waitForPort(PORT.fake, 5_000, '127.0.0.1', fake.exited);
+  await waitForTcp('127.0.0.1', PORT.fake, 5_000, fake.exited);
   const rows: ScaleRow[] = [];
   let prof: GeneratorResults['profile'] = null;
   try {
@@ -680,7 +683,7 @@ async function main(): Promise<void> {
 
   if (only.has('l')) {
     const fake = procs.start('l-fakepg', join(binDir, 'fakepg'), [String(PORT.fake)]);
-    await waitForPort(PORT.fake, 5_000, '127.0.0.1', fake.exited);
+    await waitForTcp('127.0.0.1', PORT.fake, 5_000, fake.exited);
     results.latency = [];
     try {
       for (const s of sources) {
@@ -705,7 +708,7 @@ async function main(): Promise<void> {
   if (only.has('r')) {
     const fakes = [procs.start('r-fakepg', join(binDir, 'fakepg'), [String(PORT.fake)]), procs.start('r-fakepg2', join(binDir, 'fakepg'), [String(PORT.fake2)])];
     try {
-      for (const [i, f] of fakes.entries()) await waitForPort(i === 0 ? PORT.fake : PORT.fake2, 5_000, '127.0.0.1', f.exited);
+      for (const [i, f] of fakes.entries()) await waitForTcp('127.0.0.1', i === 0 ? PORT.fake : PORT.fake2, 5_000, f.exited);
       results.reloads = await reloads();
     } catch (err) {
       log(`(r) failed: ${(err as Error).stack ?? String(err)}`);

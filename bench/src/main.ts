@@ -8,7 +8,7 @@
 //
 // Paths: direct PostgreSQL, HAProxy static backend, HAProxy + Lua router (bench/baselines), pgroute.
 //
-// usage: node dist-bench/src/main.js [quick] [--only a,b,c] [--no-profile]
+// usage: node dist-bench/bench/src/main.js [quick] [--only a,b,c] [--no-profile]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs)
 
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { summariseProfile, type ProfileSummary } from './cpuprofile.js';
 import { machineInfo } from './machine.js';
 import { BenchPostgres, PGBIN, pgbenchFigures } from './postgres.js';
-import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, type Started } from './procs.js';
+import { waitForTcp } from '../../generator/src/index.js';
 import { renderMarkdown, renderText, type Results } from './report.js';
 import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
@@ -36,7 +37,8 @@ const PORT = {
 } as const;
 const pathPort: Record<PathName, number> = { direct: PORT.tenant, static: PORT.static, lua: PORT.lua, pgroute: PORT.pgroute };
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// Compiled to dist-bench/bench/src/ (bench/tsconfig.json): the repository is three levels up.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** run.sh benchmarks a snapshot of dist/ and haproxy/ taken at the start of the run. */
 const CLI = join(process.env.BENCH_PGROUTE_ROOT ?? ROOT, 'dist/cli/pgroute.js');
 
@@ -126,7 +128,7 @@ async function startStack(): Promise<Stack> {
   const cfg = join(ROOT, 'bench/baselines/haproxy-baseline.cfg');
   await mustRun('haproxy', ['-c', '-q', '-f', cfg], { env });
   const baseline = procs.start('baseline-haproxy', 'haproxy', ['-db', '-f', cfg], env);
-  await waitForPort(PORT.lua, 10_000, '127.0.0.1', baseline.exited);
+  await waitForTcp('127.0.0.1', PORT.lua, 10_000, baseline.exited);
   log(`baseline HAProxy up (static :${PORT.static}, lua :${PORT.lua}), pid ${baseline.pid}`);
 
   const pgroute = await startPgroute('pgroute-up', []);
@@ -146,7 +148,7 @@ async function startPgroute(name: string, nodeFlags: readonly string[]): Promise
     '--log', 'off',
     '--state-dir', join(runDir, 'pgroute-state'),
   ]);
-  await waitForPort(PORT.pgroute, 30_000, '127.0.0.1', pgroute.exited);
+  await waitForTcp('127.0.0.1', PORT.pgroute, 30_000, pgroute.exited);
   log(`pgroute up (:${PORT.pgroute}, agent :${PORT.agent}), pid ${pgroute.pid}`);
   return pgroute;
 }
@@ -381,13 +383,13 @@ async function agentBench(): Promise<AgentResult> {
   writeFileSync(tenantsFile, `tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: ${PORT.tenant}\n`);
   await mustRun('node', [CLI, 'generate', '--tenants', tenantsFile, '--state-dir', stateDir, '--port', String(PORT.pgroute), '--bind', '127.0.0.1', '--agent-port', String(PORT.soloAgent), '--stats-port', '0', '--log', 'off']);
   const routes = join(stateDir, 'routes.json');
-  const client = join(ROOT, 'dist-bench/src/spop-client.js');
+  const client = join(ROOT, 'dist-bench/bench/src/spop-client.js');
   const agentArgs = [CLI, 'agent', '--routes', routes, '--port', String(PORT.soloAgent), '--http-port', String(PORT.soloAgentHttp)];
 
   const once = async (name: string, nodeFlags: string[], seconds: number): Promise<{ r: SpopClientResult; agent: Started; warmMs: number }> => {
     const spawned = Date.now();
     const agent = procs.start(name, 'taskset', ['-c', '1', 'node', ...nodeFlags, ...agentArgs]);
-    await waitForPort(PORT.soloAgent, 15_000, '127.0.0.1', agent.exited);
+    await waitForTcp('127.0.0.1', PORT.soloAgent, 15_000, agent.exited);
     const warmMs = Date.now() - spawned + 1_300; // start-up, client start and its 1 s warm-up
     const m0 = machineCpu();
     const out = await run('taskset', ['-c', '0', 'node', client, '--port', String(PORT.soloAgent), '--seconds', String(seconds), '--warmup', '1', '--inflight', String(plan.spopInflight), '--dport', String(PORT.pgroute), '--agent-pid', String(agent.pid)], { timeoutMs: (seconds + 30) * 1000 });
@@ -495,7 +497,7 @@ async function main(): Promise<void> {
       }
       if (only.has('a')) {
         const fake = procs.start('fakepg', join(binDir, 'fakepg'), [String(PORT.tenant)]);
-        await waitForPort(PORT.tenant, 5_000, '127.0.0.1', fake.exited);
+        await waitForTcp('127.0.0.1', PORT.tenant, 5_000, fake.exited);
         stack ??= await startStack();
         for (const p of PATHS) await probe(p, pathPort[p], 'app');
         const { rate, latency } = await routerOnly(stack, fake);

@@ -3,7 +3,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 
 export interface Started {
@@ -137,27 +136,6 @@ export async function mustRun(cmd: string, args: readonly string[], opts: { env?
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr.trim()}\n${r.stdout.trim()}`.trimEnd());
   return r;
-}
-
-/** Resolves once something accepts TCP connections on host:port. */
-export async function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1', died?: Promise<unknown>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let dead = false;
-  void died?.then(() => (dead = true));
-  for (;;) {
-    if (dead) throw new Error(`process exited before listening on ${host}:${port}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
-    await sleep(100);
-  }
 }
 
 // ---- CPU accounting from /proc ----

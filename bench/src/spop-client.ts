@@ -2,7 +2,7 @@
 // handshake, then keeps `inflight` NOTIFY frames (message pgroute-startup) in flight per connection
 // and counts ACKs. Prints one JSON object on stdout.
 //
-// usage: node dist-bench/src/spop-client.js --port P [--host H] [--seconds 10] [--warmup 1]
+// usage: node dist-bench/bench/src/spop-client.js --port P [--host H] [--seconds 10] [--warmup 1]
 //        [--inflight 64] [--connections 1] [--database bench] [--dport 5432]
 
 import { readFileSync } from 'node:fs';

@@ -12,7 +12,7 @@
 // connect, SSLRequest, 'S', full handshake, close_notify, close), plus direct TLS (ClientHello
 // first, ALPN postgresql) on the HAProxy paths. Server CPU per handshake from /proc.
 //
-// usage: node dist-bench/src/tls-main.js [quick]
+// usage: node dist-bench/bench/src/tls-main.js [quick]
 // env:   BENCH_RUN_DIR (scratch dir made by run.sh), BENCH_BIN_DIR (compiled C programs),
 //        BENCH_PGROUTE_ROOT (the snapshot of dist/ and haproxy/ run.sh took)
 
@@ -22,7 +22,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineHeader, machineInfo } from './machine.js';
 import { BenchPostgres, PGBIN, pgbenchFigures } from './postgres.js';
-import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, waitForPort, type Started } from './procs.js';
+import { machineCpu, mustRun, procCpu, processTree, Procs, run, sleep, type Started } from './procs.js';
+import { waitForTcp } from '../../generator/src/index.js';
 import { markdownTables, textTables, verdict, type Cell, type Results, type Table } from './report.js';
 import { freeBase, logger, resultStamp, runDirs, runMain, treeName, writeResults } from './runner.js';
 
@@ -37,7 +38,8 @@ const LABEL: Record<PathName, string> = {
 const PORT = { static: 29201, pgroute: 29203, agent: 29204, agentHttp: 29205, postgres: 29210 } as const;
 const pathPort: Record<PathName, number> = { direct: PORT.postgres, static: PORT.static, pgroute: PORT.pgroute };
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// Compiled to dist-bench/bench/src/ (bench/tsconfig.json): the repository is three levels up.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SNAP = process.env.BENCH_PGROUTE_ROOT ?? ROOT;
 const CLI = join(SNAP, 'dist/cli/pgroute.js');
 
@@ -78,7 +80,7 @@ async function startPgroute(): Promise<Started> {
     '--agent-port', String(PORT.agent), '--agent-http-port', String(PORT.agentHttp), '--stats-port', '0',
     '--log', 'off', '--state-dir', stateDir, '--tls', 'auto', '--tls-san', 'localhost', '127.0.0.1',
   ]);
-  await waitForPort(PORT.pgroute, 30_000, '127.0.0.1', p.exited);
+  await waitForTcp('127.0.0.1', PORT.pgroute, 30_000, p.exited);
   log(`pgroute up (:${PORT.pgroute}, --tls auto), pid ${p.pid}`);
   return p;
 }
@@ -105,7 +107,7 @@ async function startStatic(crt: string): Promise<Started> {
   const cfg = join(ROOT, 'bench/baselines/haproxy-tls-baseline.cfg');
   await mustRun('haproxy', ['-c', '-q', '-f', cfg], { env });
   const p = procs.start('static-tls-haproxy', 'haproxy', ['-db', '-f', cfg], env);
-  await waitForPort(PORT.static, 10_000, '127.0.0.1', p.exited);
+  await waitForTcp('127.0.0.1', PORT.static, 10_000, p.exited);
   log(`static TLS HAProxy up (:${PORT.static}), pid ${p.pid}`);
   return p;
 }

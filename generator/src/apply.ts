@@ -1,24 +1,22 @@
-// Applies snapshots to the running system with the least disruption the change allows, keeping the
-// agent and HAProxy in agreement at every instant: the agent only ever names backends HAProxy has
-// with the right address, because it forgets vacated backends before HAProxy changes them and
-// learns new ones only after HAProxy has them.
+// Applies snapshots to the running system: skips what is applied already, plans the transition
+// (reconcile.ts, pure) and performs it (execute.ts) through the real effects: the agent's route
+// store, HAProxy's admin and master sockets, and the files of the state dir.
 
 import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { toRouteTable } from '../../agent/src/route-table-document.js';
-import type { RouteStore } from '../../agent/src/routes-store.js';
-import { ConfigError } from './errors.js';
+import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
+import { execute, TransitionError, type Effects } from './execute.js';
 import { writeIfChanged } from './files.js';
 import { readLayout, writeGeneration, type Generation } from './generate.js';
 import { reloadMaster, showProc } from './haproxy/reload.js';
+import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
-import { desiredOccupants, layoutForReload, type Layout } from './layout.js';
+import { EMPTY_LAYOUT, type Layout } from './layout.js';
 import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment, TenantSnapshot } from './model.js';
-import { planChange, type Plan } from './plan.js';
-import { routeTableDocument } from './render/route-table.js';
+import { isApplied, reconcile, type Applied } from './reconcile.js';
+import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
-import { isIP } from 'node:net';
 
 export interface ApplierOptions {
   readonly settings: Settings;
@@ -30,6 +28,8 @@ export interface ApplierOptions {
    * start is the check, so the generations before attach() skip the separate `haproxy -c`.
    */
   readonly startsHaproxy?: boolean;
+  /** The compiled templates; default: pgroute's own, read once here. */
+  readonly templates?: ConfigTemplates;
 }
 
 export type ApplyKind = 'initial' | 'runtime' | 'reload' | 'agent' | 'unchanged' | 'failed';
@@ -39,32 +39,46 @@ export interface ApplyResult {
   readonly detail: string;
 }
 
-interface Applied {
-  readonly deployment: Deployment;
-  readonly snapshot: TenantSnapshot;
-  readonly layout: Layout;
-  readonly key: string;
-}
-
 export class Applier {
   readonly #opts: ApplierOptions;
   readonly #paths: StatePaths;
-  #current: Applied | undefined;
+  readonly #templates: ConfigTemplates;
+  readonly #effects: Effects<Map<string, string | undefined>>;
+  #applied: Applied | undefined;
   /** HAProxy is running on these files: changes go through its sockets. */
   #live = false;
+  /** The `haproxy -c` warnings last logged: logged again only when they change. */
+  #warnings = '';
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
+    this.#templates = opts.templates ?? loadTemplates();
+    this.#effects = {
+      publish: (routes) => opts.store.replace(toRouteTable(routes)),
+      runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
+      save: () => this.#readFiles(),
+      restore: (files) => this.#restore(files),
+      write: async (generation, check) => {
+        this.#reportWarnings(await writeGeneration(generation, opts.settings, this.#templates, { check }));
+      },
+      reload: async () => {
+        // Health carried over (haproxy/server-state.ts); without it the new worker starts from scratch.
+        await saveServerState(this.#paths).catch((err: Error) => opts.log.warn({ err: err.message }, "could not save the servers' state; the new worker starts their health checks afresh"));
+        const outcome = await reloadMaster(this.#paths.masterSocket).finally(() => resetServerState(this.#paths.serverState));
+        if (outcome.ok) this.#opts.metrics?.oldWorkers.set(outcome.after?.oldWorkers.length ?? 0);
+        return outcome;
+      },
+    };
   }
 
   get layout(): Layout | undefined {
-    return this.#current?.layout;
+    return this.#applied?.layout;
   }
 
   /** The listeners and policy last applied. */
   get deployment(): Deployment | undefined {
-    return this.#current?.deployment;
+    return this.#applied?.deployment;
   }
 
   /** From now on, changes are applied to the HAProxy running on the state dir's sockets. */
@@ -74,96 +88,40 @@ export class Applier {
 
   /** Applies one snapshot. Never throws: a failure keeps the running state and is reported. */
   async apply(deployment: Deployment, snapshot: TenantSnapshot): Promise<ApplyResult> {
-    const key = JSON.stringify([deployment, snapshot.tenants]);
     this.#countTenants(snapshot);
-    if (this.#current?.key === key) return { kind: 'unchanged', detail: 'same tenants and listeners' };
+    const desired = { deployment, snapshot };
+    if (isApplied(this.#applied, desired)) return { kind: 'unchanged', detail: 'same tenants and listeners' };
+    const metrics = this.#opts.metrics;
     try {
-      return await this.#apply(deployment, snapshot, key);
+      const { settings } = this.#opts;
+      const previousLayout = this.#applied === undefined ? await readLayout(this.#paths.layout) : EMPTY_LAYOUT;
+      const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout });
+      const done = await execute(transition, this.#effects, this.#opts.log);
+      this.#applied = done.applied;
+      if (done.kind !== 'initial') {
+        metrics?.applies.labels(done.kind).inc();
+        this.#countSpares(done.applied.layout);
+      }
+      return { kind: done.kind, detail: done.detail };
     } catch (err) {
-      this.#opts.metrics?.applies.labels('failed').inc();
+      if (err instanceof TransitionError) {
+        if (err.applied !== undefined) this.#applied = err.applied;
+        if (err.reloadFailed) {
+          metrics?.reloadFailures.inc();
+          metrics?.rollbacks.inc();
+        }
+      }
+      metrics?.applies.labels('failed').inc();
       const detail = err instanceof Error ? err.message : String(err);
       this.#opts.log.error({ err: detail }, 'apply failed; the running configuration is unchanged');
       return { kind: 'failed', detail };
     }
   }
 
-  async #apply(deployment: Deployment, snapshot: TenantSnapshot, key: string): Promise<ApplyResult> {
-    const { settings, log } = this.#opts;
-    const current = this.#current;
-    const wanted = desiredOccupants(snapshot.tenants);
-
-    if (current === undefined || !this.#live) {
-      // Nothing runs on these files yet: render the whole state; HAProxy will start from it.
-      const layout = layoutForReload(current?.layout ?? (await this.#previousLayout()), wanted, settings.spares);
-      await writeGeneration(deployment, snapshot, layout, settings, { check: this.#opts.startsHaproxy !== true });
-      this.#publish(deployment, snapshot, layout);
-      this.#current = { deployment, snapshot, layout, key };
-      return { kind: 'initial', detail: `${snapshot.tenants.length} tenant(s) rendered` };
-    }
-
-    const forced: string[] = [];
-    if (JSON.stringify(current.deployment.listeners) !== JSON.stringify(deployment.listeners)) forced.push('listeners changed');
-    for (const o of wanted.values()) {
-      // The runtime API takes addresses, not names: a host name needs the reload's resolver set-up.
-      if (isIP(o.endpoint.host) === 0 && !sameEndpointPlaced(current.layout, o.tenant, o.target, o.endpoint.host, o.endpoint.port)) {
-        forced.push(`${o.tenant}/${o.target} is at a host name (${o.endpoint.host})`);
-        break;
-      }
-    }
-    let plan: Plan = planChange(current.layout, wanted, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, forcedReload: forced });
-
-    // 1. The agent forgets what is going away (and learns new enabled flags and policy).
-    this.#publish(deployment, snapshot, plan.interim);
-
-    // 2. The runtime API, when the backends can stay as they are.
-    if (plan.reloadReasons.length === 0) {
-      let commands = -1;
-      try {
-        commands = await runRuntimeOps(this.#paths.adminSocket, plan.ops);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'runtime API apply failed; falling back to a reload');
-        plan = { ...plan, layout: layoutForReload(current.layout, wanted, settings.spares), ops: [], reloadReasons: ['runtime API failed'] };
-      }
-      if (commands >= 0) {
-        this.#publish(deployment, snapshot, plan.layout);
-        this.#current = { deployment, snapshot, layout: plan.layout, key };
-        const kind = plan.ops.length === 0 ? 'agent' : 'runtime';
-        this.#opts.metrics?.applies.labels(kind).inc();
-        this.#countSpares(plan.layout);
-        // The files must say the same, or the next reload would undo it. Written after the agent
-        // learned the change, so `haproxy -c` is not on the path to routable.
-        await writeGeneration(deployment, snapshot, plan.layout, settings).catch((err: Error) =>
-          log.error({ err: err.message }, 'applied through the runtime API, but writing the matching files failed; the next reload re-renders them'),
-        );
-        return { kind, detail: plan.ops.length === 0 ? 'route table only' : `${plan.ops.length} operation(s), ${commands} command(s)` };
-      }
-    }
-
-    // 3. A graceful reload: check, swap, reload, verify; roll back to the last-known-good files.
-    log.info({ reasons: plan.reloadReasons }, 'reloading HAProxy');
-    const lastGood = await this.#readFiles();
-    let generation: Generation;
-    try {
-      generation = await writeGeneration(deployment, snapshot, plan.layout, settings);
-    } catch (err) {
-      if (err instanceof ConfigError) throw new Error(`the new configuration was refused before any reload: ${err.message}`);
-      throw err;
-    }
-    const outcome = await reloadMaster(this.#paths.masterSocket).catch((err: Error) => ({ ok: false, detail: err.message, after: undefined }));
-    if (!outcome.ok) {
-      this.#opts.metrics?.reloadFailures.inc();
-      await this.#restore(lastGood);
-      this.#opts.metrics?.rollbacks.inc();
-      // The agent stays on the interim table: a subset of what the still-running workers have.
-      this.#current = { deployment: current.deployment, snapshot: current.snapshot, layout: current.layout, key: '' };
-      throw new Error(`HAProxy reload failed (${outcome.detail}); restored the last-known-good configuration`);
-    }
-    this.#opts.metrics?.oldWorkers.set(outcome.after?.oldWorkers.length ?? 0);
-    this.#publish(deployment, snapshot, generation.layout);
-    this.#current = { deployment, snapshot, layout: generation.layout, key };
-    this.#opts.metrics?.applies.labels('reload').inc();
-    this.#countSpares(generation.layout);
-    return { kind: 'reload', detail: `${plan.reloadReasons.join('; ')}: ${outcome.detail}` };
+  #reportWarnings(g: Generation): void {
+    const now = g.checkWarnings.join('\n');
+    if (now !== '' && now !== this.#warnings) this.#opts.log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
+    this.#warnings = now;
   }
 
   /** Old workers still alive, for the metric (called periodically by the pipeline). */
@@ -171,11 +129,6 @@ export class Applier {
     if (!this.#live) return;
     const status = await showProc(this.#paths.masterSocket).catch(() => undefined);
     if (status) this.#opts.metrics?.oldWorkers.set(status.oldWorkers.length);
-  }
-
-  #publish(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): void {
-    const table = toRouteTable(routeTableDocument(deployment, snapshot, layout));
-    this.#opts.store.replace(table);
   }
 
   #countTenants(snapshot: TenantSnapshot): void {
@@ -192,10 +145,6 @@ export class Applier {
     if (!m) return;
     m.spares.labels('free').set(layout.backends.filter((b) => b.spare && b.state.kind === 'free').length);
     m.spares.labels('resting').set(layout.backends.filter((b) => b.state.kind === 'resting').length);
-  }
-
-  #previousLayout(): Promise<Layout> {
-    return readLayout(this.#paths.layout);
   }
 
   /** The files a reload replaces, as they are now (undefined: not there). */
@@ -217,11 +166,4 @@ export class Applier {
       else await writeIfChanged(path, content);
     }
   }
-}
-
-/** Already there at this host and port: nothing for the runtime API to set (a new port would be a `set server addr <host name>`, which HAProxy refuses). */
-function sameEndpointPlaced(layout: Layout, tenant: string, target: string, host: string, port: number): boolean {
-  return layout.backends.some(
-    (b) => b.state.kind === 'occupied' && b.state.occupant.tenant === tenant && b.state.occupant.target === target && b.state.occupant.endpoint.host === host && b.state.occupant.endpoint.port === port,
-  );
 }

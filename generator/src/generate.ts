@@ -2,15 +2,17 @@
 // rejects never replaces the files in place. Used by `pgroute generate` and by every apply.
 
 import { readFile, rm } from 'node:fs/promises';
-import type { RouteTableDocument } from '../../agent/src/route-table-document.js';
+import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import { writeIfChanged } from './files.js';
+import { ensureServerStateFile } from './haproxy/server-state.js';
 import { checkHaproxyConfig } from './haproxy/check.js';
 import { descriptorProblem } from './haproxy/fd-limit.js';
 import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
-import { routeTableDocument } from './render/route-table.js';
+import { loadTemplates, type ConfigTemplates } from './render/templates.js';
+import { generationOf, type GenerationPlan } from './reconcile.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 
 export interface Generation {
@@ -21,6 +23,8 @@ export interface Generation {
   /** True when haproxy.cfg or spoe.conf changed on disk. */
   readonly configChanged: boolean;
   readonly routesChanged: boolean;
+  /** `haproxy -c` warnings on a candidate it accepted (empty when unchecked). */
+  readonly checkWarnings: readonly string[];
 }
 
 export interface GenerationOptions {
@@ -33,8 +37,9 @@ export interface GenerationOptions {
   readonly check?: boolean;
 }
 
-/** Renders a layout, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
-export async function writeGeneration(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout, settings: Settings, opts: GenerationOptions = {}): Promise<Generation> {
+/** Renders a generation, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
+export async function writeGeneration(generation: GenerationPlan, settings: Settings, templates: ConfigTemplates, opts: GenerationOptions = {}): Promise<Generation> {
+  const { deployment, layout, routes } = generation;
   const tlsOnly = deployment.listeners.find((l) => l.tls === 'required');
   if (tlsOnly !== undefined && settings.tls === undefined) {
     throw new ConfigError(`listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`);
@@ -42,10 +47,10 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   const fd = descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
   if (fd !== undefined) throw new ConfigError(fd);
   const paths = statePaths(settings.stateDir);
-  const routes = routeTableDocument(deployment, snapshot, layout);
-  const rendered = renderConfig(deployment, layout, settings, paths, routes.version);
+  const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
-  if (opts.check !== false) await checkCandidate(paths, rendered);
+  await ensureServerStateFile(paths.serverState);
+  const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
   if (opts.check !== false) {
@@ -54,11 +59,11 @@ export async function writeGeneration(deployment: Deployment, snapshot: TenantSn
   }
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
-  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged };
+  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
 }
 
-/** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses. */
-async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Promise<void> {
+/** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses, else returns its warnings. */
+async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Promise<readonly string[]> {
   // The candidate haproxy.cfg points at a candidate spoe.conf, so that neither running file is
   // touched until HAProxy has accepted both. (Rendered once: only the spoe.conf path differs.)
   const candidateSpoe = `${paths.spoeConfig}.candidate`;
@@ -69,13 +74,14 @@ async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Prom
   if (!check.ok) {
     throw new ConfigError(`HAProxy rejected the rendered configuration (kept at ${candidate}; the running files are untouched):\n${check.output}`);
   }
+  return check.warnings;
 }
 
 /** One-shot generation: keeps the backend names of a previous layout.json in the state dir. */
 export async function generate(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings): Promise<Generation> {
   const previous = await readLayout(statePaths(settings.stateDir).layout);
   const layout = layoutForReload(previous, desiredOccupants(snapshot.tenants), settings.spares);
-  return writeGeneration(deployment, snapshot, layout, settings);
+  return writeGeneration(generationOf(deployment, snapshot, layout), settings, loadTemplates());
 }
 
 export async function readLayout(path: string): Promise<Layout> {

@@ -8,7 +8,8 @@
 // just before a tenant left can never reach the next occupant's server.
 
 import type { BackendTls, Endpoint, HealthCheck, Tenant } from './model.js';
-import { backendName } from './render/backend-name.js';
+import { deepEqual } from './equal.js';
+import { backendName } from '../../agent/src/index.js';
 
 export interface Occupant {
   readonly tenant: string;
@@ -67,12 +68,12 @@ export function desiredOccupants(tenants: readonly Tenant[]): Map<string, Occupa
 }
 
 export function sameOccupant(a: Occupant, b: Occupant): boolean {
-  return a.tenant === b.tenant && a.target === b.target && a.endpoint.host === b.endpoint.host && a.endpoint.port === b.endpoint.port && a.maxconn === b.maxconn && shapeKey(a) === shapeKey(b);
+  return a.tenant === b.tenant && a.target === b.target && a.endpoint.host === b.endpoint.host && a.endpoint.port === b.endpoint.port && a.maxconn === b.maxconn && sameShape(a, b);
 }
 
-/** What only a reload can change about a backend: its members, health check, queue limit and TLS. */
-export function shapeKey(o: Occupant): string {
-  return JSON.stringify([o.members ?? null, o.check ?? null, o.maxqueue ?? null, o.tls ?? null]);
+/** Whether two occupants agree on what only a reload can change: members, health check, queue limit and TLS. */
+export function sameShape(a: Occupant, b: Occupant): boolean {
+  return deepEqual(a.members, b.members) && deepEqual(a.check, b.check) && a.maxqueue === b.maxqueue && deepEqual(a.tls, b.tls);
 }
 
 /** A spare holds one plain server with a TCP check and no queue limit: only such a target fits at runtime. */

@@ -1,11 +1,8 @@
 // The generator's domain: tenants as sources see them, and the snapshot one pipeline renders.
 
-import type { RoutingPolicy } from '../../agent/src/decision/types.js';
+import type { Endpoint, RoutingPolicy } from '../../agent/src/index.js';
 
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
+export type { Endpoint };
 
 /** How HAProxy checks a target's servers. */
 export type HealthCheck =

@@ -1,14 +1,15 @@
-// The one pipeline every source feeds: view -> validate (buildSnapshot) -> apply. Bursts are
-// debounced (a quiet period, bounded by a longest wait), applies never overlap, and only the newest
-// view is applied when several arrived meanwhile.
+// The one pipeline every source feeds (the aggregator): validated view -> operator switches ->
+// apply. A view equal to the newest one is dropped (structural comparison, the only one); bursts
+// are debounced here and only here (a quiet period, bounded by a longest wait); applies never
+// overlap, and only the newest view is applied when several arrived meanwhile.
 
 import type { Logger } from 'pino';
 import type { Applier, ApplyResult } from './apply.js';
 import type { GeneratorMetrics } from './metrics.js';
-import type { Deployment } from './model.js';
+import type { Deployment, RefusedTenant } from './model.js';
 import type { SourceView, TenantSource } from './sources/source.js';
 import { mkdir } from 'node:fs/promises';
-import { buildSnapshot } from './tenants.js';
+import { deepEqual } from './equal.js';
 import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
 import { watchFile, type FileWatch } from './file-watch.js';
 
@@ -39,7 +40,7 @@ export class Pipeline {
   #stopped = false;
   #access: AccessFile = { disabled: [] };
   #accessWatch: FileWatch | undefined;
-  #lastRefusals = '';
+  #lastRefusals: readonly RefusedTenant[] = [];
   /** The newest view the source delivered (what a retry applies). */
   #latest: SourceView | undefined;
 
@@ -67,7 +68,7 @@ export class Pipeline {
     let first: SourceView | undefined;
     await this.#o.source.start((view) => {
       if (first === undefined) this.#latest = first = view;
-      else this.#offer(view);
+      else if (!deepEqual(view, this.#latest)) this.#offer(view);
     });
     if (first === undefined) throw new Error(`the ${this.#o.source.name} source started without a first view`);
     this.#firstPendingAt = Date.now();
@@ -117,7 +118,7 @@ export class Pipeline {
 
   async #applyNow(view: SourceView): Promise<ApplyResult> {
     const since = this.#firstPendingAt;
-    const snapshot = applyAccess(buildSnapshot(view.raws, view.refused), this.#access);
+    const snapshot = applyAccess(view.snapshot, this.#access);
     this.#reportRefusals(snapshot.refused);
     const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
     if (result.kind !== 'unchanged') {
@@ -138,10 +139,9 @@ export class Pipeline {
   }
 
   /** Each refusal is logged once, not on every view. */
-  #reportRefusals(refused: readonly { where: string; id?: string; reason: string }[]): void {
-    const key = JSON.stringify(refused);
-    if (key === this.#lastRefusals) return;
-    this.#lastRefusals = key;
+  #reportRefusals(refused: readonly RefusedTenant[]): void {
+    if (deepEqual(refused, this.#lastRefusals)) return;
+    this.#lastRefusals = refused;
     for (const r of refused) this.#o.log.warn({ where: r.where, tenant: r.id, reason: r.reason }, 'tenant definition refused');
   }
 }

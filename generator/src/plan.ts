@@ -2,7 +2,7 @@
 // backends can stay as it is (moves, limits, removals, additions into spares), a reload only when
 // it cannot. Pure: layouts and snapshots in, a plan out.
 
-import { fitsSpare, layoutForReload, sameOccupant, shapeKey, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
+import { fitsSpare, layoutForReload, sameOccupant, sameShape, targetKey, type Layout, type LayoutBackend, type Occupant } from './layout.js';
 
 export type RuntimeOp =
   /** Vacated: put its servers in maintenance (sessions already open carry on). `servers`: how many
@@ -53,7 +53,7 @@ export function planChange(current: Layout, wanted: ReadonlyMap<string, Occupant
         continue;
       }
       placed.add(key);
-      if (shapeKey(want) !== shapeKey(s.occupant)) reshaped.push(`${want.tenant}/${want.target}`);
+      if (!sameShape(want, s.occupant)) reshaped.push(`${want.tenant}/${want.target}`);
       if (want.endpoint.host !== s.occupant.endpoint.host || want.endpoint.port !== s.occupant.endpoint.port) ops.push({ kind: 'move', backend: b.name, occupant: want });
       if (want.maxconn !== s.occupant.maxconn) ops.push({ kind: 'limit', backend: b.name, maxconn: want.maxconn ?? 0, ...serverCount(want) });
       backends.push(sameOccupant(want, s.occupant) ? b : { ...b, state: { kind: 'occupied', occupant: want } });

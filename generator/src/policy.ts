@@ -1,6 +1,6 @@
 // The routing policy section of the tenants file: how the agent finds the tenant and target.
 
-import type { KeySource, RoutingPolicy, UserKeyRule } from '../../agent/src/decision/types.js';
+import type { KeySource, RoutingPolicy, UserKeyRule } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { Listener } from './model.js';
 import { hostProblem, portProblem, quote, targetNameProblem } from './validate.js';

@@ -2,17 +2,11 @@
 // templates agree.
 
 import { join, resolve } from 'node:path';
+import type { SpopEndpoint } from '../../agent/src/index.js';
 import { assetPath } from './assets.js';
 
-export interface AgentEndpoint {
-  readonly host: string;
-  readonly port: number;
-  /**
-   * SPOP over this unix socket instead of host:port (HAProxy on the same host): no TCP stack on
-   * the per-connection round trip. `host` still names where /healthz and /metrics listen.
-   */
-  readonly socket?: string;
-}
+/** Where HAProxy reaches the agent (TCP, or a unix socket on the same host). */
+export type AgentEndpoint = SpopEndpoint;
 
 export interface Settings {
   /** Where rendered files and sockets live. */
@@ -28,19 +22,41 @@ export interface Settings {
     readonly checkInterval: string;
     readonly maxWaitingFrames: number;
   };
-  readonly stats: { readonly enabled: boolean; readonly address: string; readonly port: number };
+  readonly stats: {
+    readonly enabled: boolean;
+    readonly address: string;
+    readonly port: number;
+    /** Sources besides loopback that may connect (IPs or networks); empty: anyone who reaches the address. */
+    readonly allow: readonly string[];
+  };
   readonly timeouts: {
     /** Longest wait for a complete startup packet (HAProxy's inspect-delay). */
     readonly startup: string;
     readonly connect: string;
+    /**
+     * Before a session is established (startup packet, TLS handshake, connect): how long either
+     * side may stay silent.
+     */
     readonly client: string;
     readonly server: string;
+    /**
+     * An established session silent in both directions is closed after this (HAProxy's `timeout
+     * tunnel`). PostgreSQL itself has no such limit: LISTEN-only workers, long CREATE INDEX and
+     * idle psql sessions stay silent for hours, so the default is days; TCP keepalive (haproxy.cfg's
+     * clitcpka/srvtcpka) finds peers that are gone within minutes.
+     */
+    readonly session: string;
     readonly queue: string;
   };
   readonly limits: { readonly maxconn: number; readonly maxStartupPacket: number };
   readonly log: { readonly enabled: boolean; readonly target: string; readonly errorsOnly: boolean };
   readonly reload: { readonly hardStopAfter: string; readonly maxReloads: number };
-  readonly healthCheck: { readonly enabled: boolean; readonly interval: string };
+  readonly healthCheck: {
+    readonly enabled: boolean;
+    readonly interval: string;
+    /** Longest a check may wait for its answer (HAProxy's `timeout check`). */
+    readonly timeout: string;
+  };
   /** Spare backends kept free so new tenants are added through the runtime API, without a reload. */
   readonly spares: number;
   /** How long a vacated spare rests (server in maintenance) before another tenant may take it. */
@@ -71,12 +87,12 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
       checkInterval: '1s',
       maxWaitingFrames: 200,
     },
-    stats: { enabled: true, address: '127.0.0.1', port: DEFAULT_STATS_PORT },
-    timeouts: { startup: '5s', connect: '5s', client: '1h', server: '1h', queue: '10s' },
+    stats: { enabled: true, address: '127.0.0.1', port: DEFAULT_STATS_PORT, allow: [] },
+    timeouts: { startup: '5s', connect: '5s', client: '1m', server: '1m', session: '7d', queue: '10s' },
     limits: { maxconn: 4_096, maxStartupPacket: 10_000 },
     log: { enabled: true, target: 'stdout', errorsOnly: true },
     reload: { hardStopAfter: '1h', maxReloads: 50 },
-    healthCheck: { enabled: true, interval: '2s' },
+    healthCheck: { enabled: true, interval: '2s', timeout: '5s' },
     spares: 16,
     restMs: 10_000,
   };
@@ -91,6 +107,8 @@ export interface StatePaths {
   readonly masterSocket: string;
   readonly pidFile: string;
   readonly tlsSocket: string;
+  /** Servers' health and state handed from the running worker to the next one across a reload. */
+  readonly serverState: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -103,5 +121,6 @@ export function statePaths(stateDir: string): StatePaths {
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),
     tlsSocket: join(stateDir, 'haproxy-tls.sock'),
+    serverState: join(stateDir, 'haproxy-servers.state'),
   };
 }

@@ -1,7 +1,8 @@
-// Turns raw tenant definitions (from any source) into validated Tenants, refusing bad ones with
-// their reason. One bad definition never stops the others.
+// Turns tenant definitions (from any source) into validated Tenants, refusing bad ones with their
+// reason. One bad definition never stops the others. The file source parses YAML values
+// (parseTenant); the Docker and Kubernetes sources hand over typed fields (tenantOf); both go
+// through the same field parsers, and through snapshotOf into one sorted snapshot.
 
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
 import {
@@ -26,58 +27,80 @@ const MAX_TARGETS = 8;
 
 export type TenantResult = { ok: true; tenant: Tenant } | { ok: false; refused: RefusedTenant };
 
-export function parseTenant(raw: RawTenant): TenantResult {
-  const refuse = (reason: string, id?: string): TenantResult => ({
-    ok: false,
-    refused: id === undefined ? { where: raw.where, reason } : { where: raw.where, id, reason },
-  });
+/** Whether a file exists where HAProxy will look for it. Injected: validation itself reads no files. */
+export type FileCheck = (path: string) => boolean;
+
+/** The fields of one target as a source holds them: known by name, values not yet validated. */
+export interface TargetFields {
+  readonly host?: unknown;
+  readonly port?: unknown;
+  readonly members?: unknown;
+  readonly check?: unknown;
+  readonly tls?: unknown;
+}
+
+/** The fields of a tenant (besides its id) as a source holds them: known by name, values not yet validated. */
+export interface TenantFields {
+  readonly primary: TargetFields;
+  /** Extra targets by name: a Map from a typed source, or a value read from YAML (a mapping, else refused). */
+  readonly targets?: ReadonlyMap<string, TargetFields> | unknown;
+  readonly enabled?: unknown;
+  readonly maxconn?: unknown;
+  readonly maxqueue?: unknown;
+}
+
+/** A YAML value claimed to be a tenant: checks its shape, then its fields (tenantOf). */
+export function parseTenant(raw: RawTenant, files: FileCheck = () => true): TenantResult {
   const v = raw.value;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return refuse('a tenant must be a mapping with id, host and port');
-  const obj = v as Record<string, unknown>;
-  const idProblem = tenantIdProblem(obj.id);
-  if (idProblem) return refuse(idProblem);
-  const id = obj.id as string;
-  for (const key of Object.keys(obj)) {
-    if (!TENANT_KEYS.has(key)) return refuse(`unknown field ${quote(key)} (known: ${[...TENANT_KEYS].join(', ')})`, id);
+  if (!isMapping(v)) return refusal(raw.where, 'a tenant must be a mapping with id, host and port');
+  const idProblem = tenantIdProblem(v.id);
+  if (idProblem) return refusal(raw.where, idProblem);
+  const id = v.id as string;
+  for (const key of Object.keys(v)) {
+    if (!TENANT_KEYS.has(key)) return refusal(raw.where, `unknown field ${quote(key)} (known: ${[...TENANT_KEYS].join(', ')})`, id);
   }
-  const primary = parseTarget(obj, 'primary');
-  if (typeof primary === 'string') return refuse(primary, id);
+  return tenantOf(raw.where, id, { primary: v, targets: v.targets, enabled: v.enabled, maxconn: v.maxconn, maxqueue: v.maxqueue }, files);
+}
+
+/** A tenant from its id and fields, or the first reason to refuse it. */
+export function tenantOf(where: string, id: string, fields: TenantFields, files: FileCheck = () => true): TenantResult {
+  const refuse = (reason: string): TenantResult => refusal(where, reason, id);
+  const primary = parseTarget(fields.primary, 'primary', files);
+  if (typeof primary === 'string') return refuse(primary);
   const targets: Record<string, Target> = { primary };
-  if (obj.targets !== undefined) {
-    if (typeof obj.targets !== 'object' || obj.targets === null || Array.isArray(obj.targets)) {
-      return refuse('targets must be a mapping of target name to { host, port }', id);
-    }
-    const entries = Object.entries(obj.targets as Record<string, unknown>);
-    if (entries.length > MAX_TARGETS) return refuse(`at most ${MAX_TARGETS} extra targets are allowed`, id);
+  if (fields.targets !== undefined) {
+    const given = fields.targets;
+    if (!(given instanceof Map) && !isMapping(given)) return refuse('targets must be a mapping of target name to { host, port }');
+    const entries: [string, unknown][] = given instanceof Map ? [...(given as ReadonlyMap<string, unknown>)] : Object.entries(given as Record<string, unknown>);
+    if (entries.length > MAX_TARGETS) return refuse(`at most ${MAX_TARGETS} extra targets are allowed`);
     for (const [name, value] of entries) {
       const nameProblem = targetNameProblem(name);
-      if (nameProblem) return refuse(nameProblem, id);
-      if (name === 'primary') return refuse('the primary target is the tenant\'s own host and port; do not repeat it under targets', id);
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return refuse(`target ${name} must be a mapping with host and port (or members)`, id);
-      const t = value as Record<string, unknown>;
-      const unknown = Object.keys(t).find((k) => !TARGET_KEYS.has(k));
-      if (unknown !== undefined) return refuse(`target ${name}: unknown field ${quote(unknown)} (known: ${[...TARGET_KEYS].join(', ')})`, id);
-      const target = parseTarget(t, name);
-      if (typeof target === 'string') return refuse(`target ${name}: ${target}`, id);
+      if (nameProblem) return refuse(nameProblem);
+      if (name === 'primary') return refuse('the primary target is the tenant\'s own host and port; do not repeat it under targets');
+      if (!isMapping(value)) return refuse(`target ${name} must be a mapping with host and port (or members)`);
+      const unknown = Object.keys(value).find((k) => !TARGET_KEYS.has(k));
+      if (unknown !== undefined) return refuse(`target ${name}: unknown field ${quote(unknown)} (known: ${[...TARGET_KEYS].join(', ')})`);
+      const target = parseTarget(value, name, files);
+      if (typeof target === 'string') return refuse(`target ${name}: ${target}`);
       targets[name] = target;
     }
   }
   let enabled = true;
-  if (obj.enabled !== undefined) {
-    if (typeof obj.enabled !== 'boolean') return refuse('enabled must be true or false', id);
-    enabled = obj.enabled;
+  if (fields.enabled !== undefined) {
+    if (typeof fields.enabled !== 'boolean') return refuse('enabled must be true or false');
+    enabled = fields.enabled;
   }
   let maxconn: number | undefined;
-  if (obj.maxconn !== undefined) {
-    const problem = positiveIntProblem('maxconn', obj.maxconn, 100_000);
-    if (problem) return refuse(problem, id);
-    maxconn = obj.maxconn as number;
+  if (fields.maxconn !== undefined) {
+    const problem = positiveIntProblem('maxconn', fields.maxconn, 100_000);
+    if (problem) return refuse(problem);
+    maxconn = fields.maxconn as number;
   }
   let maxqueue: number | undefined;
-  if (obj.maxqueue !== undefined) {
-    const problem = positiveIntProblem('maxqueue', obj.maxqueue, 100_000);
-    if (problem) return refuse(problem, id);
-    maxqueue = obj.maxqueue as number;
+  if (fields.maxqueue !== undefined) {
+    const problem = positiveIntProblem('maxqueue', fields.maxqueue, 100_000);
+    if (problem) return refuse(problem);
+    maxqueue = fields.maxqueue as number;
   }
   const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id, enabled, targets };
   if (maxconn !== undefined) tenant.maxconn = maxconn;
@@ -85,8 +108,16 @@ export function parseTenant(raw: RawTenant): TenantResult {
   return { ok: true, tenant };
 }
 
+function refusal(where: string, reason: string, id?: string): TenantResult {
+  return { ok: false, refused: id === undefined ? { where, reason } : { where, id, reason } };
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** One server (host, port) or a cluster (members), with an optional health check. */
-function parseTarget(obj: Record<string, unknown>, targetName: string): Target | string {
+function parseTarget(obj: TargetFields, targetName: string, files: FileCheck): Target | string {
   let first: Endpoint;
   let members: Endpoint[] | undefined;
   if (obj.members !== undefined) {
@@ -95,7 +126,7 @@ function parseTarget(obj: Record<string, unknown>, targetName: string): Target |
     members = [];
     for (const [i, m] of obj.members.entries()) {
       if (typeof m !== 'object' || m === null) return `members[${i}] must be a mapping with host and port`;
-      const e = parseEndpoint(m as Record<string, unknown>);
+      const e = parseEndpoint(m as TargetFields);
       if (typeof e === 'string') return `members[${i}]: ${e}`;
       members.push(e);
     }
@@ -107,7 +138,7 @@ function parseTarget(obj: Record<string, unknown>, targetName: string): Target |
   }
   const check = obj.check === undefined ? undefined : parseCheck(obj.check, targetName);
   if (typeof check === 'string') return check;
-  const tls = obj.tls === undefined ? undefined : parseBackendTls(obj.tls);
+  const tls = obj.tls === undefined ? undefined : parseBackendTls(obj.tls, files);
   if (typeof tls === 'string') return tls;
   const target: { -readonly [K in keyof Target]: Target[K] } = { host: first.host, port: first.port };
   if (members !== undefined) target.members = members;
@@ -120,7 +151,7 @@ function parseTarget(obj: Record<string, unknown>, targetName: string): Target |
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]{1,250}$/;
 
 /** `tls: { verify: required, ca: /path/ca.pem, serverName: db.internal }` or `tls: { verify: none }`. */
-function parseBackendTls(raw: unknown): BackendTls | string {
+function parseBackendTls(raw: unknown, files: FileCheck): BackendTls | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'tls must be a mapping { verify: required | none, ca, serverName }';
   const t = raw as Record<string, unknown>;
   const unknown = Object.keys(t).find((k) => !['verify', 'ca', 'serverName'].includes(k));
@@ -131,7 +162,7 @@ function parseBackendTls(raw: unknown): BackendTls | string {
   if (t.ca !== undefined) {
     if (typeof t.ca !== 'string' || !SAFE_PATH.test(t.ca)) return 'tls.ca must be an absolute path of letters, digits and . _ / -';
     // HAProxy refuses a whole configuration over one missing ca-file: refuse the tenant instead.
-    if (!existsSync(t.ca)) return `tls.ca ${t.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
+    if (!files(t.ca)) return `tls.ca ${t.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
     out.ca = t.ca;
   }
   if (verify === 'required' && out.ca === undefined) return 'tls.verify required needs tls.ca (the CA that signed the server certificate)';
@@ -172,7 +203,7 @@ function parseCheck(raw: unknown, targetName: string): HealthCheck | string {
   }
 }
 
-function parseEndpoint(obj: Record<string, unknown>): Endpoint | string {
+function parseEndpoint(obj: TargetFields): Endpoint | string {
   const hp = hostProblem(obj.host);
   if (hp) return hp;
   const pp = portProblem(obj.port);
@@ -180,25 +211,29 @@ function parseEndpoint(obj: Record<string, unknown>): Endpoint | string {
   return { host: obj.host as string, port: obj.port as number };
 }
 
-/** Validates every raw definition; later duplicates of an id are refused, the first one kept. */
-export function buildSnapshot(raws: readonly RawTenant[], alreadyRefused: readonly RefusedTenant[] = []): TenantSnapshot {
+/** Validates every raw definition (see snapshotOf). */
+export function buildSnapshot(raws: readonly RawTenant[], alreadyRefused: readonly RefusedTenant[] = [], files: FileCheck = () => true): TenantSnapshot {
+  return snapshotOf(raws.map((raw) => ({ where: raw.where, result: parseTenant(raw, files) })), alreadyRefused).snapshot;
+}
+
+/** Validated definitions -> one snapshot sorted by id (and where each tenant was defined). Later duplicates of an id are refused, the first one kept. */
+export function snapshotOf(results: readonly { readonly where: string; readonly result: TenantResult }[], alreadyRefused: readonly RefusedTenant[] = []): { snapshot: TenantSnapshot; where: Record<string, string> } {
   const tenants: Tenant[] = [];
   const refused: RefusedTenant[] = [...alreadyRefused];
   const seen = new Map<string, string>();
-  for (const raw of raws) {
-    const result = parseTenant(raw);
+  for (const { where, result } of results) {
     if (!result.ok) {
       refused.push(result.refused);
       continue;
     }
     const first = seen.get(result.tenant.id);
     if (first !== undefined) {
-      refused.push({ where: raw.where, id: result.tenant.id, reason: `tenant id ${result.tenant.id} is already defined at ${first}` });
+      refused.push({ where, id: result.tenant.id, reason: `tenant id ${result.tenant.id} is already defined at ${first}` });
       continue;
     }
-    seen.set(result.tenant.id, raw.where);
+    seen.set(result.tenant.id, where);
     tenants.push(result.tenant);
   }
   tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { tenants, refused };
+  return { snapshot: { tenants, refused }, where: Object.fromEntries(seen) };
 }

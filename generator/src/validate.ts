@@ -2,6 +2,7 @@
 // through here first; the rules are strict enough that no value can inject configuration.
 
 import { isIP } from 'node:net';
+import { quoteValue } from '../../agent/src/index.js';
 
 /** DNS-label-like: lower-case letters, digits and '-', 1..63 chars, no leading/trailing '-'. */
 const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -51,10 +52,9 @@ export function positiveIntProblem(name: string, value: unknown, max: number): s
   return undefined;
 }
 
-/** Quotes a user-supplied value for an error message: escaped, and cut at 80 characters. */
+/** Quotes a user-supplied value for an error message (pgroute's one quoting, quoteValue): escaped, and cut at 80 characters. */
 export function quote(value: string): string {
-  const cut = value.length > 80 ? `${value.slice(0, 80)}...` : value;
-  return JSON.stringify(cut);
+  return quoteValue(value, 80);
 }
 
 function describe(value: unknown): string {

@@ -152,6 +152,11 @@ async function applies(m: GeneratorMetrics, kind: string): Promise<number> {
   return (await m.applies.get()).values.find((v) => v.labels.kind === kind)?.value ?? 0;
 }
 
+/** What was sent to the admin socket to change HAProxy (reading the servers' state changes nothing). */
+function changes(lines: readonly string[]): string[] {
+  return lines.filter((l) => !l.startsWith('show servers state'));
+}
+
 describe('Applier', { timeout: 30_000 }, () => {
   it('the first apply renders everything and publishes the table; nothing is sent to HAProxy', async () => {
     const f = await fixture(snap(ACME, OLD));
@@ -202,7 +207,7 @@ describe('Applier', { timeout: 30_000 }, () => {
     const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
     expect(r.kind).toBe('reload');
     expect(r.detail).toMatch(/^runtime API failed: new worker 501/);
-    expect(f.admin.lines).toHaveLength(1);
+    expect(changes(f.admin.lines)).toHaveLength(1);
     expect(f.master.lines).toContain('reload; quit');
     // The reload gave the newcomer a readable name; the old tenant is gone.
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
@@ -218,7 +223,9 @@ describe('Applier', { timeout: 30_000 }, () => {
     const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
     expect(r.kind).toBe('reload');
     expect(r.detail).toMatch(/new\/primary/);
-    expect(f.admin.lines).toEqual([]);
+    expect(changes(f.admin.lines)).toEqual([]);
+    // Before the reload, the running worker's server state was read for the next one.
+    expect(f.admin.lines).toContain('show servers state; quit');
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
   });
 
@@ -255,12 +262,43 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(await readFile(f.paths.haproxyConfig, 'utf8')).toContain('bind 127.0.0.1:25433');
   });
 
+  it('after a failed reload, going back to the running tenants republishes their full table (the agent does not stay on the interim)', async () => {
+    const f = await fixture(snap(ACME, OLD), 0);
+    f.master.outcome = 'failure';
+    expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(back).toEqual({ kind: 'agent', detail: 'route table only' });
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+  });
+
+  it('runtime commands failing and then the fallback reload failing: the next change is a reload, whatever it is', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    f.admin.refuse = true;
+    f.master.outcome = 'failure';
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME));
+    expect(r.kind).toBe('failed');
+    expect(r.detail).toMatch(/HAProxy reload failed/);
+    // The agent keeps only what HAProxy surely still serves: acme.
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    f.admin.refuse = false;
+    f.master.outcome = 'success';
+    const adminLines = f.admin.lines.length;
+    // old comes back: its backend may have been put in maintenance by the failed commands, so no
+    // runtime shortcut: a reload makes HAProxy's state known again.
+    const next = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(next.kind).toBe('reload');
+    expect(next.detail).toMatch(/^a previous apply failed part-way through the runtime API/);
+    expect(f.admin.lines).toHaveLength(adminLines);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+  });
+
   it('a target at a host name is placed by a reload, never through the runtime API', async () => {
     const f = await fixture(snap(ACME));
     const r = await f.applier.apply(DEPLOYMENT, snap(ACME, tenant('named', { host: 'db.internal', port: 5432 })));
     expect(r.kind).toBe('reload');
     expect(r.detail).toMatch(/named\/primary is at a host name \(db\.internal\)/);
-    expect(f.admin.lines).toEqual([]);
+    expect(changes(f.admin.lines)).toEqual([]);
   });
 
   it('a target at a host name that changes port only is reloaded, not sent to the runtime API as an address (bug fix)', async () => {

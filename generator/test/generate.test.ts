@@ -8,11 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { writeIfChanged } from '../src/files.js';
 import { generate, writeGeneration } from '../src/generate.js';
+import { generationOf } from '../src/reconcile.js';
 import { checkHaproxyConfig } from '../src/haproxy/check.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
 import { defaultSettings, statePaths, type Settings } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
-import { declaredBackends, FALLBACK, ORIGIN } from './support.js';
+import { declaredBackends, FALLBACK, ORIGIN, TEMPLATES } from './support.js';
 
 process.env.PGROUTE_HAPROXY ??= '/usr/sbin/haproxy';
 
@@ -86,7 +87,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const declared = declaredBackends(cfg);
     for (const t of g.routes.tenants) for (const b of Object.values(t.backends)) expect(declared).toContain(b);
     // No candidate files are left behind.
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
   });
 
   it('reports nothing changed when generating the same snapshot again, and leaves the files alone', async () => {
@@ -143,7 +144,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const g = await generate(changed.deployment, changed.snapshot, settings);
     expect(g.configChanged).toBe(true);
     expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('backend pg.delta.primary');
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
   });
 
   it('check: false (a first start that HAProxy itself checks) writes the same files with no candidate and no `haproxy -c`', async () => {
@@ -152,14 +153,14 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const { deployment, snapshot } = load();
     const a = await generate(deployment, snapshot, checked);
     const layout = a.layout;
-    const b = await writeGeneration(deployment, snapshot, layout, unchecked, { check: false });
+    const b = await writeGeneration(generationOf(deployment, snapshot, layout), unchecked, TEMPLATES, { check: false });
     expect(b.rendered.haproxyConfig.split(unchecked.stateDir).join('<dir>')).toBe(a.rendered.haproxyConfig.split(checked.stateDir).join('<dir>'));
-    expect((await readdir(unchecked.stateDir)).sort()).toEqual(['haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(unchecked.stateDir)).sort()).toEqual(['haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
     // Nothing ran HAProxy: a binary that cannot be run is not noticed here (the start would be).
     const saved = process.env.PGROUTE_HAPROXY;
     process.env.PGROUTE_HAPROXY = join(root, 'no-such-haproxy');
     try {
-      await expect(writeGeneration(deployment, snapshot, layout, unchecked, { check: false })).resolves.toMatchObject({ configChanged: false });
+      await expect(writeGeneration(generationOf(deployment, snapshot, layout), unchecked, TEMPLATES, { check: false })).resolves.toMatchObject({ configChanged: false });
     } finally {
       process.env.PGROUTE_HAPROXY = saved;
     }

@@ -10,7 +10,7 @@ import { renderConfig } from '../src/render/haproxy-config.js';
 import { routeTableDocument } from '../src/render/route-table.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
-import { declaredBackends, FALLBACK, layoutOf, ORIGIN, splitTenantBackends } from './support.js';
+import { declaredBackends, FALLBACK, layoutOf, ORIGIN, splitTenantBackends, TEMPLATES } from './support.js';
 
 const RUNS = 400;
 const CONTROL_ID = 'zz-control';
@@ -89,7 +89,7 @@ const BACKEND_LINE_ALLOWLIST: readonly RegExp[] = [
 // The config for no tenants: every line outside the tenant backends must be one of these.
 const emptyFile = parseTenantsFile('tenants: []\n', ORIGIN, FALLBACK);
 const VERSION = 'fixedversion0000';
-const emptyLines = renderConfig(emptyFile.deployment, layoutOf(emptyFile.snapshot), settings, paths, VERSION).haproxyConfig.split('\n');
+const emptyLines = renderConfig(emptyFile.deployment, layoutOf(emptyFile.snapshot), settings, paths, VERSION, TEMPLATES).haproxyConfig.split('\n');
 
 describe('tenant values cannot inject configuration', { timeout: 60_000 }, () => {
   it('the YAML round-trip keeps the generated values (sanity check of the harness)', () => {
@@ -144,7 +144,7 @@ describe('tenant values cannot inject configuration', { timeout: 60_000 }, () =>
     fc.assert(
       fc.property(caseArb, (c) => {
         const f = parseTenantsFile(fileFor(c), ORIGIN, FALLBACK);
-        const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, VERSION).haproxyConfig;
+        const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, VERSION, TEMPLATES).haproxyConfig;
         const { section, outside } = splitTenantBackends(cfg);
         for (const line of section) {
           expect(BACKEND_LINE_ALLOWLIST.some((re) => re.test(line)), `unexpected line ${JSON.stringify(line)}`).toBe(true);
@@ -166,7 +166,7 @@ describe('tenant values cannot inject configuration', { timeout: 60_000 }, () =>
   it('the allowlist would catch an injected line (sanity check of the checker)', () => {
     const f = parseTenantsFile(fileFor({ id: 'acme', host: '10.0.0.1', target: 'pool', targetHost: 'db.example.internal' }), ORIGIN, FALLBACK);
     expect(f.snapshot.tenants.map((t) => t.id)).toEqual(['acme', CONTROL_ID]);
-    const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, VERSION).haproxyConfig;
+    const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, VERSION, TEMPLATES).haproxyConfig;
     const injected = cfg.replace('    server s1 10.0.0.1:5432 check inter 2s fastinter 250ms downinter 250ms', '    server s1 10.0.0.1:5432 check inter 2s fastinter 250ms downinter 250ms\n    server s2 6.6.6.6:5432');
     expect(injected).not.toBe(cfg);
     const bad = splitTenantBackends(injected).section.filter((l) => !BACKEND_LINE_ALLOWLIST.some((re) => re.test(l)));

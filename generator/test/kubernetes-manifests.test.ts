@@ -708,12 +708,12 @@ describe('kubernetes manifests', () => {
     // kubectl sets creationTimestamp; the example has none.
     const created = services.map((s): ServiceLike => ({ ...s, metadata: { ...s.metadata, creationTimestamp: '2024-01-01T00:00:00Z' } }));
     const view = viewOfServices(created, { address: 'dns', clusterDomain: 'cluster.local' }, { mode: 'declared', namespaces: namespaces as NamespaceLike[] });
-    expect(view.refused).toEqual([]);
-    expect(view.raws.map((r) => (r.value as { id: string }).id)).toEqual(['acme']);
+    expect(view.snapshot.refused).toEqual([]);
+    expect(view.snapshot.tenants.map((r) => r.id)).toEqual(['acme']);
     // Without the annotation, the same Service is refused.
     const bare = viewOfServices(created, { address: 'dns', clusterDomain: 'cluster.local' }, { mode: 'declared', namespaces: [{ metadata: { name: 'tenants' } }] });
-    expect(bare.raws).toEqual([]);
-    expect(bare.refused.map((r) => r.reason)).toEqual(['tenant acme is not declared for namespace tenants (annotation pgroute.io/tenants on Namespace tenants)']);
+    expect(bare.snapshot.tenants).toEqual([]);
+    expect(bare.snapshot.refused.map((r) => r.reason)).toEqual(['tenant acme is not declared for namespace tenants (annotation pgroute.io/tenants on Namespace tenants)']);
   });
 
   it('the example tenant is a Service pgroute reads as tenant acme', () => {

@@ -18,7 +18,7 @@ import { serviceWhere, viewOfServices, type ServiceLike } from '../src/sources/k
 import { NO_EXTERNAL_NAMES, parseAllowedPorts } from '../src/sources/kubernetes/target-policy.js';
 import type { SourceView } from '../src/sources/source.js';
 import { buildSnapshot } from '../src/tenants.js';
-import { declaredBackends, FALLBACK, layoutOf, splitTenantBackends } from './support.js';
+import { declaredBackends, FALLBACK, layoutOf, splitTenantBackends, TEMPLATES } from './support.js';
 
 const RUNS = 300;
 const CONTROL_ID = 'zz-control';
@@ -191,7 +191,7 @@ const VERSION = 'fixedversion0000';
 const deployment: Deployment = { listeners: [FALLBACK], policy: DEFAULT_POLICY };
 const EMPTY: TenantSnapshot = { tenants: [], refused: [] };
 // Outside the tenant backends (and spares, which sit among them) the config is the empty one.
-const emptyLines = renderConfig(deployment, layoutOf(EMPTY), settings, paths, VERSION).haproxyConfig.split('\n');
+const emptyLines = renderConfig(deployment, layoutOf(EMPTY), settings, paths, VERSION, TEMPLATES).haproxyConfig.split('\n');
 
 const ADDRESS = String.raw`(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f.:]+\]):\d{1,5}`;
 const BACKEND_LINE_ALLOWLIST: readonly RegExp[] = [
@@ -214,7 +214,7 @@ let ignored = 0;
 /** Runs every check on one built view; `c` is the case it was built from. */
 function check(c: Case, b: Built): void {
   const { view, subjectWhere, companionWhere } = b;
-  const snapshot = buildSnapshot(view.raws, view.refused);
+  const snapshot = view.snapshot;
   const exp = expected(c.labels);
 
   for (const r of snapshot.refused) {
@@ -269,9 +269,9 @@ function check(c: Case, b: Built): void {
 
 /** Renders the snapshot the way a (re)load does and checks every line against the template's. */
 function checkRender(view: SourceView): void {
-  const snapshot = buildSnapshot(view.raws, view.refused);
+  const snapshot = view.snapshot;
   const layout = layoutForReload(EMPTY_LAYOUT, desiredOccupants(snapshot.tenants), SPARES);
-  const cfg = renderConfig(deployment, layout, settings, paths, VERSION).haproxyConfig;
+  const cfg = renderConfig(deployment, layout, settings, paths, VERSION, TEMPLATES).haproxyConfig;
   const { section, outside } = splitTenantBackends(cfg);
   for (const line of section) {
     expect(BACKEND_LINE_ALLOWLIST.some((re) => re.test(line)), `unexpected line ${JSON.stringify(line)}`).toBe(true);
@@ -317,10 +317,10 @@ describe('label values cannot inject configuration', { timeout: 60_000 }, () => 
   it('the checks are not vacuous: strict labels are accepted, and an injected line is caught', () => {
     const c: Case = { labels: { [LABEL.tenant]: 'acme', [LABEL.port]: '6432', [LABEL.maxconn]: '20', [LABEL.enabled]: 'FALSE' }, companion: false };
     const b = dockerView(c);
-    const snap = buildSnapshot(b.view.raws, b.view.refused);
+    const snap = b.view.snapshot;
     expect(snap.tenants.find((t) => t.id === 'acme')).toEqual({ id: 'acme', enabled: false, maxconn: 20, targets: { primary: { host: DOCKER_IP, port: 6432 } } });
     const layout = layoutForReload(EMPTY_LAYOUT, desiredOccupants(snap.tenants), SPARES);
-    const cfg = renderConfig(deployment, layout, settings, paths, VERSION).haproxyConfig;
+    const cfg = renderConfig(deployment, layout, settings, paths, VERSION, TEMPLATES).haproxyConfig;
     const injected = cfg.replace(`    server s1 ${DOCKER_IP}:6432 check inter 2s fastinter 250ms downinter 250ms maxconn 20`, `    server s1 ${DOCKER_IP}:6432 check inter 2s fastinter 250ms downinter 250ms maxconn 20\n    server s2 6.6.6.6:5432`);
     expect(injected).not.toBe(cfg);
     expect(splitTenantBackends(injected).section.filter((l) => !BACKEND_LINE_ALLOWLIST.some((re) => re.test(l)))).toEqual(['    server s2 6.6.6.6:5432']);

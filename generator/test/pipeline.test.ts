@@ -8,6 +8,7 @@ import type { Applier, ApplyResult } from '../src/apply.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
 import { Pipeline, type PipelineOptions } from '../src/pipeline.js';
 import type { SourceView, TenantSource } from '../src/sources/source.js';
+import { buildSnapshot, type RawTenant } from '../src/tenants.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -17,8 +18,8 @@ const DEPLOYMENT: Deployment = {
 };
 
 /** View number i: one tenant t<i> (so the applied snapshot says which view it came from). */
-function view(i: number, extraRaws: SourceView['raws'] = []): SourceView {
-  return { raws: [{ where: `view ${i}`, value: { id: `t${i}`, host: '10.0.0.1', port: 5432 } }, ...extraRaws], refused: [] };
+function view(i: number, extraRaws: readonly RawTenant[] = []): SourceView {
+  return { snapshot: buildSnapshot([{ where: `view ${i}`, value: { id: `t${i}`, host: '10.0.0.1', port: 5432 } }, ...extraRaws]), where: { [`t${i}`]: `view ${i}` } };
 }
 const BAD = { where: 'bad.yaml', value: { id: 'Not An Id', host: '10.0.0.1', port: 5432 } };
 
@@ -240,6 +241,20 @@ describe('Pipeline', () => {
     source.emit(view(6, [BAD]));
     await sleep(40);
     expect(refusals()).toHaveLength(4);
+  });
+
+  it('a view equal to the newest one (structurally) is not applied again', async () => {
+    const { source, applier, pipeline } = setup(view(0), { quietMs: 5 });
+    await pipeline.start();
+    source.emit(view(1));
+    await sleep(40);
+    source.emit(view(1));
+    source.emit({ ...view(1), where: { t1: 'view 1' } });
+    await sleep(40);
+    expect(applier.views).toEqual([0, 1]);
+    source.emit(view(0));
+    await sleep(40);
+    expect(applier.views).toEqual([0, 1, 0]);
   });
 
   it('unchanged results are not logged as applied', async () => {

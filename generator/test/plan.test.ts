@@ -209,7 +209,10 @@ describe('planChange: reloads', () => {
     expect(plan.reloadReasons).not.toEqual([]);
     expect(routedBackends(plan.interim)).toEqual(new Map([['acme', { primary: 'pg.acme.primary' }]]));
     expect(routedBackends(plan.layout)).toEqual(new Map([['acme', { primary: 'pg.acme.primary' }], ['gamma', { primary: 'pg.gamma.primary' }]]));
-    expect(targetKey('gamma', 'primary')).toBeTruthy();
+    // The newcomer's backend, found by its (tenant, target) key, is the readable one the reload creates.
+    const gamma = plan.layout.backends.find((b) => b.state.kind === 'occupied' && targetKey(b.state.occupant.tenant, b.state.occupant.target) === targetKey('gamma', 'primary'));
+    expect(gamma?.name).toBe('pg.gamma.primary');
+    expect(targetKey('gamma', 'primary')).toBe('gamma\0primary');
   });
 });
 

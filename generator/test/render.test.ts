@@ -7,7 +7,7 @@ import { renderConfig } from '../src/render/haproxy-config.js';
 import { routeTableDocument } from '../src/render/route-table.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
-import { declaredBackends, FALLBACK, layoutOf, ORIGIN } from './support.js';
+import { declaredBackends, FALLBACK, layoutOf, ORIGIN, TEMPLATES } from './support.js';
 
 const settings = defaultSettings('/tmp/pgroute-render-test');
 const paths = statePaths(settings.stateDir);
@@ -47,7 +47,7 @@ function load(text = FILE): { deployment: Deployment; snapshot: TenantSnapshot }
 function render(text = FILE): { cfg: string; spoe: string; version: string; doc: ReturnType<typeof routeTableDocument> } {
   const { deployment, snapshot } = load(text);
   const doc = routeTableDocument(deployment, snapshot, layoutOf(snapshot));
-  const r = renderConfig(deployment, layoutOf(snapshot), settings, paths, doc.version);
+  const r = renderConfig(deployment, layoutOf(snapshot), settings, paths, doc.version, TEMPLATES);
   return { cfg: r.haproxyConfig, spoe: r.spoeConfig, version: doc.version, doc };
 }
 
@@ -86,8 +86,8 @@ describe('renderConfig', () => {
 
   it('omits health checks when they are disabled', () => {
     const { deployment, snapshot } = load();
-    const noCheck = { ...settings, healthCheck: { enabled: false, interval: '2s' } };
-    const cfg = renderConfig(deployment, layoutOf(snapshot), noCheck, paths, 'v').haproxyConfig;
+    const noCheck = { ...settings, healthCheck: { ...settings.healthCheck, enabled: false } };
+    const cfg = renderConfig(deployment, layoutOf(snapshot), noCheck, paths, 'v', TEMPLATES).haproxyConfig;
     expect(backendBlock(cfg, 'pg.beta.primary')).toContain('    server s1 [::1]:5433');
     expect(cfg).not.toMatch(/^\s+server s1 .* check/m);
   });
@@ -111,7 +111,7 @@ describe('renderConfig', () => {
   it('renders several agent servers, IPv6 in brackets', () => {
     const { deployment, snapshot } = load();
     const s = { ...settings, agent: { ...settings.agent, servers: [{ host: '127.0.0.1', port: 6710 }, { host: '::1', port: 6720 }] } };
-    const cfg = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v').haproxyConfig;
+    const cfg = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v', TEMPLATES).haproxyConfig;
     const block = backendBlock(cfg, 'pgroute-agent');
     expect(block).toContain('    server agent1 127.0.0.1:6710 check inter 1s fall 2 rise 1');
     expect(block).toContain('    server agent2 [::1]:6720 check inter 1s fall 2 rise 1');
@@ -159,7 +159,7 @@ describe('renderConfig', () => {
   it('omits the stats frontend and logging when disabled', () => {
     const { deployment, snapshot } = load();
     const s = { ...settings, stats: { ...settings.stats, enabled: false }, log: { ...settings.log, enabled: false, errorsOnly: false } };
-    const cfg = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v').haproxyConfig;
+    const cfg = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v', TEMPLATES).haproxyConfig;
     expect(cfg).not.toContain('pgroute-stats');
     expect(cfg).not.toMatch(/^\s+log stdout/m);
     expect(cfg).not.toContain('dontlog-normal');

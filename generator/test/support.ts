@@ -4,9 +4,12 @@ import { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from '..
 import type { Listener, TenantSnapshot } from '../src/model.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ConfigError } from '../src/errors.js';
+import { loadTemplates } from '../src/render/templates.js';
 
 export const FALLBACK: Listener = { address: '127.0.0.1', port: 5432 };
 export const ORIGIN = 'tenants.yaml';
+/** pgroute's templates, compiled once for every test. */
+export const TEMPLATES = loadTemplates();
 
 /** Runs fn, expects a ConfigError, returns its message. */
 export function configErrorOf(fn: () => unknown): string {

@@ -7,7 +7,7 @@ import { planChange } from '../src/plan.js';
 import { renderConfig } from '../src/render/haproxy-config.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
-import { FALLBACK, layoutOf, ORIGIN } from './support.js';
+import { FALLBACK, layoutOf, ORIGIN, TEMPLATES } from './support.js';
 
 const FILE = `
 tenants:
@@ -53,7 +53,7 @@ describe('cluster targets', () => {
   });
 
   it('renders the primary as every member checked on /primary (one answer decides), sessions cut when a member changes role', () => {
-    const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, 'v').haproxyConfig;
+    const cfg = renderConfig(f.deployment, layoutOf(f.snapshot), settings, paths, 'v', TEMPLATES).haproxyConfig;
     const primary = block(cfg, 'pg.acme.primary');
     expect(primary).toContain('    option httpchk GET /primary');
     expect(primary).toContain('    http-check expect status 200');

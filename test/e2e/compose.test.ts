@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCKER_SOCKET, ensureDocker } from '../support/docker.js';
+import { ensureDocker } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
 import { ensureBaseImages, HAPROXY_UID } from '../support/images.js';
 import { portBlock } from '../support/ports.js';
@@ -115,8 +115,8 @@ describe('compose/docker-compose.yml (docker-compose v1, real dockerd)', () => {
     ensureCompose();
     const postgres = await timed('postgres image', () => ensurePostgresImage());
     const bases = await timed('base images', () => ensureBaseImages());
+    // No DOCKER_GID: `docker-compose up` must work as documented, with nothing set first.
     env = {
-      DOCKER_GID: String(fs.statSync(DOCKER_SOCKET).gid),
       PGROUTE_PORT: String(ports.haproxy),
       PGROUTE_STATS_PORT: String(ports.stats),
       PGROUTE_NETWORK: NETWORK,
@@ -205,10 +205,19 @@ describe('compose/docker-compose.yml (docker-compose v1, real dockerd)', () => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/haproxy_backend_status\{proxy="pg\./);
 
+    // A tenant container on the same network may not read them (only the host, through the gateway).
+    // A throwaway container on the tenants' network (with node, from pgroute's image) asks for them.
+    const probe = "const t = setTimeout(() => console.log('no answer'), 8000); fetch('http://haproxy:8404/metrics', { signal: AbortSignal.timeout(5000) }).then((r) => console.log('status', r.status), (e) => console.log('refused', e.cause?.code ?? e.name)).finally(() => clearTimeout(t))";
+    const fromTenant = await run('docker', ['run', '--rm', '--network', NETWORK, '--entrypoint', 'node', 'pgroute-test/pgroute:compose', '-e', probe], 60_000);
+    expect(fromTenant.code, tail(fromTenant)).toBe(0);
+    // Refused: the connection is closed unanswered (no HTTP status, whatever the client makes of it).
+    expect(fromTenant.stdout.trim()).toMatch(/^(refused \S+|no answer)$/);
+
+    // The containers' main processes (pgroute starts as root only to join the Docker socket's group).
     for (const service of ['haproxy', 'pgroute']) {
-      const id = await compose(['exec', '-T', service, 'id', '-u'], 30_000);
-      expect(id.code, tail(id)).toBe(0);
-      expect(id.stdout.trim()).toBe(String(HAPROXY_UID));
+      const status = await compose(['exec', '-T', service, 'cat', '/proc/1/status'], 30_000);
+      expect(status.code, tail(status)).toBe(0);
+      expect(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status.stdout)?.slice(1)).toEqual([String(HAPROXY_UID), String(HAPROXY_UID), String(HAPROXY_UID)]);
     }
   }, 60_000);
 

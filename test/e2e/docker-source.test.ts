@@ -9,7 +9,6 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerSource } from '../../generator/src/sources/docker.js';
 import type { SourceView } from '../../generator/src/sources/source.js';
-import { buildSnapshot } from '../../generator/src/tenants.js';
 import {
   cleanupOnExit,
   containerIp,
@@ -42,7 +41,8 @@ const timings: Record<string, number> = {};
 
 /** The part of a view that is about this run's containers (the engine may run others). */
 function mine(view: SourceView): SourceView {
-  return { raws: view.raws.filter((r) => r.where.includes(P)), refused: view.refused.filter((r) => r.where.includes(P)) };
+  const where = Object.fromEntries(Object.entries(view.where).filter(([, w]) => w.includes(P)));
+  return { snapshot: { tenants: view.snapshot.tenants.filter((t) => Object.hasOwn(where, t.id)), refused: view.snapshot.refused.filter((r) => r.where.includes(P)) }, where };
 }
 function latest(): SourceView {
   const v = views.at(-1)?.view;
@@ -54,13 +54,18 @@ interface TenantValue {
   host: string;
   port: unknown;
   enabled: unknown;
+  maxconn?: number;
   targets?: Record<string, { host: string; port: unknown }>;
 }
+/** A tenant of the view as its labels say it: the primary's host and port on top. */
 function tenant(view: SourceView, id: string): TenantValue | undefined {
-  return view.raws.map((r) => r.value as TenantValue).find((t) => t.id === id);
+  const t = view.snapshot.tenants.find((x) => x.id === id);
+  if (t === undefined) return undefined;
+  const { primary, ...targets } = t.targets;
+  return { id, host: primary?.host ?? '', port: primary?.port, enabled: t.enabled, ...(t.maxconn === undefined ? {} : { maxconn: t.maxconn }), ...(Object.keys(targets).length === 0 ? {} : { targets }) };
 }
 function refusedOf(view: SourceView, name: string): string[] {
-  return view.refused.filter((r) => r.where.startsWith(`docker container ${P}${name} (`)).map((r) => r.reason);
+  return view.snapshot.refused.filter((r) => r.where.startsWith(`docker container ${P}${name} (`)).map((r) => r.reason);
 }
 
 /**
@@ -170,13 +175,13 @@ describe('DockerSource with the real engine', () => {
     expect(tenant(v, 'globex')).toEqual({ id: 'globex', host: globexIp, port: 5432, enabled: true, targets: { pool: { host: globexPoolIp, port: 6432 } } });
     expect(tenant(v, 'umbrella')).toMatchObject({ enabled: false });
     expect(tenant(v, 'multi')).toMatchObject({ host: multiIp }); // pgroute.network picks NET over bridge
-    expect(v.raws.find((r) => (r.value as TenantValue).id === 'acme')?.where).toMatch(new RegExp(`^docker container ${P}acme-db \\([0-9a-f]{12}\\)$`));
+    expect(v.where.acme).toMatch(new RegExp(`^docker container ${P}acme-db \\([0-9a-f]{12}\\)$`));
     expect(refusedOf(v, 'acme-dup')).toEqual([expect.stringMatching(/^the container may not declare tenants: pgroute did not create it/)]);
     expect(refusedOf(v, 'shop-mysql')).toEqual([expect.stringContaining('PostgreSQL only')]);
-    expect(v.raws.some((r) => r.where.includes('unlabelled'))).toBe(false);
+    expect(Object.values(v.where).some((w) => w.includes('unlabelled'))).toBe(false);
 
     // Validation refuses the bad port label with its reason; the rest stay.
-    const snap = buildSnapshot(v.raws, v.refused);
+    const snap = v.snapshot;
     expect(snap.tenants.map((x) => x.id).sort()).toEqual(['acme', 'globex', 'multi', 'umbrella']);
     expect(snap.refused.find((r) => r.id === 'badport')?.reason).toMatch(/port/);
 
@@ -218,7 +223,7 @@ describe('DockerSource with the real engine', () => {
   it('rename: the view names the container by its new name', async () => {
     await docker.getContainer(P + 'umbrella-db').rename({ name: `${P}umbrella-renamed` });
     const t = Date.now();
-    await viewWithin('rename', (v) => v.raws.some((r) => r.where.startsWith(`docker container ${P}umbrella-renamed (`)), t);
+    await viewWithin('rename', (v) => Object.values(v.where).some((w) => w.startsWith(`docker container ${P}umbrella-renamed (`)), t);
   });
 
   it('pause / unpause: a paused container is not served', async () => {

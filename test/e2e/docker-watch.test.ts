@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showProc } from '../../generator/src/haproxy/reload.js';
+import { statePaths } from '../../generator/src/index.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, restartDockerd, runContainer, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
-import { startWatch } from '../support/pgroute.js';
+import { reloadCount, startWatch } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { sleep, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
@@ -47,10 +47,6 @@ async function psqlRouted(tenant: string): Promise<{ ok: boolean; text: string }
 }
 
 const refusal = (tenant: string): RegExp => new RegExp(`no tenant "${tenant}" is served here`);
-
-async function reloads(): Promise<number> {
-  return (await showProc(join(state, 'haproxy-master.sock'))).reloads;
-}
 
 // ---- containers ---------------------------------------------------------------------------------
 
@@ -154,12 +150,12 @@ describe('pgroute watch --source docker (real dockerd, HAProxy spawned)', () => 
   let reloadsAtStart = 0;
 
   it('a container with pgroute labels is routable within a second of being ready, without a reload', async () => {
-    reloadsAtStart = await reloads();
+    reloadsAtStart = await reloadCount(statePaths(state).masterSocket);
     const tenant = id('pg');
     const ip = await pgContainer('pg', { 'pgroute.tenant': tenant });
     expect(await routableAfterReady('add: pgroute labels', tenant, ip, 'pg')).toBeLessThan(WITHIN_MS);
     expect(await psqlRouted(tenant)).toEqual({ ok: true, text: 'pg' });
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
   it('a container with xdatabase-proxy labels works the same', async () => {
@@ -172,7 +168,7 @@ describe('pgroute watch --source docker (real dockerd, HAProxy spawned)', () => 
     });
     expect(await routableAfterReady('add: xdatabase-proxy labels', tenant, ip, 'xdb')).toBeLessThan(WITHIN_MS);
     expect(await psqlRouted(tenant)).toEqual({ ok: true, text: 'xdb' });
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
   it('stopping a container: refused with the unknown-tenant error within a second', async () => {
@@ -227,7 +223,7 @@ describe('pgroute watch --source docker (real dockerd, HAProxy spawned)', () => 
   }, 120_000);
 
   it('none of the additions reloaded HAProxy (they went into spare backends)', async () => {
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
     expect(watch?.output()).not.toMatch(/reloading HAProxy/);
   });
 });

@@ -5,10 +5,10 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showProc } from '../../generator/src/haproxy/reload.js';
+import { statePaths } from '../../generator/src/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { startUp, writeTenantsFile, type TenantSpec } from '../support/pgroute.js';
+import { reloadCount, startUp, writeTenantsFile, type TenantSpec } from '../support/pgroute.js';
 import { sleep, spawnLogged, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 import { PG_BIN } from '../support/postgres.js';
@@ -41,10 +41,6 @@ async function clusterOf(tenant: string): Promise<string> {
   return r.code === 0 ? r.stdout.trim() : `error: ${r.stderr.trim()}`;
 }
 
-async function reloads(): Promise<number> {
-  return (await showProc(`${state}/haproxy-master.sock`)).reloads;
-}
-
 beforeAll(async () => {
   servers = await startPostgresMany(['one', 'two', 'three'].map((name, i) => ({ name, port: ports.pg[i] as number })));
   ({ dir, file } = writeTenantsFile([{ id: 'stable', port: server(0).port }]));
@@ -61,12 +57,12 @@ afterAll(async () => {
 
 describe('editing the tenants file while pgroute runs', () => {
   it('a new tenant is routable within a second, without a reload', async () => {
-    const before = await reloads();
+    const before = await reloadCount(statePaths(state).masterSocket);
     writeTenants([{ id: 'stable', port: server(0).port }, { id: 'newbie', port: server(1).port }]);
     const started = Date.now();
     await waitFor(async () => (await clusterOf('newbie')) === 'two', { timeoutMs: 5_000, intervalMs: 50, what: 'newbie routable' });
     expect(Date.now() - started).toBeLessThan(1_000);
-    expect(await reloads()).toBe(before);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(before);
   });
 
   it('a moved tenant follows to its new server; its open session stays where it was', async () => {
@@ -120,7 +116,7 @@ describe('under load', () => {
       name: 'pgbench',
       env: { PGOPTIONS: '-c pgroute.tenant=stable' },
     });
-    const reloadsBefore = await reloads();
+    const reloadsBefore = await reloadCount(statePaths(state).masterSocket);
     try {
       let twoListeners = false;
       for (let i = 0; i < 100; i++) {
@@ -133,9 +129,9 @@ describe('under load', () => {
         if (i % 5 === 4) {
           // Wait for this one's reload, so that a slow machine cannot fold two listener toggles
           // into one snapshot (and so into no reload at all).
-          const before = await reloads();
+          const before = await reloadCount(statePaths(state).masterSocket);
           writeTenants(tenants, { listeners });
-          await waitFor(async () => (await reloads()) > before, { timeoutMs: 10_000, intervalMs: 50, what: `reload ${(i + 1) / 5}` });
+          await waitFor(async () => (await reloadCount(statePaths(state).masterSocket)) > before, { timeoutMs: 10_000, intervalMs: 50, what: `reload ${(i + 1) / 5}` });
         } else {
           writeTenants(tenants, { listeners });
           await sleep(250);
@@ -148,7 +144,7 @@ describe('under load', () => {
       expect(out).not.toMatch(/connection .* failed|FATAL/);
       const r = await keep.query<{ cluster_name: string }>('SHOW cluster_name');
       expect(r.rows[0]?.cluster_name).toBe('one');
-      expect((await reloads()) - reloadsBefore).toBeGreaterThanOrEqual(20);
+      expect((await reloadCount(statePaths(state).masterSocket)) - reloadsBefore).toBeGreaterThanOrEqual(20);
     } finally {
       await bench.stop();
       await keep.end();

@@ -15,9 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showProc } from '../../generator/src/haproxy/reload.js';
+import { statePaths } from '../../generator/src/index.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startKubeWatch } from '../support/kube-config.js';
+import { reloadCount } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
@@ -41,10 +42,6 @@ function server(i: number): PgServer {
   const s = servers[i];
   if (!s) throw new Error(`no server ${i}`);
   return s;
-}
-
-async function reloads(): Promise<number> {
-  return (await showProc(join(state, 'haproxy-master.sock'))).reloads;
 }
 
 function service(namespace: string, name: string, tenant: string, port: number, creationTimestamp: string): void {
@@ -74,13 +71,13 @@ describe('pgroute watch --source kubernetes --kube-address cluster-ip (fake API 
   let reloadsAtStart = 0;
 
   it('a Service with pgroute labels is routable within a second, without a reload', async () => {
-    reloadsAtStart = await reloads();
+    reloadsAtStart = await reloadCount(statePaths(state).masterSocket);
     expect(await outcome('acme')).toBe('refused 3D000');
     const t = Date.now();
     service('team-a', 'acme', 'acme', server(0).port, T0);
     expect(await reaches('add: Service -> routable', 'acme', 'k-one', t)).toBeLessThan(WITHIN_MS);
     expect(await psqlRouted('acme')).toEqual({ ok: true, text: 'k-one' });
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
   it('a Service in another namespace claiming the same tenant does not take it over; the log says why', async () => {
@@ -107,7 +104,7 @@ describe('pgroute watch --source kubernetes --kube-address cluster-ip (fake API 
       await session.end().catch(() => undefined);
     }
     expect(await psqlRouted('acme')).toEqual({ ok: true, text: 'k-two' });
-    expect(await reloads()).toBe(reloadsAtStart); // a move is a runtime `set server addr`
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart); // a move is a runtime `set server addr`
   });
 
   it('410 Gone (history compacted past the watch while the API server was away): re-lists and follows', async () => {

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haproxyCli } from '../../generator/src/haproxy/master.js';
-import { showProc } from '../../generator/src/haproxy/reload.js';
+import { statePaths } from '../../generator/src/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { startUp } from '../support/pgroute.js';
+import { reloadCount, startUp } from '../support/pgroute.js';
 import { sleep, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
@@ -150,10 +150,6 @@ async function serverStatus(): Promise<Record<string, string>> {
   return out;
 }
 
-async function reloads(): Promise<number> {
-  return (await showProc(`${state}/haproxy-master.sock`)).reloads;
-}
-
 const isUp = (s: string | undefined): boolean => s === 'UP' || (s?.startsWith('UP ') ?? false);
 const isDown = (s: string | undefined): boolean => s === 'DOWN' || (s?.startsWith('DOWN ') ?? false);
 
@@ -219,7 +215,7 @@ describe('a tenant on a Patroni cluster', () => {
   });
 
   it('follows a failover within the bound, shuts the old leader\'s sessions, and pgroute does nothing', async () => {
-    const reloadsBefore = await reloads();
+    const reloadsBefore = await reloadCount(statePaths(state).masterSocket);
     const cfgVersionLine = readFileSync(`${state}/haproxy.cfg`, 'utf8').split('\n')[0];
 
     // pgroute's own output from now on (its JSON logs on stderr, HAProxy's traffic log on stdout).
@@ -314,7 +310,7 @@ describe('a tenant on a Patroni cluster', () => {
     );
 
     // pgroute did nothing: no reload, no apply, same configuration files.
-    expect(await reloads()).toBe(reloadsBefore);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsBefore);
     expect(readFileSync(`${state}/haproxy.cfg`, 'utf8').split('\n')[0]).toBe(cfgVersionLine);
     up.child.stdout?.off('data', collect);
     up.child.stderr?.off('data', collect);

@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showProc } from '../../generator/src/haproxy/reload.js';
 import { readTar, type TarEntry } from '../../generator/src/tenants-docker/secret.js';
+import { statePaths } from '../../generator/src/index.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';
-import { runCliOnce, startWatch, type CliRun } from '../support/pgroute.js';
+import { reloadCount, runCliOnce, startWatch, type CliRun } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { sleep, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
@@ -100,10 +100,6 @@ async function psqlRouted(tenant: string, pw: string | undefined): Promise<{ ok:
   return r.code === 0 ? { ok: true, text: r.stdout.trim() } : { ok: false, text: r.stderr.trim() };
 }
 
-async function reloads(): Promise<number> {
-  return (await showProc(join(state, 'haproxy-master.sock'))).reloads;
-}
-
 function routesEntry(tenant: string): { enabled: boolean } | undefined {
   try {
     const doc = JSON.parse(readFileSync(join(state, 'routes.json'), 'utf8')) as { tenants: { id: string; enabled: boolean }[] };
@@ -172,7 +168,7 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
   let ip = '';
 
   it('create: a running, labelled, limited container; password file 0600; access disabled, so refused', async () => {
-    reloadsAtStart = await reloads();
+    reloadsAtStart = await reloadCount(statePaths(state).masterSocket);
     const r = await pgrouteOk(tenantCmd('create', ACME, '--image', image, '--network', NETWORK, '--cpus', '0.5', '--memory', '256m'));
     timings['tenant create (command)'] = r.ms;
     const secret = join(state, 'tenants', `${ACME}.password`);
@@ -273,7 +269,7 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     expect(await psqlRouted(ACME, password)).toEqual({ ok: true, text: ACME });
     const noPassword = await psqlRouted(ACME, undefined);
     expect(noPassword.ok).toBe(false);
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
   it('disable --kill-sessions: the open session ends and new connections are refused within a second', async () => {
@@ -309,7 +305,7 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     timings['disable -> refused (from the command start)'] = refusedAt - start;
     expect(refusedAt - returned).toBeLessThan(WITHIN_MS);
     expect((await psqlRouted(ACME, password)).text).toMatch(refusal(ACME));
-    expect(await reloads()).toBe(reloadsAtStart);
+    expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
   it('delete: the container goes, the volume and password file stay, the access entry is dropped', async () => {

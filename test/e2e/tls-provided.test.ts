@@ -7,12 +7,11 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { showProc } from '../../generator/src/haproxy/reload.js';
-import { statePaths } from '../../generator/src/settings.js';
+import { statePaths } from '../../generator/src/index.js';
 import { createCa, issueServerCertificate, normalizeSerial, type IssuedCertificate } from '../../generator/src/tls/certificates.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
-import { startUp, writeTenantsFile } from '../support/pgroute.js';
+import { reloadCount, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 import { peerCertificate } from '../support/tls-client.js';
@@ -41,10 +40,6 @@ async function issue(commonName: string): Promise<IssuedCertificate> {
 async function servedSerial(): Promise<string> {
   const cert = await peerCertificate({ port: ports.haproxy, negotiation: 'sslrequest', ca: ca.certPem, servername: 'localhost' });
   return normalizeSerial(cert.serialNumber);
-}
-
-async function reloads(): Promise<number> {
-  return (await showProc(statePaths(stateDir).masterSocket)).reloads;
 }
 
 beforeAll(async () => {
@@ -84,7 +79,7 @@ describe('pgroute up --tls-cert --tls-key', () => {
   });
 
   it('a rotated pair on disk is swapped in without a reload; a half-written rotation is refused meanwhile; open sessions carry on', async () => {
-    const reloadsBefore = await reloads();
+    const reloadsBefore = await reloadCount(statePaths(stateDir).masterSocket);
     const session = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'acme', ssl: { ca: ca.certPem, servername: 'localhost' } });
     await session.connect();
     try {
@@ -98,7 +93,7 @@ describe('pgroute up --tls-cert --tls-key', () => {
       replace(keyFile(), second.keyPem);
       await waitFor(async () => (await servedSerial()) === normalizeSerial(second.serialHex), { timeoutMs: 5_000, intervalMs: 100, what: 'the new certificate served' });
       expect(up.output()).toContain('swapped the renewed TLS certificate into HAProxy');
-      expect(await reloads()).toBe(reloadsBefore);
+      expect(await reloadCount(statePaths(stateDir).masterSocket)).toBe(reloadsBefore);
       // The session opened under the first certificate is still there.
       const r = await session.query<{ cluster_name: string }>('SHOW cluster_name');
       expect(r.rows[0]?.cluster_name).toBe('acme');

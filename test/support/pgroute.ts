@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnLogged, waitForPort, type ProcessHandle } from './process.js';
 import type { PortBlock } from './ports.js';
+import { showProc } from '../../generator/src/index.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO_ROOT, 'dist', 'cli', 'pgroute.js');
@@ -85,4 +86,9 @@ export function runCliOnce(args: readonly string[], timeoutMs = 60_000): Promise
       resolve({ code, stdout, stderr, ms: Date.now() - t });
     });
   });
+}
+
+/** How many times the HAProxy behind this master socket has reloaded (`show proc` of the master CLI). */
+export async function reloadCount(masterSocket: string): Promise<number> {
+  return (await showProc(masterSocket)).reloads;
 }

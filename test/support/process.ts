@@ -4,7 +4,7 @@
  * plus a synchronous best-effort cleanup when the test process exits).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { waitForTcp } from '../../generator/src/index.js';
 
 // ---------------------------------------------------------------------------
 // Cleanup registry
@@ -351,40 +351,28 @@ export async function waitFor<T>(
   }
 }
 
-/** Resolves once a TCP connection to host:port succeeds. */
+/**
+ * Resolves once a TCP connection to host:port succeeds: pgroute's own wait (waitForTcp), with the
+ * process's output in the error when it exits first or the wait times out.
+ */
 export async function waitForPort(
   port: number,
   host = '127.0.0.1',
   timeoutMs = 10_000,
   opts: { process?: ProcessHandle; what?: string } = {},
 ): Promise<void> {
-  await waitFor(() => canConnect(port, host), {
-    timeoutMs,
-    intervalMs: 50,
-    what: opts.what ?? `TCP port ${host}:${port} to accept connections`,
-    ...(opts.process ? { process: opts.process } : {}),
-  });
-}
-
-/** One TCP connect attempt; true if it connected (the socket is closed at once). */
-export function canConnect(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once('connect', () => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', (err) => {
-      clearTimeout(timer);
-      sock.destroy();
-      reject(err);
-    });
-  });
+  const what = opts.what ?? `TCP port ${host}:${port} to accept connections`;
+  const p = opts.process;
+  try {
+    await waitForTcp(host, port, timeoutMs, p?.exited);
+  } catch (err) {
+    if (p && !p.running()) {
+      const e = p.exitInfo() ?? (await p.exited);
+      throw new Error(`${p.name} exited (${describeExit(e)}) while waiting for ${what}\n${p.output(40)}`);
+    }
+    const out = p ? `\n${p.name} output:\n${p.output(40)}` : '';
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${errorMessage(err)}${out}`);
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -23,9 +23,13 @@
  *    address's last routed startup to that backend (default 24 h: sessions are long-lived, and a
  *    cancel may come hours after the connect). Expired addresses are removed lazily: a little on
  *    every record(), and all at once with sweep(now).
- *  - Each address has a token bucket for cancels (default burst 10, refilled at 2 per second);
- *    a cancel beyond it is refused ('cancel-rate-limited'). Buckets live in the address records,
- *    so an address that was never routed costs no memory at all.
+ *  - Each address has a token bucket for cancels (default burst 500, refilled at 100 per second);
+ *    a cancel beyond it is refused ('cancel-rate-limited'; the agent counts it in
+ *    pgroute_agent_cancels_dropped_total and logs it). The burst is sized for an application
+ *    host whose pools (several processes of up to ~100 connections each) cancel every running
+ *    query at once, as on a client-side statement timeout or a shutdown; the bucket only stops an
+ *    address from probing faster than that. Buckets live in the address records, so an address
+ *    that was never routed costs no memory at all.
  *  - Pure: time is a parameter (`now`, ms), no timers, no I/O.
  *
  * Limits (on purpose, write them down):
@@ -49,9 +53,9 @@ export interface CancelRouterOptions {
   readonly maxBackendsPerAddress?: number;
   /** A record expires this long after the last routed startup it stands for. Default 24 h. */
   readonly ttlMs?: number;
-  /** Cancels an address may send in a burst. Default 10. */
+  /** Cancels an address may send in a burst. Default 500. */
   readonly cancelBurst?: number;
-  /** Cancels per second refilled into an address's bucket. Default 2. */
+  /** Cancels per second refilled into an address's bucket. Default 100. */
   readonly cancelRefillPerSecond?: number;
 }
 
@@ -84,8 +88,8 @@ export const CANCEL_DEFAULTS = {
   maxAddresses: 100_000,
   maxBackendsPerAddress: 4,
   ttlMs: 24 * 60 * 60 * 1000,
-  cancelBurst: 10,
-  cancelRefillPerSecond: 2,
+  cancelBurst: 500,
+  cancelRefillPerSecond: 100,
 } as const;
 
 /** Normalizes the textual forms one client address may take (IPv4-mapped IPv6, hex case). */

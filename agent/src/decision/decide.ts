@@ -2,6 +2,10 @@
 // connection (targets above 100k/s), so the route path allocates little: one Map lookup, at most
 // one regex match, the verdict object. Never throws: anything unexpected is an 'internal-error'.
 //
+// Pure: the cancel records are read by the caller (CancelRouter.route(), with cancelTargetAccepted()
+// as its filter) and their answer passed in; a routed startup is returned, and the caller records
+// it (server/decide-connection.ts). decide() itself changes nothing.
+//
 // Refusals (reason, SQLSTATE, what the client reads):
 //   malformed               08P01  the decoder's own sentence
 //   unexpected-negotiation  08P01  SSLRequest/GSSENCRequest reached the agent: HAProxy answers
@@ -24,11 +28,11 @@
 // truncated and escaped (quote.ts). `tenant` is set on refusals only for tenants of the table, so
 // it is safe as a metrics label; an unknown id the client sent is in logDetail.
 
-import type { CancelRouter, CancelTarget } from './cancel-router.js';
+import type { CancelRouting, CancelTarget } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
 import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
-import { quoteValue, sanitizeText } from './quote.js';
+import { quoteValue, sanitizeText } from '../quote.js';
 import type {
   ConnectionFacts,
   KeySource,
@@ -107,9 +111,13 @@ function addressForLog(address: unknown): string {
   return typeof address === 'string' && address !== '' ? sanitizeText(address, 64) : '(no address)';
 }
 
-function decideCancel(table: RouteTable, facts: ConnectionFacts, cancels: CancelRouter, now: number): Verdict {
-  const accept = (to: CancelTarget): boolean => tenantHasBackend(table.tenants.get(to.tenant), to.backend);
-  const r = cancels.route(facts.clientAddress, now, accept);
+/** The filter for CancelRouter.route(): a recorded target still served by `table`. */
+export function cancelTargetAccepted(table: RouteTable): (to: CancelTarget) => boolean {
+  return (to) => tenantHasBackend(table.tenants.get(to.tenant), to.backend);
+}
+
+function decideCancel(facts: ConnectionFacts, r: CancelRouting | undefined): Verdict {
+  if (r === undefined) return internalError('a CancelRequest was decided without consulting the cancel records');
   switch (r.kind) {
     case 'route':
       return { kind: 'route', tenant: r.to.tenant, target: r.to.target, backend: r.to.backend, cancel: true };
@@ -134,8 +142,6 @@ function decideStartup(
   table: RouteTable,
   facts: ConnectionFacts,
   params: ReadonlyMap<string, string>,
-  cancels: CancelRouter,
-  now: number,
   readOption: TenantOptionReader | undefined,
 ): Verdict {
   const policy = table.policy;
@@ -234,29 +240,28 @@ function decideStartup(
     );
   }
 
-  const verdict = { kind: 'route', tenant: id, target, backend, cancel: false } as const;
-  cancels.record(facts.clientAddress, verdict, now);
-  return verdict;
+  return { kind: 'route', tenant: id, target, backend, cancel: false };
 }
 
 /**
- * Decides where one connection goes. `readOption` (optional) replaces the reader of
+ * Decides where one connection goes. `cancel` is what the cancel records said about the client
+ * address when the packet is a CancelRequest (ignored otherwise). A route with `cancel: false` is a
+ * routed startup for the caller to record. `readOption` (optional) replaces the reader of
  * `-c pgroute.tenant=` in `options`. Never throws.
  */
 export function decide(
   table: RouteTable,
   facts: ConnectionFacts,
-  cancels: CancelRouter,
-  now: number,
+  cancel?: CancelRouting,
   readOption?: TenantOptionReader,
 ): Verdict {
   try {
     const p = facts.preamble;
     switch (p.kind) {
       case 'startup':
-        return decideStartup(table, facts, p.params, cancels, now, readOption);
+        return decideStartup(table, facts, p.params, readOption);
       case 'cancel':
-        return decideCancel(table, facts, cancels, now);
+        return decideCancel(facts, cancel);
       case 'invalid':
         return refuse(
           'malformed',

@@ -23,4 +23,4 @@ export {
   type CancelRouting,
   type CancelTarget,
 } from './cancel-router.js';
-export { MAX_ECHO_CHARS, quoteValue, sanitizeText } from './quote.js';
+export { MAX_ECHO_CHARS, quoteValue, sanitizeText } from '../quote.js';

@@ -22,7 +22,7 @@
 
 import type { KeySource, RoutingPolicy } from './types.js';
 import { readTenantOption, type TenantOptionReader } from './options-tenant.js';
-import { quoteValue } from './quote.js';
+import { quoteValue } from '../quote.js';
 
 export interface KeyClaim {
   readonly source: KeySource;

@@ -2,6 +2,7 @@
 // Pure and total: any input, however short, long or hostile, gives a DecodedPreamble; nothing
 // throws. Layout: Int32 length (counting itself), Int32 code, body.
 
+import { quoteValue } from '../quote.js';
 import { BufferReader } from './buffer-reader.js';
 import {
   CANCEL_KEY_MAX_BYTES,
@@ -39,12 +40,6 @@ function invalid(problem: PreambleProblem, message: string): InvalidPreamble {
   return { kind: 'invalid', problem, message };
 }
 
-/** Client text made safe for a message or a log line: JSON-quoted, control characters escaped, capped. */
-function quote(text: string): string {
-  const chars = Array.from(text);
-  const shown = chars.length > QUOTE_LIMIT ? `${chars.slice(0, QUOTE_LIMIT).join('')}...` : text;
-  return JSON.stringify(shown);
-}
 
 function decodeUtf8(bytes: Uint8Array): string | undefined {
   try {
@@ -303,19 +298,19 @@ function decodeStartup(
     if (i >= end) {
       return invalid(
         'unterminated-parameter',
-        `value of startup parameter ${quote(name)} at byte ${valueAt} runs to the end of the packet without its \\0`,
+        `value of startup parameter ${quoteValue(name, QUOTE_LIMIT)} at byte ${valueAt} runs to the end of the packet without its \\0`,
       );
     }
     const value = textOf(buf, pos, i, high);
     if (value === undefined) {
       return invalid(
         'invalid-encoding',
-        `value of startup parameter ${quote(name)} is not valid UTF-8; send it UTF-8 encoded`,
+        `value of startup parameter ${quoteValue(name, QUOTE_LIMIT)} is not valid UTF-8; send it UTF-8 encoded`,
       );
     }
     pos = i + 1;
     if (params.has(name)) {
-      return invalid('duplicate-parameter', `startup parameter ${quote(name)} is sent twice; send it once`);
+      return invalid('duplicate-parameter', `startup parameter ${quoteValue(name, QUOTE_LIMIT)} is sent twice; send it once`);
     }
     params.set(name, value);
   }

@@ -22,7 +22,10 @@ export class RefusalLog {
       this.#inWindow = 0;
     }
     if (this.#inWindow++ < this.perSecond) {
-      this.log.info({ reason: v.reason, sqlstate: v.sqlstate, tenant: v.tenant, detail: v.logDetail }, 'connection refused');
+      const fields = { reason: v.reason, sqlstate: v.sqlstate, tenant: v.tenant, detail: v.logDetail };
+      // A dropped cancel leaves a query running that a client asked to stop: a warning.
+      if (v.reason === 'cancel-rate-limited') this.log.warn(fields, 'cancel request dropped');
+      else this.log.info(fields, 'connection refused');
     } else this.#suppressed++;
   }
 

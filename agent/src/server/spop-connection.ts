@@ -6,15 +6,16 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RefuseVerdict, Verdict } from '../decision/types.js';
 import { performance } from 'node:perf_hooks';
-import { encodeAck, encodeAckWithPayload, type TxnSetVar } from '../spop/ack.js';
+import { encodeAck, encodeAckWithPayload, encodeAgentDisconnect, encodeAgentHello, type TxnSetVar } from '../spop/agent-frames.js';
 import { DEFAULT_MAX_FRAME_SIZE, STATUS } from '../spop/constants.js';
 import { SpopError } from '../spop/errors.js';
-import { agentDisconnect, decodeFrame, encodeFrame, type NotifyFrame } from '../spop/frame.js';
 import { FrameReader } from '../spop/frame-reader.js';
+import { agentDisconnect, type NotifyFrame, type SpoeMessage } from '../spop/frames.js';
 import { negotiateHello, type AgentCapability } from '../spop/handshake.js';
+import { decodeHaproxyFrame } from '../spop/haproxy-frames.js';
 import type { AgentMetrics } from '../metrics.js';
-import { decideStartupPacket, handleMessage, type DecisionContext } from './notify-handler.js';
-import { newStartupNotify, readStartupNotify, type StartupNotify } from './notify-fast.js';
+import type { DecisionContext } from './decide-connection.js';
+import { decideStartupNotify, handleMessage, newStartupNotify, readStartupNotify, type StartupNotify } from './startup-message.js';
 import { routeAckPayload, verdictActions } from './verdict-actions.js';
 
 export interface ConnectionOptions {
@@ -87,19 +88,19 @@ export class SpopConnection {
   #onFrame(body: Buffer, out: Buffer[]): void {
     const hot = this.#opts.metrics.hot;
     // The NOTIFY HAProxy sends for every connection, read in place; anything else (or anything
-    // unusual about it) goes through the generic decoder below, with all of its checks.
+    // unusual about it) goes through the decoder below, with all of its checks.
     if (this.#ready && readStartupNotify(body, this.#notify)) {
       hot.framesIn.notify++;
-      out.push(this.#fastAck(body, this.#notify));
+      out.push(this.#answer(this.#notify.streamId, this.#notify.frameId, body, undefined));
       return;
     }
-    const frame = decodeFrame(body);
+    const frame = decodeHaproxyFrame(body);
     hot.framesIn[frame.type]++;
     if (!this.#ready) {
       if (frame.type !== 'haproxy-hello') throw new SpopError(STATUS.INVALID, `expected HAPROXY-HELLO first, got ${frame.type}`);
       clearTimeout(this.#helloTimer);
       const result = negotiateHello(frame, { maxFrameSize: this.#reader.maxFrameSize, capabilities: CAPABILITIES });
-      out.push(encodeFrame(result.reply));
+      out.push(result.ok ? encodeAgentHello(result.reply) : encodeAgentDisconnect(result.reply));
       hot.framesOut[result.reply.type]++;
       if (result.ok) {
         this.#reader.maxFrameSize = result.maxFrameSize;
@@ -110,11 +111,11 @@ export class SpopConnection {
     }
     switch (frame.type) {
       case 'notify':
-        out.push(this.#ack(frame));
+        out.push(this.#answer(frame.streamId, frame.frameId, body, frame));
         return;
       case 'haproxy-disconnect':
         this.#opts.log.debug({ status: frame.statusCode, message: frame.message }, 'HAProxy disconnected');
-        out.push(encodeFrame(agentDisconnect(STATUS.NONE, 'bye')));
+        out.push(encodeAgentDisconnect(agentDisconnect(STATUS.NONE, 'bye')));
         this.#closeAfter(out);
         return;
       default:
@@ -122,53 +123,47 @@ export class SpopConnection {
     }
   }
 
-  /** #ack() for a NOTIFY read by the fast path: one pgroute-startup message. */
-  #fastAck(body: Buffer, n: StartupNotify): Buffer {
-    const { metrics, log } = this.#opts;
-    const hot = metrics.hot;
+  /**
+   * The ACK for a NOTIFY: read by the fast path (`frame` undefined; one startup message, whose
+   * route actions are cached pre-encoded), or decoded (one verdict per message this agent knows).
+   */
+  #answer(streamId: number, frameId: number, body: Buffer, frame: NotifyFrame | undefined): Buffer {
+    const hot = this.#opts.metrics.hot;
     const timed = hot.shouldTime();
     const started = timed ? performance.now() : 0;
-    let verdict: Verdict;
-    try {
-      verdict = decideStartupPacket(this.#opts.ctx, body, n);
-    } catch (err) {
-      metrics.errors.labels('internal').inc();
-      log.error({ err }, 'decision failed; refusing the connection');
-      verdict = internalError;
+    const max = this.#reader.maxFrameSize;
+    let ack: Buffer;
+    if (frame === undefined) {
+      const verdict = this.#verdict(body, undefined)!;
+      this.#opts.onVerdict(verdict);
+      ack =
+        verdict.kind === 'route'
+          ? encodeAckWithPayload(streamId, frameId, routeAckPayload(verdict), max)
+          : encodeAck(streamId, frameId, verdictActions(verdict), max);
+    } else {
+      const actions: TxnSetVar[] = [];
+      for (const message of frame.messages) {
+        const verdict = this.#verdict(body, message);
+        if (verdict === undefined) continue;
+        this.#opts.onVerdict(verdict);
+        for (const a of verdictActions(verdict)) actions.push(a);
+      }
+      ack = encodeAck(streamId, frameId, actions, max);
     }
-    this.#opts.onVerdict(verdict);
-    const ack =
-      verdict.kind === 'route'
-        ? encodeAckWithPayload(n.streamId, n.frameId, routeAckPayload(verdict), this.#reader.maxFrameSize)
-        : encodeAck(n.streamId, n.frameId, verdictActions(verdict), this.#reader.maxFrameSize);
     if (timed) hot.observeLatency((performance.now() - started) / 1e3);
     hot.framesOut.ack++;
     return ack;
   }
 
-  #ack(frame: NotifyFrame): Buffer {
-    const { metrics, log } = this.#opts;
-    const hot = metrics.hot;
-    const timed = hot.shouldTime();
-    const started = timed ? performance.now() : 0;
-    const actions: TxnSetVar[] = [];
-    for (const message of frame.messages) {
-      let verdict: Verdict | undefined;
-      try {
-        verdict = handleMessage(this.#opts.ctx, message);
-      } catch (err) {
-        metrics.errors.labels('internal').inc();
-        log.error({ err }, 'decision failed; refusing the connection');
-        verdict = internalError;
-      }
-      if (verdict === undefined) continue;
-      this.#opts.onVerdict(verdict);
-      for (const a of verdictActions(verdict)) actions.push(a);
+  /** The verdict for one message (the fast path's when `message` is undefined); a failed decision is a refusal, never silence. */
+  #verdict(body: Buffer, message: SpoeMessage | undefined): Verdict | undefined {
+    try {
+      return message === undefined ? decideStartupNotify(this.#opts.ctx, body, this.#notify) : handleMessage(this.#opts.ctx, message);
+    } catch (err) {
+      this.#opts.metrics.errors.labels('internal').inc();
+      this.#opts.log.error({ err }, 'decision failed; refusing the connection');
+      return internalError;
     }
-    const ack = encodeAck(frame.streamId, frame.frameId, actions, this.#reader.maxFrameSize);
-    if (timed) hot.observeLatency((performance.now() - started) / 1e3);
-    hot.framesOut.ack++;
-    return ack;
   }
 
   #flush(out: Buffer[]): void {
@@ -208,7 +203,7 @@ export class SpopConnection {
     clearTimeout(this.#helloTimer);
     if (!this.#socket.destroyed) {
       try {
-        this.#socket.end(encodeFrame(agentDisconnect(status, message)));
+        this.#socket.end(encodeAgentDisconnect(agentDisconnect(status, message)));
       } catch {
         this.#socket.destroy();
       }

@@ -1,15 +1,16 @@
-// Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (see haproxy/spoe.conf.hbs:
-// be = backend, t = tenant, tgt = target, err = the ErrorResponse to send when refusing).
+// Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (the names are the SPOE
+// contract's VERDICT_VAR: backend, tenant, target, and the ErrorResponse to send when refusing).
 
 import type { RouteVerdict, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
-import { encodeAckPayload, type TxnSetVar } from '../spop/ack.js';
+import { encodeAckPayload, type TxnSetVar } from '../spop/agent-frames.js';
+import { VERDICT_VAR } from './spoe-contract.js';
 
 // Pre-encoded names: the hot path skips UTF-8 work.
-export const VAR_BACKEND = Buffer.from('be');
-export const VAR_TENANT = Buffer.from('t');
-export const VAR_TARGET = Buffer.from('tgt');
-export const VAR_ERROR = Buffer.from('err');
+const VAR_BACKEND = Buffer.from(VERDICT_VAR.backend);
+const VAR_TENANT = Buffer.from(VERDICT_VAR.tenant);
+const VAR_TARGET = Buffer.from(VERDICT_VAR.target);
+const VAR_ERROR = Buffer.from(VERDICT_VAR.error);
 
 export function verdictActions(verdict: Verdict): TxnSetVar[] {
   if (verdict.kind === 'route') {

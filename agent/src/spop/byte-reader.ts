@@ -3,19 +3,7 @@
 // Byte strings come back as subarray views (zero copy); text is decoded as UTF-8.
 
 import { invalid } from './errors.js';
-
-/** First byte values below this are single-byte varints (SPOE.txt 3.1: 0 <= X < 240). */
-const VARINT_ONE_BYTE_LIMIT = 240;
-/** Continuation bit of the 2nd..nth varint bytes. */
-const VARINT_CONTINUATION = 0x80;
-/** The first byte carries 4 value bits, so the second byte is weighted 2^4. */
-const VARINT_FIRST_SHIFT_WEIGHT = 16;
-/** Each continuation byte adds 7 value bits. */
-const VARINT_GROUP_WEIGHT = 128;
-/** A uint64 needs at most 10 bytes (4 + 9*7 = 67 bits >= 64); an 11th byte always overflows. */
-export const VARINT_MAX_BYTES = 10;
-/** Largest value a varint may carry (HAProxy decodes into a uint64_t). */
-export const VARINT_MAX_VALUE = 0xffff_ffff_ffff_ffffn;
+import { VARINT_TRUNCATED, readVarint, readVarintBigInt, varintEnd } from './varint.js';
 
 export class ByteReader {
   readonly buf: Buffer;
@@ -65,34 +53,18 @@ export class ByteReader {
   /**
    * Varint as a number. Returns -1 (cursor unmoved) when the value exceeds Number.MAX_SAFE_INTEGER,
    * so callers can fall back to varintBigInt(); throws SpopError on truncation.
-   *
-   * Decoding per HAProxy: value = b0 + sum(b_k * 2^(4 + 7(k-1))), with the raw byte values
-   * (continuation bits included) added, which is what undoes the encoder's -240 / -128 offsets.
-   * Every partial sum below 2^53 is exact, and a true sum above MAX_SAFE_INTEGER can never round
-   * down to it, so the overflow test is sound.
    */
   varintOrOverflow(what: string): number {
-    const buf = this.buf;
-    const end = this.end;
-    let pos = this.pos;
-    if (pos >= end) throw invalid(`truncated ${what}: varint missing at offset ${pos}`, pos);
-    let b = buf[pos++]!;
-    if (b < VARINT_ONE_BYTE_LIMIT) {
-      this.pos = pos;
-      return b;
+    const at = this.pos;
+    const v = readVarint(this.buf, at, this.end);
+    if (v >= 0) {
+      this.pos = varintEnd();
+      return v;
     }
-    let value = b;
-    let weight = VARINT_FIRST_SHIFT_WEIGHT;
-    for (;;) {
-      if (pos >= end) throw invalid(`truncated ${what}: varint starting at offset ${this.pos} runs past the end`, this.pos);
-      b = buf[pos++]!;
-      value += b * weight;
-      if (value > Number.MAX_SAFE_INTEGER) return -1;
-      if (b < VARINT_CONTINUATION) break;
-      weight *= VARINT_GROUP_WEIGHT;
+    if (v === VARINT_TRUNCATED) {
+      throw invalid(at >= this.end ? `truncated ${what}: varint missing at offset ${at}` : `truncated ${what}: varint starting at offset ${at} runs past the end`, at);
     }
-    this.pos = pos;
-    return value;
+    return -1;
   }
 
   /** Varint as a number; values above Number.MAX_SAFE_INTEGER are rejected as INVALID. */
@@ -110,24 +82,9 @@ export class ByteReader {
 
   /** Varint over the full uint64 range. Rejects encodings longer than 10 bytes or above 2^64-1. */
   varintBigInt(what: string): bigint {
-    const fast = this.varintOrOverflow(what);
-    if (fast >= 0) return BigInt(fast);
-    const buf = this.buf;
-    const start = this.pos;
-    let pos = start;
-    let value = BigInt(buf[pos++]!);
-    let shift = 4n;
-    for (let n = 1; ; n++) {
-      if (pos >= this.end) throw invalid(`truncated ${what}: varint starting at offset ${start} runs past the end`, start);
-      if (n >= VARINT_MAX_BYTES) throw invalid(`${what} at offset ${start}: varint longer than ${VARINT_MAX_BYTES} bytes`, start);
-      const b = buf[pos++]!;
-      value += BigInt(b) << shift;
-      if (b < VARINT_CONTINUATION) break;
-      shift += 7n;
-    }
-    if (value > VARINT_MAX_VALUE) throw invalid(`${what} at offset ${start}: varint overflows 64 bits`, start);
-    this.pos = pos;
-    return value;
+    const v = readVarintBigInt(this.buf, this.pos, this.end, what);
+    this.pos = varintEnd();
+    return v;
   }
 
   /** <LENGTH:varint><BYTES> as a view (no copy). */

@@ -2,7 +2,7 @@
 // the frame to send back out. No I/O; the caller writes `reply` and, when `closeAfterReply`, closes.
 
 import { CAPABILITY, MIN_FRAME_SIZE, SPOP_MAJOR_VERSION, SPOP_VERSION, STATUS, UINT32_MAX } from './constants.js';
-import { agentDisconnect, type AgentDisconnectFrame, type AgentHelloFrame, type HaproxyHelloFrame } from './frame.js';
+import { agentDisconnect, type AgentDisconnectFrame, type AgentHelloFrame, type HaproxyHelloFrame } from './frames.js';
 
 /** Capabilities this agent may announce. "fragmentation" is deliberately absent: we reject fragments. */
 export type AgentCapability = typeof CAPABILITY.PIPELINING | typeof CAPABILITY.ASYNC;

@@ -1,4 +1,6 @@
-// Public API of the SPOP 2.0 codec.
+// Public API of the SPOP 2.0 codec, in layers: varint -> typed data -> frame -> the frames HAProxy
+// sends (decoded) and the frames the agent sends (encoded). The opposite directions, for tests and
+// the benchmark, are in ./testing.
 
 export {
   ACTION_NB_ARGS,
@@ -27,23 +29,23 @@ export { decodeVarint, encodeVarint, varintSize, varintSizeBigInt, writeVarint, 
 export { decodeTypedData, encodeTypedData, type TypedValue, type TypedValueType } from './typed-data.js';
 export {
   agentDisconnect,
-  decodeFrame,
-  encodeFrame,
-  splitCommaList,
   type AckFrame,
   type Action,
   type AgentDisconnectFrame,
+  type AgentFrame,
   type AgentHelloFrame,
-  type EncodeOptions,
   type Frame,
   type FrameKind,
   type HaproxyDisconnectFrame,
+  type HaproxyFrame,
   type HaproxyHelloFrame,
   type NotifyFrame,
   type SpoeArg,
   type SpoeMessage,
   type VarScope,
-} from './frame.js';
+} from './frames.js';
+export { splitCommaList } from './kv-list.js';
+export { decodeHaproxyFrame } from './haproxy-frames.js';
+export { encodeAck, encodeAckPayload, encodeAckWithPayload, encodeAgentDisconnect, encodeAgentFrame, encodeAgentHello, type TxnSetVar } from './agent-frames.js';
 export { FrameReader } from './frame-reader.js';
 export { negotiateHello, parseVersion, supportsSpop2, type AgentCapability, type AgentLimits, type HandshakeResult } from './handshake.js';
-export { encodeAck, type TxnSetVar } from './ack.js';

@@ -8,7 +8,7 @@ describe('CancelRouter', () => {
   it('has the documented defaults', () => {
     const r = new CancelRouter();
     expect([r.maxAddresses, r.maxBackendsPerAddress, r.ttlMs, r.cancelBurst, r.cancelRefillPerSecond]).toEqual([
-      100_000, 4, 24 * H, 10, 2,
+      100_000, 4, 24 * H, 500, 100,
     ]);
     expect(CANCEL_DEFAULTS.ttlMs).toBe(24 * H);
   });

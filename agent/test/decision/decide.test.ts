@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CancelRouter } from '../../src/decision/cancel-router.js';
 import { decide, INTERNAL_ERROR_MESSAGE } from '../../src/decision/decide.js';
-import type { RefuseVerdict, RouteTable, Verdict } from '../../src/decision/types.js';
+import type { ConnectionFacts, RefuseVerdict, RouteTable, Verdict } from '../../src/decision/types.js';
 import type { DecodedPreamble } from '../../src/pg/preamble-types.js';
+import { RouteStore } from '../../src/routes-store.js';
+import { decideConnection } from '../../src/server/decide-connection.js';
 import { CANCEL, facts, policy, startup, table, tenant, TENANTS } from './fixtures.js';
 
 const T = table();
@@ -10,7 +12,12 @@ const REVEAL = table(policy({ revealDisabled: true }));
 const NOW = 1_700_000_000_000;
 
 function run(t: RouteTable, preamble: DecodedPreamble, port = 5432, address = '203.0.113.7'): Verdict {
-  return decide(t, facts(preamble, port, address), new CancelRouter(), NOW);
+  return decideWith(new CancelRouter(), t, facts(preamble, port, address), NOW);
+}
+
+/** decide() with the cancel records, as the agent runs it: read before, a routed startup recorded after. */
+function decideWith(cancels: CancelRouter, t: RouteTable, f: ConnectionFacts, now: number): Verdict {
+  return decideConnection({ store: new RouteStore(t), cancels, now: () => now }, f);
 }
 
 function refused(v: Verdict): RefuseVerdict {
@@ -122,73 +129,83 @@ describe('decide: refusals', () => {
       { preamble: { kind: 'startup', params: null }, clientAddress: 'a', frontendPort: 1 },
     ];
     for (const f of broken) {
-      const v = decide(T, f as never, new CancelRouter(), NOW);
+      const v = decide(T, f as never);
       expect(refused(v).reason).toBe('internal-error');
     }
     // a missing address only means the route cannot be remembered for cancels
     const noAddress = { preamble: startup({ user: 'bob', database: 'acme' }), clientAddress: null, frontendPort: 1 };
-    expect(decide(T, noAddress as never, new CancelRouter(), NOW)).toMatchObject({ kind: 'route', tenant: 'acme' });
-    expect(refused(decide(T, { ...noAddress, preamble: CANCEL } as never, new CancelRouter(), NOW)).reason).toBe('cancel-unroutable');
-    const v = decide(null as never, facts(startup({ user: 'a' })), new CancelRouter(), NOW);
+    expect(decide(T, noAddress as never)).toMatchObject({ kind: 'route', tenant: 'acme' });
+    expect(refused(decideWith(new CancelRouter(), T, { ...noAddress, preamble: CANCEL } as never, NOW)).reason).toBe('cancel-unroutable');
+    const v = decide(null as never, facts(startup({ user: 'a' })));
     expect(refused(v).reason).toBe('internal-error');
     const throwing = (): string => {
       throw new Error('boom');
     };
-    const w = decide(T, facts(startup({ user: 'a', options: 'x' })), new CancelRouter(), NOW, throwing);
+    const w = decide(T, facts(startup({ user: 'a', options: 'x' })), undefined, throwing);
     expect(refused(w)).toMatchObject({ reason: 'internal-error', sqlstate: 'XX000', message: INTERNAL_ERROR_MESSAGE });
     expect(refused(w).logDetail).toMatch(/boom/);
   });
 });
 
 describe('decide: cancels', () => {
+  it('decide() itself records nothing: it returns the routed startup, the caller records it', () => {
+    const f = facts(startup({ user: 'app.acme' }), 5432, '198.51.100.9');
+    const cancels = new CancelRouter();
+    expect(decide(T, f)).toEqual({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: false });
+    expect(cancels.size).toBe(0);
+    expect(refused(decide(T, facts(CANCEL, 5432, '198.51.100.9'))).reason).toBe('internal-error');
+    decideWith(cancels, T, f, NOW);
+    expect(cancels.size).toBe(1);
+  });
+
   it('routes a cancel to the backend the same address was last routed to', () => {
     const cancels = new CancelRouter();
     const addr = '198.51.100.1';
-    expect(decide(T, facts(startup({ user: 'app.acme' }), 6432, addr), cancels, NOW).kind).toBe('route');
-    expect(decide(T, facts(startup({ user: 'app.globex' }), 5432, addr), cancels, NOW + 1000).kind).toBe('route');
-    expect(decide(T, facts(CANCEL, 5432, addr), cancels, NOW + 2000)).toEqual({
+    expect(decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 6432, addr), NOW).kind).toBe('route');
+    expect(decideWith(cancels, T, facts(startup({ user: 'app.globex' }), 5432, addr), NOW + 1000).kind).toBe('route');
+    expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW + 2000)).toEqual({
       kind: 'route',
       tenant: 'globex',
       target: 'primary',
       backend: 'be_globex_primary',
       cancel: true,
     });
-    expect(refused(decide(T, facts(CANCEL, 5432, '198.51.100.2'), cancels, NOW + 2000)).reason).toBe('cancel-unroutable');
+    expect(refused(decideWith(cancels, T, facts(CANCEL, 5432, '198.51.100.2'), NOW + 2000)).reason).toBe('cancel-unroutable');
   });
 
   it('refused startups are not recorded', () => {
     const cancels = new CancelRouter();
-    decide(T, facts(startup({ user: 'bob', database: 'initech' }), 5432, '192.0.2.9'), cancels, NOW);
-    expect(refused(decide(T, facts(CANCEL, 5432, '192.0.2.9'), cancels, NOW)).reason).toBe('cancel-unroutable');
+    decideWith(cancels, T, facts(startup({ user: 'bob', database: 'initech' }), 5432, '192.0.2.9'), NOW);
+    expect(refused(decideWith(cancels, T, facts(CANCEL, 5432, '192.0.2.9'), NOW)).reason).toBe('cancel-unroutable');
   });
 
   it('skips recorded backends the current table no longer has', () => {
     const cancels = new CancelRouter();
     const addr = '192.0.2.10';
-    decide(T, facts(startup({ user: 'app.acme' }), 5432, addr), cancels, NOW);
-    decide(T, facts(startup({ user: 'app.globex' }), 5432, addr), cancels, NOW + 1);
+    decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
+    decideWith(cancels, T, facts(startup({ user: 'app.globex' }), 5432, addr), NOW + 1);
     const withoutGlobex = table(policy(), TENANTS.filter((t) => t.id !== 'globex'));
-    expect(decide(withoutGlobex, facts(CANCEL, 5432, addr), cancels, NOW + 2)).toMatchObject({ kind: 'route', tenant: 'acme' });
+    expect(decideWith(cancels, withoutGlobex, facts(CANCEL, 5432, addr), NOW + 2)).toMatchObject({ kind: 'route', tenant: 'acme' });
     const renamed = table(policy(), [tenant('acme', true, ['pool'])]);
-    expect(refused(decide(renamed, facts(CANCEL, 5432, addr), cancels, NOW + 3)).reason).toBe('cancel-unroutable');
+    expect(refused(decideWith(cancels, renamed, facts(CANCEL, 5432, addr), NOW + 3)).reason).toBe('cancel-unroutable');
   });
 
   it('a disabled tenant still gets its sessions cancelled', () => {
     const cancels = new CancelRouter();
     const addr = '192.0.2.11';
-    decide(T, facts(startup({ user: 'app.acme' }), 5432, addr), cancels, NOW);
+    decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
     const disabled = table(policy(), [tenant('acme', false, ['primary', 'pool', 'replica'])]);
-    expect(decide(disabled, facts(CANCEL, 5432, addr), cancels, NOW + 1)).toMatchObject({ kind: 'route', backend: 'be_acme_primary' });
+    expect(decideWith(cancels, disabled, facts(CANCEL, 5432, addr), NOW + 1)).toMatchObject({ kind: 'route', backend: 'be_acme_primary' });
   });
 
   it('rate-limits cancels per address', () => {
     const cancels = new CancelRouter({ cancelBurst: 2, cancelRefillPerSecond: 1 });
     const addr = '192.0.2.12';
-    decide(T, facts(startup({ user: 'app.acme' }), 5432, addr), cancels, NOW);
-    expect(decide(T, facts(CANCEL, 5432, addr), cancels, NOW).kind).toBe('route');
-    expect(decide(T, facts(CANCEL, 5432, addr), cancels, NOW).kind).toBe('route');
-    const v = refused(decide(T, facts(CANCEL, 5432, addr), cancels, NOW));
+    decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
+    expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW).kind).toBe('route');
+    expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW).kind).toBe('route');
+    const v = refused(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW));
     expect(v).toMatchObject({ reason: 'cancel-rate-limited', sqlstate: '53300' });
-    expect(decide(T, facts(CANCEL, 5432, addr), cancels, NOW + 1000).kind).toBe('route');
+    expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW + 1000).kind).toBe('route');
   });
 });

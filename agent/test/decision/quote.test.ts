@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quoteValue, sanitizeText } from '../../src/decision/quote.js';
+import { quoteValue, sanitizeText } from '../../src/quote.js';
 
 describe('quoteValue', () => {
   it.each([

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { CancelRouter } from '../../src/decision/cancel-router.js';
 import { decide } from '../../src/decision/decide.js';
+import { RouteStore } from '../../src/routes-store.js';
+import { decideConnection } from '../../src/server/decide-connection.js';
 import type { ConnectionFacts, Verdict } from '../../src/decision/types.js';
 import { CANCEL, facts, policy, startup, table } from './fixtures.js';
 
@@ -15,7 +17,7 @@ function over(f: ConnectionFacts, extra: Partial<ConnectionFacts>): ConnectionFa
 }
 
 function run(f: ConnectionFacts, t = sniTable): Verdict {
-  return decide(t, f, new CancelRouter(), 0);
+  return decide(t, f);
 }
 
 describe('server name (SNI) as the tenant key', () => {
@@ -72,7 +74,7 @@ describe('TLS-required ports', () => {
   });
 
   it('cancels are not refused (libpq before 17 always sends them in clear text)', () => {
-    const v = run(facts(CANCEL, 5433), required);
+    const v = decideConnection({ store: new RouteStore(required), cancels: new CancelRouter(), now: () => 0 }, facts(CANCEL, 5433));
     expect(v).toMatchObject({ reason: 'cancel-unroutable' });
   });
 });

@@ -3,7 +3,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningAgent } from '../../src/agent.js';
-import { STATUS, encodeFrame } from '../../src/spop/index.js';
+import { STATUS } from '../../src/spop/index.js';
+import { encodeFrame } from '../../src/spop/testing/index.js';
 import { startTestAgent, startupFor } from './harness.js';
 import { SpopClient, ackVars, haproxyHello, startupMessage, stringVar } from './spop-client.js';
 

@@ -9,7 +9,8 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningAgent } from '../../src/agent.js';
-import { STATUS, encodeFrame } from '../../src/spop/index.js';
+import { STATUS } from '../../src/spop/index.js';
+import { encodeFrame } from '../../src/spop/testing/index.js';
 import { startTestAgent, startupFor } from './harness.js';
 import { SpopClient, ackVars, notify, startupMessage, stringVar } from './spop-client.js';
 
@@ -204,11 +205,19 @@ describe('HAPROXY-DISCONNECT', () => {
 
 describe('abrupt clients', () => {
   it('a client resetting mid-frame does not disturb the agent', async () => {
+    const bystander = await ready();
     const c = await ready();
     const f = encodeFrame(notify(1, 1, [routedAcme()]));
     c.send(f.subarray(0, 10));
     c.socket.resetAndDestroy();
     await c.closed;
+    // An open connection and a new one both still get real verdicts.
+    expect(stringVar(ackVars(await bystander.request(7, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
+    const fresh = await ready();
+    expect(stringVar(ackVars(await fresh.request(1, 1, [startupMessage(startupFor('globex'))])), 'be')).toBe('be_globex_primary');
+    bystander.destroy();
+    fresh.destroy();
+    await Promise.all([bystander.closed, fresh.closed]);
   });
 
   it('many connections opened and dropped at once are all cleaned up', async () => {
@@ -224,5 +233,8 @@ describe('abrupt clients', () => {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+    const fresh = await ready();
+    expect(stringVar(ackVars(await fresh.request(1, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
+    fresh.destroy();
   });
 });

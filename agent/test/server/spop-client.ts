@@ -5,8 +5,6 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import {
   FrameReader,
-  decodeFrame,
-  encodeFrame,
   type AckFrame,
   type AgentDisconnectFrame,
   type AgentHelloFrame,
@@ -16,7 +14,8 @@ import {
   type SpoeMessage,
   type TypedValue,
 } from '../../src/spop/index.js';
-import { STARTUP_MESSAGE } from '../../src/server/notify-handler.js';
+import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
+import { STARTUP_MESSAGE } from '../../src/server/spoe-contract.js';
 
 /** What HAProxy 2.6 announces (SPOE.txt 3.2.4): pipelining and async, our frame size. */
 export function haproxyHello(overrides: Partial<HaproxyHelloFrame> = {}): HaproxyHelloFrame {

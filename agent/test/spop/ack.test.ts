@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SpopError, STATUS, decodeFrame, encodeAck, encodeFrame, type Frame, type TxnSetVar } from '../../src/spop/index.js';
+import { SpopError, STATUS, encodeAck, type Frame, type TxnSetVar } from '../../src/spop/index.js';
+import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { hex } from './hex.js';
 
 describe('encodeAck (hot path)', () => {

@@ -43,17 +43,19 @@ export const typedValue: fc.Arbitrary<TypedValue> = fc.oneof(
 const id = fc.oneof(fc.nat({ max: 300 }), fc.nat(), fc.maxSafeNat());
 const finFlags = fc.integer({ min: 0, max: 0xffff_ffff }).map((f) => (f | 1) >>> 0);
 const token = fc.stringMatching(/^[0-9A-Za-z._-]{1,12}$/);
-const scope = fc.constantFrom<VarScope>('process', 'session', 'transaction', 'request', 'response');
 
 export const message: fc.Arbitrary<SpoeMessage> = fc.record({
   name: text,
   args: fc.array(fc.record({ name: text, value: typedValue }), { maxLength: 6 }),
 });
 
-export const action: fc.Arbitrary<Action> = fc.oneof(
-  fc.record({ type: fc.constant('set-var' as const), scope, name: text, value: typedValue }),
-  fc.record({ type: fc.constant('unset-var' as const), scope, name: text }),
-);
+/** What the agent sends: set-var in transaction scope, STRING or BINARY values. */
+export const agentAction: fc.Arbitrary<Action> = fc.record({
+  type: fc.constant('set-var' as const),
+  scope: fc.constant<VarScope>('transaction'),
+  name: text,
+  value: fc.oneof(text.map((value): TypedValue => ({ type: 'string', value })), buffer.map((value): TypedValue => ({ type: 'binary', value }))),
+});
 
 /** Disconnect messages stay within HAProxy's 255-byte limit (40 code points * 4 bytes max). */
 const discMessage = fc.string({ unit: 'binary', maxLength: 60 }).filter((s) => Buffer.byteLength(s) <= 255);
@@ -77,5 +79,5 @@ export const frame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant('haproxy-disconnect' as const), statusCode: fc.integer({ min: 0, max: 0xffff_ffff }), message: discMessage }),
   fc.record({ type: fc.constant('agent-disconnect' as const), statusCode: fc.integer({ min: 0, max: 0xffff_ffff }), message: discMessage }),
   fc.record({ type: fc.constant('notify' as const), streamId: id, frameId: id, flags: finFlags, messages: fc.array(message, { maxLength: 4 }) }),
-  fc.record({ type: fc.constant('ack' as const), streamId: id, frameId: id, flags: finFlags, actions: fc.array(action, { maxLength: 4 }) }),
+  fc.record({ type: fc.constant('ack' as const), streamId: id, frameId: id, flags: finFlags, actions: fc.array(agentAction, { maxLength: 4 }) }),
 );

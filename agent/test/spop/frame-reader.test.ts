@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FrameReader, SpopError, STATUS, decodeFrame, encodeFrame } from '../../src/spop/index.js';
+import { FrameReader, SpopError, STATUS } from '../../src/spop/index.js';
+import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { frame as frameArb } from './arbitraries.js';
 import { hex, withLength } from './hex.js';
 

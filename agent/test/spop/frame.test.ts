@@ -5,11 +5,11 @@ import {
   SpopError,
   STATUS,
   agentDisconnect,
-  decodeFrame,
-  encodeFrame,
   type Frame,
   type NotifyFrame,
 } from '../../src/spop/index.js';
+import { decodeHaproxyFrame } from '../../src/spop/haproxy-frames.js';
+import { decodeAgentFrame, decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { frame as frameArb } from './arbitraries.js';
 import { hex, withLength } from './hex.js';
 import { normFrame } from './normalize.js';
@@ -146,18 +146,25 @@ describe('decodeFrame: literal vectors', () => {
     });
   });
 
-  it('encodes and decodes an ACK', () => {
+  it('encodes an ACK (set-var) and decodes one with every action kind', () => {
     const ack: Frame = {
       type: 'ack',
       streamId: 300,
       frameId: 1,
-      actions: [
-        { type: 'set-var', scope: 'transaction', name: 'backend', value: { type: 'string', value: 'be_tenant_a' } },
-        { type: 'unset-var', scope: 'session', name: 'auth' },
-      ],
+      actions: [{ type: 'set-var', scope: 'transaction', name: 'backend', value: { type: 'string', value: 'be_tenant_a' } }],
     };
-    expect(encodeFrame(ack)).toEqual(ACK);
-    expect(decodeFrame(ACK.subarray(4))).toEqual({ ...ack, flags: FRAME_FLAG.FIN });
+    expect(encodeFrame(ack)).toEqual(withLength(ACK.subarray(4, 4 + 32))); // the vector without its unset-var
+    // The agent sends set-var only; the test decoder reads what HAProxy would, unset-var included.
+    expect(decodeFrame(ACK.subarray(4))).toEqual({
+      ...ack,
+      flags: FRAME_FLAG.FIN,
+      actions: [...ack.actions, { type: 'unset-var', scope: 'session', name: 'auth' }],
+    });
+  });
+
+  it('the production decoder refuses frames only an agent sends, and the test decoder the reverse', () => {
+    expect(statusOf(() => decodeHaproxyFrame(ACK.subarray(4)))).toBe(STATUS.INVALID);
+    expect(statusOf(() => decodeAgentFrame(NOTIFY_BODY))).toBe(STATUS.INVALID);
   });
 
   it('encodes an AGENT-DISCONNECT with the default message', () => {

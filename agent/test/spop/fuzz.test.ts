@@ -2,7 +2,8 @@
 // RangeError, TypeError or any other crash.
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { FrameReader, SpopError, decodeFrame, decodeTypedData, decodeVarint, encodeFrame, type Frame } from '../../src/spop/index.js';
+import { FrameReader, SpopError, decodeTypedData, decodeVarint, type Frame } from '../../src/spop/index.js';
+import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { frame as frameArb } from './arbitraries.js';
 
 function onlySpopErrors(fn: () => unknown): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { STATUS, decodeFrame, encodeFrame, negotiateHello, parseVersion, type HaproxyHelloFrame } from '../../src/spop/index.js';
+import { STATUS, negotiateHello, parseVersion, type HaproxyHelloFrame } from '../../src/spop/index.js';
+import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 
 const hello = (over: Partial<HaproxyHelloFrame> = {}): HaproxyHelloFrame => ({
   type: 'haproxy-hello',

@@ -6,6 +6,12 @@ export interface CheckResult {
   readonly ok: boolean;
   /** HAProxy's own words (alerts and warnings), for the operator. */
   readonly output: string;
+  /** HAProxy's [WARNING] lines: a check can pass with them, and the operator should still see them. */
+  readonly warnings: readonly string[];
+}
+
+export function haproxyWarnings(output: string): string[] {
+  return output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('[WARNING]'));
 }
 
 export function haproxyBinary(): string {
@@ -17,10 +23,10 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve({ ok: false, output: `cannot run ${haproxyBinary()}: not installed or not on PATH (set PGROUTE_HAPROXY)` });
+        resolve({ ok: false, output: `cannot run ${haproxyBinary()}: not installed or not on PATH (set PGROUTE_HAPROXY)`, warnings: [] });
         return;
       }
-      resolve({ ok: !err, output });
+      resolve({ ok: !err, output, warnings: haproxyWarnings(output) });
     });
   });
 }

@@ -1,41 +1,18 @@
-// Renders haproxy.cfg and spoe.conf from the handlebars templates in haproxy/. Pure: text in, text
-// out; every value placed in the templates has been validated (validate.ts) or built here.
+// Renders haproxy.cfg and spoe.conf from the handlebars templates in haproxy/ (compiled by
+// templates.ts and passed in). Pure: values in, text out; every value placed in the templates has
+// been validated (validate.ts) or built here.
 
-import { readFileSync } from 'node:fs';
-import Handlebars from 'handlebars';
-import { assetPath } from '../assets.js';
 import type { Layout } from '../layout.js';
 import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals } from './refusals.js';
+import type { ConfigTemplates } from './templates.js';
 
 export interface RenderedConfig {
   readonly haproxyConfig: string;
   readonly spoeConfig: string;
-}
-
-type Template = (context: object) => string;
-const templates = new Map<string, Template>();
-
-let partialsRegistered = false;
-
-function template(name: string): Template {
-  if (!partialsRegistered) {
-    // Rules both the clear-text and the TLS frontend run, written once.
-    for (const partial of ['startup-acls', 'startup-decision']) {
-      Handlebars.registerPartial(partial, readFileSync(assetPath('haproxy', 'partials', `${partial}.hbs`), 'utf8'));
-    }
-    partialsRegistered = true;
-  }
-  let t = templates.get(name);
-  if (t === undefined) {
-    // noEscape: this is not HTML; values are validated before they get here.
-    t = Handlebars.compile(readFileSync(assetPath('haproxy', name), 'utf8'), { noEscape: true, strict: true });
-    templates.set(name, t);
-  }
-  return t;
 }
 
 export function renderConfig(
@@ -44,6 +21,7 @@ export function renderConfig(
   settings: Settings,
   paths: StatePaths,
   snapshotVersion: string,
+  templates: ConfigTemplates,
 ): RenderedConfig {
   const backends = layout.backends.map((b) => {
     const occupant = b.state.kind === 'occupied' ? b.state.occupant : undefined;
@@ -81,12 +59,13 @@ export function renderConfig(
   });
   const context = {
     snapshotVersion,
-    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket },
+    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, serverState: paths.serverState },
     tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,
     log: settings.log,
     timeouts: settings.timeouts,
+    healthCheck: settings.healthCheck,
     listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port) })),
     negotiationAnswer: 'N',
     refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),
@@ -95,9 +74,9 @@ export function renderConfig(
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
-    stats: settings.stats,
+    stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
   };
-  return { haproxyConfig: template('haproxy.cfg.hbs')(context), spoeConfig: template('spoe.conf.hbs')(context) };
+  return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */

@@ -2,7 +2,7 @@
 // TypeScript, as PostgreSQL ErrorResponses and embedded in haproxy.cfg as hex, so the Lua action
 // only ever writes bytes it was handed.
 
-import { encodeErrorResponse } from '../../../agent/src/pg/error-response.js';
+import { encodeErrorResponse } from '../../../agent/src/index.js';
 
 export interface HaproxyRefusals {
   readonly badLength: string;

@@ -2,8 +2,7 @@
 // names a backend HAProxy lacks.
 
 import { createHash } from 'node:crypto';
-import type { TenantRoute } from '../../../agent/src/decision/types.js';
-import type { RouteTableDocument } from '../../../agent/src/route-table-document.js';
+import type { RouteTableDocument, TenantRoute } from '../../../agent/src/index.js';
 import type { Deployment, TenantSnapshot } from '../model.js';
 import { routedBackends, type Layout } from '../layout.js';
 
@@ -12,16 +11,6 @@ import { routedBackends, type Layout } from '../layout.js';
  * layout (a target still waiting for its backend is not named), with the snapshot's enabled flag.
  */
 export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
-  // One apply asks for the same table up to three times (agent, files): built once.
-  if (last !== undefined && last.deployment === deployment && last.snapshot === snapshot && last.layout === layout) return last.doc;
-  const doc = buildDocument(deployment, snapshot, layout);
-  last = { deployment, snapshot, layout, doc };
-  return doc;
-}
-
-let last: { deployment: Deployment; snapshot: TenantSnapshot; layout: Layout; doc: RouteTableDocument } | undefined;
-
-function buildDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
   const placed = routedBackends(layout);
   const tenants: TenantRoute[] = [];
   for (const t of snapshot.tenants) {

@@ -1,7 +1,9 @@
 // The Docker source: running containers labelled with pgroute's (or xdatabase-proxy's) labels.
 //
 // It follows the Engine's events stream and re-lists the running containers whenever one may have
-// changed (debounced, so a burst of events costs one list), and every `resyncMs` as a safety net.
+// changed, `settleMs` after the event (dockerd emits pause and network connect events before its
+// container list shows them: a list right away still shows the old state), and every `resyncMs` as
+// a safety net. Every list is pushed as a view: the pipeline compares and throttles.
 // Labels are filtered here rather than by the Engine because two vocabularies count.
 //
 // When dockerd goes away the events stream ends; the source keeps the last view (an outage never
@@ -37,8 +39,8 @@ export interface DockerSourceOptions {
   readonly stateDir?: string;
   /** Full re-list period, a safety net behind the events stream (default 30 s). */
   readonly resyncMs?: number;
-  /** Events within this window cost one list (default 50 ms). */
-  readonly debounceMs?: number;
+  /** How long after an event dockerd's list is trusted to show it (default 50 ms); the events in between cost one list. */
+  readonly settleMs?: number;
   /** Reconnect backoff: first delay, doubled up to the cap (defaults 100 ms, 2 s). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -59,7 +61,7 @@ export class DockerSource implements TenantSource {
   private readonly admission: { readonly exposeByDefault: boolean; readonly constraints: readonly Constraint[] };
   private readonly records: CreatedRecords;
   private readonly resyncMs: number;
-  private readonly debounceMs: number;
+  private readonly settleMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly firstViewTimeoutMs: number;
@@ -72,10 +74,9 @@ export class DockerSource implements TenantSource {
   private watching: Promise<void> | undefined;
   private listing: Promise<boolean> | undefined;
   private dirty = false;
-  private debounceTimer: NodeJS.Timeout | undefined;
+  private listSoon: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
-  private lastJson: string | undefined;
   private lastView: SourceView | undefined;
   private firstView: (() => void) | undefined;
   private lastError: string | undefined;
@@ -97,7 +98,7 @@ export class DockerSource implements TenantSource {
     this.admission = opts.admission ?? { exposeByDefault: false, constraints: [] };
     this.records = new CreatedRecords(opts.stateDir);
     this.resyncMs = opts.resyncMs ?? 30_000;
-    this.debounceMs = opts.debounceMs ?? 50;
+    this.settleMs = opts.settleMs ?? 50;
     this.retryMinMs = opts.retryMinMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;
     this.firstViewTimeoutMs = opts.firstViewTimeoutMs ?? 10_000;
@@ -128,8 +129,8 @@ export class DockerSource implements TenantSource {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
-    clearTimeout(this.debounceTimer);
-    this.resyncTimer = this.debounceTimer = undefined;
+    clearTimeout(this.listSoon);
+    this.resyncTimer = this.listSoon = undefined;
     this.wake?.();
     destroy(this.stream);
     await this.watching;
@@ -221,13 +222,16 @@ export class DockerSource implements TenantSource {
     });
   }
 
-  /** The first relevant event opens a window of debounceMs; everything in it costs one list. */
+  /**
+   * A relevant event lists settleMs later, once dockerd's list shows it (not a throttle: the
+   * pipeline throttles); the events in between cost that one list.
+   */
   private schedule(): void {
-    if (this.debounceTimer !== undefined || this.stopped) return;
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = undefined;
+    if (this.listSoon !== undefined || this.stopped) return;
+    this.listSoon = setTimeout(() => {
+      this.listSoon = undefined;
       void this.requestList('event');
-    }, this.debounceMs);
+    }, this.settleMs);
   }
 
   /** Lists now, or once more after the list in flight; resolves true when the resulting list succeeded. */
@@ -267,15 +271,9 @@ export class DockerSource implements TenantSource {
     if (records.error !== undefined) this.log.warn({ err: records.error }, `${records.error}; keeping the last records of the containers pgroute created`);
     const { claims, refused } = dockerClaims(running, { network: this.network, admission: { ...this.admission, created: records.created } });
     const view = mergeClaims(claims, refused);
-    const json = JSON.stringify(view);
-    if (json === this.lastJson) {
-      this.log.debug({ reason }, 'docker view unchanged');
-    } else {
-      this.lastJson = json;
-      this.lastView = view;
-      this.log.info({ reason, tenants: view.raws.length, refused: view.refused.length, containers: running.length }, 'docker view changed');
-      this.onView?.(view);
-    }
+    this.lastView = view;
+    this.log.debug({ reason, tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length, containers: running.length }, 'docker view listed');
+    this.onView?.(view);
     if (this.firstView !== undefined) {
       this.firstView();
       this.firstView = undefined;
@@ -289,7 +287,7 @@ export class DockerSource implements TenantSource {
     if (this.downSince === undefined) {
       this.downSince = now;
       this.lastDownLog = now;
-      const kept = this.lastView === undefined ? 'no view yet' : `keeping the last view (${this.lastView.raws.length} tenants)`;
+      const kept = this.lastView === undefined ? 'no view yet' : `keeping the last view (${this.lastView.snapshot.tenants.length} tenants)`;
       this.log.warn({ endpoint: this.endpoint, err: why }, `lost Docker at ${this.endpoint}: ${why}; ${kept}; reconnecting every ≤${this.retryMaxMs} ms`);
     } else if (now - this.lastDownLog >= 30_000) {
       this.lastDownLog = now;

@@ -1,5 +1,6 @@
 // The file source: a YAML tenants file, read whole into a snapshot.
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 // js-yaml: about six times faster than `yaml` on a 10,000-tenant file, which is re-read on every edit.
@@ -7,21 +8,25 @@ import yaml from 'js-yaml';
 import { ConfigError } from '../errors.js';
 import type { Deployment, Listener, TenantSnapshot } from '../model.js';
 import { parseListeners, parsePolicy } from '../policy.js';
-import { buildSnapshot, type RawTenant } from '../tenants.js';
+import { parseTenant, snapshotOf, type FileCheck } from '../tenants.js';
 import { quote } from '../validate.js';
 import type { SourceView, TenantSource } from './source.js';
 import { watchFile, type FileWatch } from '../file-watch.js';
 
 export interface TenantsFile {
   readonly deployment: Deployment;
-  readonly raws: readonly RawTenant[];
   readonly snapshot: TenantSnapshot;
+  /** Tenant id -> where in the file it is defined. */
+  readonly where: Readonly<Record<string, string>>;
 }
 
 const TOP_KEYS = new Set(['tenants', 'listeners', 'routing']);
 
-/** Parses the text of a tenants file. File-level mistakes throw ConfigError; bad tenants are refused. */
-export function parseTenantsFile(text: string, origin: string, fallbackListener: Listener): TenantsFile {
+/**
+ * Parses the text of a tenants file. File-level mistakes throw ConfigError; bad tenants are refused.
+ * `files` says whether a file a tenant names (tls.ca) exists; readTenantsFile asks the file system.
+ */
+export function parseTenantsFile(text: string, origin: string, fallbackListener: Listener, files?: FileCheck): TenantsFile {
   let doc: unknown;
   try {
     doc = yaml.load(text, { filename: origin });
@@ -41,8 +46,12 @@ export function parseTenantsFile(text: string, origin: string, fallbackListener:
   const policy = withOrigin(origin, () => parsePolicy(d.routing, listeners));
   const list = d.tenants ?? [];
   if (!Array.isArray(list)) throw new ConfigError(`${origin}: tenants must be a list`);
-  const raws: RawTenant[] = list.map((value, i) => ({ where: `${origin}: tenants[${i}]`, value }));
-  return { deployment: { listeners, policy }, raws, snapshot: buildSnapshot(raws) };
+  const results = list.map((value: unknown, i) => {
+    const where = `${origin}: tenants[${i}]`;
+    return { where, result: parseTenant({ where, value }, files) };
+  });
+  const { snapshot, where } = snapshotOf(results);
+  return { deployment: { listeners, policy }, snapshot, where };
 }
 
 export async function readTenantsFile(path: string, fallbackListener: Listener): Promise<TenantsFile> {
@@ -52,7 +61,8 @@ export async function readTenantsFile(path: string, fallbackListener: Listener):
   } catch (err) {
     throw new ConfigError(`cannot read tenants file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parseTenantsFile(text, path, fallbackListener);
+  // HAProxy refuses a whole configuration over one missing ca-file: such a tenant is refused instead.
+  return parseTenantsFile(text, path, fallbackListener, existsSync);
 }
 
 function withOrigin<T>(origin: string, fn: () => T): T {
@@ -100,5 +110,5 @@ export class FileSource implements TenantSource {
 }
 
 function viewOf(file: TenantsFile): SourceView {
-  return { raws: file.raws, refused: [], deployment: file.deployment };
+  return { snapshot: file.snapshot, where: file.where, deployment: file.deployment };
 }

@@ -39,8 +39,6 @@ export interface KubernetesSourceOptions {
   /** Allowed ExternalName targets and ports (kubernetes/target-policy.ts); default: none, 5432-5439 and 6432. */
   readonly policy?: TargetPolicy;
   readonly log: Logger;
-  /** Changes within this window make one view. */
-  readonly debounceMs?: number;
   /** Restart delays after an informer error: doubling from initialMs up to maxMs. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Base watch timeout (each watch asks for [base, 2 * base)); client-go uses 300. */
@@ -73,8 +71,7 @@ export class KubernetesSource implements TenantSource {
   private readonly log: Logger;
   private watched: Watched[] = [];
   private onView: ((view: SourceView) => void) | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private lastView: string | undefined;
+  private emitSoon: NodeJS.Immediate | undefined;
   private started = false;
   private stopped = false;
   private first: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -138,7 +135,7 @@ export class KubernetesSource implements TenantSource {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.debounce);
+    clearImmediate(this.emitSoon);
     for (const w of this.watched) clearTimeout(w.restart);
     // The abort this causes reaches the informers' error callbacks, which ignore it now.
     await Promise.all(this.watched.map((w) => w.informer.stop()));
@@ -172,12 +169,16 @@ export class KubernetesSource implements TenantSource {
     }, delay);
   }
 
+  /**
+   * The changes of one turn of the event loop make one view (an informer's list delivers every
+   * object at once); no waiting beyond that: the pipeline compares and throttles.
+   */
   private schedule(): void {
-    if (this.stopped || this.debounce !== undefined) return;
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
+    if (this.stopped || this.emitSoon !== undefined) return;
+    this.emitSoon = setImmediate(() => {
+      this.emitSoon = undefined;
       this.emit();
-    }, this.options.debounceMs ?? 50);
+    });
   }
 
   private emit(): void {
@@ -185,10 +186,7 @@ export class KubernetesSource implements TenantSource {
     const of = (resource: Resource): KubernetesObject[] => this.watched.filter((w) => w.resource === resource).flatMap((w) => w.informer.list());
     const ownership = this.options.ownership === 'declared' ? { mode: 'declared' as const, namespaces: of('namespaces') } : FIRST_CLAIM;
     const view = viewOfServices(of('services'), { address: this.options.address ?? 'dns', clusterDomain: this.options.clusterDomain ?? 'cluster.local', ...(this.options.policy ? { policy: this.options.policy } : {}) }, ownership);
-    const text = JSON.stringify(view);
-    if (text === this.lastView) return;
-    this.lastView = text;
-    this.log.debug({ tenants: view.raws.length, refused: view.refused.length }, 'kubernetes view changed');
+    this.log.debug({ tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length }, 'kubernetes view');
     try {
       this.onView?.(view);
     } catch (err) {

@@ -1,5 +1,5 @@
 // The label vocabularies that Docker containers and Kubernetes Services use to declare tenants,
-// and the merge of many such claims into tenant definitions. Pure.
+// and the merge of many such claims into validated tenants (through tenants.ts). Pure.
 //
 // pgroute's own labels:
 //   pgroute.tenant   tenant id (required)
@@ -16,8 +16,8 @@
 // When both vocabularies are present, they must name the same tenant.
 
 import type { RefusedTenant } from '../model.js';
-import type { RawTenant } from '../tenants.js';
-import { quote } from '../validate.js';
+import { snapshotOf, tenantOf, type TargetFields, type TenantResult } from '../tenants.js';
+import { quote, tenantIdProblem } from '../validate.js';
 import type { SourceView } from './source.js';
 
 export const LABEL = {
@@ -124,26 +124,36 @@ export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly R
     }
     t.targets.set(c.target, c);
   }
-  const raws: RawTenant[] = [];
+  const results: { where: string; result: TenantResult }[] = [];
   for (const [id, t] of [...byTenant.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const primary = t.targets.get('primary');
     if (primary === undefined) {
       for (const c of t.targets.values()) refused.push({ where: c.where, id, reason: `tenant ${shown(id)} has no primary target (only ${[...t.targets.keys()].map(shown).join(', ')})` });
       continue;
     }
-    const targets: Record<string, { host: string; port: unknown }> = {};
-    let enabled: unknown = true;
-    for (const [name, c] of t.targets) {
-      if (c.enabled === false) enabled = false;
-      else if (c.enabled !== undefined && c.enabled !== true && enabled !== false) enabled = c.enabled;
-      if (name !== 'primary') targets[name] = { host: c.host, port: c.port };
-    }
-    const value: Record<string, unknown> = { id, host: primary.host, port: primary.port, enabled };
-    if (Object.keys(targets).length > 0) value.targets = targets;
-    if (primary.maxconn !== undefined) value.maxconn = primary.maxconn;
-    raws.push({ where: primary.where, value });
+    results.push({ where: primary.where, result: tenantOfClaims(id, primary, t.targets) });
   }
-  return { raws, refused };
+  // Validation refusals come after the merge's own, as tenants.ts reports them.
+  return snapshotOf(results, refused);
+}
+
+/** One tenant from its merged claims: the oldest claim of each target; the primary's maxconn. */
+function tenantOfClaims(id: string, primary: Claim, claims: ReadonlyMap<string, Claim>): TenantResult {
+  const idProblem = tenantIdProblem(id);
+  if (idProblem) return { ok: false, refused: { where: primary.where, reason: idProblem } };
+  const targets = new Map<string, TargetFields>();
+  let enabled: unknown = true;
+  for (const [name, c] of claims) {
+    if (c.enabled === false) enabled = false;
+    else if (c.enabled !== undefined && c.enabled !== true && enabled !== false) enabled = c.enabled;
+    if (name !== 'primary') targets.set(name, { host: c.host, port: c.port });
+  }
+  return tenantOf(primary.where, id, {
+    primary: { host: primary.host, port: primary.port },
+    ...(targets.size > 0 ? { targets } : {}),
+    enabled,
+    ...(primary.maxconn !== undefined ? { maxconn: primary.maxconn } : {}),
+  });
 }
 
 /**

@@ -1,17 +1,16 @@
-// What every tenant source (file, Docker, Kubernetes) provides: complete snapshots, pushed whenever
-// what it sees changes. A source never edits running state; one pipeline validates, renders, diffs
-// and applies (generator/src/pipeline.ts).
+// What every tenant source (file, Docker, Kubernetes) provides: complete, validated snapshots,
+// pushed whenever what it sees may have changed. A source never edits running state; one pipeline
+// compares, throttles and applies (generator/src/pipeline.ts).
 
 import type { Logger } from 'pino';
-import type { Deployment, RefusedTenant } from '../model.js';
-import type { RawTenant } from '../tenants.js';
+import type { Deployment, TenantSnapshot } from '../model.js';
 
-/** Everything a source sees at one instant, before validation (buildSnapshot validates). */
+/** Everything a source sees at one instant, validated through the shared parsers (tenants.ts). */
 export interface SourceView {
-  /** Raw definitions in a deterministic order: on a duplicate id the first one wins. */
-  readonly raws: readonly RawTenant[];
-  /** Definitions the source itself already refused (e.g. conflicting claims), with reasons. */
-  readonly refused: readonly RefusedTenant[];
+  /** The tenants (sorted by id) and every definition refused, with its reason. */
+  readonly snapshot: TenantSnapshot;
+  /** Where each tenant of the snapshot is defined (id -> e.g. 'docker container acme-db (3f2a9c0d1e2b)'). */
+  readonly where: Readonly<Record<string, string>>;
   /** Listeners and routing policy, when the source defines them (the file does). */
   readonly deployment?: Deployment;
 }
@@ -21,8 +20,8 @@ export interface TenantSource {
   readonly name: string;
   /**
    * Starts watching. `onView` is called with the first complete view as soon as it is known, and
-   * again after every change (sources may call it with an unchanged view; the pipeline skips
-   * identical output). Resolves once the first view has been delivered.
+   * again after every change (sources may call it with an unchanged view; the pipeline compares
+   * and skips it). Resolves once the first view has been delivered.
    */
   start(onView: (view: SourceView) => void): Promise<void>;
   /** Stops watching and releases every connection, timer and watcher. */

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { containerAddress, containerClaims, containerWhere, type ContainerSummary } from '../../src/sources/docker/claims.js';
 import { EventLineParser, isRelevantEvent } from '../../src/sources/docker/events.js';
 import { mergeClaims } from '../../src/sources/labels.js';
-import { buildSnapshot } from '../../src/tenants.js';
 
 // Shaped like `GET /v1.41/containers/json` entries from Docker 20.10 (trimmed to what matters).
 function container(name: string, id: string, created: number, labels: Record<string, string>, networks: Record<string, string> = { bridge: '172.17.0.2' }, state = 'running'): ContainerSummary {
@@ -52,8 +51,11 @@ describe('containerClaims', () => {
       ['pool', 6432, false, 50],
       ['primary', 'http', undefined, undefined],
     ]);
-    const snap = buildSnapshot(mergeClaims(claims).raws);
-    expect(snap.refused).toEqual([{ where: 'docker container bad-port (e5e500000000)', id: 'badport', reason: expect.stringMatching(/port/) }]);
+    const snap = mergeClaims(claims).snapshot;
+    expect(snap.refused).toEqual([
+      { where: 'docker container acme-pool (d4d400000000)', id: 'acme', reason: 'tenant acme has no primary target (only pool)' },
+      { where: 'docker container bad-port (e5e500000000)', id: 'badport', reason: 'port must be an integer from 1 to 65535, got "http"' },
+    ]);
   });
 
   it('accepts xdatabase-proxy labels (pooled -> pool, destination port)', () => {
@@ -87,13 +89,11 @@ describe('containerClaims', () => {
     const pool = container('acme-pool', '0a0a', 1_750_000_000, { 'pgroute.tenant': 'acme', 'pgroute.target': 'pool', 'pgroute.port': '6432' }, { bridge: '172.17.0.3' });
     const { claims, refused } = containerClaims([young, pool, acme]);
     const view = mergeClaims(claims, refused);
-    expect(view.raws).toEqual([
-      {
-        where: 'docker container acme-db (a1a1a1a1a1a1)',
-        value: { id: 'acme', host: '172.17.0.2', port: 5432, enabled: true, targets: { pool: { host: '172.17.0.3', port: 6432 } } },
-      },
+    expect(view.snapshot.tenants).toEqual([
+      { id: 'acme', enabled: true, targets: { primary: { host: '172.17.0.2', port: 5432 }, pool: { host: '172.17.0.3', port: 6432 } } },
     ]);
-    expect(view.refused).toEqual([{ where: 'docker container acme-db-2 (090900000000)', id: 'acme', reason: expect.stringContaining('already served by docker container acme-db') }]);
+    expect(view.where).toEqual({ acme: 'docker container acme-db (a1a1a1a1a1a1)' });
+    expect(view.snapshot.refused).toEqual([{ where: 'docker container acme-db-2 (090900000000)', id: 'acme', reason: expect.stringContaining('already served by docker container acme-db') }]);
   });
 });
 

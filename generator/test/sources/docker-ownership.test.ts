@@ -9,6 +9,7 @@ import { ConfigError } from '../../src/errors.js';
 import type { ContainerSummary } from '../../src/sources/docker/claims.js';
 import { parseRecord } from '../../src/sources/docker/created.js';
 import { admissionFromFlags, admit, CREATED_ONLY, describeAdmission, dockerClaims, judgeClaims, parseConstraint, type Admission } from '../../src/sources/docker/ownership.js';
+import type { RefusedTenant } from '../../src/model.js';
 import { mergeClaims, type Claim } from '../../src/sources/labels.js';
 import type { SourceView } from '../../src/sources/source.js';
 
@@ -32,15 +33,17 @@ const created = (c: ContainerSummary, tenant: string): Admission => ({ ...CREATE
 /** The tenants a view routes: id -> primary host:port, enabled, other targets. */
 function routed(view: SourceView): Record<string, { primary: string; enabled: unknown; targets: string[] }> {
   const out: Record<string, { primary: string; enabled: unknown; targets: string[] }> = {};
-  for (const r of view.raws) {
-    const v = r.value as { id: string; host: string; port: unknown; enabled: unknown; targets?: Record<string, unknown> };
-    out[v.id] = { primary: `${v.host}:${String(v.port)}`, enabled: v.enabled, targets: Object.keys(v.targets ?? {}).sort() };
+  for (const t of view.snapshot.tenants) {
+    const { primary, ...others } = t.targets;
+    out[t.id] = { primary: `${primary?.host ?? ''}:${String(primary?.port)}`, enabled: t.enabled, targets: Object.keys(others).sort() };
   }
   return out;
 }
-const viewOf = (containers: readonly ContainerSummary[], admission: Admission): SourceView => {
+/** The view the Docker source pushes for these containers, with its refusals on top. */
+const viewOf = (containers: readonly ContainerSummary[], admission: Admission): SourceView & { refused: readonly RefusedTenant[] } => {
   const { claims, refused } = dockerClaims(containers, { admission });
-  return mergeClaims(claims, refused);
+  const view = mergeClaims(claims, refused);
+  return { ...view, refused: view.snapshot.refused };
 };
 
 describe('--docker-constraint and --docker-expose-by-default', () => {

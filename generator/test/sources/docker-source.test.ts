@@ -1,4 +1,4 @@
-// DockerSource's lifecycle against a fake Engine (no sockets): events, debounce, resync, outage and
+// DockerSource's lifecycle against a fake Engine (no sockets): events, coalesced lists, resync, outage and
 // recovery, stop. The real engine is exercised in test/e2e/docker-source.test.ts.
 
 import { PassThrough, Writable } from 'node:stream';
@@ -86,7 +86,6 @@ function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number; admissi
     admission: opts.admission ?? { exposeByDefault: true, constraints: [] },
     ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }),
     log: pino({ level: 'debug' }, sink),
-    debounceMs: 20,
     retryMinMs: 10,
     retryMaxMs: 40,
     resyncMs: opts.resyncMs ?? 60_000,
@@ -104,8 +103,8 @@ async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promi
   }
 }
 
-const ids = (v: SourceView | undefined): string[] => (v?.raws ?? []).map((r) => (r.value as { id: string }).id);
-const refusedIn = (v: SourceView | undefined): { where: string; id?: string; reason: string }[] => [...(v?.refused ?? [])];
+const ids = (v: SourceView | undefined): string[] => (v?.snapshot.tenants ?? []).map((t) => t.id);
+const refusedIn = (v: SourceView | undefined): { where: string; id?: string; reason: string }[] => [...(v?.snapshot.refused ?? [])];
 
 describe('DockerSource (fake engine)', () => {
   it('delivers the first view before start() resolves, then follows events', async () => {
@@ -113,7 +112,8 @@ describe('DockerSource (fake engine)', () => {
     h.engine.running = [pg('acme-db', '172.17.0.2', { 'pgroute.tenant': 'acme' })];
     await h.source.start((v) => h.views.push(v));
     expect(h.views).toHaveLength(1);
-    expect(h.views[0]?.raws).toEqual([{ where: 'docker container acme-db (acme-db00000)', value: { id: 'acme', host: '172.17.0.2', port: 5432, enabled: true } }]);
+    expect(h.views[0]?.snapshot.tenants).toEqual([{ id: 'acme', enabled: true, targets: { primary: { host: '172.17.0.2', port: 5432 } } }]);
+    expect(h.views[0]?.where).toEqual({ acme: 'docker container acme-db (acme-db00000)' });
     expect(h.source.connected).toBe(true);
 
     h.engine.running.push(pg('globex-db', '172.17.0.3', { 'pgroute.tenant': 'globex' }));
@@ -156,14 +156,15 @@ describe('DockerSource (fake engine)', () => {
     await until('a listed again', () => ids(h.views.at(-1)).join() === 'a,b');
   });
 
-  it('does not push an unchanged view again', async () => {
+  it('pushes every list as a complete view (the pipeline compares): an unchanged one equals the last', async () => {
     const h = harness();
     h.engine.running = [pg('a', '10.0.0.1', { 'pgroute.tenant': 'a' })];
     await h.source.start((v) => h.views.push(v));
     h.engine.event('container', 'health_status: healthy');
     await until('a list', () => h.engine.lists >= 2);
-    await sleep(20);
-    expect(h.views).toHaveLength(1);
+    await until('its view', () => h.views.length === 2);
+    expect(h.views[1]).toEqual(h.views[0]);
+    expect(ids(h.views[1])).toEqual(['a']);
   });
 
   it('resyncs periodically even without events', async () => {
@@ -196,7 +197,7 @@ describe('DockerSource (fake engine)', () => {
     // And events work on the new stream.
     h.engine.running = [];
     h.engine.event('container', 'die');
-    await until('empty', () => h.views.at(-1)?.raws.length === 0);
+    await until('empty', () => h.views.at(-1)?.snapshot.tenants.length === 0);
   });
 
   it('a failing list while the stream looks alive forces a reconnect', async () => {

@@ -41,12 +41,11 @@ function declared(services: readonly ServiceLike[], namespaces: readonly Namespa
 
 /** tenant id -> the namespace of its primary Service, for what is routed. */
 function routed(view: SourceView): Record<string, string> {
-  const snapshot = buildSnapshot(view.raws, view.refused);
-  return Object.fromEntries(snapshot.tenants.map((t) => [t.id, namespaceOf(view.raws.find((r) => (r.value as { id: string }).id === t.id)!)]));
+  return Object.fromEntries(view.snapshot.tenants.map((t) => [t.id, namespaceOf(view, t.id)]));
 }
 
-function namespaceOf(raw: RawTenant): string {
-  return /^kubernetes service ([^/]+)\//.exec(raw.where)?.[1] ?? '?';
+function namespaceOf(view: SourceView, id: string): string {
+  return /^kubernetes service ([^/]+)\//.exec(view.where[id] ?? '')?.[1] ?? '?';
 }
 
 describe('the pgroute.io/tenants annotation', () => {
@@ -113,7 +112,7 @@ describe('declared ownership', () => {
     const services = [svc('team-b', 'acme-impostor', 'acme', T0), svc('team-a', 'acme', 'acme', T1), svc('team-b', 'globex', 'globex', T1)];
     const view = declared(services, namespaces);
     expect(routed(view)).toEqual({ acme: 'team-a', globex: 'team-b' });
-    expect(view.refused).toEqual([
+    expect(view.snapshot.refused).toEqual([
       {
         where: 'kubernetes service team-b/acme-impostor',
         id: 'acme',
@@ -134,7 +133,7 @@ describe('declared ownership', () => {
     // declared: nobody while team-a's Service is gone, team-a again once it is back.
     expect(routed(declared([a, b], namespaces)).acme).toBe('team-a');
     expect(routed(declared([b], namespaces))).toEqual({});
-    expect(declared([b], namespaces).refused.map((r) => r.reason)).toEqual([
+    expect(declared([b], namespaces).snapshot.refused.map((r) => r.reason)).toEqual([
       'tenant acme is not declared for namespace team-b (annotation pgroute.io/tenants on Namespace team-b); it is declared for namespace team-a',
     ]);
     expect(routed(declared([b, aAgain], namespaces)).acme).toBe('team-a');
@@ -144,7 +143,7 @@ describe('declared ownership', () => {
     const view = declared([svc('team-a', 'acme', 'acme', T0), svc('team-b', 'acme', 'acme', T1)], [ns('team-a', 'acme'), ns('team-b', 'acme-*, acme')]);
     expect(routed(view)).toEqual({});
     const reason = 'tenant acme is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it';
-    expect(view.refused).toEqual([
+    expect(view.snapshot.refused).toEqual([
       { where: 'kubernetes service team-a/acme', id: 'acme', reason },
       { where: 'kubernetes service team-b/acme', id: 'acme', reason },
     ]);
@@ -152,8 +151,8 @@ describe('declared ownership', () => {
 
   it('refuses a claim from a namespace that declares nothing, or whose Namespace pgroute does not see', () => {
     const view = declared([svc('team-c', 'initech', 'initech', T0), svc('gone', 'x', 'x', T0)], [ns('team-c')]);
-    expect(view.raws).toEqual([]);
-    expect(view.refused.map((r) => r.reason)).toEqual([
+    expect(view.snapshot.tenants).toEqual([]);
+    expect(view.snapshot.refused.map((r) => r.reason)).toEqual([
       'tenant x is not declared for namespace gone (annotation pgroute.io/tenants on Namespace gone)',
       'tenant initech is not declared for namespace team-c (annotation pgroute.io/tenants on Namespace team-c)',
     ]);
@@ -164,16 +163,17 @@ describe('declared ownership', () => {
       [svc('team-a', 'p', 'acme-prod', T0), svc('team-a', 'p-pool', 'acme-prod', T0, { 'pgroute.target': 'pool' }), svc('team-a', 'bad', 'Acme_Prod', T0)],
       [ns('team-a', 'acme-*')],
     );
-    expect(view.raws).toEqual([
-      { where: 'kubernetes service team-a/p', value: { id: 'acme-prod', host: 'p.team-a.svc.cluster.local', port: 5432, enabled: true, targets: { pool: { host: 'p-pool.team-a.svc.cluster.local', port: 5432 } } } },
+    expect(view.snapshot.tenants).toEqual([
+      { id: 'acme-prod', enabled: true, targets: { primary: { host: 'p.team-a.svc.cluster.local', port: 5432 }, pool: { host: 'p-pool.team-a.svc.cluster.local', port: 5432 } } },
     ]);
-    expect(view.refused).toEqual([{ where: 'kubernetes service team-a/bad', id: 'Acme_Prod', reason: 'tenant id "Acme_Prod" is invalid: use lower-case letters, digits and "-", 1 to 63 characters, starting and ending with a letter or digit' }]);
+    expect(view.where).toEqual({ 'acme-prod': 'kubernetes service team-a/p' });
+    expect(view.snapshot.refused).toEqual([{ where: 'kubernetes service team-a/bad', id: 'Acme_Prod', reason: 'tenant id "Acme_Prod" is invalid: use lower-case letters, digits and "-", 1 to 63 characters, starting and ending with a letter or digit' }]);
   });
 
   it('keeps refusing what mergeClaims refuses within the declared namespace (a second Service for one target)', () => {
     const view = declared([svc('team-a', 'acme-1', 'acme', T0), svc('team-a', 'acme-2', 'acme', T1)], [ns('team-a', 'acme')]);
     expect(routed(view)).toEqual({ acme: 'team-a' });
-    expect(view.refused).toEqual([{ where: 'kubernetes service team-a/acme-2', id: 'acme', reason: 'target primary of tenant acme is already served by kubernetes service team-a/acme-1' }]);
+    expect(view.snapshot.refused).toEqual([{ where: 'kubernetes service team-a/acme-2', id: 'acme', reason: 'target primary of tenant acme is already served by kubernetes service team-a/acme-1' }]);
   });
 
   it('acceptDeclared names at most five namespaces in a conflict', () => {
@@ -240,15 +240,14 @@ describe('declared ownership (properties)', () => {
           if (op.kind === 'put') live.set(`${op.s.namespace}/${op.s.name}`, toService(op.s));
           else live.delete(`${op.namespace}/${op.name}`);
           const view = declared([...live.values()], namespaces);
-          for (const raw of view.raws) {
-            const value = raw.value as { id: string; host: string; targets?: Record<string, { host: string }> };
-            if (value.id !== 'acme' && value.id !== 'acme-prod') continue;
-            expect(namespaceOf(raw)).toBe('team-a');
-            for (const host of [value.host, ...Object.values(value.targets ?? {}).map((t) => t.host)]) expect(host).toMatch(/\.team-a\.svc\.cluster\.local$/);
+          for (const tenant of view.snapshot.tenants) {
+            if (tenant.id !== 'acme' && tenant.id !== 'acme-prod') continue;
+            expect(namespaceOf(view, tenant.id)).toBe('team-a');
+            for (const target of Object.values(tenant.targets)) expect(target.host).toMatch(/\.team-a\.svc\.cluster\.local$/);
           }
           // And once team-a has no claim of acme, nobody routes it.
           const aClaims = [...live.values()].some((s) => s.metadata?.namespace === 'team-a' && s.metadata.labels?.['pgroute.tenant'] === 'acme');
-          if (!aClaims) expect(view.raws.some((r) => (r.value as { id: string }).id === 'acme')).toBe(false);
+          if (!aClaims) expect(view.snapshot.tenants.some((r) => r.id === 'acme')).toBe(false);
         }
       }),
       { numRuns: 300 },
@@ -285,8 +284,8 @@ describe('declared ownership (properties)', () => {
     fc.assert(
       fc.property(nsArb, servicesArb, (nss, specs) => {
         const view = declared(specs.map(toService), nss.map((n) => ns(n.name, n.tenants)));
-        for (const r of view.refused) expect(r.reason.length).toBeLessThan(600);
-        for (const name of NAMESPACES) expect(view.refused.filter((r) => r.where === `kubernetes namespace ${name}`).length).toBeLessThanOrEqual(MAX_REPORTED_ENTRIES + 1);
+        for (const r of view.snapshot.refused) expect(r.reason.length).toBeLessThan(600);
+        for (const name of NAMESPACES) expect(view.snapshot.refused.filter((r) => r.where === `kubernetes namespace ${name}`).length).toBeLessThanOrEqual(MAX_REPORTED_ENTRIES + 1);
         // Independent oracle for the exact-id and prefix forms.
         const declares = (value: unknown, tenant: string): boolean =>
           typeof value === 'string' && value.split(/[\s,]+/).some((e) => e === tenant || (e.endsWith('*') && e.length > 1 && /^[a-z0-9][a-z0-9-]*$/.test(e.slice(0, -1)) && tenant.startsWith(e.slice(0, -1))));

@@ -10,7 +10,7 @@ import { kubeConfigFor } from '../../../test/support/kube-config.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../../src/sources/kubernetes.js';
 import { targetPolicyFromFlags } from '../../src/sources/kubernetes/target-policy.js';
 import type { SourceView } from '../../src/sources/source.js';
-import { buildSnapshot } from '../../src/tenants.js';
+import type { Tenant } from '../../src/model.js';
 
 const T0 = '2024-01-01T00:00:00Z';
 const T1 = '2024-01-02T00:00:00Z';
@@ -102,13 +102,21 @@ function pg(namespace: string, name: string, labels: Record<string, string>, mor
   return { namespace, name, labels, ports: [{ name: 'postgres', port: 5432 }], ...more };
 }
 
-/** tenant id -> its raw definition, for comparing at a glance. */
+/** tenant id -> its definition as a tenants file would say it (primary host and port on top), for comparing at a glance. */
 function tenants(view: SourceView): Record<string, unknown> {
-  return Object.fromEntries(view.raws.map((r) => [(r.value as { id: string }).id, r.value]));
+  return Object.fromEntries(view.snapshot.tenants.map((t) => [t.id, flat(t)]));
+}
+
+function flat(t: Tenant): Record<string, unknown> {
+  const { primary, ...extra } = t.targets;
+  const out: Record<string, unknown> = { id: t.id, host: primary?.host, port: primary?.port, enabled: t.enabled };
+  if (Object.keys(extra).length > 0) out.targets = extra;
+  if (t.maxconn !== undefined) out.maxconn = t.maxconn;
+  return out;
 }
 
 function refusedWhere(view: SourceView): string[] {
-  return view.refused.map((r) => r.where);
+  return view.snapshot.refused.map((r) => r.where);
 }
 
 describe('KubernetesSource', () => {
@@ -120,17 +128,13 @@ describe('KubernetesSource', () => {
       fake.createService(pg('team-b', 'web', { app: 'web' }));
     });
     expect(h.views).toHaveLength(1);
-    expect(h.latest()).toEqual({
-      raws: [
-        {
-          where: 'kubernetes service team-a/acme-db',
-          value: { id: 'acme', host: 'acme-db.team-a.svc.cluster.local', port: 5432, enabled: true, targets: { pool: { host: 'acme-pool.team-a.svc.cluster.local', port: 5432 } } },
-        },
-        { where: 'kubernetes service team-b/globex', value: { id: 'globex', host: 'globex.team-b.svc.cluster.local', port: 6432, enabled: true } },
-      ],
-      refused: [],
+    expect(tenants(h.latest())).toEqual({
+      acme: { id: 'acme', host: 'acme-db.team-a.svc.cluster.local', port: 5432, enabled: true, targets: { pool: { host: 'acme-pool.team-a.svc.cluster.local', port: 5432 } } },
+      globex: { id: 'globex', host: 'globex.team-b.svc.cluster.local', port: 6432, enabled: true },
     });
-    expect(buildSnapshot(h.latest().raws, h.latest().refused).tenants.map((t) => t.id)).toEqual(['acme', 'globex']);
+    expect(h.latest().where).toEqual({ acme: 'kubernetes service team-a/acme-db', globex: 'kubernetes service team-b/globex' });
+    expect(h.latest().snapshot.refused).toEqual([]);
+    expect(h.latest().snapshot.tenants.map((t) => t.id)).toEqual(['acme', 'globex']);
     expect(h.fake.counters.lists).toBe(1);
   });
 
@@ -144,16 +148,21 @@ describe('KubernetesSource', () => {
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme']));
     // A Service that drops its labels stops being a tenant.
     h.fake.setLabels('ns', 'acme', {});
-    await h.until((v) => expect(v).toEqual({ raws: [], refused: [] }));
+    await h.until((v) => expect(v).toEqual({ snapshot: { tenants: [], refused: [] }, where: {} }));
     expect(h.fake.counters.lists).toBe(1);
   });
 
-  it('coalesces a burst of changes into one view', async () => {
-    const h = await harness(24102, { debounceMs: 100 });
+  it('a burst of changes: every view is complete and sorted, none loses a tenant, the last has them all', async () => {
+    const h = await harness(24102);
     for (let i = 0; i < 20; i++) h.fake.createService(pg('ns', `t${i}`, { 'pgroute.tenant': `t${i}` }));
-    await h.until((v) => expect(v.raws).toHaveLength(20));
-    await sleep(150);
-    expect(h.views.length).toBeLessThanOrEqual(3);
+    await h.until((v) => expect(v.snapshot.tenants).toHaveLength(20));
+    // The pipeline throttles; the source only batches what arrives in one turn of the event loop.
+    expect(h.views.length).toBeLessThanOrEqual(21);
+    for (const [i, v] of h.views.entries()) {
+      const ids = v.snapshot.tenants.map((t) => t.id);
+      expect(ids).toEqual([...ids].sort());
+      if (i > 0) expect(ids.length).toBeGreaterThanOrEqual(h.views[i - 1]?.snapshot.tenants.length ?? 0);
+    }
   });
 
   it('chooses the address and port of each kind of Service', async () => {
@@ -174,7 +183,7 @@ describe('KubernetesSource', () => {
       headless: { host: 'headless.ns.svc.cluster.local', port: 15432 },
       ext: { host: 'db.example.com', port: 25060 },
     });
-    expect(dns.latest().refused).toEqual([
+    expect(dns.latest().snapshot.refused).toEqual([
       { where: 'kubernetes service ns/noports', id: 'noports', reason: 'the Service has no ports; set the pgroute.port label' },
       { where: 'kubernetes service ns/twoports', id: 'twoports', reason: 'the Service has 2 ports (a, b) and none is named postgres, postgresql, pg; name the PostgreSQL port or set the pgroute.port label' },
     ]);
@@ -197,7 +206,7 @@ describe('KubernetesSource', () => {
     });
     expect(Object.keys(tenants(h.latest()))).toEqual(['acme']);
     expect(refusedWhere(h.latest())).toEqual(['kubernetes service ns/api', 'kubernetes service ns/ext', 'kubernetes service ns/kubelet', 'kubernetes service ns/meta']);
-    for (const r of h.latest().refused) expect(r.reason).toMatch(/--kube-allowed-ports does not allow|--kube-allow-external-names does not allow|never relays to/);
+    for (const r of h.latest().snapshot.refused) expect(r.reason).toMatch(/--kube-allowed-ports does not allow|--kube-allow-external-names does not allow|never relays to/);
     // Allowed later (a new source, as after a restart with the flags): the same Services route.
     const allowed = await harness(24129, { policy: targetPolicyFromFlags('db.example.com', '5432,6443,10250') }, (fake) => {
       fake.createService({ namespace: 'ns', name: 'ext', labels: { 'pgroute.tenant': 'ext', 'pgroute.port': '5432' }, type: 'ExternalName', externalName: 'db.example.com' });
@@ -216,7 +225,7 @@ describe('KubernetesSource', () => {
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
     await sleep(100);
     expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex']);
-    expect(h.latest().refused).toEqual([]);
+    expect(h.latest().snapshot.refused).toEqual([]);
     // One informer per namespace, each on its namespaced path.
     expect(h.fake.requests.filter((r) => !r.includes('watch=true')).map((r) => r.split('?')[0]).sort()).toEqual(['GET /api/v1/namespaces/team-a/services', 'GET /api/v1/namespaces/team-b/services']);
   });
@@ -241,7 +250,7 @@ describe('KubernetesSource', () => {
     });
     const owned = (v: SourceView): void => {
       expect(tenants(v).acme).toMatchObject({ host: 'acme.team-a.svc.cluster.local' });
-      expect(v.refused).toEqual([
+      expect(v.snapshot.refused).toEqual([
         {
           where: 'kubernetes service team-b/acme',
           id: 'acme',
@@ -252,7 +261,7 @@ describe('KubernetesSource', () => {
     owned(h.latest());
     // Deleting and recreating the newer claim makes it newer still: it does not take over.
     h.fake.deleteService('team-b', 'acme');
-    await h.until((v) => expect(v.refused).toEqual([]));
+    await h.until((v) => expect(v.snapshot.refused).toEqual([]));
     h.fake.createService(pg('team-b', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T2 }));
     await h.until(owned);
     // Nor can the other namespace add a target to a tenant it does not own.
@@ -270,7 +279,7 @@ describe('KubernetesSource', () => {
       fake.createService(pg('ns', 'acme-2', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T0 }));
     });
     // Same creation second: the tie is broken by name, so the result does not depend on list order.
-    expect(h.latest().refused).toEqual([{ where: 'kubernetes service ns/acme-2', id: 'acme', reason: 'target primary of tenant acme is already served by kubernetes service ns/acme-1' }]);
+    expect(h.latest().snapshot.refused).toEqual([{ where: 'kubernetes service ns/acme-2', id: 'acme', reason: 'target primary of tenant acme is already served by kubernetes service ns/acme-1' }]);
     expect(tenants(h.latest()).acme).toMatchObject({ host: 'acme-1.ns.svc.cluster.local' });
   });
 
@@ -283,7 +292,7 @@ describe('KubernetesSource', () => {
       fake.createService(pg('ns', 'mysql', { 'xdatabase-proxy-enabled': 'true', 'xdatabase-proxy-deployment-id': 'shop', 'xdatabase-proxy-database-type': 'mysql' }));
       fake.createService(pg('ns', 'pool-only', { 'pgroute.tenant': 'lonely', 'pgroute.target': 'pool' }));
     });
-    const snapshot = buildSnapshot(h.latest().raws, h.latest().refused);
+    const snapshot = h.latest().snapshot;
     expect(snapshot.tenants.map((t) => t.id)).toEqual(['good']);
     const reasons = Object.fromEntries(snapshot.refused.map((r) => [r.where.replace('kubernetes service ', ''), r.reason]));
     expect(Object.keys(reasons).sort()).toEqual(['ns/bad-enabled', 'ns/bad-id', 'ns/bad-port', 'ns/mysql', 'ns/pool-only']);
@@ -363,7 +372,7 @@ describe('KubernetesSource', () => {
     // ...and so are changes made afterwards.
     h.fake.createService(pg('team-b', 'initech', { 'pgroute.tenant': 'initech' }));
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'initech']));
-    expect(h.views.every((v) => v.raws.length > 0)).toBe(true);
+    expect(h.views.every((v) => v.snapshot.tenants.length > 0)).toBe(true);
   });
 
   it('survives an abruptly cut watch', async () => {
@@ -449,32 +458,32 @@ describe('KubernetesSource with declared ownership (--kube-ownership declared)',
       fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T1 }));
     });
     expect(hostOf(h.latest(), 'acme')).toBe('acme.team-a.svc.cluster.local');
-    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-b/acme-impostor', id: 'acme', reason: notDeclared('acme', 'team-b', 'team-a') }]);
+    expect(h.latest().snapshot.refused).toEqual([{ where: 'kubernetes service team-b/acme-impostor', id: 'acme', reason: notDeclared('acme', 'team-b', 'team-a') }]);
     expect(h.records.find((r) => r.msg === 'watching kubernetes services and namespaces')).toMatchObject({ ownership: 'declared', namespaces: ['*'] });
     expect(h.fake.resourceCounters.namespaces.lists).toBe(1);
 
     // The owner's Service goes away (a redeploy): nobody gets acme meanwhile, and team-a gets it back.
     h.fake.deleteService('team-a', 'acme');
     await h.until((v) => expect(tenants(v)).toEqual({}));
-    expect(h.latest().refused.map((r) => r.where)).toEqual(['kubernetes service team-b/acme-impostor']);
+    expect(h.latest().snapshot.refused.map((r) => r.where)).toEqual(['kubernetes service team-b/acme-impostor']);
     h.fake.createService(pg('team-a', 'acme', { 'pgroute.tenant': 'acme' }, { creationTimestamp: T2 }));
     await h.until((v) => expect(hostOf(v, 'acme')).toBe('acme.team-a.svc.cluster.local'));
 
     // The admin declares acme for team-b too: an error, every claim refused, both namespaces named.
     h.fake.setNamespaceAnnotations('team-b', { 'pgroute.io/tenants': 'acme' });
     await h.until((v) => expect(tenants(v)).toEqual({}));
-    expect(h.latest().refused.map((r) => r.reason)).toEqual([
+    expect(h.latest().snapshot.refused.map((r) => r.reason)).toEqual([
       'tenant acme is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
       'tenant acme is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
     ]);
     // ...then takes it from team-a: team-b's claim is accepted, team-a's refused.
     h.fake.setNamespaceAnnotations('team-a', {});
     await h.until((v) => expect(hostOf(v, 'acme')).toBe('acme-impostor.team-b.svc.cluster.local'));
-    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a', 'team-b') }]);
+    expect(h.latest().snapshot.refused).toEqual([{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a', 'team-b') }]);
 
     // Deleting a Namespace deletes its Services and its declarations.
     h.fake.deleteNamespace('team-b');
-    await h.until((v) => expect(v).toEqual({ raws: [], refused: [{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a') }] }));
+    await h.until((v) => expect(v).toEqual({ snapshot: { tenants: [], refused: [{ where: 'kubernetes service team-a/acme', id: 'acme', reason: notDeclared('acme', 'team-a') }] }, where: {} }));
     expect(h.fake.resourceCounters.namespaces.lists).toBe(1);
     expect(h.records.filter((r) => r.level === 40)).toEqual([]);
   });
@@ -490,7 +499,7 @@ describe('KubernetesSource with declared ownership (--kube-ownership declared)',
       fake.createService(pg('team-b', 'globex-us', { 'pgroute.tenant': 'globex-us' }));
     });
     expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex-eu']);
-    expect(h.latest().refused).toEqual([{ where: 'kubernetes service team-b/globex-us', id: 'globex-us', reason: notDeclared('globex-us', 'team-b', 'team-a') }]);
+    expect(h.latest().snapshot.refused).toEqual([{ where: 'kubernetes service team-b/globex-us', id: 'globex-us', reason: notDeclared('globex-us', 'team-b', 'team-a') }]);
     // The first view comes once both lists are in; their watches may still be on their way.
     const namespaceGets = (): string[] => h.fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces?'));
     await vi.waitFor(() => expect(namespaceGets().filter((r) => r.includes('watch=true'))).toHaveLength(2), { timeout: 5_000, interval: 20 });
@@ -504,7 +513,7 @@ describe('KubernetesSource with declared ownership (--kube-ownership declared)',
     // A change to a Namespace that is not watched is not seen; one to a watched Namespace is.
     h.fake.setNamespaceAnnotations('team-c', { 'pgroute.io/tenants': 'globex-us' });
     h.fake.setNamespaceAnnotations('team-b', { 'pgroute.io/tenants': 'initech globex-us' });
-    await h.until((v) => expect(v.refused.map((r) => r.reason)).toEqual([
+    await h.until((v) => expect(v.snapshot.refused.map((r) => r.reason)).toEqual([
       'tenant globex-us is declared for 2 namespaces (team-a, team-b; annotation pgroute.io/tenants): every claim of it is refused until one Namespace alone declares it',
     ]));
     expect(Object.keys(tenants(h.latest()))).toEqual(['acme', 'globex-eu']);
@@ -522,12 +531,12 @@ describe('KubernetesSource with declared ownership (--kube-ownership declared)',
     h.fake.compactHistory();
     await h.until((v) => expect(Object.keys(tenants(v))).toEqual(['acme', 'globex']));
     expect(h.fake.resourceCounters.namespaces.lists).toBe(2);
-    expect(h.latest().refused.map((r) => r.where)).toEqual(['kubernetes namespace team-a', 'kubernetes namespace team-a']);
-    expect(h.latest().refused[1]?.reason).toBe('annotation pgroute.io/tenants on Namespace team-a: "*" would declare every tenant id; list the ids, or use a prefix such as acme-*; that entry is ignored');
+    expect(h.latest().snapshot.refused.map((r) => r.where)).toEqual(['kubernetes namespace team-a', 'kubernetes namespace team-a']);
+    expect(h.latest().snapshot.refused[1]?.reason).toBe('annotation pgroute.io/tenants on Namespace team-a: "*" would declare every tenant id; list the ids, or use a prefix such as acme-*; that entry is ignored');
     // An oversized value declares nothing at all (fail closed), and is reported.
     h.fake.setNamespaceAnnotations('team-a', { 'pgroute.io/tenants': `acme ${'x'.repeat(70_000)}` });
     await h.until((v) => expect(tenants(v)).toEqual({}));
-    expect(h.latest().refused[0]?.reason).toMatch(/^annotation pgroute\.io\/tenants on Namespace team-a: the value is 70005 characters long, more than the 65536 read; the namespace declares no tenant until it is fixed$/);
+    expect(h.latest().snapshot.refused[0]?.reason).toMatch(/^annotation pgroute\.io\/tenants on Namespace team-a: the value is 70005 characters long, more than the 65536 read; the namespace declares no tenant until it is fixed$/);
     expect(h.records.filter((r) => r.level === 40)).toEqual([]);
   });
 

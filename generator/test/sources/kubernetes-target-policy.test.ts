@@ -18,7 +18,6 @@ import {
   portAllowed,
   targetPolicyFromFlags,
 } from '../../src/sources/kubernetes/target-policy.js';
-import { buildSnapshot } from '../../src/tenants.js';
 
 const T0 = '2024-01-01T00:00:00Z';
 const DNS: ClaimOptions = { address: 'dns', clusterDomain: 'cluster.local' };
@@ -40,12 +39,12 @@ function external(namespace: string, name: string, tenant: string, externalName:
 /** tenant id -> host:port of its primary, after validation (what is routed). */
 function routed(services: ServiceLike[], options: ClaimOptions = DNS): Record<string, string> {
   const view = viewOfServices(services, options);
-  const snap = buildSnapshot(view.raws, view.refused);
+  const snap = view.snapshot;
   return Object.fromEntries(snap.tenants.map((t) => [t.id, `${t.targets.primary!.host}:${t.targets.primary!.port}`]));
 }
 
 function reasons(services: ServiceLike[], options: ClaimOptions = DNS): Record<string, string> {
-  return Object.fromEntries(viewOfServices(services, options).refused.map((r) => [r.where, r.reason]));
+  return Object.fromEntries(viewOfServices(services, options).snapshot.refused.map((r) => [r.where, r.reason]));
 }
 
 describe('ExternalName Services', () => {
@@ -149,7 +148,7 @@ describe('allowed ports', () => {
       'kubernetes service team-c/ext': 'the Service team-c/ext targets port 6443 (from its port label), which --kube-allowed-ports does not allow (allowed: 5432-5439,6432); if it really serves PostgreSQL, add it to --kube-allowed-ports (PGROUTE_KUBE_ALLOWED_PORTS)',
     });
     // The refusal carries the tenant id, so status and metrics count it as a refused tenant.
-    expect(viewOfServices(services, options).refused.map((r) => r.id).sort()).toEqual(['apiserver', 'ext', 'headless', 'kubelet']);
+    expect(viewOfServices(services, options).snapshot.refused.map((r) => r.id).sort()).toEqual(['apiserver', 'ext', 'headless', 'kubelet']);
   });
 
   it('an operator can widen the list; ranges merge', () => {
@@ -175,7 +174,7 @@ describe('allowed ports', () => {
 
   it('a port label that is not a number is still refused by validation (as before)', () => {
     const view = viewOfServices([clusterIp('a', 'x', 'x', 5432, { 'pgroute.port': 'five' })], DNS);
-    const snap = buildSnapshot(view.raws, view.refused);
+    const snap = view.snapshot;
     expect(snap.tenants).toEqual([]);
     expect(snap.refused).toHaveLength(1);
   });

@@ -1,5 +1,7 @@
-// The NOTIFY fast path (server/notify-fast.ts) must give exactly what the generic path gives
-// (decodeFrame + handleMessage) on every frame it accepts, and hand everything else back.
+// The NOTIFY fast path (readStartupNotify in server/startup-message.ts) is an optimisation of the
+// one decoder of HAProxy's frames: on every frame it accepts it must give exactly what
+// decodeHaproxyFrame + startupFacts/handleMessage give (the same ids, facts and verdict), and hand
+// everything else back.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -7,11 +9,14 @@ import { CancelRouter } from '../../src/decision/cancel-router.js';
 import { encodeStartupMessage } from '../../src/pg/frontend.js';
 import { decodePreamble, decodePreambleAt } from '../../src/pg/preamble.js';
 import { RouteStore } from '../../src/routes-store.js';
-import { decideStartupPacket, handleMessage, type DecisionContext } from '../../src/server/notify-handler.js';
-import { newStartupNotify, readStartupNotify } from '../../src/server/notify-fast.js';
-import { encodeAck, encodeAckPayload, encodeAckWithPayload } from '../../src/spop/ack.js';
+import type { DecisionContext } from '../../src/server/decide-connection.js';
+import { STARTUP_MESSAGE } from '../../src/server/spoe-contract.js';
+import { decideStartupNotify, handleMessage, newStartupNotify, readStartupNotify, startupFacts, startupNotifyFacts } from '../../src/server/startup-message.js';
+import { encodeAck, encodeAckPayload, encodeAckWithPayload } from '../../src/spop/agent-frames.js';
 import { routeAckPayload, verdictActions } from '../../src/server/verdict-actions.js';
-import { decodeFrame, encodeFrame, type SpoeArg } from '../../src/spop/frame.js';
+import type { SpoeArg } from '../../src/spop/frames.js';
+import { decodeHaproxyFrame } from '../../src/spop/haproxy-frames.js';
+import { encodeFrame } from '../../src/spop/testing/index.js';
 import type { TypedValue } from '../../src/spop/typed-data.js';
 import { testTable } from './harness.js';
 
@@ -22,15 +27,16 @@ function ctx(): DecisionContext {
 }
 
 /** A NOTIFY frame body (no length prefix). */
-function notifyBody(streamId: number, frameId: number, args: SpoeArg[], name = 'pgroute-startup'): Buffer {
+function notifyBody(streamId: number, frameId: number, args: SpoeArg[], name = STARTUP_MESSAGE): Buffer {
   return encodeFrame({ type: 'notify', streamId, frameId, flags: 1, messages: [{ name, args }] }).subarray(4);
 }
 
-function generic(body: Buffer): { verdict: unknown; streamId: number; frameId: number } | { error: string } {
+function generic(body: Buffer): { verdict: unknown; facts: unknown; streamId: number; frameId: number } | { error: string } {
   try {
-    const f = decodeFrame(body);
+    const f = decodeHaproxyFrame(body);
     if (f.type !== 'notify' || f.messages.length !== 1) return { error: 'shape' };
-    return { verdict: handleMessage(ctx(), f.messages[0]!), streamId: f.streamId, frameId: f.frameId };
+    const m = f.messages[0]!;
+    return { verdict: handleMessage(ctx(), m), facts: startupFacts(m), streamId: f.streamId, frameId: f.frameId };
   } catch (err) {
     return { error: String(err) };
   }
@@ -84,7 +90,8 @@ function expectSameAsGeneric(body: Buffer): boolean {
   expect(g).not.toHaveProperty('error');
   if ('error' in g) return true;
   expect({ streamId: n.streamId, frameId: n.frameId }).toEqual({ streamId: g.streamId, frameId: g.frameId });
-  expect(decideStartupPacket(ctx(), body, n)).toEqual(g.verdict);
+  expect(startupNotifyFacts(body, n)).toEqual(g.facts);
+  expect(decideStartupNotify(ctx(), body, n)).toEqual(g.verdict);
   return true;
 }
 
@@ -133,8 +140,8 @@ describe('NOTIFY fast path', () => {
         frameId: 1,
         flags: 1,
         messages: [
-          { name: 'pgroute-startup', args: [pkt] },
-          { name: 'pgroute-startup', args: [pkt] },
+          { name: STARTUP_MESSAGE, args: [pkt] },
+          { name: STARTUP_MESSAGE, args: [pkt] },
         ],
       }).subarray(4),
     ];

@@ -1,20 +1,20 @@
-// Runs pgroute on one machine: a tenant source through the pipeline, the agent in this process, and
-// HAProxy either spawned here (master-worker) or running beside us on the same state dir (containers).
+// Runs pgroute on one machine (`pgroute up`, `pgroute watch`): a tenant source through the pipeline,
+// the agent in this process, and HAProxy either spawned here (master-worker) or running beside us on
+// the same state dir (containers).
 
 import type { Logger } from 'pino';
-import { startAgent } from '../agent/src/agent.js';
-import { createAgentMetrics } from '../agent/src/metrics.js';
-import { EMPTY_ROUTE_TABLE, RouteStore } from '../agent/src/routes-store.js';
-import { Applier } from '../generator/src/apply.js';
-import { startHaproxyMaster, type HaproxyMaster } from '../generator/src/haproxy/master.js';
-import { createGeneratorMetrics } from '../generator/src/metrics.js';
-import { showProc } from '../generator/src/haproxy/reload.js';
-import type { Deployment } from '../generator/src/model.js';
-import { Pipeline } from '../generator/src/pipeline.js';
-import { statePaths, type Settings } from '../generator/src/settings.js';
-import type { TenantSource } from '../generator/src/sources/source.js';
-import { startRenewal, type TlsFlags } from './tls.js';
-import { waitForTcp } from './wait.js';
+import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent } from '../../agent/src/index.js';
+import { Applier } from './apply.js';
+import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
+import { showProc } from './haproxy/reload.js';
+import { haproxyVersion } from './haproxy/version.js';
+import { waitForTcp } from './haproxy/wait-tcp.js';
+import { createGeneratorMetrics } from './metrics.js';
+import type { Deployment } from './model.js';
+import { Pipeline } from './pipeline.js';
+import { statePaths, type Settings } from './settings.js';
+import type { TenantSource } from './sources/source.js';
+import type { RenewalWatch } from './tls/hot-swap.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -25,8 +25,11 @@ export interface RunOptions {
   /** Spawn HAProxy here (`pgroute up`), or drive one already running on the state dir (`pgroute watch`). */
   readonly spawnHaproxy: boolean;
   readonly log: Logger;
-  /** For renewing an automatic certificate while running. */
-  readonly tls?: TlsFlags;
+  /**
+   * Started once HAProxy runs, stopped first: renews the served certificate while running (the CLI
+   * builds it from its TLS flags). Undefined when nothing is to be renewed.
+   */
+  readonly startRenewal?: () => RenewalWatch | undefined;
 }
 
 export interface Running {
@@ -38,6 +41,7 @@ export interface Running {
 export async function runPgroute(opts: RunOptions): Promise<Running> {
   const { log, settings } = opts;
   const metrics = createAgentMetrics();
+  setBuildInfo(metrics.buildInfo, buildInfo(haproxyVersion() ?? 'unknown'));
   const genMetrics = createGeneratorMetrics(metrics.registry);
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
@@ -67,7 +71,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   }
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
   workers.unref();
-  const renewal = opts.tls === undefined ? undefined : startRenewal(opts.tls, settings, log);
+  const renewal = opts.startRenewal?.();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

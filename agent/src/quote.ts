@@ -1,6 +1,7 @@
-// Rendering client-supplied values (tenant ids, user and database names) into messages that go back
-// to the client and into logs: quoted, truncated, with anything that could corrupt a terminal or a
-// log line escaped. Pure.
+// Rendering client- or operator-supplied values (tenant ids, user and database names, parameter
+// names, fields of a tenants file) into messages that go back to the client and into logs: quoted,
+// truncated, with anything that could corrupt a terminal or a log line escaped. Pure. The one
+// quoting helper of pgroute: the decoder, the decision and the generator's validation all use it.
 
 /** Longest value echoed back, in code points (PostgreSQL's own identifier limit is 63 bytes). */
 export const MAX_ECHO_CHARS = 63;
@@ -27,17 +28,17 @@ export function sanitizeText(text: string, max = 300): string {
 }
 
 /**
- * `"value"` with controls, quotes and backslashes escaped; values longer than MAX_ECHO_CHARS code
- * points are cut and end in `..."` so the reader sees the value was truncated.
+ * `"value"` with controls, quotes and backslashes escaped; values longer than `maxChars` code points
+ * (default MAX_ECHO_CHARS) are cut and end in `..."` so the reader sees the value was truncated.
  */
-export function quoteValue(value: string): string {
+export function quoteValue(value: string, maxChars = MAX_ECHO_CHARS): string {
   let s = value;
   let cut = false;
-  if (s.length > MAX_ECHO_CHARS) {
+  if (s.length > maxChars) {
     // Cut by code points, never inside a surrogate pair.
     let i = 0;
     let n = 0;
-    while (i < s.length && n < MAX_ECHO_CHARS) {
+    while (i < s.length && n < maxChars) {
       const c = s.charCodeAt(i);
       i += c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
       n++;

@@ -1,0 +1,44 @@
+// The SPOE contract between haproxy/ (spoe.conf.hbs, haproxy.cfg.hbs, partials/, pgroute.lua) and
+// this agent, declared once: which message HAProxy sends with which arguments, and which variables
+// the agent sets in reply. agent/test/server/spoe-contract.test.ts reads the templates and fails
+// when either side renames one of these.
+
+/** `[pgroute]` scope of spoe.conf, `filter spoe engine pgroute`, `send-spoe-group pgroute ...`. */
+export const SPOE_ENGINE = 'pgroute';
+/** `spoe-agent pgroute-agent`, and the HAProxy backend of the agent servers. */
+export const SPOE_AGENT = 'pgroute-agent';
+/** `spoe-group pgroute-startup`, sent by `send-spoe-group pgroute pgroute-startup`. */
+export const SPOE_GROUP = 'pgroute-startup';
+/** `spoe-message pgroute-startup`: the one message the agent answers. */
+export const STARTUP_MESSAGE = 'pgroute-startup';
+
+/** Arguments of the startup message (`args pkt=... src=... dport=... tls=... sni=...`). */
+export const STARTUP_ARG = {
+  /** BINARY: the client's first packet, complete (req.payload_lv(0,4,0)). */
+  pkt: 'pkt',
+  /** IPV4/IPV6: the client address. */
+  src: 'src',
+  /** Integer: the public port the client connected to. */
+  dport: 'dport',
+  /** BOOL: the connection came through TLS. */
+  tls: 'tls',
+  /** STRING, or NULL without TLS / server name: the TLS server name. */
+  sni: 'sni',
+} as const;
+
+/** `option var-prefix pgr`: HAProxy stores the agent's variables as txn.pgr.<name>. */
+export const VAR_PREFIX = 'pgr';
+/** The agent sets every variable in the transaction scope (txn.). */
+export const VAR_SCOPE_NAME = 'txn';
+
+/** Variables the agent sets (each listed in `register-var-names`, else HAProxy drops it). */
+export const VERDICT_VAR = {
+  /** The tenant's backend: `use_backend %[var(txn.pgr.be)]`. */
+  backend: 'be',
+  /** The tenant id (logs). */
+  tenant: 't',
+  /** The target name (logs). */
+  target: 'tgt',
+  /** A complete PostgreSQL ErrorResponse, written to the client by pgroute.lua. */
+  error: 'err',
+} as const;

@@ -1,0 +1,99 @@
+// The SPOE contract (server/spoe-contract.ts) against the real templates in haproxy/: the message,
+// its arguments, the engine, group and agent names, the variable prefix and the variables must be
+// spelled the same on both sides. Renaming one on either side fails here, not in production (where
+// HAProxy would silently drop an unregistered variable or send an argument nobody reads).
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  SPOE_AGENT,
+  SPOE_ENGINE,
+  SPOE_GROUP,
+  STARTUP_ARG,
+  STARTUP_MESSAGE,
+  VAR_PREFIX,
+  VAR_SCOPE_NAME,
+  VERDICT_VAR,
+} from '../../src/server/spoe-contract.js';
+import { verdictActions } from '../../src/server/verdict-actions.js';
+
+const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
+const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
+const spoeConf = read('spoe.conf.hbs');
+/** haproxy.cfg with its partials, and the Lua actions: every place HAProxy reads the verdict. */
+const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))].join('\n');
+const lua = read('pgroute.lua');
+
+/** The words after `keyword` on the (single) line of spoe.conf that starts with it. */
+function directive(keyword: string): string[] {
+  const lines = spoeConf.split('\n').filter((l) => l.trim().startsWith(`${keyword} `));
+  expect(lines, `spoe.conf.hbs has one "${keyword}" line`).toHaveLength(1);
+  return lines[0]!.trim().slice(keyword.length).trim().split(/\s+/);
+}
+
+const sorted = (names: Iterable<string>): string[] => [...names].sort();
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const VAR = `${VAR_SCOPE_NAME}.${VAR_PREFIX}.`;
+
+describe('SPOE contract: spoe.conf.hbs', () => {
+  it('declares the engine scope, the agent, its group and the agent backend', () => {
+    expect(spoeConf.split('\n').map((l) => l.trim())).toContain(`[${SPOE_ENGINE}]`);
+    expect(directive('spoe-agent')).toEqual([SPOE_AGENT]);
+    expect(directive('groups')).toEqual([SPOE_GROUP]);
+    expect(directive('spoe-group')).toEqual([SPOE_GROUP]);
+    expect(directive('messages')).toEqual([STARTUP_MESSAGE]);
+    expect(directive('use-backend')).toEqual([SPOE_AGENT]);
+  });
+
+  it('sends the startup message with exactly the arguments the agent reads', () => {
+    expect(directive('spoe-message')).toEqual([STARTUP_MESSAGE]);
+    const args = directive('args').map((a) => a.slice(0, a.indexOf('=')));
+    expect(sorted(args)).toEqual(sorted(Object.values(STARTUP_ARG)));
+  });
+
+  it('uses the agent\'s variable prefix and registers exactly the variables the agent sets', () => {
+    expect(directive('option var-prefix')).toEqual([VAR_PREFIX]);
+    expect(sorted(directive('register-var-names'))).toEqual(sorted(Object.values(VERDICT_VAR)));
+  });
+});
+
+describe('SPOE contract: haproxy.cfg.hbs, partials and pgroute.lua', () => {
+  it('attach the engine and send its group', () => {
+    expect(haproxyCfg).toMatch(new RegExp(`filter spoe engine ${escape(SPOE_ENGINE)} config `));
+    expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(SPOE_ENGINE)} ${escape(SPOE_GROUP)}\\b`));
+    expect(haproxyCfg).toMatch(new RegExp(`^backend ${escape(SPOE_AGENT)}$`, 'm'));
+  });
+
+  it('read every variable the agent sets, and no agent variable it does not set', () => {
+    const everywhere = `${haproxyCfg}\n${lua}`;
+    const used = new Set([...everywhere.matchAll(new RegExp(`${escape(VAR)}([A-Za-z0-9_]+)`, 'g'))].map((m) => m[1]!));
+    // Variables HAProxy sets itself: set-var(...) in the frontends, set-on-error/set-process-time in spoe.conf.
+    const ownVars = new Set([
+      ...[...haproxyCfg.matchAll(new RegExp(`set-var\\(${escape(VAR)}([A-Za-z0-9_]+)\\)`, 'g'))].map((m) => m[1]!),
+      ...directive('option set-on-error'),
+      ...directive('option set-process-time'),
+    ]);
+    for (const name of Object.values(VERDICT_VAR)) expect(used, `txn.${VAR_PREFIX}.${name} is read`).toContain(name);
+    const fromAgent = [...used].filter((n) => !ownVars.has(n) || (Object.values(VERDICT_VAR) as string[]).includes(n));
+    expect(sorted(fromAgent)).toEqual(sorted(Object.values(VERDICT_VAR)));
+    // The backend comes from the verdict, the refusal from the Lua action.
+    expect(haproxyCfg).toContain(`use_backend %[var(${VAR}${VERDICT_VAR.backend})]`);
+    expect(lua).toContain(`txn:get_var("${VAR}${VERDICT_VAR.error}")`);
+  });
+});
+
+describe('SPOE contract: the agent side', () => {
+  it('verdicts set only registered variables', () => {
+    const names = (vs: ReturnType<typeof verdictActions>): string[] => vs.map((a) => a.name.toString());
+    const registered = directive('register-var-names');
+    const route = names(verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: false }));
+    const refusal = names(
+      verdictActions({ kind: 'refuse', reason: 'unknown-target', sqlstate: '08004', message: 'm', logDetail: 'd', tenant: 'acme' }),
+    );
+    expect(sorted(route)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target]));
+    expect(sorted(refusal)).toEqual(sorted([VERDICT_VAR.error, VERDICT_VAR.tenant]));
+    for (const n of [...route, ...refusal]) expect(registered).toContain(n);
+  });
+});

@@ -1,0 +1,112 @@
+// Performs a transition's steps (reconcile.ts) in order through a set of effects, and rolls back on
+// failure: the files kept at the last savepoint are put back and the savepoint's state is recorded
+// as what runs. The effects are the edges (agent store, admin and master sockets, files); the
+// sequencing here is the same whether they are real (apply.ts) or a model (the property tests).
+
+import type { Logger } from 'pino';
+import type { RouteTableDocument } from '../../agent/src/index.js';
+import { ConfigError } from './errors.js';
+import type { RuntimeOp } from './plan.js';
+import type { Applied, GenerationPlan, Step, Transition } from './reconcile.js';
+
+export interface Effects<Saved = unknown> {
+  publish(routes: RouteTableDocument): void;
+  /** Sends the operations' commands; resolves with how many were sent. */
+  runtime(ops: readonly RuntimeOp[]): Promise<number>;
+  /** The files a reload replaces, as they are now. */
+  save(): Promise<Saved>;
+  restore(saved: Saved): Promise<void>;
+  /** Renders, (checks,) and writes a generation; a refused candidate is a ConfigError. */
+  write(generation: GenerationPlan, check: boolean): Promise<void>;
+  reload(): Promise<{ readonly ok: boolean; readonly detail: string }>;
+}
+
+export interface Executed {
+  /** The transition's kind, or 'reload' when the runtime API failed and a reload took over. */
+  readonly kind: Transition['kind'];
+  readonly detail: string;
+  readonly applied: Applied;
+}
+
+/** A failed transition: what runs now (undefined: unchanged) and whether a reload was refused. */
+export class TransitionError extends Error {
+  constructor(
+    message: string,
+    readonly applied: Applied | undefined,
+    readonly reloadFailed: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export async function execute<Saved>(transition: Transition, effects: Effects<Saved>, log: Logger): Promise<Executed> {
+  let kind = transition.kind;
+  let reasons = transition.reasons;
+  let commands = 0;
+  let reloaded = '';
+  let committed: Applied | undefined;
+  let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
+  const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
+    if (savepoint !== undefined) await effects.restore(savepoint.files);
+    throw new TransitionError(message, savepoint?.applied, reloadFailed);
+  };
+
+  const queue: Step[] = [...transition.steps];
+  for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
+    switch (step.kind) {
+      case 'publish':
+        effects.publish(step.routes);
+        break;
+      case 'runtime':
+        try {
+          commands = await effects.runtime(step.ops);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'runtime API apply failed; falling back to a reload');
+          queue.splice(0, queue.length, ...step.fallback());
+          kind = 'reload';
+          reasons = ['runtime API failed'];
+        }
+        break;
+      case 'savepoint':
+        savepoint = { files: await effects.save(), applied: step.applied };
+        break;
+      case 'write':
+        try {
+          await effects.write(step.generation, step.check);
+        } catch (err) {
+          const message = (err as Error).message;
+          if (!step.required) {
+            log.error({ err: message }, 'applied through the runtime API, but writing the matching files failed; the next reload re-renders them');
+            break;
+          }
+          await fail(savepoint !== undefined && err instanceof ConfigError ? `the new configuration was refused before any reload: ${message}` : message, false);
+        }
+        break;
+      case 'reload': {
+        log.info({ reasons: step.reasons }, 'reloading HAProxy');
+        const outcome = await effects.reload().catch((err: Error) => ({ ok: false, detail: err.message }));
+        if (!outcome.ok) await fail(`HAProxy reload failed (${outcome.detail}); restored the last-known-good configuration`, true);
+        reloaded = outcome.detail;
+        break;
+      }
+      case 'commit':
+        committed = step.applied;
+        break;
+    }
+  }
+  if (committed === undefined) throw new Error('a transition ended without a commit step (a bug in reconcile)');
+  return { kind, detail: describe(kind, committed, transition.ops.length, commands, reasons, reloaded), applied: committed };
+}
+
+function describe(kind: Transition['kind'], applied: Applied, ops: number, commands: number, reasons: readonly string[], reloaded: string): string {
+  switch (kind) {
+    case 'initial':
+      return `${applied.snapshot.tenants.length} tenant(s) rendered`;
+    case 'agent':
+      return 'route table only';
+    case 'runtime':
+      return `${ops} operation(s), ${commands} command(s)`;
+    case 'reload':
+      return `${reasons.join('; ')}: ${reloaded}`;
+  }
+}

@@ -1,0 +1,79 @@
+// The generator's public surface: what the CLI and the benchmarks import. Everything else under
+// generator/src is internal (its own tests reach in; other packages do not).
+//
+// Modules that load slow libraries (the X.509 library, dockerode, the Kubernetes client) are not
+// re-exported: they are reached through the loaders at the end, so a command that does not need
+// them does not pay for loading them.
+
+export { ConfigError } from './errors.js';
+export type { Deployment, Listener, RefusedTenant, Tenant, TenantSnapshot } from './model.js';
+export {
+  DEFAULT_AGENT_HTTP_PORT,
+  DEFAULT_AGENT_PORT,
+  DEFAULT_PORT,
+  DEFAULT_STATS_PORT,
+  defaultSettings,
+  statePaths,
+  type AgentEndpoint,
+  type Settings,
+  type StatePaths,
+} from './settings.js';
+export { parsePolicy } from './policy.js';
+
+// Tenant sources, the pipeline and its applier.
+export type { TenantSource } from './sources/source.js';
+export { FileSource, parseTenantsFile, readTenantsFile, type TenantsFile } from './sources/file.js';
+export { describePatterns, describePorts, targetPolicyFromFlags } from './sources/kubernetes/target-policy.js';
+export { admissionFromFlags, describeAdmission } from './sources/docker/ownership.js';
+export { Pipeline } from './pipeline.js';
+export { Applier } from './apply.js';
+export { createGeneratorMetrics } from './metrics.js';
+export { runPgroute, type RunOptions, type Running } from './run.js';
+
+// Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
+export { generate, readLayout, type Generation } from './generate.js';
+export { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
+export { planChange } from './plan.js';
+export { routeTableDocument } from './render/route-table.js';
+export { renderConfig } from './render/haproxy-config.js';
+export { loadTemplates, type ConfigTemplates } from './render/templates.js';
+
+// HAProxy: the master-worker process and its sockets.
+export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
+export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
+export { waitForTcp } from './haproxy/wait-tcp.js';
+export { haproxyBinary } from './haproxy/check.js';
+export { haproxyVersion } from './haproxy/version.js';
+
+// Operator commands: status, the access switch, Docker tenants.
+export { collectStatus } from './status/collect.js';
+export { renderTable, statusTable } from './status/table.js';
+export type { StatusReport } from './status/join.js';
+export { disableTenant, enableTenant, type Disabled } from './tenants-docker/access-switch.js';
+export { createTenant, deleteTenant, listTenants, showTenant, type CreatedTenant, type TenantDetail } from './tenants-docker/lifecycle.js';
+export {
+  checkTenantId,
+  DEFAULT_TENANT_CPUS,
+  DEFAULT_TENANT_IMAGE,
+  DEFAULT_TENANT_MEMORY,
+  DEFAULT_TENANT_NETWORK,
+  DEFAULT_TENANT_PORT,
+  parseCpus,
+  parseMemory,
+  type ManagedTenant,
+} from './tenants-docker/plan.js';
+
+// TLS on the public port.
+export { tlsPaths } from './tls/paths.js';
+export { parseSecretRef } from './tls/secret-ref.js';
+export { swapCertificate, watchRenewal, type RenewalWatch } from './tls/hot-swap.js';
+export type { AutoTlsResult } from './tls/store.js';
+export type { CertificateDescription } from './tls/certificates.js';
+export type { SecretApi } from './tls/secret-store.js';
+
+// Loaded on demand (see above).
+export const loadCertificateStore = () => import('./tls/store.js');
+export const loadCertificates = () => import('./tls/certificates.js');
+export const loadSecretStore = () => import('./tls/secret-store.js');
+export const loadDockerSource = () => import('./sources/docker.js');
+export const loadKubernetesSource = () => import('./sources/kubernetes.js');

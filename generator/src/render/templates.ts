@@ -1,0 +1,42 @@
+// The handlebars templates of haproxy.cfg and spoe.conf: read once at the edge (loadTemplates),
+// compiled on a private Handlebars instance so that nothing is registered globally.
+
+import { readFileSync } from 'node:fs';
+import Handlebars from 'handlebars';
+import { assetPath } from '../assets.js';
+
+export type Template = (context: object) => string;
+
+export interface ConfigTemplates {
+  readonly haproxyConfig: Template;
+  readonly spoeConfig: Template;
+}
+
+/** The template texts: the two files and the partials they include by name. */
+export interface TemplateSources {
+  readonly haproxyConfig: string;
+  readonly spoeConfig: string;
+  readonly partials: Readonly<Record<string, string>>;
+}
+
+/** Rules both the clear-text and the TLS frontend run, written once. */
+const PARTIALS = ['startup-acls', 'startup-decision'] as const;
+
+/** Compiles the texts. Pure: no files, no global Handlebars state. */
+export function compileTemplates(sources: TemplateSources): ConfigTemplates {
+  const hbs = Handlebars.create();
+  for (const [name, text] of Object.entries(sources.partials)) hbs.registerPartial(name, text);
+  // noEscape: this is not HTML; values are validated before they get here.
+  const compile = (text: string): Template => hbs.compile(text, { noEscape: true, strict: true });
+  return { haproxyConfig: compile(sources.haproxyConfig), spoeConfig: compile(sources.spoeConfig) };
+}
+
+/** Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them. */
+export function loadTemplates(): ConfigTemplates {
+  const read = (...parts: string[]): string => readFileSync(assetPath('haproxy', ...parts), 'utf8');
+  return compileTemplates({
+    haproxyConfig: read('haproxy.cfg.hbs'),
+    spoeConfig: read('spoe.conf.hbs'),
+    partials: Object.fromEntries(PARTIALS.map((p) => [p, read('partials', `${p}.hbs`)])),
+  });
+}

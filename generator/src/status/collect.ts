@@ -1,0 +1,36 @@
+// `pgroute status`: what the pgroute on a state dir serves (routes.json, layout.json, access.json)
+// joined with what HAProxy's admin socket reports (`show stat`).
+
+import { readFile } from 'node:fs/promises';
+import { readAccess } from '../access.js';
+import { readLayout } from '../generate.js';
+import { haproxyCli } from '../haproxy/master.js';
+import { statePaths } from '../settings.js';
+import { joinStatus, type RoutesView, type StatusReport } from './join.js';
+import { parseShowStat, type StatRow } from './show-stat.js';
+
+/** routes.json as status shows it: leniently, an absent file being no tenants. */
+async function readRoutes(path: string): Promise<RoutesView> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { tenants: [] };
+  }
+  const doc = JSON.parse(text) as { tenants?: unknown };
+  return { tenants: Array.isArray(doc.tenants) ? (doc.tenants as RoutesView['tenants']) : [] };
+}
+
+/** The status of the pgroute on a state dir. Never throws for an absent HAProxy: health is then "unknown". */
+export async function collectStatus(stateDir: string): Promise<StatusReport> {
+  const paths = statePaths(stateDir);
+  const [routes, layout, access] = await Promise.all([readRoutes(paths.routes), readLayout(paths.layout), readAccess(stateDir)]);
+  let stats: StatRow[] | undefined;
+  let statsError: string | undefined;
+  try {
+    stats = parseShowStat(await haproxyCli(paths.adminSocket, 'show stat', 3_000));
+  } catch (err) {
+    statsError = (err as Error).message;
+  }
+  return joinStatus({ routes, layout, disabled: access.disabled, ...(stats === undefined ? {} : { stats }), ...(statsError === undefined ? {} : { statsError }) });
+}

@@ -28,26 +28,22 @@ export function sanitizeText(text: string, max = 300): string {
 }
 
 /**
- * `"value"` with controls, quotes and backslashes escaped; values longer than `maxChars` code points
- * (default MAX_ECHO_CHARS) are cut and end in `..."` so the reader sees the value was truncated.
+ * `"value"` with controls, quotes and backslashes escaped; a value whose escaped form is longer than
+ * `maxChars` (default MAX_ECHO_CHARS) is cut, by code points, and ends in `..."` so the reader sees
+ * it was truncated. The bound is on what is written, so a value of control bytes (each escaped to 4
+ * characters) cannot make a message longer than a plain one.
  */
 export function quoteValue(value: string, maxChars = MAX_ECHO_CHARS): string {
-  let s = value;
-  let cut = false;
-  if (s.length > maxChars) {
-    // Cut by code points, never inside a surrogate pair.
-    let i = 0;
-    let n = 0;
-    while (i < s.length && n < maxChars) {
-      const c = s.charCodeAt(i);
-      i += c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
-      n++;
-    }
-    if (i < s.length) {
-      s = s.slice(0, i);
-      cut = true;
-    }
+  if (value.length <= maxChars && !NEEDS_ESCAPE.test(value)) return `"${value}"`;
+  let out = '';
+  let written = 0; // in code points of the output
+  for (const ch of value) {
+    // Iterating a string yields code points: a surrogate pair is never split.
+    const piece = NEEDS_ESCAPE.test(ch) ? escapeChar(ch) : ch;
+    const width = piece === ch ? 1 : piece.length;
+    if (written + width > maxChars) return `"${out}..."`;
+    out += piece;
+    written += width;
   }
-  if (NEEDS_ESCAPE.test(s)) s = s.replace(ESCAPE_ALL, escapeChar);
-  return cut ? `"${s}..."` : `"${s}"`;
+  return `"${out}"`;
 }

@@ -3,10 +3,20 @@
 // and the decoders of the agent's, which the agent itself never uses), so there is one codec,
 // type-checked with the agent's. Format: /usr/share/doc/haproxy/SPOE.txt.gz.
 
-import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
-import { FRAME_FLAG, FRAME_TYPE, encodeVarint, type TypedValue } from '../../agent/src/spop/index.js';
-import { SCOPE_CODE } from '../../agent/src/spop/frames.js';
-import { ByteReader, encodeHaproxyHello, encodeMessages, readActions, readFrameHeader, readKvList } from '../../agent/src/spop/testing/index.js';
+import {
+  ByteReader,
+  encodeHaproxyHello,
+  encodeMessages,
+  encodeStartupMessage,
+  encodeVarint,
+  FRAME_FLAG,
+  FRAME_TYPE,
+  readActions,
+  readFrameHeader,
+  readKvList,
+  SCOPE_CODE,
+  type TypedValue,
+} from '../../agent/src/spop/testing/index.js';
 
 export const FRAME = FRAME_TYPE;
 

@@ -1,7 +1,15 @@
-// A bounds-checked reader over one packet. Unlike Buffer's own read methods it never throws:
-// every read that would run past `end` returns undefined and leaves the offset where it was.
+// A bounds-checked reader over one packet, with the convention of the agent's SPOP reader
+// (spop/byte-reader.ts): every read checks the remaining length first and throws on truncation,
+// so no Buffer method ever sees an out-of-range offset. A decoder that names its malformations
+// checks the lengths it relies on before reading (as pg-protocol's parser does), so a throw from
+// here means input that no such check covers.
 
 import { INT32_BYTES, NUL } from './constants.js';
+
+/** A read ran past the end of the packet. Offsets count from the reader's start. */
+export class PacketTruncatedError extends RangeError {
+  override readonly name = 'PacketTruncatedError';
+}
 
 export class BufferReader {
   private offset: number;
@@ -9,7 +17,7 @@ export class BufferReader {
   /** Reads `buffer` from `start` up to (not including) `end`. */
   constructor(
     private readonly buffer: Buffer,
-    start = 0,
+    private readonly start = 0,
     private readonly end = buffer.length,
   ) {
     this.offset = start;
@@ -23,53 +31,51 @@ export class BufferReader {
     return this.end - this.offset;
   }
 
-  /** Big-endian signed Int32, or undefined when fewer than 4 bytes remain. */
-  int32(): number | undefined {
-    if (this.remaining < INT32_BYTES) return undefined;
+  private need(n: number, what: string): void {
+    if (n < 0 || this.remaining < n) {
+      throw new PacketTruncatedError(
+        `truncated ${what}: need ${n} byte(s) at offset ${this.offset - this.start}, ${this.remaining} left`,
+      );
+    }
+  }
+
+  /** Big-endian signed Int32. */
+  int32(what: string): number {
+    this.need(INT32_BYTES, what);
     const value = this.buffer.readInt32BE(this.offset);
     this.offset += INT32_BYTES;
     return value;
   }
 
-  /** Big-endian unsigned Int32, or undefined when fewer than 4 bytes remain. */
-  uint32(): number | undefined {
-    if (this.remaining < INT32_BYTES) return undefined;
+  /** Big-endian unsigned Int32. */
+  uint32(what: string): number {
+    this.need(INT32_BYTES, what);
     const value = this.buffer.readUInt32BE(this.offset);
     this.offset += INT32_BYTES;
     return value;
   }
 
-  /** The next byte without consuming it, or undefined at the end. */
-  peekByte(): number | undefined {
-    return this.remaining > 0 ? this.buffer[this.offset] : undefined;
+  byte(what: string): number {
+    this.need(1, what);
+    return this.buffer[this.offset++]!;
   }
 
-  byte(): number | undefined {
-    const value = this.peekByte();
-    if (value !== undefined) this.offset += 1;
-    return value;
-  }
-
-  /** The next `length` bytes (a view, not a copy), or undefined when fewer remain. */
-  bytes(length: number): Buffer | undefined {
-    if (length < 0 || this.remaining < length) return undefined;
+  /** The next `length` bytes (a view, not a copy). */
+  bytes(length: number, what: string): Buffer {
+    this.need(length, what);
     const view = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return view;
   }
 
-  /** Everything up to `end`. */
-  rest(): Buffer {
-    return this.bytes(this.remaining) ?? Buffer.alloc(0);
-  }
-
-  /**
-   * The raw bytes of a NUL-terminated string (terminator consumed, not included), or undefined
-   * when no NUL occurs before `end` (the offset is then left unchanged).
-   */
-  cstringBytes(): Buffer | undefined {
+  /** The raw bytes of a NUL-terminated string (terminator consumed, not included). */
+  cstringBytes(what: string): Buffer {
     const nul = this.buffer.indexOf(NUL, this.offset);
-    if (nul === -1 || nul >= this.end) return undefined;
+    if (nul === -1 || nul >= this.end) {
+      throw new PacketTruncatedError(
+        `truncated ${what}: no \\0 between offset ${this.offset - this.start} and the end of the packet`,
+      );
+    }
     const view = this.buffer.subarray(this.offset, nul);
     this.offset = nul + 1;
     return view;

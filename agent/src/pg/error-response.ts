@@ -10,7 +10,7 @@
 // - the whole message is at most MAX_ERROR_RESPONSE_BYTES (1024): long text is cut on a character
 //   boundary and ends with an ellipsis, so a refusal always fits HAProxy's buffer.
 
-import { BufferReader } from './buffer-reader.js';
+import { BufferReader, PacketTruncatedError } from './buffer-reader.js';
 import { BufferWriter } from './buffer-writer.js';
 import {
   ERROR_RESPONSE,
@@ -131,18 +131,23 @@ export interface DecodedErrorResponse {
  * Returns undefined for anything that is not exactly one well-framed ErrorResponse.
  */
 export function decodeErrorResponse(bytes: Buffer): DecodedErrorResponse | undefined {
-  const reader = new BufferReader(bytes);
-  if (reader.byte() !== ERROR_RESPONSE) return undefined;
-  const length = reader.int32();
-  if (length === undefined || length !== bytes.length - 1) return undefined;
+  try {
+    return readErrorResponse(new BufferReader(bytes));
+  } catch (error) {
+    if (error instanceof PacketTruncatedError) return undefined;
+    throw error;
+  }
+}
+
+function readErrorResponse(reader: BufferReader): DecodedErrorResponse | undefined {
+  if (reader.byte('message type') !== ERROR_RESPONSE) return undefined;
+  const length = reader.int32('length'); // counts itself, not the type byte
+  if (length !== reader.remaining + INT32_BYTES) return undefined;
   const fields = new Map<string, string>();
   for (;;) {
-    const code = reader.byte();
-    if (code === undefined) return undefined;
+    const code = reader.byte('field code');
     if (code === NUL) break;
-    const value = reader.cstringBytes();
-    if (value === undefined) return undefined;
-    fields.set(String.fromCharCode(code), value.toString('utf8'));
+    fields.set(String.fromCharCode(code), reader.cstringBytes('field value').toString('utf8'));
   }
   if (reader.remaining !== 0) return undefined;
   return {

@@ -37,5 +37,5 @@ export {
   type ErrorResponseInput,
   type ErrorSeverity,
 } from './error-response.js';
-export { BufferReader } from './buffer-reader.js';
+export { BufferReader, PacketTruncatedError } from './buffer-reader.js';
 export { BufferWriter } from './buffer-writer.js';

@@ -10,6 +10,7 @@ import {
   CANCEL_KEY_OFFSET,
   CANCEL_REQUEST_CODE,
   GSSENC_REQUEST_CODE,
+  INT32_BYTES,
   MAX_STARTUP_PACKET,
   NEGOTIATION_REQUEST_LENGTH,
   NUL,
@@ -22,9 +23,11 @@ import {
 import type {
   CancelPreamble,
   DecodedPreamble,
+  GssEncRequestPreamble,
   InvalidPreamble,
   PreambleProblem,
   ProtocolVersion,
+  SslRequestPreamble,
   StartupPreamble,
 } from './preamble-types.js';
 
@@ -137,8 +140,9 @@ export function decodePreambleAt(buf: Buffer, start: number, end: number): Decod
   try {
     return decode(buf, start, end);
   } catch (error) {
-    // Unreachable by design (every read is bounds-checked); kept so the promise "never throws"
-    // holds even against a bug, and says so instead of hiding it.
+    // Unreachable by design (lengths are checked before every read, and the reader throws rather
+    // than read past the end); kept so the promise "never throws" holds even against a bug, and
+    // says so instead of hiding it.
     const why = error instanceof Error ? error.message : String(error);
     return invalid('too-short', `first packet could not be decoded: ${why}`);
   }
@@ -152,14 +156,14 @@ function decode(buf: Buffer, start: number, end: number): DecodedPreamble {
       'client started TLS directly (sslnegotiation=direct); connect with sslnegotiation=postgres',
     );
   }
-  const reader = new BufferReader(buf, start, end);
-  const declared = reader.uint32();
-  if (declared === undefined) {
+  if (length < INT32_BYTES) {
     return invalid(
       'too-short',
       `first packet is ${length} bytes; a PostgreSQL connection starts with at least ${PREAMBLE_HEADER_BYTES}`,
     );
   }
+  const reader = new BufferReader(buf, start, end);
+  const declared = reader.uint32('length');
   if (declared > MAX_STARTUP_PACKET) {
     return invalid('too-long', `startup packet is ${declared} bytes; the limit is ${MAX_STARTUP_PACKET}`);
   }
@@ -183,27 +187,14 @@ function decode(buf: Buffer, start: number, end: number): DecodedPreamble {
     );
   }
 
-  const code = reader.uint32();
-  if (code === undefined) {
-    // declared >= 8 and length === declared, so the code is there; stay total anyway.
-    return invalid('too-short', `first packet is ${length} bytes; it has no protocol code`);
-  }
+  // From here on length === declared >= 8: the code and every fixed field below are there.
+  const code = reader.uint32('protocol code');
 
   switch (code) {
     case SSL_REQUEST_CODE:
-      return declared === NEGOTIATION_REQUEST_LENGTH
-        ? { kind: 'ssl-request' }
-        : invalid(
-            'bad-request-length',
-            `SSLRequest is ${declared} bytes; it must be exactly ${NEGOTIATION_REQUEST_LENGTH}`,
-          );
+      return negotiationRequest(SSL_REQUEST, 'SSLRequest', declared);
     case GSSENC_REQUEST_CODE:
-      return declared === NEGOTIATION_REQUEST_LENGTH
-        ? { kind: 'gssenc-request' }
-        : invalid(
-            'bad-request-length',
-            `GSSENCRequest is ${declared} bytes; it must be exactly ${NEGOTIATION_REQUEST_LENGTH}`,
-          );
+      return negotiationRequest(GSSENC_REQUEST, 'GSSENCRequest', declared);
     case CANCEL_REQUEST_CODE:
       return decodeCancel(reader, declared);
   }
@@ -226,6 +217,21 @@ function decode(buf: Buffer, start: number, end: number): DecodedPreamble {
   return decodeStartup(buf, start, reader.position, end, protocol);
 }
 
+/** Shared (frozen) answers for the header-only requests. */
+const SSL_REQUEST: SslRequestPreamble = Object.freeze({ kind: 'ssl-request' });
+const GSSENC_REQUEST: GssEncRequestPreamble = Object.freeze({ kind: 'gssenc-request' });
+
+/** SSLRequest and GSSENCRequest are the header alone; `name` is the request's name in messages. */
+function negotiationRequest<P extends SslRequestPreamble | GssEncRequestPreamble>(
+  request: P,
+  name: string,
+  declared: number,
+): P | InvalidPreamble {
+  return declared === NEGOTIATION_REQUEST_LENGTH
+    ? request
+    : invalid('bad-request-length', `${name} is ${declared} bytes; it must be exactly ${NEGOTIATION_REQUEST_LENGTH}`);
+}
+
 function decodeCancel(reader: BufferReader, declared: number): CancelPreamble | InvalidPreamble {
   const keyLength = declared - CANCEL_KEY_OFFSET;
   if (keyLength < CANCEL_KEY_MIN_BYTES || keyLength > CANCEL_KEY_MAX_BYTES) {
@@ -238,13 +244,27 @@ function decodeCancel(reader: BufferReader, declared: number): CancelPreamble | 
       `${what}; the key must be ${CANCEL_KEY_MIN_BYTES} to ${CANCEL_KEY_MAX_BYTES} bytes`,
     );
   }
-  const processId = reader.int32();
-  const key = reader.bytes(keyLength);
-  if (processId === undefined || key === undefined) {
-    return invalid('too-short', `CancelRequest is ${declared} bytes but its fields do not fit`);
-  }
+  // length === declared and the key length is in range, so both fields are there.
+  const processId = reader.int32('CancelRequest process id');
+  const key = reader.bytes(keyLength, 'CancelRequest secret key');
   // Copy: the caller may keep the key after HAProxy's buffer is reused.
   return { kind: 'cancel', processId, secretKey: Buffer.from(key) };
+}
+
+/** The OR of the bytes the last scanToNul() passed over (a second result, without an object). */
+let scannedHigh = 0;
+
+/** Index of the first \0 in buf[from, end), or `end` when there is none; sets scannedHigh. */
+function scanToNul(buf: Buffer, from: number, end: number): number {
+  let high = 0;
+  let i = from;
+  for (; i < end; i++) {
+    const b = buf[i]!;
+    if (b === NUL) break;
+    high |= b;
+  }
+  scannedHigh = high;
+  return i;
 }
 
 function decodeStartup(
@@ -269,39 +289,27 @@ function decodeStartup(
       return finishStartup(buf, start, pos + 1, end, protocol, params, at);
     }
 
-    let i = pos;
-    let high = 0;
-    for (let b = buf[i]!; b !== NUL; b = buf[i]!) {
-      high |= b;
-      if (++i >= end) break;
-    }
+    let i = scanToNul(buf, pos, end);
     if (i >= end) {
       return invalid(
         'unterminated-parameter',
         `startup parameter name at byte ${at} runs to the end of the packet without its \\0`,
       );
     }
-    const name = (high < 0x80 ? commonName(buf, pos, i) : undefined) ?? textOf(buf, pos, i, high);
+    const name = (scannedHigh < 0x80 ? commonName(buf, pos, i) : undefined) ?? textOf(buf, pos, i, scannedHigh);
     if (name === undefined) {
       return invalid('invalid-encoding', `startup parameter name at byte ${at} is not valid UTF-8`);
     }
     pos = i + 1;
     const valueAt = pos - start;
-    high = 0;
-    i = pos;
-    if (i < end) {
-      for (let b = buf[i]!; b !== NUL; b = buf[i]!) {
-        high |= b;
-        if (++i >= end) break;
-      }
-    }
+    i = scanToNul(buf, pos, end);
     if (i >= end) {
       return invalid(
         'unterminated-parameter',
         `value of startup parameter ${quoteValue(name, QUOTE_LIMIT)} at byte ${valueAt} runs to the end of the packet without its \\0`,
       );
     }
-    const value = textOf(buf, pos, i, high);
+    const value = textOf(buf, pos, i, scannedHigh);
     if (value === undefined) {
       return invalid(
         'invalid-encoding',

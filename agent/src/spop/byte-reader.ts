@@ -1,5 +1,6 @@
 // Bounds-checked cursor over a frame body. Every read checks the remaining length first and throws
-// SpopError(INVALID) on truncation, so no Buffer method ever sees an out-of-range offset (no RangeError).
+// SpopError(INVALID) on truncation, so no Buffer method ever sees an out-of-range offset (no RangeError);
+// pg/buffer-reader.ts follows the same convention for PostgreSQL packets.
 // Byte strings come back as subarray views (zero copy); text is decoded as UTF-8.
 
 import { invalid } from './errors.js';
@@ -89,19 +90,18 @@ export class ByteReader {
 
   /** <LENGTH:varint><BYTES> as a view (no copy). */
   lengthPrefixedView(what: string): Buffer {
-    const at = this.pos;
-    const len = this.varintOrOverflow(what);
-    if (len < 0 || len > this.end - this.pos) {
-      this.pos = at;
-      throw invalid(`${what} at offset ${at}: length runs past the end of the frame (${this.end - at} byte(s) left)`, at);
-    }
-    const start = this.pos;
-    this.pos += len;
-    return this.buf.subarray(start, start + len);
+    const start = this.skipLengthPrefixed(what);
+    return this.buf.subarray(start, this.pos);
   }
 
   /** <LENGTH:varint><BYTES> decoded as UTF-8 text. */
   lengthPrefixedString(what: string): string {
+    const start = this.skipLengthPrefixed(what);
+    return start === this.pos ? '' : this.buf.toString('utf8', start, this.pos);
+  }
+
+  /** Steps over <LENGTH:varint><BYTES> and returns where the bytes start (they end at `pos`). */
+  private skipLengthPrefixed(what: string): number {
     const at = this.pos;
     const len = this.varintOrOverflow(what);
     if (len < 0 || len > this.end - this.pos) {
@@ -110,6 +110,6 @@ export class ByteReader {
     }
     const start = this.pos;
     this.pos += len;
-    return len === 0 ? '' : this.buf.toString('utf8', start, start + len);
+    return start;
   }
 }

@@ -11,6 +11,7 @@ import { ByteReader } from './byte-reader.js';
 import { ByteWriter } from './byte-writer.js';
 import { FRAME_FLAG, FRAME_LENGTH_PREFIX_SIZE, FRAME_TYPE, MAX_NB_ARGS, MIN_FRAME_BODY_SIZE, STATUS, UINT32_MAX } from './constants.js';
 import { SpopError, invalid } from './errors.js';
+import { frameKindOf } from './frames.js';
 import { prepareTypedData, writeTypedData, type PreparedValue, type TypedValue } from './typed-data.js';
 import { varintSize } from './varint.js';
 
@@ -57,6 +58,23 @@ export function readFrameHeader(r: ByteReader): FrameHeader {
     throw invalid(`frame type ${frameType} must have STREAM-ID and FRAME-ID 0, got ${streamId}/${frameId}`, idsAt);
   }
   return { frameType, flags, streamId, frameId };
+}
+
+/** The payload reader of each frame type one peer sends; `h` is the header already read. */
+export type PayloadReaders<F> = Readonly<Partial<Record<number, (r: ByteReader, h: FrameHeader) => F>>>;
+
+/**
+ * Decodes one frame body: the header, then the payload by `readers`. A frame type with no reader is
+ * one only the other peer sends (`otherPeer` names it in the error): SpopError(INVALID).
+ */
+export function decodeFrame<F>(body: Buffer, readers: PayloadReaders<F>, otherPeer: string): F {
+  const r = new ByteReader(body);
+  const h = readFrameHeader(r);
+  const read = readers[h.frameType];
+  if (read === undefined) {
+    throw new SpopError(STATUS.INVALID, `unexpected ${String(frameKindOf(h.frameType))} frame: only ${otherPeer} sends it`, { offset: 0, frameType: h.frameType });
+  }
+  return read(r, h);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 // repeated to the end of the frame. Shared by the decoders of both directions.
 
 import type { ByteReader } from './byte-reader.js';
-import { KV_KEY, UINT32_MAX } from './constants.js';
-import { invalid } from './errors.js';
+import { KV_KEY, STATUS, UINT32_MAX } from './constants.js';
+import { SpopError, invalid } from './errors.js';
 import { readTypedData, type TypedValue } from './typed-data.js';
 
 /** Splits a comma-separated list, ignoring spaces (SPOE.txt: "Spaces must be ignored, if any"). */
@@ -76,4 +76,46 @@ export function readDisconnect(r: ByteReader, name: string): { statusCode: numbe
   if (statusCode === undefined) throw invalid(`${name} lacks "status-code"`);
   if (message === undefined) throw invalid(`${name} lacks "message"`);
   return { statusCode, message };
+}
+
+/** The items both HELLOs carry (SPOE.txt 3.2.4, 3.2.5), as sent: lists not yet split. */
+export interface HelloItems {
+  readonly version: string;
+  readonly maxFrameSize: number;
+  readonly capabilities: string;
+}
+
+/**
+ * The payload of a HAPROXY-HELLO or AGENT-HELLO (`name` says which, for errors): the version item
+ * (named `versionKey`: "supported-versions" or "version"), "max-frame-size" and "capabilities", each
+ * required with its own status; `onOther` sees every other item.
+ */
+export function readHello(
+  r: ByteReader,
+  name: string,
+  versionKey: string,
+  onOther: (key: string, value: TypedValue, at: number) => void = () => {},
+): HelloItems {
+  let version: string | undefined;
+  let maxFrameSize: number | undefined;
+  let capabilities: string | undefined;
+  readKvList(r, (key, v, at) => {
+    switch (key) {
+      case versionKey:
+        version = expectString(v, key, at);
+        break;
+      case KV_KEY.MAX_FRAME_SIZE:
+        maxFrameSize = expectUint(v, key, at);
+        break;
+      case KV_KEY.CAPABILITIES:
+        capabilities = expectString(v, key, at);
+        break;
+      default:
+        onOther(key, v, at); // the frame's own items; unknown ones are ignored
+    }
+  });
+  if (version === undefined) throw new SpopError(STATUS.NO_VERSION, `${name} lacks "${versionKey}"`);
+  if (maxFrameSize === undefined) throw new SpopError(STATUS.NO_FRAME_SIZE, `${name} lacks "max-frame-size"`);
+  if (capabilities === undefined) throw new SpopError(STATUS.NO_CAPABILITIES, `${name} lacks "capabilities"`);
+  return { version, maxFrameSize, capabilities };
 }

@@ -25,6 +25,11 @@ describe('quoteValue', () => {
     const emoji = '😀'.repeat(70);
     expect(quoteValue(emoji)).toBe(`"${'😀'.repeat(63)}..."`);
   });
+
+  it('bounds what it writes, not what it reads: escaped bytes count as their escapes', () => {
+    expect(quoteValue('\0'.repeat(300), 80)).toBe(`"${'\\x00'.repeat(20)}..."`);
+    expect(quoteValue('a\nb')).toBe('"a\\x0ab"');
+  });
 });
 
 describe('sanitizeText', () => {

@@ -23,17 +23,11 @@ import { forgetCreated, recordCreated } from '../sources/docker/created.js';
 import { ConfigError } from '../errors.js';
 import { describeInspect, dockerClient, ensureImage, ensureNetwork, inspectOrUndefined, managedContainer, statusCode, uploadPassword } from './docker-api.js';
 import { fileExists, generatePassword, writePasswordFile } from './password-file.js';
-import { containerName, MANAGED_LABEL, passwordPath, planTenant, volumeName, type ManagedTenant } from './plan.js';
+import { containerName, MANAGED_LABEL, passwordPath, planTenant, volumeName, type ManagedTenant, type TenantContainerRequest } from './plan.js';
 import { checkPassword, PASSWORD_FILE } from './secret.js';
 
-export interface CreateTenantRequest {
+export interface CreateTenantRequest extends TenantContainerRequest {
   readonly stateDir: string;
-  readonly id: string;
-  readonly image: string;
-  readonly network: string;
-  readonly nanoCpus: number;
-  readonly memory: number;
-  readonly port: number;
 }
 
 export interface CreatedTenant {

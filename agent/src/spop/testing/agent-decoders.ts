@@ -1,37 +1,17 @@
 // Test and benchmark support: decodes the frames the agent sends (AGENT-HELLO, ACK,
 // AGENT-DISCONNECT), so tests and the benchmark can read the agent's answers as HAProxy would.
 
-import { ByteReader } from '../byte-reader.js';
-import { ACTION_NB_ARGS, ACTION_TYPE, FRAME_TYPE, KV_KEY, STATUS } from '../constants.js';
-import { SpopError, invalid } from '../errors.js';
-import { readFrameHeader } from '../frame-codec.js';
-import { SCOPE_BY_CODE, frameKindOf, type Action, type AgentFrame, type AgentHelloFrame, type VarScope } from '../frames.js';
-import { expectString, expectUint, readDisconnect, readKvList, splitCommaList } from '../kv-list.js';
+import type { ByteReader } from '../byte-reader.js';
+import { ACTION_NB_ARGS, ACTION_TYPE, FRAME_TYPE, KV_KEY } from '../constants.js';
+import { invalid } from '../errors.js';
+import { decodeFrame, type PayloadReaders } from '../frame-codec.js';
+import { SCOPE_BY_CODE, type Action, type AgentFrame, type AgentHelloFrame, type VarScope } from '../frames.js';
+import { readDisconnect, readHello, splitCommaList } from '../kv-list.js';
 import { readTypedData } from '../typed-data.js';
 
 function readAgentHello(r: ByteReader): AgentHelloFrame {
-  let version: string | undefined;
-  let maxFrameSize: number | undefined;
-  let capabilities: string | undefined;
-  readKvList(r, (key, v, at) => {
-    switch (key) {
-      case KV_KEY.VERSION:
-        version = expectString(v, key, at).replace(/\s+/g, '');
-        break;
-      case KV_KEY.MAX_FRAME_SIZE:
-        maxFrameSize = expectUint(v, key, at);
-        break;
-      case KV_KEY.CAPABILITIES:
-        capabilities = expectString(v, key, at);
-        break;
-      default:
-        break;
-    }
-  });
-  if (version === undefined) throw new SpopError(STATUS.NO_VERSION, 'AGENT-HELLO lacks "version"');
-  if (maxFrameSize === undefined) throw new SpopError(STATUS.NO_FRAME_SIZE, 'AGENT-HELLO lacks "max-frame-size"');
-  if (capabilities === undefined) throw new SpopError(STATUS.NO_CAPABILITIES, 'AGENT-HELLO lacks "capabilities"');
-  return { type: 'agent-hello', version, maxFrameSize, capabilities: splitCommaList(capabilities) };
+  const hello = readHello(r, 'AGENT-HELLO', KV_KEY.VERSION);
+  return { type: 'agent-hello', version: hello.version.replace(/\s+/g, ''), maxFrameSize: hello.maxFrameSize, capabilities: splitCommaList(hello.capabilities) };
 }
 
 function readScope(r: ByteReader): VarScope {
@@ -67,16 +47,11 @@ export function readActions(r: ByteReader): Action[] {
 
 /** Decodes one frame body (no length prefix) the agent sent; the same errors as decodeHaproxyFrame(). */
 export function decodeAgentFrame(body: Buffer): AgentFrame {
-  const r = new ByteReader(body);
-  const h = readFrameHeader(r);
-  switch (h.frameType) {
-    case FRAME_TYPE.ACK:
-      return { type: 'ack', streamId: h.streamId, frameId: h.frameId, flags: h.flags, actions: readActions(r) };
-    case FRAME_TYPE.AGENT_HELLO:
-      return readAgentHello(r);
-    case FRAME_TYPE.AGENT_DISCONNECT:
-      return { type: 'agent-disconnect', ...readDisconnect(r, 'AGENT-DISCONNECT') };
-    default:
-      throw new SpopError(STATUS.INVALID, `unexpected ${String(frameKindOf(h.frameType))} frame: only HAProxy sends it`, { offset: 0, frameType: h.frameType });
-  }
+  return decodeFrame(body, AGENT_PAYLOADS, 'HAProxy');
 }
+
+const AGENT_PAYLOADS: PayloadReaders<AgentFrame> = {
+  [FRAME_TYPE.ACK]: (r, h) => ({ type: 'ack', streamId: h.streamId, frameId: h.frameId, flags: h.flags, actions: readActions(r) }),
+  [FRAME_TYPE.AGENT_HELLO]: readAgentHello,
+  [FRAME_TYPE.AGENT_DISCONNECT]: (r) => ({ type: 'agent-disconnect', ...readDisconnect(r, 'AGENT-DISCONNECT') }),
+};

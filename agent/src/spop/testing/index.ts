@@ -15,6 +15,12 @@ export { encodeHaproxyDisconnect, encodeHaproxyFrame, encodeHaproxyHello, encode
 export { ByteReader } from '../byte-reader.js';
 export { readFrameHeader, type FrameHeader } from '../frame-codec.js';
 export { readKvList } from '../kv-list.js';
+// What a peer playing HAProxy needs besides: the wire constants and the client's startup packet.
+export { FRAME_FLAG, FRAME_TYPE } from '../constants.js';
+export { encodeVarint } from '../varint.js';
+export { SCOPE_CODE } from '../frames.js';
+export type { TypedValue } from '../typed-data.js';
+export { encodeStartupMessage } from '../../pg/frontend.js';
 
 export interface EncodeOptions {
   /** When set, a frame body larger than this throws SpopError(TOO_BIG). */

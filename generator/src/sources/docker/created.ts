@@ -12,15 +12,16 @@
 
 import { chmod, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { passwordDir } from '../../tenants-docker/plan.js';
 import { tenantIdProblem } from '../../validate.js';
 
 const SUFFIX = '.container';
 /** A full Docker container id. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
-/** <state-dir>/tenants: also where tenants-docker keeps the password files. */
+/** <state-dir>/tenants: the 0700 directory of tenants-docker's password files. */
 export function recordsDir(stateDir: string): string {
-  return join(stateDir, 'tenants');
+  return passwordDir(stateDir);
 }
 
 export function recordPath(stateDir: string, tenant: string): string {

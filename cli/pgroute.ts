@@ -4,9 +4,11 @@
 import { Command, Option } from 'commander';
 import { loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
 import {
+  admissionFromFlags,
   ConfigError,
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
+  describeAdmission,
   describePatterns,
   describePorts,
   FileSource,
@@ -142,6 +144,8 @@ addDeploymentFlags(
     .addOption(new Option('--source <source>', 'where tenants come from').choices(['file', 'docker', 'kubernetes']).default('file').env('PGROUTE_SOURCE'))
     .option('--tenants <file>', 'tenants file (YAML), for --source file')
     .addOption(new Option('--docker-network <name>', 'Docker network whose address is used (default: the container\'s pgroute.network label, else its first network)').env('PGROUTE_DOCKER_NETWORK'))
+    .addOption(new Option('--docker-constraint <constraint...>', 'besides the containers `tenant create` made, containers that may declare tenants: compose-project=NAME, network=NAME or label=KEY=VALUE (repeatable, comma-separated; any one admits)').env('PGROUTE_DOCKER_CONSTRAINTS'))
+    .option('--docker-expose-by-default', 'every container may declare tenants (PGROUTE_DOCKER_EXPOSE_BY_DEFAULT=true); see docs/docker-ownership.md')
     .addOption(new Option('--namespace <ns...>', 'Kubernetes namespaces to watch (default: all)').env('PGROUTE_NAMESPACES'))
     .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
     .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
@@ -181,6 +185,9 @@ interface WatchFlags {
   source: 'file' | 'docker' | 'kubernetes';
   tenants?: string;
   dockerNetwork?: string;
+  dockerConstraint?: string[] | string;
+  dockerExposeByDefault?: boolean;
+  stateDir: string;
   namespace?: string[] | string;
   kubeAddress: 'dns' | 'cluster-ip';
   kubeSelector?: string;
@@ -197,7 +204,9 @@ async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): P
       return new FileSource(flags.tenants, fallbackListener, log);
     case 'docker': {
       const { DockerSource } = await loadDockerSource();
-      return new DockerSource(flags.dockerNetwork === undefined ? { log } : { log, network: flags.dockerNetwork });
+      const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
+      log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
+      return new DockerSource({ log, admission, stateDir: flags.stateDir, ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }) });
     }
     case 'kubernetes': {
       const { KubernetesSource } = await loadKubernetesSource();

@@ -25,6 +25,7 @@ export { readAccess } from './access.js';
 export type { TenantSource } from './sources/source.js';
 export { FileSource, parseTenantsFile, readTenantsFile, type TenantsFile } from './sources/file.js';
 export { describePatterns, describePorts, targetPolicyFromFlags } from './sources/kubernetes/target-policy.js';
+export { admissionFromFlags, describeAdmission } from './sources/docker/ownership.js';
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';

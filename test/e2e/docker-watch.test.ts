@@ -134,7 +134,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgroute-docker-watch-'));
   state = join(dir, 'state');
   const t = Date.now();
-  watch = await startWatch(ports, state, ['--source', 'docker', '--spares', '8']);
+  // Which containers may declare tenants is docker-ownership.test.ts's concern: these all may.
+  watch = await startWatch(ports, state, ['--source', 'docker', '--spares', '8', '--docker-expose-by-default']);
   timings['pgroute watch start'] = Date.now() - t;
 }, 180_000);
 

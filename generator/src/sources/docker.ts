@@ -15,7 +15,9 @@ import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { mergeClaims } from './labels.js';
 import type { SourceView, TenantSource } from './source.js';
-import { containerClaims, type ContainerSummary } from './docker/claims.js';
+import type { ContainerSummary } from './docker/claims.js';
+import { CreatedRecords } from './docker/created.js';
+import { dockerClaims, type Constraint } from './docker/ownership.js';
 import { EVENT_TYPES, EventLineParser, isRelevantEvent } from './docker/events.js';
 
 export { NETWORK_LABEL, containerClaims } from './docker/claims.js';
@@ -31,6 +33,10 @@ export interface DockerSourceOptions {
   readonly docker?: Dockerode | DockerApi;
   /** Docker network whose IP to use; default: each container's `pgroute.network` label, else its first network with an IP. */
   readonly network?: string;
+  /** Which containers may declare tenants besides those `tenant create` made (docker/ownership.ts); default: none. */
+  readonly admission?: { readonly exposeByDefault: boolean; readonly constraints: readonly Constraint[] };
+  /** Where `tenant create` records the containers it made (<stateDir>/tenants); without it none counts as pgroute's. */
+  readonly stateDir?: string;
   /** Full re-list period, a safety net behind the events stream (default 30 s). */
   readonly resyncMs?: number;
   /** How long after an event dockerd's list is trusted to show it (default 50 ms); the events in between cost one list. */
@@ -52,6 +58,8 @@ export class DockerSource implements TenantSource {
   private readonly endpoint: string;
   private readonly log: Logger;
   private readonly network: string | undefined;
+  private readonly admission: { readonly exposeByDefault: boolean; readonly constraints: readonly Constraint[] };
+  private readonly records: CreatedRecords;
   private readonly resyncMs: number;
   private readonly settleMs: number;
   private readonly retryMinMs: number;
@@ -87,6 +95,8 @@ export class DockerSource implements TenantSource {
     this.endpoint = opts.docker === undefined ? (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') : describeEndpoint(docker);
     this.log = opts.log.child({ source: 'docker' });
     this.network = opts.network;
+    this.admission = opts.admission ?? { exposeByDefault: false, constraints: [] };
+    this.records = new CreatedRecords(opts.stateDir);
     this.resyncMs = opts.resyncMs ?? 30_000;
     this.settleMs = opts.settleMs ?? 50;
     this.retryMinMs = opts.retryMinMs ?? 100;
@@ -257,7 +267,9 @@ export class DockerSource implements TenantSource {
     const listed = new Set(containers.map((c) => c.Id));
     for (const id of this.died) if (!listed.has(id)) this.died.delete(id); // dockerd caught up
     const running = this.died.size === 0 ? containers : containers.filter((c) => !this.died.has(c.Id));
-    const { claims, refused } = containerClaims(running, { network: this.network });
+    const records = await this.records.read();
+    if (records.error !== undefined) this.log.warn({ err: records.error }, `${records.error}; keeping the last records of the containers pgroute created`);
+    const { claims, refused } = dockerClaims(running, { network: this.network, admission: { ...this.admission, created: records.created } });
     const view = mergeClaims(claims, refused);
     this.lastView = view;
     this.log.debug({ reason, tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length, containers: running.length }, 'docker view listed');

@@ -19,6 +19,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { accessPath, readAccess, setAccess } from '../access.js';
+import { forgetCreated, recordCreated } from '../sources/docker/created.js';
 import { ConfigError } from '../errors.js';
 import { describeInspect, dockerClient, ensureImage, ensureNetwork, inspectOrUndefined, managedContainer, statusCode, uploadPassword } from './docker-api.js';
 import { fileExists, generatePassword, writePasswordFile } from './password-file.js';
@@ -78,10 +79,13 @@ export async function createTenant(req: CreateTenantRequest, log: Logger): Promi
     container = await docker.createContainer(plan.container);
     const owner = await uploadPassword(container, password);
     log.debug({ tenant: id, file: PASSWORD_FILE, uid: owner.uid, gid: owner.gid }, 'password file uploaded into the container');
+    // Before it starts: the Docker source admits it as pgroute's by this record alone.
+    await recordCreated(stateDir, id, container.id);
     await container.start();
   } catch (err) {
     await container?.remove({ force: true }).catch(() => undefined);
     if (!volumeExists) {
+      await forgetCreated(stateDir, id);
       await docker.getVolume(plan.volume.Name).remove().catch(() => undefined);
       await rm(secretPath, { force: true });
     }
@@ -120,6 +124,8 @@ export async function deleteTenant(stateDir: string, id: string, purge: boolean,
     const secret = passwordPath(stateDir, id);
     if (await fileExists(secret)) done.push(`${secret} removed`);
     await rm(secret, { force: true });
+    // Only now may another container claim the id (a kept volume keeps it reserved).
+    await forgetCreated(stateDir, id);
   } else {
     done.push(`volume ${volumeName(id)} and ${passwordPath(stateDir, id)} kept`);
   }

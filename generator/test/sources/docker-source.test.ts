@@ -4,7 +4,11 @@
 import { PassThrough, Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DockerSource, backoff, type DockerApi } from '../../src/sources/docker.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DockerSource, backoff, type DockerApi, type DockerSourceOptions } from '../../src/sources/docker.js';
+import { recordCreated } from '../../src/sources/docker/created.js';
 import type { ContainerSummary } from '../../src/sources/docker/claims.js';
 import type { SourceView } from '../../src/sources/source.js';
 
@@ -67,7 +71,7 @@ afterEach(async () => {
   await Promise.all(sources.splice(0).map((s) => s.stop()));
 });
 
-function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number } = {}): Harness {
+function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number; admission?: DockerSourceOptions['admission']; stateDir?: string } = {}): Harness {
   const engine = new FakeEngine();
   const logs: { level: number; msg: string }[] = [];
   const sink = new Writable({
@@ -78,6 +82,9 @@ function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number } = {}):
   });
   const source = new DockerSource({
     docker: engine,
+    // Lifecycle tests: which containers may declare tenants is docker-ownership.test.ts's concern.
+    admission: opts.admission ?? { exposeByDefault: true, constraints: [] },
+    ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }),
     log: pino({ level: 'debug' }, sink),
     retryMinMs: 10,
     retryMaxMs: 40,
@@ -97,6 +104,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promi
 }
 
 const ids = (v: SourceView | undefined): string[] => (v?.snapshot.tenants ?? []).map((t) => t.id);
+const refusedIn = (v: SourceView | undefined): { where: string; id?: string; reason: string }[] => [...(v?.snapshot.refused ?? [])];
 
 describe('DockerSource (fake engine)', () => {
   it('delivers the first view before start() resolves, then follows events', async () => {
@@ -248,5 +256,27 @@ describe('DockerSource (fake engine)', () => {
 
   it('backoff doubles from the minimum up to the cap', () => {
     expect([1, 2, 3, 4, 5, 6, 100].map((n) => backoff(n, 100, 2000))).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
+  });
+
+  it('by default admits only the containers `tenant create` recorded in the state dir, read at every list', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'pgroute-docker-admit-'));
+    try {
+      const h = harness({ admission: { exposeByDefault: false, constraints: [] }, stateDir });
+      const created = { ...pg('pgroute-tenant-acme', '172.17.0.2', { 'pgroute.tenant': 'acme', 'pgroute.managed': 'true' }), Id: 'ac'.repeat(32) };
+      const stranger = pg('stranger', '172.17.0.9', { 'pgroute.tenant': 'globex', 'pgroute.managed': 'true' });
+      h.engine.running = [created, stranger];
+      await h.source.start((v) => h.views.push(v));
+      expect(ids(h.views.at(-1))).toEqual([]);
+      expect(refusedIn(h.views.at(-1)).map((r) => r.where)).toEqual(['docker container pgroute-tenant-acme (acacacacacac)', 'docker container stranger (stranger0000)']);
+      expect(refusedIn(h.views.at(-1))[1]?.reason).toMatch(/pgroute did not create it .* its label pgroute\.managed proves nothing/);
+
+      // What `tenant create` does before it starts the container; the start event lists again.
+      await recordCreated(stateDir, 'acme', created.Id);
+      h.engine.event('container', 'start');
+      await until('acme admitted', () => ids(h.views.at(-1)).join() === 'acme');
+      expect(refusedIn(h.views.at(-1)).map((r) => r.where)).toEqual(['docker container stranger (stranger0000)']);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });

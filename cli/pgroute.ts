@@ -24,9 +24,12 @@ import {
   type Listener,
   type TenantSource,
 } from '../generator/src/index.js';
+import { EXIT, CommandFailure, exitWith } from './fail.js';
+import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
-import { addDeploymentFlags, parsePort, parseSocketPath, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
@@ -35,31 +38,63 @@ import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
 import { addVersionFlag } from './version.js';
 
-const log = createLogger();
+const log = (() => {
+  try {
+    return createLogger();
+  } catch (err) {
+    return exitWith(err);
+  }
+})();
+// Usage errors go through the one error path (exitWith) as one line, not with the whole help.
 const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
-  .showHelpAfterError();
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined });
 addVersionFlag(program);
 
+type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean };
+
+/** The deployment flags checked, the state dir made and the certificate ready. */
+async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<ReturnType<typeof settingsFromFlags>> {
+  const parsed = settingsFromFlags(flags);
+  await makeStateDir(label('--state-dir'), parsed.settings.stateDir);
+  return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
+}
+
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
-async function generateFromFile(flags: DeploymentFlags & TlsFlags & { tenants: string }): Promise<Generation> {
-  const { settings: base, fallbackListener } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+async function generateFromFile(flags: FileFlags): Promise<Generation> {
+  const { settings, fallbackListener } = await deploymentFromFlags(flags);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
+  const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
+  if (refused > 0 && flags.strict) {
+    throw new CommandFailure(`${refused} tenant definition${refused === 1 ? '' : 's'} in ${flags.tenants} refused (see the warnings above); nothing was written (--strict): fix the file`, EXIT.refused);
+  }
   const g = await generate(file.deployment, file.snapshot, settings);
   if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
+  if (refused > 0) {
+    const served = file.snapshot.tenants.length;
+    log.warn(
+      { tenants: served, refused, file: flags.tenants },
+      served === 0 ? 'every tenant definition was refused: the configuration serves no tenant (--strict makes this an error)' : 'tenant definitions were refused and left out (--strict makes this an error)',
+    );
+  }
   return g;
 }
 
-addDeploymentFlags(
-  program
-    .command('generate')
-    .description('render haproxy.cfg, spoe.conf and routes.json from a tenants file and validate them with haproxy -c')
-    .requiredOption('--tenants <file>', 'tenants file (YAML)'),
-).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+function fileCommand(name: string, description: string): Command {
+  return addDeploymentFlags(
+    program
+      .command(name)
+      .description(description)
+      .requiredOption('--tenants <file>', 'tenants file (YAML)')
+      .option('--strict', `exit ${EXIT.refused} without writing anything when any tenant definition is refused`, false),
+  );
+}
+
+fileCommand('generate', 'render haproxy.cfg, spoe.conf and routes.json from a tenants file and validate them with haproxy -c').action(async (flags: FileFlags) => {
   const g = await generateFromFile(flags);
-  log.info({ haproxyConfig: g.paths.haproxyConfig, routes: g.paths.routes, version: g.routes.version, changed: g.configChanged || g.routesChanged }, 'generated and validated');
+  log.info({ haproxyConfig: g.paths.haproxyConfig, routes: g.paths.routes, version: g.routes.version, tenants: g.routes.tenants.length, changed: g.configChanged || g.routesChanged }, 'generated and validated');
 });
 
 program
@@ -73,8 +108,8 @@ program
   .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort: string }) => {
     const store = new RouteStore(await loadRouteTable(flags.routes));
     const agent = await startAgent({
-      listen: { host: flags.host, port: parsePort('--port', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket', flags.socket) } : {}) },
-      http: { host: flags.host, port: parsePort('--http-port', flags.httpPort) },
+      listen: { host: parseHost('--host (PGROUTE_AGENT_HOST)', flags.host), port: parsePort('--port (PGROUTE_AGENT_PORT)', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket) } : {}) },
+      http: { host: flags.host, port: parsePort('--http-port (PGROUTE_AGENT_HTTP_PORT)', flags.httpPort) },
       store,
       log,
     });
@@ -95,9 +130,9 @@ addDeploymentFlags(
     .command('up')
     .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (Ctrl-C stops both)')
     .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
+  'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
-  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags });
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
@@ -123,9 +158,9 @@ addDeploymentFlags(
     .addOption(new Option('--kube-allow-external-names <patterns...>', 'ExternalName targets a Service may route to: names, IP addresses, *.db.example.com (repeatable, comma-separated; default none: every ExternalName Service is refused)').env('PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES'))
     .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'))
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
+  'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
-  const { settings: base, fallbackListener, agentHttpPort } = settingsFromFlags(flags);
-  const settings = await prepareTls(flags, base, log);
+  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener);
   const running = await runPgroute({
     source,
@@ -139,12 +174,7 @@ addDeploymentFlags(
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
 
-addDeploymentFlags(
-  program
-    .command('reload')
-    .description('render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)')
-    .requiredOption('--tenants <file>', 'tenants file (YAML)'),
-).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
   const g = await generateFromFile(flags);
   const outcome = await reloadMaster(g.paths.masterSocket);
   if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}`);
@@ -192,13 +222,17 @@ registerCertCommands(program, log);
 registerTenantCommands(program, log);
 registerStatusCommand(program, log);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    log.error(err.message);
-    process.stderr.write(`pgroute: ${err.message}\n`);
-    process.exit(2);
+/** `pgroute tenant disable`: the command a usage error points to for --help. */
+function commandNamed(args: readonly string[]): string {
+  const path = ['pgroute'];
+  let cmd: Command = program;
+  for (const a of args) {
+    const sub = cmd.commands.find((c) => c.name() === a);
+    if (sub === undefined) continue;
+    path.push(a);
+    cmd = sub;
   }
-  log.fatal({ err }, 'pgroute failed');
-  process.stderr.write(`pgroute: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+  return path.join(' ');
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => exitWith(err, commandNamed(process.argv.slice(2))));

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../generator/src/index.js';
+import { refuse } from './flag-values.js';
 
 const CIDR = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/;
 
@@ -28,17 +29,17 @@ export function defaultGateway(routes = '/proc/net/route'): string | undefined {
 }
 
 /** The addresses and networks of `value` (comma or space separated; `gateway` as above), validated. */
-export function parseStatsAllow(value: string | undefined, gateway: () => string | undefined = defaultGateway): string[] {
+export function parseStatsAllow(label: string, value: string | undefined, gateway: () => string | undefined = defaultGateway): string[] {
   if (value === undefined || value.trim() === '') return [];
   return value.split(/[\s,]+/).filter((v) => v !== '').map((item) => {
     if (item === 'gateway') {
       const gw = gateway();
-      if (gw === undefined) throw new ConfigError('--stats-allow gateway: this network namespace has no IPv4 default gateway; name the addresses instead');
+      if (gw === undefined) throw new ConfigError(`${label}: gateway was asked for, but this network namespace has no IPv4 default gateway; name the addresses instead`);
       return gw;
     }
     const m = CIDR.exec(item);
     const ok = m === null ? isIP(item) !== 0 : isIP(m[1] as string) !== 0 && Number(m[2]) <= (isIP(m[1] as string) === 4 ? 32 : 128);
-    if (!ok) throw new ConfigError(`--stats-allow takes IP addresses, networks (10.0.0.0/8) or the word gateway, got ${JSON.stringify(item)}`);
+    if (!ok) refuse(label, 'IP addresses, networks (10.0.0.0/8) or the word gateway, separated by commas', value);
     return item;
   });
 }

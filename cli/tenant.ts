@@ -7,7 +7,9 @@
 
 import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
+import { loadRouteTable, quoteValue } from '../agent/src/index.js';
 import {
+  ConfigError,
   checkTenantId,
   createTenant,
   DEFAULT_TENANT_CPUS,
@@ -21,11 +23,13 @@ import {
   listTenants,
   parseCpus,
   parseMemory,
+  readAccess,
   renderTable,
   showTenant,
+  statePaths,
   type ManagedTenant,
 } from '../generator/src/index.js';
-import { parsePort } from './settings-options.js';
+import { parsePort } from './flag-values.js';
 
 interface StateDirFlags {
   stateDir: string;
@@ -37,6 +41,24 @@ function stateDirOption(): Option {
 
 function limitsText(t: ManagedTenant): string {
   return [t.limits.cpus === undefined ? undefined : `${t.limits.cpus} cpu`, t.limits.memory].filter(Boolean).join(', ') || '-';
+}
+
+/**
+ * The access switch names a tenant the running pgroute serves (routes.json) or one access.json
+ * already lists (`tenant create` does): a mistyped id is refused instead of "disabled".
+ */
+async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
+  const paths = statePaths(stateDir);
+  if ((await readAccess(stateDir).catch(() => ({ disabled: [] as readonly string[] }))).disabled.includes(id)) return;
+  let served: string[];
+  try {
+    served = [...(await loadRouteTable(paths.routes)).tenants.keys()];
+  } catch (err) {
+    throw new ConfigError(`cannot read ${paths.routes} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass the --state-dir (PGROUTE_STATE_DIR) of the running pgroute`);
+  }
+  if (served.includes(id)) return;
+  const known = served.length === 0 ? 'it serves no tenant' : `it serves ${served.slice(0, 10).join(', ')}${served.length > 10 ? ', ...' : ''}`;
+  throw new ConfigError(`no tenant ${quoteValue(id)} in ${paths.routes} (${known}); check the id with \`pgroute status --state-dir ${stateDir}\``);
 }
 
 interface CreateFlags extends StateDirFlags {
@@ -87,6 +109,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags) => {
       const id = checkTenantId(rawId);
+      await checkKnownTenant(flags.stateDir, id);
       const changed = await enableTenant(flags.stateDir, id, log);
       process.stdout.write(`tenant ${id} enabled${changed ? '' : ' (it was)'}\n`);
     });
@@ -99,6 +122,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags & { killSessions: boolean }) => {
       const id = checkTenantId(rawId);
+      await checkKnownTenant(flags.stateDir, id);
       const { changed, servers } = await disableTenant(flags.stateDir, id, { killSessions: flags.killSessions }, log);
       const killed = servers === undefined ? '' : `; open sessions shut down on ${servers.length === 0 ? 'no server' : servers.join(', ')}`;
       process.stdout.write(`tenant ${id} disabled${changed ? '' : ' (it was)'}${killed}\n`);

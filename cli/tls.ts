@@ -19,7 +19,7 @@ import {
   type SecretApi,
   type Settings,
 } from '../generator/src/index.js';
-import { parseDurationMs } from './settings-options.js';
+import { parseDurationMs } from './flag-values.js';
 
 // The X.509 library and the Kubernetes client are loaded only when TLS (or the Secret) is used
 // (through the index's loaders): together they are most of the CLI's start-up time, and most runs
@@ -51,7 +51,7 @@ export interface TlsDeps {
 export function autoTls(flags: TlsFlags, stateDir: string, log: Logger, deps: TlsDeps = {}): () => Promise<AutoTlsResult> {
   if (flags.tlsSecret === undefined || flags.tlsSecret === '') return async () => (await certificateStore()).ensureAutoTls({ stateDir, sans: sansOf(flags), log });
   const secret = parseSecretRef(flags.tlsSecret);
-  const given = typeof flags.tlsSan === 'string' ? flags.tlsSan.trim() !== '' : (flags.tlsSan ?? []).length > 0;
+  const given = sansGiven(flags).length > 0;
   if (!given) {
     throw new ConfigError("--tls-secret needs --tls-san: every replica serves the Secret's one certificate, so all must ask for the same names (the default names include each host's own name)");
   }
@@ -63,9 +63,14 @@ export function autoTls(flags: TlsFlags, stateDir: string, log: Logger, deps: Tl
   };
 }
 
+/** --tls-san as given: repeated, comma- or space-separated, or PGROUTE_TLS_SANS; the same reading for each. */
+function sansGiven(flags: TlsFlags): string[] {
+  const raw = typeof flags.tlsSan === 'string' ? [flags.tlsSan] : (flags.tlsSan ?? []);
+  return raw.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
+}
+
 export function sansOf(flags: TlsFlags): string[] {
-  const given = typeof flags.tlsSan === 'string' ? flags.tlsSan.split(/[\s,]+/) : (flags.tlsSan ?? []);
-  const sans = given.filter(Boolean);
+  const sans = sansGiven(flags);
   return sans.length > 0 ? sans : ['localhost', '127.0.0.1', '::1', hostname()];
 }
 

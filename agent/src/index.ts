@@ -6,5 +6,6 @@ export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 export { createAgentMetrics, setBuildInfo, type AgentMetrics } from './metrics.js';
 export { buildInfo, pgrouteVersion, type BuildInfo } from './build-info.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';
-export { quoteValue } from './quote.js';
+export { quoteValue, sanitizeText } from './quote.js';
+export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';

@@ -2,7 +2,8 @@
 
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addDeploymentFlags, parseDurationMs, parseSocketPath, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
+import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../settings-options.js';
+import { parseDurationMs, parseSocketPath } from '../flag-values.js';
 import { ConfigError } from '../../generator/src/errors.js';
 import { renderConfig } from '../../generator/src/render/haproxy-config.js';
 import { loadTemplates } from '../../generator/src/render/templates.js';
@@ -27,7 +28,7 @@ describe('--check-interval', () => {
   });
 
   it('refuses nonsense and intervals under 100ms', () => {
-    for (const bad of ['soon', '-1s', '50ms', '1.5s', '']) expect(() => settingsFromFlags(flags('--check-interval', bad)), bad).toThrow(/--check-interval must be a duration/);
+    for (const bad of ['soon', '-1s', '50ms', '1.5s', '']) expect(() => settingsFromFlags(flags('--check-interval', bad)), bad).toThrow(/--check-interval \(PGROUTE_CHECK_INTERVAL\) must be a duration/);
   });
 });
 
@@ -52,8 +53,8 @@ describe('--session-timeout', () => {
   });
 
   it('refuses what HAProxy cannot hold (over 24 days) and nonsense', () => {
-    expect(() => settingsFromFlags(flags('--session-timeout', '25d'))).toThrow(/--session-timeout must be at most 24d/);
-    for (const bad of ['forever', '500ms', '-1h']) expect(() => settingsFromFlags(flags('--session-timeout', bad)), bad).toThrow(/--session-timeout must be a duration/);
+    expect(() => settingsFromFlags(flags('--session-timeout', '25d'))).toThrow(/--session-timeout \(PGROUTE_SESSION_TIMEOUT\) must be a duration of at most 24d/);
+    for (const bad of ['forever', '500ms', '-1h']) expect(() => settingsFromFlags(flags('--session-timeout', bad)), bad).toThrow(/--session-timeout \(PGROUTE_SESSION_TIMEOUT\) must be a duration/);
   });
 });
 

@@ -9,16 +9,16 @@ import { defaultGateway, parseStatsAllow } from '../stats-allow.js';
 
 describe('--stats-allow', () => {
   it('takes IPs and networks, and gateway as this namespace\'s default gateway', () => {
-    expect(parseStatsAllow(undefined)).toEqual([]);
-    expect(parseStatsAllow('10.0.0.0/8, 192.0.2.7 ::1 2001:db8::/32')).toEqual(['10.0.0.0/8', '192.0.2.7', '::1', '2001:db8::/32']);
-    expect(parseStatsAllow('gateway', () => '172.18.0.1')).toEqual(['172.18.0.1']);
+    expect(parseStatsAllow('--stats-allow', undefined)).toEqual([]);
+    expect(parseStatsAllow('--stats-allow', '10.0.0.0/8, 192.0.2.7 ::1 2001:db8::/32')).toEqual(['10.0.0.0/8', '192.0.2.7', '::1', '2001:db8::/32']);
+    expect(parseStatsAllow('--stats-allow', 'gateway', () => '172.18.0.1')).toEqual(['172.18.0.1']);
   });
 
   it('refuses anything else, so nothing unchecked reaches haproxy.cfg', () => {
     for (const bad of ['}', 'localhost', '10.0.0.0/33', '1.2.3.4 }\nfrontend x', '::1/129']) {
-      expect(() => parseStatsAllow(bad), bad).toThrow(ConfigError);
+      expect(() => parseStatsAllow('--stats-allow', bad), bad).toThrow(ConfigError);
     }
-    expect(() => parseStatsAllow('gateway', () => undefined)).toThrow(/no IPv4 default gateway/);
+    expect(() => parseStatsAllow('--stats-allow', 'gateway', () => undefined)).toThrow(/no IPv4 default gateway/);
   });
 
   it('reads the default gateway from /proc/net/route', () => {

@@ -71,6 +71,7 @@ async function checkCandidate(paths: StatePaths, rendered: RenderedConfig): Prom
   await writeIfChanged(candidateSpoe, rendered.spoeConfig);
   await writeIfChanged(candidate, rendered.haproxyConfig.split(` config ${paths.spoeConfig}\n`).join(` config ${candidateSpoe}\n`));
   const check = await checkHaproxyConfig(candidate);
+  if (check.missing) throw new Error(check.output);
   if (!check.ok) {
     throw new ConfigError(`HAProxy rejected the rendered configuration (kept at ${candidate}; the running files are untouched):\n${check.output}`);
   }

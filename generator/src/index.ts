@@ -19,6 +19,7 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
+export { readAccess } from './access.js';
 
 // Tenant sources, the pipeline and its applier.
 export type { TenantSource } from './sources/source.js';

@@ -1,6 +1,6 @@
 // The routing policy section of the tenants file: how the agent finds the tenant and target.
 
-import type { KeySource, RoutingPolicy, UserKeyRule } from '../../agent/src/index.js';
+import { compileRoutingPattern, type KeySource, type RoutingPolicy, type UserKeyRule } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { Listener } from './model.js';
 import { hostProblem, portProblem, quote, targetNameProblem } from './validate.js';
@@ -44,7 +44,7 @@ export function parsePolicy(raw: unknown, listeners: readonly Listener[]): Routi
       if (typeof u.pattern !== 'string') throw new ConfigError('routing.user.pattern is required when mode is pattern');
       let re: RegExp;
       try {
-        re = new RegExp(u.pattern, 'u');
+        re = compileRoutingPattern('user', u.pattern);
       } catch (err) {
         throw new ConfigError(`routing.user.pattern is not a valid regular expression: ${(err as Error).message}`);
       }
@@ -72,7 +72,7 @@ export function parsePolicy(raw: unknown, listeners: readonly Listener[]): Routi
     const pattern = typeof r.sni === 'string' ? r.sni : (r.sni as { pattern?: unknown } | null)?.pattern;
     if (typeof pattern !== 'string') throw new ConfigError('routing.sni must be a pattern with a named group (?<tenant>...), e.g. "^(?<tenant>[a-z0-9-]+)\\.db\\.example\\.com$"');
     try {
-      new RegExp(pattern, 'i');
+      compileRoutingPattern('sni', pattern);
     } catch (err) {
       throw new ConfigError(`routing.sni is not a valid regular expression: ${(err as Error).message}`);
     }

@@ -731,7 +731,7 @@ describe('kubernetes manifests', () => {
   it.each(RENDERS)("%s: pgroute's arguments are accepted by the real CLI", (_name, build) => {
     const args: string[] = container(pgrouteDeployment(build()), 'pgroute').args;
     // Values: the CLI's own flag definitions and validation (ports, durations, counts).
-    const cmd = addDeploymentFlags(new Command('watch').allowUnknownOption().allowExcessArguments().exitOverride());
+    const cmd = addDeploymentFlags(new Command('watch').allowUnknownOption().allowExcessArguments().exitOverride(), 'unix');
     cmd.parse(args.slice(1), { from: 'user' });
     const { settings, fallbackListener, agentHttpPort } = settingsFromFlags(cmd.opts<DeploymentFlags>());
     expect(settings.stateDir).toBe(STATE_DIR);
@@ -744,8 +744,8 @@ describe('kubernetes manifests', () => {
     // arguments" only after every option was accepted, and unknown options or bad choices first.
     expect(existsSync(CLI), `${CLI} is missing: run npm run build`).toBe(true);
     const run = spawnSync(process.execPath, [CLI, args[0]!, 'stray-operand', ...args.slice(1)], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PGROUTE_LOG_LEVEL: 'silent' } });
-    expect(run.stderr.split('\n')[0]).toBe("error: too many arguments for 'watch'. Expected 0 arguments but got 1.");
-    expect(run.status).toBe(1);
+    expect(run.stderr.split('\n')[0]).toBe("pgroute: too many arguments for 'watch'. Expected 0 arguments but got 1. (see pgroute watch --help)");
+    expect(run.status).toBe(2);
   });
 
   it('the CLI probe does catch a bad option', () => {

@@ -99,6 +99,6 @@ describe('pgroute up', () => {
     dirs.push(dir);
     const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`, ['--agent-socket', `${dir}/a b.sock`])]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--agent-socket must be a socket path');
+    expect(r.stderr).toContain('--agent-socket (PGROUTE_AGENT_SOCKET) must be a socket path');
   });
 });

@@ -50,11 +50,13 @@ afterAll(async () => {
 
 describe('scripts/demo.sh', () => {
   it('listens on 127.0.0.1 only: the public port, the agent, the stats and the sample servers', () => {
-    for (const port of [ports.haproxy, ports.agent, ports.agentHealth, ports.stats, ...pgPorts]) {
+    for (const port of [ports.haproxy, ports.agentHealth, ports.stats, ...pgPorts]) {
       const bound = listeners(port);
       expect(bound.length, `something listens on ${port}`).toBeGreaterThan(0);
       expect(bound, `port ${port}`).toEqual(bound.map(() => `127.0.0.1:${port}`));
     }
+    // The agent answers HAProxy on a 0600 unix socket (`up`'s default), on no TCP port at all.
+    expect(listeners(ports.agent)).toEqual([]);
   });
 
   it('prints the password once and keeps it in a pgpass file only its owner reads', () => {

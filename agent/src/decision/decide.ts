@@ -172,7 +172,7 @@ function decideStartup(
     case 'config-error':
       return internalError(`route table ${table.version}: ${key.logDetail}`);
     case 'none':
-      return refuse('no-key', SQLSTATE.invalidAuthorization, key.message, key.logDetail);
+      return refuse('no-key', SQLSTATE.invalidAuthorization, policy.sni === undefined ? key.message : `${sniHint(facts.sni)}; ${key.message}`, key.logDetail);
     case 'conflict':
       return refuse(
         'conflicting-keys',
@@ -285,4 +285,11 @@ export function decide(
   } catch (err) {
     return internalError(`decide threw: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** Under SNI routing, a refusal first says what the server name did (or that none came). */
+function sniHint(sni: string | undefined): string {
+  return sni === undefined || sni === ''
+    ? "the tenant is chosen by the TLS server name (SNI) and this client sent none: connect with sslmode=require to your tenant's host name (libpq 14 or later sends it)"
+    : `the TLS server name ${quoteValue(sni)} does not name a tenant here`;
 }

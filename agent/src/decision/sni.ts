@@ -1,5 +1,6 @@
 // The TLS server name (SNI) as a tenant key. Pure. The pattern is compiled once per policy object.
 
+import { compileRoutingPattern } from './patterns.js';
 import type { RoutingPolicy } from './types.js';
 
 export interface SniKey {
@@ -13,7 +14,7 @@ function patternOf(policy: RoutingPolicy): RegExp | null {
   let re = compiled.get(policy);
   if (re === undefined) {
     try {
-      re = policy.sni === undefined ? null : new RegExp(policy.sni.pattern, 'i');
+      re = policy.sni === undefined ? null : compileRoutingPattern('sni', policy.sni.pattern);
     } catch {
       re = null; // validated when the table is built; an unusable pattern names nothing
     }

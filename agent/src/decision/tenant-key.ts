@@ -23,6 +23,7 @@
 import type { KeySource, RoutingPolicy } from './types.js';
 import { readTenantOption, type TenantOptionReader } from './options-tenant.js';
 import { quoteValue } from '../quote.js';
+import { compileRoutingPattern } from './patterns.js';
 
 export interface KeyClaim {
   readonly source: KeySource;
@@ -74,7 +75,7 @@ function compileUncached(policy: RoutingPolicy): CompiledPolicy {
     const source = policy.user.pattern;
     if (typeof source !== 'string' || source === '') return fail('policy.user.mode is pattern but no pattern is set');
     try {
-      userPattern = new RegExp(source);
+      userPattern = compileRoutingPattern('user', source);
     } catch (err) {
       return fail(`policy.user.pattern does not compile: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -92,6 +92,13 @@ describe('findTenantKey', () => {
     check(findTenantKey(p, new Map([['user', 'globex-x'], ['database', 'globex']])), { key: 'globex', source: 'user' });
   });
 
+  it('the user pattern means what the generator checked: compiled with the u flag ("." is one code point, \\p{L} a letter)', () => {
+    const dot = policy({ keys: ['user'], user: { mode: 'pattern', pattern: '^(?<tenant>[a-z]+)-.$' } });
+    check(findTenantKey(dot, new Map([['user', 'acme-\u{1F600}']])), { key: 'acme', source: 'user' });
+    const letters = policy({ keys: ['user'], user: { mode: 'pattern', pattern: '^\\p{L}+\\.(?<tenant>[a-z]+)$' } });
+    check(findTenantKey(letters, new Map([['user', 'jürgen.acme']])), { key: 'acme', source: 'user' });
+  });
+
   it('uses an injected options reader', () => {
     const reader = (o: string): string | undefined => (o === 'T' ? 'umbrella' : undefined);
     check(findTenantKey(ALL, new Map([['user', 'app.acme'], ['options', 'T']]), reader), { key: 'umbrella', source: 'options' });

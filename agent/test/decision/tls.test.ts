@@ -43,9 +43,25 @@ describe('server name (SNI) as the tenant key', () => {
     expect(v.kind === 'refuse' && v.message).toContain('"globex"');
   });
 
-  it('a server name that does not match the pattern names nothing', () => {
+  it('a server name that does not match the pattern names nothing, and the refusal says so', () => {
     const v = run(over(facts(startup({ user: 'app', database: 'x' })), { tls: true, sni: 'acme.other.example.com' }));
     expect(v).toMatchObject({ kind: 'refuse', reason: 'no-key' });
+    expect(v.kind === 'refuse' && v.message).toMatch(/^the TLS server name "acme\.other\.example\.com" does not name a tenant here; /);
+  });
+
+  it('a client that sent no server name is told the tenant is chosen by it', () => {
+    for (const f of [over(facts(startup({ user: 'app', database: 'x' })), { tls: true }), facts(startup({ user: 'app', database: 'x' }))]) {
+      const v = run(f);
+      expect(v).toMatchObject({ kind: 'refuse', reason: 'no-key', sqlstate: '28000' });
+      expect(v.kind === 'refuse' && v.message).toMatch(/^the tenant is chosen by the TLS server name \(SNI\) and this client sent none: connect with sslmode=require/);
+    }
+  });
+
+  it('patterns are compiled with the u flag, as the generator checks them: "." is one code point', () => {
+    const emoji = table(policy({ keys: ['options'], sni: { pattern: '^(?<tenant>[a-z]+)-.\\.db\\.example\\.com$' } }));
+    // Server names are ASCII on the wire, but the pattern's flags are the policy's, whatever the input.
+    const v = run(over(facts(startup({ user: 'app', database: 'x' })), { tls: true, sni: 'acme-\u{1F600}.db.example.com' }), emoji);
+    expect(v).toMatchObject({ kind: 'route', tenant: 'acme' });
   });
 
   it('without an sni policy the server name is ignored', () => {

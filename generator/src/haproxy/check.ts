@@ -8,6 +8,8 @@ export interface CheckResult {
   readonly output: string;
   /** HAProxy's [WARNING] lines: a check can pass with them, and the operator should still see them. */
   readonly warnings: readonly string[];
+  /** HAProxy could not be run at all: the configuration was not judged. */
+  readonly missing?: true;
 }
 
 export function haproxyWarnings(output: string): string[] {
@@ -23,7 +25,7 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve({ ok: false, output: `cannot run ${haproxyBinary()}: not installed or not on PATH (set PGROUTE_HAPROXY)`, warnings: [] });
+        resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`, warnings: [] });
         return;
       }
       resolve({ ok: !err, output, warnings: haproxyWarnings(output) });

@@ -1,0 +1,85 @@
+// The values of flags and PGROUTE_* variables, checked before they reach haproxy.cfg or spoe.conf.
+// haproxy.cfg is read word by word and line by line: a value with a space, a '#' or a line break
+// would add words or rules, so each rule below admits only what its HAProxy keyword reads as one
+// word. A refusal is one line naming the flag (and its variable), the value quoted, and the rule.
+
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { quoteValue } from '../agent/src/index.js';
+import { ConfigError } from '../generator/src/index.js';
+
+/** A flag as messages name it: `--bind (PGROUTE_BIND)`, or the flag alone when it has no variable. */
+export function flagLabel(flag: string, env?: string): string {
+  return env === undefined ? flag : `${flag} (${env})`;
+}
+
+/** Throws the one-line refusal: `<label> must be <rule>, got "<value>"`. */
+export function refuse(label: string, rule: string, value: string): never {
+  throw new ConfigError(`${label} must be ${rule}, got ${quoteValue(value, 80)}`);
+}
+
+export function parsePort(label: string, value: string, allowZero = false): number {
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) refuse(label, `a port number from ${allowZero ? 0 : 1} to 65535`, value);
+  return n;
+}
+
+export function parseCount(label: string, value: string, max: number): number {
+  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > max) refuse(label, `a whole number from 0 to ${max}`, value);
+  return n;
+}
+
+/** An IP address HAProxy can bind (no IPv6 zone id: HAProxy does not parse `%eth0`). */
+export function parseIp(label: string, value: string): string {
+  if (isIP(value) === 0 || value.includes('%')) refuse(label, 'an IP address such as 127.0.0.1, 0.0.0.0 or ::', value);
+  return value;
+}
+
+/** RFC 1123 host names: dot-separated labels of letters, digits and '-'. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An IP address or a host name: what a `bind` or `server` line reads as its address. */
+export function parseHost(label: string, value: string): string {
+  if ((isIP(value) === 0 || value.includes('%')) && !HOST_NAME.test(value)) refuse(label, 'an IP address (127.0.0.1, 0.0.0.0, ::) or a host name', value);
+  return value;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration in milliseconds (HAProxy's syntax; no unit means milliseconds), at least `minMs`. */
+export function parseDurationMs(label: string, value: string, minMs = 1): number {
+  const m = /^(\d{1,12})(us|ms|s|m|h|d)?$/.exec(value);
+  const ms = m === null ? NaN : Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? NaN);
+  if (!Number.isFinite(ms) || ms < minMs) refuse(label, `a duration${minMs > 0 ? ` of at least ${minMs}ms` : ''} like 500ms, 5s or 1m`, value);
+  return ms;
+}
+
+/** A duration as given (HAProxy reads the same syntax), once it is known to be valid. */
+export function parseDuration(label: string, value: string, minMs = 0): string {
+  parseDurationMs(label, value, minMs);
+  return value;
+}
+
+/** Characters of a path haproxy.cfg reads as one word (no quoting needed). */
+const PATH_WORD = /^\/[A-Za-z0-9._\/+~-]*$/;
+const PATH_RULE = "an absolute or relative path of letters, digits, '.', '_', '-', '+', '~' and '/'";
+/** sun_path holds 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+/** The longest socket the state dir holds (haproxy-master.sock), after a '/'. */
+const LONGEST_STATE_SOCKET = '/haproxy-master.sock'.length;
+
+/** A unix socket path HAProxy is given as `unix@<path>`: one word, short enough for sun_path. */
+export function parseSocketPath(label: string, value: string): string {
+  const path = resolve(value);
+  if (value === '' || !PATH_WORD.test(path) || Buffer.byteLength(path) > MAX_SOCKET_PATH) refuse(label, `a socket path (${PATH_RULE.slice(3)}) of at most ${MAX_SOCKET_PATH} bytes`, value);
+  return path;
+}
+
+/** The state dir: its paths and sockets are written into haproxy.cfg. */
+export function parseStateDir(label: string, value: string): string {
+  const path = resolve(value);
+  const max = MAX_SOCKET_PATH - LONGEST_STATE_SOCKET;
+  if (value === '' || !PATH_WORD.test(path) || Buffer.byteLength(path) > max) refuse(label, `${PATH_RULE} of at most ${max} bytes once absolute (its sockets must fit a unix socket path)`, value);
+  return path;
+}

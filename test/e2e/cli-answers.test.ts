@@ -1,0 +1,226 @@
+// What the CLI answers, run as operators run it: the agent of a default `up` is reachable by
+// HAProxy only (a 0600 unix socket, no TCP port answering SPOP), and every failure is one line with
+// the exit code the README's table gives.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
+import { portBlock } from '../support/ports.js';
+import { startPostgres, type PgServer } from '../support/postgres.js';
+import { deploymentFlags, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
+import { stopAll } from '../support/process.js';
+import { psql } from '../support/psql.js';
+
+const ports = portBlock(65);
+const dirs: string[] = [];
+let server: PgServer;
+
+beforeAll(async () => {
+  server = await startPostgres({ name: 'answers', port: ports.pg[0] as number });
+}, 120_000);
+
+afterAll(async () => {
+  await stopAll();
+  await server?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tenantsFile(tenants: Parameters<typeof writeTenantsFile>[0], extra: Record<string, unknown> = {}): { dir: string; file: string } {
+  const w = writeTenantsFile(tenants, extra);
+  dirs.push(w.dir);
+  return w;
+}
+
+/** The process and all its descendants (HAProxy's master and workers under `pgroute up`). */
+function processTree(pid: number): number[] {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((t) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** TCP ports these processes listen on, as `ss` reports them. */
+function listeningPorts(pids: readonly number[]): number[] {
+  const out = execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' });
+  const ports = new Set<number>();
+  for (const line of out.split('\n')) {
+    const owners = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    if (!owners.some((p) => pids.includes(p))) continue;
+    const local = line.trim().split(/\s+/)[3] ?? '';
+    ports.add(Number(local.slice(local.lastIndexOf(':') + 1)));
+  }
+  return [...ports].sort();
+}
+
+/** Speaks SPOP as HAProxy does (HAPROXY-HELLO); true when an AGENT-HELLO comes back. */
+function answersSpop(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(false), 3_000);
+    socket.on('connect', () => socket.write(encodeFrame({ type: 'haproxy-hello', supportedVersions: ['2.0'], maxFrameSize: 16380, capabilities: ['pipelining'], healthcheck: false, engineId: 'probe' })));
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      if (data.length < 4 || data.length < 4 + data.readUInt32BE(0)) return;
+      clearTimeout(timer);
+      try {
+        done(decodeFrame(data.subarray(4, 4 + data.readUInt32BE(0))).type === 'agent-hello');
+      } catch {
+        done(false);
+      }
+    });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      done(false);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      done(false);
+    });
+  });
+}
+
+describe('the agent of a default `pgroute up`', () => {
+  it('is reached over a 0600 unix socket in the state dir: no TCP port of up answers SPOP, and routing works', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const up = await startUp(ports, file, `${dir}/state`);
+    const socket = `${dir}/state/agent.sock`;
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${dir}/state/haproxy.cfg`, 'utf8')).toContain(`server agent1 unix@${socket} check`);
+
+    const listening = listeningPorts(processTree(up.pid as number));
+    // The public port, HAProxy's stats and the agent's /healthz: nothing else, and none speaks SPOP.
+    expect(listening).toEqual([ports.haproxy, ports.stats, ports.agentHealth].sort());
+    for (const port of listening) expect(await answersSpop(port), `port ${port} answers SPOP`).toBe(false);
+
+    const r = await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' });
+    expect(r.stdout.trim()).toBe('answers');
+    expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+  });
+
+  it('--agent-transport tcp keeps the TCP form (on --agent-host), and the probe does see SPOP there', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const up = await startUp(ports, file, `${dir}/state`, ['--agent-transport', 'tcp']);
+    expect(existsSync(`${dir}/state/agent.sock`)).toBe(false);
+    expect(listeningPorts(processTree(up.pid as number))).toContain(ports.agent);
+    expect(await answersSpop(ports.agent)).toBe(true);
+    const r = await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' });
+    expect(r.stdout.trim()).toBe('answers');
+    expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+  });
+
+  it('under SNI routing, a client that sent no server name is told the tenant is chosen by it', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }], { routing: { keys: ['options'], sni: '^(?<tenant>[a-z0-9-]+)\\.db\\.example\\.com$' } });
+    const up = await startUp(ports, file, `${dir}/state`);
+    const refused = await psql({ port: ports.haproxy, user: 'app', db: 'answers', sslmode: 'disable', command: 'SELECT 1' });
+    expect(refused.stderr).toContain('the tenant is chosen by the TLS server name (SNI) and this client sent none');
+    const routed = await psql({ port: ports.haproxy, user: 'app', db: 'answers', sslmode: 'disable', options: '-c pgroute.tenant=answers', command: 'SHOW cluster_name' });
+    expect(routed.stdout.trim(), routed.stderr).toBe('answers');
+    expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+  });
+});
+
+/** One line on stderr, starting "pgroute: ", and nothing that looks like a stack or a JSON log. */
+function oneLine(r: CliRun): string {
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^pgroute: /);
+  return lines[0] as string;
+}
+
+describe('exit codes and one-line errors (README, "Exit codes")', () => {
+  it('2: a usage error is one line pointing to --help, not the whole help', async () => {
+    const r = await runCliOnce(['generate', '--tenants', '/x.yaml', '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe("pgroute: unknown option '--no-such-flag' (see pgroute generate --help)");
+    const choice = await runCliOnce(['generate', '--tenants', '/x.yaml', '--log', 'loud']);
+    expect(choice.code).toBe(2);
+    expect(oneLine(choice)).toContain("'loud' is invalid. Allowed choices are errors, all, off.");
+  });
+
+  it('2: a rendered flag or its variable with a line break is refused, naming both and the value', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), '--agent-transport', 'tcp', '--agent-host', '127.0.0.1\n  server evil 10.0.0.1:1']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe('pgroute: --agent-host (PGROUTE_AGENT_HOST) must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got "127.0.0.1\\x0a  server evil 10.0.0.1:1"');
+    expect(existsSync(`${dir}/state/haproxy.cfg`)).toBe(false);
+  });
+
+  it('2: PGROUTE_LOG_LEVEL that pino does not know is one line, not a stack trace', async () => {
+    const r = await runEnv(['status', '--state-dir', '/nonexistent'], { PGROUTE_LOG_LEVEL: 'bogus' });
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe('pgroute: PGROUTE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"');
+  });
+
+  it('2: a state dir that cannot be made is refused at once (it used to spin at 100 % CPU)', async () => {
+    const { file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const r = await runCliOnce(['generate', '--tenants', file, '--state-dir', '/proc/x'], 15_000);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toContain('--state-dir (PGROUTE_STATE_DIR): cannot create the state dir /proc/x');
+  });
+
+  it('2: `tenant disable` of a tenant pgroute does not serve is refused, and nothing is written', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    expect((await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)])).code).toBe(0);
+    const r = await runCliOnce(['tenant', 'disable', 'nosuch', '--state-dir', `${dir}/state`]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(oneLine(r)).toBe(`pgroute: no tenant "nosuch" in ${dir}/state/routes.json (it serves answers); check the id with \`pgroute status --state-dir ${dir}/state\``);
+    expect(existsSync(`${dir}/state/access.json`)).toBe(false);
+    const ok = await runCliOnce(['tenant', 'disable', 'answers', '--state-dir', `${dir}/state`]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe('tenant answers disabled\n');
+  });
+
+  it('1: a missing haproxy binary is said so, not "HAProxy rejected the rendered configuration"', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const r = await runEnv(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], { PGROUTE_HAPROXY: '/nonexistent/haproxy' });
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe('pgroute: cannot run /nonexistent/haproxy to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path');
+  });
+
+  it('3 with --strict when a tenant definition is refused; without it, a file whose every tenant is refused says so', async () => {
+    const { dir, file } = tenantsFile([{ id: 'Bad Tenant', port: server.port }]);
+    const strict = await runCliOnce(['generate', '--strict', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    expect(strict.code).toBe(3);
+    expect(strict.stderr).toContain('tenant definition refused');
+    expect(strict.stderr.trimEnd().split('\n').at(-1)).toBe(`pgroute: 1 tenant definition in ${file} refused (see the warnings above); nothing was written (--strict): fix the file`);
+    expect(existsSync(`${dir}/state/haproxy.cfg`)).toBe(false);
+
+    const lax = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    expect(lax.code).toBe(0);
+    expect(lax.stderr).toContain('every tenant definition was refused: the configuration serves no tenant (--strict makes this an error)');
+  });
+
+  it('0: --tls-san takes a comma-separated list, as PGROUTE_TLS_SANS does', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), '--tls', 'auto', '--tls-san', 'a.example.com,b.example.com', '--tls-san', 'c.example.com']);
+    expect(r.code, r.stderr).toBe(0);
+    const show = await runCliOnce(['cert', 'show', '--json', '--state-dir', `${dir}/state`]);
+    expect(show.code, show.stderr).toBe(0);
+    const text = show.stdout;
+    for (const name of ['a.example.com', 'b.example.com', 'c.example.com']) expect(text).toContain(name);
+  });
+});
+
+/** `pgroute <args>` with extra environment variables. */
+function runEnv(args: readonly string[], env: Record<string, string>): Promise<CliRun> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    return runCliOnce(args);
+  } finally {
+    process.env = saved;
+  }
+}

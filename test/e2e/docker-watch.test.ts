@@ -101,23 +101,37 @@ async function routableAfterReady(what: string, tenant: string, ip: string, clus
   return ms;
 }
 
-/** Polls through pgroute until the connection is refused with the unknown-tenant error; returns ms since `since`. */
+/**
+ * Probes through pgroute until a new connection is refused with the unknown-tenant error; returns
+ * the ms from `since` to the end of that refused probe. A probe starts every 10 ms without waiting
+ * for the ones in flight: a connection that reached the stopped server just before the change
+ * (HAProxy retries a refused connect after a one-second turn-around) must not hold up the next
+ * probe, or the figure would be that connection's retries rather than when new ones are refused.
+ */
 async function refusedWithin(what: string, tenant: string, since: number, ms = WITHIN_MS): Promise<number> {
   let last = '';
-  for (;;) {
-    try {
-      last = `routed to ${await routed(tenant)}`;
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      last = `${e.code ?? ''} ${e.message}`;
-      if (e.code === '3D000' && refusal(tenant).test(e.message)) {
-        timings[what] = Date.now() - since;
-        break;
-      }
+  let refusedAt: number | undefined;
+  const inFlight = new Set<Promise<void>>();
+  while (refusedAt === undefined) {
+    if (Date.now() - since > ms + 5_000) {
+      await Promise.allSettled([...inFlight]);
+      throw new Error(`${what}: ${tenant} was not refused within ${ms + 5_000} ms (last: ${last})`);
     }
-    if (Date.now() - since > ms + 5_000) throw new Error(`${what}: ${tenant} was not refused within ${ms + 5_000} ms (last: ${last})`);
+    const probe = (async (): Promise<void> => {
+      try {
+        last = `routed to ${await routed(tenant)}`;
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        last = `${e.code ?? ''} ${e.message}`;
+        if (e.code === '3D000' && refusal(tenant).test(e.message)) refusedAt ??= Date.now();
+      }
+    })();
+    inFlight.add(probe);
+    void probe.finally(() => inFlight.delete(probe));
     await sleep(10);
   }
+  await Promise.allSettled([...inFlight]);
+  timings[what] = refusedAt - since;
   // What psql users read.
   const p = await psqlRouted(tenant);
   expect(p.ok).toBe(false);

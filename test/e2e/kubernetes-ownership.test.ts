@@ -14,16 +14,16 @@
 // 5. Namespace annotation changes are followed without a restart, also across an expired (410)
 //    Namespace watch.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { startKubeWatch } from '../support/kube-config.js';
+import { startKubeWatch, stopKubeWatch } from '../support/kube-config.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+import { waitFor, type ProcessHandle } from '../support/process.js';
 import { routedClients } from '../support/routed.js';
 
 const ports = portBlock(23);
@@ -93,13 +93,7 @@ beforeAll(async () => {
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 
-afterAll(async () => {
-  await watch?.stop('SIGINT', 15_000);
-  await fake?.stop();
-  await stopAll();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  console.log(`kubernetes-ownership timings (ms): ${JSON.stringify(timings)}`);
-}, 60_000);
+afterAll(() => stopKubeWatch('kubernetes-ownership', { watch, fake, dir, timings }), 60_000);
 
 describe('pgroute watch --source kubernetes with declared ownership (fake API server, real HAProxy and PostgreSQL)', () => {
   it('1. the declared namespace owns the tenant; another namespace\'s older claim is refused, with the reason in the log and the metrics', async () => {

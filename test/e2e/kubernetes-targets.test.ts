@@ -11,16 +11,16 @@
 // gauge), clients naming it get the unknown-tenant answer, nothing of it reaches haproxy.cfg or
 // routes.json, and the good tenants (a ClusterIP one and an allowed ExternalName one) keep routing.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { startKubeWatch } from '../support/kube-config.js';
+import { startKubeWatch, stopKubeWatch } from '../support/kube-config.js';
 import { runCliOnce } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+import { waitFor, type ProcessHandle } from '../support/process.js';
 import { routedClients } from '../support/routed.js';
 
 const ports = portBlock(60);
@@ -81,13 +81,7 @@ beforeAll(async () => {
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 
-afterAll(async () => {
-  await watch?.stop('SIGINT', 15_000);
-  await fake?.stop();
-  await stopAll();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  console.log(`kubernetes-targets timings (ms): ${JSON.stringify(timings)}`);
-}, 60_000);
+afterAll(() => stopKubeWatch('kubernetes-targets', { watch, fake, dir, timings }), 60_000);
 
 describe('pgroute watch --source kubernetes: ExternalName and port limits (fake API server, real HAProxy and PostgreSQL)', () => {
   /** Each refused Service: its tenant, and what its reason must say. */

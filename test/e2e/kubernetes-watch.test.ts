@@ -10,18 +10,18 @@
 // closing it); a watch expired by compaction (410 Gone) and an API server restart are both followed
 // without restarting pgroute.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statePaths } from '../../generator/src/index.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { startKubeWatch } from '../support/kube-config.js';
+import { startKubeWatch, stopKubeWatch } from '../support/kube-config.js';
 import { reloadCount } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+import { waitFor, type ProcessHandle } from '../support/process.js';
 import { routedClients } from '../support/routed.js';
 
 const ports = portBlock(6);
@@ -59,13 +59,7 @@ beforeAll(async () => {
   timings['pgroute watch start'] = Date.now() - t;
 }, 120_000);
 
-afterAll(async () => {
-  await watch?.stop('SIGINT', 15_000);
-  await fake?.stop();
-  await stopAll();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  console.log(`kubernetes-watch timings (ms): ${JSON.stringify(timings)}`);
-}, 60_000);
+afterAll(() => stopKubeWatch('kubernetes-watch', { watch, fake, dir, timings }), 60_000);
 
 describe('pgroute watch --source kubernetes --kube-address cluster-ip (fake API server, real HAProxy and PostgreSQL)', () => {
   let reloadsAtStart = 0;

@@ -1,12 +1,12 @@
 // A client-node KubeConfig for the test API server (test/support/fake-kube-apiserver.ts). Apart from
 // the server, which imports no package, so that the benchmarks can run the server on its own.
 
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startWatch } from './pgroute.js';
 import type { PortBlock } from './ports.js';
-import type { ProcessHandle } from './process.js';
+import { stopAll, type ProcessHandle } from './process.js';
 
 /** A client-node KubeConfig that talks to a fake API server at `url` (plain http, no credentials). */
 export function kubeConfigFor(url: string): KubeConfig {
@@ -39,4 +39,16 @@ export async function startKubeWatch(
     name: opts.name,
     env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined, ...opts.env },
   });
+}
+
+/**
+ * The teardown of a Kubernetes e2e file: stops pgroute watch, then the fake API server and every
+ * other process the file started, removes its directory and prints its timings.
+ */
+export async function stopKubeWatch(what: string, run: { readonly watch?: ProcessHandle | undefined; readonly fake?: { stop(): Promise<void> } | undefined; readonly dir: string; readonly timings: Record<string, number> }): Promise<void> {
+  await run.watch?.stop('SIGINT', 15_000);
+  await run.fake?.stop();
+  await stopAll();
+  if (run.dir) rmSync(run.dir, { recursive: true, force: true });
+  console.log(`${what} timings (ms): ${JSON.stringify(run.timings)}`);
 }

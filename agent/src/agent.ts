@@ -47,17 +47,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // Plain counters (metrics.hot), handed to prom-client only when it collects.
   const hot = metrics.hot;
   const onVerdict = (v: Verdict): void => {
-    if (v.kind === 'route') hot.route(v.target, v.cancel);
+    if (v.kind === 'route') hot.route(v.cancel);
     else {
       hot.refusal(v.reason);
-      if (v.reason === 'cancel-rate-limited') metrics.cancelsDropped.inc();
       refusals.record(v);
     }
   };
 
   const sweep = setInterval(() => cancels.sweep(Date.now(), 10_000), 60_000);
   sweep.unref();
-  metrics.routeTableTenants.set(store.table.tenants.size);
+  metrics.bindRouteTable(store);
 
   const server: Server = createServer((socket) => {
     sockets.add(socket);

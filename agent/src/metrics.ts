@@ -4,9 +4,15 @@
 // integer fields of `AgentMetrics.hot` and handed to prom-client only when it collects (a scrape),
 // so a decision does no label hashing and no prom-client call. The other metrics (errors,
 // connections, route table) change rarely and use prom-client directly.
+//
+// Conventions (docs/monitoring.md): Node's default process metrics keep their standard names
+// (process_*, nodejs_*), labels never carry a tenant or target name (those come from HAProxy's
+// per-backend series joined through pgroute_backend_info), one event is counted by one counter,
+// and every series whose labels are known in advance exists from the start (at 0).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo, type BuildInfo } from './build-info.js';
+import type { RefusalReason } from './decision/types.js';
 import type { FrameKind } from './spop/frames.js';
 
 export interface AgentMetrics {
@@ -21,10 +27,12 @@ export interface AgentMetrics {
   readonly frames: Counter<'direction' | 'type'>;
   readonly errors: Counter<'kind'>;
   readonly haproxyConnections: Gauge<never>;
+  /** Read from the bound route store when collected (see bindRouteTable). */
   readonly routeTableTenants: Gauge<never>;
+  /** routes.json loads of `pgroute agent` (at start and on SIGHUP), by result. */
   readonly routeTableLoads: Counter<'result'>;
-  /** CancelRequests refused by an address's token bucket: cancels a client sent that never arrived. */
-  readonly cancelsDropped: Counter<never>;
+  /** The route table whose size pgroute_agent_route_table_tenants reports (the agent binds its store). */
+  bindRouteTable(source: RouteTableSource): void;
   /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
   readonly hot: HotCounters;
 }
@@ -39,7 +47,32 @@ export const DECISION_BUCKETS: readonly number[] = [0.000005, 0.00001, 0.000025,
 export const DECISION_SAMPLE_EVERY = 16;
 const SAMPLE_MASK = DECISION_SAMPLE_EVERY - 1;
 
+/** What the route-table gauge reads: the table in use now. */
+export interface RouteTableSource {
+  readonly table: { readonly tenants: { readonly size: number } };
+}
+
+/** Every refusal reason (a Record so a new reason cannot be forgotten here): counted from the start, at 0. */
+const REFUSAL_REASONS: Readonly<Record<RefusalReason, true>> = {
+  malformed: true,
+  'unexpected-negotiation': true,
+  'no-key': true,
+  'tls-required': true,
+  'conflicting-keys': true,
+  'unknown-tenant': true,
+  'disabled-tenant': true,
+  'unknown-target': true,
+  'cancel-unroutable': true,
+  'cancel-rate-limited': true,
+  'internal-error': true,
+};
+const KNOWN_REFUSALS = Object.keys(REFUSAL_REASONS);
+
 type FrameCounts = Record<FrameKind, number>;
+
+/** The frames each side sends: the series pgroute_agent_frames_total has from the start. */
+const FRAMES_IN: readonly FrameKind[] = ['haproxy-hello', 'notify', 'haproxy-disconnect'];
+const FRAMES_OUT: readonly FrameKind[] = ['agent-hello', 'ack', 'agent-disconnect'];
 
 function zeroFrameCounts(): FrameCounts {
   return { 'haproxy-hello': 0, 'haproxy-disconnect': 0, notify: 0, 'agent-hello': 0, 'agent-disconnect': 0, ack: 0 };
@@ -55,8 +88,8 @@ export class HotCounters {
   /** Frames received, by type (named properties: `hot.framesIn.notify++` is a field increment). */
   readonly framesIn: FrameCounts = zeroFrameCounts();
   readonly framesOut: FrameCounts = zeroFrameCounts();
-  /** Routed startups by target. */
-  readonly routes = new Map<string, Cell>();
+  /** Routed StartupMessages (reason label "startup"; the target is HAProxy's backend, not a label here). */
+  startupRoutes = 0;
   /** Routed CancelRequests (reason label "cancel"). */
   cancelRoutes = 0;
   /** Refusals by reason. */
@@ -68,14 +101,9 @@ export class HotCounters {
   /** Decisions seen by shouldTime(); decides which are sampled. */
   #seq = 0;
 
-  route(target: string, cancel: boolean): void {
-    if (cancel) {
-      this.cancelRoutes++;
-      return;
-    }
-    const c = this.routes.get(target);
-    if (c === undefined) this.routes.set(target, { n: 1 });
-    else c.n++;
+  route(cancel: boolean): void {
+    if (cancel) this.cancelRoutes++;
+    else this.startupRoutes++;
   }
 
   refusal(reason: string): void {
@@ -152,22 +180,40 @@ class SampledHistogram extends Histogram<never> {
 
 export function createAgentMetrics(defaults = true): AgentMetrics {
   const registry = new Registry();
-  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'pgroute_agent_' });
+  // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, ...): what every Node
+  // dashboard and the `job` label already expect, so no prefix.
+  if (defaults) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const hot = new HotCounters();
+  let routeTable: RouteTableSource | undefined;
+  const errors = new Counter<'kind'>({
+    name: 'pgroute_agent_errors_total',
+    help: 'Errors by kind (protocol: a peer sent a bad frame; socket: a connection failed, other than a peer closing one the agent was ending, such as HAProxy\'s SPOP health checks; internal: a decision threw and was turned into a refusal)',
+    labelNames: ['kind'],
+    registers,
+  });
+  for (const kind of ['protocol', 'socket', 'internal']) errors.labels(kind).inc(0);
+  const routeTableLoads = new Counter<'result'>({
+    name: 'pgroute_agent_route_table_loads_total',
+    help: 'routes.json loads by `pgroute agent` (at start and on SIGHUP) by result (ok, error); up and watch hand the table over in memory and count pgroute_applies_total instead',
+    labelNames: ['result'],
+    registers,
+  });
+  for (const result of ['ok', 'error']) routeTableLoads.labels(result).inc(0);
   return {
     registry,
     hot,
     buildInfo: buildInfoGauge(registers),
     decisions: new Counter({
       name: 'pgroute_agent_decisions_total',
-      help: 'Routing decisions by outcome (route, refuse) and reason (target for routes, refusal reason otherwise)',
+      help: 'Routing decisions by outcome (route, refuse) and reason (startup or cancel for routes; the refusal reason otherwise, cancel-rate-limited being a dropped cancel); never a tenant or target name',
       labelNames: ['outcome', 'reason'],
       registers,
       collect() {
         this.reset();
-        for (const [target, c] of hot.routes) this.labels('route', target).inc(c.n);
-        if (hot.cancelRoutes > 0) this.labels('route', 'cancel').inc(hot.cancelRoutes);
+        this.labels('route', 'startup').inc(hot.startupRoutes);
+        this.labels('route', 'cancel').inc(hot.cancelRoutes);
+        for (const reason of KNOWN_REFUSALS) if (!hot.refusals.has(reason)) this.labels('refuse', reason).inc(0);
         for (const [reason, c] of hot.refusals) this.labels('refuse', reason).inc(c.n);
       },
     }),
@@ -179,33 +225,28 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [type, n] of Object.entries(hot.framesIn)) if (n > 0) this.labels('in', type).inc(n);
-        for (const [type, n] of Object.entries(hot.framesOut)) if (n > 0) this.labels('out', type).inc(n);
+        for (const type of FRAMES_IN) this.labels('in', type).inc(hot.framesIn[type]);
+        for (const type of FRAMES_OUT) this.labels('out', type).inc(hot.framesOut[type]);
       },
     }),
-    errors: new Counter({
-      name: 'pgroute_agent_errors_total',
-      help: 'Errors by kind (protocol: a peer sent a bad frame; socket; internal: a decision threw and was turned into a refusal)',
-      labelNames: ['kind'],
-      registers,
-    }),
+    errors,
     haproxyConnections: new Gauge({
       name: 'pgroute_agent_haproxy_connections',
-      help: 'Open SPOP connections from HAProxy',
+      help: 'Open SPOP connections from HAProxy (its health checks open and close one each time)',
       registers,
     }),
-    routeTableTenants: new Gauge({ name: 'pgroute_agent_route_table_tenants', help: 'Tenants in the loaded route table', registers }),
-    routeTableLoads: new Counter({
-      name: 'pgroute_agent_route_table_loads_total',
-      help: 'Route table loads by result (ok, error)',
-      labelNames: ['result'],
+    routeTableTenants: new Gauge({
+      name: 'pgroute_agent_route_table_tenants',
+      help: 'Tenants in the route table the agent decides with',
       registers,
+      collect() {
+        this.set(routeTable?.table.tenants.size ?? 0);
+      },
     }),
-    cancelsDropped: new Counter({
-      name: 'pgroute_agent_cancels_dropped_total',
-      help: 'CancelRequests dropped because their client address sent more than its cancel burst (the query runs on)',
-      registers,
-    }),
+    routeTableLoads,
+    bindRouteTable(source) {
+      routeTable = source;
+    },
   };
 }
 

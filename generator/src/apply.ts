@@ -12,7 +12,7 @@ import { reloadMaster, showProc } from './haproxy/reload.js';
 import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
 import { EMPTY_LAYOUT, type Layout } from './layout.js';
-import type { GeneratorMetrics } from './metrics.js';
+import { countLayout, type ApplyMetricKind, type GeneratorMetrics } from './metrics.js';
 import type { Deployment, TenantSnapshot } from './model.js';
 import { isApplied, reconcile, type Applied } from './reconcile.js';
 import { loadTemplates, type ConfigTemplates } from './render/templates.js';
@@ -92,26 +92,29 @@ export class Applier {
     const desired = { deployment, snapshot };
     if (isApplied(this.#applied, desired)) return { kind: 'unchanged', detail: 'same tenants and listeners' };
     const metrics = this.#opts.metrics;
+    // What was tried, for pgroute_applies_total{kind,result} (a reconcile failure: the first apply or a reload).
+    let kind: ApplyMetricKind = this.#applied === undefined ? 'initial' : 'reload';
     try {
       const { settings } = this.#opts;
       const previousLayout = this.#applied === undefined ? await readLayout(this.#paths.layout) : EMPTY_LAYOUT;
       const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout });
+      kind = transition.kind;
       const done = await execute(transition, this.#effects, this.#opts.log);
       this.#applied = done.applied;
-      if (done.kind !== 'initial') {
-        metrics?.applies.labels(done.kind).inc();
-        this.#countSpares(done.applied.layout);
+      if (metrics) {
+        metrics.applies.labels(done.kind, 'ok').inc();
+        countLayout(metrics, done.applied.layout);
       }
       return { kind: done.kind, detail: done.detail };
     } catch (err) {
       if (err instanceof TransitionError) {
+        kind = err.kind;
         if (err.applied !== undefined) this.#applied = err.applied;
-        if (err.reloadFailed) {
-          metrics?.reloadFailures.inc();
-          metrics?.rollbacks.inc();
-        }
       }
-      metrics?.applies.labels('failed').inc();
+      if (metrics) {
+        metrics.applies.labels(kind, 'failed').inc();
+        if (this.#applied !== undefined) countLayout(metrics, this.#applied.layout);
+      }
       const detail = err instanceof Error ? err.message : String(err);
       this.#opts.log.error({ err: detail }, 'apply failed; the running configuration is unchanged');
       return { kind: 'failed', detail };
@@ -138,13 +141,6 @@ export class Applier {
     m.tenants.labels('enabled').set(enabled);
     m.tenants.labels('disabled').set(snapshot.tenants.length - enabled);
     m.tenants.labels('refused').set(snapshot.refused.length);
-  }
-
-  #countSpares(layout: Layout): void {
-    const m = this.#opts.metrics;
-    if (!m) return;
-    m.spares.labels('free').set(layout.backends.filter((b) => b.spare && b.state.kind === 'free').length);
-    m.spares.labels('resting').set(layout.backends.filter((b) => b.state.kind === 'resting').length);
   }
 
   /** The files a reload replaces, as they are now (undefined: not there). */

@@ -28,12 +28,13 @@ export interface Executed {
   readonly applied: Applied;
 }
 
-/** A failed transition: what runs now (undefined: unchanged) and whether a reload was refused. */
+/** A failed transition: what runs now (undefined: unchanged), whether a reload was refused, and the kind it had come to (a failed runtime apply becomes a reload). */
 export class TransitionError extends Error {
   constructor(
     message: string,
     readonly applied: Applied | undefined,
     readonly reloadFailed: boolean,
+    readonly kind: Transition['kind'],
   ) {
     super(message);
   }
@@ -48,7 +49,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
   const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
     if (savepoint !== undefined) await effects.restore(savepoint.files);
-    throw new TransitionError(message, savepoint?.applied, reloadFailed);
+    throw new TransitionError(message, savepoint?.applied, reloadFailed, kind);
   };
 
   const queue: Step[] = [...transition.steps];

@@ -65,7 +65,7 @@ describe('pgroute up', () => {
     const health = await fetch(`http://127.0.0.1:${ports.agentHealth}/healthz`);
     expect(health.status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
-    expect(metrics).toMatch(/pgroute_agent_decisions_total\{outcome="route",reason="primary"\} [1-9]/);
+    expect(metrics).toMatch(/pgroute_agent_decisions_total\{outcome="route",reason="startup"\} [1-9]/);
     const haproxyMetrics = await (await fetch(`http://127.0.0.1:${ports.stats}/metrics`)).text();
     expect(haproxyMetrics).toMatch(/haproxy_backend_status\{proxy="pg\.solo\.primary",state="UP"\} 1/);
 

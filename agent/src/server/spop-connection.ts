@@ -29,6 +29,9 @@ export interface ConnectionOptions {
 
 const CAPABILITIES: readonly AgentCapability[] = ['pipelining', 'async'];
 
+/** How a peer's close shows up on a socket this side is ending. */
+const PEER_GONE: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
 const internalError: RefuseVerdict = {
   kind: 'refuse',
   reason: 'internal-error',
@@ -54,7 +57,11 @@ export class SpopConnection {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // HAProxy resets a connection it is done with instead of closing it (its SPOP health check
+      // every `inter`: HELLO, our reply, RST). A reset of a connection this side is ending already
+      // is that, not a failure.
+      if (this.#closing && PEER_GONE.has(err.code ?? '')) return;
       opts.metrics.errors.labels('socket').inc();
       opts.log.debug({ err: err.message }, 'SPOP connection error');
     });

@@ -33,9 +33,10 @@ afterAll(async () => {
   await agent.close();
 });
 
+/** Dropped cancels: pgroute_agent_decisions_total{outcome="refuse",reason="cancel-rate-limited"} (one counter per event). */
 async function droppedCount(): Promise<number> {
-  const m = await agent.metrics.registry.getSingleMetric('pgroute_agent_cancels_dropped_total')?.get();
-  return m?.values[0]?.value ?? 0;
+  const m = await agent.metrics.registry.getSingleMetric('pgroute_agent_decisions_total')?.get();
+  return m?.values.find((v) => v.labels.outcome === 'refuse' && v.labels.reason === 'cancel-rate-limited')?.value ?? -1;
 }
 
 describe('cancel bursts from one address', () => {

@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { encodeCancelRequest } from '../../src/pg/frontend.js';
 import { STATUS } from '../../src/spop/index.js';
+import { createAgentMetrics } from '../../src/metrics.js';
 import { startTestAgent, startupFor } from './harness.js';
 import { SpopClient, haproxyHello, startupMessage } from './spop-client.js';
 
@@ -42,7 +43,8 @@ function refused(port: number): Promise<boolean> {
 
 describe('HTTP side', () => {
   it('/healthz, /metrics with decision counters by outcome and reason, 404 and 405', async () => {
-    const agent = await startTestAgent({ http: { host: '127.0.0.1', port: HTTP_PORT } });
+    // With Node's default metrics, to check their names.
+    const agent = await startTestAgent({ http: { host: '127.0.0.1', port: HTTP_PORT }, metrics: createAgentMetrics() });
     try {
       const c = await SpopClient.connect(agent.port);
       await c.hello();
@@ -69,9 +71,16 @@ describe('HTTP side', () => {
         const m = new RegExp(`^pgroute_agent_decisions_total\\{outcome="${outcome}",reason="${reason}"\\} (\\d+)$`, 'm').exec(metrics.body);
         return m === null ? -1 : Number(m[1]);
       };
-      expect(line('route', 'primary')).toBe(2);
-      expect(line('route', 'pool')).toBe(1);
+      // Routes by kind of packet: never a tenant or target name in a label.
+      expect(line('route', 'startup')).toBe(3);
       expect(line('route', 'cancel')).toBe(1);
+      expect(metrics.body).not.toMatch(/reason="(primary|pool|acme|globex)"/);
+      // Every reason exists from the start, at 0.
+      expect(line('refuse', 'cancel-rate-limited')).toBe(0);
+      // Node's defaults under their standard names.
+      expect(metrics.body).toMatch(/^process_cpu_seconds_total \d/m);
+      expect(metrics.body).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+      expect(metrics.body).not.toMatch(/^pgroute_agent_(process|nodejs)_/m);
       expect(line('refuse', 'unknown-tenant')).toBe(1);
       expect(line('refuse', 'disabled-tenant')).toBe(1);
       expect(line('refuse', 'malformed')).toBe(1);

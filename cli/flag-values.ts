@@ -45,6 +45,17 @@ export function parseHost(label: string, value: string): string {
   return value;
 }
 
+const LISTEN_RULE = 'host:port, such as 127.0.0.1:6711 (this machine only), 0.0.0.0:6711 (every interface) or [::]:6711';
+
+/** An HTTP listen address `host:port` or `[ipv6]:port` (the metrics address). */
+export function parseListenAddress(label: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const ok = m !== null && (m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || HOST_NAME.test(host));
+  if (!ok) refuse(label, LISTEN_RULE, value);
+  return { host, port: parsePort(label, m[3] as string) };
+}
+
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration in milliseconds (HAProxy's syntax; no unit means milliseconds), at least `minMs`. */

@@ -2,7 +2,7 @@
 // The pgroute command line: one entry point for operators.
 
 import { Command, Option } from 'commander';
-import { loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
+import { createAgentMetrics, loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
 import {
   admissionFromFlags,
   ConfigError,
@@ -28,7 +28,7 @@ import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { reportRefused } from './report.js';
-import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { addDeploymentFlags, label, metricsAddressFromFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { registerCertCommands } from './cert.js';
@@ -104,22 +104,32 @@ program
   .addOption(new Option('--host <address>', 'SPOP listen address').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
   .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port').env('PGROUTE_AGENT_SOCKET'))
-  .addOption(new Option('--http-port <port>', '/healthz and /metrics port').default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
-  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort: string }) => {
+  .addOption(new Option('--metrics-address <host:port>', `where /metrics and /healthz are served (default --host:${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_METRICS_ADDRESS'))
+  .addOption(new Option('--http-port <port>', `the port of the metrics address on --host (older form of --metrics-address; default ${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_AGENT_HTTP_PORT'))
+  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string }) => {
+    const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
+    const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
+    const metrics = createAgentMetrics();
     const store = new RouteStore(await loadRouteTable(flags.routes));
+    metrics.routeTableLoads.labels('ok').inc();
     const agent = await startAgent({
-      listen: { host: parseHost('--host (PGROUTE_AGENT_HOST)', flags.host), port: parsePort('--port (PGROUTE_AGENT_PORT)', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket) } : {}) },
-      http: { host: flags.host, port: parsePort('--http-port (PGROUTE_AGENT_HTTP_PORT)', flags.httpPort) },
+      listen: { host, port: parsePort('--port (PGROUTE_AGENT_PORT)', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket) } : {}) },
+      http,
       store,
       log,
+      metrics,
     });
     process.on('SIGHUP', () => {
       loadRouteTable(flags.routes).then(
         (table) => {
           store.replace(table);
+          metrics.routeTableLoads.labels('ok').inc();
           log.info({ version: table.version, tenants: table.tenants.size }, 'route table reloaded');
         },
-        (err: Error) => log.error({ err: err.message }, 'route table reload failed; keeping the previous one'),
+        (err: Error) => {
+          metrics.routeTableLoads.labels('error').inc();
+          log.error({ err: err.message }, 'route table reload failed; keeping the previous one');
+        },
       );
     });
     await runUntilSignal(log, () => agent.close());
@@ -132,8 +142,8 @@ addDeploymentFlags(
     .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
   'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
-  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
-  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags });
+  const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
+  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags });
   process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
 });
 
@@ -160,14 +170,14 @@ addDeploymentFlags(
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
-  const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
+  const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener);
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
     startRenewal: () => startRenewal(flags, settings, log),
-    agentHttpPort,
+    metricsAddress,
     spawnHaproxy: flags.spawnHaproxy,
     log,
   });

@@ -3,8 +3,9 @@
 
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
-import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
+import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parseListenAddress, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
+import type { Endpoint } from '../agent/src/index.js';
 import { parseStatsAllow } from './stats-allow.js';
 
 export interface DeploymentFlags {
@@ -15,7 +16,8 @@ export interface DeploymentFlags {
   agentHost: string;
   agentSocket?: string;
   agentTransport: AgentTransport;
-  agentHttpPort: string;
+  agentHttpPort?: string;
+  metricsAddress?: string;
   statsPort: string;
   statsBind: string;
   statsAllow?: string;
@@ -44,6 +46,7 @@ const ENV: Readonly<Record<string, string>> = {
   '--agent-socket': 'PGROUTE_AGENT_SOCKET',
   '--agent-transport': 'PGROUTE_AGENT_TRANSPORT',
   '--agent-http-port': 'PGROUTE_AGENT_HTTP_PORT',
+  '--metrics-address': 'PGROUTE_METRICS_ADDRESS',
   '--stats-port': 'PGROUTE_STATS_PORT',
   '--stats-bind': 'PGROUTE_STATS_BIND',
   '--stats-allow': 'PGROUTE_STATS_ALLOW',
@@ -86,7 +89,8 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--agent-host <host>', 'address of the pgroute agent (SPOP with --agent-transport tcp; /healthz and /metrics always)', '127.0.0.1'))
     .addOption(option('--agent-port <port>', 'SPOP port of the pgroute agent (--agent-transport tcp)', String(DEFAULT_AGENT_PORT)))
     .addOption(option('--agent-socket <path>', 'the agent\'s SPOP unix socket, mode 0600 (implies --agent-transport unix; default <state-dir>/agent.sock)'))
-    .addOption(option('--agent-http-port <port>', "agent's /healthz and /metrics port", String(DEFAULT_AGENT_HTTP_PORT)))
+    .addOption(option('--metrics-address <host:port>', `where /metrics (agent and generator), /metrics/haproxy (HAProxy's exporter, relayed) and /healthz are served (default --agent-host:${DEFAULT_AGENT_HTTP_PORT}, loopback; 0.0.0.0:${DEFAULT_AGENT_HTTP_PORT} for a Prometheus elsewhere: see docs/monitoring.md)`))
+    .addOption(option('--agent-http-port <port>', `the port of the metrics address on --agent-host (older form of --metrics-address; default ${DEFAULT_AGENT_HTTP_PORT})`))
     .addOption(option('--stats-port <port>', "HAProxy's stats and Prometheus port (0 disables)", String(DEFAULT_STATS_PORT)))
     .addOption(option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)", '127.0.0.1'))
     .addOption(option('--stats-allow <sources>', "only these sources (and loopback) may read the stats port: IPs, networks, or gateway (this namespace's default gateway, where Docker's published ports come from)"))
@@ -109,7 +113,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
-export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; agentHttpPort: number } {
+export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; metricsAddress: Endpoint } {
   const stateDir = parseStateDir(label('--state-dir'), f.stateDir);
   const base = defaultSettings(stateDir);
   const statsPort = parsePort(label('--stats-port'), f.statsPort, true);
@@ -136,8 +140,20 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
   return {
     settings,
     fallbackListener: f.tlsRequired ? { address: bind, port, tls: 'required' } : { address: bind, port },
-    agentHttpPort: parsePort(label('--agent-http-port'), f.agentHttpPort),
+    metricsAddress: metricsAddressFromFlags({ metricsAddress: f.metricsAddress, httpPort: f.agentHttpPort, host: agentHost }, label('--metrics-address'), label('--agent-http-port')),
   };
+}
+
+/**
+ * The metrics address: --metrics-address, else the older --agent-http-port (or its default) on the
+ * agent's host, as before the flag existed. Both at once is refused: one of them would be ignored.
+ */
+export function metricsAddressFromFlags(f: { metricsAddress?: string | undefined; httpPort?: string | undefined; host: string }, addressLabel: string, portLabel: string): Endpoint {
+  if (f.metricsAddress !== undefined && f.httpPort !== undefined) {
+    throw new ConfigError(`${addressLabel} and ${portLabel} both name the metrics address; give ${addressLabel} alone (host:port)`);
+  }
+  if (f.metricsAddress !== undefined) return parseListenAddress(addressLabel, f.metricsAddress);
+  return { host: f.host, port: f.httpPort === undefined ? DEFAULT_AGENT_HTTP_PORT : parsePort(portLabel, f.httpPort) };
 }
 
 /** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */

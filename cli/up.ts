@@ -2,6 +2,7 @@
 // this process and HAProxy (master-worker) as a child; Ctrl-C or SIGTERM stops all of it cleanly.
 
 import type { Logger } from 'pino';
+import type { Endpoint } from '../agent/src/index.js';
 import { FileSource, parsePolicy, runPgroute, type Listener, type Running, type Settings } from '../generator/src/index.js';
 import { startRenewal, type TlsFlags } from './tls.js';
 
@@ -9,7 +10,7 @@ export interface UpOptions {
   readonly tenantsFile: string;
   readonly settings: Settings;
   readonly fallbackListener: Listener;
-  readonly agentHttpPort: number;
+  readonly metricsAddress: Endpoint;
   readonly log: Logger;
   readonly tls: TlsFlags;
 }
@@ -20,7 +21,7 @@ export function up(opts: UpOptions): Promise<Running> {
     deployment: { listeners: [opts.fallbackListener], policy: parsePolicy(undefined, [opts.fallbackListener]) },
     startRenewal: () => startRenewal(opts.tls, opts.settings, opts.log),
     settings: opts.settings,
-    agentHttpPort: opts.agentHttpPort,
+    metricsAddress: opts.metricsAddress,
     spawnHaproxy: true,
     log: opts.log,
   });

@@ -17,8 +17,10 @@ import { RefusalLog } from './server/refusal-log.js';
 
 export interface AgentOptions {
   readonly listen: SpopEndpoint;
-  /** /healthz and /metrics; omit to run without. */
+  /** The metrics address: /healthz, /metrics, /metrics/haproxy; omit to run without. */
   readonly http?: Endpoint;
+  /** HAProxy's stats frontend, relayed at /metrics/haproxy on the metrics address. */
+  readonly haproxyExporter?: Endpoint;
   readonly store: RouteStore;
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
@@ -81,9 +83,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     http = createAgentHttpServer(metrics, {
       unhealthy: () => (server.listening ? undefined : 'SPOP listener closed'),
       describe: () => ({ routeTable: store.table.version, tenants: store.table.tenants.size, haproxyConnections: connections.size }),
-    });
+    }, opts.haproxyExporter === undefined ? {} : { haproxyExporter: opts.haproxyExporter });
     try {
       await listen(http, opts.http);
+      log.info({ address: `${opts.http.host.includes(':') ? `[${opts.http.host}]` : opts.http.host}:${opts.http.port}` }, 'metrics address serving /metrics, /metrics/haproxy and /healthz');
     } catch (err) {
       // Do not leave the SPOP listener (and the sweep timer) running behind a failed start.
       clearInterval(sweep);

@@ -3,7 +3,7 @@
 // the same state dir (containers).
 
 import type { Logger } from 'pino';
-import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent } from '../../agent/src/index.js';
+import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type Endpoint } from '../../agent/src/index.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 import { showProc } from './haproxy/reload.js';
@@ -21,7 +21,8 @@ export interface RunOptions {
   /** Listeners and policy when the source does not define them. */
   readonly deployment: Deployment;
   readonly settings: Settings;
-  readonly agentHttpPort: number;
+  /** Where /metrics, /metrics/haproxy and /healthz are served (docs/monitoring.md). */
+  readonly metricsAddress: Endpoint;
   /** Spawn HAProxy here (`pgroute up`), or drive one already running on the state dir (`pgroute watch`). */
   readonly spawnHaproxy: boolean;
   readonly log: Logger;
@@ -51,7 +52,8 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
 
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');
-  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics });
+  const exporter = settings.stats.enabled ? { host: reachable(settings.stats.address), port: settings.stats.port } : undefined;
+  const agent = await startAgent({ listen: endpoint, http: opts.metricsAddress, ...(exporter === undefined ? {} : { haproxyExporter: exporter }), store, log, metrics });
 
   // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
   applier.attach();
@@ -114,6 +116,11 @@ async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/** An address to connect to for one HAProxy binds: a wildcard is reached on loopback. */
+function reachable(address: string): string {
+  return address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
 }
 
 function firstListener(deployment: Deployment): { host: string; port: number } {

@@ -1,6 +1,10 @@
-// The agent's HTTP side: /healthz for probes and /metrics for Prometheus.
+// The agent's HTTP side (the metrics address): /healthz for probes, /metrics for Prometheus (the
+// agent's and, in up/watch, the generator's series), and /metrics/haproxy, HAProxy's own
+// Prometheus exporter relayed from its stats port, so that one address exposed to a Prometheus
+// elsewhere carries all three while HAProxy's stats page stays on loopback.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import type { Endpoint } from '../contract.js';
 import type { AgentMetrics } from '../metrics.js';
 
 export interface HealthSource {
@@ -9,7 +13,15 @@ export interface HealthSource {
   describe(): Record<string, unknown>;
 }
 
-export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSource): Server {
+export interface HttpOptions {
+  /** HAProxy's stats frontend, whose /metrics is relayed at /metrics/haproxy; undefined: 404 there. */
+  readonly haproxyExporter?: Endpoint;
+}
+
+/** A scrape of HAProxy's exporter that takes longer than this is answered 504 (Prometheus' default scrape timeout is 10 s). */
+const RELAY_TIMEOUT_MS = 9_000;
+
+export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSource, opts: HttpOptions = {}): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -29,6 +41,34 @@ export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSourc
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /metrics\n');
+    if (path === '/metrics/haproxy') {
+      if (opts.haproxyExporter === undefined) text(res, 404, "HAProxy's exporter is not relayed here: its stats port is off (--stats-port 0), or this is `pgroute agent` alone\n");
+      else relay(opts.haproxyExporter, req.method, res);
+      return;
+    }
+    text(res, 404, 'not found: try /healthz, /metrics or /metrics/haproxy\n');
   });
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+}
+
+/** GET <exporter>/metrics, streamed through; a failure is a 5xx naming the address, so the scrape fails visibly. */
+function relay(at: Endpoint, method: 'GET' | 'HEAD', res: ServerResponse): void {
+  const where = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  const upstream = request({ host: at.host, port: at.port, path: '/metrics', method, agent: false, timeout: RELAY_TIMEOUT_MS }, (up) => {
+    res.writeHead(up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'text/plain' });
+    up.pipe(res);
+    up.on('error', () => res.destroy());
+  });
+  upstream.on('timeout', () => {
+    upstream.destroy();
+    if (!res.headersSent) text(res, 504, `HAProxy's exporter at ${where} did not answer within ${RELAY_TIMEOUT_MS} ms\n`);
+  });
+  upstream.on('error', (err) => {
+    if (!res.headersSent) text(res, 502, `HAProxy's exporter at ${where} is unreachable (${err.message}); is HAProxy running with its stats port on?\n`);
+    else res.destroy();
+  });
+  upstream.end();
 }

@@ -198,3 +198,19 @@ else
     say "dockerd ready"
   fi
 fi
+
+# --- 6. Prometheus (the monitoring tests) ------------------------------------------
+# Debian's prometheus package: promtool checks monitoring/'s alert rules, and test/e2e/metrics.test.ts
+# runs the server itself, in a network namespace, to scrape pgroute. Only for the tests (as Docker).
+# Its service is neither started nor enabled: policy-rc.d refuses the start during the install.
+if [[ ${SETUP_DOCKER:-0} == 1 && ${SETUP_SKIP_DOCKER:-0} != 1 && ! -x /usr/bin/prometheus ]]; then
+  say "installing Debian package prometheus (for promtool and the monitoring e2e test; its service stays off)"
+  policy_rc=/usr/sbin/policy-rc.d
+  had_policy=0
+  [[ -e $policy_rc ]] && had_policy=1
+  [[ $had_policy == 1 ]] || { printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy_rc" >/dev/null; as_root chmod 755 "$policy_rc"; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [[ $had_policy == 1 ]] || as_root rm -f "$policy_rc"
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable prometheus >/dev/null 2>&1 || true; fi
+fi

@@ -8,7 +8,7 @@
 // dashboard and the rules use is in what the real programs export.
 
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -165,6 +165,7 @@ describe('the metrics address, scraped from another network namespace', () => {
   });
 
   it('a real Prometheus in the other namespace scrapes both jobs, joins HAProxy\'s backends to tenants, and raises PgrouteTenantBackendDown when the tenant\'s server stops', async () => {
+    expect(existsSync(PROMETHEUS), `${PROMETHEUS} is missing: install Debian's prometheus package (scripts/setup.sh does with SETUP_DOCKER=1)`).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'pgroute-prom-'));
     dirs.push(dir);
     const target = `${HOST_IP}:${ports.agentHealth}`;

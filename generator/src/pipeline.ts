@@ -122,7 +122,8 @@ export class Pipeline {
     this.#reportRefusals(snapshot.refused);
     const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
     if (result.kind !== 'unchanged') {
-      this.#o.metrics?.applyLatency.labels(result.kind).observe((Date.now() - since) / 1000);
+      // Time to routable: a failed apply made nothing routable (pgroute_applies_total counts it).
+      if (result.kind !== 'failed') this.#o.metrics?.applyLatency.labels(result.kind).observe((Date.now() - since) / 1000);
       const level = result.kind === 'failed' ? 'error' : 'info';
       this.#o.log[level]({ source: this.#o.source.name, kind: result.kind, detail: result.detail, tenants: snapshot.tenants.length, ms: Date.now() - since }, 'tenants applied');
     }

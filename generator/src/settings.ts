@@ -103,6 +103,8 @@ export interface StatePaths {
   readonly spoeConfig: string;
   readonly routes: string;
   readonly layout: string;
+  /** The listeners and routing policy of the applied generation (what `pgroute plan` compares against). */
+  readonly deployment: string;
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
@@ -117,6 +119,7 @@ export function statePaths(stateDir: string): StatePaths {
     spoeConfig: join(stateDir, 'spoe.conf'),
     routes: join(stateDir, 'routes.json'),
     layout: join(stateDir, 'layout.json'),
+    deployment: join(stateDir, 'deployment.json'),
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),

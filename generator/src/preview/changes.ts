@@ -54,7 +54,7 @@ function setupWords(t: Target): string {
 }
 
 function limitWords(t: Tenant): string {
-  return `maxconn ${t.maxconn ?? '-'}, maxqueue ${t.maxqueue ?? '-'}`;
+  return `maxconn ${t.maxconn ?? 'none'}, maxqueue ${t.maxqueue ?? 'none'}`;
 }
 
 function targetsWords(t: Tenant): string {

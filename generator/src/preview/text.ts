@@ -41,7 +41,7 @@ export function previewText(p: ChangePreview): string {
   parts.push(how(p));
   for (const n of p.notes) parts.push(`Note: ${n}.`);
   if (p.refused.length > 0) {
-    parts.push(`Refused (never applied; --strict makes this exit 3):\n${p.refused.map((r) => `  ${r.id ?? '(no id)'}  ${r.where}: ${r.reason}`).join('\n')}`);
+    parts.push(`Refused (never applied; --strict makes this exit 3):\n${p.refused.map((r) => `  ${r.id === undefined ? '' : `${r.id}  `}${r.where}: ${r.reason}`).join('\n')}`);
   }
   const versions = p.appliedVersion === undefined ? `route table ${p.desiredVersion}` : `route table ${p.appliedVersion} -> ${p.desiredVersion}`;
   parts.push(`${p.tenants.applied} tenant(s) applied, ${p.tenants.desired} wanted; ${versions}.`);

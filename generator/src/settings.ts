@@ -105,6 +105,8 @@ export interface StatePaths {
   readonly layout: string;
   /** The listeners and routing policy of the applied generation (what `pgroute plan` compares against). */
   readonly deployment: string;
+  /** The definitions the running pipeline refused, with why (for `pgroute status`). */
+  readonly refused: string;
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
@@ -120,6 +122,7 @@ export function statePaths(stateDir: string): StatePaths {
     routes: join(stateDir, 'routes.json'),
     layout: join(stateDir, 'layout.json'),
     deployment: join(stateDir, 'deployment.json'),
+    refused: join(stateDir, 'refused.json'),
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),

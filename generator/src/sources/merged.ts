@@ -37,7 +37,7 @@ export function mergeViews(views: readonly NamedView[]): SourceView {
       continue;
     }
     for (const c of list) {
-      const others = list.filter((o) => o !== c).map((o) => `${o.source}: ${o.where}`);
+      const others = list.filter((o) => o !== c).map((o) => `the ${o.source} source (${o.where})`);
       refused.push({
         where: c.where,
         id,

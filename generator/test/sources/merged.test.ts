@@ -33,8 +33,8 @@ describe('mergeViews', () => {
     const b = mergeViews([{ source: 'kubernetes', view: kube }, { source: 'file', view: file }]);
     expect(a.snapshot.tenants).toEqual(b.snapshot.tenants);
     expect(a.snapshot.refused).toEqual([
-      { where: 'tenants.yaml: tenants[1]', id: 'shared', reason: 'tenant id shared is also defined by kubernetes: kubernetes service team-c/shared-db; a tenant id belongs to one source, so neither is served until all but one drop it' },
-      { where: 'kubernetes service team-c/shared-db', id: 'shared', reason: 'tenant id shared is also defined by file: tenants.yaml: tenants[1]; a tenant id belongs to one source, so neither is served until all but one drop it' },
+      { where: 'tenants.yaml: tenants[1]', id: 'shared', reason: 'tenant id shared is also defined by the kubernetes source (kubernetes service team-c/shared-db); a tenant id belongs to one source, so neither is served until all but one drop it' },
+      { where: 'kubernetes service team-c/shared-db', id: 'shared', reason: 'tenant id shared is also defined by the file source (tenants.yaml: tenants[1]); a tenant id belongs to one source, so neither is served until all but one drop it' },
     ]);
     expect(new Set(b.snapshot.refused)).toEqual(new Set(a.snapshot.refused));
   });

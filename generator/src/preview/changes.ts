@@ -28,7 +28,7 @@ export interface TenantChange {
   readonly after?: string;
 }
 
-export function hostPort(e: Endpoint): string {
+function hostPort(e: Endpoint): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 

@@ -148,7 +148,7 @@ export class Pipeline {
     for (const r of refused) this.#o.log.warn({ where: r.where, tenant: r.id, reason: r.reason }, 'tenant definition refused');
     if (this.#o.stateDir !== undefined) {
       const path = statePaths(this.#o.stateDir).refused;
-      writeIfChanged(path, `${JSON.stringify(refused, null, 2)}\n`, 0o644).catch((err: Error) => this.#o.log.warn({ err: err.message, path }, 'could not record the refused definitions; pgroute status will not list them'));
+      writeIfChanged(path, `${JSON.stringify(refused, null, 2)}\n`).catch((err: Error) => this.#o.log.warn({ err: err.message, path }, 'could not record the refused definitions; pgroute status will not list them'));
     }
   }
 }

@@ -4,25 +4,14 @@
 import { Command, Option } from 'commander';
 import { createAgentMetrics, loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
 import {
-  admissionFromFlags,
-  ConfigError,
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
-  describeAdmission,
-  describePatterns,
-  describePorts,
-  FileSource,
   generate,
-  loadDockerSource,
-  loadKubernetesSource,
   parsePolicy,
   readTenantsFile,
   reloadMaster,
   runPgroute,
-  targetPolicyFromFlags,
   type Generation,
-  type Listener,
-  type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
@@ -33,6 +22,8 @@ import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
+import { registerPlanCommand } from './plan.js';
+import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
 import { registerTenantCommands } from './tenant.js';
 import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
@@ -148,30 +139,15 @@ addDeploymentFlags(
 });
 
 addDeploymentFlags(
-  program
-    .command('watch')
-    .description('follow a tenant source and keep HAProxy and the agent in step with it (long-running)')
-    .addOption(new Option('--source <source>', 'where tenants come from').choices(['file', 'docker', 'kubernetes']).default('file').env('PGROUTE_SOURCE'))
-    .option('--tenants <file>', 'tenants file (YAML), for --source file')
-    .addOption(new Option('--docker-network <name>', 'Docker network whose address is used (default: the container\'s pgroute.network label, else its first network)').env('PGROUTE_DOCKER_NETWORK'))
-    .addOption(new Option('--docker-constraint <constraint...>', 'besides the containers `tenant create` made, containers that may declare tenants: compose-project=NAME, network=NAME or label=KEY=VALUE (repeatable, comma-separated; any one admits)').env('PGROUTE_DOCKER_CONSTRAINTS'))
-    .option('--docker-expose-by-default', 'every container may declare tenants (PGROUTE_DOCKER_EXPOSE_BY_DEFAULT=true); see docs/docker-ownership.md')
-    .addOption(new Option('--namespace <ns...>', 'Kubernetes namespaces to watch (default: all)').env('PGROUTE_NAMESPACES'))
-    .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
-    .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
-    .addOption(
-      new Option('--kube-ownership <mode>', 'who may claim a Kubernetes tenant id: first-claim (the namespace of the oldest Service claim) or declared (only the namespace whose Namespace annotation pgroute.io/tenants declares it; needs list+watch on namespaces)')
-        .choices(['first-claim', 'declared'])
-        .default('first-claim')
-        .env('PGROUTE_KUBE_OWNERSHIP'),
-    )
-    .addOption(new Option('--kube-allow-external-names <patterns...>', 'ExternalName targets a Service may route to: names, IP addresses, *.db.example.com (repeatable, comma-separated; default none: every ExternalName Service is refused)').env('PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES'))
-    .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'))
+  addSourceFlags(
+    program.command('watch').description('follow one or more tenant sources and keep HAProxy and the agent in step with them (long-running)'),
+    'tenants file (YAML), for --source file',
+  )
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
 ).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
   const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
-  const source = await sourceFromFlags(flags, fallbackListener);
+  const source = await sourceFromFlags(flags, fallbackListener, log);
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
@@ -191,46 +167,14 @@ fileCommand('reload', 'render from a tenants file, validate, and gracefully relo
   log.info({ detail: outcome.detail, version: g.routes.version }, 'reloaded');
 });
 
-interface WatchFlags {
-  source: 'file' | 'docker' | 'kubernetes';
-  tenants?: string;
-  dockerNetwork?: string;
-  dockerConstraint?: string[] | string;
-  dockerExposeByDefault?: boolean;
-  stateDir: string;
-  namespace?: string[] | string;
-  kubeAddress: 'dns' | 'cluster-ip';
-  kubeSelector?: string;
-  kubeOwnership: 'first-claim' | 'declared';
-  kubeAllowExternalNames?: string[] | string;
-  kubeAllowedPorts?: string[] | string;
+interface WatchFlags extends SourceFlags {
   spawnHaproxy: boolean;
-}
-
-async function sourceFromFlags(flags: WatchFlags, fallbackListener: Listener): Promise<TenantSource> {
-  switch (flags.source) {
-    case 'file':
-      if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
-      return new FileSource(flags.tenants, fallbackListener, log);
-    case 'docker': {
-      const { DockerSource } = await loadDockerSource();
-      const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
-      log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
-      return new DockerSource({ log, admission, stateDir: flags.stateDir, ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }) });
-    }
-    case 'kubernetes': {
-      const { KubernetesSource } = await loadKubernetesSource();
-      const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
-      const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
-      log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
-    }
-  }
 }
 
 registerCertCommands(program, log);
 registerTenantCommands(program, log);
 registerStatusCommand(program, log);
+registerPlanCommand(program, log);
 
 /** `pgroute tenant disable`: the command a usage error points to for --help. */
 function commandNamed(args: readonly string[]): string {

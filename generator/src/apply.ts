@@ -147,7 +147,7 @@ export class Applier {
   async #readFiles(): Promise<Map<string, string | undefined>> {
     const p = this.#paths;
     const files = new Map<string, string | undefined>();
-    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.layout]) {
+    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout]) {
       files.set(path, await readFile(path, 'utf8').catch(() => undefined));
     }
     return files;
@@ -156,7 +156,7 @@ export class Applier {
   /** Puts every file of the last-known-good generation back, so that a later start or reload (and
    * an agent reading routes.json) sees what the running workers have, not the rejected candidate. */
   async #restore(files: Map<string, string | undefined>): Promise<void> {
-    // spoe.conf before haproxy.cfg, routes.json before layout.json: the order writeGeneration uses.
+    // spoe.conf before haproxy.cfg, routes.json and deployment.json before layout.json: the order writeGeneration uses.
     for (const [path, content] of files) {
       if (content === undefined) await rm(path, { force: true });
       else await writeIfChanged(path, content);

@@ -58,6 +58,7 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
     await rm(`${paths.spoeConfig}.candidate`, { force: true });
   }
   const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
+  await writeIfChanged(paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
   return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
 }

@@ -22,10 +22,11 @@ export { parsePolicy } from './policy.js';
 export { readAccess } from './access.js';
 
 // Tenant sources, the pipeline and its applier.
-export type { TenantSource } from './sources/source.js';
+export type { SourceView, TenantSource } from './sources/source.js';
 export { FileSource, parseTenantsFile, readTenantsFile, type TenantsFile } from './sources/file.js';
 export { describePatterns, describePorts, targetPolicyFromFlags } from './sources/kubernetes/target-policy.js';
 export { admissionFromFlags, describeAdmission } from './sources/docker/ownership.js';
+export { MergedSource, mergeViews } from './sources/merged.js';
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
@@ -45,6 +46,11 @@ export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
 export { haproxyBinary } from './haproxy/check.js';
 export { haproxyVersion } from './haproxy/version.js';
+
+// `pgroute plan`: a desired state previewed against what the state dir records as applied.
+export { previewOnStateDir } from './preview/collect.js';
+export { previewText } from './preview/text.js';
+export type { ChangePreview } from './preview/preview.js';
 
 // Operator commands: status, the access switch, Docker tenants.
 export { collectStatus } from './status/collect.js';

@@ -12,6 +12,8 @@ import { mkdir } from 'node:fs/promises';
 import { deepEqual } from './equal.js';
 import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
 import { watchFile, type FileWatch } from './file-watch.js';
+import { writeIfChanged } from './files.js';
+import { statePaths } from './settings.js';
 
 export interface PipelineOptions {
   readonly source: TenantSource;
@@ -40,7 +42,8 @@ export class Pipeline {
   #stopped = false;
   #access: AccessFile = { disabled: [] };
   #accessWatch: FileWatch | undefined;
-  #lastRefusals: readonly RefusedTenant[] = [];
+  /** Undefined until the first view: its refusals (none included) replace a previous run's refused.json. */
+  #lastRefusals: readonly RefusedTenant[] | undefined;
   /** The newest view the source delivered (what a retry applies). */
   #latest: SourceView | undefined;
 
@@ -139,10 +142,14 @@ export class Pipeline {
     return result;
   }
 
-  /** Each refusal is logged once, not on every view. */
+  /** Each refusal is logged once, not on every view, and kept in refused.json for `pgroute status`. */
   #reportRefusals(refused: readonly RefusedTenant[]): void {
     if (deepEqual(refused, this.#lastRefusals)) return;
     this.#lastRefusals = refused;
     for (const r of refused) this.#o.log.warn({ where: r.where, tenant: r.id, reason: r.reason }, 'tenant definition refused');
+    if (this.#o.stateDir !== undefined) {
+      const path = statePaths(this.#o.stateDir).refused;
+      writeIfChanged(path, `${JSON.stringify(refused, null, 2)}\n`).catch((err: Error) => this.#o.log.warn({ err: err.message, path }, 'could not record the refused definitions; pgroute status will not list them'));
+    }
   }
 }

@@ -103,6 +103,10 @@ export interface StatePaths {
   readonly spoeConfig: string;
   readonly routes: string;
   readonly layout: string;
+  /** The listeners and routing policy of the applied generation (what `pgroute plan` compares against). */
+  readonly deployment: string;
+  /** The definitions the running pipeline refused, with why (for `pgroute status`). */
+  readonly refused: string;
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
@@ -117,6 +121,8 @@ export function statePaths(stateDir: string): StatePaths {
     spoeConfig: join(stateDir, 'spoe.conf'),
     routes: join(stateDir, 'routes.json'),
     layout: join(stateDir, 'layout.json'),
+    deployment: join(stateDir, 'deployment.json'),
+    refused: join(stateDir, 'refused.json'),
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),

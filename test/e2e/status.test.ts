@@ -94,9 +94,9 @@ describe('pgroute status (pgroute up, real HAProxy)', () => {
     expect(r.code).toBe(0);
     timings['status (table, command)'] = r.ms;
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^TENANT\s+STATE\s+TARGET\s+BACKEND\s+ADDRESS\s+HEALTH\s+SESSIONS\s+RATE\s+TOTAL$/);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^alpha\\s+enabled\\s+primary\\s+pg\\.alpha\\.primary\\s+127\\.0\\.0\\.1:${ports.pg[0]}\\s+UP\\s+1\\s+\\d+\\s+1$`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^bravo\\s+enabled\\s+primary\\s+pg\\.bravo\\.primary\\s+127\\.0\\.0\\.1:${ports.pg[1]}\\s+DOWN\\s+0\\s+0\\s+0$`)));
+    expect(lines[0]).toMatch(/^TENANT\s+STATE\s+TARGET\s+BACKEND\s+ADDRESS\s+HEALTH\s+SESSIONS\s+QUEUED\s+MAXCONN\s+MAXQUEUE\s+REFUSED\s+RATE\s+TOTAL\s+CHANGED$/);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^alpha\\s+enabled\\s+primary\\s+pg\\.alpha\\.primary\\s+127\\.0\\.0\\.1:${ports.pg[0]}\\s+UP\\s+1\\s+0\\s+-\\s+-\\s+0\\s+\\d+\\s+1\\s+\\d+[smhd]$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^bravo\\s+enabled\\s+primary\\s+pg\\.bravo\\.primary\\s+127\\.0\\.0\\.1:${ports.pg[1]}\\s+DOWN\\s+0\\s+0\\s+-\\s+-\\s+0\\s+0\\s+0\\s+\\d+[smhd]$`)));
   });
 
   it('a tenant disabled with `pgroute tenant disable` (file source) shows as disabled by access.json', async () => {

@@ -2,6 +2,7 @@
 // stat`) into one status row per tenant target. Pure.
 
 import type { Layout, Occupant } from '../layout.js';
+import type { RefusedTenant } from '../model.js';
 import { statsByBackend, type StatRow } from './show-stat.js';
 
 /** The part of routes.json read here. */
@@ -20,6 +21,13 @@ export interface ServerStatus {
   readonly status: string;
   readonly checkStatus?: string;
   readonly scur: number;
+  /** Connections waiting for this server (its own queue). */
+  readonly queued: number;
+  /** Limits as HAProxy applies them now (runtime changes included); absent: none. */
+  readonly maxconn?: number;
+  readonly maxqueue?: number;
+  /** Seconds since this server last went UP or DOWN. */
+  readonly lastChangeSeconds?: number;
 }
 
 export interface TargetStatus {
@@ -29,10 +37,22 @@ export interface TargetStatus {
   readonly address: string;
   /** UP when a server may take connections; DOWN, MAINT, no check (none checked, none UP); unknown without HAProxy's answer. */
   readonly health: Health;
-  /** Current sessions, session rate (per second, last second), total sessions: the BACKEND line. */
+  /** Current sessions (at the servers, queued ones not included), session rate (per second, last second) and total sessions (the BACKEND line). */
   readonly scur: number;
   readonly rate: number;
   readonly stot: number;
+  /** Connections waiting for a server: the backend's queue and its servers'. */
+  readonly queued: number;
+  /**
+   * Connections HAProxy could not hand to a server: the connect failed, or the wait in the queue
+   * ended (`timeout queue`, queue full) — `econ` of the BACKEND line.
+   */
+  readonly refused: number;
+  /** Per-server limits: HAProxy's when it answered (runtime changes included), else the layout's. Absent: none. */
+  readonly maxconn?: number;
+  readonly maxqueue?: number;
+  /** Seconds since the backend last went UP or DOWN (HAProxy's lastchg). */
+  readonly lastChangeSeconds?: number;
   readonly servers: readonly ServerStatus[];
 }
 
@@ -51,6 +71,9 @@ export interface TenantStatus {
 export interface StatusReport {
   readonly haproxy: { readonly reachable: boolean; readonly error?: string };
   readonly tenants: readonly TenantStatus[];
+  /** Definitions the running pipeline's sources gave but pgroute refused, with why (refused.json). */
+  readonly refused: readonly RefusedTenant[];
+  // The replica's view of its peers (#10) belongs here: one entry per peer, as this replica sees it.
 }
 
 export function normalizeHealth(status: string): Health {
@@ -92,6 +115,7 @@ export function joinStatus(input: {
   disabled: readonly string[];
   stats?: readonly StatRow[];
   statsError?: string;
+  refused?: readonly RefusedTenant[];
 }): StatusReport {
   const byBackend = input.stats === undefined ? undefined : statsByBackend(input.stats);
   const occ = occupants(input.layout);
@@ -112,20 +136,33 @@ export function joinStatus(input: {
       const o = occ.get(backend);
       const st = byBackend?.get(backend);
       const servers: ServerStatus[] = (st?.servers ?? []).map((s) => {
-        const server: { -readonly [K in keyof ServerStatus]: ServerStatus[K] } = { name: s.svname, address: s.addr ?? '', health: normalizeHealth(s.status), status: s.status, scur: s.scur };
+        const server: { -readonly [K in keyof ServerStatus]: ServerStatus[K] } = { name: s.svname, address: s.addr ?? '', health: normalizeHealth(s.status), status: s.status, scur: s.scur, queued: s.qcur };
         if (s.checkStatus !== undefined) server.checkStatus = s.checkStatus;
+        if (s.slim !== undefined) server.maxconn = s.slim;
+        if (s.qlimit !== undefined) server.maxqueue = s.qlimit;
+        if (s.lastchg !== undefined) server.lastChangeSeconds = s.lastchg;
         return server;
       });
-      targets.push({
+      const row: { -readonly [K in keyof TargetStatus]: TargetStatus[K] } = {
         target,
         backend,
         address: o === undefined ? (servers[0]?.address ?? '') : hostPort(o.endpoint.host, o.endpoint.port),
         health: byBackend === undefined ? 'unknown' : targetHealth(servers),
-        scur: st?.backend?.scur ?? servers.reduce((n, s) => n + s.scur, 0),
+        // At the servers: the BACKEND line's scur also counts the connections waiting in its queue.
+        scur: servers.length > 0 ? servers.reduce((n, s) => n + s.scur, 0) : (st?.backend?.scur ?? 0),
         rate: st?.backend?.rate ?? 0,
         stot: st?.backend?.stot ?? 0,
+        queued: (st?.backend?.qcur ?? 0) + servers.reduce((n, s) => n + s.queued, 0),
+        refused: st?.backend?.econ ?? 0,
         servers,
-      });
+      };
+      // HAProxy's limits when it answered (a runtime `set maxconn` shows), else what the layout renders.
+      const maxconn = st === undefined ? o?.maxconn : servers[0]?.maxconn;
+      const maxqueue = st === undefined ? o?.maxqueue : servers[0]?.maxqueue;
+      if (maxconn !== undefined && maxconn > 0) row.maxconn = maxconn;
+      if (maxqueue !== undefined && maxqueue > 0) row.maxqueue = maxqueue;
+      if (st?.backend?.lastchg !== undefined) row.lastChangeSeconds = st.backend.lastchg;
+      targets.push(row);
     }
     const byOperator = off.has(id);
     const bySource = t.enabled === false && !byOperator;
@@ -141,7 +178,7 @@ export function joinStatus(input: {
     out.push(status);
   }
   const haproxy = byBackend !== undefined ? { reachable: true } : input.statsError === undefined ? { reachable: false } : { reachable: false, error: input.statsError };
-  return { haproxy, tenants: out };
+  return { haproxy, tenants: out, refused: input.refused ?? [] };
 }
 
 /** `<backend>/<server>` of every server that may carry a tenant's sessions: its occupied backends and those resting after it left. */

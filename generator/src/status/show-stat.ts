@@ -17,6 +17,15 @@ export interface StatRow {
   readonly rate: number;
   /** Total sessions. */
   readonly stot: number;
+  /** Connections waiting in the queue (a backend's own queue, or a server's). */
+  readonly qcur: number;
+  /** Connections HAProxy could not hand to a server: the connect failed, or the wait in the queue ended (full, `timeout queue`). */
+  readonly econ: number;
+  /** Server connection limit (maxconn) and queue limit (maxqueue); undefined: none. */
+  readonly slim?: number;
+  readonly qlimit?: number;
+  /** Seconds since the last UP/DOWN change. */
+  readonly lastchg?: number;
   /** Server address (servers only), e.g. 10.0.0.5:5432. */
   readonly addr?: string;
   /** Last health check result, e.g. L4OK, L4CON (servers with a check). */
@@ -55,6 +64,13 @@ export function splitCsvLine(line: string): string[] {
   return out;
 }
 
+/** A limit or time: undefined when HAProxy leaves it empty (no limit, never changed). */
+function optionalNum(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
 function num(v: string | undefined): number {
   if (v === undefined || v === '') return 0;
   const n = Number(v);
@@ -88,8 +104,14 @@ export function parseShowStat(text: string): StatRow[] {
       scur: num(fields['scur']),
       rate: num(fields['rate']),
       stot: num(fields['stot']),
+      qcur: num(fields['qcur']),
+      econ: num(fields['econ']),
       fields,
     };
+    for (const k of ['slim', 'qlimit', 'lastchg'] as const) {
+      const v = optionalNum(fields[k]);
+      if (v !== undefined) row[k] = v;
+    }
     if (fields['addr']) row.addr = fields['addr'];
     if (fields['check_status']) row.checkStatus = fields['check_status'];
     rows.push(row);

@@ -1,5 +1,6 @@
 // Renders a status report as a readable table. Pure.
 
+import { sanitizeText } from '../../../agent/src/index.js';
 import type { StatusReport } from './join.js';
 
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -12,19 +13,38 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** TENANT STATE TARGET BACKEND ADDRESS HEALTH SESSIONS RATE TOTAL, one line per target. */
+/** 45s, 12m, 3h, 2d: how long ago, coarsely. */
+export function ago(seconds: number | undefined): string {
+  if (seconds === undefined) return '-';
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 2 * 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 2 * 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+const HEADER = ['TENANT', 'STATE', 'TARGET', 'BACKEND', 'ADDRESS', 'HEALTH', 'SESSIONS', 'QUEUED', 'MAXCONN', 'MAXQUEUE', 'REFUSED', 'RATE', 'TOTAL', 'CHANGED'];
+
+/**
+ * One line per tenant target, in the manner of PgBouncer's SHOW POOLS: health, current and queued
+ * connections against their limits, connections refused, session rate and total, and how long ago
+ * the health last changed. Then the refused definitions.
+ */
 export function statusTable(report: StatusReport): string {
   const rows: string[][] = [];
   for (const t of report.tenants) {
     const state = t.state === 'enabled' ? 'enabled' : `disabled (${t.disabledBy ?? 'source'}${t.pending === true ? ', pending' : ''})`;
-    if (t.targets.length === 0) rows.push([t.id, state, '-', '-', '-', '-', '0', '0', '0']);
+    if (t.targets.length === 0) rows.push([t.id, state, '-', '-', '-', '-', '0', '0', '-', '-', '0', '0', '0', '-']);
     for (const x of t.targets) {
       const servers = x.servers.length > 1 ? ` (${x.servers.map((s) => `${s.name} ${s.status}`).join(', ')})` : '';
-      rows.push([t.id, state, x.target, x.backend, x.address, x.health + servers, String(x.scur), String(x.rate), String(x.stot)]);
+      rows.push([t.id, state, x.target, x.backend, x.address, x.health + servers, String(x.scur), String(x.queued), String(x.maxconn ?? '-'), String(x.maxqueue ?? '-'), String(x.refused), String(x.rate), String(x.stot), ago(x.lastChangeSeconds)]);
     }
   }
-  let out = renderTable(['TENANT', 'STATE', 'TARGET', 'BACKEND', 'ADDRESS', 'HEALTH', 'SESSIONS', 'RATE', 'TOTAL'], rows);
+  let out = renderTable(HEADER, rows);
   if (!report.haproxy.reachable) out += `\nHAProxy's admin socket did not answer${report.haproxy.error ? ` (${report.haproxy.error})` : ''}: health and sessions are unknown.\n`;
   if (report.tenants.length === 0) out += '\nno tenants in routes.json or layout.json\n';
+  if (report.refused.length > 0) {
+    out += `\nRefused definitions (not served):\n${renderTable(['TENANT', 'WHERE', 'REASON'], report.refused.map((r) => [r.id ?? '-', sanitizeText(r.where, 200), sanitizeText(r.reason, 500)]))}`;
+  }
+  // The replica's view of its peers (#10) goes here, under its own heading.
   return out;
 }

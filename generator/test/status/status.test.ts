@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Layout } from '../../src/layout.js';
 import { joinStatus, normalizeHealth, targetHealth, tenantServers, type RoutesView, type ServerStatus } from '../../src/status/join.js';
 import { parseShowStat, splitCsvLine, statsByBackend } from '../../src/status/show-stat.js';
-import { renderTable, statusTable } from '../../src/status/table.js';
+import { ago, renderTable, statusTable } from '../../src/status/table.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 const layout = JSON.parse(fixture('layout-sessions.json')) as Layout;
@@ -70,7 +70,7 @@ describe('parseShowStat (HAProxy 2.6 CSV)', () => {
 });
 
 describe('health', () => {
-  const s = (health: ServerStatus['health']): ServerStatus => ({ name: 's', address: '', health, status: health, scur: 0 });
+  const s = (health: ServerStatus['health']): ServerStatus => ({ name: 's', address: '', health, status: health, scur: 0, queued: 0 });
 
   it('normalizes HAProxy server states', () => {
     expect(['UP', 'UP 1/2', 'NOLB', 'DOWN', 'DOWN 1/2', 'MAINT', 'MAINT (via pg.x.primary/s1)', 'MAINT (resolution)', 'DRAIN', 'no check', 'OPEN'].map(normalizeHealth)).toEqual([
@@ -103,9 +103,15 @@ describe('joinStatus', () => {
         scur: 2,
         rate: 0,
         stot: 2,
-        servers: [{ name: 's1', address: '127.0.0.1:21150', health: 'UP', status: 'UP', checkStatus: 'L4OK', scur: 2 }],
+        queued: 0,
+        refused: 0,
+        maxconn: 50,
+        lastChangeSeconds: 7,
+        servers: [{ name: 's1', address: '127.0.0.1:21150', health: 'UP', status: 'UP', checkStatus: 'L4OK', scur: 2, queued: 0, maxconn: 50, lastChangeSeconds: 7 }],
       },
     ]);
+    expect(globex?.targets[0]?.maxconn).toBeUndefined();
+    expect(report.refused).toEqual([]);
     expect(globex?.targets.map((t) => [t.target, t.backend, t.health, t.scur])).toEqual([
       ['primary', 'pg.globex.primary', 'DOWN', 0],
       ['replica', 'pg.globex.replica', 'UP', 0],
@@ -132,11 +138,34 @@ describe('joinStatus', () => {
   it('the table names every tenant, target, health and session count', () => {
     const text = statusTable(joinStatus({ routes, layout, disabled: ['globex'], stats: parseShowStat(fixture('show-stat-sessions.csv')) }));
     const lines = text.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^TENANT\s+STATE\s+TARGET\s+BACKEND\s+ADDRESS\s+HEALTH\s+SESSIONS\s+RATE\s+TOTAL$/);
-    expect(lines[1]).toMatch(/^acme\s+enabled\s+primary\s+pg\.acme\.primary\s+127\.0\.0\.1:21150\s+UP\s+2\s+0\s+2$/);
-    expect(lines[2]).toMatch(/^globex\s+disabled \(access\.json, pending\)\s+primary\s+pg\.globex\.primary\s+127\.0\.0\.1:21151\s+DOWN\s+0\s+0\s+0$/);
-    expect(lines[3]).toMatch(/^globex\s+.*replica\s+pg\.globex\.replica\s+.*UP\s+0\s+0\s+0$/);
+    expect(lines[0]).toMatch(/^TENANT\s+STATE\s+TARGET\s+BACKEND\s+ADDRESS\s+HEALTH\s+SESSIONS\s+QUEUED\s+MAXCONN\s+MAXQUEUE\s+REFUSED\s+RATE\s+TOTAL\s+CHANGED$/);
+    expect(lines[1]).toMatch(/^acme\s+enabled\s+primary\s+pg\.acme\.primary\s+127\.0\.0\.1:21150\s+UP\s+2\s+0\s+50\s+-\s+0\s+0\s+2\s+7s$/);
+    expect(lines[2]).toMatch(/^globex\s+disabled \(access\.json, pending\)\s+primary\s+pg\.globex\.primary\s+127\.0\.0\.1:21151\s+DOWN\s+0\s+0\s+-\s+-\s+0\s+0\s+0\s+6s$/);
+    expect(lines[3]).toMatch(/^globex\s+.*replica\s+pg\.globex\.replica\s+.*UP\s+0\s+0\s+-\s+-\s+0\s+0\s+0\s+7s$/);
     expect(statusTable(joinStatus({ routes, layout, disabled: [] }))).toMatch(/admin socket did not answer/);
+  });
+
+  it('without HAProxy the limits are the layout\'s; refused definitions are listed under the table', () => {
+    const limited: Layout = {
+      ...layout,
+      backends: layout.backends.map((b) => (b.state.kind === 'occupied' && b.state.occupant.tenant === 'globex' ? { ...b, state: { kind: 'occupied', occupant: { ...b.state.occupant, maxconn: 7, maxqueue: 3 } } } : b)),
+    };
+    const refused = [{ where: 'docker container x (3f2a9c0d1e2b)', id: 'acme', reason: 'tenant id acme is also defined by file: tenants.yaml: tenants[0]\u001b[2J' }];
+    const report = joinStatus({ routes, layout: limited, disabled: [], statsError: 'connect ENOENT', refused });
+    expect(report.tenants.find((t) => t.id === 'globex')?.targets.map((t) => [t.maxconn, t.maxqueue, t.queued, t.refused, t.lastChangeSeconds])).toEqual([
+      [7, 3, 0, 0, undefined],
+      [7, 3, 0, 0, undefined],
+    ]);
+    expect(report.refused).toEqual(refused);
+    const text = statusTable(report);
+    expect(text).toMatch(/^globex\s+enabled\s+primary\s+pg\.globex\.primary\s+\S+\s+unknown\s+0\s+0\s+7\s+3\s+0\s+0\s+0\s+-$/m);
+    expect(text).toContain('\nRefused definitions (not served):\nTENANT  WHERE');
+    expect(text).toMatch(/^acme\s+docker container x \(3f2a9c0d1e2b\)\s+tenant id acme is also defined by file: tenants\.yaml: tenants\[0\]/m);
+    expect(text).not.toContain('\u001b');
+  });
+
+  it('ago: seconds, minutes, hours, days', () => {
+    expect([undefined, 0, 119, 120, 7199, 7200, 172_799, 172_800].map(ago)).toEqual(['-', '0s', '119s', '2m', '119m', '2h', '47h', '2d']);
   });
 
   it('renderTable aligns columns', () => {

@@ -1,0 +1,100 @@
+// Where tenants come from, for `watch` and `plan`: the --source flags and the source(s) they make.
+// Several sources at once (`--source file,kubernetes`) are merged (generator/src/sources/merged.ts).
+
+import { Option, type Command } from 'commander';
+import type { Logger } from 'pino';
+import {
+  admissionFromFlags,
+  ConfigError,
+  describeAdmission,
+  describePatterns,
+  describePorts,
+  FileSource,
+  loadDockerSource,
+  loadKubernetesSource,
+  MergedSource,
+  targetPolicyFromFlags,
+  type Listener,
+  type TenantSource,
+} from '../generator/src/index.js';
+
+const SOURCES = ['file', 'docker', 'kubernetes'] as const;
+type SourceName = (typeof SOURCES)[number];
+
+export interface SourceFlags {
+  source: string[] | string;
+  tenants?: string;
+  dockerNetwork?: string;
+  dockerConstraint?: string[] | string;
+  dockerExposeByDefault?: boolean;
+  stateDir: string;
+  namespace?: string[] | string;
+  kubeAddress: 'dns' | 'cluster-ip';
+  kubeSelector?: string;
+  kubeOwnership: 'first-claim' | 'declared';
+  kubeAllowExternalNames?: string[] | string;
+  kubeAllowedPorts?: string[] | string;
+}
+
+export function addSourceFlags(cmd: Command, tenantsHelp: string): Command {
+  return cmd
+    .addOption(new Option('--source <sources...>', 'where tenants come from: file, docker, kubernetes, or several (repeatable, comma-separated; a tenant id two sources define is refused in both)').default(['file']).env('PGROUTE_SOURCE'))
+    .option('--tenants <file>', tenantsHelp)
+    .addOption(new Option('--docker-network <name>', 'Docker network whose address is used (default: the container\'s pgroute.network label, else its first network)').env('PGROUTE_DOCKER_NETWORK'))
+    .addOption(new Option('--docker-constraint <constraint...>', 'besides the containers `tenant create` made, containers that may declare tenants: compose-project=NAME, network=NAME or label=KEY=VALUE (repeatable, comma-separated; any one admits)').env('PGROUTE_DOCKER_CONSTRAINTS'))
+    .option('--docker-expose-by-default', 'every container may declare tenants (PGROUTE_DOCKER_EXPOSE_BY_DEFAULT=true); see docs/docker-ownership.md')
+    .addOption(new Option('--namespace <ns...>', 'Kubernetes namespaces to watch (default: all)').env('PGROUTE_NAMESPACES'))
+    .addOption(new Option('--kube-address <mode>', 'address of a Kubernetes Service').choices(['dns', 'cluster-ip']).default('dns'))
+    .addOption(new Option('--kube-selector <selector>', 'extra Kubernetes label selector'))
+    .addOption(
+      new Option('--kube-ownership <mode>', 'who may claim a Kubernetes tenant id: first-claim (the namespace of the oldest Service claim) or declared (only the namespace whose Namespace annotation pgroute.io/tenants declares it; needs list+watch on namespaces)')
+        .choices(['first-claim', 'declared'])
+        .default('first-claim')
+        .env('PGROUTE_KUBE_OWNERSHIP'),
+    )
+    .addOption(new Option('--kube-allow-external-names <patterns...>', 'ExternalName targets a Service may route to: names, IP addresses, *.db.example.com (repeatable, comma-separated; default none: every ExternalName Service is refused)').env('PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES'))
+    .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'));
+}
+
+/** The --source names: repeatable and comma-separated, each known and named once. */
+export function sourceNames(value: string[] | string): SourceName[] {
+  const names = (typeof value === 'string' ? [value] : value).flatMap((v) => v.split(/[\s,]+/)).filter(Boolean);
+  const out: SourceName[] = [];
+  for (const n of names) {
+    if (!(SOURCES as readonly string[]).includes(n)) throw new ConfigError(`--source (PGROUTE_SOURCE): unknown source ${JSON.stringify(n)} (known: ${SOURCES.join(', ')})`);
+    if (out.includes(n as SourceName)) throw new ConfigError(`--source (PGROUTE_SOURCE): ${n} is named twice`);
+    out.push(n as SourceName);
+  }
+  if (out.length === 0) throw new ConfigError(`--source (PGROUTE_SOURCE): name at least one of ${SOURCES.join(', ')}`);
+  return out;
+}
+
+async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener: Listener, log: Logger): Promise<TenantSource> {
+  switch (name) {
+    case 'file':
+      if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
+      return new FileSource(flags.tenants, fallbackListener, log);
+    case 'docker': {
+      const { DockerSource } = await loadDockerSource();
+      const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
+      log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
+      return new DockerSource({ log, admission, stateDir: flags.stateDir, ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }) });
+    }
+    case 'kubernetes': {
+      const { KubernetesSource } = await loadKubernetesSource();
+      const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
+      const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
+      log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+    }
+  }
+}
+
+/** The source the flags name; several are merged into one. */
+export async function sourceFromFlags(flags: SourceFlags, fallbackListener: Listener, log: Logger): Promise<TenantSource> {
+  const names = sourceNames(flags.source);
+  const sources: TenantSource[] = [];
+  for (const n of names) sources.push(await oneSource(n, flags, fallbackListener, log));
+  const [only] = sources;
+  return sources.length === 1 && only !== undefined ? only : new MergedSource(sources);
+}

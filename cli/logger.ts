@@ -4,8 +4,8 @@
 // so the format is chosen after the logger exists: `setFormat` switches what the one stderr stream
 // receives.
 
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import { quoteValue } from '../agent/src/index.js';
 import { ConfigError } from '../generator/src/index.js';
 import { flagLabel, refuse } from './flag-values.js';
@@ -27,8 +27,12 @@ export function parseLogFormat(value: string): LogFormat {
   return value as LogFormat;
 }
 
-/** One line per entry: time, level, message, then the fields; colours only on a terminal. */
+/**
+ * One line per entry: time, level, message, then the fields; colours only on a terminal.
+ * pino-pretty is loaded on first use: JSON-only runs (containers, pipes) skip its start-up cost.
+ */
 export function prettyLine(colorize: boolean): (jsonLine: string) => string {
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   return prettyFactory({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,svc' });
 }
 
@@ -46,10 +50,11 @@ export function createLogging(level = process.env.PGROUTE_LOG_LEVEL ?? 'info', s
   if (!LEVELS.includes(level)) throw new ConfigError(`PGROUTE_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${quoteValue(level, 80)}`);
   let current: LogFormat = defaultLogFormat(stderrIsTTY);
   const stderr = pino.destination(2);
-  const pretty = prettyLine(stderrIsTTY);
+  let pretty: ((line: string) => string) | undefined;
   const stream: DestinationStream & { flushSync(): void } = {
     write: (line: string) => {
-      stderr.write(current === 'pretty' ? pretty(line) : line);
+      if (current === 'json') stderr.write(line);
+      else stderr.write((pretty ??= prettyLine(stderrIsTTY))(line));
     },
     flushSync: () => stderr.flushSync(),
   };

@@ -15,7 +15,7 @@ import {
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
-import { createLogger } from './logger.js';
+import { createLogging, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, parseLogFormat } from './logger.js';
 import { reportRefused } from './report.js';
 import { addDeploymentFlags, label, metricsAddressFromFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { makeStateDir } from './state-dir.js';
@@ -29,19 +29,26 @@ import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal } from './signals.js';
 import { addVersionFlag } from './version.js';
 
-const log = (() => {
+const logging = (() => {
   try {
-    return createLogger();
+    return createLogging();
   } catch (err) {
     return exitWith(err);
   }
 })();
+const log = logging.log;
 // Usage errors go through the one error path (exitWith) as one line, not with the whole help.
 const program = new Command('pgroute')
   .description('One public PostgreSQL port for many tenants: HAProxy routes each connection by the pgroute agent\'s verdict.')
   .exitOverride()
   .configureOutput({ outputError: () => undefined });
 addVersionFlag(program);
+program
+  .addOption(new Option(`${LOG_FORMAT_FLAG} <format>`, 'pgroute\'s own logs on stderr: json, or pretty (one readable line per entry); default: pretty on a terminal, else json').env(LOG_FORMAT_ENV))
+  .hook('preAction', (_program, command) => {
+    const format = command.optsWithGlobals<{ logFormat?: string }>().logFormat;
+    if (format !== undefined) logging.setFormat(parseLogFormat(format));
+  });
 
 type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean };
 

@@ -3,7 +3,7 @@
 import { compileRoutingPattern, type KeySource, type RoutingPolicy, type UserKeyRule } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { Listener } from './model.js';
-import { hostProblem, portProblem, quote, targetNameProblem } from './validate.js';
+import { listenersMessage, listenersSchema, routingMessage, routingSchema } from './tenants-schema.js';
 
 export const DEFAULT_POLICY: RoutingPolicy = {
   keys: ['options', 'database'],
@@ -12,65 +12,41 @@ export const DEFAULT_POLICY: RoutingPolicy = {
   revealDisabled: false,
 };
 
-const KEY_SOURCES: readonly KeySource[] = ['options', 'user', 'database'];
-
 export function parsePolicy(raw: unknown, listeners: readonly Listener[]): RoutingPolicy {
   const targetByPort: Record<number, string> = {};
   for (const l of listeners) if (l.target !== undefined) targetByPort[l.port] = l.target;
   const tlsRequiredPorts = listeners.filter((l) => l.tls === 'required').map((l) => l.port);
   const withTls = (p: RoutingPolicy): RoutingPolicy => (tlsRequiredPorts.length > 0 ? { ...p, tlsRequiredPorts } : p);
   if (raw === undefined || raw === null) return withTls({ ...DEFAULT_POLICY, targetByPort });
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('routing must be a mapping (keys, user, defaultTarget, revealDisabled)');
-  const r = raw as Record<string, unknown>;
-  const known = new Set(['keys', 'user', 'defaultTarget', 'revealDisabled', 'sni']);
-  for (const k of Object.keys(r)) if (!known.has(k)) throw new ConfigError(`routing: unknown field ${quote(k)} (known: ${[...known].join(', ')})`);
+  const parsed = routingSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(routingMessage(parsed.error));
+  const r = parsed.data;
 
-  let keys: KeySource[] = [...DEFAULT_POLICY.keys];
-  if (r.keys !== undefined) {
-    if (!Array.isArray(r.keys) || r.keys.length === 0) throw new ConfigError(`routing.keys must be a non-empty list of ${KEY_SOURCES.join(', ')}`);
-    keys = r.keys.map((k) => {
-      if (!KEY_SOURCES.includes(k as KeySource)) throw new ConfigError(`routing.keys: ${quote(String(k))} is not one of ${KEY_SOURCES.join(', ')}`);
-      return k as KeySource;
-    });
-    if (new Set(keys).size !== keys.length) throw new ConfigError('routing.keys lists a source twice');
-  }
-
+  let keys: KeySource[] = r.keys === undefined ? [...DEFAULT_POLICY.keys] : [...r.keys];
   let user: UserKeyRule | undefined;
   if (r.user !== undefined) {
-    if (typeof r.user !== 'object' || r.user === null) throw new ConfigError('routing.user must be a mapping { mode: exact | pattern, pattern }');
-    const u = r.user as Record<string, unknown>;
-    if (u.mode === 'exact') user = { mode: 'exact' };
-    else if (u.mode === 'pattern') {
-      if (typeof u.pattern !== 'string') throw new ConfigError('routing.user.pattern is required when mode is pattern');
+    if (r.user.mode === 'exact') user = { mode: 'exact' };
+    else {
+      const pattern = r.user.pattern as string; // the schema requires it with mode pattern
       let re: RegExp;
       try {
-        re = compileRoutingPattern('user', u.pattern);
+        re = compileRoutingPattern('user', pattern);
       } catch (err) {
         throw new ConfigError(`routing.user.pattern is not a valid regular expression: ${(err as Error).message}`);
       }
       if (!re.source.includes('(?<tenant>')) throw new ConfigError('routing.user.pattern needs a named group (?<tenant>...)');
-      user = { mode: 'pattern', pattern: u.pattern };
-    } else throw new ConfigError('routing.user.mode must be exact or pattern');
+      user = { mode: 'pattern', pattern };
+    }
     if (!keys.includes('user')) keys = ['user', ...keys];
   } else if (keys.includes('user')) {
     user = { mode: 'exact' };
   }
 
-  let defaultTarget = DEFAULT_POLICY.defaultTarget;
-  if (r.defaultTarget !== undefined) {
-    const p = targetNameProblem(r.defaultTarget);
-    if (p) throw new ConfigError(`routing.defaultTarget: ${p}`);
-    defaultTarget = r.defaultTarget as string;
-  }
-  let revealDisabled = false;
-  if (r.revealDisabled !== undefined) {
-    if (typeof r.revealDisabled !== 'boolean') throw new ConfigError('routing.revealDisabled must be true or false');
-    revealDisabled = r.revealDisabled;
-  }
+  const defaultTarget = r.defaultTarget ?? DEFAULT_POLICY.defaultTarget;
+  const revealDisabled = r.revealDisabled ?? false;
   let sni: { pattern: string } | undefined;
   if (r.sni !== undefined) {
-    const pattern = typeof r.sni === 'string' ? r.sni : (r.sni as { pattern?: unknown } | null)?.pattern;
-    if (typeof pattern !== 'string') throw new ConfigError('routing.sni must be a pattern with a named group (?<tenant>...), e.g. "^(?<tenant>[a-z0-9-]+)\\.db\\.example\\.com$"');
+    const pattern = typeof r.sni === 'string' ? r.sni : r.sni.pattern;
     try {
       compileRoutingPattern('sni', pattern);
     } catch (err) {
@@ -86,31 +62,12 @@ export function parsePolicy(raw: unknown, listeners: readonly Listener[]): Routi
 /** Listeners from the file, or one listener on the default address and port. */
 export function parseListeners(raw: unknown, fallback: Listener): Listener[] {
   if (raw === undefined || raw === null) return [fallback];
-  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError('listeners must be a non-empty list of { port, address?, target? }');
-  const seen = new Set<number>();
-  return raw.map((entry, i) => {
-    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`listeners[${i}] must be a mapping`);
-    const e = entry as Record<string, unknown>;
-    const pp = portProblem(e.port);
-    if (pp) throw new ConfigError(`listeners[${i}]: ${pp}`);
-    const port = e.port as number;
-    if (seen.has(port)) throw new ConfigError(`listeners[${i}]: port ${port} is listed twice`);
-    seen.add(port);
-    const address = e.address === undefined ? fallback.address : e.address;
-    const hp = hostProblem(address);
-    if (hp) throw new ConfigError(`listeners[${i}]: ${hp}`);
-    const listener: { -readonly [K in keyof Listener]: Listener[K] } = { address: address as string, port };
-    if (e.target !== undefined) {
-      const tp = targetNameProblem(e.target);
-      if (tp) throw new ConfigError(`listeners[${i}]: ${tp}`);
-      listener.target = e.target as string;
-    }
-    if (e.tls !== undefined) {
-      if (e.tls !== 'optional' && e.tls !== 'required') throw new ConfigError(`listeners[${i}]: tls must be optional or required`);
-      listener.tls = e.tls;
-    }
-    const unknown = Object.keys(e).find((k) => !['port', 'address', 'target', 'tls'].includes(k));
-    if (unknown !== undefined) throw new ConfigError(`listeners[${i}]: unknown field "${unknown}" (known: port, address, target, tls)`);
+  const parsed = listenersSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(listenersMessage(parsed.error));
+  return parsed.data.map((e) => {
+    const listener: { -readonly [K in keyof Listener]: Listener[K] } = { address: e.address ?? fallback.address, port: e.port };
+    if (e.target !== undefined) listener.target = e.target;
+    if (e.tls !== undefined) listener.tls = e.tls;
     return listener;
   });
 }

@@ -3,27 +3,15 @@
 // (parseTenant); the Docker and Kubernetes sources hand over typed fields (tenantOf); both go
 // through the same field parsers, and through snapshotOf into one sorted snapshot.
 
-import { isIP } from 'node:net';
 import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
-import {
-  hostProblem,
-  portProblem,
-  positiveIntProblem,
-  quote,
-  targetNameProblem,
-  tenantIdProblem,
-} from './validate.js';
+import { firstMessage, tenantSchema, type TargetSpec, type TenantInput } from './tenants-schema.js';
+import { targetNameProblem, tenantIdProblem } from './validate.js';
 
 /** A tenant definition as a source read it: untrusted, any shape. */
 export interface RawTenant {
   readonly where: string;
   readonly value: unknown;
 }
-
-const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'tls', 'enabled', 'targets', 'maxconn', 'maxqueue']);
-const TARGET_KEYS = new Set(['host', 'port', 'members', 'check', 'tls']);
-const MAX_MEMBERS = 16;
-const MAX_TARGETS = 8;
 
 export type TenantResult = { ok: true; tenant: Tenant } | { ok: false; refused: RefusedTenant };
 
@@ -49,62 +37,46 @@ export interface TenantFields {
   readonly maxqueue?: unknown;
 }
 
-/** A YAML value claimed to be a tenant: checks its shape, then its fields (tenantOf). */
+/** A YAML value claimed to be a tenant, validated against the tenants file's schema (tenants-schema.ts). */
 export function parseTenant(raw: RawTenant, files: FileCheck = () => true): TenantResult {
   const v = raw.value;
-  if (!isMapping(v)) return refusal(raw.where, 'a tenant must be a mapping with id, host and port');
-  const idProblem = tenantIdProblem(v.id);
-  if (idProblem) return refusal(raw.where, idProblem);
-  const id = v.id as string;
-  for (const key of Object.keys(v)) {
-    if (!TENANT_KEYS.has(key)) return refusal(raw.where, `unknown field ${quote(key)} (known: ${[...TENANT_KEYS].join(', ')})`, id);
-  }
-  return tenantOf(raw.where, id, { primary: v, targets: v.targets, enabled: v.enabled, maxconn: v.maxconn, maxqueue: v.maxqueue }, files);
+  const parsed = tenantSchema.safeParse(v);
+  // The id is named in a refusal when it is itself valid.
+  const id = typeof v === 'object' && v !== null && tenantIdProblem((v as { id?: unknown }).id) === undefined ? String((v as { id: string }).id) : undefined;
+  if (!parsed.success) return refusal(raw.where, firstMessage(parsed.error), id);
+  // zod leaves a "__proto__" key out of a record (guarding prototypes) instead of refusing it: a
+  // target of that name is refused like any other name outside the rule.
+  const given = (v as { targets?: unknown }).targets;
+  if (typeof given === 'object' && given !== null && Object.hasOwn(given, '__proto__')) return refusal(raw.where, targetNameProblem('__proto__') as string, id);
+  return tenantOfInput(raw.where, parsed.data, files);
 }
 
-/** A tenant from its id and fields, or the first reason to refuse it. */
+/** A tenant from a typed source's id and fields: the same schema, the same messages. */
 export function tenantOf(where: string, id: string, fields: TenantFields, files: FileCheck = () => true): TenantResult {
-  const refuse = (reason: string): TenantResult => refusal(where, reason, id);
-  const primary = parseTarget(fields.primary, 'primary', files);
+  const targets = fields.targets instanceof Map ? Object.fromEntries(fields.targets as ReadonlyMap<string, unknown>) : fields.targets;
+  const value: Record<string, unknown> = { id, ...defined(fields.primary), ...defined({ targets, enabled: fields.enabled, maxconn: fields.maxconn, maxqueue: fields.maxqueue }) };
+  return parseTenant({ where, value }, files);
+}
+
+/** The fields that are there (a typed source's undefined means "not given", as a missing YAML key does). */
+function defined(fields: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** The validated input as a Tenant: defaults filled in, and the one check the schema cannot make (files exist). */
+function tenantOfInput(where: string, input: TenantInput, files: FileCheck): TenantResult {
+  const refuse = (reason: string): TenantResult => refusal(where, reason, input.id);
+  const primary = targetOf(input, 'primary', files);
   if (typeof primary === 'string') return refuse(primary);
   const targets: Record<string, Target> = { primary };
-  if (fields.targets !== undefined) {
-    const given = fields.targets;
-    if (!(given instanceof Map) && !isMapping(given)) return refuse('targets must be a mapping of target name to { host, port }');
-    const entries: [string, unknown][] = given instanceof Map ? [...(given as ReadonlyMap<string, unknown>)] : Object.entries(given as Record<string, unknown>);
-    if (entries.length > MAX_TARGETS) return refuse(`at most ${MAX_TARGETS} extra targets are allowed`);
-    for (const [name, value] of entries) {
-      const nameProblem = targetNameProblem(name);
-      if (nameProblem) return refuse(nameProblem);
-      if (name === 'primary') return refuse('the primary target is the tenant\'s own host and port; do not repeat it under targets');
-      if (!isMapping(value)) return refuse(`target ${name} must be a mapping with host and port (or members)`);
-      const unknown = Object.keys(value).find((k) => !TARGET_KEYS.has(k));
-      if (unknown !== undefined) return refuse(`target ${name}: unknown field ${quote(unknown)} (known: ${[...TARGET_KEYS].join(', ')})`);
-      const target = parseTarget(value, name, files);
-      if (typeof target === 'string') return refuse(`target ${name}: ${target}`);
-      targets[name] = target;
-    }
+  for (const [name, spec] of Object.entries(input.targets ?? {})) {
+    const target = targetOf(spec, name, files);
+    if (typeof target === 'string') return refuse(`target ${name}: ${target}`);
+    targets[name] = target;
   }
-  let enabled = true;
-  if (fields.enabled !== undefined) {
-    if (typeof fields.enabled !== 'boolean') return refuse('enabled must be true or false');
-    enabled = fields.enabled;
-  }
-  let maxconn: number | undefined;
-  if (fields.maxconn !== undefined) {
-    const problem = positiveIntProblem('maxconn', fields.maxconn, 100_000);
-    if (problem) return refuse(problem);
-    maxconn = fields.maxconn as number;
-  }
-  let maxqueue: number | undefined;
-  if (fields.maxqueue !== undefined) {
-    const problem = positiveIntProblem('maxqueue', fields.maxqueue, 100_000);
-    if (problem) return refuse(problem);
-    maxqueue = fields.maxqueue as number;
-  }
-  const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id, enabled, targets };
-  if (maxconn !== undefined) tenant.maxconn = maxconn;
-  if (maxqueue !== undefined) tenant.maxqueue = maxqueue;
+  const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id: input.id, enabled: input.enabled ?? true, targets };
+  if (input.maxconn !== undefined) tenant.maxconn = input.maxconn;
+  if (input.maxqueue !== undefined) tenant.maxqueue = input.maxqueue;
   return { ok: true, tenant };
 }
 
@@ -112,103 +84,42 @@ function refusal(where: string, reason: string, id?: string): TenantResult {
   return { ok: false, refused: id === undefined ? { where, reason } : { where, id, reason } };
 }
 
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** One server (host, port) or a cluster (members), with an optional health check. */
-function parseTarget(obj: TargetFields, targetName: string, files: FileCheck): Target | string {
-  let first: Endpoint;
-  let members: Endpoint[] | undefined;
-  if (obj.members !== undefined) {
-    if (obj.host !== undefined || obj.port !== undefined) return 'give either host and port, or members, not both';
-    if (!Array.isArray(obj.members) || obj.members.length === 0 || obj.members.length > MAX_MEMBERS) return `members must be a list of 1 to ${MAX_MEMBERS} { host, port }`;
-    members = [];
-    for (const [i, m] of obj.members.entries()) {
-      if (typeof m !== 'object' || m === null) return `members[${i}] must be a mapping with host and port`;
-      const e = parseEndpoint(m as TargetFields);
-      if (typeof e === 'string') return `members[${i}]: ${e}`;
-      members.push(e);
-    }
-    first = members[0] as Endpoint;
-  } else {
-    const e = parseEndpoint(obj);
-    if (typeof e === 'string') return e;
-    first = e;
-  }
-  const check = obj.check === undefined ? undefined : parseCheck(obj.check, targetName);
-  if (typeof check === 'string') return check;
-  const tls = obj.tls === undefined ? undefined : parseBackendTls(obj.tls, files);
-  if (typeof tls === 'string') return tls;
+/** One server (host, port) or a cluster (members), with its health check and TLS. */
+function targetOf(spec: TargetSpec, targetName: string, files: FileCheck): Target | string {
+  const members: Endpoint[] | undefined = spec.members?.map((m) => ({ host: m.host, port: m.port }));
+  const first: Endpoint = members?.[0] ?? { host: spec.host as string, port: spec.port as number };
   const target: { -readonly [K in keyof Target]: Target[K] } = { host: first.host, port: first.port };
   if (members !== undefined) target.members = members;
-  if (check !== undefined) target.check = check;
-  if (tls !== undefined) target.tls = tls;
+  if (spec.check !== undefined) target.check = checkOf(spec.check, targetName);
+  if (spec.tls !== undefined) {
+    const tls: { -readonly [K in keyof BackendTls]: BackendTls[K] } = { verify: spec.tls.verify ?? 'required' };
+    if (spec.tls.ca !== undefined) {
+      // HAProxy refuses a whole configuration over one missing ca-file: refuse the tenant instead.
+      if (!files(spec.tls.ca)) return `tls.ca ${spec.tls.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
+      tls.ca = spec.tls.ca;
+    }
+    if (spec.tls.serverName !== undefined) tls.serverName = spec.tls.serverName;
+    target.tls = tls;
+  }
   return target;
 }
 
-/** Absolute paths of plain characters: nothing that could end or extend a haproxy.cfg word. */
-const SAFE_PATH = /^\/[A-Za-z0-9._/-]{1,250}$/;
-
-/** `tls: { verify: required, ca: /path/ca.pem, serverName: db.internal }` or `tls: { verify: none }`. */
-function parseBackendTls(raw: unknown, files: FileCheck): BackendTls | string {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'tls must be a mapping { verify: required | none, ca, serverName }';
-  const t = raw as Record<string, unknown>;
-  const unknown = Object.keys(t).find((k) => !['verify', 'ca', 'serverName'].includes(k));
-  if (unknown !== undefined) return `tls: unknown field ${quote(unknown)} (known: verify, ca, serverName)`;
-  const verify = t.verify ?? 'required';
-  if (verify !== 'required' && verify !== 'none') return 'tls.verify must be required or none';
-  const out: { -readonly [K in keyof BackendTls]: BackendTls[K] } = { verify };
-  if (t.ca !== undefined) {
-    if (typeof t.ca !== 'string' || !SAFE_PATH.test(t.ca)) return 'tls.ca must be an absolute path of letters, digits and . _ / -';
-    // HAProxy refuses a whole configuration over one missing ca-file: refuse the tenant instead.
-    if (!files(t.ca)) return `tls.ca ${t.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
-    out.ca = t.ca;
-  }
-  if (verify === 'required' && out.ca === undefined) return 'tls.verify required needs tls.ca (the CA that signed the server certificate)';
-  if (t.serverName !== undefined) {
-    const problem = hostProblem(t.serverName);
-    if (problem || isIP(t.serverName as string) !== 0) return 'tls.serverName must be a host name';
-    out.serverName = t.serverName as string;
-  }
-  return out;
-}
-
-const CHECK_USER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-/** `tcp`, `none`, `pgsql`, `patroni`, or a mapping { kind, port, path, user }. */
-function parseCheck(raw: unknown, targetName: string): HealthCheck | string {
-  const spec = typeof raw === 'string' ? { kind: raw } : raw;
-  if (typeof spec !== 'object' || spec === null) return 'check must be tcp, pgsql, patroni, none or a mapping { kind, ... }';
-  const c = spec as Record<string, unknown>;
+/** `tcp`, `none`, `pgsql`, `patroni`, or a mapping { kind, port, path, user }, with their defaults. */
+function checkOf(raw: NonNullable<TargetSpec['check']>, targetName: string): HealthCheck {
+  const c = typeof raw === 'string' ? { kind: raw } : raw;
   switch (c.kind) {
     case 'tcp':
     case 'none':
       return { kind: c.kind };
-    case 'pgsql': {
-      const user = c.user ?? 'pgroute';
-      if (typeof user !== 'string' || !CHECK_USER.test(user)) return 'check.user must be a PostgreSQL role name of letters, digits and _';
-      return { kind: 'pgsql', user };
-    }
-    case 'patroni': {
-      const port = c.port ?? 8008;
-      const pp = portProblem(port);
-      if (pp) return `check.port: ${pp}`;
-      const path = c.path ?? (targetName === 'primary' ? '/primary' : targetName === 'replica' ? '/replica' : '/health');
-      if (typeof path !== 'string' || !/^\/[A-Za-z0-9/_?=&.-]{0,100}$/.test(path)) return 'check.path must be a URL path such as /primary';
-      return { kind: 'patroni', port: port as number, path };
-    }
-    default:
-      return `check kind ${quote(String(c.kind))} is not one of tcp, pgsql, patroni, none`;
+    case 'pgsql':
+      return { kind: 'pgsql', user: ('user' in c ? c.user : undefined) ?? 'pgroute' };
+    case 'patroni':
+      return {
+        kind: 'patroni',
+        port: ('port' in c ? c.port : undefined) ?? 8008,
+        path: ('path' in c ? c.path : undefined) ?? (targetName === 'primary' ? '/primary' : targetName === 'replica' ? '/replica' : '/health'),
+      };
   }
-}
-
-function parseEndpoint(obj: TargetFields): Endpoint | string {
-  const hp = hostProblem(obj.host);
-  if (hp) return hp;
-  const pp = portProblem(obj.port);
-  if (pp) return pp;
-  return { host: obj.host as string, port: obj.port as number };
 }
 
 /** Validates every raw definition (see snapshotOf). */

@@ -5,9 +5,9 @@ import { isIP } from 'node:net';
 import { quoteValue } from '../../agent/src/index.js';
 
 /** DNS-label-like: lower-case letters, digits and '-', 1..63 chars, no leading/trailing '-'. */
-const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Target names are short identifiers: primary, pool, replica, ... */
-const TARGET_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+export const TARGET_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 /** RFC 1123 host names (labels of letters, digits and '-', dot-separated). */
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 

@@ -1,8 +1,9 @@
 // The Kubernetes manifests in kubernetes/ (kustomize base, overlays, examples), checked offline:
 // - every object validates against the Kubernetes schemas (kubernetes-models) and has no field the
 //   API does not know (client-node's models), so a typo such as readOnlyRootFileSystem is caught;
-// - each kustomization lists exactly the files beside it, and the overlays render as intended
-//   (a small kustomize for the features used here; cross-checked by `kubectl kustomize` if present);
+// - each kustomization (and component) lists exactly the files beside it, and the overlays render
+//   as intended, components composed (a small kustomize for the features used here; cross-checked
+//   by `kubectl kustomize` if present);
 // - the RBAC grants exactly what generator/src/sources/kubernetes*.ts calls, derived from its code:
 //   Services always, Namespaces where pgroute runs with --kube-ownership=declared (the calls in
 //   sources/kubernetes/namespaces.ts, which only that mode makes); and, where pgroute runs with
@@ -69,8 +70,10 @@ function loadDocs(file: string): Obj[] {
 
 const FILES = existsSync(KUBE) ? yamlFiles(KUBE).sort() : [];
 const ALL: Loaded[] = FILES.flatMap((file) => loadDocs(file).map((obj) => ({ file: relative(ROOT, file), obj })));
-const KUSTOMIZATIONS = ALL.filter((l) => l.obj.kind === 'Kustomization' || l.obj.kind === 'Component');
-const OBJECTS = ALL.filter((l) => l.obj.kind !== 'Kustomization' && l.obj.kind !== 'Component');
+/** kustomization.yaml files: overlays and bases (Kustomization) and the components under kubernetes/components (Component). */
+const KUSTOMIZE_KINDS = new Set(['Kustomization', 'Component']);
+const KUSTOMIZATIONS = ALL.filter((l) => KUSTOMIZE_KINDS.has(l.obj.kind));
+const OBJECTS = ALL.filter((l) => !KUSTOMIZE_KINDS.has(l.obj.kind));
 /** Prometheus Operator kinds (components/monitoring): no schema here; generator/test/monitoring.test.ts checks them. */
 const OPERATOR_KINDS = new Set(['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PrometheusRule']);
 
@@ -142,29 +145,41 @@ function modelName(obj: Obj): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small kustomize: resources (files and directories), `$patch: delete` patches, JSON 6902 `add`
-// patches, and images. Anything else fails the test, so the manifests stay within what it models.
+// A small kustomize: resources (files and directories), components, `$patch: delete` patches, JSON
+// 6902 `add` patches, and images. Anything else fails the test, so the manifests stay within what it
+// models. As in kustomize, a Kustomization collects its resources, then applies its components in
+// order (each adds its own resources and patches everything collected so far), then its own
+// patches and images.
 
 interface Kustomization {
+  kind?: string;
   resources?: string[];
+  components?: string[];
   patches?: { target?: { kind?: string; name?: string }; patch?: string; path?: string }[];
   images?: { name: string; newName?: string; newTag?: string }[];
   [key: string]: unknown;
 }
-const KNOWN_KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'patches', 'images']);
+const KNOWN_KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'components', 'patches', 'images']);
 
 function readKustomization(dir: string): Kustomization {
   return parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'), { version: '1.1' }) as Kustomization;
 }
 
-function render(dir: string): Obj[] {
+/** A Kustomization's objects; `collected` is what a Component is applied to (its parent's objects so far). */
+function render(dir: string, collected?: Obj[]): Obj[] {
   const k = readKustomization(dir);
   const unknown = Object.keys(k).filter((f) => !KNOWN_KUSTOMIZATION_FIELDS.has(f));
   if (unknown.length > 0) throw new Error(`${relative(ROOT, dir)}: kustomization fields this test does not model: ${unknown.join(', ')}`);
-  let objs: Obj[] = (k.resources ?? []).flatMap((r) => {
-    const path = resolve(dir, r);
-    return statSync(path).isDirectory() ? render(path) : loadDocs(path);
-  });
+  const component = k.kind === 'Component';
+  expect(component, `${relative(ROOT, dir)}: a ${k.kind} ${component ? 'is only used as a component' : 'is not used as a component'}`).toBe(collected !== undefined);
+  let objs: Obj[] = [
+    ...(collected ?? []),
+    ...(k.resources ?? []).flatMap((r) => {
+      const path = resolve(dir, r);
+      return statSync(path).isDirectory() ? render(path) : loadDocs(path);
+    }),
+  ];
+  for (const c of k.components ?? []) objs = render(resolve(dir, c), objs);
   for (const p of k.patches ?? []) {
     if (p.patch === undefined) throw new Error('only inline patches are modelled');
     const body = parseYaml(p.patch, { version: '1.1' }) as unknown;
@@ -349,8 +364,8 @@ const RENDERS: [string, () => Obj[]][] = [
 ];
 
 describe('kubernetes manifests', () => {
-  it('are there: base, the single-namespace, tls-auto and declared-ownership overlays, the example tenant and its Namespace', () => {
-    for (const f of ['base/kustomization.yaml', 'base/networkpolicy.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
+  it('are there: base, the single-namespace, tls-auto and declared-ownership components and overlays, the example tenant and its Namespace', () => {
+    for (const f of ['base/kustomization.yaml', 'base/networkpolicy.yaml', 'components/single-namespace/kustomization.yaml', 'components/tls-auto/kustomization.yaml', 'components/declared-ownership/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'overlays/single-namespace-tls-declared/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
       expect(existsSync(join(KUBE, f)), f).toBe(true);
     }
     expect(OBJECTS.length).toBeGreaterThan(8);
@@ -392,7 +407,11 @@ describe('kubernetes manifests', () => {
       for (const r of k.resources ?? []) {
         const path = resolve(dir, r);
         expect(existsSync(path), `${file}: ${r} exists`).toBe(true);
-        if (statSync(path).isDirectory()) expect(existsSync(join(path, 'kustomization.yaml')), `${file}: ${r} is a kustomization`).toBe(true);
+        if (statSync(path).isDirectory()) expect(readKustomization(path).kind, `${file}: ${r} is a kustomization`).toBe('Kustomization');
+      }
+      for (const c of k.components ?? []) {
+        expect(relative(KUBE, resolve(dir, c)).startsWith('components/'), `${file}: ${c} is under kubernetes/components`).toBe(true);
+        expect(readKustomization(resolve(dir, c)).kind, `${file}: ${c} is a Component`).toBe('Component');
       }
       const beside = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
       const listed = (k.resources ?? []).filter((r) => !r.includes('/')).sort();
@@ -478,9 +497,28 @@ describe('kubernetes manifests', () => {
     expect(serviceGrants(objs)).toEqual(serviceGrants(render(BASE)));
   });
 
-  it('the declared-ownership overlay turns declared ownership on, and the base and other overlays do not', () => {
+  it('the overlays with the declared-ownership component turn declared ownership on, and the base and other overlays do not', () => {
     const on = RENDERS.filter(([, build]) => declaredOwnership(build())).map(([name]) => name);
-    expect(on).toEqual(['overlays/declared-ownership']);
+    const withComponent = OVERLAYS.filter((d) => (readKustomization(d).components ?? []).some((c) => c.endsWith('components/declared-ownership'))).map((d) => relative(KUBE, d));
+    expect(on.sort()).toEqual(withComponent.sort());
+    expect(on).toContain('overlays/declared-ownership');
+  });
+
+  it('components compose: one overlay with single-namespace, tls-auto and declared-ownership together', () => {
+    const objs = render(join(KUBE, 'overlays', 'single-namespace-tls-declared'));
+    const args: string[] = container(pgrouteDeployment(objs), 'pgroute').args;
+    expect(flag(args, '--namespace')).toBe('tenants');
+    expect(flag(args, '--tls')).toBe('auto');
+    expect(flag(args, '--kube-ownership')).toBe('declared');
+    expect(tlsSecretOf(objs)).toEqual({ namespace: 'pgroute', name: 'pgroute-tls' });
+    // Each component's own objects are there, and the base's cluster-wide Service access is not.
+    for (const key of ['Role/tenants/pgroute-service-reader', 'Secret/pgroute/pgroute-tls', 'Role/pgroute/pgroute-tls-secret', 'ClusterRole//pgroute-namespace-reader']) {
+      expect(objs.map((o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`)).toContain(key);
+    }
+    expect(objs.filter((o) => o.metadata?.name === 'pgroute-service-reader' && o.kind.startsWith('Cluster'))).toEqual([]);
+    // Every component is used by at least one overlay, so each is rendered (and checked) somewhere.
+    const used = new Set(OVERLAYS.flatMap((d) => (readKustomization(d).components ?? []).map((c) => resolve(d, c))));
+    for (const c of readdirSync(join(KUBE, 'components'))) expect(used.has(join(KUBE, 'components', c)), `components/${c} is used by an overlay`).toBe(true);
   });
 
   it('the TLS Secret store calls get, create and update on secrets (and nothing cluster-wide)', () => {
@@ -516,9 +554,10 @@ describe('kubernetes manifests', () => {
     expect(secretGrants(granting[0]!).sort()).toEqual(needed);
     const binding = objs.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === ref.namespace && o.roleRef.name === granting[0]!.metadata.name);
     expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'pgroute', namespace: 'pgroute' }]);
-    // The Services grants stay the base's.
+    // The other grants stay the base's (Namespace grants, which a composed declared-ownership adds,
+    // are checked where declared ownership is).
     const base = render(BASE);
-    const serviceGrants = (list: Obj[]): string[] => list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => [...grantedAccess(o)].filter((g) => !g.startsWith('core/secrets:'))).sort();
+    const serviceGrants = (list: Obj[]): string[] => list.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => [...grantedAccess(o)].filter((g) => !g.startsWith('core/secrets:') && !g.startsWith('core/namespaces:'))).sort();
     expect(serviceGrants(objs)).toEqual(serviceGrants(base));
   });
 

@@ -110,7 +110,7 @@ describe('pgroute watch --source kubernetes --kube-address cluster-ip (fake API 
     fake.compactHistory();
     const t = Date.now();
     await fake.start();
-    // The informer restarts after a backoff (0.5-0.6 s), resumes from its old resourceVersion, gets
+    // The informer restarts after a backoff (0.4-0.5 s), resumes from its old resourceVersion, gets
     // 410 Gone, lists again and sees the change.
     await reaches('410 Gone -> change followed', 'acme', 'k-three', t, 10_000);
     expect(fake.counters.lists).toBeGreaterThan(listsBefore);
@@ -122,7 +122,7 @@ describe('pgroute watch --source kubernetes --kube-address cluster-ip (fake API 
     await fake.restart();
     const t = Date.now();
     service('team-c', 'globex', 'globex', server(0).port, T1);
-    // Made while the watch is still re-connecting (backoff 0.5-0.6 s): followed once it is back.
+    // Made while the watch is still re-connecting (backoff 0.4-0.5 s): followed once it is back.
     await reaches('restart -> change during reconnect followed', 'globex', 'k-one', t, 10_000);
     await waitFor(() => fake.openWatches > 0, { timeoutMs: 10_000, what: 'pgroute to watch again' });
     // And one made once it watches again: within a second.

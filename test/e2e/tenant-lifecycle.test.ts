@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTar, type TarEntry } from '../../generator/src/tenants-docker/secret.js';
+import { readTar, type TarEntry } from '../../generator/src/tenants-docker/tar.js';
 import { statePaths } from '../../generator/src/index.js';
 import { cleanupOnExit, containerIp, docker, ensureDocker, removeContainers, removeNetworks, testPrefix } from '../support/docker.js';
 import { ensurePostgresImage } from '../support/docker-images.js';

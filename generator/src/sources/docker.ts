@@ -7,12 +7,13 @@
 // Labels are filtered here rather than by the Engine because two vocabularies count.
 //
 // When dockerd goes away the events stream ends; the source keeps the last view (an outage never
-// empties it), reconnects with backoff (capped at `retryMaxMs`) and re-lists once it is back.
+// empties it), reconnects with backoff (backoff.ts: jittered, capped at `retryMaxMs`) and re-lists once it is back.
 // Subscribing comes before listing, so nothing that happens in between is missed.
 
 import { StringDecoder } from 'node:string_decoder';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { backoffDelay } from './backoff.js';
 import { mergeClaims } from './labels.js';
 import type { SourceView, TenantSource } from './source.js';
 import type { ContainerSummary } from './docker/claims.js';
@@ -41,7 +42,7 @@ export interface DockerSourceOptions {
   readonly resyncMs?: number;
   /** How long after an event dockerd's list is trusted to show it (default 50 ms); the events in between cost one list. */
   readonly settleMs?: number;
-  /** Reconnect backoff: first delay, doubled up to the cap (defaults 100 ms, 2 s). */
+  /** Reconnect backoff (backoff.ts): first delay, doubled up to the cap, with jitter (defaults 100 ms, 2 s). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
   /** start() rejects when no first view could be made within this time (default 10 s). */
@@ -157,7 +158,7 @@ export class DockerSource implements TenantSource {
         stream = await this.docker.getEvents({ filters: { type: [...EVENT_TYPES] } });
       } catch (err) {
         this.markDown(`cannot subscribe to events: ${errorText(err)}`);
-        await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+        await this.pause(backoffDelay(++failures, { initialMs: this.retryMinMs, maxMs: this.retryMaxMs }));
         continue;
       }
       if (this.stopped) {
@@ -175,7 +176,7 @@ export class DockerSource implements TenantSource {
         this.stream = undefined;
         if (this.stopped) break;
         this.markDown(`cannot list containers: ${this.lastError ?? 'unknown error'}`);
-        await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+        await this.pause(backoffDelay(++failures, { initialMs: this.retryMinMs, maxMs: this.retryMaxMs }));
         continue;
       }
       if (this.downSince !== undefined) {
@@ -187,7 +188,7 @@ export class DockerSource implements TenantSource {
       this.stream = undefined;
       if (this.stopped) break;
       this.markDown(`events stream ended (${why})`);
-      await this.pause(backoff(++failures, this.retryMinMs, this.retryMaxMs));
+      await this.pause(backoffDelay(++failures, { initialMs: this.retryMinMs, maxMs: this.retryMaxMs }));
     }
   }
 
@@ -310,11 +311,6 @@ export class DockerSource implements TenantSource {
       this.wake = done;
     });
   }
-}
-
-/** 100, 200, 400, ... capped. */
-export function backoff(failures: number, minMs: number, maxMs: number): number {
-  return Math.min(maxMs, minMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
 }
 
 function destroy(stream: NodeJS.ReadableStream | undefined): void {

@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js';
 import type { Deployment, Listener, TenantSnapshot } from '../model.js';
 import { parseListeners, parsePolicy } from '../policy.js';
 import { parseTenant, snapshotOf, type FileCheck } from '../tenants.js';
-import { quote } from '../validate.js';
+import { fileSectionsMessage, fileSectionsSchema } from '../tenants-schema.js';
 import type { SourceView, TenantSource } from './source.js';
 import { watchFile, type FileWatch } from '../file-watch.js';
 
@@ -19,8 +19,6 @@ export interface TenantsFile {
   /** Tenant id -> where in the file it is defined. */
   readonly where: Readonly<Record<string, string>>;
 }
-
-const TOP_KEYS = new Set(['tenants', 'listeners', 'routing']);
 
 /**
  * Parses the text of a tenants file. File-level mistakes throw ConfigError; bad tenants are refused.
@@ -37,15 +35,12 @@ export function parseTenantsFile(text: string, origin: string, fallbackListener:
     throw new ConfigError(`${origin}: not valid YAML${where}: ${reason}`);
   }
   if (doc === null || doc === undefined) doc = {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${origin}: expected a mapping with a tenants list`);
-  const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) {
-    if (!TOP_KEYS.has(k)) throw new ConfigError(`${origin}: unknown top-level field ${quote(k)} (known: ${[...TOP_KEYS].join(', ')})`);
-  }
+  const sections = fileSectionsSchema.safeParse(doc);
+  if (!sections.success) throw new ConfigError(`${origin}: ${fileSectionsMessage(sections.error)}`);
+  const d = sections.data;
   const listeners = withOrigin(origin, () => parseListeners(d.listeners, fallbackListener));
   const policy = withOrigin(origin, () => parsePolicy(d.routing, listeners));
   const list = d.tenants ?? [];
-  if (!Array.isArray(list)) throw new ConfigError(`${origin}: tenants must be a list`);
   const results = list.map((value: unknown, i) => {
     const where = `${origin}: tenants[${i}]`;
     return { where, result: parseTenant({ where, value }, files) };

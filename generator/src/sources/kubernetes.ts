@@ -13,6 +13,7 @@
 import { CoreV1Api, KubeConfig, ListWatch, type KubernetesObject, type V1Namespace, type V1Service, type V1ServiceList, type Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { backoffDelay } from './backoff.js';
 import { namespaceInformer } from './kubernetes/namespaces.js';
 import { OWNERSHIP_MODES, type OwnershipMode } from './kubernetes/ownership.js';
 import { type AddressMode, FIRST_CLAIM, viewOfServices } from './kubernetes/service-claims.js';
@@ -39,7 +40,7 @@ export interface KubernetesSourceOptions {
   /** Allowed ExternalName targets and ports (kubernetes/target-policy.ts); default: none, 5432-5439 and 6432. */
   readonly policy?: TargetPolicy;
   readonly log: Logger;
-  /** Restart delays after an informer error: doubling from initialMs up to maxMs. */
+  /** Restart delays after an informer error (backoff.ts): doubling from initialMs up to maxMs, with jitter. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Base watch timeout (each watch asks for [base, 2 * base)); client-go uses 300. */
   readonly watchTimeoutSeconds?: number;
@@ -154,9 +155,7 @@ export class KubernetesSource implements TenantSource {
     const now = Date.now();
     if (now - w.lastErrorAt > BACKOFF_RESET_MS) w.attempt = 0;
     w.lastErrorAt = now;
-    const { initialMs, maxMs } = this.options.backoff ?? DEFAULT_BACKOFF;
-    const delay = Math.round(Math.min(maxMs, initialMs * 2 ** w.attempt) * (1 + Math.random() * 0.2));
-    w.attempt++;
+    const delay = backoffDelay(++w.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
     const status = statusOf(err);
     const hint = status === 401 || status === 403 ? `; check the credentials and that they may list and watch ${accessOf(w)}` : '';
     this.log.warn(

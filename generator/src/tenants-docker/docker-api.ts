@@ -5,7 +5,8 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 import { containerName, describeManaged, MANAGED_LABEL, type ManagedTenant } from './plan.js';
-import { MAX_PASSWD_BYTES, passwordArchive, readTar, secretOwner, type Owner } from './secret.js';
+import { MAX_PASSWD_BYTES, passwordArchive, secretOwner, type Owner } from './secret.js';
+import { readTar } from './tar.js';
 
 /** dockerode is loaded only by the commands that talk to Docker. */
 export async function dockerClient(): Promise<Dockerode> {
@@ -59,7 +60,7 @@ async function readContainerFile(container: Dockerode.Container, path: string, m
     }
     chunks.push(b);
   }
-  const file = readTar(Buffer.concat(chunks)).find((e) => e.type === 'file');
+  const file = (await readTar(Buffer.concat(chunks))).find((e) => e.type === 'file');
   return file?.content === undefined || file.content.length > maxBytes ? undefined : Buffer.from(file.content).toString('utf8');
 }
 
@@ -72,7 +73,7 @@ export async function uploadPassword(container: Dockerode.Container, password: s
   const info = await container.inspect();
   const passwd = await readContainerFile(container, '/etc/passwd', MAX_PASSWD_BYTES);
   const owner = secretOwner(info.Config.User, passwd);
-  await container.putArchive(passwordArchive(password, owner, Math.floor(Date.now() / 1000)), { path: '/' });
+  await container.putArchive(await passwordArchive(password, owner, Math.floor(Date.now() / 1000)), { path: '/' });
   return owner;
 }
 

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DockerSource, backoff, type DockerApi, type DockerSourceOptions } from '../../src/sources/docker.js';
+import { DockerSource, type DockerApi, type DockerSourceOptions } from '../../src/sources/docker.js';
 import { recordCreated } from '../../src/sources/docker/created.js';
 import type { ContainerSummary } from '../../src/sources/docker/claims.js';
 import type { SourceView } from '../../src/sources/source.js';
@@ -252,10 +252,6 @@ describe('DockerSource (fake engine)', () => {
     const t = Date.now();
     await h.source.stop();
     expect(Date.now() - t).toBeLessThan(50);
-  });
-
-  it('backoff doubles from the minimum up to the cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 100].map((n) => backoff(n, 100, 2000))).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
   });
 
   it('by default admits only the containers `tenant create` recorded in the state dir, read at every list', async () => {

@@ -113,6 +113,8 @@ export async function teach(adminSocket: string, entries: readonly (readonly [st
 /** The table's entry for one tenant, if any (well-formed), through the admin socket. */
 export async function tableEntry(adminSocket: string, id: string): Promise<AccessEntry | undefined> {
   const answer = await haproxyCli(adminSocket, `show table ${ACCESS_TABLE} key ${id}`);
+  // 2.6 prints nothing at all for a key the table does not hold.
+  if (answer.trim() === '') return undefined;
   if (!answer.startsWith(`# table: ${ACCESS_TABLE},`)) throw new Error(`HAProxy answered "show table ${ACCESS_TABLE}" with ${JSON.stringify(answer.trim().slice(0, 120))}`);
   return parseAccessTable(answer, Date.now(), (k) => k === id).entries[id];
 }

@@ -45,7 +45,8 @@ export async function switchAccess(stateDir: string, id: string, state: AccessSt
   await mkdir(stateDir, { recursive: true });
   const { changed, entry } = await setAccessState(stateDir, id, state, known?.version ?? 0);
   await teach(socket, [[id, entry]]);
-  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,[^)]*\)[^\n]*?last_status=(\w+)/g)].map((m) => ({ name: m[1] ?? '', connected: m[2] === 'ESTA' }));
+  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,[^)]*\)[^\n]*?last_status=(\w+)/g)].map((m) => ({ name: m[1] ?? '', connected: m[2] === 'ESTA' }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
   log.info({ tenant: id, state, version: entry.version, changed, peers: peers.map((p) => p.name) }, `tenant ${state} in access.json and the replicated table`);
   return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers };
 }

@@ -62,12 +62,11 @@ async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
   throw new ConfigError(`no tenant ${quoteValue(id)} in ${paths.routes} (${known}); check the id with \`pgroute status --state-dir ${stateDir}\``);
 }
 
-/** `written to <file> and HAProxy's table pgroute-access; replicated to peers b, c (c not connected now: ...)` */
+/** `written to <file> and HAProxy's table pgroute-access; replicated to peers b, c through HAProxy peers (...)` */
 function whereWritten(w: AccessWritten): string {
   const head = `written to ${w.file} and HAProxy's table ${w.table}`;
   if (w.peers.length === 0) return `${head} (no other replica is configured)`;
-  const away = w.peers.filter((p) => !p.connected).map((p) => p.name);
-  return `${head}; replicated to peers ${w.peers.map((p) => p.name).join(', ')} through HAProxy peers${away.length === 0 ? '' : ` (not connected now: ${away.join(', ')}; they learn it when they reconnect)`}`;
+  return `${head}; replicated to peers ${w.peers.join(', ')} through HAProxy peers (a peer that is down learns it when it reconnects)`;
 }
 
 interface CreateFlags extends StateDirFlags {

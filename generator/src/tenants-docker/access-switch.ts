@@ -22,8 +22,8 @@ export interface AccessWritten {
   /** The access.json written. */
   readonly file: string;
   readonly table: string;
-  /** The other replicas this HAProxy replicates to, and whether it is connected to each now. */
-  readonly peers: readonly { readonly name: string; readonly connected: boolean }[];
+  /** The other replicas this HAProxy replicates to. */
+  readonly peers: readonly string[];
 }
 
 /**
@@ -45,9 +45,11 @@ export async function switchAccess(stateDir: string, id: string, state: AccessSt
   await mkdir(stateDir, { recursive: true });
   const { changed, entry } = await setAccessState(stateDir, id, state, known?.version ?? 0);
   await teach(socket, [[id, entry]]);
-  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,[^)]*\)[^\n]*?last_status=(\w+)/g)].map((m) => ({ name: m[1] ?? '', connected: m[2] === 'ESTA' }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  log.info({ tenant: id, state, version: entry.version, changed, peers: peers.map((p) => p.name) }, `tenant ${state} in access.json and the replicated table`);
+  // Names only: `show peers` tells no reliable "connected now" across HAProxy versions (3.2 shows
+  // a live peer as inactive when the session is the other side's), and a peer that is down
+  // learns the entry when it reconnects (a full resync).
+  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,/g)].map((m) => m[1] ?? '').sort();
+  log.info({ tenant: id, state, version: entry.version, changed, peers }, `tenant ${state} in access.json and the replicated table`);
   return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers };
 }
 

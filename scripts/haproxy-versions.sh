@@ -51,7 +51,9 @@ write_launcher() {
   cat >"$launcher.tmp" <<EOF
 #!/bin/sh
 # Runs the haproxy of $root with that root's loader and libraries (made by scripts/haproxy-versions.sh).
-exec "$root/lib64/ld-linux-x86-64.so.2" --argv0 haproxy \\
+# argv[0] is this launcher: a master re-executes argv[0] at a reload, which must be this version again
+# (a bare "haproxy" would be found on PATH: the host's 2.6).
+exec "$root/lib64/ld-linux-x86-64.so.2" --argv0 "$launcher" \\
   --library-path "$root/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu" \\
   "$root/usr/sbin/haproxy" "\$@"
 EOF

@@ -22,6 +22,7 @@ import {
   targetPolicyFromFlags,
   type Generation,
   type Listener,
+  type Running,
   type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
@@ -31,6 +32,7 @@ import { reportRefused } from './report.js';
 import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
+import { addDrainFlags, drainFromFlags, type DrainFlags } from './drain.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
@@ -125,19 +127,25 @@ program
     await runUntilSignal(log, () => agent.close());
   });
 
-addDeploymentFlags(
-  program
-    .command('up')
-    .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (Ctrl-C stops both)')
-    .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
-  'unix',
-).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+/** SIGTERM (an orchestrator, a rolling restart) drains: readiness first, then the listener. */
+const stopOn = (running: Running) => (signal: 'SIGINT' | 'SIGTERM') => running.stop({ drain: signal === 'SIGTERM' });
+
+addDrainFlags(
+  addDeploymentFlags(
+    program
+      .command('up')
+      .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (SIGTERM drains and stops both, Ctrl-C stops them)')
+      .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
+    'unix',
+  ),
+).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & { tenants: string }) => {
+  const drain = drainFromFlags(flags);
   const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
-  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags });
-  process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
+  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, agentHttpPort, log, tls: flags, drain });
+  process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
-addDeploymentFlags(
+addDrainFlags(addDeploymentFlags(
   program
     .command('watch')
     .description('follow a tenant source and keep HAProxy and the agent in step with it (long-running)')
@@ -159,7 +167,8 @@ addDeploymentFlags(
     .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'))
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
-).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
+)).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & WatchFlags) => {
+  const drain = drainFromFlags(flags);
   const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener);
   const running = await runPgroute({
@@ -169,9 +178,10 @@ addDeploymentFlags(
     startRenewal: () => startRenewal(flags, settings, log),
     agentHttpPort,
     spawnHaproxy: flags.spawnHaproxy,
+    drain,
     log,
   });
-  process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
+  process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {

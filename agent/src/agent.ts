@@ -17,8 +17,10 @@ import { RefusalLog } from './server/refusal-log.js';
 
 export interface AgentOptions {
   readonly listen: SpopEndpoint;
-  /** /healthz and /metrics; omit to run without. */
+  /** /healthz, /readyz and /metrics; omit to run without. */
   readonly http?: Endpoint;
+  /** Why this replica must not take new connections now (undefined: it may); /readyz says 503 then. */
+  readonly notReady?: () => string | undefined;
   readonly store: RouteStore;
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
@@ -81,6 +83,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   if (opts.http) {
     http = createAgentHttpServer(metrics, {
       unhealthy: () => (server.listening ? undefined : 'SPOP listener closed'),
+      notReady: () => opts.notReady?.(),
       describe: () => ({ routeTable: store.table.version, tenants: store.table.tenants.size, haproxyConnections: connections.size }),
     });
     try {

@@ -29,7 +29,7 @@ export { admissionFromFlags, describeAdmission } from './sources/docker/ownershi
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
-export { runPgroute, type RunOptions, type Running } from './run.js';
+export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type RunOptions, type Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';

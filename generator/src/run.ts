@@ -12,6 +12,7 @@ import { waitForTcp } from './haproxy/wait-tcp.js';
 import { createGeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import { Pipeline } from './pipeline.js';
+import { Readiness } from './readiness.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
@@ -30,12 +31,32 @@ export interface RunOptions {
    * builds it from its TLS flags). Undefined when nothing is to be renewed.
    */
   readonly startRenewal?: () => RenewalWatch | undefined;
+  readonly drain: DrainOptions;
 }
+
+/** How a replica leaves a balancer's rotation without failing a new connection (docs/replicas.md). */
+export interface DrainOptions {
+  /**
+   * After a drain begins, /readyz answers 503 this long while HAProxy still listens and routes, so
+   * that balancers and Endpoints following readiness stop sending first.
+   */
+  readonly delayMs: number;
+  /** Then HAProxy stops listening and serves the open sessions at most this long (spawned HAProxy),
+   * or pgroute keeps its agent up at most this long for the HAProxy beside it to finish (external). */
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_DRAIN: DrainOptions = { delayMs: 5_000, timeoutMs: 30_000 };
 
 export interface Running {
   /** Resolves with the exit code once pgroute stopped (by stop(), or because HAProxy died). */
   readonly done: Promise<number>;
-  stop(): Promise<void>;
+  /**
+   * Stops everything. With `drain` (SIGTERM), readiness goes false for the drain delay first;
+   * without (Ctrl-C), HAProxy stops listening at once. Either way open sessions are served up to
+   * the drain timeout.
+   */
+  stop(opts?: { readonly drain?: boolean }): Promise<void>;
 }
 
 export async function runPgroute(opts: RunOptions): Promise<Running> {
@@ -48,10 +69,12 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   await pipeline.start();
   const paths = statePaths(settings.stateDir);
+  const readiness = new Readiness();
+  readiness.hold('haproxy', opts.spawnHaproxy ? 'HAProxy is starting' : `the HAProxy master at ${paths.masterSocket} has not answered yet`);
 
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');
-  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics });
+  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics, notReady: () => readiness.notReady() });
 
   // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
   applier.attach();
@@ -68,19 +91,31 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       await agent.close();
       throw err;
     }
+    readiness.release('haproxy');
   }
+  // HAProxy in another container (watch): ready while its master answers with a worker running.
+  const external = opts.spawnHaproxy ? undefined : followExternalHaproxy(paths.masterSocket, readiness);
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
   workers.unref();
   const renewal = opts.startRenewal?.();
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
+  const stop = (how: { readonly drain?: boolean } = {}): Promise<void> =>
     (stopping ??= (async () => {
-      log.info('stopping: the source, then HAProxy (no new connections), then the agent');
+      const { delayMs, timeoutMs } = opts.drain;
+      readiness.hold('stopping', 'draining: this replica is stopping');
+      if (how.drain === true && delayMs > 0) {
+        log.info({ delayMs }, 'draining: /readyz answers 503; HAProxy keeps listening and routing for the drain delay, so balancers stop sending first');
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+      log.info({ timeoutMs }, 'stopping: the source, then HAProxy (no new connections; open sessions are served up to the drain timeout), then the agent');
       clearInterval(workers);
+      external?.stop();
       await renewal?.stop();
       await pipeline.stop();
-      await master?.stop();
+      // The agent stays up while HAProxy may still ask it (connections accepted before it stopped listening).
+      if (master !== undefined) await master.stop(timeoutMs);
+      else await waitUntilGone(paths.masterSocket, timeoutMs, log);
       await agent.close();
     })());
   const done = master
@@ -96,6 +131,30 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     : new Promise<number>(() => {});
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
+}
+
+/** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */
+function followExternalHaproxy(socket: string, readiness: Readiness): { stop(): void } {
+  const check = (): void => {
+    showProc(socket).then(
+      (p) => (p.workers.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
+      (err: Error) => readiness.hold('haproxy', `the HAProxy master does not answer: ${err.message}`),
+    );
+  };
+  check();
+  const timer = setInterval(check, 1_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Resolves once the HAProxy master on `socket` no longer answers, or after timeoutMs. */
+async function waitUntilGone(socket: string, timeoutMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await showProc(socket).then(() => true, () => false))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  log.warn({ timeoutMs }, 'the HAProxy beside pgroute still runs after the drain timeout; stopping the agent anyway (connections it accepts now are refused)');
 }
 
 async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {

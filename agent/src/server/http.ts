@@ -1,4 +1,5 @@
-// The agent's HTTP side: /healthz for probes and /metrics for Prometheus.
+// The agent's HTTP side: /healthz (alive and serving), /readyz (and this replica may take new
+// connections) for probes, and /metrics for Prometheus.
 
 import { createServer, type Server } from 'node:http';
 import type { AgentMetrics } from '../metrics.js';
@@ -6,6 +7,11 @@ import type { AgentMetrics } from '../metrics.js';
 export interface HealthSource {
   /** undefined when healthy, else why not. */
   unhealthy(): string | undefined;
+  /**
+   * undefined when the replica may take new connections, else why not (starting, draining): what
+   * a balancer or a readiness probe follows. Absent: ready whenever healthy.
+   */
+  notReady?(): string | undefined;
   describe(): Record<string, unknown>;
 }
 
@@ -18,8 +24,12 @@ export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSourc
     }
     if (path === '/healthz' || path === '/readyz') {
       const problem = health.unhealthy();
-      const body = JSON.stringify({ status: problem === undefined ? 'ok' : 'unhealthy', problem, ...health.describe() });
-      res.writeHead(problem === undefined ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+      const waiting = problem === undefined ? health.notReady?.() : undefined;
+      const status = problem !== undefined ? 'unhealthy' : waiting !== undefined ? 'not ready' : 'ok';
+      const body = JSON.stringify({ status, problem: problem ?? waiting, ...health.describe() });
+      // /healthz answers 503 only when the agent does not serve; /readyz also while not ready.
+      const failing = problem !== undefined || (path === '/readyz' && waiting !== undefined);
+      res.writeHead(failing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
       return;
     }
     if (path === '/metrics') {
@@ -29,6 +39,6 @@ export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSourc
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz or /metrics\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
   });
 }

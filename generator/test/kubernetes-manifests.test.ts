@@ -673,13 +673,24 @@ describe('kubernetes manifests', () => {
     expect(svc?.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['postgres']);
     expect(svc?.spec.ports.map((p: Obj) => p.port)).toEqual([5432]);
 
-    // The exec probes ask the agent's /healthz on --agent-http-port.
+    // The exec probes ask the agent on --agent-http-port: /readyz for readiness (false while
+    // starting and draining), /healthz for the others.
     const httpPort = flag(args, '--agent-http-port') ?? '6711';
     for (const [kind, p] of probes(pg)) {
       const script = (p.exec?.command ?? []).join(' ');
-      expect(script, kind).toContain(`http://127.0.0.1:${httpPort}/healthz`);
+      expect(script, kind).toContain(`http://127.0.0.1:${httpPort}/${kind === 'readinessProbe' ? 'readyz' : 'healthz'}`);
     }
     expect(probes(pg).map(([k]) => k).sort()).toEqual(['livenessProbe', 'readinessProbe', 'startupProbe']);
+
+    // The drain fits the grace period: pgroute's delay equals the haproxy preStop's sleep, and the
+    // delay plus the drain timeout leave the kubelet's SIGKILL a margin.
+    const seconds = (v: string | undefined): number => Number(/^(\d+)s$/.exec(v ?? '')?.[1] ?? NaN);
+    const delay = seconds(flag(args, '--drain-delay'));
+    const timeout = seconds(flag(args, '--drain-timeout'));
+    const preStop: string = (hap.lifecycle?.preStop?.exec?.command ?? []).join(' ');
+    expect(preStop).toContain(`sleep ${delay}; kill -USR1 1`);
+    expect(preStop).toContain(`[ $i -lt ${timeout} ]`);
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(delay + timeout);
 
     // Selectors: the Deployment's, the Service's and the PDB's all select these pods.
     const labels: Obj = d.spec.template.metadata.labels;

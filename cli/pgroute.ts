@@ -33,6 +33,7 @@ import { addDeploymentFlags, label, settingsFromFlags, type DeploymentFlags } fr
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { addDrainFlags, drainFromFlags, type DrainFlags } from './drain.js';
+import { addKubePeersFlags, kubePeersFromFlags, type KubePeersFlags } from './kube-peers.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerTenantCommands } from './tenant.js';
@@ -145,7 +146,7 @@ addDrainFlags(
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
-addDrainFlags(addDeploymentFlags(
+addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   program
     .command('watch')
     .description('follow a tenant source and keep HAProxy and the agent in step with it (long-running)')
@@ -167,10 +168,11 @@ addDrainFlags(addDeploymentFlags(
     .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'))
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
-)).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & WatchFlags) => {
+))).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & KubePeersFlags & WatchFlags) => {
   const drain = drainFromFlags(flags);
   const { settings, fallbackListener, agentHttpPort } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener);
+  const replicas = await kubePeersFromFlags(flags, settings, log);
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
@@ -179,6 +181,7 @@ addDrainFlags(addDeploymentFlags(
     agentHttpPort,
     spawnHaproxy: flags.spawnHaproxy,
     drain,
+    ...(replicas === undefined ? {} : { replicas }),
     log,
   });
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);

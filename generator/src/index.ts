@@ -30,7 +30,7 @@ export { admissionFromFlags, describeAdmission } from './sources/docker/ownershi
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
-export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type RunOptions, type Running } from './run.js';
+export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type ReplicaWatch, type RunOptions, type Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';
@@ -79,3 +79,4 @@ export const loadCertificates = () => import('./tls/certificates.js');
 export const loadSecretStore = () => import('./tls/secret-store.js');
 export const loadDockerSource = () => import('./sources/docker.js');
 export const loadKubernetesSource = () => import('./sources/kubernetes.js');
+export const loadKubernetesPeers = () => import('./replicas/kubernetes-peers.js');

@@ -13,6 +13,7 @@ import { createGeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import { Pipeline } from './pipeline.js';
 import { Readiness } from './readiness.js';
+import type { Replicas } from './replicas/peers.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
@@ -32,6 +33,14 @@ export interface RunOptions {
    */
   readonly startRenewal?: () => RenewalWatch | undefined;
   readonly drain: DrainOptions;
+  /** Where the replicas come from at runtime (Kubernetes); absent: Settings.replicas, fixed. */
+  readonly replicas?: ReplicaWatch;
+}
+
+/** Follows the platform's list of replicas: the first list, then every change. */
+export interface ReplicaWatch {
+  start(onChange: (replicas: Replicas) => void): Promise<Replicas>;
+  stop(): Promise<void>;
 }
 
 /** How a replica leaves a balancer's rotation without failing a new connection (docs/replicas.md). */
@@ -67,7 +76,12 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
-  await pipeline.start();
+  // The replicas first, so that the first configuration already names them.
+  if (opts.replicas !== undefined) pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
+  await pipeline.start().catch(async (err: unknown) => {
+    await opts.replicas?.stop();
+    throw err;
+  });
   const paths = statePaths(settings.stateDir);
   const readiness = new Readiness();
   readiness.hold('haproxy', opts.spawnHaproxy ? 'HAProxy is starting' : `the HAProxy master at ${paths.masterSocket} has not answered yet`);
@@ -87,6 +101,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       // Up means controllable too: the master CLI answers (reloads go through it).
       await waitForMaster(paths.masterSocket, 10_000, master.exited);
     } catch (err) {
+      await opts.replicas?.stop();
       await pipeline.stop();
       await agent.close();
       throw err;
@@ -112,6 +127,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       clearInterval(workers);
       external?.stop();
       await renewal?.stop();
+      await opts.replicas?.stop();
       await pipeline.stop();
       // The agent stays up while HAProxy may still ask it (connections accepted before it stopped listening).
       if (master !== undefined) await master.stop(timeoutMs);

@@ -8,12 +8,7 @@
 // must be a peer of the others before it can resync from them and become ready. Terminating pods
 // stay peers until they are gone: they still serve sessions whose records the others keep.
 
-/** One replica as the peers section names it (the same shape as replicas/peers.ts's Peer). */
-export interface SlicePeer {
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-}
+import type { Peer, Replicas } from './peers.js';
 
 /** The fields of a discovery.k8s.io/v1 EndpointSlice read here (client-node's V1EndpointSlice fits). */
 export interface EndpointSliceLike {
@@ -31,8 +26,8 @@ const POD_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
  * Every pod in the slices, once, sorted by name. An endpoint without a Pod reference or an address
  * (FQDN slices, manually written slices) names no replica and is left out.
  */
-export function peersOfSlices(slices: readonly EndpointSliceLike[], port: number): SlicePeer[] {
-  const byName = new Map<string, SlicePeer>();
+export function peersOfSlices(slices: readonly EndpointSliceLike[], port: number): Peer[] {
+  const byName = new Map<string, Peer>();
   for (const slice of slices) {
     if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
     for (const e of slice.endpoints ?? []) {
@@ -43,4 +38,14 @@ export function peersOfSlices(slices: readonly EndpointSliceLike[], port: number
     }
   }
   return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * This replica (`self`, its pod name) among the pods of the slices. Its own entry is the address
+ * its peers listener binds: its pod IP once a slice lists it, every address (0.0.0.0) until then,
+ * so a pod starting before the EndpointSlice controller saw it still takes its peers' connections.
+ */
+export function replicasOfSlices(self: string, peers: readonly Peer[], port: number): Replicas {
+  const own = peers.find((p) => p.name === self) ?? { name: self, host: '0.0.0.0', port };
+  return { self, peers: [own, ...peers.filter((p) => p.name !== self)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) };
 }

@@ -1,22 +1,27 @@
 // Follows the EndpointSlices of pgroute's own Service in pgroute's namespace (list + watch, the
-// one kind and namespace kubernetes/base/rbac.yaml grants for it) and reports the peer list they
-// name (endpoint-slices.ts) whenever it changes. Like the tenant source's informers, the cache
+// one kind and namespace kubernetes/base/rbac.yaml grants for it) and reports the replicas they
+// name (endpoint-slices.ts) whenever they change. Like the tenant source's informers, the cache
 // survives an outage (the last list stays in force) and a failed informer restarts with backoff.
 
 import { DiscoveryV1Api, KubeConfig, ListWatch, type V1EndpointSlice, type V1EndpointSliceList } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { deepEqual } from '../equal.js';
+import { defaultKubeConfig } from '../sources/kubernetes.js';
 import { TimedWatch } from '../sources/kubernetes/timed-watch.js';
-import { peersOfSlices, type SlicePeer } from './endpoint-slices.js';
+import { peersOfSlices, replicasOfSlices } from './endpoint-slices.js';
+import type { Replicas } from './peers.js';
 
 export interface KubernetesPeersOptions {
-  readonly kubeConfig: KubeConfig;
+  /** Default: loadFromDefault() ($KUBECONFIG, ~/.kube/config, else the in-cluster service account). */
+  readonly kubeConfig?: KubeConfig;
   /** pgroute's namespace (in a pod: the service account's namespace file). */
   readonly namespace: string;
   /** pgroute's Service, whose EndpointSlices name the replicas. */
   readonly service: string;
   /** The peers port every replica listens on. */
   readonly port: number;
+  /** This replica's name: its pod's name. */
+  readonly self: string;
   readonly log: Logger;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   readonly watchTimeoutSeconds?: number;
@@ -25,7 +30,7 @@ export interface KubernetesPeersOptions {
 export class KubernetesPeers {
   readonly #o: KubernetesPeersOptions;
   #informer: ListWatch<V1EndpointSlice> | undefined;
-  #last: readonly SlicePeer[] | undefined;
+  #last: Replicas | undefined;
   #stopped = false;
   #attempt = 0;
   #restart: NodeJS.Timeout | undefined;
@@ -35,23 +40,24 @@ export class KubernetesPeers {
     this.#o = opts;
   }
 
-  /** Starts following; resolves with the first complete peer list (after the first list). */
-  start(onChange: (peers: readonly SlicePeer[]) => void): Promise<readonly SlicePeer[]> {
-    const { namespace, service, kubeConfig, log } = this.#o;
+  /** Starts following; resolves with the replicas of the first list, then reports every change. */
+  start(onChange: (replicas: Replicas) => void): Promise<Replicas> {
+    const { namespace, service, log } = this.#o;
+    const kubeConfig = this.#o.kubeConfig ?? defaultKubeConfig();
     const api = kubeConfig.makeApiClient(DiscoveryV1Api);
     const selector = `kubernetes.io/service-name=${service}`;
-    let first: ((peers: readonly SlicePeer[]) => void) | undefined;
-    const firstList = new Promise<readonly SlicePeer[]>((resolve) => (first = resolve));
+    let first: ((replicas: Replicas) => void) | undefined;
+    const firstList = new Promise<Replicas>((resolve) => (first = resolve));
     const emit = (): void => {
       this.#soon = undefined;
       if (this.#stopped || this.#informer === undefined) return;
-      const peers = peersOfSlices(this.#informer.list(), this.#o.port);
-      if (this.#last !== undefined && deepEqual(peers, this.#last)) return;
+      const replicas = replicasOfSlices(this.#o.self, peersOfSlices(this.#informer.list(), this.#o.port), this.#o.port);
+      if (this.#last !== undefined && deepEqual(replicas, this.#last)) return;
       const initial = this.#last === undefined;
-      this.#last = peers;
-      log.info({ namespace, service, peers: peers.map((p) => `${p.name}=${p.host}:${p.port}`) }, 'replicas from the kubernetes endpointslices');
-      if (initial) first?.(peers);
-      else onChange(peers);
+      this.#last = replicas;
+      log.info({ namespace, service, self: replicas.self, peers: replicas.peers.map((p) => `${p.name}=${p.host}:${p.port}`) }, 'replicas from the kubernetes endpointslices');
+      if (initial) first?.(replicas);
+      else onChange(replicas);
     };
     // The changes of one turn of the event loop (a list delivers every slice at once) make one list.
     const schedule = (): void => {

@@ -13,7 +13,8 @@ import { createGeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import { Pipeline } from './pipeline.js';
 import { Readiness } from './readiness.js';
-import type { Replicas } from './replicas/peers.js';
+import { PEERS_SECTION, remotePeers, type Replicas } from './replicas/peers.js';
+import { waitForPeersResync } from './haproxy/peers-resync.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
@@ -55,6 +56,9 @@ export interface DrainOptions {
   readonly timeoutMs: number;
 }
 
+/** How long a starting replica waits for HAProxy's peers resync before it reports ready anyway. */
+const PEERS_RESYNC_LIMIT_MS = 30_000;
+
 export const DEFAULT_DRAIN: DrainOptions = { delayMs: 5_000, timeoutMs: 30_000 };
 
 export interface Running {
@@ -85,6 +89,22 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const paths = statePaths(settings.stateDir);
   const readiness = new Readiness();
   readiness.hold('haproxy', opts.spawnHaproxy ? 'HAProxy is starting' : `the HAProxy master at ${paths.masterSocket} has not answered yet`);
+  // With other replicas, ready only once HAProxy learnt the replicated tables from them (or gave up
+  // waiting for them: its resync timeout), so a restarted replica converges before it takes traffic.
+  const replicas = applier.deployment?.replicas ?? settings.replicas;
+  if (remotePeers(replicas).length > 0) {
+    readiness.hold('peers', 'the replicated tables are resyncing from the other replicas');
+    void waitForPeersResync(paths.adminSocket, PEERS_SECTION, PEERS_RESYNC_LIMIT_MS).then(
+      () => {
+        log.info('the replicated tables resynced from the other replicas');
+        readiness.release('peers');
+      },
+      (err: Error) => {
+        log.warn({ err: err.message }, 'the replicated tables did not resync; reporting ready anyway (routing follows the source, not the tables)');
+        readiness.release('peers');
+      },
+    );
+  }
 
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');

@@ -3,6 +3,9 @@
 // replica still serves its open sessions, and a replica killed with SIGKILL costs only the
 // connections it held.
 //
+// The replicas are peers of each other (--name/--peer): a restarted one reports ready only after
+// its replicated tables resynced from the others.
+//
 // Each replica reaches the one PostgreSQL server through its own loopback address (127.0.0.2, .3,
 // .4), so `inet_server_addr()` on a connection names the replica that routed it.
 
@@ -35,8 +38,11 @@ let balancer: Balancer;
 const dirs: string[] = [];
 const replicas: Replica[] = [0, 1, 2].map((i) => ({ name: `r${i}`, address: `127.0.0.${i + 2}`, ports: portBlock(110 + i), stateDir: '', tenantsFile: '' }));
 
+/** Every replica names all three as its peers (HAProxy's peers protocol, on a spare port each). */
+const PEERS = replicas.map((r) => `${r.name}=127.0.0.1:${r.ports.spare[0]}`).join(',');
+
 async function start(r: Replica, extra: readonly string[] = []): Promise<void> {
-  r.proc = await startUp(r.ports, r.tenantsFile, r.stateDir, [...DRAIN, ...extra]);
+  r.proc = await startUp(r.ports, r.tenantsFile, r.stateDir, [...DRAIN, '--name', r.name, '--peer', PEERS, ...extra]);
 }
 
 const byAddress = (address: string): string => replicas.find((r) => r.address === address)?.name ?? `unknown ${address}`;
@@ -126,6 +132,8 @@ describe('rolling restart behind a balancer that follows /readyz', () => {
         expect(exit.code, proc.output(30)).toBe(0);
         await start(r);
         await balancer.waitState(r.name, 'UP');
+        // Ready came after the replicated tables resynced from the other two.
+        await r.proc!.waitForOutput(/resynced from the other replicas/, 1_000);
         await loop.moreSuccesses(30);
       }
     } finally {

@@ -18,6 +18,7 @@ import { waitForPeersResync } from './haproxy/peers-resync.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
+import { startAccessSync } from './replicas/access-sync.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -130,6 +131,11 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   }
   // HAProxy in another container (watch): ready while its master answers with a worker running.
   const external = opts.spawnHaproxy ? undefined : followExternalHaproxy(paths.masterSocket, readiness);
+  // The access switch of every replica, through HAProxy's replicated table; converged before
+  // "running" (a restarted replica learns what changed while it was down).
+  const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(replicas).length > 0, log });
+  await access.settled;
+  await pipeline.refreshAccess();
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
   workers.unref();
   const renewal = opts.startRenewal?.();
@@ -146,6 +152,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       log.info({ timeoutMs }, 'stopping: the source, then HAProxy (no new connections; open sessions are served up to the drain timeout), then the agent');
       clearInterval(workers);
       external?.stop();
+      await access.stop();
       await renewal?.stop();
       await opts.replicas?.stop();
       await pipeline.stop();

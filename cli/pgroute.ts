@@ -12,6 +12,9 @@ import {
   reloadMaster,
   runPgroute,
   type Generation,
+  type Listener,
+  type Running,
+  type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
@@ -20,6 +23,8 @@ import { reportRefused } from './report.js';
 import { addDeploymentFlags, label, metricsAddressFromFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
+import { addDrainFlags, drainFromFlags, type DrainFlags } from './drain.js';
+import { addKubePeersFlags, kubePeersFromFlags, type KubePeersFlags } from './kube-peers.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerPlanCommand } from './plan.js';
@@ -133,28 +138,36 @@ program
     await runUntilSignal(log, () => agent.close());
   });
 
-addDeploymentFlags(
-  program
-    .command('up')
-    .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (Ctrl-C stops both)')
-    .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
-  'unix',
-).action(async (flags: DeploymentFlags & TlsFlags & { tenants: string }) => {
+/** SIGTERM (an orchestrator, a rolling restart) drains: readiness first, then the listener. */
+const stopOn = (running: Running) => (signal: 'SIGINT' | 'SIGTERM') => running.stop({ drain: signal === 'SIGTERM' });
+
+addDrainFlags(
+  addDeploymentFlags(
+    program
+      .command('up')
+      .description('run HAProxy and the agent on this machine in the foreground, following edits of the tenants file (SIGTERM drains and stops both, Ctrl-C stops them)')
+      .requiredOption('--tenants <file>', 'tenants file (YAML), watched for changes'),
+    'unix',
+  ),
+).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & { tenants: string }) => {
+  const drain = drainFromFlags(flags);
   const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
-  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags });
-  process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
+  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain });
+  process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
-addDeploymentFlags(
+addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   addSourceFlags(
     program.command('watch').description('follow one or more tenant sources and keep HAProxy and the agent in step with them (long-running)'),
     'tenants file (YAML), for --source file',
   )
     .option('--spawn-haproxy', 'start HAProxy here (default: drive the HAProxy running on the state dir\'s sockets)', false),
   'unix',
-).action(async (flags: DeploymentFlags & TlsFlags & WatchFlags) => {
+))).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & KubePeersFlags & WatchFlags) => {
+  const drain = drainFromFlags(flags);
   const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener, log);
+  const replicas = await kubePeersFromFlags(flags, settings, log);
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
@@ -162,9 +175,11 @@ addDeploymentFlags(
     startRenewal: () => startRenewal(flags, settings, log),
     metricsAddress,
     spawnHaproxy: flags.spawnHaproxy,
+    drain,
+    ...(replicas === undefined ? {} : { replicas }),
     log,
   });
-  process.exitCode = await runUntilSignal(log, () => running.stop(), running.done);
+  process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {

@@ -1,9 +1,10 @@
 // `pgroute up`: the embedded default. The tenants file (watched) through the pipeline, the agent in
-// this process and HAProxy (master-worker) as a child; Ctrl-C or SIGTERM stops all of it cleanly.
+// this process and HAProxy (master-worker) as a child; SIGTERM drains and stops all of it, Ctrl-C
+// stops it without the drain delay.
 
 import type { Logger } from 'pino';
 import type { Endpoint } from '../agent/src/index.js';
-import { FileSource, parsePolicy, runPgroute, type Listener, type Running, type Settings } from '../generator/src/index.js';
+import { FileSource, parsePolicy, runPgroute, type DrainOptions, type Listener, type Running, type Settings } from '../generator/src/index.js';
 import { startRenewal, type TlsFlags } from './tls.js';
 
 export interface UpOptions {
@@ -13,6 +14,7 @@ export interface UpOptions {
   readonly metricsAddress: Endpoint;
   readonly log: Logger;
   readonly tls: TlsFlags;
+  readonly drain: DrainOptions;
 }
 
 export function up(opts: UpOptions): Promise<Running> {
@@ -23,6 +25,7 @@ export function up(opts: UpOptions): Promise<Running> {
     settings: opts.settings,
     metricsAddress: opts.metricsAddress,
     spawnHaproxy: true,
+    drain: opts.drain,
     log: opts.log,
   });
 }

@@ -17,10 +17,12 @@ import { RefusalLog } from './server/refusal-log.js';
 
 export interface AgentOptions {
   readonly listen: SpopEndpoint;
-  /** The metrics address: /healthz, /metrics, /metrics/haproxy; omit to run without. */
+  /** The metrics address: /healthz, /readyz, /metrics, /metrics/haproxy; omit to run without. */
   readonly http?: Endpoint;
   /** HAProxy's stats frontend, relayed at /metrics/haproxy on the metrics address. */
   readonly haproxyExporter?: Endpoint;
+  /** Why this replica must not take new connections now (undefined: it may); /readyz says 503 then. */
+  readonly notReady?: () => string | undefined;
   readonly store: RouteStore;
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
@@ -82,6 +84,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   if (opts.http) {
     http = createAgentHttpServer(metrics, {
       unhealthy: () => (server.listening ? undefined : 'SPOP listener closed'),
+      notReady: () => opts.notReady?.(),
       describe: () => ({ routeTable: store.table.version, tenants: store.table.tenants.size, haproxyConnections: connections.size }),
     }, opts.haproxyExporter === undefined ? {} : { haproxyExporter: opts.haproxyExporter });
     try {

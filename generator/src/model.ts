@@ -1,6 +1,7 @@
 // The generator's domain: tenants as sources see them, and the snapshot one pipeline renders.
 
 import type { Endpoint, RoutingPolicy } from '../../agent/src/index.js';
+import type { Replicas } from './replicas/peers.js';
 
 export type { Endpoint };
 
@@ -69,4 +70,6 @@ export interface TenantSnapshot {
 export interface Deployment {
   readonly listeners: readonly Listener[];
   readonly policy: RoutingPolicy;
+  /** The replicas as the platform lists them now (Kubernetes); absent: Settings.replicas (flags). */
+  readonly replicas?: Replicas;
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Applier, ApplyResult } from './apply.js';
 import type { GeneratorMetrics } from './metrics.js';
 import type { Deployment, RefusedTenant } from './model.js';
+import type { Replicas } from './replicas/peers.js';
 import type { SourceView, TenantSource } from './sources/source.js';
 import { mkdir } from 'node:fs/promises';
 import { deepEqual } from './equal.js';
@@ -46,6 +47,8 @@ export class Pipeline {
   #lastRefusals: readonly RefusedTenant[] | undefined;
   /** The newest view the source delivered (what a retry applies). */
   #latest: SourceView | undefined;
+  /** The replicas the platform lists (setReplicas), applied with every view. */
+  #replicas: Replicas | undefined;
 
   constructor(opts: PipelineOptions) {
     this.#o = opts;
@@ -79,6 +82,16 @@ export class Pipeline {
     const applying = this.#applyNow(first);
     this.#track(applying);
     return applying;
+  }
+
+  /**
+   * The replicas as the platform lists them now (Kubernetes): applied with the newest view (a
+   * change of them is a graceful reload). Called before start(), they are in the first apply.
+   */
+  setReplicas(replicas: Replicas): void {
+    if (deepEqual(replicas, this.#replicas)) return;
+    this.#replicas = replicas;
+    if (this.#latest !== undefined) this.#offer(this.#latest);
   }
 
   async stop(): Promise<void> {
@@ -136,7 +149,8 @@ export class Pipeline {
     const since = this.#firstPendingAt;
     const snapshot = applyAccess(view.snapshot, this.#access);
     this.#reportRefusals(snapshot.refused);
-    const result = await this.#o.applier.apply(view.deployment ?? this.#o.deployment, snapshot);
+    const deployment = view.deployment ?? this.#o.deployment;
+    const result = await this.#o.applier.apply(this.#replicas === undefined ? deployment : { ...deployment, replicas: this.#replicas }, snapshot);
     if (result.kind !== 'unchanged') {
       // Time to routable: a failed apply made nothing routable (pgroute_applies_total counts it).
       if (result.kind !== 'failed') this.#o.metrics?.applyLatency.labels(result.kind).observe((Date.now() - since) / 1000);

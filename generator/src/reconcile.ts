@@ -155,6 +155,7 @@ function forcedReasons(applied: Applied, deployment: Deployment, wanted: Readonl
   const forced: string[] = [];
   if (applied.uncertain) forced.push('a previous apply failed part-way through the runtime API');
   if (!deepEqual(applied.deployment.listeners, deployment.listeners)) forced.push('listeners changed');
+  if (!deepEqual(applied.deployment.replicas, deployment.replicas)) forced.push('replicas changed');
   for (const o of wanted.values()) {
     // The runtime API takes addresses, not names: a host name needs the reload's resolver set-up.
     if (isIP(o.endpoint.host) === 0 && !sameEndpointPlaced(applied.layout, o)) {

@@ -12,11 +12,13 @@ import { waitForTcp } from './haproxy/wait-tcp.js';
 import { createGeneratorMetrics } from './metrics.js';
 import type { Deployment } from './model.js';
 import { Pipeline } from './pipeline.js';
+import { Readiness } from './readiness.js';
+import { PEERS_SECTION, remotePeers, type Replicas } from './replicas/peers.js';
+import { waitForPeersResync } from './haproxy/peers-resync.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
 import { startAccessSync } from './replicas/access-sync.js';
-import { remotePeers } from './replicas/peers.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -33,12 +35,43 @@ export interface RunOptions {
    * builds it from its TLS flags). Undefined when nothing is to be renewed.
    */
   readonly startRenewal?: () => RenewalWatch | undefined;
+  readonly drain: DrainOptions;
+  /** Where the replicas come from at runtime (Kubernetes); absent: Settings.replicas, fixed. */
+  readonly replicas?: ReplicaWatch;
 }
+
+/** Follows the platform's list of replicas: the first list, then every change. */
+export interface ReplicaWatch {
+  start(onChange: (replicas: Replicas) => void): Promise<Replicas>;
+  stop(): Promise<void>;
+}
+
+/** How a replica leaves a balancer's rotation without failing a new connection (docs/replicas.md). */
+export interface DrainOptions {
+  /**
+   * After a drain begins, /readyz answers 503 this long while HAProxy still listens and routes, so
+   * that balancers and Endpoints following readiness stop sending first.
+   */
+  readonly delayMs: number;
+  /** Then HAProxy stops listening and serves the open sessions at most this long (spawned HAProxy),
+   * or pgroute keeps its agent up at most this long for the HAProxy beside it to finish (external). */
+  readonly timeoutMs: number;
+}
+
+/** How long a starting replica waits for HAProxy's peers resync before it reports ready anyway. */
+const PEERS_RESYNC_LIMIT_MS = 30_000;
+
+export const DEFAULT_DRAIN: DrainOptions = { delayMs: 5_000, timeoutMs: 30_000 };
 
 export interface Running {
   /** Resolves with the exit code once pgroute stopped (by stop(), or because HAProxy died). */
   readonly done: Promise<number>;
-  stop(): Promise<void>;
+  /**
+   * Stops everything. With `drain` (SIGTERM), readiness goes false for the drain delay first;
+   * without (Ctrl-C), HAProxy stops listening at once. Either way open sessions are served up to
+   * the drain timeout.
+   */
+  stop(opts?: { readonly drain?: boolean }): Promise<void>;
 }
 
 export async function runPgroute(opts: RunOptions): Promise<Running> {
@@ -49,13 +82,36 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
-  await pipeline.start();
+  // The replicas first, so that the first configuration already names them.
+  if (opts.replicas !== undefined) pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
+  await pipeline.start().catch(async (err: unknown) => {
+    await opts.replicas?.stop();
+    throw err;
+  });
   const paths = statePaths(settings.stateDir);
+  const readiness = new Readiness();
+  readiness.hold('haproxy', opts.spawnHaproxy ? 'HAProxy is starting' : `the HAProxy master at ${paths.masterSocket} has not answered yet`);
+  // With other replicas, ready only once HAProxy learnt the replicated tables from them (or gave up
+  // waiting for them: its resync timeout), so a restarted replica converges before it takes traffic.
+  const replicas = applier.deployment?.replicas ?? settings.replicas;
+  if (remotePeers(replicas).length > 0) {
+    readiness.hold('peers', 'the replicated tables are resyncing from the other replicas');
+    void waitForPeersResync(paths.adminSocket, PEERS_SECTION, PEERS_RESYNC_LIMIT_MS).then(
+      () => {
+        log.info('the replicated tables resynced from the other replicas');
+        readiness.release('peers');
+      },
+      (err: Error) => {
+        log.warn({ err: err.message }, 'the replicated tables did not resync; reporting ready anyway (routing follows the source, not the tables)');
+        readiness.release('peers');
+      },
+    );
+  }
 
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');
   const exporter = settings.stats.enabled ? { host: reachable(settings.stats.address), port: settings.stats.port } : undefined;
-  const agent = await startAgent({ listen: endpoint, http: opts.metricsAddress, ...(exporter === undefined ? {} : { haproxyExporter: exporter }), store, log, metrics });
+  const agent = await startAgent({ listen: endpoint, http: opts.metricsAddress, ...(exporter === undefined ? {} : { haproxyExporter: exporter }), store, log, metrics, notReady: () => readiness.notReady() });
 
   // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
   applier.attach();
@@ -68,14 +124,18 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       // Up means controllable too: the master CLI answers (reloads go through it).
       await waitForMaster(paths.masterSocket, 10_000, master.exited);
     } catch (err) {
+      await opts.replicas?.stop();
       await pipeline.stop();
       await agent.close();
       throw err;
     }
+    readiness.release('haproxy');
   }
+  // HAProxy in another container (watch): ready while its master answers with a worker running.
+  const external = opts.spawnHaproxy ? undefined : followExternalHaproxy(paths.masterSocket, readiness);
   // The access switch of every replica, through HAProxy's replicated table; converged before
   // "running" (a restarted replica learns what changed while it was down).
-  const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(settings.replicas).length > 0, log });
+  const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(replicas).length > 0, log });
   await access.settled;
   await pipeline.refreshAccess();
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
@@ -83,14 +143,24 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const renewal = opts.startRenewal?.();
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
+  const stop = (how: { readonly drain?: boolean } = {}): Promise<void> =>
     (stopping ??= (async () => {
-      log.info('stopping: the source, then HAProxy (no new connections), then the agent');
+      const { delayMs, timeoutMs } = opts.drain;
+      readiness.hold('stopping', 'draining: this replica is stopping');
+      if (how.drain === true && delayMs > 0) {
+        log.info({ delayMs }, 'draining: /readyz answers 503; HAProxy keeps listening and routing for the drain delay, so balancers stop sending first');
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+      log.info({ timeoutMs }, 'stopping: the source, then HAProxy (no new connections; open sessions are served up to the drain timeout), then the agent');
       clearInterval(workers);
+      external?.stop();
       await access.stop();
       await renewal?.stop();
+      await opts.replicas?.stop();
       await pipeline.stop();
-      await master?.stop();
+      // The agent stays up while HAProxy may still ask it (connections accepted before it stopped listening).
+      if (master !== undefined) await master.stop(timeoutMs);
+      else await waitUntilGone(paths.masterSocket, timeoutMs, log);
       await agent.close();
     })());
   const done = master
@@ -106,6 +176,30 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     : new Promise<number>(() => {});
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
+}
+
+/** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */
+function followExternalHaproxy(socket: string, readiness: Readiness): { stop(): void } {
+  const check = (): void => {
+    showProc(socket).then(
+      (p) => (p.workers.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
+      (err: Error) => readiness.hold('haproxy', `the HAProxy master does not answer: ${err.message}`),
+    );
+  };
+  check();
+  const timer = setInterval(check, 1_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Resolves once the HAProxy master on `socket` no longer answers, or after timeoutMs. */
+async function waitUntilGone(socket: string, timeoutMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await showProc(socket).then(() => true, () => false))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  log.warn({ timeoutMs }, 'the HAProxy beside pgroute still runs after the drain timeout; stopping the agent anyway (connections it accepts now are refused)');
 }
 
 async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {

@@ -290,6 +290,27 @@ function stripComments(code: string): string {
 /** What only --kube-ownership=declared calls (the Namespace informers). */
 const DECLARED_ONLY = join(ROOT, 'generator', 'src', 'sources', 'kubernetes', 'namespaces.ts');
 
+/** The replicas' EndpointSlice watcher (--kube-peers-service) and the Role that grants what it calls. */
+const PEERS_WATCHER = join(ROOT, 'generator', 'src', 'replicas', 'kubernetes-peers.ts');
+const PEERS_ROLE = 'pgroute-peers-reader';
+
+/** What the EndpointSlice watcher calls, derived from its code as neededAccess does for the source. */
+function peersAccess(): Set<string> {
+  const code = stripComments(readFileSync(PEERS_WATCHER, 'utf8'));
+  const clients = [...code.matchAll(/makeApiClient\((\w+)\)/g)].map((m) => m[1]);
+  expect(clients).toEqual(['DiscoveryV1Api']);
+  const rules = new Set<string>();
+  for (const m of code.matchAll(/\.((?:list|read|create|replace|patch|delete)[A-Z]\w*)\(/g)) {
+    expect(m[1], 'the watcher lists the EndpointSlices of one namespace').toBe('listNamespacedEndpointSlice');
+    rules.add('discovery.k8s.io/endpointslices:list');
+  }
+  if (/\bnew (ListWatch|TimedWatch|Watch)\b/.test(code)) {
+    expect(code).toMatch(/`\/apis\/discovery\.k8s\.io\/v1\/namespaces\/\$\{namespace\}\/endpointslices`/);
+    rules.add('discovery.k8s.io/endpointslices:watch');
+  }
+  return rules;
+}
+
 /** The TLS Secret store (--tls-secret): its calls need RBAC on the one Secret it names. */
 const SECRET_STORE = join(ROOT, 'generator', 'src', 'tls', 'secret-store.ts');
 
@@ -443,11 +464,11 @@ describe('kubernetes manifests', () => {
     const clusterRoles = base.filter((o) => o.kind === 'ClusterRole');
     expect(clusterRoles.map((r) => r.metadata.name)).toEqual(['pgroute-service-reader']);
     expect(grantedAccess(clusterRoles[0]!)).toEqual(needed.rules);
-    expect(base.filter((o) => o.kind === 'Role')).toEqual([]);
+    expect(base.filter((o) => o.kind === 'Role').map((r) => r.metadata.name)).toEqual([PEERS_ROLE]);
 
     const single = render(join(KUBE, 'overlays', 'single-namespace'));
     expect(single.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
-    const roles = single.filter((o) => o.kind === 'Role');
+    const roles = single.filter((o) => o.kind === 'Role' && o.metadata.name !== PEERS_ROLE);
     expect(roles.length).toBeGreaterThan(0);
     const args: string[] = container(pgrouteDeployment(single), 'pgroute').args;
     const watched = args.filter((a) => a.startsWith('--namespace=')).map((a) => a.slice('--namespace='.length));
@@ -457,9 +478,29 @@ describe('kubernetes manifests', () => {
     // Every grant anywhere (examples included) is one of these, or one the TLS Secret store needs
     // on a Secret named by resourceNames (checked per overlay below).
     const secretStore = neededAccess([SECRET_STORE]).rules;
+    const peers = peersAccess();
     for (const { obj } of OBJECTS.filter((l) => l.obj.kind === 'Role' || l.obj.kind === 'ClusterRole')) {
-      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || declared.has(g.split('@')[0]!) || secretStore.has(g.split('@')[0]!), g).toBe(true);
+      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || declared.has(g.split('@')[0]!) || secretStore.has(g.split('@')[0]!) || (peers.has(g) && obj.metadata.name === PEERS_ROLE), g).toBe(true);
     }
+  });
+
+  it.each(RENDERS)('%s: the replicas read the EndpointSlices of pgroute\'s namespace (list + watch) and nothing else, in that namespace only', (_name, build) => {
+    // Derived from the watcher's code: the one API client and call it makes, and the path it watches.
+    const peers = peersAccess();
+    expect([...peers].sort()).toEqual(['discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
+    const objs = build();
+    const d = pgrouteDeployment(objs);
+    const args: string[] = container(d, 'pgroute').args;
+    expect(flag(args, '--kube-peers-service')).toBe('pgroute');
+    expect(objs.some((o) => o.kind === 'Service' && o.metadata.name === 'pgroute' && o.metadata.namespace === d.metadata.namespace)).toBe(true);
+    const granting = objs.filter((o) => (o.kind === 'Role' || o.kind === 'ClusterRole') && [...grantedAccess(o)].some((g) => g.startsWith('discovery.k8s.io/')));
+    expect(granting.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`)).toEqual([`Role/${d.metadata.namespace}/${PEERS_ROLE}`]);
+    expect(grantedAccess(granting[0]!)).toEqual(peers);
+    // Its peer name is the pod's name, as the EndpointSlices name it; HAProxy listens on the peers port.
+    const env = (container(d, 'pgroute').env ?? []).find((e: Obj) => e.name === 'PGROUTE_NAME');
+    expect(env?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    const port = Number(flag(args, '--kube-peers-port') ?? 6712);
+    expect((container(d, 'haproxy').ports ?? []).some((p: Obj) => p.containerPort === port && p.name === 'peers')).toBe(true);
   });
 
   it('declared ownership reads Namespaces (list + watch, cluster-scoped) and nothing else', () => {
@@ -612,10 +653,14 @@ describe('kubernetes manifests', () => {
     const flagged = args.filter((a, i) => a.startsWith(`${PORTS_FLAG}=`) || args[i - 1] === PORTS_FLAG).map((a) => a.replace(`${PORTS_FLAG}=`, ''));
     const env = (pg.env ?? []).find((e: Obj) => e.name === PORTS_ENV)?.value;
     const allowed = parseAllowedPorts(flagged.length > 0 ? flagged : env);
-    const tenantRule = [...byPorts.entries()].filter(([k]) => k !== 'TCP 53-53,UDP 53-53' && k !== 'TCP 443-443,TCP 6443-6443');
+    // The other replicas' peers port, to pgroute's own pods alone.
+    const peersPort = Number(flag(args, '--kube-peers-port') ?? 6712);
+    const peersRule = byPorts.get(`TCP ${peersPort}-${peersPort}`);
+    expect(peersRule?.to).toEqual([{ podSelector: { matchLabels: d.spec.template.metadata.labels } }]);
+    const tenantRule = [...byPorts.entries()].filter(([k]) => k !== 'TCP 53-53,UDP 53-53' && k !== 'TCP 443-443,TCP 6443-6443' && k !== `TCP ${peersPort}-${peersPort}`);
     expect(tenantRule).toHaveLength(1);
     expect(describePorts(parseAllowedPorts(portsOf(tenantRule[0]![1]).map((p) => p.replace(/^TCP /, '').replace(/^(\d+)-\1$/, '$1'))))).toBe(describePorts(allowed));
-    expect(rules).toHaveLength(3);
+    expect(rules).toHaveLength(4);
 
     // Nowhere link-local (169.254.169.254 is the cloud metadata service) except by DNS's port 53.
     for (const rule of [api!, tenantRule[0]![1]]) {
@@ -715,13 +760,24 @@ describe('kubernetes manifests', () => {
     expect(svc?.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['postgres']);
     expect(svc?.spec.ports.map((p: Obj) => p.port)).toEqual([5432]);
 
-    // The exec probes ask the agent's /healthz on the port of --metrics-address.
+    // The exec probes ask the agent on the port of --metrics-address: /readyz for readiness
+    // (false while starting and draining), /healthz for the others.
     const httpPort = (flag(args, '--metrics-address') ?? '127.0.0.1:6711').split(':').pop();
     for (const [kind, p] of probes(pg)) {
       const script = (p.exec?.command ?? []).join(' ');
-      expect(script, kind).toContain(`http://127.0.0.1:${httpPort}/healthz`);
+      expect(script, kind).toContain(`http://127.0.0.1:${httpPort}/${kind === 'readinessProbe' ? 'readyz' : 'healthz'}`);
     }
     expect(probes(pg).map(([k]) => k).sort()).toEqual(['livenessProbe', 'readinessProbe', 'startupProbe']);
+
+    // The drain fits the grace period: pgroute's delay equals the haproxy preStop's sleep, and the
+    // delay plus the drain timeout leave the kubelet's SIGKILL a margin.
+    const seconds = (v: string | undefined): number => Number(/^(\d+)s$/.exec(v ?? '')?.[1] ?? NaN);
+    const delay = seconds(flag(args, '--drain-delay'));
+    const timeout = seconds(flag(args, '--drain-timeout'));
+    const preStop: string = (hap.lifecycle?.preStop?.exec?.command ?? []).join(' ');
+    expect(preStop).toContain(`sleep ${delay}; kill -USR1 1`);
+    expect(preStop).toContain(`[ $i -lt ${timeout} ]`);
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(delay + timeout);
 
     // Selectors: the Deployment's, the Service's and the PDB's all select these pods.
     const labels: Obj = d.spec.template.metadata.labels;

@@ -1,5 +1,5 @@
 /**
- * A Kubernetes API server for Services and Namespaces, small enough to read and faithful where
+ * A Kubernetes API server for Services, Namespaces and EndpointSlices, small enough to read and faithful where
  * informers care: list and watch with label and field selectors and resourceVersion semantics, so
  * the real @kubernetes/client-node can be tested on a machine where no API server can run.
  *
@@ -48,6 +48,11 @@
  *   of data, kubernetes.io/tls needs tls.crt and tls.key, type is immutable, and so is the data of
  *   an `immutable: true` Secret. Data that is not base64 -> 400 (the JSON decoder refuses it).
  * Secret writes take the global resourceVersion but are not sent to Service or Namespace watches.
+ *
+ * EndpointSlices (discovery.k8s.io/v1): list and watch of /apis/discovery.k8s.io/v1/endpointslices
+ * and /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices, with the same machinery (label
+ * selector kubernetes.io/service-name=<svc> is how a client follows one Service's). No controller:
+ * a test writes them (putEndpointSlice, deleteEndpointSlice) as the EndpointSlice controller would.
  *
  * Not modelled: Service and Namespace writes over HTTP (tests use the methods below), Secret
  * list/watch/patch/delete (405), that a Service's namespace exists (only creating a Service in a
@@ -149,9 +154,41 @@ export interface NamespaceInput {
   creationTimestamp?: string;
 }
 
+/** An EndpointSlice as it travels on the wire (plain JSON), the fields a client reads. */
+export interface EndpointSliceObject {
+  apiVersion?: 'discovery.k8s.io/v1';
+  kind?: 'EndpointSlice';
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels?: Record<string, string>;
+  };
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: {
+    addresses: string[];
+    conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+    targetRef?: { kind: string; name: string; namespace?: string };
+    nodeName?: string;
+  }[];
+  ports?: { name?: string; port?: number; protocol?: string }[];
+}
+
+export interface EndpointSliceInput {
+  namespace: string;
+  name: string;
+  /** The Service the slice belongs to (label kubernetes.io/service-name, as the controller sets). */
+  service: string;
+  endpoints: EndpointSliceObject['endpoints'];
+  ports?: EndpointSliceObject['ports'];
+  addressType?: EndpointSliceObject['addressType'];
+}
+
 /** The resources served by list and watch. */
-export type Resource = 'services' | 'namespaces';
-type StoredObject = ServiceObject | NamespaceObject;
+export type Resource = 'services' | 'namespaces' | 'endpointslices';
+type StoredObject = ServiceObject | NamespaceObject | EndpointSliceObject;
 
 /** What the apiserver adds to every Namespace's labels (immutable; set on every write). */
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -204,6 +241,7 @@ export class FakeKubeApiServer {
   private server: http.Server | undefined;
   private readonly services = new Map<string, ServiceObject>();
   private readonly namespaces = new Map<string, NamespaceObject>();
+  private readonly endpointSlices = new Map<string, EndpointSliceObject>();
   private readonly secrets = new Map<string, SecretObject>();
   private holds: { method: string; count: number; queue: (() => void)[] }[] = [];
   private rv = 1;
@@ -220,6 +258,7 @@ export class FakeKubeApiServer {
   readonly resourceCounters: Record<Resource, { lists: number; watches: number; gets: number }> = {
     services: { lists: 0, watches: 0, gets: 0 },
     namespaces: { lists: 0, watches: 0, gets: 0 },
+    endpointslices: { lists: 0, watches: 0, gets: 0 },
   };
   /** Every request's path and query, in order (for debugging a test). */
   readonly requests: string[] = [];
@@ -426,6 +465,40 @@ export class FakeKubeApiServer {
     const after = clone(before);
     after.metadata.resourceVersion = String(rv);
     this.record({ rv, resource: 'namespaces', type: 'DELETED', before, after });
+  }
+
+  /** Creates or replaces an EndpointSlice (what the EndpointSlice controller writes for a Service). */
+  putEndpointSlice(input: EndpointSliceInput): EndpointSliceObject {
+    const key = keyOf(input.namespace, input.name);
+    const before = this.endpointSlices.get(key);
+    const rv = this.nextRV();
+    const slice: EndpointSliceObject = {
+      metadata: {
+        name: input.name,
+        namespace: input.namespace,
+        uid: before?.metadata.uid ?? this.nextUid(),
+        resourceVersion: String(rv),
+        creationTimestamp: before?.metadata.creationTimestamp ?? now(),
+        labels: { 'kubernetes.io/service-name': input.service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+      },
+      addressType: input.addressType ?? 'IPv4',
+      endpoints: structuredClone(input.endpoints),
+      ...(input.ports ? { ports: structuredClone(input.ports) } : {}),
+    };
+    this.endpointSlices.set(key, slice);
+    this.record(before === undefined ? { rv, resource: 'endpointslices', type: 'ADDED', after: slice } : { rv, resource: 'endpointslices', type: 'MODIFIED', before, after: slice });
+    return clone(slice);
+  }
+
+  deleteEndpointSlice(namespace: string, name: string): void {
+    const key = keyOf(namespace, name);
+    const before = this.endpointSlices.get(key);
+    if (!before) throw new Error(`endpointslice ${key} does not exist`);
+    this.endpointSlices.delete(key);
+    const rv = this.nextRV();
+    const after = clone(before);
+    after.metadata.resourceVersion = String(rv);
+    this.record({ rv, resource: 'endpointslices', type: 'DELETED', before, after });
   }
 
   /** The stored Namespace, or undefined. */
@@ -669,14 +742,15 @@ export class FakeKubeApiServer {
       throw err;
     }
     const kindName = KINDS[route.resource];
+    const apiVersion = API_VERSIONS[route.resource];
     if (route.name !== undefined) {
-      const obj = route.resource === 'services' ? this.services.get(keyOf(route.namespace ?? '', route.name)) : this.namespaces.get(route.name);
+      const obj = this.store(route.resource).get(route.resource === 'namespaces' ? route.name : keyOf(route.namespace ?? '', route.name));
       if (!obj) return sendStatus(res, 404, 'NotFound', `${route.resource} "${route.name}" not found`, { name: route.name, kind: route.resource });
-      return sendJson(res, 200, { apiVersion: 'v1', kind: kindName, ...clone(obj) });
+      return sendJson(res, 200, { apiVersion, kind: kindName, ...clone(obj) });
     }
     if (watching) return this.watch(res, route.resource, selection, q);
     const items = this.sorted(route.resource, selection).map(clone);
-    return sendJson(res, 200, { kind: `${kindName}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+    return sendJson(res, 200, { kind: `${kindName}List`, apiVersion, metadata: { resourceVersion: String(this.rv) }, items });
   }
 
   private watch(res: http.ServerResponse, resource: Resource, selection: Selection, q: URLSearchParams): void {
@@ -721,7 +795,7 @@ export class FakeKubeApiServer {
   }
 
   private bookmark(w: OpenWatch): void {
-    if (!w.closed) writeEvent(w.res, 'BOOKMARK', { kind: KINDS[w.resource], apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } });
+    if (!w.closed) writeEvent(w.res, 'BOOKMARK', { kind: KINDS[w.resource], apiVersion: API_VERSIONS[w.resource], metadata: { resourceVersion: String(this.rv) } });
   }
 
   private endWatch(w: OpenWatch, abrupt: boolean): void {
@@ -759,11 +833,14 @@ export class FakeKubeApiServer {
   private sorted(resource: 'namespaces', selection: Selection | undefined): NamespaceObject[];
   private sorted(resource: Resource, selection: Selection | undefined): StoredObject[];
   private sorted(resource: Resource, selection: Selection | undefined): StoredObject[] {
-    const store: Map<string, StoredObject> = resource === 'services' ? this.services : this.namespaces;
-    return [...store.entries()]
+    return [...this.store(resource).entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, obj]) => obj)
       .filter((obj) => selection === undefined || matches(obj, selection));
+  }
+
+  private store(resource: Resource): Map<string, StoredObject> {
+    return resource === 'services' ? this.services : resource === 'namespaces' ? this.namespaces : this.endpointSlices;
   }
 
   private nextRV(): number {
@@ -791,9 +868,11 @@ type LabelRequirement =
 const FIELDS: Record<Resource, readonly string[]> = {
   services: ['metadata.name', 'metadata.namespace'],
   namespaces: ['metadata.name', 'status.phase'],
+  endpointslices: ['metadata.name', 'metadata.namespace'],
 };
 
-const KINDS: Record<Resource, string> = { services: 'Service', namespaces: 'Namespace' };
+const KINDS: Record<Resource, string> = { services: 'Service', namespaces: 'Namespace', endpointslices: 'EndpointSlice' };
+const API_VERSIONS: Record<Resource, string> = { services: 'v1', namespaces: 'v1', endpointslices: 'discovery.k8s.io/v1' };
 
 interface FieldRequirement {
   field: string;
@@ -906,6 +985,9 @@ function matches(obj: StoredObject, s: Selection): boolean {
 function routeOf(path: string): { resource: Resource; namespace?: string; name?: string } | undefined {
   if (path === '/api/v1/services') return { resource: 'services' };
   if (path === '/api/v1/namespaces') return { resource: 'namespaces' };
+  if (path === '/apis/discovery.k8s.io/v1/endpointslices') return { resource: 'endpointslices' };
+  const slices = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/endpointslices(?:\/([^/]+))?$/.exec(path);
+  if (slices) return slices[3] === undefined ? { resource: 'endpointslices', namespace: slices[1]! } : { resource: 'endpointslices', namespace: slices[1]!, name: decodeURIComponent(slices[3]) };
   const one = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
   if (one) return { resource: 'namespaces', name: decodeURIComponent(one[1]!) };
   const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/services(?:\/([^/]+))?$/.exec(path);

@@ -42,9 +42,13 @@ export function deploymentFlags(ports: PortBlock, stateDir: string, extra: reado
   ];
 }
 
-/** Runs `node dist/cli/pgroute.js args...`; `opts.env` is merged over this process's environment. */
+/**
+ * Runs `node dist/cli/pgroute.js args...`; `opts.env` is merged over this process's environment.
+ * Without a drain delay (PGROUTE_DRAIN_DELAY=0s) unless the test gives one (--drain-delay or the
+ * variable): a test's teardown stops with SIGTERM, and only rolling-restart.test.ts tests the delay.
+ */
 export function runCli(name: string, args: readonly string[], opts: { env?: Record<string, string | undefined> } = {}): ProcessHandle {
-  return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT, ...(opts.env === undefined ? {} : { env: opts.env }) });
+  return spawnLogged(process.execPath, [CLI, ...args], { name, cwd: REPO_ROOT, env: { PGROUTE_DRAIN_DELAY: '0s', ...opts.env } });
 }
 
 /** `pgroute up` in the background; resolves once it runs (port listening, master CLI answering). */

@@ -1,7 +1,8 @@
-// The agent's HTTP side (the metrics address): /healthz for probes, /metrics for Prometheus (the
-// agent's and, in up/watch, the generator's series), and /metrics/haproxy, HAProxy's own
-// Prometheus exporter relayed from its stats port, so that one address exposed to a Prometheus
-// elsewhere carries all three while HAProxy's stats page stays on loopback.
+// The agent's HTTP side (the metrics address): /healthz (alive and serving) and /readyz (and this
+// replica may take new connections) for probes, /metrics for Prometheus (the agent's and, in
+// up/watch, the generator's series), and /metrics/haproxy, HAProxy's own Prometheus exporter
+// relayed from its stats port, so that one address exposed to a Prometheus elsewhere carries all
+// three while HAProxy's stats page stays on loopback.
 
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { Endpoint } from '../contract.js';
@@ -10,6 +11,11 @@ import type { AgentMetrics } from '../metrics.js';
 export interface HealthSource {
   /** undefined when healthy, else why not. */
   unhealthy(): string | undefined;
+  /**
+   * undefined when the replica may take new connections, else why not (starting, draining): what
+   * a balancer or a readiness probe follows. Absent: ready whenever healthy.
+   */
+  notReady?(): string | undefined;
   describe(): Record<string, unknown>;
 }
 
@@ -30,8 +36,12 @@ export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSourc
     }
     if (path === '/healthz' || path === '/readyz') {
       const problem = health.unhealthy();
-      const body = JSON.stringify({ status: problem === undefined ? 'ok' : 'unhealthy', problem, ...health.describe() });
-      res.writeHead(problem === undefined ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+      const waiting = problem === undefined ? health.notReady?.() : undefined;
+      const status = problem !== undefined ? 'unhealthy' : waiting !== undefined ? 'not ready' : 'ok';
+      const body = JSON.stringify({ status, problem: problem ?? waiting, ...health.describe() });
+      // /healthz answers 503 only when the agent does not serve; /readyz also while not ready.
+      const failing = problem !== undefined || (path === '/readyz' && waiting !== undefined);
+      res.writeHead(failing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
       return;
     }
     if (path === '/metrics') {
@@ -46,7 +56,7 @@ export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSourc
       else relay(opts.haproxyExporter, req.method, res);
       return;
     }
-    text(res, 404, 'not found: try /healthz, /metrics or /metrics/haproxy\n');
+    text(res, 404, 'not found: try /healthz, /readyz, /metrics or /metrics/haproxy\n');
   });
 }
 

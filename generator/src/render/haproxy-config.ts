@@ -76,7 +76,7 @@ export function renderConfig(
     },
     backends,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
-    peers: peersContext(settings.replicas, paths.peersSocket),
+    peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket),
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }

@@ -26,12 +26,13 @@ REF_B="${3:?refB}"
 REPS="${4:-3}"
 NTEN="${5:-10000}"
 
-P_PG=22400       # pgroute's public port
-P_AGENT=22410    # agent SPOP (tcp transport)
-P_AHTTP=22411    # agent /healthz
-P_FAKE=22420     # fake PostgreSQL backend
-P_SOLO=22430     # the agent alone (mode agent)
-P_SOLOHTTP=22431
+BASE="${BENCH_AB_PORT_BASE:-22400}"   # test port block 24; 22500 (block 25) for a second run beside it
+P_PG=$BASE                 # pgroute's public port
+P_AGENT=$((BASE + 10))     # agent SPOP (tcp transport)
+P_AHTTP=$((BASE + 11))     # agent /healthz
+P_FAKE=$((BASE + 20))      # fake PostgreSQL backend
+P_SOLO=$((BASE + 30))      # the agent alone (mode agent)
+P_SOLOHTTP=$((BASE + 31))
 
 RUN="$(mktemp -d /tmp/pgroute-ab.XXXXXX)"
 BIN="$RUN/bin"
@@ -154,6 +155,22 @@ rendered() {
 # cpu_ns <pid>: CPU time in ns of every live thread of the process (schedstat: ns resolution)
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
 
+# relaxed <state dir>: haproxy-relaxed.cfg + spoe-relaxed.conf next to the rendered files, the same
+# but for the waits on the agent (timeout processing 30s) and without health checks of the agent: the
+# agent under valgrind on a loaded machine can take longer than 1 s for a decision while V8 compiles
+# (HAProxy would refuse the connection), and a check every second (a connection, HELLO, DISCONNECT)
+# would add instructions in proportion to the run's duration, which load stretches. Nothing else
+# changes in the work per connection.
+relaxed() {
+  local dir="$1"
+  if [ ! -f "$dir/haproxy-relaxed.cfg" ]; then
+    sed -e 's/timeout processing .*/timeout processing 30s/' -e 's/timeout hello .*/timeout hello 30s/' "$dir/spoe.conf" >"$dir/spoe-relaxed.conf"
+    sed -e "s#$dir/spoe.conf#$dir/spoe-relaxed.conf#" -e 's/^\( *server agent1 [^ ]*\) check .*/\1/' \
+      -e '/^backend pgroute-agent/,/^$/ s/timeout connect .*/timeout connect 30s/' "$dir/haproxy.cfg" >"$dir/haproxy-relaxed.cfg"
+  fi
+  echo "$dir/haproxy-relaxed.cfg"
+}
+
 # callgrind_total <file>: the "totals:" line of a callgrind output file
 callgrind_total() { awk '/^totals:/ { print $2 }' "$1"; }
 
@@ -170,7 +187,8 @@ agent_args() {
 
 # router_once <A|B> <tool> <n>: HAProxy (one process, -db) with the side's rendered haproxy.cfg and
 # spoe.conf, the side's agent, n connections (concurrency 8); <tool> counts one of them:
-# haproxy = HAProxy under callgrind, node = the agent under callgrind, strace = HAProxy's system calls.
+# haproxy = HAProxy under callgrind, node = the agent under callgrind (HAProxy with relaxed() waits),
+# strace = HAProxy's system calls, cpu = CPU ns of both (schedstat), native.
 # HAProxy runs on one thread (taskset -c 0; its default nbthread is the CPUs it may use) so that
 # valgrind's serialised threads add no spin-waits; both sides get the same. Prints the count.
 router_once() {
@@ -185,7 +203,10 @@ router_once() {
     case "$tool" in
       haproxy) hap=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" /usr/sbin/haproxy -db -f "$dir/haproxy.cfg") ;;
       strace) hap=(taskset -c 0 strace -f -c -o "$out/count.strace" /usr/sbin/haproxy -db -f "$dir/haproxy.cfg") ;;
-      node) agent=(valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" "${agent[@]}") ;;
+      node)
+        agent=(valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" "${agent[@]}")
+        hap=(taskset -c 0 /usr/sbin/haproxy -db -f "$(relaxed "$dir")")
+        ;;
     esac
     start "$(basename "$out")-agent" "${agent[@]}"
     apid=$STARTED

@@ -226,7 +226,7 @@ router_once() {
   done
   case "$tool" in
     haproxy|node) callgrind_total "$out"/count.* ;;
-    cpu) awk '{ print $1 + $2, $1, $2 }' "$out/cpu" ;;
+    cpu) awk '{ printf "%d %d %d\n", $1 + $2, $1, $2 }' "$out/cpu" ;;
     strace) awk '$NF == "total" { print $(NF-1) }' "$out/count.strace" ;;
   esac
 }
@@ -362,7 +362,7 @@ now_ms() { date +%s%3N; }
 
 # apply_once <tree>: N tenants; prints "generate_wall generate_cpu cold_wall cold_cpu reload_wall reload_cpu"
 apply_once() {
-  local tree="$1" out pid t0 t1 g_wall g_cpu c_wall c_cpu r_wall r_cpu cpu0
+  local tree="$1" out pid t0 t1 g_wall g_cpu c_wall c_cpu c_node r_wall r_cpu cpu0
   out="$(mktemp -d "$RUN/p.XXXXXX")"
   python3 - "$out/tenants.yaml" "$NTEN" "$P_FAKE" <<'EOF'
 import sys
@@ -390,6 +390,9 @@ EOF
   t1=$(now_ms)
   c_wall=$((t1 - t0))
   c_cpu="$(cpu_of $(tree_pids "$pid"))"
+  # pgroute's node process alone (with its `haproxy -c`, if any): HAProxy's part grows with the wall
+  # time (it health-checks every server every 2 s from its start), which load stretches
+  c_node="$(cpu_of "$pid")"
   sleep 3 # first health checks and the initial apply settle
   # forced reload: 17 more tenants at once, one more than the 16 spares (the runtime API cannot place
   # them all: write, check, reload). Not a host name: HAProxy's resolvers find no DNS here
@@ -405,11 +408,11 @@ EOF
   # what pgroute itself says of the applies (kind, ms), for the record
   grep -o '"kind":"[a-z-]*","detail":"[^"]*"\(,"tenants":[0-9]*\)\?,"ms":[0-9]*' "$RUN/$(basename "$out").log" | sed "s/^/ab: $(basename "$out"): /" >&2 || true
   stop "$pid"
-  echo "$g_wall $g_cpu $c_wall $c_cpu $r_wall $r_cpu"
+  echo "$g_wall $g_cpu $c_wall $c_cpu $c_node $r_wall $r_cpu"
 }
 
 mode_apply() {
-  local i tree sha r names=(generate_wall_ms generate_cpu_s cold_start_wall_ms cold_start_cpu_s forced_reload_wall_ms forced_reload_cpu_s) k
+  local i tree sha r names=(generate_wall_ms generate_cpu_s cold_start_wall_ms cold_start_cpu_s cold_start_node_cpu_s forced_reload_wall_ms forced_reload_cpu_s) k
   for k in "${names[@]}"; do : >"$RUN/apply-$k.values"; done
   for i in $(seq 1 "$REPS"); do
     local order=(A B)
@@ -418,7 +421,7 @@ mode_apply() {
       [ "$sha" = A ] && tree="$TREE_A" || tree="$TREE_B"
       read -r -a r <<<"$(apply_once "$tree")"
       printf 'RAW\tapply %s tenants\trep %s\t%s\tload %s' "$NTEN" "$i" "$sha" "$(cut -d' ' -f1 /proc/loadavg)"
-      for k in 0 1 2 3 4 5; do printf '\t%s %s' "${names[$k]}" "${r[$k]}"; echo "$sha ${r[$k]}" >>"$RUN/apply-${names[$k]}.values"; done
+      for k in 0 1 2 3 4 5 6; do printf '\t%s %s' "${names[$k]}" "${r[$k]}"; echo "$sha ${r[$k]}" >>"$RUN/apply-${names[$k]}.values"; done
       printf '\n'
     done
   done

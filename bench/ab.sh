@@ -149,6 +149,10 @@ rendered() {
     pid=$STARTED
     until_routes "$P_PG" bench 120 "$pid"
     stop "$pid"
+    # Experiments: BENCH_AB_SED_A / _B edit that side's rendered haproxy.cfg (sed expression)
+    local edit
+    if [ "$side" = A ]; then edit="${BENCH_AB_SED_A:-}"; else edit="${BENCH_AB_SED_B:-}"; fi
+    [ -z "$edit" ] || sed -i -e "$edit" "$dir/haproxy.cfg"
   fi
   echo "$dir"
 }
@@ -211,6 +215,12 @@ router_once() {
     esac
     start "$(basename "$out")-agent" "${agent[@]}"
     apid=$STARTED
+    # HAProxy only once the agent answers, so that no run counts HAProxy's retries of a late agent
+    local deadline=$((SECONDS + 600))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$P_AHTTP") 2>/dev/null; do
+      [ "$SECONDS" -lt "$deadline" ] && kill -0 "$apid" 2>/dev/null || { echo "ab: the agent did not start (see $RUN/*-agent.log)" >&2; exit 1; }
+      sleep 0.1
+    done
     start "$(basename "$out")-haproxy" "${hap[@]}"
     hpid=$STARTED
     until_routes "$P_PG" bench 600 "$apid" "$hpid"
@@ -218,6 +228,8 @@ router_once() {
     h0="$(cpu_ns "$hpid")"; a0="$(cpu_ns "$apid")"
     r="$("$BIN/connload" "$P_PG" 8 900 0 app bench "$n")"
     echo "$(($(cpu_ns "$hpid") - h0)) $(($(cpu_ns "$apid") - a0))" >"$out/cpu"
+    # strace writes its counts when HAProxy exits: stop HAProxy, not strace
+    if [ "$tool" = strace ]; then kill -TERM "$(pgrep -P "$hpid")" 2>/dev/null || true; fi
     stop "$hpid"
     stop "$apid"
     echo "$r" | grep -q "\"ok\":$n,\"errors\":0," && break
@@ -226,8 +238,8 @@ router_once() {
   done
   case "$tool" in
     haproxy|node) callgrind_total "$out"/count.* ;;
-    cpu) awk '{ printf "%d %d %d\n", $1 + $2, $1, $2 }' "$out/cpu" ;;
-    strace) awk '$NF == "total" { print $(NF-1) }' "$out/count.strace" ;;
+    cpu) awk '{ printf "%.0f %.0f %.0f\n", $1 + $2, $1, $2 }' "$out/cpu" ;;
+    strace) awk '$NF == "total" { print $4 }' "$out/count.strace" ;;
   esac
 }
 
@@ -428,7 +440,7 @@ mode_apply() {
   for k in "${names[@]}"; do summary "apply $NTEN tenants $k" "$RUN/apply-$k.values"; done
 }
 
-echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(haproxy -v | head -1), node $(node -v)"
+echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}${BENCH_AB_SED_A:+ sed $BENCH_AB_SED_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}${BENCH_AB_SED_B:+ sed $BENCH_AB_SED_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(haproxy -v | head -1), node $(node -v)"
 case "$MODE" in
   render) mode_render ;;
   icount)

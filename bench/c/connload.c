@@ -6,7 +6,10 @@
  * send Terminate, close, and start the next one. Latency = connect() call to ReadyForQuery.
  * An ErrorResponse, EOF or a stall over 5 s counts as an error. Single thread, epoll.
  *
- * usage: connload <port> <concurrency> <seconds> <warmup> <user> <database>
+ * usage: connload <port> <concurrency> <seconds> <warmup> <user> <database> [<count>]
+ * With <count> (> 0), opens exactly <count> connections after the warm-up and stops when they are
+ * done (<seconds> is then only a cap): fixed work for instruction counts (bench/icount.sh). Use
+ * <warmup> 0 there, so that no connection of the warm-up is still in flight.
  * prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
@@ -68,6 +71,7 @@ static long ok_count = 0, err_count = 0, err_connect = 0, err_refused = 0, err_e
 static double *lat = NULL;
 static size_t nlat = 0, caplat = 0;
 static int measuring = 0;
+static long opened = 0; /* connections opened while measuring (the <count> mode stops at <count>) */
 
 static void open_slot(int i) {
   struct slot *s = &slots[i];
@@ -86,6 +90,7 @@ static void open_slot(int i) {
     return;
   }
   s->state = CONNECTING;
+  if (measuring) opened++;
   struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)i};
   epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
 }
@@ -134,7 +139,7 @@ static int parse(struct slot *s, long **reason) {
 
 int main(int argc, char **argv) {
   if (argc < 7) {
-    fprintf(stderr, "usage: connload <port> <concurrency> <seconds> <warmup> <user> <database>\n");
+    fprintf(stderr, "usage: connload <port> <concurrency> <seconds> <warmup> <user> <database> [<count>]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -142,6 +147,7 @@ int main(int argc, char **argv) {
   nslots = atoi(argv[2]);
   double seconds = atof(argv[3]), warmup = atof(argv[4]);
   const char *user = argv[5], *db = argv[6];
+  long count = argc > 7 ? atol(argv[7]) : 0;
 
   /* StartupMessage 3.0: user, database, application_name */
   size_t o = 8;
@@ -163,15 +169,16 @@ int main(int argc, char **argv) {
 
   ep = epoll_create1(0);
   slots = calloc((size_t)nslots, sizeof *slots);
-  for (int i = 0; i < nslots; i++) { slots[i].fd = -1; open_slot(i); }
-
   double start = now(), mstart = start + warmup, end = mstart + seconds;
-  struct epoll_event evs[256];
   double cpu0 = 0;
+  if (warmup <= 0) { measuring = 1; cpu0 = cpu_self(); }
+  for (int i = 0; i < nslots; i++) { slots[i].fd = -1; if (!(count > 0 && i >= count)) open_slot(i); }
+
+  struct epoll_event evs[256];
   for (;;) {
     double t = now();
     if (!measuring && t >= mstart) { measuring = 1; mstart = t; end = t + seconds; cpu0 = cpu_self(); }
-    if (t >= end) break;
+    if (t >= end || (count > 0 && measuring && ok_count + err_count >= count)) break;
     int n = epoll_wait(ep, evs, 256, 50);
     if (n < 0 && errno != EINTR) { perror("epoll_wait"); return 1; }
     for (int k = 0; k < n; k++) {
@@ -200,7 +207,7 @@ int main(int argc, char **argv) {
     t = now();
     for (int i = 0; i < nslots; i++) {
       if (slots[i].state != IDLE && t - slots[i].t0 > 5.0) finish(i, 0, &err_stall);
-      if (slots[i].state == IDLE) open_slot(i);
+      if (slots[i].state == IDLE && !(count > 0 && measuring && opened >= count)) open_slot(i);
     }
   }
   double elapsed = now() - mstart;

@@ -3,7 +3,9 @@
 // and counts ACKs. Prints one JSON object on stdout.
 //
 // usage: node dist-bench/bench/src/spop-client.js --port P [--host H] [--seconds 10] [--warmup 1]
-//        [--inflight 64] [--connections 1] [--database bench] [--dport 5432]
+//        [--inflight 64] [--connections 1] [--database bench] [--dport 5432] [--count N]
+// --count N: send exactly N NOTIFY frames in all, wait for their ACKs and stop (no warm-up, no time
+// window): fixed work for instruction counts (bench/ab.sh).
 
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     database: { type: 'string', default: 'bench' },
     dport: { type: 'string', default: '5432' },
     'agent-pid': { type: 'string' },
+    count: { type: 'string' },
   },
 });
 if (values.port === undefined) throw new Error('--port is required');
@@ -29,6 +32,7 @@ const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const inflight = Number(values.inflight);
 const connections = Number(values.connections);
+const count = values.count === undefined ? Infinity : Number(values.count);
 const MAX_FRAME = 16380;
 
 const payload = notifyPayload('pgroute-startup', [
@@ -39,6 +43,8 @@ const payload = notifyPayload('pgroute-startup', [
 
 /** NOTIFY frame header + shared payload; only the ids change between frames. */
 function notify(streamId: number): Buffer[] {
+  if (sent >= count) return [];
+  sent++;
   const sid = varint(streamId);
   const fid = varint(1);
   const head = Buffer.alloc(9);
@@ -51,7 +57,9 @@ function notify(streamId: number): Buffer[] {
 let measuring = false;
 let acks = 0;
 let acksTotal = 0;
+let sent = 0;
 let sample: Action[] | undefined;
+let allAcked: (() => void) | undefined;
 let failure: string | undefined;
 
 interface Conn {
@@ -85,6 +93,7 @@ function start(index: number): Promise<Conn> {
         off += 4 + len;
         if (f.type === FRAME.ACK) {
           acksTotal++;
+          if (acksTotal >= count) allAcked?.();
           if (measuring) acks++;
           if (sample === undefined) sample = parseActions(f.payload);
           out.push(...notify(conn.nextStream++));
@@ -130,13 +139,15 @@ function show(v: Value): string | number | boolean | null {
 }
 
 async function main(): Promise<void> {
+  const done = new Promise<void>((r) => (allAcked = r));
   const conns = await Promise.all(Array.from({ length: connections }, (_, i) => start(i)));
-  await new Promise((r) => setTimeout(r, warmup * 1000));
+  if (Number.isFinite(count)) measuring = true;
+  else await new Promise((r) => setTimeout(r, warmup * 1000));
   const cpu0 = process.cpuUsage();
   const agentCpu0 = cpuOf(values['agent-pid']);
   const t0 = process.hrtime.bigint();
   measuring = true;
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await (Number.isFinite(count) ? done : new Promise((r) => setTimeout(r, seconds * 1000)));
   measuring = false;
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The pgroute command line: one entry point for operators.
 
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
 import {
@@ -19,6 +20,7 @@ import {
   readTenantsFile,
   reloadMaster,
   runPgroute,
+  statePaths,
   targetPolicyFromFlags,
   type Generation,
   type Listener,
@@ -105,13 +107,19 @@ program
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
   .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port').env('PGROUTE_AGENT_SOCKET'))
   .addOption(new Option('--http-port <port>', '/healthz and /metrics port').default(String(DEFAULT_AGENT_HTTP_PORT)).env('PGROUTE_AGENT_HTTP_PORT'))
-  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort: string }) => {
+  .addOption(
+    new Option('--cancel-socket <path>', "HAProxy's cancel socket, where copies of a cancel go to the client's further backends (default: haproxy-cancel.sock beside --routes)").env(
+      'PGROUTE_AGENT_CANCEL_SOCKET',
+    ),
+  )
+  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort: string; cancelSocket?: string }) => {
     const store = new RouteStore(await loadRouteTable(flags.routes));
     const agent = await startAgent({
       listen: { host: parseHost('--host (PGROUTE_AGENT_HOST)', flags.host), port: parsePort('--port (PGROUTE_AGENT_PORT)', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket) } : {}) },
       http: { host: flags.host, port: parsePort('--http-port (PGROUTE_AGENT_HTTP_PORT)', flags.httpPort) },
       store,
       log,
+      cancelSocket: parseSocketPath('--cancel-socket (PGROUTE_AGENT_CANCEL_SOCKET)', flags.cancelSocket ?? statePaths(dirname(resolve(flags.routes))).cancelSocket),
     });
     process.on('SIGHUP', () => {
       loadRouteTable(flags.routes).then(

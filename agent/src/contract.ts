@@ -3,6 +3,7 @@
 // generator writes what this module describes and the agent reads it; neither side reaches into the
 // other's internals for these (the generator imports them through agent/src/index.ts).
 
+import { createHash } from 'node:crypto';
 import type { RouteTable, RoutingPolicy, TenantRoute } from './decision/types.js';
 
 export type { KeySource, RouteTable, RoutingPolicy, TargetName, TenantRoute, UserKeyRule } from './decision/types.js';
@@ -26,6 +27,24 @@ export interface SpopEndpoint extends Endpoint {
  * name only ever holds [a-z0-9-.]. */
 export function backendName(tenantId: string, target: string): string {
   return `pg.${tenantId}.${target}`;
+}
+
+/** Distinct destinations a client address's cancel record holds (HAProxy table pgroute-cancels). */
+export const CANCEL_RECORDS = 4;
+
+/**
+ * The cancel id of a tenant target: the same on every replica (backend names are not: they come
+ * from each replica's layout history), so HAProxy records it and the agent maps it back to this
+ * replica's backend. Two 32-bit words (a stick table's gpt holds 32 bits) of
+ * SHA-256("<tenant>/<target>"), the first with its lowest bit set so that a recorded id is never
+ * the empty slot (0, 0): 63 bits, so at 10,000 targets two of them collide with probability about
+ * 5e-12. HAProxy computes the same in haproxy/partials/cancel-record.hbs
+ * (`sha2(256)`, `bytes(0,4),hex,hex2i,or(1)` and `bytes(4,4),hex,hex2i`); a '/' appears in neither
+ * a tenant id nor a target name, so the text is unambiguous.
+ */
+export function cancelId(tenantId: string, target: string): readonly [number, number] {
+  const h = createHash('sha256').update(`${tenantId}/${target}`).digest();
+  return [(h.readUInt32BE(0) | 1) >>> 0, h.readUInt32BE(4)];
 }
 
 /** routes.json: the route table as the generator writes it and the agent reads it. */

@@ -25,6 +25,8 @@ export interface AgentMetrics {
   readonly routeTableLoads: Counter<'result'>;
   /** CancelRequests refused by an address's token bucket: cancels a client sent that never arrived. */
   readonly cancelsDropped: Counter<never>;
+  /** Copies of a CancelRequest sent to the address's further backends, by result (server/cancel-copies.ts). */
+  readonly cancelCopies: Counter<'result'>;
   /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
   readonly hot: HotCounters;
 }
@@ -204,6 +206,12 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
     cancelsDropped: new Counter({
       name: 'pgroute_agent_cancels_dropped_total',
       help: 'CancelRequests dropped because their client address sent more than its cancel burst (the query runs on)',
+      registers,
+    }),
+    cancelCopies: new Counter({
+      name: 'pgroute_agent_cancel_copies_total',
+      help: "Copies of a CancelRequest sent through HAProxy to the client address's further backends, by result (sent, failed, timeout, dropped: too many in flight)",
+      labelNames: ['result'],
       registers,
     }),
   };

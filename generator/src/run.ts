@@ -51,7 +51,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
 
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');
-  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics });
+  const agent = await startAgent({ listen: endpoint, http: { host: endpoint.host, port: opts.agentHttpPort }, store, log, metrics, cancelSocket: paths.cancelSocket });
 
   // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
   applier.attach();

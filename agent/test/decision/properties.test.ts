@@ -5,12 +5,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CancelRouter, normalizeAddress, type CancelTarget } from '../../src/decision/cancel-router.js';
+import { CancelRateLimiter, normalizeAddress, routeCancel } from '../../src/decision/cancel-router.js';
+import { CancelTableModel } from './cancel-table-model.js';
 import { decide } from '../../src/decision/decide.js';
 import { RouteStore } from '../../src/routes-store.js';
 import { decideConnection } from '../../src/server/decide-connection.js';
 import type { KeySource, RouteTable, RoutingPolicy, TenantRoute } from '../../src/decision/types.js';
-import { CANCEL, PATTERN, startup } from './fixtures.js';
+import { CANCEL, PATTERN, policy as basePolicy, startup } from './fixtures.js';
 
 const TARGETS = ['primary', 'pool', 'replica'] as const;
 const NUM_RUNS = 400;
@@ -235,14 +236,17 @@ describe('decide: properties', () => {
       fc.property(
         tableArb.chain((t) => fc.tuple(fc.constant(t), fc.array(op(t), { maxLength: 40 }))),
         ([t, ops]) => {
-          const cancels = new CancelRouter({ maxBackendsPerAddress: 2, maxAddresses: 2, cancelBurst: 3, ttlMs: 5000 });
+          const records = new CancelTableModel();
+          const cancelRate = new CancelRateLimiter({ maxAddresses: 2, cancelBurst: 3 });
           const routed = new Map<string, Set<string>>();
           let now = 0;
           for (const o of ops) {
             now += o.dt;
             const preamble = o.kind === 'startup' ? startup(o.client.params) : CANCEL;
             const port = o.kind === 'startup' ? o.client.port : 5432;
-            const v = decideConnection({ store: new RouteStore(t), cancels, now: () => now }, { preamble, clientAddress: o.address, frontendPort: port });
+            const f = { preamble, clientAddress: o.address, frontendPort: port };
+            const v = decideConnection({ store: new RouteStore(t), cancelRate, now: () => now }, o.kind === 'cancel' ? records.cancelFacts(f) : f);
+            records.recordVerdict(o.address, v);
             const key = normalizeAddress(o.address);
             if (v.kind !== 'route') continue;
             expect(v.cancel).toBe(o.kind === 'cancel');
@@ -252,7 +256,10 @@ describe('decide: properties', () => {
               routed.set(key, s);
             } else {
               expect(o.address).not.toBe('');
-              expect(routed.get(key)?.has(v.backend)).toBe(true);
+              const all = [v.backend, ...(v.copies ?? [])];
+              expect(new Set(all).size).toBe(all.length);
+              expect(all.length).toBeLessThanOrEqual(4);
+              for (const b of all) expect(routed.get(key)?.has(b)).toBe(true);
               expect(backendsOf(t.tenants.get(v.tenant))).toContain(v.backend);
             }
           }
@@ -263,42 +270,30 @@ describe('decide: properties', () => {
   });
 });
 
-describe('CancelRouter: model', () => {
-  it('with room to spare, routes exactly to the most recent unexpired accepted backend of the address', () => {
-    const addr = fc.constantFrom('a', 'b', 'c');
-    const target = fc.constantFrom<CancelTarget>(
-      { tenant: 't1', target: 'primary', backend: 'b1' },
-      { tenant: 't2', target: 'primary', backend: 'b2' },
-      { tenant: 't3', target: 'pool', backend: 'b3' },
-    );
+describe('cancel records: model', () => {
+  it('a cancel goes to exactly the targets among the last 4 distinct ones the address was routed to', () => {
+    const targets = ['t1', 't2', 't3', 't4', 't5', 't6'];
+    const t = { version: 'v', policy: basePolicy(), tenants: new Map(targets.map((id) => [id, { id, enabled: true, backends: { primary: `b_${id}` } }])) };
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('record' as const), addr, to: target, dt: fc.nat(400) }),
-      fc.record({ kind: fc.constant('route' as const), addr, dt: fc.nat(400), reject: fc.constantFrom(undefined, 'b1', 'b2') }),
+      fc.record({ kind: fc.constant('record' as const), addr: fc.constantFrom('a', 'b'), tenant: fc.constantFrom(...targets) }),
+      fc.record({ kind: fc.constant('cancel' as const), addr: fc.constantFrom('a', 'b') }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const ttl = 1000;
-        const r = new CancelRouter({ ttlMs: ttl, cancelBurst: 1e9 });
-        const model = new Map<string, Array<{ backend: string; at: number }>>();
-        let now = 0;
+        const records = new CancelTableModel();
+        const rate = new CancelRateLimiter({ cancelBurst: 1e9 });
+        const distinct = new Map<string, string[]>(); // first-recorded first, as the slots rotate
         for (const o of ops) {
-          now += o.dt;
           if (o.kind === 'record') {
-            r.record(o.addr, o.to, now);
-            const list = (model.get(o.addr) ?? []).filter((e) => e.backend !== o.to.backend);
-            list.unshift({ backend: o.to.backend, at: now });
-            model.set(o.addr, list);
-          } else {
-            const res = r.route(o.addr, now, (to) => to.backend !== o.reject);
-            const list = model.get(o.addr) ?? [];
-            const lastSeen = list[0]?.at;
-            const expected =
-              lastSeen === undefined || now - lastSeen > ttl
-                ? undefined
-                : list.find((e) => now - e.at <= ttl && e.backend !== o.reject)?.backend;
-            if (lastSeen !== undefined && now - lastSeen > ttl) model.delete(o.addr);
-            expect(res.kind === 'route' ? res.to.backend : undefined).toBe(expected);
+            records.record(o.addr, o.tenant, 'primary');
+            const list = distinct.get(o.addr) ?? [];
+            if (!list.slice(-4).includes(o.tenant)) list.push(o.tenant);
+            distinct.set(o.addr, list);
+            continue;
           }
+          const r = routeCancel(o.addr, records.ids(o.addr), t, rate, 0);
+          const expected = (distinct.get(o.addr) ?? []).slice(-4).reverse().map((id) => `b_${id}`);
+          expect(r.kind === 'route' ? r.to.map((x) => x.backend) : []).toEqual(expected);
         }
       }),
       { numRuns: 300 },

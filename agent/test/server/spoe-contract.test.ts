@@ -8,6 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  CANCEL_ARG,
+  CANCEL_GROUP,
+  CANCEL_MESSAGE,
+  CANCEL_WORD_ARG_PREFIX,
   SPOE_AGENT,
   SPOE_ENGINE,
   SPOE_GROUP,
@@ -18,19 +22,45 @@ import {
   VERDICT_VAR,
 } from '../../src/server/spoe-contract.js';
 import { verdictActions } from '../../src/server/verdict-actions.js';
+import { CANCEL_RECORDS } from '../../src/contract.js';
 
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
 const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
-const spoeConf = read('spoe.conf.hbs');
+/** spoe.conf with the partials it includes. */
+const spoeConf = read('spoe.conf.hbs').replace(/\{\{> ([a-z-]+)\}\}/g, (_m, name: string) => read(`partials/${name}.hbs`));
 /** haproxy.cfg with its partials, and the Lua actions: every place HAProxy reads the verdict. */
-const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))].join('\n');
+const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))]
+  .join('\n')
+  // Variables numbered per cancel slot ({{#each cancel.slots}}): as rendered for slot 0.
+  .replace(/\{\{slot\}\}/g, '0');
 const lua = read('pgroute.lua');
+
+/** The words after `keyword` on each line of spoe.conf that starts with it. */
+function directives(keyword: string): string[][] {
+  const lines = spoeConf.split('\n').filter((l) => l.trim().startsWith(`${keyword} `));
+  return lines.map((l) => l.trim().slice(keyword.length).trim().split(/\s+/));
+}
 
 /** The words after `keyword` on the (single) line of spoe.conf that starts with it. */
 function directive(keyword: string): string[] {
-  const lines = spoeConf.split('\n').filter((l) => l.trim().startsWith(`${keyword} `));
-  expect(lines, `spoe.conf.hbs has one "${keyword}" line`).toHaveLength(1);
-  return lines[0]!.trim().slice(keyword.length).trim().split(/\s+/);
+  const all = directives(keyword);
+  expect(all, `spoe.conf.hbs has one "${keyword}" line`).toHaveLength(1);
+  return all[0]!;
+}
+
+/** The lines of the section `spoe-message <name>` (up to the next blank line). */
+function messageArgs(name: string): string[] {
+  const at = spoeConf.indexOf(`spoe-message ${name}\n`);
+  expect(at, `spoe-message ${name}`).toBeGreaterThanOrEqual(0);
+  const section = spoeConf.slice(at).split('\n\n')[0]!;
+  const args = section.split('\n').find((l) => l.trim().startsWith('args '))!;
+  // {{#each}} of the word arguments: g0..g7, as the generator renders them.
+  return args
+    .trim()
+    .slice(5)
+    .replace(/\{\{#each cancel\.wordArgs\}\} \{\{this\}\}\{\{\/each\}\}/, Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => ` ${CANCEL_WORD_ARG_PREFIX}${i}=x`).join(''))
+    .split(/\s+/)
+    .map((a) => a.slice(0, a.indexOf('=')));
 }
 
 const sorted = (names: Iterable<string>): string[] => [...names].sort();
@@ -41,16 +71,17 @@ describe('SPOE contract: spoe.conf.hbs', () => {
   it('declares the engine scope, the agent, its group and the agent backend', () => {
     expect(spoeConf.split('\n').map((l) => l.trim())).toContain(`[${SPOE_ENGINE}]`);
     expect(directive('spoe-agent')).toEqual([SPOE_AGENT]);
-    expect(directive('groups')).toEqual([SPOE_GROUP]);
-    expect(directive('spoe-group')).toEqual([SPOE_GROUP]);
-    expect(directive('messages')).toEqual([STARTUP_MESSAGE]);
+    expect(directive('groups')).toEqual([SPOE_GROUP, CANCEL_GROUP]);
+    expect(directives('spoe-group')).toEqual([[SPOE_GROUP], [CANCEL_GROUP]]);
+    expect(directives('messages')).toEqual([[STARTUP_MESSAGE], [CANCEL_MESSAGE]]);
     expect(directive('use-backend')).toEqual([SPOE_AGENT]);
   });
 
-  it('sends the startup message with exactly the arguments the agent reads', () => {
-    expect(directive('spoe-message')).toEqual([STARTUP_MESSAGE]);
-    const args = directive('args').map((a) => a.slice(0, a.indexOf('=')));
-    expect(sorted(args)).toEqual(sorted(Object.values(STARTUP_ARG)));
+  it('sends the startup and cancel messages with exactly the arguments the agent reads', () => {
+    expect(directives('spoe-message')).toEqual([[STARTUP_MESSAGE], [CANCEL_MESSAGE]]);
+    expect(sorted(messageArgs(STARTUP_MESSAGE))).toEqual(sorted(Object.values(STARTUP_ARG)));
+    const words = Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => `${CANCEL_WORD_ARG_PREFIX}${i}`);
+    expect(sorted(messageArgs(CANCEL_MESSAGE))).toEqual(sorted([...Object.values(CANCEL_ARG), ...words]));
   });
 
   it('uses the agent\'s variable prefix and registers exactly the variables the agent sets', () => {
@@ -63,6 +94,7 @@ describe('SPOE contract: haproxy.cfg.hbs, partials and pgroute.lua', () => {
   it('attach the engine and send its group', () => {
     expect(haproxyCfg).toMatch(new RegExp(`filter spoe engine ${escape(SPOE_ENGINE)} config `));
     expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(SPOE_ENGINE)} ${escape(SPOE_GROUP)}\\b`));
+    expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(SPOE_ENGINE)} ${escape(CANCEL_GROUP)}\\b`));
     expect(haproxyCfg).toMatch(new RegExp(`^backend ${escape(SPOE_AGENT)}$`, 'm'));
   });
 

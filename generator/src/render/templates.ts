@@ -19,8 +19,16 @@ export interface TemplateSources {
   readonly partials: Readonly<Record<string, string>>;
 }
 
-/** Rules both the clear-text and the TLS frontend run, written once. */
-const PARTIALS = ['startup-acls', 'startup-decision'] as const;
+/** Parts of the templates, each written once (one per line: parallel additions merge cleanly). */
+const PARTIALS = [
+  'startup-acls',
+  'startup-decision',
+  'cancel-decision',
+  'cancel-record',
+  'cancel-table',
+  'cancel-copy',
+  'cancel-message',
+] as const;
 
 /** Compiles the texts. Pure: no files, no global Handlebars state. */
 export function compileTemplates(sources: TemplateSources): ConfigTemplates {

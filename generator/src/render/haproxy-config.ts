@@ -9,6 +9,7 @@ import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { CANCEL_RECORDS } from '../../../agent/src/index.js';
 import { haproxyRefusals } from './refusals.js';
+import { peersContext } from '../replicas/peers.js';
 import type { ConfigTemplates } from './templates.js';
 
 export interface RenderedConfig {
@@ -77,6 +78,7 @@ export function renderConfig(
     },
     backends,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
+    peers: peersContext(settings.replicas, paths.peersSocket),
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }

@@ -1,7 +1,7 @@
 // The handlebars templates of haproxy.cfg and spoe.conf: read once at the edge (loadTemplates),
 // compiled on a private Handlebars instance so that nothing is registered globally.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
 import { assetPath } from '../assets.js';
 
@@ -19,17 +19,6 @@ export interface TemplateSources {
   readonly partials: Readonly<Record<string, string>>;
 }
 
-/** Parts of the templates, each written once (one per line: parallel additions merge cleanly). */
-const PARTIALS = [
-  'startup-acls',
-  'startup-decision',
-  'cancel-decision',
-  'cancel-record',
-  'cancel-table',
-  'cancel-copy',
-  'cancel-message',
-] as const;
-
 /** Compiles the texts. Pure: no files, no global Handlebars state. */
 export function compileTemplates(sources: TemplateSources): ConfigTemplates {
   const hbs = Handlebars.create();
@@ -39,12 +28,19 @@ export function compileTemplates(sources: TemplateSources): ConfigTemplates {
   return { haproxyConfig: compile(sources.haproxyConfig), spoeConfig: compile(sources.spoeConfig) };
 }
 
-/** Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them. */
+/**
+ * Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them; every file of
+ * haproxy/partials/ is a partial included by its name (`{{> peers}}` is partials/peers.hbs).
+ */
 export function loadTemplates(): ConfigTemplates {
   const read = (...parts: string[]): string => readFileSync(assetPath('haproxy', ...parts), 'utf8');
   return compileTemplates({
     haproxyConfig: read('haproxy.cfg.hbs'),
     spoeConfig: read('spoe.conf.hbs'),
-    partials: Object.fromEntries(PARTIALS.map((p) => [p, read('partials', `${p}.hbs`)])),
+    partials: Object.fromEntries(
+      readdirSync(assetPath('haproxy', 'partials'))
+        .filter((f) => f.endsWith('.hbs'))
+        .map((f) => [f.slice(0, -'.hbs'.length), read('partials', f)]),
+    ),
   });
 }

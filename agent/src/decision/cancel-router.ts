@@ -173,9 +173,17 @@ export class CancelRateLimiter {
 
 /**
  * Where a CancelRequest from `address` goes, given the ids HAProxy recorded for that address
- * (recordIds()): every recorded target this table still serves, most recent first.
+ * (recordIds()): every recorded target this table still serves (and `accept` takes, when given),
+ * most recent first.
  */
-export function routeCancel(address: string, ids: readonly CancelId[], table: RouteTable, limiter: CancelRateLimiter, now: number): CancelRouting {
+export function routeCancel(
+  address: string,
+  ids: readonly CancelId[],
+  table: RouteTable,
+  limiter: CancelRateLimiter,
+  now: number,
+  accept?: (to: CancelTarget) => boolean,
+): CancelRouting {
   if (typeof address !== 'string' || address === '') return { kind: 'unroutable', detail: 'the cancel request has no client address' };
   if (ids.length === 0) return { kind: 'unroutable', detail: 'no startup from this address was routed (or its record expired or was evicted)' };
   // Rate limit before looking further, so probing costs tokens too.
@@ -189,7 +197,7 @@ export function routeCancel(address: string, ids: readonly CancelId[], table: Ro
   const to: CancelTarget[] = [];
   for (const id of ids.slice(0, CANCEL_RECORDS)) {
     const t = index.get(idKey(id));
-    if (t !== undefined && !to.some((x) => x.backend === t.backend)) to.push(t);
+    if (t !== undefined && !to.some((x) => x.backend === t.backend) && (accept === undefined || accept(t))) to.push(t);
   }
   const [first, ...rest] = to;
   return first === undefined

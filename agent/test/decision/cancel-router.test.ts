@@ -84,6 +84,14 @@ describe('routeCancel', () => {
     expect(cancelTargetIndex(here)).toBe(cancelTargetIndex(here));
   });
 
+  it('accept() drops targets (e.g. a tenant that no longer accepts the address)', () => {
+    const model = new CancelTableModel();
+    model.record('192.0.2.6', 'acme', 'primary');
+    model.record('192.0.2.6', 'globex', 'primary');
+    const r = routeCancel('192.0.2.6', model.ids('192.0.2.6'), T, new CancelRateLimiter(), NOW, (t) => t.tenant !== 'globex');
+    expect(r).toEqual({ kind: 'route', to: [{ tenant: 'acme', target: 'primary', backend: 'be_acme_primary' }] });
+  });
+
   it('an address without a record costs no bucket', () => {
     const rate = new CancelRateLimiter();
     routeCancel('192.0.2.5', [], T, rate, NOW);

@@ -43,18 +43,18 @@ function running(id: (typeof TENANTS)[number], query: string): Promise<true> {
   );
 }
 
-/** Resolves once every replica's cancel table holds `written` ids for `address`. */
-function recordedEverywhere(address: string, written: number): Promise<true> {
-  return waitFor(
-    async () => {
-      for (const r of replicas) {
-        const line = (await showTable(r, 'pgroute-cancels')).split('\n').find((l) => l.includes(`key=::ffff:${address} `));
-        if (line === undefined || !line.includes(` gpc0=${written}`)) return false;
-      }
-      return true;
-    },
-    { timeoutMs: 5_000, what: `the cancel record of ${address} (${written} ids) on every replica` },
-  );
+/**
+ * Resolves once every replica's cancel table holds `written` ids for `address` (replication takes
+ * well under a second once the peers are connected; a loaded machine may take longer).
+ */
+async function recordedEverywhere(address: string, written: number): Promise<void> {
+  const lines = async (): Promise<string[]> =>
+    Promise.all(replicas.map(async (r) => `${r.name}: ${(await showTable(r, 'pgroute-cancels')).split('\n').find((l) => l.includes(`key=::ffff:${address} `)) ?? '(none)'}`));
+  try {
+    await waitFor(async () => (await lines()).every((l) => l.includes(` gpc0=${written}`)), { timeoutMs: 15_000, what: `the cancel record of ${address}` });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: expected gpc0=${written} on every replica, found\n${(await lines()).join('\n')}`);
+  }
 }
 
 beforeAll(async () => {

@@ -29,8 +29,30 @@ export function backendName(tenantId: string, target: string): string {
   return `pg.${tenantId}.${target}`;
 }
 
-/** Distinct destinations a client address's cancel record holds (HAProxy table pgroute-cancels). */
+/** Distinct destinations a client address's cancel record holds in one replica's cancel table. */
 export const CANCEL_RECORDS = 4;
+
+/**
+ * Most destinations one cancel goes to (the client's own connection and its copies), whatever the
+ * number of replicas' tables the records come from (docs/cancel.md).
+ */
+export const CANCEL_MAX_DESTINATIONS = 8;
+
+/**
+ * The cancel message's arguments per cancel table (one per replica; table j in the order the
+ * generator lists them, haproxy/partials/cancel-message.hbs): integer `n<j>`, how many ids were
+ * ever written to the address's record there (gpc0), and integers `g<j>_0`..`g<j>_7`, its words
+ * gpt0..gpt7. Named here because the generator renders them and the agent reads them.
+ */
+export const CANCEL_WRITTEN_ARG_PREFIX = 'n';
+export const CANCEL_WORD_ARG_PREFIX = 'g';
+
+export function cancelTableArgNames(j: number): { readonly written: string; readonly words: readonly string[] } {
+  return {
+    written: `${CANCEL_WRITTEN_ARG_PREFIX}${j}`,
+    words: Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => `${CANCEL_WORD_ARG_PREFIX}${j}_${i}`),
+  };
+}
 
 /**
  * The cancel id of a tenant target: the same on every replica (backend names are not: they come

@@ -43,17 +43,32 @@ function running(id: (typeof TENANTS)[number], query: string): Promise<true> {
   );
 }
 
+/** The record of `address` in one table as `show table` prints it: gpc0 and the words, or '(none)'. */
+async function entryIn(r: Replica, table: string, address: string): Promise<string> {
+  const line = (await showTable(r, table)).split('\n').find((l) => l.includes(`key=::ffff:${address} `));
+  return line === undefined ? '(none)' : (line.match(/\b(?:gpc0|gpt\d+)=\d+/g) ?? []).join(' ');
+}
+
 /**
- * Resolves once every replica's cancel table holds `written` ids for `address` (replication takes
- * well under a second once the peers are connected; a loaded machine may take longer).
+ * Resolves once `written` ids were recorded for `address` in the replicas' own tables (each replica
+ * writes only pgroute-cancels-<its name>) and every replica holds each table's entry exactly as its
+ * owner does (replication takes well under a second once the peers are connected; a loaded machine
+ * may take longer).
  */
 async function recordedEverywhere(address: string, written: number): Promise<void> {
-  const lines = async (): Promise<string[]> =>
-    Promise.all(replicas.map(async (r) => `${r.name}: ${(await showTable(r, 'pgroute-cancels')).split('\n').find((l) => l.includes(`key=::ffff:${address} `)) ?? '(none)'}`));
+  const tables = replicas.map((owner) => ({ owner, table: `pgroute-cancels-${owner.name}` }));
+  const view = async (): Promise<{ owned: string[]; lines: string[] }> => {
+    const owned = await Promise.all(tables.map(({ owner, table }) => entryIn(owner, table, address)));
+    const lines = await Promise.all(replicas.flatMap((r) => tables.map(async ({ table }) => `${r.name} ${table}: ${await entryIn(r, table, address)}`)));
+    return { owned, lines };
+  };
+  const complete = ({ owned, lines }: { owned: string[]; lines: string[] }): boolean =>
+    owned.reduce((sum, e) => sum + Number(/gpc0=(\d+)/.exec(e)?.[1] ?? 0), 0) === written &&
+    lines.every((l, k) => l.endsWith(`: ${owned[k % tables.length]}`));
   try {
-    await waitFor(async () => (await lines()).every((l) => l.includes(` gpc0=${written}`)), { timeoutMs: 15_000, what: `the cancel record of ${address}` });
+    await waitFor(async () => complete(await view()), { timeoutMs: 15_000, what: `the cancel record of ${address}` });
   } catch (err) {
-    throw new Error(`${(err as Error).message}: expected gpc0=${written} on every replica, found\n${(await lines()).join('\n')}`);
+    throw new Error(`${(err as Error).message}: expected ${written} ids written in the owners' tables and each table alike on every replica, found\n${(await view()).lines.join('\n')}`);
   }
 }
 

@@ -8,18 +8,21 @@
  * bytes the agent never sees, so the key cannot tell us where to go. What is known is the client's
  * address, and where that address was routed before.
  *
- * Those records are kept by HAProxy, not here (docs/cancel.md): a stick table keyed by the client
- * address holds the cancel ids (contract.ts cancelId) of the last CANCEL_RECORDS distinct tenant
- * targets the address was routed to, written by configuration rules on every routed startup and
- * replicated between replicas by HAProxy's peers protocol. With a CancelRequest HAProxy hands the
- * agent that record; here it becomes the list of backends of this replica's route table to send the
+ * Those records are kept by HAProxy, not here (docs/cancel.md): each replica has its own stick
+ * table keyed by the client address, holding the cancel ids (contract.ts cancelId) of the last
+ * CANCEL_RECORDS distinct tenant targets the address was routed to THROUGH THAT REPLICA, written by
+ * configuration rules on every routed startup, only by the replica that owns the table, and
+ * replicated to the others by HAProxy's peers protocol. With a CancelRequest HAProxy hands the agent
+ * the address's record from every replica's table; here their union becomes the list of backends
+ * of this replica's route table to send the
  * cancel to: every one of them (the server that does not know the key ignores it, as PostgreSQL
  * ignores every bad cancel key, and the client gets no reply either way).
  *
  * Guarantees and bounds:
  *  - A cancel only ever goes to a backend of a tenant target that a startup from the SAME address
  *    was routed to (on any replica). An address with no record is refused ('cancel-unroutable').
- *  - At most CANCEL_RECORDS destinations per cancel, most recently recorded first.
+ *  - At most CANCEL_MAX_DESTINATIONS destinations per cancel (CANCEL_RECORDS per table), the most
+ *    recent of every table first.
  *  - Each address has a token bucket for cancels (default burst 500, refilled at 100 per second);
  *    a cancel beyond it is refused ('cancel-rate-limited'). The burst is sized for an application
  *    host whose pools cancel every running query at once (a client-side statement timeout, a
@@ -29,7 +32,7 @@
  *  - Pure: time is a parameter (`now`, ms), no timers, no I/O.
  */
 
-import { CANCEL_RECORDS, cancelId } from '../contract.js';
+import { CANCEL_MAX_DESTINATIONS, CANCEL_RECORDS, cancelId } from '../contract.js';
 import type { CancelId, RouteTable } from './types.js';
 
 export type { CancelId } from './types.js';
@@ -80,6 +83,24 @@ export function recordIds(words: readonly number[], written: number): CancelId[]
     if (a === 0 && b === 0) continue;
     if (out.some(([x, y]) => x === a && y === b)) continue;
     out.push([a, b]);
+  }
+  return out;
+}
+
+/**
+ * The union of several tables' records (recordIds() of each), deduplicated and bounded: the newest
+ * id of every table, then the second newest of every table, ..., at most CANCEL_MAX_DESTINATIONS.
+ */
+export function mergeRecords(records: readonly (readonly CancelId[])[]): CancelId[] {
+  const out: CancelId[] = [];
+  const depth = Math.max(0, ...records.map((r) => r.length));
+  for (let k = 0; k < depth; k++) {
+    for (const r of records) {
+      const id = r[k];
+      if (id === undefined || out.some(([x, y]) => x === id[0] && y === id[1])) continue;
+      if (out.length === CANCEL_MAX_DESTINATIONS) return out;
+      out.push(id);
+    }
   }
   return out;
 }
@@ -195,7 +216,7 @@ export function routeCancel(
   }
   const index = cancelTargetIndex(table);
   const to: CancelTarget[] = [];
-  for (const id of ids.slice(0, CANCEL_RECORDS)) {
+  for (const id of ids.slice(0, CANCEL_MAX_DESTINATIONS)) {
     const t = index.get(idKey(id));
     if (t !== undefined && !to.some((x) => x.backend === t.backend) && (accept === undefined || accept(t))) to.push(t);
   }

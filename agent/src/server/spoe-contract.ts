@@ -40,12 +40,10 @@ export const CANCEL_ARG = {
   pkt: 'pkt',
   /** IPV4/IPV6: the client address. */
   src: 'src',
-  /** Integer: how many ids were ever written to the address's record (gpc0 of pgroute-cancels). */
-  written: 'n',
 } as const;
 
-/** Integer arguments g0..g7 of the cancel message: gpt0..gpt7 of the address's record. */
-export const CANCEL_WORD_ARG_PREFIX = 'g';
+/** The cancel message's per-table arguments: contract.ts cancelTableArgNames() (shared with the generator). */
+export { CANCEL_WORD_ARG_PREFIX, CANCEL_WRITTEN_ARG_PREFIX, cancelTableArgNames } from '../contract.js';
 
 /** `option var-prefix pgr`: HAProxy stores the agent's variables as txn.pgr.<name>. */
 export const VAR_PREFIX = 'pgr';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CANCEL_RECORDS, cancelId } from '../../src/contract.js';
-import { CANCEL_DEFAULTS, CancelRateLimiter, cancelTargetIndex, normalizeAddress, recordIds, routeCancel } from '../../src/decision/cancel-router.js';
+import { CANCEL_MAX_DESTINATIONS, CANCEL_RECORDS, cancelId } from '../../src/contract.js';
+import { CANCEL_DEFAULTS, CancelRateLimiter, cancelTargetIndex, mergeRecords, normalizeAddress, recordIds, routeCancel } from '../../src/decision/cancel-router.js';
 import { CancelTableModel } from './cancel-table-model.js';
 import { policy, table, tenant } from './fixtures.js';
 
@@ -49,6 +49,23 @@ describe('recordIds', () => {
     expect(recordIds([-1, 2 ** 32, 1.5, Number.NaN, 0, 0, 0, 0], 1)).toEqual([]);
     expect(recordIds(words(A), Number.NaN)).toEqual([A]);
     expect(recordIds([], 4)).toEqual([]);
+  });
+});
+
+describe('mergeRecords', () => {
+  const id = (n: number): [number, number] => [2 * n + 1, n];
+
+  it('takes the newest of every table first, then the next, leaving out repeats', () => {
+    expect(mergeRecords([[id(1), id(2)], [id(3)], [id(1), id(4)]])).toEqual([id(1), id(3), id(2), id(4)]);
+    expect(mergeRecords([[], [id(5)]])).toEqual([id(5)]);
+    expect(mergeRecords([])).toEqual([]);
+  });
+
+  it('stops at CANCEL_MAX_DESTINATIONS', () => {
+    const tables = [0, 1, 2].map((t) => [0, 1, 2, 3].map((k) => id(10 * t + k)));
+    const merged = mergeRecords(tables);
+    expect(merged).toHaveLength(CANCEL_MAX_DESTINATIONS);
+    expect(merged.slice(0, 3)).toEqual([id(0), id(10), id(20)]);
   });
 });
 

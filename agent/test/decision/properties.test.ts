@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CancelRateLimiter, normalizeAddress, routeCancel } from '../../src/decision/cancel-router.js';
+import { CANCEL_MAX_DESTINATIONS } from '../../src/contract.js';
 import { CancelTableModel } from './cancel-table-model.js';
 import { decide } from '../../src/decision/decide.js';
 import { RouteStore } from '../../src/routes-store.js';
@@ -229,14 +230,15 @@ describe('decide: properties', () => {
     const addresses = ['192.0.2.1', '192.0.2.2', '::ffff:192.0.2.2', '2001:db8::1', ''];
     const op = (t: RouteTable) =>
       fc.oneof(
-        fc.record({ kind: fc.constant('startup' as const), address: fc.constantFrom(...addresses), client: clientArb(t), dt: fc.nat(1000) }),
-        fc.record({ kind: fc.constant('cancel' as const), address: fc.constantFrom(...addresses), dt: fc.nat(1000) }),
+        fc.record({ kind: fc.constant('startup' as const), address: fc.constantFrom(...addresses), client: clientArb(t), dt: fc.nat(1000), replica: fc.nat(2) }),
+        fc.record({ kind: fc.constant('cancel' as const), address: fc.constantFrom(...addresses), dt: fc.nat(1000), replica: fc.nat(2) }),
       );
     fc.assert(
       fc.property(
         tableArb.chain((t) => fc.tuple(fc.constant(t), fc.array(op(t), { maxLength: 40 }))),
         ([t, ops]) => {
-          const records = new CancelTableModel();
+          // Three replicas, each writing its own table; any of them may take a startup or a cancel.
+          const records = new CancelTableModel(3);
           const cancelRate = new CancelRateLimiter({ maxAddresses: 2, cancelBurst: 3 });
           const routed = new Map<string, Set<string>>();
           let now = 0;
@@ -246,7 +248,7 @@ describe('decide: properties', () => {
             const port = o.kind === 'startup' ? o.client.port : 5432;
             const f = { preamble, clientAddress: o.address, frontendPort: port };
             const v = decideConnection({ store: new RouteStore(t), cancelRate, now: () => now }, o.kind === 'cancel' ? records.cancelFacts(f) : f);
-            records.recordVerdict(o.address, v);
+            records.recordVerdict(o.address, v, o.replica);
             const key = normalizeAddress(o.address);
             if (v.kind !== 'route') continue;
             expect(v.cancel).toBe(o.kind === 'cancel');
@@ -258,7 +260,7 @@ describe('decide: properties', () => {
               expect(o.address).not.toBe('');
               const all = [v.backend, ...(v.copies ?? [])];
               expect(new Set(all).size).toBe(all.length);
-              expect(all.length).toBeLessThanOrEqual(4);
+              expect(all.length).toBeLessThanOrEqual(CANCEL_MAX_DESTINATIONS);
               for (const b of all) expect(routed.get(key)?.has(b)).toBe(true);
               expect(backendsOf(t.tenants.get(v.tenant))).toContain(v.backend);
             }
@@ -294,6 +296,42 @@ describe('cancel records: model', () => {
           const r = routeCancel(o.addr, records.ids(o.addr), t, rate, 0);
           const expected = (distinct.get(o.addr) ?? []).slice(-4).reverse().map((id) => `b_${id}`);
           expect(r.kind === 'route' ? r.to.map((x) => x.backend) : []).toEqual(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with one table per replica, a cancel goes to the union of every replica\'s last 4, at most CANCEL_MAX_DESTINATIONS, newest of each first', () => {
+    const targets = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    const t = { version: 'v', policy: basePolicy(), tenants: new Map(targets.map((id) => [id, { id, enabled: true, backends: { primary: `b_${id}` } }])) };
+    const REPLICAS = 3;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('record' as const), replica: fc.nat(REPLICAS - 1), tenant: fc.constantFrom(...targets) }),
+      fc.record({ kind: fc.constant('cancel' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const records = new CancelTableModel(REPLICAS);
+        const rate = new CancelRateLimiter({ cancelBurst: 1e9 });
+        // Per replica: the distinct targets recorded through it, first-recorded first.
+        const distinct = Array.from({ length: REPLICAS }, () => [] as string[]);
+        for (const o of ops) {
+          if (o.kind === 'record') {
+            records.record('a', o.tenant, 'primary', o.replica);
+            const list = distinct[o.replica]!;
+            if (!list.slice(-4).includes(o.tenant)) list.push(o.tenant);
+            continue;
+          }
+          const r = routeCancel('a', records.ids('a'), t, rate, 0);
+          const got = r.kind === 'route' ? r.to.map((x) => x.backend) : [];
+          const lasts = distinct.map((list) => list.slice(-4).reverse().map((id) => `b_${id}`));
+          const union = new Set(lasts.flat());
+          expect(new Set(got).size).toBe(got.length);
+          expect(got.length).toBe(Math.min(union.size, CANCEL_MAX_DESTINATIONS));
+          for (const b of got) expect(union.has(b)).toBe(true);
+          // Every replica's newest destination is among them.
+          for (const l of lasts) if (l[0] !== undefined) expect(got).toContain(l[0]);
         }
       }),
       { numRuns: 300 },

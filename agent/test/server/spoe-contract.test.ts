@@ -11,7 +11,7 @@ import {
   CANCEL_ARG,
   CANCEL_GROUP,
   CANCEL_MESSAGE,
-  CANCEL_WORD_ARG_PREFIX,
+  cancelTableArgNames,
   SPOE_AGENT,
   SPOE_ENGINE,
   SPOE_GROUP,
@@ -22,7 +22,6 @@ import {
   VERDICT_VAR,
 } from '../../src/server/spoe-contract.js';
 import { verdictActions } from '../../src/server/verdict-actions.js';
-import { CANCEL_RECORDS } from '../../src/contract.js';
 
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
 const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
@@ -54,15 +53,18 @@ function messageArgs(name: string): string[] {
   expect(at, `spoe-message ${name}`).toBeGreaterThanOrEqual(0);
   const section = spoeConf.slice(at).split('\n\n')[0]!;
   const args = section.split('\n').find((l) => l.trim().startsWith('args '))!;
-  // {{#each}} of the word arguments: g0..g7, as the generator renders them.
+  // {{#each}} of the per-table arguments: n0, g0_0..g0_7 for one table, as the generator renders them.
   return args
     .trim()
     .slice(5)
-    .replace(/\{\{#each cancel\.wordArgs\}\} \{\{this\}\}\{\{\/each\}\}/, Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => ` ${CANCEL_WORD_ARG_PREFIX}${i}=x`).join(''))
+    .replace(/\{\{#each cancel\.args\}\} \{\{this\}\}\{\{\/each\}\}/, cancelArgs(1).map((a) => ` ${a}=x`).join(''))
     .split(/\s+/)
     .map((a) => a.slice(0, a.indexOf('=')));
 }
 
+/** The per-table argument names of the cancel message for `tables` tables. */
+const cancelArgs = (tables: number): string[] =>
+  Array.from({ length: tables }, (_, j) => cancelTableArgNames(j)).flatMap((n) => [n.written, ...n.words]);
 const sorted = (names: Iterable<string>): string[] => [...names].sort();
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const VAR = `${VAR_SCOPE_NAME}.${VAR_PREFIX}.`;
@@ -80,8 +82,7 @@ describe('SPOE contract: spoe.conf.hbs', () => {
   it('sends the startup and cancel messages with exactly the arguments the agent reads', () => {
     expect(directives('spoe-message')).toEqual([[STARTUP_MESSAGE], [CANCEL_MESSAGE]]);
     expect(sorted(messageArgs(STARTUP_MESSAGE))).toEqual(sorted(Object.values(STARTUP_ARG)));
-    const words = Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => `${CANCEL_WORD_ARG_PREFIX}${i}`);
-    expect(sorted(messageArgs(CANCEL_MESSAGE))).toEqual(sorted([...Object.values(CANCEL_ARG), ...words]));
+    expect(sorted(messageArgs(CANCEL_MESSAGE))).toEqual(sorted([...Object.values(CANCEL_ARG), ...cancelArgs(1)]));
   });
 
   it('uses the agent\'s variable prefix and registers exactly the variables the agent sets', () => {

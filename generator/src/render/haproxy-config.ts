@@ -7,9 +7,9 @@ import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
-import { CANCEL_RECORDS } from '../../../agent/src/index.js';
 import { haproxyRefusals } from './refusals.js';
 import { peersContext } from '../replicas/peers.js';
+import { cancelContext } from './cancel-context.js';
 import type { ConfigTemplates } from './templates.js';
 
 export interface RenderedConfig {
@@ -62,7 +62,7 @@ export function renderConfig(
   const context = {
     snapshotVersion,
     paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, cancelSocket: paths.cancelSocket, serverState: paths.serverState },
-    cancel: CANCEL_CONTEXT,
+    cancel: cancelContext(settings.replicas),
     tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,
@@ -82,20 +82,6 @@ export function renderConfig(
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }
-
-/**
- * The cancel records' table (docs/cancel.md): 100k addresses, each forgotten 24 h after its last
- * routed startup, CANCEL_RECORDS destinations each; the slots and SPOE arguments the rules use.
- */
-const CANCEL_CONTEXT = {
-  records: CANCEL_RECORDS,
-  words: 2 * CANCEL_RECORDS,
-  lastWord: 2 * CANCEL_RECORDS - 1,
-  tableSize: '100k',
-  expire: '24h',
-  slots: Array.from({ length: CANCEL_RECORDS }, (_, slot) => ({ slot, a: 2 * slot, b: 2 * slot + 1 })),
-  wordArgs: Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => `g${i}=src_get_gpt(${i},pgroute-cancels)`),
-} as const;
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

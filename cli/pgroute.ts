@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The pgroute command line: one entry point for operators.
 
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { createAgentMetrics, loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
 import {
@@ -11,6 +12,8 @@ import {
   readTenantsFile,
   reloadMaster,
   runPgroute,
+  statePaths,
+  targetPolicyFromFlags,
   type Generation,
   type Listener,
   type Running,
@@ -109,7 +112,12 @@ program
   .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port').env('PGROUTE_AGENT_SOCKET'))
   .addOption(new Option('--metrics-address <host:port>', `where /metrics and /healthz are served (default --host:${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_METRICS_ADDRESS'))
   .addOption(new Option('--http-port <port>', `the port of the metrics address on --host (older form of --metrics-address; default ${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_AGENT_HTTP_PORT'))
-  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string }) => {
+  .addOption(
+    new Option('--cancel-socket <path>', "HAProxy's cancel socket, where copies of a cancel go to the client's further backends (default: haproxy-cancel.sock beside --routes)").env(
+      'PGROUTE_AGENT_CANCEL_SOCKET',
+    ),
+  )
+  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string; cancelSocket?: string }) => {
     const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
     const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
     const metrics = createAgentMetrics();
@@ -121,6 +129,7 @@ program
       store,
       log,
       metrics,
+      cancelSocket: parseSocketPath('--cancel-socket (PGROUTE_AGENT_CANCEL_SOCKET)', flags.cancelSocket ?? statePaths(dirname(resolve(flags.routes))).cancelSocket),
     });
     process.on('SIGHUP', () => {
       loadRouteTable(flags.routes).then(

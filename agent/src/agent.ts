@@ -6,11 +6,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { Endpoint, SpopEndpoint } from './contract.js';
-import { CancelRouter, type CancelRouterOptions } from './decision/cancel-router.js';
+import { CancelRateLimiter, type CancelRateOptions } from './decision/cancel-router.js';
 import type { Verdict } from './decision/types.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { RouteStore } from './routes-store.js';
 import { createAgentHttpServer } from './server/http.js';
+import { CancelCopies } from './server/cancel-copies.js';
 import { SpopConnection } from './server/spop-connection.js';
 import { RefusalLog } from './server/refusal-log.js';
 
@@ -26,7 +27,12 @@ export interface AgentOptions {
   readonly store: RouteStore;
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
-  readonly cancel?: CancelRouterOptions;
+  readonly cancel?: CancelRateOptions;
+  /**
+   * HAProxy's internal cancel socket (StatePaths.cancelSocket): where copies of a cancel go to the
+   * client address's further backends. Omit to send each cancel to one backend only.
+   */
+  readonly cancelSocket?: string;
   /** Close a connection that sends no HAPROXY-HELLO within this long (default 5 s). */
   readonly helloTimeoutMs?: number;
 }
@@ -42,8 +48,8 @@ export interface RunningAgent {
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const { log, store } = opts;
   const metrics = opts.metrics ?? createAgentMetrics();
-  const cancels = new CancelRouter(opts.cancel);
-  const ctx = { store, cancels, now: Date.now };
+  const copies = opts.cancelSocket === undefined ? undefined : new CancelCopies({ socket: opts.cancelSocket, metrics, log });
+  const ctx = { store, cancelRate: new CancelRateLimiter(opts.cancel), now: Date.now, ...(copies === undefined ? {} : { copies }) };
   const refusals = new RefusalLog(log);
   const connections = new Set<SpopConnection>();
   const sockets = new Set<Socket>();
@@ -58,8 +64,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   };
 
-  const sweep = setInterval(() => cancels.sweep(Date.now(), 10_000), 60_000);
-  sweep.unref();
   metrics.bindRouteTable(store);
 
   const server: Server = createServer((socket) => {
@@ -91,8 +95,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await listen(http, opts.http);
       log.info({ address: `${opts.http.host.includes(':') ? `[${opts.http.host}]` : opts.http.host}:${opts.http.port}` }, 'metrics address serving /metrics, /metrics/haproxy and /healthz');
     } catch (err) {
-      // Do not leave the SPOP listener (and the sweep timer) running behind a failed start.
-      clearInterval(sweep);
+      // Do not leave the SPOP listener running behind a failed start.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw err;
     }
@@ -102,7 +105,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     port,
     metrics,
     async close() {
-      clearInterval(sweep);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of connections) c.shutdown();
       const deadline = setTimeout(() => {

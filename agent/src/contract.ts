@@ -3,6 +3,7 @@
 // generator writes what this module describes and the agent reads it; neither side reaches into the
 // other's internals for these (the generator imports them through agent/src/index.ts).
 
+import { createHash } from 'node:crypto';
 import type { RouteTable, RoutingPolicy, TenantRoute } from './decision/types.js';
 
 export type { KeySource, RouteTable, RoutingPolicy, TargetName, TenantRoute, UserKeyRule } from './decision/types.js';
@@ -26,6 +27,46 @@ export interface SpopEndpoint extends Endpoint {
  * name only ever holds [a-z0-9-.]. */
 export function backendName(tenantId: string, target: string): string {
   return `pg.${tenantId}.${target}`;
+}
+
+/** Distinct destinations a client address's cancel record holds in one replica's cancel table. */
+export const CANCEL_RECORDS = 4;
+
+/**
+ * Most destinations one cancel goes to (the client's own connection and its copies), whatever the
+ * number of replicas' tables the records come from (docs/cancel.md).
+ */
+export const CANCEL_MAX_DESTINATIONS = 8;
+
+/**
+ * The cancel message's arguments per cancel table (one per replica; table j in the order the
+ * generator lists them, haproxy/partials/cancel-message.hbs): integer `n<j>`, how many ids were
+ * ever written to the address's record there (gpc0), and integers `g<j>_0`..`g<j>_7`, its words
+ * gpt0..gpt7. Named here because the generator renders them and the agent reads them.
+ */
+export const CANCEL_WRITTEN_ARG_PREFIX = 'n';
+export const CANCEL_WORD_ARG_PREFIX = 'g';
+
+export function cancelTableArgNames(j: number): { readonly written: string; readonly words: readonly string[] } {
+  return {
+    written: `${CANCEL_WRITTEN_ARG_PREFIX}${j}`,
+    words: Array.from({ length: 2 * CANCEL_RECORDS }, (_, i) => `${CANCEL_WORD_ARG_PREFIX}${j}_${i}`),
+  };
+}
+
+/**
+ * The cancel id of a tenant target: the same on every replica (backend names are not: they come
+ * from each replica's layout history), so HAProxy records it and the agent maps it back to this
+ * replica's backend. Two 32-bit words (a stick table's gpt holds 32 bits) of
+ * SHA-256("<tenant>/<target>"), the first with its lowest bit set so that a recorded id is never
+ * the empty slot (0, 0): 63 bits, so at 10,000 targets two of them collide with probability about
+ * 5e-12. HAProxy computes the same in haproxy/partials/cancel-record.hbs
+ * (`sha2(256)`, `bytes(0,4),hex,hex2i,or(1)` and `bytes(4,4),hex,hex2i`); a '/' appears in neither
+ * a tenant id nor a target name, so the text is unambiguous.
+ */
+export function cancelId(tenantId: string, target: string): readonly [number, number] {
+  const h = createHash('sha256').update(`${tenantId}/${target}`).digest();
+  return [(h.readUInt32BE(0) | 1) >>> 0, h.readUInt32BE(4)];
 }
 
 /** routes.json: the route table as the generator writes it and the agent reads it. */

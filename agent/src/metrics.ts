@@ -33,6 +33,8 @@ export interface AgentMetrics {
   readonly routeTableLoads: Counter<'result'>;
   /** The route table whose size pgroute_agent_route_table_tenants reports (the agent binds its store). */
   bindRouteTable(source: RouteTableSource): void;
+  /** Copies of a CancelRequest sent to the address's further backends, by result (server/cancel-copies.ts). */
+  readonly cancelCopies: Counter<'result'>;
   /** The hot-path counters behind `decisions`, `decisionSeconds` and `frames`. */
   readonly hot: HotCounters;
 }
@@ -247,6 +249,12 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
     bindRouteTable(source) {
       routeTable = source;
     },
+    cancelCopies: new Counter({
+      name: 'pgroute_agent_cancel_copies_total',
+      help: "Copies of a CancelRequest sent through HAProxy to the client address's further backends, by result (sent, failed, timeout, dropped: too many in flight)",
+      labelNames: ['result'],
+      registers,
+    }),
   };
 }
 

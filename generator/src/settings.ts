@@ -115,6 +115,8 @@ export interface StatePaths {
   readonly masterSocket: string;
   readonly pidFile: string;
   readonly tlsSocket: string;
+  /** HAProxy's internal frontend for the agent's copies of a cancel (haproxy/partials/cancel-copy.hbs). */
+  readonly cancelSocket: string;
   /** Servers' health and state handed from the running worker to the next one across a reload. */
   readonly serverState: string;
   /** The local peer's listener when no peer list is given (stick tables survive reloads through it). */
@@ -133,6 +135,7 @@ export function statePaths(stateDir: string): StatePaths {
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),
     tlsSocket: join(stateDir, 'haproxy-tls.sock'),
+    cancelSocket: join(stateDir, 'haproxy-cancel.sock'),
     serverState: join(stateDir, 'haproxy-servers.state'),
     peersSocket: join(stateDir, 'haproxy-peers.sock'),
   };

@@ -94,7 +94,7 @@ describe('renderConfig', () => {
 
   it('binds every listener, IPv6 in brackets', () => {
     const { cfg } = render();
-    const binds = cfg.split('\n').filter((l) => l.startsWith('    bind ') && !l.includes(':8404') && !l.includes('haproxy-peers.sock'));
+    const binds = cfg.split('\n').filter((l) => l.startsWith('    bind ') && !l.includes(':8404') && !l.includes('unix@')); // internal sockets: cancel copies, peers
     expect(binds).toEqual(['    bind 0.0.0.0:5432', '    bind 0.0.0.0:6432', '    bind [::]:7432']);
   });
 
@@ -167,7 +167,7 @@ describe('renderConfig', () => {
 
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
-    expect(declaredBackends(cfg)).toEqual(['pgroute-nowhere', 'pgroute-agent', 'pgroute-access']);
+    expect(declaredBackends(cfg)).toEqual(['pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access']);
   });
 });
 

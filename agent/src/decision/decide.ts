@@ -2,9 +2,8 @@
 // connection (targets above 100k/s), so the route path allocates little: one Map lookup, at most
 // one regex match, the verdict object. Never throws: anything unexpected is an 'internal-error'.
 //
-// Pure: the cancel records are read by the caller (CancelRouter.route(), with cancelTargetAccepted()
-// as its filter) and their answer passed in; a routed startup is returned, and the caller records
-// it (server/decide-connection.ts). decide() itself changes nothing.
+// Pure: for a CancelRequest the caller reads the cancel records HAProxy handed over
+// (cancel-router.ts routeCancel()) and passes their answer in; decide() itself changes nothing.
 //
 // Refusals (reason, SQLSTATE, what the client reads):
 //   malformed               08P01  the decoder's own sentence
@@ -21,14 +20,14 @@
 //                                  tenants exist); logDetail says 'disabled'.
 //                           57P03  `tenant "x" is disabled` when policy.revealDisabled
 //   unknown-target          08004  the tenant exists but has no such target
-//   cancel-unroutable       08004  no session of this client address is known (see cancel-router.ts)
+//   cancel-unroutable       08004  no session of this client address is recorded (see cancel-router.ts)
 //   cancel-rate-limited     53300  too many cancels from this address
 //   internal-error          XX000  a bug or an unusable policy; details in logDetail only
 // Client messages never list tenants and only ever echo values the client itself sent, quoted,
 // truncated and escaped (quote.ts). `tenant` is set on refusals only for tenants of the table, so
 // it is safe as a metrics label; an unknown id the client sent is in logDetail.
 
-import type { CancelRouting, CancelTarget } from './cancel-router.js';
+import type { CancelRouting } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
 import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
@@ -99,28 +98,19 @@ function ownBackend(backends: TenantRoute['backends'], target: string): string |
   return typeof b === 'string' && b !== '' ? b : undefined;
 }
 
-function tenantHasBackend(route: TenantRoute | undefined, backend: string): boolean {
-  if (route === undefined) return false;
-  for (const target in route.backends) {
-    if (Object.hasOwn(route.backends, target) && route.backends[target] === backend) return true;
-  }
-  return false;
-}
-
 function addressForLog(address: unknown): string {
   return typeof address === 'string' && address !== '' ? sanitizeText(address, 64) : '(no address)';
-}
-
-/** The filter for CancelRouter.route(): a recorded target still served by `table`. */
-export function cancelTargetAccepted(table: RouteTable): (to: CancelTarget) => boolean {
-  return (to) => tenantHasBackend(table.tenants.get(to.tenant), to.backend);
 }
 
 function decideCancel(facts: ConnectionFacts, r: CancelRouting | undefined): Verdict {
   if (r === undefined) return internalError('a CancelRequest was decided without consulting the cancel records');
   switch (r.kind) {
-    case 'route':
-      return { kind: 'route', tenant: r.to.tenant, target: r.to.target, backend: r.to.backend, cancel: true };
+    case 'route': {
+      const [first, ...rest] = r.to;
+      return rest.length === 0
+        ? { kind: 'route', tenant: first.tenant, target: first.target, backend: first.backend, cancel: true }
+        : { kind: 'route', tenant: first.tenant, target: first.target, backend: first.backend, cancel: true, copies: rest.map((t) => t.backend) };
+    }
     case 'rate-limited':
       return refuse(
         'cancel-rate-limited',

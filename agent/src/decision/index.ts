@@ -16,10 +16,13 @@ export {
 } from './tenant-key.js';
 export { readTenantOption, type TenantOptionReader } from './options-tenant.js';
 export {
-  CancelRouter,
+  CancelRateLimiter,
   CANCEL_DEFAULTS,
+  cancelTargetIndex,
   normalizeAddress,
-  type CancelRouterOptions,
+  recordIds,
+  routeCancel,
+  type CancelRateOptions,
   type CancelRouting,
   type CancelTarget,
 } from './cancel-router.js';

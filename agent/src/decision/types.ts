@@ -60,7 +60,15 @@ export interface ConnectionFacts {
   readonly tls?: boolean;
   /** The TLS server name the client sent (SNI), if any. */
   readonly sni?: string;
+  /**
+   * A CancelRequest only: the cancel ids HAProxy recorded for the client address, most recent
+   * first (cancel-router.ts recordIds()). Absent: HAProxy handed over no record.
+   */
+  readonly cancelIds?: readonly CancelId[];
 }
+
+/** A cancel id as HAProxy records it: two 32-bit words (contract.ts cancelId). */
+export type CancelId = readonly [number, number];
 
 /** Machine-readable reason for a refusal (metrics label, log field). */
 export type RefusalReason =
@@ -83,6 +91,11 @@ export interface RouteVerdict {
   readonly backend: string;
   /** True when this routes a CancelRequest. */
   readonly cancel: boolean;
+  /**
+   * A CancelRequest only: the further backends its client address was routed to, which get a copy
+   * of the cancel (the connection itself goes to `backend`).
+   */
+  readonly copies?: readonly string[];
 }
 
 export interface RefuseVerdict {

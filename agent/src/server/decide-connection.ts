@@ -1,23 +1,34 @@
-// The decision with its one effect: the cancel records. decide() is pure; here the records are read
-// for a CancelRequest before deciding, and a routed startup is recorded after, so a later
-// CancelRequest from the same address can follow it.
+// The decision with its effects. decide() is pure; here a CancelRequest's record (handed over by
+// HAProxy) is read against the route table and the address's token bucket before deciding, and a
+// routed cancel's copies to the address's further backends are sent after.
 
-import type { CancelRouter } from '../decision/cancel-router.js';
-import { cancelTargetAccepted, decide } from '../decision/decide.js';
+import { CancelRateLimiter, routeCancel } from '../decision/cancel-router.js';
+import { decide } from '../decision/decide.js';
 import type { ConnectionFacts, Verdict } from '../decision/types.js';
 import type { RouteStore } from '../routes-store.js';
+import type { CancelCopies } from './cancel-copies.js';
 
 export interface DecisionContext {
   readonly store: RouteStore;
-  readonly cancels: CancelRouter;
+  readonly cancelRate: CancelRateLimiter;
   readonly now: () => number;
+  /** Sends the copies of a fanned-out cancel; without it only `backend` gets the cancel. */
+  readonly copies?: CancelCopies;
 }
 
-export function decideConnection(ctx: DecisionContext, facts: ConnectionFacts): Verdict {
+export function decideConnection(ctx: DecisionContext, facts: ConnectionFacts, packet?: Buffer): Verdict {
   const table = ctx.store.table;
-  const now = ctx.now();
-  const cancel = facts.preamble.kind === 'cancel' ? ctx.cancels.route(facts.clientAddress, now, cancelTargetAccepted(table)) : undefined;
-  const verdict = decide(table, facts, cancel);
-  if (verdict.kind === 'route' && !verdict.cancel) ctx.cancels.record(facts.clientAddress, verdict, now);
+  if (facts.preamble.kind !== 'cancel') return decide(table, facts);
+  const routing =
+    facts.cancelIds === undefined
+      ? ({
+          kind: 'unroutable',
+          detail: 'the CancelRequest came without its client address\'s cancel record (in the startup message, not pgroute-cancel): regenerate the HAProxy configuration with this pgroute version',
+        } as const)
+      : routeCancel(facts.clientAddress, facts.cancelIds, table, ctx.cancelRate, ctx.now());
+  const verdict = decide(table, facts, routing);
+  if (verdict.kind === 'route' && verdict.copies !== undefined && packet !== undefined && ctx.copies !== undefined) {
+    void ctx.copies.send(verdict.copies, packet, facts.clientAddress);
+  }
   return verdict;
 }

@@ -26,6 +26,25 @@ export const STARTUP_ARG = {
   sni: 'sni',
 } as const;
 
+/**
+ * `spoe-group pgroute-cancel` / `spoe-message pgroute-cancel`: sent instead of the startup message
+ * when the first packet is a CancelRequest, with the client address's cancel record
+ * (haproxy/partials/cancel-message.hbs).
+ */
+export const CANCEL_GROUP = 'pgroute-cancel';
+export const CANCEL_MESSAGE = 'pgroute-cancel';
+
+/** Arguments of the cancel message. */
+export const CANCEL_ARG = {
+  /** BINARY: the CancelRequest, complete. */
+  pkt: 'pkt',
+  /** IPV4/IPV6: the client address. */
+  src: 'src',
+} as const;
+
+/** The cancel message's per-table arguments: contract.ts cancelTableArgNames() (shared with the generator). */
+export { CANCEL_WORD_ARG_PREFIX, CANCEL_WRITTEN_ARG_PREFIX, cancelTableArgNames } from '../contract.js';
+
 /** `option var-prefix pgr`: HAProxy stores the agent's variables as txn.pgr.<name>. */
 export const VAR_PREFIX = 'pgr';
 /** The agent sets every variable in the transaction scope (txn.). */

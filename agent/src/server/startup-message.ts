@@ -22,10 +22,15 @@ import { formatIPv4, formatIPv6 } from '../spop/ip.js';
 import type { TypedValue } from '../spop/typed-data.js';
 import { readVarint, varintEnd } from '../spop/varint.js';
 import { decideConnection, type DecisionContext } from './decide-connection.js';
-import { STARTUP_ARG, STARTUP_MESSAGE } from './spoe-contract.js';
+import { cancelMessage } from './cancel-message.js';
+import { CANCEL_MESSAGE, STARTUP_ARG, STARTUP_MESSAGE } from './spoe-contract.js';
 
-/** The verdict for one startup message, or undefined for a message this agent does not know. */
+/** The verdict for one startup or cancel message, or undefined for a message this agent does not know. */
 export function handleMessage(ctx: DecisionContext, message: SpoeMessage): Verdict | undefined {
+  if (message.name === CANCEL_MESSAGE) {
+    const c = cancelMessage(message);
+    return c === undefined ? missingPacket : decideConnection(ctx, c.facts, c.packet);
+  }
   if (message.name !== STARTUP_MESSAGE) return undefined;
   const facts = startupFacts(message);
   return facts === undefined ? missingPacket : decideConnection(ctx, facts);
@@ -85,7 +90,7 @@ const missingPacket: RefuseVerdict = {
   reason: 'malformed',
   sqlstate: '08P01',
   message: 'the startup packet did not reach the router',
-  logDetail: `SPOE message ${STARTUP_MESSAGE} had no binary "${STARTUP_ARG.pkt}" argument: check spoe.conf`,
+  logDetail: `SPOE message ${STARTUP_MESSAGE} or ${CANCEL_MESSAGE} had no binary "${STARTUP_ARG.pkt}" argument: check spoe.conf`,
 };
 
 function binaryOf(v: TypedValue): Buffer | undefined {
@@ -98,7 +103,8 @@ function addressOf(v: TypedValue): string {
   return v.type === 'ipv4' || v.type === 'ipv6' || v.type === 'string' ? v.value : '';
 }
 
-function integerOf(v: TypedValue): number {
+/** An integer argument's value; anything else (NULL included) is 0. */
+export function integerOf(v: TypedValue): number {
   switch (v.type) {
     case 'int32':
     case 'uint32':

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CancelRouter } from '../../src/decision/cancel-router.js';
+import { CancelRateLimiter } from '../../src/decision/cancel-router.js';
+import { CancelTableModel } from './cancel-table-model.js';
 import { decide, INTERNAL_ERROR_MESSAGE } from '../../src/decision/decide.js';
 import type { ConnectionFacts, RefuseVerdict, RouteTable, Verdict } from '../../src/decision/types.js';
 import type { DecodedPreamble } from '../../src/pg/preamble-types.js';
@@ -12,12 +13,24 @@ const REVEAL = table(policy({ revealDisabled: true }));
 const NOW = 1_700_000_000_000;
 
 function run(t: RouteTable, preamble: DecodedPreamble, port = 5432, address = '203.0.113.7'): Verdict {
-  return decideWith(new CancelRouter(), t, facts(preamble, port, address), NOW);
+  return decideWith(new Cancels(), t, facts(preamble, port, address), NOW);
 }
 
-/** decide() with the cancel records, as the agent runs it: read before, a routed startup recorded after. */
-function decideWith(cancels: CancelRouter, t: RouteTable, f: ConnectionFacts, now: number): Verdict {
-  return decideConnection({ store: new RouteStore(t), cancels, now: () => now }, f);
+/** HAProxy's cancel records (a model) and the agent's token buckets. */
+class Cancels {
+  readonly table = new CancelTableModel();
+  constructor(readonly rate = new CancelRateLimiter()) {}
+}
+
+/**
+ * decideConnection() as HAProxy drives it: a CancelRequest comes with its address's record, and a
+ * routed startup is recorded by HAProxy's rules after the verdict.
+ */
+function decideWith(cancels: Cancels, t: RouteTable, f: ConnectionFacts, now: number): Verdict {
+  const withRecord = f.preamble?.kind === 'cancel' ? cancels.table.cancelFacts(f) : f;
+  const v = decideConnection({ store: new RouteStore(t), cancelRate: cancels.rate, now: () => now }, withRecord);
+  cancels.table.recordVerdict(f.clientAddress, v);
+  return v;
 }
 
 function refused(v: Verdict): RefuseVerdict {
@@ -135,7 +148,7 @@ describe('decide: refusals', () => {
     // a missing address only means the route cannot be remembered for cancels
     const noAddress = { preamble: startup({ user: 'bob', database: 'acme' }), clientAddress: null, frontendPort: 1 };
     expect(decide(T, noAddress as never)).toMatchObject({ kind: 'route', tenant: 'acme' });
-    expect(refused(decideWith(new CancelRouter(), T, { ...noAddress, preamble: CANCEL } as never, NOW)).reason).toBe('cancel-unroutable');
+    expect(refused(decideWith(new Cancels(), T, { ...noAddress, preamble: CANCEL } as never, NOW)).reason).toBe('cancel-unroutable');
     const v = decide(null as never, facts(startup({ user: 'a' })));
     expect(refused(v).reason).toBe('internal-error');
     const throwing = (): string => {
@@ -148,18 +161,15 @@ describe('decide: refusals', () => {
 });
 
 describe('decide: cancels', () => {
-  it('decide() itself records nothing: it returns the routed startup, the caller records it', () => {
-    const f = facts(startup({ user: 'app.acme' }), 5432, '198.51.100.9');
-    const cancels = new CancelRouter();
-    expect(decide(T, f)).toEqual({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: false });
-    expect(cancels.size).toBe(0);
+  it('decide() needs the cancel records read for it; decideConnection() without a record refuses', () => {
     expect(refused(decide(T, facts(CANCEL, 5432, '198.51.100.9'))).reason).toBe('internal-error');
-    decideWith(cancels, T, f, NOW);
-    expect(cancels.size).toBe(1);
+    const ctx = { store: new RouteStore(T), cancelRate: new CancelRateLimiter(), now: () => NOW };
+    // A cancel in the startup message (an HAProxy configuration older than this agent): no record.
+    expect(refused(decideConnection(ctx, facts(CANCEL, 5432, '198.51.100.9'))).logDetail).toMatch(/regenerate the HAProxy configuration/);
   });
 
-  it('routes a cancel to the backend the same address was last routed to', () => {
-    const cancels = new CancelRouter();
+  it('routes a cancel to every backend the address was routed to, most recent first', () => {
+    const cancels = new Cancels();
     const addr = '198.51.100.1';
     expect(decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 6432, addr), NOW).kind).toBe('route');
     expect(decideWith(cancels, T, facts(startup({ user: 'app.globex' }), 5432, addr), NOW + 1000).kind).toBe('route');
@@ -169,29 +179,37 @@ describe('decide: cancels', () => {
       target: 'primary',
       backend: 'be_globex_primary',
       cancel: true,
+      copies: ['be_acme_pool'],
     });
     expect(refused(decideWith(cancels, T, facts(CANCEL, 5432, '198.51.100.2'), NOW + 2000)).reason).toBe('cancel-unroutable');
   });
 
+  it('a single destination has no copies; a repeated one is recorded once', () => {
+    const cancels = new Cancels();
+    const addr = '198.51.100.3';
+    for (let i = 0; i < 3; i++) decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
+    expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW)).toEqual({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: true });
+  });
+
   it('refused startups are not recorded', () => {
-    const cancels = new CancelRouter();
+    const cancels = new Cancels();
     decideWith(cancels, T, facts(startup({ user: 'bob', database: 'initech' }), 5432, '192.0.2.9'), NOW);
     expect(refused(decideWith(cancels, T, facts(CANCEL, 5432, '192.0.2.9'), NOW)).reason).toBe('cancel-unroutable');
   });
 
-  it('skips recorded backends the current table no longer has', () => {
-    const cancels = new CancelRouter();
+  it('skips recorded targets the current table no longer has', () => {
+    const cancels = new Cancels();
     const addr = '192.0.2.10';
     decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
     decideWith(cancels, T, facts(startup({ user: 'app.globex' }), 5432, addr), NOW + 1);
     const withoutGlobex = table(policy(), TENANTS.filter((t) => t.id !== 'globex'));
-    expect(decideWith(cancels, withoutGlobex, facts(CANCEL, 5432, addr), NOW + 2)).toMatchObject({ kind: 'route', tenant: 'acme' });
+    expect(decideWith(cancels, withoutGlobex, facts(CANCEL, 5432, addr), NOW + 2)).toEqual({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: true });
     const renamed = table(policy(), [tenant('acme', true, ['pool'])]);
     expect(refused(decideWith(cancels, renamed, facts(CANCEL, 5432, addr), NOW + 3)).reason).toBe('cancel-unroutable');
   });
 
   it('a disabled tenant still gets its sessions cancelled', () => {
-    const cancels = new CancelRouter();
+    const cancels = new Cancels();
     const addr = '192.0.2.11';
     decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
     const disabled = table(policy(), [tenant('acme', false, ['primary', 'pool', 'replica'])]);
@@ -199,7 +217,7 @@ describe('decide: cancels', () => {
   });
 
   it('rate-limits cancels per address', () => {
-    const cancels = new CancelRouter({ cancelBurst: 2, cancelRefillPerSecond: 1 });
+    const cancels = new Cancels(new CancelRateLimiter({ cancelBurst: 2, cancelRefillPerSecond: 1 }));
     const addr = '192.0.2.12';
     decideWith(cancels, T, facts(startup({ user: 'app.acme' }), 5432, addr), NOW);
     expect(decideWith(cancels, T, facts(CANCEL, 5432, addr), NOW).kind).toBe('route');

@@ -5,12 +5,14 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CancelRouter, normalizeAddress, type CancelTarget } from '../../src/decision/cancel-router.js';
+import { CancelRateLimiter, normalizeAddress, routeCancel } from '../../src/decision/cancel-router.js';
+import { CANCEL_MAX_DESTINATIONS } from '../../src/contract.js';
+import { CancelTableModel } from './cancel-table-model.js';
 import { decide } from '../../src/decision/decide.js';
 import { RouteStore } from '../../src/routes-store.js';
 import { decideConnection } from '../../src/server/decide-connection.js';
 import type { KeySource, RouteTable, RoutingPolicy, TenantRoute } from '../../src/decision/types.js';
-import { CANCEL, PATTERN, startup } from './fixtures.js';
+import { CANCEL, PATTERN, policy as basePolicy, startup } from './fixtures.js';
 
 const TARGETS = ['primary', 'pool', 'replica'] as const;
 const NUM_RUNS = 400;
@@ -228,21 +230,25 @@ describe('decide: properties', () => {
     const addresses = ['192.0.2.1', '192.0.2.2', '::ffff:192.0.2.2', '2001:db8::1', ''];
     const op = (t: RouteTable) =>
       fc.oneof(
-        fc.record({ kind: fc.constant('startup' as const), address: fc.constantFrom(...addresses), client: clientArb(t), dt: fc.nat(1000) }),
-        fc.record({ kind: fc.constant('cancel' as const), address: fc.constantFrom(...addresses), dt: fc.nat(1000) }),
+        fc.record({ kind: fc.constant('startup' as const), address: fc.constantFrom(...addresses), client: clientArb(t), dt: fc.nat(1000), replica: fc.nat(2) }),
+        fc.record({ kind: fc.constant('cancel' as const), address: fc.constantFrom(...addresses), dt: fc.nat(1000), replica: fc.nat(2) }),
       );
     fc.assert(
       fc.property(
         tableArb.chain((t) => fc.tuple(fc.constant(t), fc.array(op(t), { maxLength: 40 }))),
         ([t, ops]) => {
-          const cancels = new CancelRouter({ maxBackendsPerAddress: 2, maxAddresses: 2, cancelBurst: 3, ttlMs: 5000 });
+          // Three replicas, each writing its own table; any of them may take a startup or a cancel.
+          const records = new CancelTableModel(3);
+          const cancelRate = new CancelRateLimiter({ maxAddresses: 2, cancelBurst: 3 });
           const routed = new Map<string, Set<string>>();
           let now = 0;
           for (const o of ops) {
             now += o.dt;
             const preamble = o.kind === 'startup' ? startup(o.client.params) : CANCEL;
             const port = o.kind === 'startup' ? o.client.port : 5432;
-            const v = decideConnection({ store: new RouteStore(t), cancels, now: () => now }, { preamble, clientAddress: o.address, frontendPort: port });
+            const f = { preamble, clientAddress: o.address, frontendPort: port };
+            const v = decideConnection({ store: new RouteStore(t), cancelRate, now: () => now }, o.kind === 'cancel' ? records.cancelFacts(f) : f);
+            records.recordVerdict(o.address, v, o.replica);
             const key = normalizeAddress(o.address);
             if (v.kind !== 'route') continue;
             expect(v.cancel).toBe(o.kind === 'cancel');
@@ -252,7 +258,10 @@ describe('decide: properties', () => {
               routed.set(key, s);
             } else {
               expect(o.address).not.toBe('');
-              expect(routed.get(key)?.has(v.backend)).toBe(true);
+              const all = [v.backend, ...(v.copies ?? [])];
+              expect(new Set(all).size).toBe(all.length);
+              expect(all.length).toBeLessThanOrEqual(CANCEL_MAX_DESTINATIONS);
+              for (const b of all) expect(routed.get(key)?.has(b)).toBe(true);
               expect(backendsOf(t.tenants.get(v.tenant))).toContain(v.backend);
             }
           }
@@ -263,42 +272,66 @@ describe('decide: properties', () => {
   });
 });
 
-describe('CancelRouter: model', () => {
-  it('with room to spare, routes exactly to the most recent unexpired accepted backend of the address', () => {
-    const addr = fc.constantFrom('a', 'b', 'c');
-    const target = fc.constantFrom<CancelTarget>(
-      { tenant: 't1', target: 'primary', backend: 'b1' },
-      { tenant: 't2', target: 'primary', backend: 'b2' },
-      { tenant: 't3', target: 'pool', backend: 'b3' },
-    );
+describe('cancel records: model', () => {
+  it('a cancel goes to exactly the targets among the last 4 distinct ones the address was routed to', () => {
+    const targets = ['t1', 't2', 't3', 't4', 't5', 't6'];
+    const t = { version: 'v', policy: basePolicy(), tenants: new Map(targets.map((id) => [id, { id, enabled: true, backends: { primary: `b_${id}` } }])) };
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('record' as const), addr, to: target, dt: fc.nat(400) }),
-      fc.record({ kind: fc.constant('route' as const), addr, dt: fc.nat(400), reject: fc.constantFrom(undefined, 'b1', 'b2') }),
+      fc.record({ kind: fc.constant('record' as const), addr: fc.constantFrom('a', 'b'), tenant: fc.constantFrom(...targets) }),
+      fc.record({ kind: fc.constant('cancel' as const), addr: fc.constantFrom('a', 'b') }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const ttl = 1000;
-        const r = new CancelRouter({ ttlMs: ttl, cancelBurst: 1e9 });
-        const model = new Map<string, Array<{ backend: string; at: number }>>();
-        let now = 0;
+        const records = new CancelTableModel();
+        const rate = new CancelRateLimiter({ cancelBurst: 1e9 });
+        const distinct = new Map<string, string[]>(); // first-recorded first, as the slots rotate
         for (const o of ops) {
-          now += o.dt;
           if (o.kind === 'record') {
-            r.record(o.addr, o.to, now);
-            const list = (model.get(o.addr) ?? []).filter((e) => e.backend !== o.to.backend);
-            list.unshift({ backend: o.to.backend, at: now });
-            model.set(o.addr, list);
-          } else {
-            const res = r.route(o.addr, now, (to) => to.backend !== o.reject);
-            const list = model.get(o.addr) ?? [];
-            const lastSeen = list[0]?.at;
-            const expected =
-              lastSeen === undefined || now - lastSeen > ttl
-                ? undefined
-                : list.find((e) => now - e.at <= ttl && e.backend !== o.reject)?.backend;
-            if (lastSeen !== undefined && now - lastSeen > ttl) model.delete(o.addr);
-            expect(res.kind === 'route' ? res.to.backend : undefined).toBe(expected);
+            records.record(o.addr, o.tenant, 'primary');
+            const list = distinct.get(o.addr) ?? [];
+            if (!list.slice(-4).includes(o.tenant)) list.push(o.tenant);
+            distinct.set(o.addr, list);
+            continue;
           }
+          const r = routeCancel(o.addr, records.ids(o.addr), t, rate, 0);
+          const expected = (distinct.get(o.addr) ?? []).slice(-4).reverse().map((id) => `b_${id}`);
+          expect(r.kind === 'route' ? r.to.map((x) => x.backend) : []).toEqual(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with one table per replica, a cancel goes to the union of every replica\'s last 4, at most CANCEL_MAX_DESTINATIONS, newest of each first', () => {
+    const targets = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    const t = { version: 'v', policy: basePolicy(), tenants: new Map(targets.map((id) => [id, { id, enabled: true, backends: { primary: `b_${id}` } }])) };
+    const REPLICAS = 3;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('record' as const), replica: fc.nat(REPLICAS - 1), tenant: fc.constantFrom(...targets) }),
+      fc.record({ kind: fc.constant('cancel' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const records = new CancelTableModel(REPLICAS);
+        const rate = new CancelRateLimiter({ cancelBurst: 1e9 });
+        // Per replica: the distinct targets recorded through it, first-recorded first.
+        const distinct = Array.from({ length: REPLICAS }, () => [] as string[]);
+        for (const o of ops) {
+          if (o.kind === 'record') {
+            records.record('a', o.tenant, 'primary', o.replica);
+            const list = distinct[o.replica]!;
+            if (!list.slice(-4).includes(o.tenant)) list.push(o.tenant);
+            continue;
+          }
+          const r = routeCancel('a', records.ids('a'), t, rate, 0);
+          const got = r.kind === 'route' ? r.to.map((x) => x.backend) : [];
+          const lasts = distinct.map((list) => list.slice(-4).reverse().map((id) => `b_${id}`));
+          const union = new Set(lasts.flat());
+          expect(new Set(got).size).toBe(got.length);
+          expect(got.length).toBe(Math.min(union.size, CANCEL_MAX_DESTINATIONS));
+          for (const b of got) expect(union.has(b)).toBe(true);
+          // Every replica's newest destination is among them.
+          for (const l of lasts) if (l[0] !== undefined) expect(got).toContain(l[0]);
         }
       }),
       { numRuns: 300 },

@@ -2,7 +2,7 @@
 // startup packet, and ports where clear text is refused.
 
 import { describe, expect, it } from 'vitest';
-import { CancelRouter } from '../../src/decision/cancel-router.js';
+import { CancelRateLimiter } from '../../src/decision/cancel-router.js';
 import { decide } from '../../src/decision/decide.js';
 import { RouteStore } from '../../src/routes-store.js';
 import { decideConnection } from '../../src/server/decide-connection.js';
@@ -90,7 +90,7 @@ describe('TLS-required ports', () => {
   });
 
   it('cancels are not refused (libpq before 17 always sends them in clear text)', () => {
-    const v = decideConnection({ store: new RouteStore(required), cancels: new CancelRouter(), now: () => 0 }, facts(CANCEL, 5433));
+    const v = decideConnection({ store: new RouteStore(required), cancelRate: new CancelRateLimiter(), now: () => 0 }, facts(CANCEL, 5433));
     expect(v).toMatchObject({ reason: 'cancel-unroutable' });
   });
 });

@@ -9,7 +9,8 @@ import type { RunningAgent } from '../../src/agent.js';
 import { CANCEL_DEFAULTS } from '../../src/decision/cancel-router.js';
 import { encodeCancelRequest } from '../../src/pg/frontend.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, ackVars, startupMessage, stringVar } from './spop-client.js';
+import { SpopClient, ackVars, cancelMessageOf, startupMessage, stringVar } from './spop-client.js';
+import { cancelId } from '../../src/contract.js';
 
 const lines: Record<string, unknown>[] = [];
 const sink = new Writable({
@@ -45,7 +46,8 @@ describe('cancel bursts from one address', () => {
     expect(CANCEL_DEFAULTS.cancelBurst).toBeGreaterThanOrEqual(200);
     const src = '192.0.2.77';
     expect(stringVar(ackVars(await client.request(1, 1, [startupMessage(startupFor('acme'), src)])), 'be')).toBe('be_acme_primary');
-    const cancel = startupMessage(encodeCancelRequest(4242, Buffer.from([1, 2, 3, 4])), src);
+    // HAProxy recorded that startup; its cancels come with the record.
+    const cancel = cancelMessageOf(encodeCancelRequest(4242, Buffer.from([1, 2, 3, 4])), src, [cancelId('acme', 'primary')]);
     let id = 2;
     for (let i = 0; i < 200; i++) {
       const vars = ackVars(await client.request(id++, 1, [cancel]));

@@ -9,7 +9,8 @@ import { encodeCancelRequest } from '../../src/pg/frontend.js';
 import { STATUS } from '../../src/spop/index.js';
 import { createAgentMetrics } from '../../src/metrics.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, haproxyHello, startupMessage } from './spop-client.js';
+import { SpopClient, cancelMessageOf, haproxyHello, startupMessage } from './spop-client.js';
+import { cancelId } from '../../src/contract.js';
 
 // Fixed ports (RunningAgent does not report the HTTP port); this file owns 31910-31913 (port block 119).
 const HTTP_PORT = 31910;
@@ -54,8 +55,8 @@ describe('HTTP side', () => {
       await c.request(1, 4, [startupMessage(startupFor('nope'))]);
       await c.request(1, 5, [startupMessage(startupFor('initech'))]);
       await c.request(1, 6, [startupMessage(Buffer.from([0, 0, 0, 1]))]);
-      await c.request(1, 7, [startupMessage(encodeCancelRequest(1, Buffer.from([1, 2, 3, 4])), '127.0.0.1')]);
-      await c.request(1, 8, [startupMessage(encodeCancelRequest(1, Buffer.from([1, 2, 3, 4])), '10.0.0.1')]);
+      await c.request(1, 7, [cancelMessageOf(encodeCancelRequest(1, Buffer.from([1, 2, 3, 4])), '127.0.0.1', [cancelId('acme', 'primary')])]);
+      await c.request(1, 8, [cancelMessageOf(encodeCancelRequest(1, Buffer.from([1, 2, 3, 4])), '10.0.0.1')]);
       await c.request(1, 9, [{ name: 'not-ours', args: [] }]);
 
       const health = await get(HTTP_PORT, '/healthz');

@@ -8,6 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  CANCEL_ARG,
+  CANCEL_GROUP,
+  CANCEL_MESSAGE,
+  cancelTableArgNames,
   SPOE_AGENT,
   SPOE_ENGINE,
   SPOE_GROUP,
@@ -21,18 +25,46 @@ import { verdictActions } from '../../src/server/verdict-actions.js';
 
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
 const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
-const spoeConf = read('spoe.conf.hbs');
+/** spoe.conf with the partials it includes. */
+const spoeConf = read('spoe.conf.hbs').replace(/\{\{> ([a-z-]+)\}\}/g, (_m, name: string) => read(`partials/${name}.hbs`));
 /** haproxy.cfg with its partials, and the Lua actions: every place HAProxy reads the verdict. */
-const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))].join('\n');
+const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))]
+  .join('\n')
+  // Variables numbered per cancel slot ({{#each cancel.slots}}): as rendered for slot 0.
+  .replace(/\{\{slot\}\}/g, '0');
 const lua = read('pgroute.lua');
+
+/** The words after `keyword` on each line of spoe.conf that starts with it. */
+function directives(keyword: string): string[][] {
+  const lines = spoeConf.split('\n').filter((l) => l.trim().startsWith(`${keyword} `));
+  return lines.map((l) => l.trim().slice(keyword.length).trim().split(/\s+/));
+}
 
 /** The words after `keyword` on the (single) line of spoe.conf that starts with it. */
 function directive(keyword: string): string[] {
-  const lines = spoeConf.split('\n').filter((l) => l.trim().startsWith(`${keyword} `));
-  expect(lines, `spoe.conf.hbs has one "${keyword}" line`).toHaveLength(1);
-  return lines[0]!.trim().slice(keyword.length).trim().split(/\s+/);
+  const all = directives(keyword);
+  expect(all, `spoe.conf.hbs has one "${keyword}" line`).toHaveLength(1);
+  return all[0]!;
 }
 
+/** The lines of the section `spoe-message <name>` (up to the next blank line). */
+function messageArgs(name: string): string[] {
+  const at = spoeConf.indexOf(`spoe-message ${name}\n`);
+  expect(at, `spoe-message ${name}`).toBeGreaterThanOrEqual(0);
+  const section = spoeConf.slice(at).split('\n\n')[0]!;
+  const args = section.split('\n').find((l) => l.trim().startsWith('args '))!;
+  // {{#each}} of the per-table arguments: n0, g0_0..g0_7 for one table, as the generator renders them.
+  return args
+    .trim()
+    .slice(5)
+    .replace(/\{\{#each cancel\.args\}\} \{\{this\}\}\{\{\/each\}\}/, cancelArgs(1).map((a) => ` ${a}=x`).join(''))
+    .split(/\s+/)
+    .map((a) => a.slice(0, a.indexOf('=')));
+}
+
+/** The per-table argument names of the cancel message for `tables` tables. */
+const cancelArgs = (tables: number): string[] =>
+  Array.from({ length: tables }, (_, j) => cancelTableArgNames(j)).flatMap((n) => [n.written, ...n.words]);
 const sorted = (names: Iterable<string>): string[] => [...names].sort();
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const VAR = `${VAR_SCOPE_NAME}.${VAR_PREFIX}.`;
@@ -41,16 +73,16 @@ describe('SPOE contract: spoe.conf.hbs', () => {
   it('declares the engine scope, the agent, its group and the agent backend', () => {
     expect(spoeConf.split('\n').map((l) => l.trim())).toContain(`[${SPOE_ENGINE}]`);
     expect(directive('spoe-agent')).toEqual([SPOE_AGENT]);
-    expect(directive('groups')).toEqual([SPOE_GROUP]);
-    expect(directive('spoe-group')).toEqual([SPOE_GROUP]);
-    expect(directive('messages')).toEqual([STARTUP_MESSAGE]);
+    expect(directive('groups')).toEqual([SPOE_GROUP, CANCEL_GROUP]);
+    expect(directives('spoe-group')).toEqual([[SPOE_GROUP], [CANCEL_GROUP]]);
+    expect(directives('messages')).toEqual([[STARTUP_MESSAGE], [CANCEL_MESSAGE]]);
     expect(directive('use-backend')).toEqual([SPOE_AGENT]);
   });
 
-  it('sends the startup message with exactly the arguments the agent reads', () => {
-    expect(directive('spoe-message')).toEqual([STARTUP_MESSAGE]);
-    const args = directive('args').map((a) => a.slice(0, a.indexOf('=')));
-    expect(sorted(args)).toEqual(sorted(Object.values(STARTUP_ARG)));
+  it('sends the startup and cancel messages with exactly the arguments the agent reads', () => {
+    expect(directives('spoe-message')).toEqual([[STARTUP_MESSAGE], [CANCEL_MESSAGE]]);
+    expect(sorted(messageArgs(STARTUP_MESSAGE))).toEqual(sorted(Object.values(STARTUP_ARG)));
+    expect(sorted(messageArgs(CANCEL_MESSAGE))).toEqual(sorted([...Object.values(CANCEL_ARG), ...cancelArgs(1)]));
   });
 
   it('uses the agent\'s variable prefix and registers exactly the variables the agent sets', () => {
@@ -63,6 +95,7 @@ describe('SPOE contract: haproxy.cfg.hbs, partials and pgroute.lua', () => {
   it('attach the engine and send its group', () => {
     expect(haproxyCfg).toMatch(new RegExp(`filter spoe engine ${escape(SPOE_ENGINE)} config `));
     expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(SPOE_ENGINE)} ${escape(SPOE_GROUP)}\\b`));
+    expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(SPOE_ENGINE)} ${escape(CANCEL_GROUP)}\\b`));
     expect(haproxyCfg).toMatch(new RegExp(`^backend ${escape(SPOE_AGENT)}$`, 'm'));
   });
 

@@ -15,7 +15,7 @@ import {
   type TypedValue,
 } from '../../src/spop/index.js';
 import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
-import { STARTUP_MESSAGE } from '../../src/server/spoe-contract.js';
+import { CANCEL_MESSAGE, STARTUP_MESSAGE, cancelTableArgNames } from '../../src/server/spoe-contract.js';
 
 /** What HAProxy 2.6 announces (SPOE.txt 3.2.4): pipelining and async, our frame size. */
 export function haproxyHello(overrides: Partial<HaproxyHelloFrame> = {}): HaproxyHelloFrame {
@@ -31,6 +31,39 @@ export function haproxyHello(overrides: Partial<HaproxyHelloFrame> = {}): Haprox
 }
 
 /** The `pgroute-startup` message of haproxy/spoe.conf.hbs: pkt=binary, src=ip, dport=int. */
+/**
+ * The cancel message as HAProxy sends it with one cancel table (one replica): the packet, the
+ * client address and the address's record (`ids` as contract.ts cancelId() gives them, in slot
+ * order; `written` defaults to their count). `ids` undefined: no record (HAProxy sends NULL samples).
+ */
+export function cancelMessageOf(pkt: Buffer, src: string, ids?: readonly (readonly [number, number])[], written = ids?.length ?? 0): SpoeMessage {
+  return cancelMessageOfTables(pkt, src, [ids === undefined ? undefined : { ids, written }]);
+}
+
+/** The cancel message with the address's record in each replica's table (undefined: none there). */
+export function cancelMessageOfTables(
+  pkt: Buffer,
+  src: string,
+  tables: readonly ({ readonly ids: readonly (readonly [number, number])[]; readonly written: number } | undefined)[],
+): SpoeMessage {
+  const srcValue: TypedValue = src.includes(':') ? { type: 'ipv6', value: src } : { type: 'ipv4', value: src };
+  return {
+    name: CANCEL_MESSAGE,
+    args: [
+      { name: 'pkt', value: { type: 'binary', value: pkt } },
+      { name: 'src', value: srcValue },
+      ...tables.flatMap((t, j) => {
+        const int = (v: number | undefined): TypedValue => (t === undefined ? { type: 'null' } : { type: 'int64', value: BigInt(v ?? 0) });
+        const names = cancelTableArgNames(j);
+        return [
+          { name: names.written, value: int(t?.written) },
+          ...names.words.map((name, i) => ({ name, value: int(t?.ids[i >> 1]?.[i & 1]) })),
+        ];
+      }),
+    ],
+  };
+}
+
 export function startupMessage(pkt: Buffer, src = '127.0.0.1', dport = 5432): SpoeMessage {
   const srcValue: TypedValue = src.includes(':') ? { type: 'ipv6', value: src } : { type: 'ipv4', value: src };
   return {

@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CancelRouter } from '../../src/decision/cancel-router.js';
+import { CancelRateLimiter } from '../../src/decision/cancel-router.js';
 import { encodeStartupMessage } from '../../src/pg/frontend.js';
 import { decodePreamble, decodePreambleAt } from '../../src/pg/preamble.js';
 import { RouteStore } from '../../src/routes-store.js';
@@ -23,7 +23,7 @@ import { testTable } from './harness.js';
 const NOW = 1_700_000_000_000;
 
 function ctx(): DecisionContext {
-  return { store: new RouteStore(testTable()), cancels: new CancelRouter(), now: () => NOW };
+  return { store: new RouteStore(testTable()), cancelRate: new CancelRateLimiter(), now: () => NOW };
 }
 
 /** A NOTIFY frame body (no length prefix). */

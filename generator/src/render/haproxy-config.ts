@@ -9,6 +9,7 @@ import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals } from './refusals.js';
 import { peersContext } from '../replicas/peers.js';
+import { cancelContext } from './cancel-context.js';
 import type { ConfigTemplates } from './templates.js';
 
 export interface RenderedConfig {
@@ -60,7 +61,8 @@ export function renderConfig(
   });
   const context = {
     snapshotVersion,
-    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, serverState: paths.serverState },
+    paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, cancelSocket: paths.cancelSocket, serverState: paths.serverState },
+    cancel: cancelContext(settings.replicas),
     tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
     limits: settings.limits,
     reload: settings.reload,

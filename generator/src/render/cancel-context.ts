@@ -1,0 +1,57 @@
+// The cancel records' tables and the words the templates place for them (docs/cancel.md): one
+// table per replica, written only by the replica that owns it (single writer: the peers protocol
+// replicates whole entries, so two writers of one entry lose updates), all declared on every
+// replica and replicated through the peers section; the cancel message carries the address's
+// record from each of them. Pure.
+
+import { CANCEL_RECORDS, cancelTableArgNames } from '../../../agent/src/index.js';
+import { type Replicas, peerNameProblem } from '../replicas/peers.js';
+
+/** The cancel table of a pgroute with no peer list (one replica). */
+export const CANCEL_TABLE = 'pgroute-cancels';
+
+/**
+ * A replica's cancel table: `pgroute-cancels-<name>`. A peer name (validated by peers.ts: letters,
+ * digits, '.', '_', '-') is also valid in an HAProxy proxy name, and the name (unlike an index in
+ * the peer list) stays the same when other replicas join or leave, so a reload keeps its records.
+ */
+export function cancelTableOf(replicaName: string): string {
+  const problem = peerNameProblem(replicaName);
+  if (problem !== undefined) throw new Error(`cancel table for replica "${replicaName}": the name must be ${problem}`);
+  return `${CANCEL_TABLE}-${replicaName}`;
+}
+
+export interface CancelContext {
+  readonly records: number;
+  readonly words: number;
+  readonly lastWord: number;
+  readonly tableSize: string;
+  readonly expire: string;
+  readonly slots: readonly { readonly slot: number; readonly a: number; readonly b: number }[];
+  /** The table this replica writes. */
+  readonly own: string;
+  /** Every replica's table (this one's included), declared here and read by the cancel message. */
+  readonly tables: readonly string[];
+  /** The cancel message's arguments: `n<j>=...` and `g<j>_<i>=...` of every table. */
+  readonly args: readonly string[];
+}
+
+/** 100k addresses per table, each forgotten 24 h after its last routed startup through that replica. */
+export function cancelContext(r: Replicas): CancelContext {
+  const tables = r.peers.length === 0 ? [CANCEL_TABLE] : r.peers.map((p) => cancelTableOf(p.name));
+  const own = r.peers.length === 0 ? CANCEL_TABLE : cancelTableOf(r.self);
+  return {
+    records: CANCEL_RECORDS,
+    words: 2 * CANCEL_RECORDS,
+    lastWord: 2 * CANCEL_RECORDS - 1,
+    tableSize: '100k',
+    expire: '24h',
+    slots: Array.from({ length: CANCEL_RECORDS }, (_, slot) => ({ slot, a: 2 * slot, b: 2 * slot + 1 })),
+    own,
+    tables,
+    args: tables.flatMap((table, j) => {
+      const names = cancelTableArgNames(j);
+      return [`${names.written}=src_get_gpc(0,${table})`, ...names.words.map((name, i) => `${name}=src_get_gpt(${i},${table})`)];
+    }),
+  };
+}

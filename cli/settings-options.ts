@@ -28,6 +28,7 @@ export interface DeploymentFlags {
   hardStopAfter: string;
   maxReloads: string;
   tlsRequired: boolean;
+  acceptProxy: boolean;
   checkInterval: string;
 }
 
@@ -105,6 +106,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--tls-watch-interval <duration>', 'how often --tls-cert and --tls-key are read again; a changed, valid pair is swapped in without a reload', '30s'))
     .addOption(option('--tls-min-version <version>', 'oldest TLS version accepted', 'TLSv1.2').choices(['TLSv1.2', 'TLSv1.3']))
     .addOption(option('--tls-required', 'refuse clear-text connections on --port (listeners in the tenants file set their own)', false))
+    .addOption(option('--accept-proxy', 'connections to --port start with a PROXY protocol header (v1 or v2) from a load balancer, whose client address pgroute uses; only for a port nobody else can reach (listeners in the tenants file set their own)', false))
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
@@ -135,7 +137,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
   };
   return {
     settings,
-    fallbackListener: f.tlsRequired ? { address: bind, port, tls: 'required' } : { address: bind, port },
+    fallbackListener: { address: bind, port, ...(f.tlsRequired ? { tls: 'required' as const } : {}), ...(f.acceptProxy ? { acceptProxy: true } : {}) },
     agentHttpPort: parsePort(label('--agent-http-port'), f.agentHttpPort),
   };
 }

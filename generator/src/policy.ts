@@ -1,6 +1,6 @@
 // The routing policy section of the tenants file: how the agent finds the tenant and target.
 
-import { compileRoutingPattern, type KeySource, type RoutingPolicy, type UserKeyRule } from '../../agent/src/index.js';
+import { compileRoutingPattern, type KeySource, type RoutingPolicy, type TenantLimits, type UserKeyRule } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { Listener } from './model.js';
 import { hostProblem, portProblem, quote, targetNameProblem } from './validate.js';
@@ -11,6 +11,24 @@ export const DEFAULT_POLICY: RoutingPolicy = {
   defaultTarget: 'primary',
   revealDisabled: false,
 };
+
+/**
+ * The admission limits of a tenant that sets none (0: no limit), so that one tenant's storm cannot
+ * starve the others: a tenant holds at most a quarter of HAProxy's default --maxconn (4096), and
+ * opens at most 1000 new connections a second, about a quarter of what the router decides on a
+ * 2-core machine (README "Per-tenant policy"). No per-address rate by default: clients behind one
+ * NAT address or one application server legitimately open many connections at once.
+ */
+export const DEFAULT_TENANT_LIMITS: Required<TenantLimits> = {
+  maxClientConnections: 1024,
+  maxConnectionRate: 1000,
+  maxClientConnectionRate: 0,
+};
+
+/** A tenant's own limits over the defaults: what HAProxy enforces. */
+export function effectiveLimits(own: TenantLimits | undefined): Required<TenantLimits> {
+  return { ...DEFAULT_TENANT_LIMITS, ...own };
+}
 
 const KEY_SOURCES: readonly KeySource[] = ['options', 'user', 'database'];
 
@@ -109,8 +127,12 @@ export function parseListeners(raw: unknown, fallback: Listener): Listener[] {
       if (e.tls !== 'optional' && e.tls !== 'required') throw new ConfigError(`listeners[${i}]: tls must be optional or required`);
       listener.tls = e.tls;
     }
-    const unknown = Object.keys(e).find((k) => !['port', 'address', 'target', 'tls'].includes(k));
-    if (unknown !== undefined) throw new ConfigError(`listeners[${i}]: unknown field "${unknown}" (known: port, address, target, tls)`);
+    if (e.acceptProxy !== undefined) {
+      if (typeof e.acceptProxy !== 'boolean') throw new ConfigError(`listeners[${i}]: acceptProxy must be true or false`);
+      if (e.acceptProxy) listener.acceptProxy = true;
+    }
+    const unknown = Object.keys(e).find((k) => !['port', 'address', 'target', 'tls', 'acceptProxy'].includes(k));
+    if (unknown !== undefined) throw new ConfigError(`listeners[${i}]: unknown field "${unknown}" (known: port, address, target, tls, acceptProxy)`);
     return listener;
   });
 }

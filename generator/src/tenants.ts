@@ -4,8 +4,10 @@
 // through the same field parsers, and through snapshotOf into one sorted snapshot.
 
 import { isIP } from 'node:net';
-import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
+import { networksProblem } from '../../agent/src/index.js';
+import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantLimits, TenantSnapshot } from './model.js';
 import {
+  countProblem,
   hostProblem,
   portProblem,
   positiveIntProblem,
@@ -20,7 +22,10 @@ export interface RawTenant {
   readonly value: unknown;
 }
 
-const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'tls', 'enabled', 'targets', 'maxconn', 'maxqueue']);
+/** The admission limits a tenant may set (model.ts TenantLimits), and the largest value of each. */
+const LIMIT_MAX: Readonly<Record<keyof TenantLimits, number>> = { maxClientConnections: 1_000_000, maxConnectionRate: 1_000_000, maxClientConnectionRate: 1_000_000 };
+const LIMIT_KEYS = Object.keys(LIMIT_MAX) as (keyof TenantLimits)[];
+const TENANT_KEYS = new Set(['id', 'host', 'port', 'members', 'check', 'tls', 'enabled', 'targets', 'maxconn', 'maxqueue', 'allow', ...LIMIT_KEYS]);
 const TARGET_KEYS = new Set(['host', 'port', 'members', 'check', 'tls']);
 const MAX_MEMBERS = 16;
 const MAX_TARGETS = 8;
@@ -47,6 +52,9 @@ export interface TenantFields {
   readonly enabled?: unknown;
   readonly maxconn?: unknown;
   readonly maxqueue?: unknown;
+  /** Networks clients may connect from: a list of `10.0.0.0/8`, `2001:db8::/32`, or addresses. */
+  readonly allow?: unknown;
+  readonly limits?: { readonly [K in keyof TenantLimits]?: unknown };
 }
 
 /** A YAML value claimed to be a tenant: checks its shape, then its fields (tenantOf). */
@@ -59,7 +67,8 @@ export function parseTenant(raw: RawTenant, files: FileCheck = () => true): Tena
   for (const key of Object.keys(v)) {
     if (!TENANT_KEYS.has(key)) return refusal(raw.where, `unknown field ${quote(key)} (known: ${[...TENANT_KEYS].join(', ')})`, id);
   }
-  return tenantOf(raw.where, id, { primary: v, targets: v.targets, enabled: v.enabled, maxconn: v.maxconn, maxqueue: v.maxqueue }, files);
+  const limits = Object.fromEntries(LIMIT_KEYS.filter((k) => v[k] !== undefined).map((k) => [k, v[k]]));
+  return tenantOf(raw.where, id, { primary: v, targets: v.targets, enabled: v.enabled, maxconn: v.maxconn, maxqueue: v.maxqueue, allow: v.allow, limits }, files);
 }
 
 /** A tenant from its id and fields, or the first reason to refuse it. */
@@ -102,9 +111,25 @@ export function tenantOf(where: string, id: string, fields: TenantFields, files:
     if (problem) return refuse(problem);
     maxqueue = fields.maxqueue as number;
   }
+  let allow: string[] | undefined;
+  if (fields.allow !== undefined) {
+    const problem = networksProblem(fields.allow);
+    if (problem) return refuse(problem);
+    allow = [...(fields.allow as string[])];
+  }
+  const limits: { -readonly [K in keyof TenantLimits]: TenantLimits[K] } = {};
+  for (const k of LIMIT_KEYS) {
+    const value = fields.limits?.[k];
+    if (value === undefined) continue;
+    const problem = countProblem(k, value, LIMIT_MAX[k]);
+    if (problem) return refuse(`${problem} (0: no limit)`);
+    limits[k] = value as number;
+  }
   const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id, enabled, targets };
   if (maxconn !== undefined) tenant.maxconn = maxconn;
   if (maxqueue !== undefined) tenant.maxqueue = maxqueue;
+  if (allow !== undefined) tenant.allow = allow;
+  if (Object.keys(limits).length > 0) tenant.limits = limits;
   return { ok: true, tenant };
 }
 

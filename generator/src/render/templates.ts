@@ -1,7 +1,7 @@
 // The handlebars templates of haproxy.cfg and spoe.conf: read once at the edge (loadTemplates),
 // compiled on a private Handlebars instance so that nothing is registered globally.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
 import { assetPath } from '../assets.js';
 
@@ -19,9 +19,6 @@ export interface TemplateSources {
   readonly partials: Readonly<Record<string, string>>;
 }
 
-/** Rules both the clear-text and the TLS frontend run, written once. */
-const PARTIALS = ['startup-acls', 'startup-decision'] as const;
-
 /** Compiles the texts. Pure: no files, no global Handlebars state. */
 export function compileTemplates(sources: TemplateSources): ConfigTemplates {
   const hbs = Handlebars.create();
@@ -31,12 +28,16 @@ export function compileTemplates(sources: TemplateSources): ConfigTemplates {
   return { haproxyConfig: compile(sources.haproxyConfig), spoeConfig: compile(sources.spoeConfig) };
 }
 
-/** Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them. */
+/**
+ * Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them. Every haproxy/partials/<name>.hbs
+ * is the partial <name> (rules both frontends run, written once; each feature's rules in its own).
+ */
 export function loadTemplates(): ConfigTemplates {
   const read = (...parts: string[]): string => readFileSync(assetPath('haproxy', ...parts), 'utf8');
+  const partials = readdirSync(assetPath('haproxy', 'partials')).filter((f) => f.endsWith('.hbs'));
   return compileTemplates({
     haproxyConfig: read('haproxy.cfg.hbs'),
     spoeConfig: read('spoe.conf.hbs'),
-    partials: Object.fromEntries(PARTIALS.map((p) => [p, read('partials', `${p}.hbs`)])),
+    partials: Object.fromEntries(partials.map((f) => [f.slice(0, -'.hbs'.length), read('partials', f)])),
   });
 }

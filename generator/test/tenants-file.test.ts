@@ -2,7 +2,7 @@
 // File-level mistakes are ConfigErrors naming the file; per-tenant mistakes refuse only that tenant.
 
 import { describe, expect, it } from 'vitest';
-import { parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
+import { keepPreviousDefinitions, parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
 import type { TenantsFile } from '../src/sources/file.js';
 import { ConfigError } from '../src/errors.js';
 import { configErrorOf, FALLBACK, ORIGIN } from './support.js';
@@ -315,5 +315,19 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     expect(reason).toContain('...');
     expect(reason).not.toContain('\n');
     expect(reason.length).toBeLessThan(200);
+  });
+});
+
+describe('keepPreviousDefinitions: an edit that breaks a served tenant keeps its previous definition', () => {
+  const before = parse('tenants:\n  - { id: acme, host: 10.0.0.1, port: 5432, allow: [10.0.0.0/8] }\n  - { id: beta, host: 10.0.0.2, port: 5432 }\n');
+  it('keeps acme as it was, reports the refusal saying so, and applies the rest of the edit', () => {
+    const next = parse('tenants:\n  - { id: acme, host: 10.0.0.1, port: 5432, allow: [10.0.0.0/33] }\n  - { id: beta, host: 10.0.0.3, port: 5432 }\n');
+    const kept = keepPreviousDefinitions(before, next);
+    expect(kept.snapshot.tenants).toEqual([before.snapshot.tenants[0], next.snapshot.tenants[0]]);
+    expect(kept.snapshot.refused[0]?.reason).toMatch(/prefix length.*; its previous definition is kept$/);
+  });
+  it('a tenant removed from the file is removed; a new tenant refused stays out', () => {
+    const next = parse('tenants:\n  - { id: beta, host: 10.0.0.2, port: 5432 }\n  - { id: gamma, host: 10.0.0.2, port: 5432, maxClientConnections: -1 }\n');
+    expect(keepPreviousDefinitions(before, next).snapshot.tenants.map((t) => t.id)).toEqual(['beta']);
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCancelRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { startUp, writeTenantsFile } from '../support/pgroute.js';
+import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { sleep, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 import { errorResponseOf, exchange, messageTypes } from '../support/wire.js';
@@ -194,11 +194,52 @@ describe('connection cap', () => {
       const g = await exchange(ports.haproxyAlt, [Buffer.concat([Buffer.from(`PROXY TCP4 10.1.2.3 127.0.0.1 40000 ${ports.haproxyAlt}\r\n`), encodeStartupMessage({ user: 'app', database: 'globex' })])], { untilBytes: 9, timeoutMs: 5_000 });
       expect(messageTypes(g.received)[0]).toBe('R');
 
+      // pgroute status shows the policy, the open connections and the refusals over the cap.
+      const status = await runCliOnce(['status', '--state-dir', join(tmp, 'state'), '--json']);
+      const acme = (JSON.parse(status.stdout) as { tenants: { id: string; policy?: { allow?: string[]; limits: Record<string, number>; counters?: Record<string, number> } }[] }).tenants.find((t) => t.id === 'acme');
+      expect(acme?.policy).toMatchObject({ allow: ['127.0.0.0/30'], limits: { maxClientConnections: 3 }, counters: { open: 3 } });
+      expect(acme?.policy?.counters?.['refusedCap']).toBeGreaterThanOrEqual(2);
+      const table = await runCliOnce(['status', '--state-dir', join(tmp, 'state')]);
+      expect(table.stdout).toMatch(/^acme\s+127\.0\.0\.0\/30\s+3\s+1000\/s\s+none\s+3\s+\d+\s+\d+\/0\/0$/m);
+
       await held.shift()!.client.end();
       await waitFor(async () => (await outcome('acme', '127.0.0.1')) === 'pola', { timeoutMs: 5_000, what: 'a slot freed', process: up });
     } finally {
       for (const h of held) await h.client.end().catch(() => undefined);
     }
+  });
+});
+
+describe('connection rates', () => {
+  /** `n` startups at once from `localAddress`: how many reached the server, and the refusals' messages. */
+  async function burst(n: number, localAddress: string): Promise<{ routed: number; refusals: string[] }> {
+    const startup = encodeStartupMessage({ user: 'app', database: 'acme' });
+    const results = await Promise.all(Array.from({ length: n }, () => exchange(ports.haproxy, [startup], { localAddress, untilBytes: 9, timeoutMs: 5_000 })));
+    const refusals = results.filter((r) => messageTypes(r.received)[0] === 'E').map((r) => `${errorResponseOf(r.received).sqlstate} ${errorResponseOf(r.received).message}`);
+    return { routed: results.filter((r) => messageTypes(r.received)[0] === 'R').length, refusals };
+  }
+
+  it('a burst over the tenant\'s rate is cut down to the rate, the rest refused with 53300 saying so', async () => {
+    writeTenants(tenantsDoc({ maxConnectionRate: 4, maxClientConnections: 0 }));
+    await waitFor(async () => (await burst(6, '127.0.0.1')).refusals.length > 0, { timeoutMs: 10_000, what: 'the rate applied', process: up });
+    // HAProxy's rate over 1 s counts the current second plus the previous one's share of it.
+    await sleep(2_100);
+    const b = await burst(10, '127.0.0.2');
+    expect(b.routed).toBe(4);
+    expect(b.refusals).toEqual(Array(6).fill('53300 too many new connections per second for tenant "acme" (at most 4 a second)'));
+  });
+
+  it('a per-address rate limits each address on its own', async () => {
+    writeTenants(tenantsDoc({ maxClientConnectionRate: 3, maxClientConnections: 0 }));
+    await waitFor(async () => (await burst(5, '127.0.0.1')).refusals.length > 0, { timeoutMs: 10_000, what: 'the per-address rate applied', process: up });
+    await sleep(2_100);
+    const [a, b] = await Promise.all([burst(5, '127.0.0.2'), burst(5, '127.0.0.3')]);
+    for (const x of [a, b]) {
+      expect(x.routed).toBe(3);
+      expect(x.refusals).toEqual(Array(2).fill('53300 too many new connections per second from this client address for tenant "acme" (at most 3 a second)'));
+    }
+    writeTenants(tenantsDoc());
+    await waitFor(async () => (await burst(3, '127.0.0.1')).routed === 3, { timeoutMs: 10_000, what: 'the limits lifted', process: up });
   });
 });
 

@@ -8,6 +8,7 @@ import { haproxyCli } from '../haproxy/master.js';
 import { statePaths } from '../settings.js';
 import { joinStatus, type RoutesView, type StatusReport } from './join.js';
 import { parseShowStat, type StatRow } from './show-stat.js';
+import { parseTenantCounters, TENANTS_TABLE, type TenantCounters } from './show-table.js';
 
 /** routes.json as status shows it: leniently, an absent file being no tenants. */
 async function readRoutes(path: string): Promise<RoutesView> {
@@ -27,10 +28,20 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
   const [routes, layout, access] = await Promise.all([readRoutes(paths.routes), readLayout(paths.layout), readAccess(stateDir)]);
   let stats: StatRow[] | undefined;
   let statsError: string | undefined;
+  let counters: Map<string, TenantCounters> | undefined;
   try {
     stats = parseShowStat(await haproxyCli(paths.adminSocket, 'show stat', 3_000));
+    // A HAProxy rendered before the admission tables existed has none: no counters, no failure.
+    counters = await haproxyCli(paths.adminSocket, `show table ${TENANTS_TABLE}`, 3_000).then(parseTenantCounters, () => undefined);
   } catch (err) {
     statsError = (err as Error).message;
   }
-  return joinStatus({ routes, layout, disabled: access.disabled, ...(stats === undefined ? {} : { stats }), ...(statsError === undefined ? {} : { statsError }) });
+  return joinStatus({
+    routes,
+    layout,
+    disabled: access.disabled,
+    ...(stats === undefined ? {} : { stats }),
+    ...(statsError === undefined ? {} : { statsError }),
+    ...(counters === undefined ? {} : { counters }),
+  });
 }

@@ -202,6 +202,12 @@ describe('connection cap', () => {
       const table = await runCliOnce(['status', '--state-dir', join(tmp, 'state')]);
       expect(table.stdout).toMatch(/^acme\s+127\.0\.0\.0\/30\s+3\s+1000\/s\s+none\s+3\s+\d+\s+\d+\/0\/0$/m);
 
+      // ... and so do the metrics, with the agent's refusals of addresses outside the networks.
+      const metrics = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
+      expect(metrics).toMatch(/^pgroute_tenant_connections_open\{tenant="acme"\} 3$/m);
+      expect(Number(/^pgroute_tenant_policy_refusals_total\{tenant="acme",limit="cap"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+      expect(metrics).toMatch(/^pgroute_agent_decisions_total\{outcome="refuse",reason="address-not-allowed"\} [1-9]\d*$/m);
+
       await held.shift()!.client.end();
       await waitFor(async () => (await outcome('acme', '127.0.0.1')) === 'pola', { timeoutMs: 5_000, what: 'a slot freed', process: up });
     } finally {

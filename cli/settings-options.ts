@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
-import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, type Listener, type Settings } from '../generator/src/index.js';
+import { DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, parseReplicas, peerEntries, peerNameProblem, PeersProblem, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
 import { parseStatsAllow } from './stats-allow.js';
 
 export interface DeploymentFlags {
@@ -30,6 +30,8 @@ export interface DeploymentFlags {
   tlsRequired: boolean;
   acceptProxy: boolean;
   checkInterval: string;
+  name?: string;
+  peer?: string[] | string;
 }
 
 /** How HAProxy reaches the agent: a 0600 unix socket (same host) or TCP. */
@@ -60,6 +62,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--tls-san': 'PGROUTE_TLS_SANS',
   '--tls-watch-interval': 'PGROUTE_TLS_WATCH_INTERVAL',
   '--check-interval': 'PGROUTE_CHECK_INTERVAL',
+  '--name': 'PGROUTE_NAME',
+  '--peer': 'PGROUTE_PEERS',
 };
 
 /** `--bind (PGROUTE_BIND)`: how a refusal names a deployment flag. */
@@ -108,6 +112,8 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--tls-required', 'refuse clear-text connections on --port (listeners in the tenants file set their own)', false))
     .addOption(option('--accept-proxy', 'connections to --port start with a PROXY protocol header (v1 or v2) from a load balancer, whose client address pgroute uses; only for a port nobody else can reach (listeners in the tenants file set their own)', false))
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
+    .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
+    .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
@@ -134,12 +140,28 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     spares: parseCount(label('--spares'), f.spares, 10_000),
     limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
+    replicas: parseReplicaFlags(f.name, f.peer),
   };
   return {
     settings,
     fallbackListener: { address: bind, port, ...(f.tlsRequired ? { tls: 'required' as const } : {}), ...(f.acceptProxy ? { acceptProxy: true } : {}) },
     agentHttpPort: parsePort(label('--agent-http-port'), f.agentHttpPort),
   };
+}
+
+/** --name and --peer: a PeersProblem becomes the one-line refusal naming the flag at fault. */
+function parseReplicaFlags(name: string | undefined, peer: string[] | string | undefined): Replicas {
+  const entries = peerEntries(peer);
+  if (name !== undefined) {
+    const problem = peerNameProblem(name);
+    if (problem !== undefined) refuse(label('--name'), problem, name);
+  }
+  try {
+    return parseReplicas(name, entries);
+  } catch (err) {
+    if (err instanceof PeersProblem) refuse(label('--peer'), err.rule, err.value);
+    throw err;
+  }
 }
 
 /** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */

@@ -27,6 +27,7 @@ import {
   renderTable,
   showTenant,
   statePaths,
+  type AccessWritten,
   type ManagedTenant,
 } from '../generator/src/index.js';
 import { parsePort } from './flag-values.js';
@@ -59,6 +60,14 @@ async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
   if (served.includes(id)) return;
   const known = served.length === 0 ? 'it serves no tenant' : `it serves ${served.slice(0, 10).join(', ')}${served.length > 10 ? ', ...' : ''}`;
   throw new ConfigError(`no tenant ${quoteValue(id)} in ${paths.routes} (${known}); check the id with \`pgroute status --state-dir ${stateDir}\``);
+}
+
+/** `written to <file> and HAProxy's table pgroute-access; replicated to peers b, c (c not connected now: ...)` */
+function whereWritten(w: AccessWritten): string {
+  const head = `written to ${w.file} and HAProxy's table ${w.table}`;
+  if (w.peers.length === 0) return `${head} (no other replica is configured)`;
+  const away = w.peers.filter((p) => !p.connected).map((p) => p.name);
+  return `${head}; replicated to peers ${w.peers.map((p) => p.name).join(', ')} through HAProxy peers${away.length === 0 ? '' : ` (not connected now: ${away.join(', ')}; they learn it when they reconnect)`}`;
 }
 
 interface CreateFlags extends StateDirFlags {
@@ -104,28 +113,29 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
 
   tenant
     .command('enable')
-    .description('let the tenant take new connections again (access.json; applied by the running pgroute within ~0.5 s, any source, no reload)')
+    .description('let the tenant take new connections again (access.json and HAProxy\'s replicated table, so every replica obeys within ~1 s; any source, no reload; HAProxy must be running)')
     .argument('<id>', 'tenant id')
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags) => {
       const id = checkTenantId(rawId);
       await checkKnownTenant(flags.stateDir, id);
-      const changed = await enableTenant(flags.stateDir, id, log);
-      process.stdout.write(`tenant ${id} enabled${changed ? '' : ' (it was)'}\n`);
+      const written = await enableTenant(flags.stateDir, id, log);
+      process.stdout.write(`tenant ${id} enabled${written.changed ? '' : ' (it was)'}: ${whereWritten(written)}\n`);
     });
 
   tenant
     .command('disable')
-    .description('refuse new connections to the tenant (access.json; any source, no reload); --kill-sessions also ends its open sessions')
+    .description('refuse new connections to the tenant on every replica (access.json and HAProxy\'s replicated table; any source, no reload; HAProxy must be running); --kill-sessions also ends its open sessions here')
     .argument('<id>', 'tenant id')
     .option('--kill-sessions', 'after the switch is applied, shut down the open sessions of every server of the tenant (HAProxy admin socket)', false)
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags & { killSessions: boolean }) => {
       const id = checkTenantId(rawId);
       await checkKnownTenant(flags.stateDir, id);
-      const { changed, servers } = await disableTenant(flags.stateDir, id, { killSessions: flags.killSessions }, log);
+      const written = await disableTenant(flags.stateDir, id, { killSessions: flags.killSessions }, log);
+      const { servers } = written;
       const killed = servers === undefined ? '' : `; open sessions shut down on ${servers.length === 0 ? 'no server' : servers.join(', ')}`;
-      process.stdout.write(`tenant ${id} disabled${changed ? '' : ' (it was)'}${killed}\n`);
+      process.stdout.write(`tenant ${id} disabled${written.changed ? '' : ' (it was)'}: ${whereWritten(written)}${killed}\n`);
     });
 
   tenant

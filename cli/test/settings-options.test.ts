@@ -75,3 +75,57 @@ describe('parseSocketPath', () => {
     for (const bad of ['/a b.sock', '/x\n.sock', `/${'a'.repeat(120)}`, '/a#b']) expect(() => parseSocketPath('--agent-socket', bad), bad).toThrow(/--agent-socket must be a socket path/);
   });
 });
+
+describe('--name and --peer', () => {
+  function cfgOf(f: DeploymentFlags): string {
+    const { settings } = settingsFromFlags(f);
+    return renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, EMPTY_LAYOUT, settings, statePaths(settings.stateDir), 'v', loadTemplates()).haproxyConfig;
+  }
+  function peersBlock(cfg: string): string[] {
+    const at = cfg.split('\n').findIndex((l) => l === 'peers pgroute');
+    const rest = cfg.split('\n').slice(at + 1);
+    return rest.slice(0, rest.findIndex((l) => !l.startsWith('    ')));
+  }
+
+  it('without them: one replica, its local peer on a unix socket of the state dir', () => {
+    const cfg = cfgOf(flags('--name', 'r1'));
+    expect(cfg).toMatch(/^    localpeer r1$/m);
+    expect(peersBlock(cfg)).toEqual(['    bind unix@/tmp/pgroute-flags-test/haproxy-peers.sock', '    server r1']);
+  });
+
+  it('with a list: binds its own entry, names the others, repeated or comma-separated, or from PGROUTE_PEERS', () => {
+    const expected = ['    bind 127.0.0.1:7002', '    server b', '    server a 127.0.0.1:7001', '    server c 127.0.0.1:7003'];
+    expect(peersBlock(cfgOf(flags('--name', 'b', '--peer', 'a=127.0.0.1:7001', '--peer', 'b=127.0.0.1:7002,c=127.0.0.1:7003')))).toEqual(expected);
+    const before = { name: process.env['PGROUTE_NAME'], peers: process.env['PGROUTE_PEERS'] };
+    process.env['PGROUTE_NAME'] = 'b';
+    process.env['PGROUTE_PEERS'] = 'a=127.0.0.1:7001,b=127.0.0.1:7002, c=127.0.0.1:7003';
+    try {
+      expect(peersBlock(cfgOf(flags()))).toEqual(expected);
+    } finally {
+      for (const [k, v] of [['PGROUTE_NAME', before.name], ['PGROUTE_PEERS', before.peers]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('refuses each fault in one line naming the flag', () => {
+    const refusal = (...args: string[]): string => {
+      try {
+        settingsFromFlags(flags(...args));
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refusal('--name', 'a', '--peer', 'a=127.0.0.1:7001', '--peer', 'a=127.0.0.1:7002')).toBe(
+      '--peer (PGROUTE_PEERS) must be a list naming each replica once (a is listed twice), got "a=127.0.0.1:7001,a=127.0.0.1:7002"',
+    );
+    expect(refusal('--name', 'a', '--peer', 'a=127.0.0.1:7001,b=127.0.0.1')).toMatch(/^--peer \(PGROUTE_PEERS\) must be a peer of the form <name>=<host>:<port>/);
+    expect(refusal('--name', 'c', '--peer', 'a=127.0.0.1:7001,b=127.0.0.1:7002')).toMatch(/^--peer \(PGROUTE_PEERS\) must be a list that includes this replica's own name c/);
+    expect(refusal('--name', 'a', '--peer', 'a=127.0.0.1:7001,b=127.0.0.1:7001')).toMatch(/^--peer \(PGROUTE_PEERS\) must be a distinct address for each replica/);
+    expect(refusal('--name', 'a b')).toMatch(/^--name \(PGROUTE_NAME\) must be a replica name of letters/);
+    for (const r of [refusal('--name', 'a', '--peer', 'a=h:99999'), refusal('--name', 'a', '--peer', 'a=bad_host:1')]) expect(r).not.toContain('\n');
+  });
+});

@@ -19,6 +19,7 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
+export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess } from './access.js';
 
 // Tenant sources, the pipeline and its applier.
@@ -50,7 +51,7 @@ export { haproxyVersion } from './haproxy/version.js';
 export { collectStatus } from './status/collect.js';
 export { renderTable, statusTable } from './status/table.js';
 export type { StatusReport } from './status/join.js';
-export { disableTenant, enableTenant, type Disabled } from './tenants-docker/access-switch.js';
+export { disableTenant, enableTenant, type AccessWritten, type Disabled } from './tenants-docker/access-switch.js';
 export { createTenant, deleteTenant, listTenants, showTenant, type CreatedTenant, type TenantDetail } from './tenants-docker/lifecycle.js';
 export {
   checkTenantId,

@@ -10,7 +10,7 @@ import type { Deployment, RefusedTenant } from './model.js';
 import type { SourceView, TenantSource } from './sources/source.js';
 import { mkdir } from 'node:fs/promises';
 import { deepEqual } from './equal.js';
-import { accessPath, applyAccess, readAccess, type AccessFile } from './access.js';
+import { accessPath, applyAccess, NO_ACCESS, readAccess, type AccessFile } from './access.js';
 import { watchFile, type FileWatch } from './file-watch.js';
 
 export interface PipelineOptions {
@@ -38,7 +38,7 @@ export class Pipeline {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
-  #access: AccessFile = { disabled: [] };
+  #access: AccessFile = NO_ACCESS;
   #accessWatch: FileWatch | undefined;
   #lastRefusals: readonly RefusedTenant[] = [];
   /** The newest view the source delivered (what a retry applies). */
@@ -84,6 +84,19 @@ export class Pipeline {
     clearTimeout(this.#timer);
     await this.#o.source.stop();
     await this.#running;
+  }
+
+  /**
+   * Reads access.json again and, when the switches changed, applies the newest view with them;
+   * resolves once applied (the access sync calls it before the replica reports it converged).
+   */
+  async refreshAccess(): Promise<void> {
+    if (this.#o.stateDir === undefined) return;
+    const access = await readAccess(this.#o.stateDir);
+    if (deepEqual(access, this.#access)) return;
+    this.#access = access;
+    if (this.#latest !== undefined) this.#offer(this.#latest);
+    while (!this.#stopped && (this.#pending !== undefined || this.#running !== undefined)) await new Promise((r) => setTimeout(r, 20));
   }
 
   #offer(view: SourceView): void {

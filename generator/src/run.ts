@@ -17,6 +17,8 @@ import { Pipeline } from './pipeline.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
+import { startAccessSync } from './replicas/access-sync.js';
+import { remotePeers } from './replicas/peers.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -72,6 +74,11 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       throw err;
     }
   }
+  // The access switch of every replica, through HAProxy's replicated table; converged before
+  // "running" (a restarted replica learns what changed while it was down).
+  const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(settings.replicas).length > 0, log });
+  await access.settled;
+  await pipeline.refreshAccess();
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
   workers.unref();
   const renewal = opts.startRenewal?.();
@@ -81,6 +88,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     (stopping ??= (async () => {
       log.info('stopping: the source, then HAProxy (no new connections), then the agent');
       clearInterval(workers);
+      await access.stop();
       await renewal?.stop();
       await pipeline.stop();
       await master?.stop();

@@ -4,6 +4,7 @@
 import { join, resolve } from 'node:path';
 import type { SpopEndpoint } from '../../agent/src/index.js';
 import { assetPath } from './assets.js';
+import { singleReplica, type Replicas } from './replicas/peers.js';
 
 /** Where HAProxy reaches the agent (TCP, or a unix socket on the same host). */
 export type AgentEndpoint = SpopEndpoint;
@@ -61,6 +62,8 @@ export interface Settings {
   readonly spares: number;
   /** How long a vacated spare rests (server in maintenance) before another tenant may take it. */
   readonly restMs: number;
+  /** This replica and its peers (HAProxy peers protocol); one replica unless --peer lists several. */
+  readonly replicas: Replicas;
   /** TLS on the public port; absent: SSLRequest is answered 'N'. */
   readonly tls?: {
     /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
@@ -95,6 +98,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     healthCheck: { enabled: true, interval: '2s', timeout: '5s' },
     spares: 16,
     restMs: 10_000,
+    replicas: singleReplica(),
   };
 }
 
@@ -109,6 +113,8 @@ export interface StatePaths {
   readonly tlsSocket: string;
   /** Servers' health and state handed from the running worker to the next one across a reload. */
   readonly serverState: string;
+  /** The local peer's listener when no peer list is given (stick tables survive reloads through it). */
+  readonly peersSocket: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -122,5 +128,6 @@ export function statePaths(stateDir: string): StatePaths {
     pidFile: join(stateDir, 'haproxy.pid'),
     tlsSocket: join(stateDir, 'haproxy-tls.sock'),
     serverState: join(stateDir, 'haproxy-servers.state'),
+    peersSocket: join(stateDir, 'haproxy-peers.sock'),
   };
 }

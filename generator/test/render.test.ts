@@ -95,7 +95,7 @@ describe('renderConfig', () => {
 
   it('binds every listener, IPv6 in brackets', () => {
     const { cfg } = render();
-    const binds = cfg.split('\n').filter((l) => l.startsWith('    bind ') && !l.includes(':8404'));
+    const binds = cfg.split('\n').filter((l) => l.startsWith('    bind ') && !l.includes(':8404') && !l.includes('haproxy-peers.sock'));
     expect(binds).toEqual(['    bind 0.0.0.0:5432', '    bind 0.0.0.0:6432', '    bind [::]:7432']);
   });
 
@@ -168,7 +168,7 @@ describe('renderConfig', () => {
 
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
-    expect(declaredBackends(cfg)).toEqual(['pgroute-nowhere', 'pgroute-agent', 'pgroute-tenants', 'pgroute-clients']);
+    expect(declaredBackends(cfg)).toEqual(['pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
   });
 });
 

@@ -178,9 +178,12 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(r.stdout).toBe('');
     expect(oneLine(r)).toBe(`pgroute: no tenant "nosuch" in ${dir}/state/routes.json (it serves answers); check the id with \`pgroute status --state-dir ${dir}/state\``);
     expect(existsSync(`${dir}/state/access.json`)).toBe(false);
-    const ok = await runCliOnce(['tenant', 'disable', 'answers', '--state-dir', `${dir}/state`]);
-    expect(ok.code).toBe(0);
-    expect(ok.stdout).toBe('tenant answers disabled\n');
+    // A known tenant, but no HAProxy runs on the state dir: refused (the other replicas would never
+    // learn the switch), nothing written.
+    const down = await runCliOnce(['tenant', 'disable', 'answers', '--state-dir', `${dir}/state`]);
+    expect(down.code).toBe(1);
+    expect(oneLine(down)).toMatch(new RegExp(`^pgroute: HAProxy is not running on the state dir ${dir}/state \\(.*\\): nothing was written`));
+    expect(existsSync(`${dir}/state/access.json`)).toBe(false);
   });
 
   it('1: a missing haproxy binary is said so, not "HAProxy rejected the rendered configuration"', async () => {

@@ -8,6 +8,7 @@ import type { BackendTls, Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals } from './refusals.js';
+import { peersContext } from '../replicas/peers.js';
 import type { ConfigTemplates } from './templates.js';
 
 export interface RenderedConfig {
@@ -76,6 +77,7 @@ export function renderConfig(
     backends,
     policy: POLICY_TABLES,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
+    peers: peersContext(settings.replicas, paths.peersSocket),
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }

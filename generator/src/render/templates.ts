@@ -29,15 +29,18 @@ export function compileTemplates(sources: TemplateSources): ConfigTemplates {
 }
 
 /**
- * Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them. Every haproxy/partials/<name>.hbs
- * is the partial <name> (rules both frontends run, written once; each feature's rules in its own).
+ * Reads pgroute's shipped templates (haproxy/*.hbs) and compiles them; every file of
+ * haproxy/partials/ is a partial included by its name (`{{> peers}}` is partials/peers.hbs).
  */
 export function loadTemplates(): ConfigTemplates {
   const read = (...parts: string[]): string => readFileSync(assetPath('haproxy', ...parts), 'utf8');
-  const partials = readdirSync(assetPath('haproxy', 'partials')).filter((f) => f.endsWith('.hbs'));
   return compileTemplates({
     haproxyConfig: read('haproxy.cfg.hbs'),
     spoeConfig: read('spoe.conf.hbs'),
-    partials: Object.fromEntries(partials.map((f) => [f.slice(0, -'.hbs'.length), read('partials', f)])),
+    partials: Object.fromEntries(
+      readdirSync(assetPath('haproxy', 'partials'))
+        .filter((f) => f.endsWith('.hbs'))
+        .map((f) => [f.slice(0, -'.hbs'.length), read('partials', f)]),
+    ),
   });
 }

@@ -1,28 +1,62 @@
-// `pgroute tenant enable|disable`: the operator's access switch over a tenant of any source
-// (access.json, applied by the running pgroute without a reload), and ending the open sessions of a
-// disabled tenant through HAProxy's admin socket. It lives beside the Docker tenants because the
-// `tenant` commands share it; nothing here talks to Docker.
+// `pgroute tenant enable|disable`: the operator's access switch over a tenant of any source, and
+// ending the open sessions of a disabled tenant through HAProxy's admin socket. The switch is
+// written to this replica's access.json and to its HAProxy's replicated table pgroute-access, which
+// the peers protocol carries to every other replica (replicas/access-sync.ts applies it there). It
+// lives beside the Docker tenants because the `tenant` commands share it; nothing here talks to
+// Docker.
 
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { loadRouteTable } from '../../../agent/src/index.js';
-import { setAccess } from '../access.js';
+import { accessPath, setAccessState, type AccessState } from '../access.js';
 import { readLayout } from '../generate.js';
 import { haproxyCli } from '../haproxy/master.js';
+import { ACCESS_TABLE, tableEntry, teach } from '../replicas/access-sync.js';
 import { statePaths } from '../settings.js';
 import { tenantServers } from '../status/join.js';
 
-/** Lets the tenant take new connections again; false when it already could. */
-export async function enableTenant(stateDir: string, id: string, log: Logger): Promise<boolean> {
-  await mkdir(stateDir, { recursive: true });
-  const changed = await setAccess(stateDir, id, true);
-  log.info({ tenant: id, changed }, 'tenant enabled in access.json');
-  return changed;
+/** Where a switch was written. */
+export interface AccessWritten {
+  /** False when the tenant already was in that state. */
+  readonly changed: boolean;
+  /** The access.json written. */
+  readonly file: string;
+  readonly table: string;
+  /** The other replicas this HAProxy replicates to, and whether it is connected to each now. */
+  readonly peers: readonly { readonly name: string; readonly connected: boolean }[];
 }
 
-export interface Disabled {
-  /** False when the tenant was disabled already. */
-  readonly changed: boolean;
+/**
+ * Writes the switch to access.json and to the local HAProxy's replicated table. Refuses, writing
+ * nothing, when that HAProxy does not answer: a switch only this replica's file knew would be
+ * obeyed here and nowhere else.
+ */
+export async function switchAccess(stateDir: string, id: string, state: AccessState, log: Logger): Promise<AccessWritten> {
+  const socket = statePaths(stateDir).adminSocket;
+  let known;
+  try {
+    known = await tableEntry(socket, id);
+  } catch (err) {
+    throw new Error(
+      `HAProxy is not running on the state dir ${stateDir} (${(err as Error).message}): nothing was written, since the other replicas would not learn it; ` +
+        'start pgroute (`pgroute up` or `pgroute watch`) or pass the --state-dir (PGROUTE_STATE_DIR) of the running one',
+    );
+  }
+  await mkdir(stateDir, { recursive: true });
+  const { changed, entry } = await setAccessState(stateDir, id, state, known?.version ?? 0);
+  await teach(socket, [[id, entry]]);
+  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,[^)]*\)[^\n]*?last_status=(\w+)/g)].map((m) => ({ name: m[1] ?? '', connected: m[2] === 'ESTA' }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  log.info({ tenant: id, state, version: entry.version, changed, peers: peers.map((p) => p.name) }, `tenant ${state} in access.json and the replicated table`);
+  return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers };
+}
+
+/** Lets the tenant take new connections again. */
+export function enableTenant(stateDir: string, id: string, log: Logger): Promise<AccessWritten> {
+  return switchAccess(stateDir, id, 'enabled', log);
+}
+
+export interface Disabled extends AccessWritten {
   /** With killSessions: the servers whose sessions were shut down. */
   readonly servers?: readonly string[];
 }
@@ -33,17 +67,15 @@ export interface Disabled {
  * more shortly after: a verdict computed just before the switch may open a session late.
  */
 export async function disableTenant(stateDir: string, id: string, opts: { killSessions: boolean }, log: Logger): Promise<Disabled> {
-  await mkdir(stateDir, { recursive: true });
-  const changed = await setAccess(stateDir, id, false);
-  log.info({ tenant: id, changed }, 'tenant disabled in access.json');
-  if (!opts.killSessions) return { changed };
+  const written = await switchAccess(stateDir, id, 'disabled', log);
+  if (!opts.killSessions) return written;
   const applied = await switchApplied(stateDir, id, 3_000);
   if (!applied) log.warn({ tenant: id }, 'the running pgroute did not confirm the switch within 3 s (routes.json); shutting the sessions down anyway');
   const servers = await killSessions(stateDir, id, log);
   await new Promise((r) => setTimeout(r, 250));
   await killSessions(stateDir, id, log).catch(() => undefined);
   log.info({ tenant: id, servers }, 'open sessions shut down');
-  return { changed, servers };
+  return { ...written, servers };
 }
 
 /**

@@ -20,6 +20,10 @@
 //   disabled-tenant         3D000  byte-identical to unknown-tenant (a stranger cannot tell which
 //                                  tenants exist); logDetail says 'disabled'.
 //                           57P03  `tenant "x" is disabled` when policy.revealDisabled
+//   address-not-allowed     3D000  the client address is outside the tenant's `allow` networks:
+//                                  byte-identical to unknown-tenant, so a stranger learns nothing;
+//                           28000  `tenant "x" does not accept connections from <address>` when
+//                                  policy.revealDisabled (PostgreSQL's pg_hba refusal is 28000 too)
 //   unknown-target          08004  the tenant exists but has no such target
 //   cancel-unroutable       08004  no session of this client address is known (see cancel-router.ts)
 //   cancel-rate-limited     53300  too many cancels from this address
@@ -30,6 +34,7 @@
 
 import type { CancelRouting, CancelTarget } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
+import { addressAllowed } from './networks.js';
 import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
 import { quoteValue, sanitizeText } from '../quote.js';
@@ -111,9 +116,15 @@ function addressForLog(address: unknown): string {
   return typeof address === 'string' && address !== '' ? sanitizeText(address, 64) : '(no address)';
 }
 
-/** The filter for CancelRouter.route(): a recorded target still served by `table`. */
-export function cancelTargetAccepted(table: RouteTable): (to: CancelTarget) => boolean {
-  return (to) => tenantHasBackend(table.tenants.get(to.tenant), to.backend);
+/**
+ * The filter for CancelRouter.route(): a recorded target still served by `table`, whose tenant
+ * still accepts connections from `address` (a cancel is checked like a startup).
+ */
+export function cancelTargetAccepted(table: RouteTable, address: string): (to: CancelTarget) => boolean {
+  return (to) => {
+    const route = table.tenants.get(to.tenant);
+    return tenantHasBackend(route, to.backend) && (route?.allow === undefined || addressAllowed(route.allow, address));
+  };
 }
 
 function decideCancel(facts: ConnectionFacts, r: CancelRouting | undefined): Verdict {
@@ -211,6 +222,24 @@ function decideStartup(
           id,
         );
   }
+  if (tenant.allow !== undefined && !addressAllowed(tenant.allow, facts.clientAddress)) {
+    const from = addressForLog(facts.clientAddress);
+    return policy.revealDisabled
+      ? refuse(
+          'address-not-allowed',
+          SQLSTATE.invalidAuthorization,
+          `tenant ${quoteValue(id)} does not accept connections from ${from}`,
+          `${from} is outside the allowed networks of tenant ${quoteValue(id)} (revealed to the client)`,
+          id,
+        )
+      : refuse(
+          'address-not-allowed',
+          SQLSTATE.invalidCatalogName,
+          notServedMessage(id, key.source, policy),
+          `${from} is outside the allowed networks of tenant ${quoteValue(id)} (the client was told it is not served)`,
+          id,
+        );
+  }
 
   let target: string;
   let why: string;
@@ -240,7 +269,9 @@ function decideStartup(
     );
   }
 
-  return { kind: 'route', tenant: id, target, backend, cancel: false };
+  return tenant.limits === undefined
+    ? { kind: 'route', tenant: id, target, backend, cancel: false }
+    : { kind: 'route', tenant: id, target, backend, cancel: false, limits: tenant.limits };
 }
 
 /**

@@ -16,7 +16,7 @@ export interface DecisionContext {
 export function decideConnection(ctx: DecisionContext, facts: ConnectionFacts): Verdict {
   const table = ctx.store.table;
   const now = ctx.now();
-  const cancel = facts.preamble.kind === 'cancel' ? ctx.cancels.route(facts.clientAddress, now, cancelTargetAccepted(table)) : undefined;
+  const cancel = facts.preamble.kind === 'cancel' ? ctx.cancels.route(facts.clientAddress, now, cancelTargetAccepted(table, facts.clientAddress)) : undefined;
   const verdict = decide(table, facts, cancel);
   if (verdict.kind === 'route' && !verdict.cancel) ctx.cancels.record(facts.clientAddress, verdict, now);
   return verdict;

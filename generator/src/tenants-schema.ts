@@ -362,7 +362,7 @@ export function listenersMessage(error: z.ZodError): string {
   const issue = error.issues[0] as z.core.$ZodIssue;
   if (issue.path.length === 0) return issue.message;
   const i = issue.path[0] as number;
-  return issue.path.length === 1 ? `listeners[${i}] ${issue.message}` : `listeners[${i}]: ${issue.message}`;
+  return issue.path.length === 1 && issue.code !== 'unrecognized_keys' ? `listeners[${i}] ${issue.message}` : `listeners[${i}]: ${issue.message}`;
 }
 
 /** routing: ... as a ConfigError message. */

@@ -191,6 +191,8 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
     ['listeners:\n  - port: 5432\n    address: "0.0.0.0 ssl crt /x"\n', 'listeners[0]: host "0.0.0.0 ssl crt /x" is neither an IP address nor a valid host name'],
     ['listeners:\n  - port: 5432\n    address: "fe80::1%lo"\n', 'listeners[0]: host "fe80::1%lo" has an IPv6 zone id'],
     ['listeners:\n  - port: 5432\n    target: Pool\n', 'listeners[0]: target name "Pool" is invalid'],
+    ['listeners:\n  - port: 5432\n    acceptProxy: "yes"\n', 'listeners[0]: acceptProxy must be true or false'],
+    ['listeners:\n  - port: 5432\n    proxy: true\n', 'listeners[0]: unknown field "proxy" (known: port, address, target, tls, acceptProxy)'],
   ])('a bad listener: %j', (text, expected) => {
     const msg = configErrorOf(() => parse(text));
     expect(msg.startsWith(`${ORIGIN}: `)).toBe(true);

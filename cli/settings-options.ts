@@ -30,6 +30,7 @@ export interface DeploymentFlags {
   hardStopAfter: string;
   maxReloads: string;
   tlsRequired: boolean;
+  acceptProxy: boolean;
   checkInterval: string;
   name?: string;
   peer?: string[] | string;
@@ -113,6 +114,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--tls-watch-interval <duration>', 'how often --tls-cert and --tls-key are read again; a changed, valid pair is swapped in without a reload', '30s'))
     .addOption(option('--tls-min-version <version>', 'oldest TLS version accepted', 'TLSv1.2').choices(['TLSv1.2', 'TLSv1.3']))
     .addOption(option('--tls-required', 'refuse clear-text connections on --port (listeners in the tenants file set their own)', false))
+    .addOption(option('--accept-proxy', 'connections to --port start with a PROXY protocol header (v1 or v2) from a load balancer, whose client address pgroute uses; only for a port nobody else can reach (listeners in the tenants file set their own)', false))
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
     .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
@@ -146,7 +148,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
   };
   return {
     settings,
-    fallbackListener: f.tlsRequired ? { address: bind, port, tls: 'required' } : { address: bind, port },
+    fallbackListener: { address: bind, port, ...(f.tlsRequired ? { tls: 'required' as const } : {}), ...(f.acceptProxy ? { acceptProxy: true } : {}) },
     metricsAddress: metricsAddressFromFlags({ metricsAddress: f.metricsAddress, httpPort: f.agentHttpPort, host: agentHost }, label('--metrics-address'), label('--agent-http-port')),
   };
 }

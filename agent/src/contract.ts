@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { RouteTable, RoutingPolicy, TenantRoute } from './decision/types.js';
 
-export type { KeySource, RouteTable, RoutingPolicy, TargetName, TenantRoute, UserKeyRule } from './decision/types.js';
+export type { KeySource, RouteTable, RoutingPolicy, TargetName, TenantLimits, TenantRoute, UserKeyRule } from './decision/types.js';
 
 /** A TCP address: where a server listens or where a client connects. */
 export interface Endpoint {

@@ -9,3 +9,4 @@ export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js
 export { quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';
+export { addressAllowed, networksProblem, parseNetwork, MAX_NETWORKS, type Network } from './decision/networks.js';

@@ -63,6 +63,7 @@ const REFUSAL_REASONS: Readonly<Record<RefusalReason, true>> = {
   'conflicting-keys': true,
   'unknown-tenant': true,
   'disabled-tenant': true,
+  'address-not-allowed': true,
   'unknown-target': true,
   'cancel-unroutable': true,
   'cancel-rate-limited': true,

@@ -8,6 +8,17 @@ import type { Layout } from './layout.js';
 /** What an apply did (or tried to do): the kinds of reconcile's transitions. */
 export const APPLY_KINDS = ['initial', 'runtime', 'reload', 'agent'] as const;
 export type ApplyMetricKind = (typeof APPLY_KINDS)[number];
+import type { TenantCounters } from './status/show-table.js';
+
+/** Reads each tenant's admission counters from HAProxy (`show table pgroute-tenants`) at scrape time. */
+export type TenantCountersReader = () => Promise<ReadonlyMap<string, TenantCounters>>;
+
+/** The refusal counters of the admission limits, by the `limit` label. */
+const LIMIT_REFUSALS: readonly [string, keyof TenantCounters][] = [
+  ['cap', 'refusedCap'],
+  ['rate', 'refusedRate'],
+  ['address-rate', 'refusedClientRate'],
+];
 
 export interface GeneratorMetrics {
   readonly tenants: Gauge<'state'>;
@@ -21,8 +32,9 @@ export interface GeneratorMetrics {
   readonly backendInfo: Gauge<'backend' | 'tenant' | 'target'>;
 }
 
-export function createGeneratorMetrics(registry: Registry): GeneratorMetrics {
+export function createGeneratorMetrics(registry: Registry, readCounters?: TenantCountersReader): GeneratorMetrics {
   const registers = [registry];
+  if (readCounters !== undefined) policyMetrics(registry, readCounters);
   const m: GeneratorMetrics = {
     tenants: new Gauge({ name: 'pgroute_tenants', help: 'Tenants by state: enabled, disabled, refused (definitions refused with a reason)', labelNames: ['state'], registers }),
     applies: new Counter({
@@ -68,4 +80,39 @@ export function countLayout(m: GeneratorMetrics, layout: Layout): void {
     if (b.state.kind === 'occupied') m.backendInfo.labels(b.name, b.state.occupant.tenant, b.state.occupant.target).set(1);
   }
   for (const [state, n] of Object.entries(spares)) m.spares.labels(state).set(n);
+}
+
+/**
+ * Per tenant, what HAProxy counted for its admission limits (haproxy/partials/policy.hbs): the
+ * connections open now and the connections refused over each limit. Read at scrape time; a HAProxy
+ * that does not answer leaves both empty for that scrape. Counts start over when HAProxy reloads
+ * (stick tables are per worker), as Prometheus counters may.
+ */
+function policyMetrics(registry: Registry, readCounters: TenantCountersReader): void {
+  let pending: Promise<ReadonlyMap<string, TenantCounters> | undefined> | undefined;
+  // One read of the table serves both metrics of a scrape.
+  const read = (): Promise<ReadonlyMap<string, TenantCounters> | undefined> =>
+    (pending ??= readCounters()
+      .catch(() => undefined)
+      .finally(() => setTimeout(() => (pending = undefined), 100).unref()));
+  new Gauge({
+    name: 'pgroute_tenant_connections_open',
+    help: "Client connections open now per tenant, across its targets (what maxClientConnections counts)",
+    labelNames: ['tenant'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [tenant, c] of (await read()) ?? []) this.labels(tenant).set(c.open);
+    },
+  });
+  new Counter({
+    name: 'pgroute_tenant_policy_refusals_total',
+    help: 'Connections HAProxy refused over a tenant admission limit, by limit: cap (maxClientConnections), rate (maxConnectionRate), address-rate (maxClientConnectionRate)',
+    labelNames: ['tenant', 'limit'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [tenant, c] of (await read()) ?? []) for (const [limit, field] of LIMIT_REFUSALS) this.labels(tenant, limit).inc(c[field]);
+    },
+  });
 }

@@ -1,9 +1,9 @@
 // The generator's domain: tenants as sources see them, and the snapshot one pipeline renders.
 
-import type { Endpoint, RoutingPolicy } from '../../agent/src/index.js';
+import type { Endpoint, RoutingPolicy, TenantLimits } from '../../agent/src/index.js';
 import type { Replicas } from './replicas/peers.js';
 
-export type { Endpoint };
+export type { Endpoint, TenantLimits };
 
 /** How HAProxy checks a target's servers. */
 export type HealthCheck =
@@ -43,6 +43,10 @@ export interface Tenant {
   readonly maxconn?: number;
   /** Per-server queue limit; beyond it connections are refused rather than queued. */
   readonly maxqueue?: number;
+  /** Networks clients may connect from (`10.0.0.0/8`, `2001:db8::/32`); absent: every address. */
+  readonly allow?: readonly string[];
+  /** Admission limits the tenant sets; the others take DEFAULT_TENANT_LIMITS (policy.ts). */
+  readonly limits?: TenantLimits;
 }
 
 /** A public port and the target it selects when the startup packet names none. */
@@ -52,6 +56,12 @@ export interface Listener {
   readonly target?: string;
   /** With TLS configured: 'optional' (default) accepts clear text too, 'required' refuses it. */
   readonly tls?: 'optional' | 'required';
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a load balancer in front,
+   * whose client address pgroute then uses (allowed networks, limits, cancel records, logs). Only
+   * for a port that nobody but that balancer can reach: whoever can, can claim any address.
+   */
+  readonly acceptProxy?: boolean;
 }
 
 /** A definition a source saw but pgroute refused, with the reason. Never rendered. */

@@ -1,6 +1,6 @@
 // The routing policy section of the tenants file: how the agent finds the tenant and target.
 
-import { compileRoutingPattern, type KeySource, type RoutingPolicy, type UserKeyRule } from '../../agent/src/index.js';
+import { compileRoutingPattern, type KeySource, type RoutingPolicy, type TenantLimits, type UserKeyRule } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { Listener } from './model.js';
 import { listenersMessage, listenersSchema, routingMessage, routingSchema } from './tenants-schema.js';
@@ -11,6 +11,24 @@ export const DEFAULT_POLICY: RoutingPolicy = {
   defaultTarget: 'primary',
   revealDisabled: false,
 };
+
+/**
+ * The admission limits of a tenant that sets none (0: no limit), so that one tenant's storm cannot
+ * starve the others: a tenant holds at most a quarter of HAProxy's default --maxconn (4096), and
+ * opens at most 1000 new connections a second, about a quarter of what the router decides on a
+ * 2-core machine (README "Per-tenant policy"). No per-address rate by default: clients behind one
+ * NAT address or one application server legitimately open many connections at once.
+ */
+export const DEFAULT_TENANT_LIMITS: Required<TenantLimits> = {
+  maxClientConnections: 1024,
+  maxConnectionRate: 1000,
+  maxClientConnectionRate: 0,
+};
+
+/** A tenant's own limits over the defaults: what HAProxy enforces. */
+export function effectiveLimits(own: TenantLimits | undefined): Required<TenantLimits> {
+  return { ...DEFAULT_TENANT_LIMITS, ...own };
+}
 
 export function parsePolicy(raw: unknown, listeners: readonly Listener[]): RoutingPolicy {
   const targetByPort: Record<number, string> = {};
@@ -68,6 +86,7 @@ export function parseListeners(raw: unknown, fallback: Listener): Listener[] {
     const listener: { -readonly [K in keyof Listener]: Listener[K] } = { address: e.address ?? fallback.address, port: e.port };
     if (e.target !== undefined) listener.target = e.target;
     if (e.tls !== undefined) listener.tls = e.tls;
+    if (e.acceptProxy === true) listener.acceptProxy = true;
     return listener;
   });
 }

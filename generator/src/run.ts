@@ -10,6 +10,8 @@ import { showProc } from './haproxy/reload.js';
 import { haproxyVersion } from './haproxy/version.js';
 import { waitForTcp } from './haproxy/wait-tcp.js';
 import { createGeneratorMetrics } from './metrics.js';
+import { haproxyCli } from './haproxy/master.js';
+import { parseTenantCounters, TENANTS_TABLE } from './status/show-table.js';
 import type { Deployment } from './model.js';
 import { Pipeline } from './pipeline.js';
 import { Readiness } from './readiness.js';
@@ -78,7 +80,8 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const { log, settings } = opts;
   const metrics = createAgentMetrics();
   setBuildInfo(metrics.buildInfo, buildInfo(haproxyVersion() ?? 'unknown'));
-  const genMetrics = createGeneratorMetrics(metrics.registry);
+  const adminSocket = statePaths(settings.stateDir).adminSocket;
+  const genMetrics = createGeneratorMetrics(metrics.registry, () => haproxyCli(adminSocket, `show table ${TENANTS_TABLE}`, 1_000).then(parseTenantCounters));
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });

@@ -8,11 +8,12 @@
 // would need the JSON Schema as the source plus a table mapping its generic errors to our messages.
 //
 // A value with several mistakes is refused for one of them: the first in the order the file reads
-// (id, unknown fields, the primary target, targets, enabled, limits), as before.
+// (id, unknown fields, the primary target, targets, enabled, maxconn/maxqueue, allow, limits), as before.
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { hostProblem, portProblem, positiveIntProblem, quote, targetNameProblem, tenantIdProblem, TENANT_ID, TARGET_NAME } from './validate.js';
+import { networksProblem } from '../../agent/src/index.js';
+import { countProblem, hostProblem, portProblem, positiveIntProblem, quote, targetNameProblem, tenantIdProblem, TENANT_ID, TARGET_NAME } from './validate.js';
 
 export const MAX_MEMBERS = 16;
 export const MAX_TARGETS = 8;
@@ -57,6 +58,31 @@ const limitSchema = (name: string) => {
   const message = problemOr((v) => positiveIntProblem(name, v, MAX_CONN), `${name} is invalid`);
   return z.int(says(message)).min(1, says(message)).max(MAX_CONN, says(message));
 };
+
+/** The admission limits a tenant may set (model.ts TenantLimits), and the largest value of each. */
+export const LIMIT_MAX = { maxClientConnections: 1_000_000, maxConnectionRate: 1_000_000, maxClientConnectionRate: 1_000_000 } as const;
+export const LIMIT_KEYS = Object.keys(LIMIT_MAX) as (keyof typeof LIMIT_MAX)[];
+/** An admission limit: a whole number, 0 meaning no limit. */
+const admissionLimitSchema = (name: keyof typeof LIMIT_MAX, description: string) => {
+  const max = LIMIT_MAX[name];
+  const message = (v: unknown): string => `${countProblem(name, v, max) ?? `${name} is invalid`} (0: no limit)`;
+  return z.int(says(message)).min(0, says(message)).max(max, says(message)).optional().meta({ description: `${description} 0 or absent: no limit.` });
+};
+
+/** Networks clients may connect from, checked by the agent's own rule (networksProblem) so both read them alike. */
+const allowMessage = problemOr(networksProblem, 'allow is invalid');
+const allowSchema = z
+  .array(z.unknown(), says(allowMessage))
+  .superRefine((list, ctx) => {
+    const problem = networksProblem(list);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: list });
+  })
+  .meta({
+    description: 'Networks clients may connect from (CIDR or single addresses); absent: every address.',
+    examples: [['10.0.0.0/8', '2001:db8::/32']],
+    // the elements are checked by networksProblem (exact messages); editors still see strings
+    items: { type: 'string' },
+  });
 
 const booleanSchema = (message: string) => z.boolean({ error: () => message });
 
@@ -166,6 +192,10 @@ const tenantShape = {
     .meta({ description: `Extra targets by name (at most ${MAX_TARGETS}), chosen by the listener port or the client's pgroute.target option.` }),
   maxconn: limitSchema('maxconn').optional().meta({ description: 'Connections at once to each server of the tenant.' }),
   maxqueue: limitSchema('maxqueue').optional().meta({ description: 'Connections that may wait for a slot.' }),
+  allow: allowSchema.optional(),
+  maxClientConnections: admissionLimitSchema('maxClientConnections', 'Client connections open at once to the tenant (counted by HAProxy).'),
+  maxConnectionRate: admissionLimitSchema('maxConnectionRate', 'New connections per second to the tenant.'),
+  maxClientConnectionRate: admissionLimitSchema('maxClientConnectionRate', 'New connections per second to the tenant from one client address.'),
 };
 export const TENANT_KEYS = Object.keys(tenantShape) as (keyof typeof tenantShape)[];
 
@@ -179,13 +209,14 @@ export type TargetSpec = z.infer<typeof targetSchema>;
 
 // ---- listeners and routing ----------------------------------------------------------------------
 
-const LISTENER_KEYS = ['port', 'address', 'target', 'tls'] as const;
+const LISTENER_KEYS = ['port', 'address', 'target', 'tls', 'acceptProxy'] as const;
 export const listenerSchema = z.strictObject(
   {
     port: portSchema,
     address: hostSchema.optional(),
     target: targetNameSchema.optional().meta({ description: 'The target a client of this port reaches when it names none.' }),
     tls: z.enum(['optional', 'required'], { error: () => 'tls must be optional or required' }).optional(),
+    acceptProxy: booleanSchema('acceptProxy must be true or false').optional().meta({ description: 'true: connections to this port start with a PROXY protocol header (v1 or v2) naming the real client.' }),
   },
   { error: (issue) => unknownField(LISTENER_KEYS)(issue) ?? 'must be a mapping' },
 );
@@ -286,7 +317,7 @@ export function firstMessage(error: z.ZodError): string {
 }
 
 /** The order in which a tenant (or a target) was always checked; unknown fields right after the id. */
-const CHECK_ORDER = ['id', '<unknown>', '<both>', 'members', 'host', 'port', 'check', 'tls', 'targets', 'enabled', 'maxconn', 'maxqueue'];
+const CHECK_ORDER = ['id', '<unknown>', '<both>', 'members', 'host', 'port', 'check', 'tls', 'targets', 'enabled', 'maxconn', 'maxqueue', 'allow', ...LIMIT_KEYS];
 
 /** [field, target entry (file order), field within that target]. */
 function rankOf(issue: z.core.$ZodIssue, entries: readonly string[]): number[] {
@@ -331,7 +362,7 @@ export function listenersMessage(error: z.ZodError): string {
   const issue = error.issues[0] as z.core.$ZodIssue;
   if (issue.path.length === 0) return issue.message;
   const i = issue.path[0] as number;
-  return issue.path.length === 1 ? `listeners[${i}] ${issue.message}` : `listeners[${i}]: ${issue.message}`;
+  return issue.path.length === 1 && issue.code !== 'unrecognized_keys' ? `listeners[${i}] ${issue.message}` : `listeners[${i}]: ${issue.message}`;
 }
 
 /** routing: ... as a ConfigError message. */

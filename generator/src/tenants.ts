@@ -3,8 +3,8 @@
 // (parseTenant); the Docker and Kubernetes sources hand over typed fields (tenantOf); both go
 // through the same field parsers, and through snapshotOf into one sorted snapshot.
 
-import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantSnapshot } from './model.js';
-import { firstMessage, tenantSchema, type TargetSpec, type TenantInput } from './tenants-schema.js';
+import type { BackendTls, Endpoint, HealthCheck, RefusedTenant, Target, Tenant, TenantLimits, TenantSnapshot } from './model.js';
+import { firstMessage, LIMIT_KEYS, tenantSchema, type TargetSpec, type TenantInput } from './tenants-schema.js';
 import { targetNameProblem, tenantIdProblem } from './validate.js';
 
 /** A tenant definition as a source read it: untrusted, any shape. */
@@ -35,6 +35,9 @@ export interface TenantFields {
   readonly enabled?: unknown;
   readonly maxconn?: unknown;
   readonly maxqueue?: unknown;
+  /** Networks clients may connect from: a list of `10.0.0.0/8`, `2001:db8::/32`, or addresses. */
+  readonly allow?: unknown;
+  readonly limits?: { readonly [K in keyof TenantLimits]?: unknown };
 }
 
 /** A YAML value claimed to be a tenant, validated against the tenants file's schema (tenants-schema.ts). */
@@ -54,7 +57,7 @@ export function parseTenant(raw: RawTenant, files: FileCheck = () => true): Tena
 /** A tenant from a typed source's id and fields: the same schema, the same messages. */
 export function tenantOf(where: string, id: string, fields: TenantFields, files: FileCheck = () => true): TenantResult {
   const targets = fields.targets instanceof Map ? Object.fromEntries(fields.targets as ReadonlyMap<string, unknown>) : fields.targets;
-  const value: Record<string, unknown> = { id, ...defined(fields.primary), ...defined({ targets, enabled: fields.enabled, maxconn: fields.maxconn, maxqueue: fields.maxqueue }) };
+  const value: Record<string, unknown> = { id, ...defined(fields.primary), ...defined({ targets, enabled: fields.enabled, maxconn: fields.maxconn, maxqueue: fields.maxqueue, allow: fields.allow, ...fields.limits }) };
   return parseTenant({ where, value }, files);
 }
 
@@ -77,6 +80,10 @@ function tenantOfInput(where: string, input: TenantInput, files: FileCheck): Ten
   const tenant: { -readonly [K in keyof Tenant]: Tenant[K] } = { id: input.id, enabled: input.enabled ?? true, targets };
   if (input.maxconn !== undefined) tenant.maxconn = input.maxconn;
   if (input.maxqueue !== undefined) tenant.maxqueue = input.maxqueue;
+  if (input.allow !== undefined) tenant.allow = input.allow as string[];
+  const limits: { -readonly [K in keyof TenantLimits]: TenantLimits[K] } = {};
+  for (const k of LIMIT_KEYS) if (input[k] !== undefined) limits[k] = input[k];
+  if (Object.keys(limits).length > 0) tenant.limits = limits;
   return { ok: true, tenant };
 }
 

@@ -52,6 +52,14 @@ export function positiveIntProblem(name: string, value: unknown, max: number): s
   return undefined;
 }
 
+/** A whole number from 0 to max (0 meaning "none" where the caller says so). */
+export function countProblem(name: string, value: unknown, max: number): string | undefined {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    return `${name} must be a whole number from 0 to ${max}, got ${describe(value)}`;
+  }
+  return undefined;
+}
+
 /** Quotes a user-supplied value for an error message (pgroute's one quoting, quoteValue): escaped, and cut at 80 characters. */
 export function quote(value: string): string {
   return quoteValue(value, 80);

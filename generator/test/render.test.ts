@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeErrorResponse } from '../../agent/src/pg/error-response.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
 import { renderConfig } from '../src/render/haproxy-config.js';
+import { DEFAULT_TENANT_LIMITS } from '../src/policy.js';
 import { routeTableDocument } from '../src/render/route-table.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
@@ -167,7 +168,7 @@ describe('renderConfig', () => {
 
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
-    expect(declaredBackends(cfg)).toEqual(['pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access']);
+    expect(declaredBackends(cfg)).toEqual(['pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
   });
 });
 
@@ -185,9 +186,9 @@ describe('routeTableDocument', () => {
   it('maps every target of every tenant, enabled or not', () => {
     const { doc } = render();
     expect(doc.tenants).toEqual([
-      { id: 'acme', enabled: true, backends: { pool: 'pg.acme.pool', primary: 'pg.acme.primary', replica: 'pg.acme.replica' } },
-      { id: 'beta', enabled: true, backends: { primary: 'pg.beta.primary' } },
-      { id: 'gamma', enabled: false, backends: { primary: 'pg.gamma.primary' } },
+      { id: 'acme', enabled: true, backends: { pool: 'pg.acme.pool', primary: 'pg.acme.primary', replica: 'pg.acme.replica' }, limits: DEFAULT_TENANT_LIMITS },
+      { id: 'beta', enabled: true, backends: { primary: 'pg.beta.primary' }, limits: DEFAULT_TENANT_LIMITS },
+      { id: 'gamma', enabled: false, backends: { primary: 'pg.gamma.primary' }, limits: DEFAULT_TENANT_LIMITS },
     ]);
     expect(doc.policy.targetByPort).toEqual({ 6432: 'pool', 7432: 'replica' });
   });

@@ -2,7 +2,7 @@
 // File-level mistakes are ConfigErrors naming the file; per-tenant mistakes refuse only that tenant.
 
 import { describe, expect, it } from 'vitest';
-import { parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
+import { keepPreviousDefinitions, parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
 import type { TenantsFile } from '../src/sources/file.js';
 import { ConfigError } from '../src/errors.js';
 import { configErrorOf, FALLBACK, ORIGIN } from './support.js';
@@ -191,6 +191,8 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
     ['listeners:\n  - port: 5432\n    address: "0.0.0.0 ssl crt /x"\n', 'listeners[0]: host "0.0.0.0 ssl crt /x" is neither an IP address nor a valid host name'],
     ['listeners:\n  - port: 5432\n    address: "fe80::1%lo"\n', 'listeners[0]: host "fe80::1%lo" has an IPv6 zone id'],
     ['listeners:\n  - port: 5432\n    target: Pool\n', 'listeners[0]: target name "Pool" is invalid'],
+    ['listeners:\n  - port: 5432\n    acceptProxy: "yes"\n', 'listeners[0]: acceptProxy must be true or false'],
+    ['listeners:\n  - port: 5432\n    proxy: true\n', 'listeners[0]: unknown field "proxy" (known: port, address, target, tls, acceptProxy)'],
   ])('a bad listener: %j', (text, expected) => {
     const msg = configErrorOf(() => parse(text));
     expect(msg.startsWith(`${ORIGIN}: `)).toBe(true);
@@ -240,7 +242,14 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     ['bad port (0)', '  - { id: bad, host: 10.0.0.3, port: 0 }', 'port must be an integer from 1 to 65535, got 0'],
     ['bad port (string)', '  - { id: bad, host: 10.0.0.3, port: "5432" }', 'port must be an integer from 1 to 65535, got "5432"'],
     ['bad port (fraction)', '  - { id: bad, host: 10.0.0.3, port: 5432.5 }', 'got 5432.5'],
-    ['unknown field', '  - { id: bad, host: 10.0.0.3, port: 5432, hots: x }', 'unknown field "hots" (known: id, host, port, members, check, tls, enabled, targets, maxconn, maxqueue)'],
+    ['unknown field', '  - { id: bad, host: 10.0.0.3, port: 5432, hots: x }', 'unknown field "hots" (known: id, host, port, members, check, tls, enabled, targets, maxconn, maxqueue, allow, maxClientConnections, maxConnectionRate, maxClientConnectionRate)'],
+    ['allow not a list', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: 10.0.0.0/8 }', 'allow must be a non-empty list of networks'],
+    ['allow empty', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: [] }', 'allow must be a non-empty list of networks'],
+    ['malformed network', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: [10.0.0.0/33] }', 'allow[0]: "10.0.0.0/33" is not a network: the prefix length must be a number from 0 to 32'],
+    ['network that is no address', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: [10.0.0.0/8, 10.300.0.0/16] }', 'allow[1]: "10.300.0.0/16" is not a network: "10.300.0.0" is not an IP address'],
+    ['network with host bits', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: ["2001:db8::1/32"] }', 'it has address bits set beyond its /32 prefix (did you mean 2001:db8::/32?)'],
+    ['negative cap', '  - { id: bad, host: 10.0.0.3, port: 5432, maxClientConnections: -1 }', 'maxClientConnections must be a whole number from 0 to 1000000, got -1 (0: no limit)'],
+    ['rate not a number', '  - { id: bad, host: 10.0.0.3, port: 5432, maxConnectionRate: lots }', 'maxConnectionRate must be a whole number from 0 to 1000000, got "lots"'],
     ['enabled not a boolean', '  - { id: bad, host: 10.0.0.3, port: 5432, enabled: "no" }', 'enabled must be true or false'],
     ['maxconn out of range', '  - { id: bad, host: 10.0.0.3, port: 5432, maxconn: 0 }', 'maxconn must be an integer from 1 to 100000, got 0'],
     ['targets repeating primary', '  - { id: bad, host: 10.0.0.3, port: 5432, targets: { primary: { host: 10.0.0.4, port: 5432 } } }', 'do not repeat it under targets'],
@@ -264,6 +273,11 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     expect(r.refused[0]?.id).toBe('bad');
     const r2 = withOneBad('  - { id: Bad, host: 10.0.0.1, port: 5432 }');
     expect(r2.refused[0]?.id).toBeUndefined();
+  });
+
+  it('reads allowed networks and admission limits (0: no limit)', () => {
+    const r = withOneBad('  - { id: ok, host: 10.0.0.3, port: 5432, allow: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7], maxClientConnections: 5, maxConnectionRate: 0 }');
+    expect(r.ids).toEqual(['good-a', 'good-z', 'ok'].sort());
   });
 
   it('refuses more than 8 extra targets', () => {
@@ -303,5 +317,19 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     expect(reason).toContain('...');
     expect(reason).not.toContain('\n');
     expect(reason.length).toBeLessThan(200);
+  });
+});
+
+describe('keepPreviousDefinitions: an edit that breaks a served tenant keeps its previous definition', () => {
+  const before = parse('tenants:\n  - { id: acme, host: 10.0.0.1, port: 5432, allow: [10.0.0.0/8] }\n  - { id: beta, host: 10.0.0.2, port: 5432 }\n');
+  it('keeps acme as it was, reports the refusal saying so, and applies the rest of the edit', () => {
+    const next = parse('tenants:\n  - { id: acme, host: 10.0.0.1, port: 5432, allow: [10.0.0.0/33] }\n  - { id: beta, host: 10.0.0.3, port: 5432 }\n');
+    const kept = keepPreviousDefinitions(before, next);
+    expect(kept.snapshot.tenants).toEqual([before.snapshot.tenants[0], next.snapshot.tenants[0]]);
+    expect(kept.snapshot.refused[0]?.reason).toMatch(/prefix length.*; its previous definition is kept$/);
+  });
+  it('a tenant removed from the file is removed; a new tenant refused stays out', () => {
+    const next = parse('tenants:\n  - { id: beta, host: 10.0.0.2, port: 5432 }\n  - { id: gamma, host: 10.0.0.2, port: 5432, maxClientConnections: -1 }\n');
+    expect(keepPreviousDefinitions(before, next).snapshot.tenants.map((t) => t.id)).toEqual(['beta']);
   });
 });

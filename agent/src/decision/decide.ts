@@ -19,6 +19,10 @@
 //   disabled-tenant         3D000  byte-identical to unknown-tenant (a stranger cannot tell which
 //                                  tenants exist); logDetail says 'disabled'.
 //                           57P03  `tenant "x" is disabled` when policy.revealDisabled
+//   address-not-allowed     3D000  the client address is outside the tenant's `allow` networks:
+//                                  byte-identical to unknown-tenant, so a stranger learns nothing;
+//                           28000  `tenant "x" does not accept connections from <address>` when
+//                                  policy.revealDisabled (PostgreSQL's pg_hba refusal is 28000 too)
 //   unknown-target          08004  the tenant exists but has no such target
 //   cancel-unroutable       08004  no session of this client address is recorded (see cancel-router.ts)
 //   cancel-rate-limited     53300  too many cancels from this address
@@ -27,8 +31,9 @@
 // truncated and escaped (quote.ts). `tenant` is set on refusals only for tenants of the table, so
 // it is safe as a metrics label; an unknown id the client sent is in logDetail.
 
-import type { CancelRouting } from './cancel-router.js';
+import type { CancelRouting, CancelTarget } from './cancel-router.js';
 import { compilePolicy, findTenantKey, type KeyClaim } from './tenant-key.js';
+import { addressAllowed } from './networks.js';
 import { sniKey } from './sni.js';
 import type { TenantOptionReader } from './options-tenant.js';
 import { quoteValue, sanitizeText } from '../quote.js';
@@ -100,6 +105,17 @@ function ownBackend(backends: TenantRoute['backends'], target: string): string |
 
 function addressForLog(address: unknown): string {
   return typeof address === 'string' && address !== '' ? sanitizeText(address, 64) : '(no address)';
+}
+
+/**
+ * The accept() filter of routeCancel(): a recorded destination whose tenant still accepts
+ * connections from `address` (a cancel is checked like a startup).
+ */
+export function cancelTargetAccepted(table: RouteTable, address: string): (to: CancelTarget) => boolean {
+  return (to) => {
+    const route = table.tenants.get(to.tenant);
+    return route !== undefined && (route.allow === undefined || addressAllowed(route.allow, address));
+  };
 }
 
 function decideCancel(facts: ConnectionFacts, r: CancelRouting | undefined): Verdict {
@@ -201,6 +217,24 @@ function decideStartup(
           id,
         );
   }
+  if (tenant.allow !== undefined && !addressAllowed(tenant.allow, facts.clientAddress)) {
+    const from = addressForLog(facts.clientAddress);
+    return policy.revealDisabled
+      ? refuse(
+          'address-not-allowed',
+          SQLSTATE.invalidAuthorization,
+          `tenant ${quoteValue(id)} does not accept connections from ${from}`,
+          `${from} is outside the allowed networks of tenant ${quoteValue(id)} (revealed to the client)`,
+          id,
+        )
+      : refuse(
+          'address-not-allowed',
+          SQLSTATE.invalidCatalogName,
+          notServedMessage(id, key.source, policy),
+          `${from} is outside the allowed networks of tenant ${quoteValue(id)} (the client was told it is not served)`,
+          id,
+        );
+  }
 
   let target: string;
   let why: string;
@@ -230,7 +264,9 @@ function decideStartup(
     );
   }
 
-  return { kind: 'route', tenant: id, target, backend, cancel: false };
+  return tenant.limits === undefined
+    ? { kind: 'route', tenant: id, target, backend, cancel: false }
+    : { kind: 'route', tenant: id, target, backend, cancel: false, limits: tenant.limits };
 }
 
 /**

@@ -40,6 +40,23 @@ export interface TenantRoute {
   readonly enabled: boolean;
   /** target name -> HAProxy backend name, rendered from the same snapshot as haproxy.cfg. */
   readonly backends: Readonly<Record<TargetName, string>>;
+  /** Networks clients may connect from (networks.ts syntax); absent: every address. */
+  readonly allow?: readonly string[];
+  /** Admission limits, enforced by HAProxy's stick tables with the verdict's values. */
+  readonly limits?: TenantLimits;
+}
+
+/**
+ * A tenant's admission limits (absent or 0: none). The agent hands them to HAProxy with the route,
+ * with the refusal each one gives; HAProxy counts (stick tables) and refuses over a limit.
+ */
+export interface TenantLimits {
+  /** Client connections at once, across every target of the tenant. */
+  readonly maxClientConnections?: number;
+  /** New connections per second to the tenant. */
+  readonly maxConnectionRate?: number;
+  /** New connections per second to the tenant from one client address. */
+  readonly maxClientConnectionRate?: number;
 }
 
 export interface RouteTable {
@@ -79,6 +96,7 @@ export type RefusalReason =
   | 'conflicting-keys'
   | 'unknown-tenant'
   | 'disabled-tenant'
+  | 'address-not-allowed'
   | 'unknown-target'
   | 'cancel-unroutable'
   | 'cancel-rate-limited'
@@ -96,6 +114,8 @@ export interface RouteVerdict {
    * of the cancel (the connection itself goes to `backend`).
    */
   readonly copies?: readonly string[];
+  /** A routed startup's admission limits (never on a cancel: a cancel must reach a tenant at its cap). */
+  readonly limits?: TenantLimits;
 }
 
 export interface RefuseVerdict {

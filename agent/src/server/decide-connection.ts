@@ -3,7 +3,7 @@
 // routed cancel's copies to the address's further backends are sent after.
 
 import { CancelRateLimiter, routeCancel } from '../decision/cancel-router.js';
-import { decide } from '../decision/decide.js';
+import { cancelTargetAccepted, decide } from '../decision/decide.js';
 import type { ConnectionFacts, Verdict } from '../decision/types.js';
 import type { RouteStore } from '../routes-store.js';
 import type { CancelCopies } from './cancel-copies.js';
@@ -25,7 +25,7 @@ export function decideConnection(ctx: DecisionContext, facts: ConnectionFacts, p
           kind: 'unroutable',
           detail: 'the CancelRequest came without its client address\'s cancel record (in the startup message, not pgroute-cancel): regenerate the HAProxy configuration with this pgroute version',
         } as const)
-      : routeCancel(facts.clientAddress, facts.cancelIds, table, ctx.cancelRate, ctx.now());
+      : routeCancel(facts.clientAddress, facts.cancelIds, table, ctx.cancelRate, ctx.now(), cancelTargetAccepted(table, facts.clientAddress));
   const verdict = decide(table, facts, routing);
   if (verdict.kind === 'route' && verdict.copies !== undefined && packet !== undefined && ctx.copies !== undefined) {
     void ctx.copies.send(verdict.copies, packet, facts.clientAddress);

@@ -60,4 +60,15 @@ export const VERDICT_VAR = {
   target: 'tgt',
   /** A complete PostgreSQL ErrorResponse, written to the client by pgroute.lua. */
   error: 'err',
+  // Set on routed startups only (never on a cancel), for haproxy/partials/policy.hbs:
+  /** The tenant's most client connections at once ("0": none); its presence makes HAProxy count the connection. */
+  maxConnections: 'mc',
+  /** The tenant's most new connections per second ("0": none). */
+  maxRate: 'mr',
+  /** The tenant's most new connections per second from one client address ("0": none). */
+  maxClientRate: 'mcr',
+  /** The ErrorResponse over maxConnections (set only when that limit is set); likewise the next two. */
+  refuseConnections: 'rc',
+  refuseRate: 'rr',
+  refuseClientRate: 'rcr',
 } as const;

@@ -1,7 +1,8 @@
 // Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (the names are the SPOE
 // contract's VERDICT_VAR: backend, tenant, target, and the ErrorResponse to send when refusing).
 
-import type { RouteVerdict, Verdict } from '../decision/types.js';
+import { limitRefusals, type LimitRefusal } from '../decision/limits.js';
+import type { RouteVerdict, TenantLimits, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
 import { encodeAckPayload, type TxnSetVar } from '../spop/agent-frames.js';
 import { VERDICT_VAR } from './spoe-contract.js';
@@ -14,11 +15,12 @@ const VAR_ERROR = Buffer.from(VERDICT_VAR.error);
 
 export function verdictActions(verdict: Verdict): TxnSetVar[] {
   if (verdict.kind === 'route') {
-    return [
+    const route: TxnSetVar[] = [
       { name: VAR_BACKEND, value: verdict.backend },
       { name: VAR_TENANT, value: verdict.tenant },
       { name: VAR_TARGET, value: verdict.target },
     ];
+    return verdict.limits === undefined ? route : [...route, ...limitActions(verdict.tenant, verdict.limits)];
   }
   const err = encodeErrorResponse({ severity: 'FATAL', sqlstate: verdict.sqlstate, message: verdict.message });
   return verdict.tenant === undefined
@@ -29,9 +31,27 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
       ];
 }
 
+/** The limits and the refusal of each limit that is set (haproxy/partials/policy.hbs reads them). */
+function limitActions(tenant: string, limits: TenantLimits): TxnSetVar[] {
+  const refusals = limitRefusals(tenant, limits);
+  const out: TxnSetVar[] = [
+    { name: VERDICT_VAR.maxConnections, value: String(limits.maxClientConnections ?? 0) },
+    { name: VERDICT_VAR.maxRate, value: String(limits.maxConnectionRate ?? 0) },
+    { name: VERDICT_VAR.maxClientRate, value: String(limits.maxClientConnectionRate ?? 0) },
+  ];
+  const add = (name: string, r: LimitRefusal | undefined): void => {
+    if (r !== undefined) out.push({ name, value: encodeErrorResponse({ severity: 'FATAL', ...r }) });
+  };
+  add(VERDICT_VAR.refuseConnections, refusals.connections);
+  add(VERDICT_VAR.refuseRate, refusals.rate);
+  add(VERDICT_VAR.refuseClientRate, refusals.clientRate);
+  return out;
+}
+
 interface CachedRoute {
   readonly tenant: string;
   readonly target: string;
+  readonly limits: TenantLimits | undefined;
   readonly payload: Buffer;
 }
 
@@ -40,14 +60,14 @@ const ROUTE_CACHE_MAX = 4096;
 const routeCache = new Map<string, CachedRoute>();
 
 /**
- * The encoded actions (encodeAckPayload) of a route verdict, cached by backend: a route's three
- * variables depend on (backend, tenant, target) only, and a table has few of them.
+ * The encoded actions (encodeAckPayload) of a route verdict, cached by backend: a route's
+ * variables depend on (backend, tenant, target, the tenant's limits object) only, and a table has few of them.
  */
 export function routeAckPayload(verdict: RouteVerdict): Buffer {
   const hit = routeCache.get(verdict.backend);
-  if (hit !== undefined && hit.tenant === verdict.tenant && hit.target === verdict.target) return hit.payload;
+  if (hit !== undefined && hit.tenant === verdict.tenant && hit.target === verdict.target && hit.limits === verdict.limits) return hit.payload;
   const payload = encodeAckPayload(verdictActions(verdict));
   if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear();
-  routeCache.set(verdict.backend, { tenant: verdict.tenant, target: verdict.target, payload });
+  routeCache.set(verdict.backend, { tenant: verdict.tenant, target: verdict.target, limits: verdict.limits, payload });
   return payload;
 }

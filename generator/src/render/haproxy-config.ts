@@ -69,7 +69,7 @@ export function renderConfig(
     log: settings.log,
     timeouts: settings.timeouts,
     healthCheck: settings.healthCheck,
-    listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port) })),
+    listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port), acceptProxy: l.acceptProxy === true })),
     negotiationAnswer: 'N',
     refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),
     agent: {
@@ -77,11 +77,18 @@ export function renderConfig(
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
+    policy: POLICY_TABLES,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket),
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }
+
+/**
+ * Sizes of the admission-limit tables (partials/policy-tables.hbs): every tenant (entries expire
+ * 10 minutes after their last connection), and the client addresses of the last 10 seconds.
+ */
+const POLICY_TABLES = { tenantsTableSize: '200k', clientsTableSize: '1m' };
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

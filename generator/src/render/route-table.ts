@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { RouteTableDocument, TenantRoute } from '../../../agent/src/index.js';
 import type { Deployment, TenantSnapshot } from '../model.js';
 import { routedBackends, type Layout } from '../layout.js';
+import { effectiveLimits } from '../policy.js';
 
 /**
  * The agent's table for a layout: a tenant is routable to the targets that have a backend in the
@@ -17,7 +18,8 @@ export function routeTableDocument(deployment: Deployment, snapshot: TenantSnaps
     const backends = placed.get(t.id);
     if (backends === undefined) continue;
     const sorted = Object.fromEntries(Object.keys(backends).sort().map((target) => [target, backends[target] as string]));
-    tenants.push({ id: t.id, enabled: t.enabled, backends: sorted });
+    const route: TenantRoute = { id: t.id, enabled: t.enabled, backends: sorted, limits: effectiveLimits(t.limits) };
+    tenants.push(t.allow === undefined ? route : { ...route, allow: t.allow });
   }
   const body = { policy: deployment.policy, tenants };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);

@@ -70,12 +70,32 @@ function withOrigin<T>(origin: string, fn: () => T): T {
 }
 
 /**
+ * An edit that breaks the definition of a tenant already served (a malformed network, a negative
+ * limit, ...) must not drop that tenant, nor open it wider: its previous definition is kept until the
+ * file defines it validly again; the refusal is still reported, saying so.
+ */
+export function keepPreviousDefinitions(previous: TenantsFile | undefined, next: TenantsFile): TenantsFile {
+  if (previous === undefined) return next;
+  const served = new Set(next.snapshot.tenants.map((t) => t.id));
+  const kept = previous.snapshot.tenants.filter((t) => !served.has(t.id) && next.snapshot.refused.some((r) => r.id === t.id));
+  if (kept.length === 0) return next;
+  const keptIds = new Set(kept.map((t) => t.id));
+  const tenants = [...next.snapshot.tenants, ...kept].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const refused = next.snapshot.refused.map((r) => (r.id !== undefined && keptIds.has(r.id) ? { ...r, reason: `${r.reason}; its previous definition is kept` } : r));
+  const where = { ...next.where };
+  for (const t of kept) where[t.id] = next.snapshot.refused.find((r) => r.id === t.id)?.where ?? previous.where[t.id] ?? '';
+  return { ...next, snapshot: { tenants, refused }, where };
+}
+
+/**
  * The file source: the tenants file, watched (see file-watch.ts). A file that stops parsing is
- * reported and the last good view is kept.
+ * reported and the last good view is kept; so is the last good definition of a served tenant whose
+ * new definition is refused (keepPreviousDefinitions).
  */
 export class FileSource implements TenantSource {
   readonly name = 'file';
   #watch: FileWatch | undefined;
+  #last: TenantsFile | undefined;
 
   constructor(
     private readonly path: string,
@@ -85,12 +105,16 @@ export class FileSource implements TenantSource {
   ) {}
 
   async start(onView: (view: SourceView) => void): Promise<void> {
-    onView(viewOf(await readTenantsFile(this.path, this.fallbackListener)));
+    this.#last = await readTenantsFile(this.path, this.fallbackListener);
+    onView(viewOf(this.#last));
     this.#watch = await watchFile(
       this.path,
       () => {
         readTenantsFile(this.path, this.fallbackListener).then(
-          (file) => onView(viewOf(file)),
+          (file) => {
+            this.#last = keepPreviousDefinitions(this.#last, file);
+            onView(viewOf(this.#last));
+          },
           (err: Error) => this.log.error({ err: err.message, path: this.path }, 'tenants file unusable; keeping the last good one'),
         );
       },

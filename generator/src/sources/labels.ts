@@ -7,6 +7,10 @@
 //   pgroute.port     port PostgreSQL listens on (default: 5432, or the Service's only port)
 //   pgroute.enabled  "true" (default) or "false": refuse new connections to the tenant
 //   pgroute.maxconn  per-server connection limit (excess connections queue in HAProxy)
+//   pgroute.allow    (Docker) networks clients may connect from, comma-separated: 10.0.0.0/8,2001:db8::/32
+//                    (Kubernetes label values cannot hold '/' or ',': the annotation pgroute.io/allow)
+//   pgroute.maxClientConnections, pgroute.maxConnectionRate, pgroute.maxClientConnectionRate
+//                    the tenant's admission limits (README "Per-tenant policy")
 // xdatabase-proxy's labels, accepted as they are so its users can move over unchanged:
 //   xdatabase-proxy-enabled          must be "true" for the labels to count
 //   xdatabase-proxy-deployment-id    tenant id
@@ -26,7 +30,18 @@ export const LABEL = {
   port: 'pgroute.port',
   enabled: 'pgroute.enabled',
   maxconn: 'pgroute.maxconn',
+  allow: 'pgroute.allow',
+  maxClientConnections: 'pgroute.maxClientConnections',
+  maxConnectionRate: 'pgroute.maxConnectionRate',
+  maxClientConnectionRate: 'pgroute.maxClientConnectionRate',
 } as const;
+
+/** The Kubernetes annotation that carries a Service's allowed networks. */
+export const ALLOW_ANNOTATION = 'pgroute.io/allow';
+
+/** Admission limits as labels: tenant field name -> label. */
+const LIMIT_LABELS = ['maxClientConnections', 'maxConnectionRate', 'maxClientConnectionRate'] as const;
+type LimitName = (typeof LIMIT_LABELS)[number];
 
 export const XDB_LABEL = {
   enabled: 'xdatabase-proxy-enabled',
@@ -44,6 +59,10 @@ export interface Claim {
   readonly port: unknown;
   readonly enabled: unknown;
   readonly maxconn?: unknown;
+  /** Allowed networks, as the label or annotation reads (comma-separated). */
+  readonly allow?: string;
+  /** Admission limits, as their labels read (numbers when they look like one). */
+  readonly limits?: { readonly [K in LimitName]?: unknown };
   /** e.g. 'docker container acme-db (3f2a...)' or 'kubernetes service team-a/acme'. */
   readonly where: string;
   /** Whoever may own the tenant: the Kubernetes namespace; '' for Docker. */
@@ -52,7 +71,10 @@ export interface Claim {
   readonly createdAt: number;
 }
 
-export type LabelReading = { kind: 'none' } | { kind: 'claim'; tenant: string; target: string; port?: string; enabled?: string; maxconn?: string } | { kind: 'refused'; reason: string; tenant?: string };
+export type LabelReading =
+  | { kind: 'none' }
+  | { kind: 'claim'; tenant: string; target: string; port?: string; enabled?: string; maxconn?: string; allow?: string; limits?: { [K in LimitName]?: unknown } }
+  | { kind: 'refused'; reason: string; tenant?: string };
 
 /** Reads the pgroute and xdatabase-proxy labels of one object. 'none': not a tenant at all. */
 export function readLabels(labels: Readonly<Record<string, string | undefined>>): LabelReading {
@@ -78,6 +100,10 @@ export function readLabels(labels: Readonly<Record<string, string | undefined>>)
   if (port !== undefined) reading.port = port;
   if (labels[LABEL.enabled] !== undefined) reading.enabled = labels[LABEL.enabled];
   if (labels[LABEL.maxconn] !== undefined) reading.maxconn = labels[LABEL.maxconn];
+  if (labels[LABEL.allow] !== undefined) reading.allow = labels[LABEL.allow];
+  const limits: { [K in LimitName]?: unknown } = {};
+  for (const k of LIMIT_LABELS) if (labels[LABEL[k]] !== undefined) limits[k] = labelNumber(labels[LABEL[k]]);
+  if (Object.keys(limits).length > 0) reading.limits = limits;
   return reading;
 }
 
@@ -137,7 +163,7 @@ export function mergeClaims(claims: readonly Claim[], refusedAlready: readonly R
   return snapshotOf(results, refused);
 }
 
-/** One tenant from its merged claims: the oldest claim of each target; the primary's maxconn. */
+/** One tenant from its merged claims: the oldest claim of each target; the primary's maxconn, allowed networks and limits. */
 function tenantOfClaims(id: string, primary: Claim, claims: ReadonlyMap<string, Claim>): TenantResult {
   const idProblem = tenantIdProblem(id);
   if (idProblem) return { ok: false, refused: { where: primary.where, reason: idProblem } };
@@ -153,6 +179,8 @@ function tenantOfClaims(id: string, primary: Claim, claims: ReadonlyMap<string, 
     ...(targets.size > 0 ? { targets } : {}),
     enabled,
     ...(primary.maxconn !== undefined ? { maxconn: primary.maxconn } : {}),
+    ...(primary.allow !== undefined ? { allow: primary.allow.split(',').map((n) => n.trim()) } : {}),
+    ...(primary.limits !== undefined ? { limits: primary.limits } : {}),
   });
 }
 

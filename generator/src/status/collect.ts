@@ -9,6 +9,7 @@ import type { RefusedTenant } from '../model.js';
 import { statePaths } from '../settings.js';
 import { joinStatus, type RoutesView, type StatusReport } from './join.js';
 import { parseShowStat, type StatRow } from './show-stat.js';
+import { parseTenantCounters, TENANTS_TABLE, type TenantCounters } from './show-table.js';
 
 /** routes.json as status shows it: leniently, an absent file being no tenants. */
 async function readRoutes(path: string): Promise<RoutesView> {
@@ -39,11 +40,22 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
   const [routes, layout, access, refused] = await Promise.all([readRoutes(paths.routes), readLayout(paths.layout), readAccess(stateDir), readRefused(paths.refused)]);
   let stats: StatRow[] | undefined;
   let statsError: string | undefined;
+  let counters: Map<string, TenantCounters> | undefined;
   try {
     stats = parseShowStat(await haproxyCli(paths.adminSocket, 'show stat', 3_000));
+    // A HAProxy rendered before the admission tables existed has none: no counters, no failure.
+    counters = await haproxyCli(paths.adminSocket, `show table ${TENANTS_TABLE}`, 3_000).then(parseTenantCounters, () => undefined);
   } catch (err) {
     statsError = (err as Error).message;
   }
   // The replica's view of its peers (#10) is collected here and joined into the report.
-  return joinStatus({ routes, layout, disabled: access.disabled, refused, ...(stats === undefined ? {} : { stats }), ...(statsError === undefined ? {} : { statsError }) });
+  return joinStatus({
+    routes,
+    layout,
+    disabled: access.disabled,
+    refused,
+    ...(stats === undefined ? {} : { stats }),
+    ...(statsError === undefined ? {} : { statsError }),
+    ...(counters === undefined ? {} : { counters }),
+  });
 }

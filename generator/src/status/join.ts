@@ -1,13 +1,29 @@
 // Joins what pgroute wrote (routes.json, layout.json, access.json) with what HAProxy says (`show
 // stat`) into one status row per tenant target. Pure.
 
+import type { TenantLimits } from '../../../agent/src/index.js';
 import type { Layout, Occupant } from '../layout.js';
 import type { RefusedTenant } from '../model.js';
 import { statsByBackend, type StatRow } from './show-stat.js';
+import type { TenantCounters } from './show-table.js';
 
 /** The part of routes.json read here. */
 export interface RoutesView {
-  readonly tenants: readonly { readonly id: string; readonly enabled: boolean; readonly backends: Readonly<Record<string, string>> }[];
+  readonly tenants: readonly {
+    readonly id: string;
+    readonly enabled: boolean;
+    readonly backends: Readonly<Record<string, string>>;
+    readonly allow?: readonly string[];
+    readonly limits?: TenantLimits;
+  }[];
+}
+
+/** A tenant's policy at the door: who may connect, its limits, and what HAProxy counted (when it answered). */
+export interface PolicyStatus {
+  /** Allowed networks; absent: every address. */
+  readonly allow?: readonly string[];
+  readonly limits: TenantLimits;
+  readonly counters?: TenantCounters;
 }
 
 export type Health = 'UP' | 'DOWN' | 'MAINT' | 'no check' | 'unknown';
@@ -66,6 +82,8 @@ export interface TenantStatus {
   /** Sum of the targets' current sessions. */
   readonly scur: number;
   readonly targets: readonly TargetStatus[];
+  /** From routes.json and `show table pgroute-tenants`; absent for a tenant routes.json does not name. */
+  readonly policy?: PolicyStatus;
 }
 
 export interface StatusReport {
@@ -116,7 +134,9 @@ export function joinStatus(input: {
   stats?: readonly StatRow[];
   statsError?: string;
   refused?: readonly RefusedTenant[];
+  counters?: ReadonlyMap<string, TenantCounters>;
 }): StatusReport {
+  const routed = new Map(input.routes.tenants.map((t) => [t.id, t]));
   const byBackend = input.stats === undefined ? undefined : statsByBackend(input.stats);
   const occ = occupants(input.layout);
   const off = new Set(input.disabled);
@@ -175,6 +195,11 @@ export function joinStatus(input: {
     if (byOperator) status.disabledBy = 'access.json';
     else if (bySource) status.disabledBy = 'source';
     if (byOperator && t.enabled === true) status.pending = true;
+    const route = routed.get(id);
+    if (route !== undefined) {
+      const counters = input.counters?.get(id);
+      status.policy = { ...(route.allow === undefined ? {} : { allow: route.allow }), limits: route.limits ?? {}, ...(counters === undefined ? {} : { counters }) };
+    }
     out.push(status);
   }
   const haproxy = byBackend !== undefined ? { reachable: true } : input.statsError === undefined ? { reachable: false } : { reachable: false, error: input.statsError };

@@ -13,6 +13,31 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+const limit = (n: number | undefined, unit = ''): string => (n === undefined || n === 0 ? 'none' : `${n}${unit}`);
+
+/**
+ * Each tenant's policy at the door: allowed networks, the limits (CAP at once; RATE and PER-ADDRESS
+ * new connections a second), what HAProxy counts now (OPEN, ADMITTED/S) and what it refused over
+ * each limit since the tenant's counters were created (cap/rate/address).
+ */
+function policyTable(tenants: StatusReport['tenants']): string {
+  const rows = tenants.map((t) => {
+    const p = t.policy!;
+    const c = p.counters;
+    return [
+      t.id,
+      p.allow === undefined ? 'any' : p.allow.join(','),
+      limit(p.limits.maxClientConnections),
+      limit(p.limits.maxConnectionRate, '/s'),
+      limit(p.limits.maxClientConnectionRate, '/s'),
+      c === undefined ? '-' : String(c.open),
+      c === undefined ? '-' : String(c.admittedPerSecond),
+      c === undefined ? '-' : `${c.refusedCap}/${c.refusedRate}/${c.refusedClientRate}`,
+    ];
+  });
+  return renderTable(['TENANT', 'ALLOW', 'CAP', 'RATE', 'PER-ADDRESS', 'OPEN', 'ADMITTED/S', 'REFUSED cap/rate/address'], rows);
+}
+
 /** 45s, 12m, 3h, 2d: how long ago, coarsely. */
 export function ago(seconds: number | undefined): string {
   if (seconds === undefined) return '-';
@@ -40,6 +65,8 @@ export function statusTable(report: StatusReport): string {
     }
   }
   let out = renderTable(HEADER, rows);
+  const policies = report.tenants.filter((t) => t.policy !== undefined);
+  if (policies.length > 0) out += `\n${policyTable(policies)}`;
   if (!report.haproxy.reachable) out += `\nHAProxy's admin socket did not answer${report.haproxy.error ? ` (${report.haproxy.error})` : ''}: health and sessions are unknown.\n`;
   if (report.tenants.length === 0) out += '\nno tenants in routes.json or layout.json\n';
   if (report.refused.length > 0) {

@@ -89,6 +89,8 @@ export function containerClaims(containers: readonly ContainerSummary[], opts: C
       port: reading.port === undefined ? DEFAULT_PG_PORT : labelNumber(reading.port),
       enabled: reading.enabled === undefined ? undefined : labelBoolean(reading.enabled),
       ...(reading.maxconn === undefined ? {} : { maxconn: labelNumber(reading.maxconn) }),
+      ...(reading.allow === undefined ? {} : { allow: reading.allow }),
+      ...(reading.limits === undefined ? {} : { limits: reading.limits }),
       where,
       owner: '',
       createdAt: c.Created * 1000,

@@ -3,7 +3,7 @@
 // here.
 
 import type { RefusedTenant } from '../../model.js';
-import { type Claim, labelBoolean, labelNumber, LABEL, mergeClaims, readLabels } from '../labels.js';
+import { ALLOW_ANNOTATION, type Claim, labelBoolean, labelNumber, LABEL, mergeClaims, readLabels } from '../labels.js';
 import type { SourceView } from '../source.js';
 import { acceptDeclared, type NamespaceLike, readDeclarations } from './ownership.js';
 import { DEFAULT_TARGET_POLICY, externalNameProblem, portProblem, type TargetPolicy } from './target-policy.js';
@@ -17,6 +17,7 @@ export interface ServiceLike {
     readonly name?: string;
     readonly namespace?: string;
     readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
     readonly creationTimestamp?: Date | string;
   };
   readonly spec?: {
@@ -86,6 +87,9 @@ export function readService(svc: ServiceLike, options: ClaimOptions): ServiceRea
     port,
     enabled: labelBoolean(labels.enabled),
     ...(labels.maxconn !== undefined ? { maxconn: labelNumber(labels.maxconn) } : {}),
+    // Label values cannot hold '/' or ',': a Service's networks are an annotation.
+    ...(svc.metadata?.annotations?.[ALLOW_ANNOTATION] !== undefined ? { allow: svc.metadata.annotations[ALLOW_ANNOTATION] } : {}),
+    ...(labels.limits !== undefined ? { limits: labels.limits } : {}),
     where,
     owner: namespace,
     createdAt,

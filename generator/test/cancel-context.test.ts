@@ -49,8 +49,11 @@ describe('cancel tables', () => {
     for (const t of tables) expect(cfg).toMatch(new RegExp(`backend ${t.replace(/[.-]/g, '\\$&')}\\n    stick-table type ipv6 size 100k expire 24h store gpt\\(8\\),gpc\\(1\\) peers pgroute\\n`));
     const tracked = cfg.split('\n').filter((l) => l.includes('track-sc'));
     expect(tracked.filter((l) => l.includes('pgroute-cancels'))).toEqual([expect.stringContaining('track-sc2 src table pgroute-cancels-r2 if')]);
-    // Nothing else writes a cancel table: every sc-set-gpt / sc-inc-gpc uses the tracked counter 2.
-    for (const l of cfg.split('\n').filter((x) => /sc-(set-gpt|inc-gpc)/.test(x))) expect(l).toMatch(/sc-(set-gpt\(\d,2\)|inc-gpc\(0,2\))/);
+    // Nothing else writes a cancel table: sticky counter 2 tracks only the own cancel table (the
+    // per-tenant policy's counters 0 and 1 track its own tables), and writes through it are the
+    // record's (its gpt slots and its write counter).
+    expect(tracked.filter((l) => l.includes('track-sc2'))).toEqual([expect.stringContaining('track-sc2 src table pgroute-cancels-r2 if')]);
+    for (const l of cfg.split('\n').filter((x) => /sc-(set-gpt|inc-gpc)\(\d+,2\)/.test(x))) expect(l).toMatch(/sc-(set-gpt\(\d,2\)|inc-gpc\(0,2\))/);
     const args = spoe.split('\n').find((l) => l.includes('args pkt=') && l.includes('src_get_gpc'))!;
     for (const t of tables) expect(args).toContain(`src_get_gpc(0,${t})`);
   });

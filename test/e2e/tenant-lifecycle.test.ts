@@ -179,7 +179,8 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     expect(statSync(join(state, 'tenants')).mode & 0o777).toBe(0o700);
     password = readFileSync(secret, 'utf8').trim();
     expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(JSON.parse(readFileSync(join(state, 'access.json'), 'utf8'))).toEqual({ disabled: [ACME] });
+    // The switch, with the version that replicas compare (docs/replicas.md).
+    expect(JSON.parse(readFileSync(join(state, 'access.json'), 'utf8'))).toMatchObject({ disabled: [ACME], entries: { [ACME]: { state: 'disabled' } } });
 
     const info = await docker.getContainer(`pgroute-tenant-${ACME}`).inspect();
     expect(info.State.Running).toBe(true);
@@ -308,13 +309,17 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
   });
 
-  it('delete: the container goes, the volume and password file stay, the access entry is dropped', async () => {
+  it('delete: the container goes, the volume and password file stay, the access switch is back to enabled', async () => {
     const r = await pgrouteOk(tenantCmd('delete', ACME));
     timings['tenant delete (command)'] = r.ms;
     await expect(docker.getContainer(`pgroute-tenant-${ACME}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect(await volumeExists(`pgroute-tenant-${ACME}-data`)).toBe(true);
     expect(statSync(join(state, 'tenants', `${ACME}.password`)).isFile()).toBe(true);
-    expect(JSON.parse(readFileSync(join(state, 'access.json'), 'utf8'))).toEqual({ disabled: [] });
+    // The switch is back to enabled (kept with a newer version, so every replica learns of it and an
+    // older "disabled" elsewhere cannot win).
+    const access = JSON.parse(readFileSync(join(state, 'access.json'), 'utf8')) as { disabled: string[]; entries: Record<string, { state: string }> };
+    expect(access.disabled).toEqual([]);
+    expect(access.entries[ACME]?.state).toBe('enabled');
     // Gone from the Docker source: refused as unknown.
     await waitFor(() => routesEntry(ACME) === undefined, { timeoutMs: 10_000, what: `${ACME} gone from routes.json` });
     expect((await psqlRouted(ACME, password)).text).toMatch(refusal(ACME));

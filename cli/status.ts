@@ -8,7 +8,7 @@ import { collectStatus, statusTable } from '../generator/src/index.js';
 export function registerStatusCommand(program: Command, log: Logger): Command {
   return program
     .command('status')
-    .description('every tenant with its state (enabled/disabled, access.json included) and, per target, backend health and sessions (current, rate, total); then each tenant\'s policy: allowed networks, limits, open connections, refusals over each limit')
+    .description('every tenant with its state (enabled/disabled, access.json included) and, per target, backend health and sessions (current, rate, total); then each tenant\'s policy: allowed networks, limits, open connections, refusals over each limit; then this replica\'s name, initial resync and each peer (address, connected now, last handshake)')
     .addOption(new Option('--state-dir <dir>', 'state dir of the running pgroute').default('.pgroute').env('PGROUTE_STATE_DIR'))
     .option('--json', 'print JSON', false)
     .action(async (flags: { stateDir: string; json: boolean }) => {

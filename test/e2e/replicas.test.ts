@@ -128,6 +128,18 @@ describe('three replicas with --name/--peer (pgroute up, real HAProxy peers)', (
     }
   });
 
+  it('`pgroute status --json` on a replica names it and lists the two others as connected, resync finished', async () => {
+    const r = await runCliOnce(['status', '--json', '--state-dir', stateDir(0)]);
+    expect(r.code, r.stderr).toBe(0);
+    const replica = (JSON.parse(r.stdout) as { replica?: { name: string; resynced: boolean; peers: { name: string; address: string; connected: boolean }[] } }).replica;
+    expect(replica?.name).toBe('r1');
+    expect(replica?.resynced).toBe(true);
+    expect(replica?.peers.map((p) => [p.name, p.address, p.connected])).toEqual([
+      ['r2', `127.0.0.1:${peerPort(1)}`, true],
+      ['r3', `127.0.0.1:${peerPort(2)}`, true],
+    ]);
+  });
+
   it('a tenant added to the source routes on every replica within 2 s', async () => {
     const t = Date.now();
     writeTenants([

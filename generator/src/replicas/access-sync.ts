@@ -11,7 +11,9 @@
 import type { Logger } from 'pino';
 import { accessFile, readAccess, writeAccess } from '../access.js';
 import { haproxyCli } from '../haproxy/master.js';
+import { showPeersSection } from '../haproxy/show-peers.js';
 import { tenantIdProblem } from '../validate.js';
+import { PEERS_SECTION } from './peers.js';
 import { encodeAccess, mergeAccess, parseAccessTable, type AccessEntry } from './access-version.js';
 
 /** The table's name on the runtime API (haproxy/partials/access-table.hbs). */
@@ -124,7 +126,5 @@ export async function tableEntry(adminSocket: string, id: string): Promise<Acces
  * peers, or gave up waiting (`show peers`: flags bits 0x1 and 0x2 of the section, on 2.6 and 3.x).
  */
 async function peersResynced(adminSocket: string): Promise<boolean> {
-  const answer = await haproxyCli(adminSocket, 'show peers');
-  const m = /id=pgroute disabled=\d+ flags=0x([0-9a-f]+)/.exec(answer);
-  return m !== null && (parseInt(m[1] ?? '0', 16) & 0x3) === 0x3;
+  return showPeersSection(await haproxyCli(adminSocket, 'show peers'), PEERS_SECTION)?.resynced === true;
 }

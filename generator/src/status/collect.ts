@@ -1,13 +1,16 @@
 // `pgroute status`: what the pgroute on a state dir serves (routes.json, layout.json, access.json)
-// and refuses (refused.json), joined with what HAProxy's admin socket reports (`show stat`).
+// and refuses (refused.json), joined with what HAProxy's admin socket reports (`show stat`, the
+// tenants' counters, `show peers`).
 
 import { readFile } from 'node:fs/promises';
 import { readAccess } from '../access.js';
 import { readLayout } from '../generate.js';
 import { haproxyCli } from '../haproxy/master.js';
+import { showPeersSection } from '../haproxy/show-peers.js';
 import type { RefusedTenant } from '../model.js';
+import { PEERS_SECTION } from '../replicas/peers.js';
 import { statePaths } from '../settings.js';
-import { joinStatus, type RoutesView, type StatusReport } from './join.js';
+import { joinStatus, replicaStatus, type ReplicaStatus, type RoutesView, type StatusReport } from './join.js';
 import { parseShowStat, type StatRow } from './show-stat.js';
 import { parseTenantCounters, TENANTS_TABLE, type TenantCounters } from './show-table.js';
 
@@ -41,14 +44,17 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
   let stats: StatRow[] | undefined;
   let statsError: string | undefined;
   let counters: Map<string, TenantCounters> | undefined;
+  let replica: ReplicaStatus | undefined;
   try {
     stats = parseShowStat(await haproxyCli(paths.adminSocket, 'show stat', 3_000));
     // A HAProxy rendered before the admission tables existed has none: no counters, no failure.
     counters = await haproxyCli(paths.adminSocket, `show table ${TENANTS_TABLE}`, 3_000).then(parseTenantCounters, () => undefined);
+    // This replica's view of its peers; a HAProxy without the section shows none, without failing.
+    const section = await haproxyCli(paths.adminSocket, 'show peers', 3_000).then((answer) => showPeersSection(answer, PEERS_SECTION), () => undefined);
+    if (section !== undefined) replica = replicaStatus(section);
   } catch (err) {
     statsError = (err as Error).message;
   }
-  // The replica's view of its peers (#10) is collected here and joined into the report.
   return joinStatus({
     routes,
     layout,
@@ -57,5 +63,6 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
     ...(stats === undefined ? {} : { stats }),
     ...(statsError === undefined ? {} : { statsError }),
     ...(counters === undefined ? {} : { counters }),
+    ...(replica === undefined ? {} : { replica }),
   });
 }

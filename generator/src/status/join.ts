@@ -3,6 +3,7 @@
 
 import type { TenantLimits } from '../../../agent/src/index.js';
 import type { Layout, Occupant } from '../layout.js';
+import type { ShownPeersSection } from '../haproxy/show-peers.js';
 import type { RefusedTenant } from '../model.js';
 import { statsByBackend, type StatRow } from './show-stat.js';
 import type { TenantCounters } from './show-table.js';
@@ -91,7 +92,39 @@ export interface StatusReport {
   readonly tenants: readonly TenantStatus[];
   /** Definitions the running pipeline's sources gave but pgroute refused, with why (refused.json). */
   readonly refused: readonly RefusedTenant[];
-  // The replica's view of its peers (#10) belongs here: one entry per peer, as this replica sees it.
+  /** This replica's view of its peers (HAProxy's `show peers`); absent when HAProxy did not answer it. */
+  readonly replica?: ReplicaStatus;
+}
+
+/** A peer as this replica's HAProxy sees it. */
+export interface PeerStatus {
+  readonly name: string;
+  readonly address: string;
+  /** A peers session with it is established now. */
+  readonly connected: boolean;
+  /** HAProxy's last_status of the peer: ESTA, CONN, NONE, ... */
+  readonly lastStatus: string;
+  /** Seconds since the last handshake with it (established or attempted); absent: never. */
+  readonly lastHandshakeSeconds?: number;
+}
+
+export interface ReplicaStatus {
+  /** This replica's peer name (--name). */
+  readonly name: string;
+  /** The initial resync of the replicated tables (from the old process and the peers) finished or was given up. */
+  readonly resynced: boolean;
+  /** The other replicas, sorted by name; empty for a lone replica. */
+  readonly peers: readonly PeerStatus[];
+}
+
+/** The replica part of the report from one `show peers` section. */
+export function replicaStatus(section: ShownPeersSection): ReplicaStatus {
+  const self = section.peers.find((p) => p.local);
+  const peers = section.peers
+    .filter((p) => !p.local)
+    .map((p): PeerStatus => ({ name: p.name, address: p.address, connected: p.connected, lastStatus: p.lastStatus, ...(p.lastHandshakeSeconds === undefined ? {} : { lastHandshakeSeconds: p.lastHandshakeSeconds }) }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { name: self?.name ?? '', resynced: section.resynced, peers };
 }
 
 export function normalizeHealth(status: string): Health {
@@ -135,6 +168,7 @@ export function joinStatus(input: {
   statsError?: string;
   refused?: readonly RefusedTenant[];
   counters?: ReadonlyMap<string, TenantCounters>;
+  replica?: ReplicaStatus;
 }): StatusReport {
   const routed = new Map(input.routes.tenants.map((t) => [t.id, t]));
   const byBackend = input.stats === undefined ? undefined : statsByBackend(input.stats);
@@ -203,7 +237,7 @@ export function joinStatus(input: {
     out.push(status);
   }
   const haproxy = byBackend !== undefined ? { reachable: true } : input.statsError === undefined ? { reachable: false } : { reachable: false, error: input.statsError };
-  return { haproxy, tenants: out, refused: input.refused ?? [] };
+  return { haproxy, tenants: out, refused: input.refused ?? [], ...(input.replica === undefined ? {} : { replica: input.replica }) };
 }
 
 /** `<backend>/<server>` of every server that may carry a tenant's sessions: its occupied backends and those resting after it left. */

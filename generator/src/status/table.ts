@@ -47,6 +47,18 @@ export function ago(seconds: number | undefined): string {
   return `${Math.floor(seconds / 86400)}d`;
 }
 
+/** This replica's name and resync, then each peer as this replica's HAProxy sees it. */
+function replicaTable(r: NonNullable<StatusReport['replica']>): string {
+  let out = `Replica ${r.name}: initial resync ${r.resynced ? 'finished' : 'not finished'}; ${r.peers.length === 0 ? 'no peers' : `${r.peers.filter((p) => p.connected).length}/${r.peers.length} peers connected`}\n`;
+  if (r.peers.length > 0) {
+    out += renderTable(
+      ['PEER', 'ADDRESS', 'CONNECTED', 'LAST-STATUS', 'LAST-HANDSHAKE'],
+      r.peers.map((p) => [p.name, p.address, p.connected ? 'yes' : 'no', p.lastStatus, p.lastHandshakeSeconds === undefined ? 'never' : `${ago(p.lastHandshakeSeconds)} ago`]),
+    );
+  }
+  return out;
+}
+
 const HEADER = ['TENANT', 'STATE', 'TARGET', 'BACKEND', 'ADDRESS', 'HEALTH', 'SESSIONS', 'QUEUED', 'MAXCONN', 'MAXQUEUE', 'REFUSED', 'RATE', 'TOTAL', 'CHANGED'];
 
 /**
@@ -72,6 +84,6 @@ export function statusTable(report: StatusReport): string {
   if (report.refused.length > 0) {
     out += `\nRefused definitions (not served):\n${renderTable(['TENANT', 'WHERE', 'REASON'], report.refused.map((r) => [r.id ?? '-', sanitizeText(r.where, 200), sanitizeText(r.reason, 500)]))}`;
   }
-  // The replica's view of its peers (#10) goes here, under its own heading.
+  if (report.replica !== undefined) out += `\n${replicaTable(report.replica)}`;
   return out;
 }

@@ -11,7 +11,9 @@ import { loadRouteTable } from '../../../agent/src/index.js';
 import { accessPath, setAccessState, type AccessState } from '../access.js';
 import { readLayout } from '../generate.js';
 import { haproxyCli } from '../haproxy/master.js';
+import { showPeersSection } from '../haproxy/show-peers.js';
 import { ACCESS_TABLE, tableEntry, teach } from '../replicas/access-sync.js';
+import { PEERS_SECTION } from '../replicas/peers.js';
 import { statePaths } from '../settings.js';
 import { tenantServers } from '../status/join.js';
 
@@ -45,10 +47,10 @@ export async function switchAccess(stateDir: string, id: string, state: AccessSt
   await mkdir(stateDir, { recursive: true });
   const { changed, entry } = await setAccessState(stateDir, id, state, known?.version ?? 0);
   await teach(socket, [[id, entry]]);
-  // Names only: `show peers` tells no reliable "connected now" across HAProxy versions (3.2 shows
-  // a live peer as inactive when the session is the other side's), and a peer that is down
-  // learns the entry when it reconnects (a full resync).
-  const peers = [...(await haproxyCli(socket, 'show peers')).matchAll(/id=([^\s(]+)\(remote,/g)].map((m) => m[1] ?? '').sort();
+  // Names only: a peer that is down learns the entry when it reconnects (a full resync);
+  // `pgroute status` shows who is connected now.
+  const shown = showPeersSection(await haproxyCli(socket, 'show peers'), PEERS_SECTION);
+  const peers = (shown?.peers ?? []).filter((p) => !p.local).map((p) => p.name).sort();
   log.info({ tenant: id, state, version: entry.version, changed, peers }, `tenant ${state} in access.json and the replicated table`);
   return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers };
 }

@@ -382,14 +382,7 @@ export class FakeKubeApiServer {
   }
 
   deleteService(namespace: string, name: string): void {
-    const key = keyOf(namespace, name);
-    const before = this.services.get(key);
-    if (!before) throw new Error(`service ${key} does not exist`);
-    this.services.delete(key);
-    const rv = this.nextRV();
-    const after = clone(before);
-    after.metadata.resourceVersion = String(rv);
-    this.record({ rv, resource: 'services', type: 'DELETED', before, after });
+    this.deleteNamespaced(this.services, 'services', 'service', namespace, name);
   }
 
   createNamespace(input: NamespaceInput): NamespaceObject {
@@ -491,14 +484,19 @@ export class FakeKubeApiServer {
   }
 
   deleteEndpointSlice(namespace: string, name: string): void {
+    this.deleteNamespaced(this.endpointSlices, 'endpointslices', 'endpointslice', namespace, name);
+  }
+
+  /** Removes one namespaced object and records its DELETED event at a new resourceVersion. */
+  private deleteNamespaced<T extends ServiceObject | EndpointSliceObject>(store: Map<string, T>, resource: 'services' | 'endpointslices', kind: string, namespace: string, name: string): void {
     const key = keyOf(namespace, name);
-    const before = this.endpointSlices.get(key);
-    if (!before) throw new Error(`endpointslice ${key} does not exist`);
-    this.endpointSlices.delete(key);
+    const before = store.get(key);
+    if (!before) throw new Error(`${kind} ${key} does not exist`);
+    store.delete(key);
     const rv = this.nextRV();
     const after = clone(before);
     after.metadata.resourceVersion = String(rv);
-    this.record({ rv, resource: 'endpointslices', type: 'DELETED', before, after });
+    this.record({ rv, resource, type: 'DELETED', before, after });
   }
 
   /** The stored Namespace, or undefined. */

@@ -49,7 +49,9 @@ export interface Logging {
 export function createLogging(level = process.env.PGROUTE_LOG_LEVEL ?? 'info', stderrIsTTY = process.stderr.isTTY === true): Logging {
   if (!LEVELS.includes(level)) throw new ConfigError(`PGROUTE_LOG_LEVEL must be one of ${LEVELS.join(', ')}, got ${quoteValue(level, 80)}`);
   let current: LogFormat = defaultLogFormat(stderrIsTTY);
-  const stderr = pino.destination(2);
+  // Synchronous: a warning logged just before a command fails must come before the one line that
+  // ends it (exitWith writes that line synchronously, then exits).
+  const stderr = pino.destination({ dest: 2, sync: true });
   let pretty: ((line: string) => string) | undefined;
   const stream: DestinationStream & { flushSync(): void } = {
     write: (line: string) => {

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RefuseVerdict, Verdict } from '../decision/types.js';
 import { performance } from 'node:perf_hooks';
-import { encodeAck, encodeAckWithPayload, encodeAgentDisconnect, encodeAgentHello, type TxnSetVar } from '../spop/agent-frames.js';
+import { AgentFrameBatch, encodeAck, encodeAgentDisconnect, encodeAgentHello, type TxnSetVar } from '../spop/agent-frames.js';
 import { DEFAULT_MAX_FRAME_SIZE, STATUS } from '../spop/constants.js';
 import { SpopError } from '../spop/errors.js';
 import { FrameReader } from '../spop/frame-reader.js';
@@ -49,6 +49,8 @@ export class SpopConnection {
   #helloTimer: NodeJS.Timeout | undefined;
   /** Scratch for the NOTIFY fast path (one per connection, reused for every frame). */
   readonly #notify: StartupNotify = newStartupNotify();
+  /** The frames answering the current read, written as one buffer (#flush). */
+  readonly #out = new AgentFrameBatch();
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     this.#socket = socket;
@@ -77,53 +79,55 @@ export class SpopConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#closing) return;
-    const out: Buffer[] = [];
+    const reader = this.#reader;
     try {
-      this.#reader.push(chunk);
-      for (let body = this.#reader.next(); body !== undefined; body = this.#reader.next()) {
-        this.#onFrame(body, out);
+      reader.push(chunk);
+      while (reader.nextRange()) {
+        this.#onFrame(reader.frameBuf, reader.frameStart, reader.frameEnd);
         if (this.#closing) break;
       }
     } catch (err) {
-      this.#flush(out);
+      this.#flush();
       this.#fail(err);
       return;
     }
-    this.#flush(out);
+    this.#flush();
   }
 
-  #onFrame(body: Buffer, out: Buffer[]): void {
+  /** One frame body: buf[start, end). */
+  #onFrame(buf: Buffer, start: number, end: number): void {
     const hot = this.#opts.metrics.hot;
+    const out = this.#out;
     // The NOTIFY HAProxy sends for every connection, read in place; anything else (or anything
     // unusual about it) goes through the decoder below, with all of its checks.
-    if (this.#ready && readStartupNotify(body, this.#notify)) {
+    if (this.#ready && readStartupNotify(buf, this.#notify, start, end)) {
       hot.framesIn.notify++;
-      out.push(this.#answer(this.#notify.streamId, this.#notify.frameId, body, undefined));
+      this.#answer(this.#notify.streamId, this.#notify.frameId, buf, undefined);
       return;
     }
-    const frame = decodeHaproxyFrame(body);
+    const frame = decodeHaproxyFrame(buf.subarray(start, end));
     hot.framesIn[frame.type]++;
     if (!this.#ready) {
       if (frame.type !== 'haproxy-hello') throw new SpopError(STATUS.INVALID, `expected HAPROXY-HELLO first, got ${frame.type}`);
       clearTimeout(this.#helloTimer);
       const result = negotiateHello(frame, { maxFrameSize: this.#reader.maxFrameSize, capabilities: CAPABILITIES });
-      out.push(result.ok ? encodeAgentHello(result.reply) : encodeAgentDisconnect(result.reply));
+      out.frame(result.ok ? encodeAgentHello(result.reply) : encodeAgentDisconnect(result.reply));
       hot.framesOut[result.reply.type]++;
       if (result.ok) {
         this.#reader.maxFrameSize = result.maxFrameSize;
         this.#ready = true;
       }
-      if (result.closeAfterReply) this.#closeAfter(out);
+      if (result.closeAfterReply) this.#closeAfter();
       return;
     }
     switch (frame.type) {
       case 'notify':
-        out.push(this.#answer(frame.streamId, frame.frameId, body, frame));
+        this.#answer(frame.streamId, frame.frameId, buf, frame);
         return;
       case 'haproxy-disconnect':
         this.#opts.log.debug({ status: frame.statusCode, message: frame.message }, 'HAProxy disconnected');
-        out.push(encodeAgentDisconnect(agentDisconnect(STATUS.NONE, 'bye')));
-        this.#closeAfter(out);
+        out.frame(encodeAgentDisconnect(agentDisconnect(STATUS.NONE, 'bye')));
+        this.#closeAfter();
         return;
       default:
         throw new SpopError(STATUS.INVALID, `unexpected ${frame.type} frame after the handshake`);
@@ -131,22 +135,20 @@ export class SpopConnection {
   }
 
   /**
-   * The ACK for a NOTIFY: read by the fast path (`frame` undefined; one startup message, whose
-   * route actions are cached pre-encoded), or decoded (one verdict per message this agent knows).
+   * The ACK for a NOTIFY, added to #out: read by the fast path (`frame` undefined; one startup
+   * message in `body`, where the fast path read it; a route's actions are cached pre-encoded), or
+   * decoded (one verdict per message this agent knows).
    */
-  #answer(streamId: number, frameId: number, body: Buffer, frame: NotifyFrame | undefined): Buffer {
+  #answer(streamId: number, frameId: number, body: Buffer, frame: NotifyFrame | undefined): void {
     const hot = this.#opts.metrics.hot;
     const timed = hot.shouldTime();
     const started = timed ? performance.now() : 0;
     const max = this.#reader.maxFrameSize;
-    let ack: Buffer;
     if (frame === undefined) {
       const verdict = this.#verdict(body, undefined)!;
       this.#opts.onVerdict(verdict);
-      ack =
-        verdict.kind === 'route'
-          ? encodeAckWithPayload(streamId, frameId, routeAckPayload(verdict), max)
-          : encodeAck(streamId, frameId, verdictActions(verdict), max);
+      if (verdict.kind === 'route') this.#out.ack(streamId, frameId, routeAckPayload(verdict), max);
+      else this.#out.frame(encodeAck(streamId, frameId, verdictActions(verdict), max));
     } else {
       const actions: TxnSetVar[] = [];
       for (const message of frame.messages) {
@@ -155,11 +157,10 @@ export class SpopConnection {
         this.#opts.onVerdict(verdict);
         for (const a of verdictActions(verdict)) actions.push(a);
       }
-      ack = encodeAck(streamId, frameId, actions, max);
+      this.#out.frame(encodeAck(streamId, frameId, actions, max));
     }
     if (timed) hot.observeLatency((performance.now() - started) / 1e3);
     hot.framesOut.ack++;
-    return ack;
   }
 
   /** The verdict for one message (the fast path's when `message` is undefined); a failed decision is a refusal, never silence. */
@@ -173,9 +174,10 @@ export class SpopConnection {
     }
   }
 
-  #flush(out: Buffer[]): void {
-    if (out.length === 0 || this.#socket.destroyed) return;
-    const ok = this.#socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+  #flush(): void {
+    const bytes = this.#out.take();
+    if (bytes === undefined || this.#socket.destroyed) return;
+    const ok = this.#socket.write(bytes);
     if (!ok) {
       // HAProxy is not reading: stop reading its frames until it does (bounded memory).
       this.#socket.pause();
@@ -183,10 +185,9 @@ export class SpopConnection {
     }
   }
 
-  #closeAfter(out: Buffer[]): void {
+  #closeAfter(): void {
     this.#closing = true;
-    this.#flush(out);
-    out.length = 0;
+    this.#flush();
     this.#socket.end();
     // As in #sendDisconnect: a peer that never reads or closes must not keep the socket forever.
     setTimeout(() => this.#socket.destroy(), 2_000).unref();

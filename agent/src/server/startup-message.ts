@@ -71,7 +71,7 @@ export function newStartupNotify(): StartupNotify {
   return { streamId: 0, frameId: 0, pktStart: 0, pktEnd: 0, src: '', dport: 0, tls: false, sni: '' };
 }
 
-/** startupFacts() of a NOTIFY read by readStartupNotify(): the packet is body[pktStart, pktEnd). */
+/** startupFacts() of a NOTIFY read by readStartupNotify(): the packet is body[pktStart, pktEnd) (the buffer it read). */
 export function startupNotifyFacts(body: Buffer, n: StartupNotify): ConnectionFacts {
   return facts(decodePreambleAt(body, n.pktStart, n.pktEnd), n.src, n.dport, n.tls, n.sni);
 }
@@ -145,15 +145,15 @@ function nameIs(body: Buffer, pos: number, len: number, name: Buffer): boolean {
 }
 
 /**
- * Reads `body` (a frame body without its length prefix) into `out` when it is a NOTIFY of the
- * shape described above; false means "take the decoder" (nothing is half-done).
+ * Reads the frame body (without its length prefix) at body[start, end) into `out` when it is a
+ * NOTIFY of the shape described above; false means "take the decoder" (nothing is half-done).
+ * Offsets in `out` are offsets in `body` (FrameReader.nextRange() gives a chunk and where in it).
  */
-export function readStartupNotify(body: Buffer, out: StartupNotify): boolean {
-  const end = body.length;
-  if (end < MIN_FRAME_BODY_SIZE || body[0] !== FRAME_TYPE.NOTIFY) return false;
+export function readStartupNotify(body: Buffer, out: StartupNotify, start = 0, end = body.length): boolean {
+  if (end - start < MIN_FRAME_BODY_SIZE || body[start] !== FRAME_TYPE.NOTIFY) return false;
   // FLAGS is big-endian: FIN is bit 0 of its last byte.
-  if ((body[4]! & FRAME_FLAG.FIN) === 0) return false;
-  const streamId = smallVarint(body, 5, end);
+  if ((body[start + 4]! & FRAME_FLAG.FIN) === 0) return false;
+  const streamId = smallVarint(body, start + 5, end);
   if (streamId < 0) return false;
   const frameId = smallVarint(body, varintEnd(), end);
   if (frameId < 0) return false;

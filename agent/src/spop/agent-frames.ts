@@ -114,21 +114,32 @@ function writeActions(buf: Buffer, o: number, actions: readonly TxnSetVar[]): nu
   return o;
 }
 
+/** Writes an ACK's length prefix and metadata at `o` (its payload, `bodySize` - metadata bytes, follows); returns the offset after them. */
+function writeAckHeader(buf: Buffer, o: number, bodySize: number, streamId: number, frameId: number, flags: number): number {
+  buf.writeUInt32BE(bodySize, o);
+  buf[o + FRAME_LENGTH_PREFIX_SIZE] = FRAME_TYPE.ACK;
+  buf.writeUInt32BE(flags, o + FRAME_LENGTH_PREFIX_SIZE + 1);
+  return writeVarint(buf, writeVarint(buf, o + FRAME_LENGTH_PREFIX_SIZE + 5, streamId), frameId);
+}
+
+/** The body size of an ACK with this payload, its ids and size checked. */
+function ackBodySize(streamId: number, frameId: number, payloadSize: number, maxFrameSize: number | undefined): number {
+  checkId(streamId, 'STREAM-ID');
+  checkId(frameId, 'FRAME-ID');
+  const bodySize = frameBodySize(streamId, frameId, payloadSize);
+  checkBodySize(bodySize, maxFrameSize, 'ACK');
+  return bodySize;
+}
+
 /**
  * A new ACK buffer (length prefix included) with its metadata written; the payload, `payloadSize`
  * bytes, goes at its end. Written in place rather than through ByteWriter: this runs once per
  * connection HAProxy routes.
  */
 function ackBuffer(streamId: number, frameId: number, payloadSize: number, maxFrameSize: number | undefined, flags: number = FRAME_FLAG.FIN): Buffer {
-  checkId(streamId, 'STREAM-ID');
-  checkId(frameId, 'FRAME-ID');
-  const bodySize = frameBodySize(streamId, frameId, payloadSize);
-  checkBodySize(bodySize, maxFrameSize, 'ACK');
+  const bodySize = ackBodySize(streamId, frameId, payloadSize, maxFrameSize);
   const buf = Buffer.allocUnsafe(FRAME_LENGTH_PREFIX_SIZE + bodySize);
-  buf.writeUInt32BE(bodySize, 0);
-  buf[FRAME_LENGTH_PREFIX_SIZE] = FRAME_TYPE.ACK;
-  buf.writeUInt32BE(flags, FRAME_LENGTH_PREFIX_SIZE + 1);
-  writeVarint(buf, writeVarint(buf, FRAME_LENGTH_PREFIX_SIZE + 5, streamId), frameId);
+  writeAckHeader(buf, 0, bodySize, streamId, frameId, flags);
   return buf;
 }
 
@@ -159,6 +170,63 @@ export function encodeAckWithPayload(streamId: number, frameId: number, payload:
   const buf = ackBuffer(streamId, frameId, payload.length, maxFrameSize);
   buf.set(payload, buf.length - payload.length);
   return buf;
+}
+
+/**
+ * The frames answering one read of a connection, written out as one buffer: each ACK's metadata in
+ * place and its pre-encoded payload (encodeAckPayload) copied once, rather than a buffer per ACK and
+ * then their concatenation. The same bytes as encodeAckWithPayload() of each, in order; other frames
+ * go in whole.
+ */
+export class AgentFrameBatch {
+  /** Per frame: [body size, STREAM-ID, FRAME-ID] of an ACK whose payload is parts[i], or [-1, 0, 0] for a whole frame. */
+  readonly #meta: number[] = [];
+  readonly #parts: Buffer[] = [];
+  #size = 0;
+
+  get isEmpty(): boolean {
+    return this.#parts.length === 0;
+  }
+
+  /** encodeAckWithPayload(streamId, frameId, payload, maxFrameSize), added; throws as it does. */
+  ack(streamId: number, frameId: number, payload: Buffer, maxFrameSize?: number): void {
+    const bodySize = ackBodySize(streamId, frameId, payload.length, maxFrameSize);
+    this.#meta.push(bodySize, streamId, frameId);
+    this.#parts.push(payload);
+    this.#size += FRAME_LENGTH_PREFIX_SIZE + bodySize;
+  }
+
+  /** A whole encoded frame (length prefix included), added. */
+  frame(wire: Buffer): void {
+    this.#meta.push(-1, 0, 0);
+    this.#parts.push(wire);
+    this.#size += wire.length;
+  }
+
+  /** Every frame added since the last take(), in order, in one buffer; undefined when none. */
+  take(): Buffer | undefined {
+    const parts = this.#parts;
+    const meta = this.#meta;
+    const n = parts.length;
+    if (n === 0) return undefined;
+    let buf: Buffer;
+    if (n === 1 && meta[0]! < 0) buf = parts[0]!;
+    else {
+      buf = Buffer.allocUnsafe(this.#size);
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        const part = parts[i]!;
+        const bodySize = meta[3 * i]!;
+        if (bodySize >= 0) o = writeAckHeader(buf, o, bodySize, meta[3 * i + 1]!, meta[3 * i + 2]!, FRAME_FLAG.FIN);
+        buf.set(part, o);
+        o += part.length;
+      }
+    }
+    parts.length = 0;
+    meta.length = 0;
+    this.#size = 0;
+    return buf;
+  }
 }
 
 /** The set-vars of an ACK frame value, or INVALID for actions this agent never sends. */

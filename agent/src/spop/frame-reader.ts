@@ -4,6 +4,8 @@
 // Zero copy where possible: a frame lying wholly inside one chunk is returned as a subarray view of
 // that chunk; only frames straddling chunks are assembled into a buffer of their exact size. So the
 // caller must not mutate chunks after pushing them (Node's socket 'data' buffers are never reused).
+// The hot path takes even less: nextRange() says where the body lies (frameBuf[frameStart,
+// frameEnd)) without making a view object per frame; next() is the same with the view.
 //
 // A length above maxFrameSize throws SpopError(TOO_BIG) as soon as the 4 length bytes are seen,
 // before any of the body is buffered. After throwing, the reader stays failed: every later call
@@ -30,6 +32,10 @@ export class FrameReader {
   private buffered = 0;
   /** Byte offset in the stream of the next unread byte (for error messages). */
   private streamOffset = 0;
+  /** The frame body nextRange() found last is buf[start, end) (until the next call). */
+  private _frameBuf: Buffer = EMPTY;
+  private _frameStart = 0;
+  private _frameEnd = 0;
 
   constructor(maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE) {
     this._maxFrameSize = FrameReader.checkMax(maxFrameSize);
@@ -40,6 +46,19 @@ export class FrameReader {
       throw new RangeError(`maxFrameSize must be an integer within ${MIN_FRAME_BODY_SIZE}..${UINT32_MAX}, got ${String(n)}`);
     }
     return n;
+  }
+
+  /** The buffer holding the body nextRange() found last (the chunk itself, or an assembled body). */
+  get frameBuf(): Buffer {
+    return this._frameBuf;
+  }
+
+  get frameStart(): number {
+    return this._frameStart;
+  }
+
+  get frameEnd(): number {
+    return this._frameEnd;
   }
 
   /** Largest accepted frame body. Lower it to the negotiated size after the HELLO handshake. */
@@ -75,6 +94,16 @@ export class FrameReader {
 
   /** Next complete frame body, or undefined when more bytes are needed. */
   next(): Buffer | undefined {
+    if (!this.nextRange()) return undefined;
+    const buf = this._frameBuf;
+    return this._frameStart === 0 && this._frameEnd === buf.length ? buf : buf.subarray(this._frameStart, this._frameEnd);
+  }
+
+  /**
+   * next() without the view: true when a complete frame body is at frameBuf[frameStart, frameEnd)
+   * (valid until the next call), false when more bytes are needed.
+   */
+  nextRange(): boolean {
     if (this.failure) throw this.failure;
     for (;;) {
       let avail = this.cur.length - this.curPos;
@@ -83,7 +112,7 @@ export class FrameReader {
         if (nextChunk === undefined) {
           this.cur = EMPTY;
           this.curPos = 0;
-          return undefined;
+          return false;
         }
         this.cur = nextChunk;
         this.curPos = 0;
@@ -108,9 +137,9 @@ export class FrameReader {
         this.checkLength(length);
         avail = this.cur.length - this.curPos;
         if (avail >= length) {
-          const start = this.curPos;
+          this.setRange(this.cur, this.curPos, this.curPos + length);
           this.consume(length);
-          return this.cur.subarray(start, start + length);
+          return true;
         }
         this.body = Buffer.allocUnsafe(length);
         this.bodyFilled = 0;
@@ -124,10 +153,10 @@ export class FrameReader {
       this.bodyFilled += n;
       this.consume(n);
       if (this.bodyFilled === this.body.length) {
-        const done = this.body;
+        this.setRange(this.body, 0, this.body.length);
         this.body = null;
         this.bodyFilled = 0;
-        return done;
+        return true;
       }
     }
   }
@@ -138,6 +167,12 @@ export class FrameReader {
     const out: Buffer[] = [];
     for (let b = this.next(); b !== undefined; b = this.next()) out.push(b);
     return out;
+  }
+
+  private setRange(buf: Buffer, start: number, end: number): void {
+    this._frameBuf = buf;
+    this._frameStart = start;
+    this._frameEnd = end;
   }
 
   private consume(n: number): void {
@@ -162,6 +197,7 @@ export class FrameReader {
     this.cur = EMPTY;
     this.curPos = 0;
     this.body = null;
+    this._frameBuf = EMPTY;
     throw err;
   }
 }

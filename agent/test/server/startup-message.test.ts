@@ -82,16 +82,27 @@ const goodBody = fc
     );
   });
 
+/** Bytes around a frame body in a chunk (other frames, their length prefixes): never read. */
+const JUNK = Buffer.from([0x03, 0x00, 0x00, 0x00, 0x01, 0xff, 0x0f, 0x70, 0x6b, 0x74]);
+
 function expectSameAsGeneric(body: Buffer): boolean {
   const n = newStartupNotify();
   const fast = readStartupNotify(body, n);
+  // In a chunk, as the connection reads it (FrameReader.nextRange()): the same answer, offsets shifted.
+  const before = JUNK.subarray(0, body.length % (JUNK.length + 1));
+  const chunk = Buffer.concat([before, body, JUNK]);
+  const inChunk = newStartupNotify();
+  expect(readStartupNotify(chunk, inChunk, before.length, before.length + body.length)).toBe(fast);
   if (!fast) return false;
+  expect(inChunk).toEqual({ ...n, pktStart: n.pktStart + before.length, pktEnd: n.pktEnd + before.length });
   const g = generic(body);
   expect(g).not.toHaveProperty('error');
   if ('error' in g) return true;
   expect({ streamId: n.streamId, frameId: n.frameId }).toEqual({ streamId: g.streamId, frameId: g.frameId });
   expect(startupNotifyFacts(body, n)).toEqual(g.facts);
+  expect(startupNotifyFacts(chunk, inChunk)).toEqual(g.facts);
   expect(decideStartupNotify(ctx(), body, n)).toEqual(g.verdict);
+  expect(decideStartupNotify(ctx(), chunk, inChunk)).toEqual(g.verdict);
   return true;
 }
 
@@ -146,6 +157,11 @@ describe('NOTIFY fast path', () => {
       }).subarray(4),
     ];
     for (const body of cases) expect(readStartupNotify(body, n)).toBe(false);
+    // A good frame cut short by `end` (the next frame's bytes after it in the chunk are not its own).
+    const good = notifyBody(1, 1, [pkt]);
+    expect(readStartupNotify(good, n)).toBe(true);
+    expect(readStartupNotify(good, n, 0, good.length - 1)).toBe(false);
+    expect(readStartupNotify(Buffer.concat([JUNK, good]), n, JUNK.length + 1, JUNK.length + good.length)).toBe(false);
     // A frame without FIN (flags 0) cannot be encoded; craft it.
     const noFin = Buffer.from(notifyBody(1, 1, [pkt]));
     noFin[4] = 0;

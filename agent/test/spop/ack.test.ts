@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { AgentFrameBatch, encodeAckPayload, encodeAckWithPayload, encodeAgentFrame } from '../../src/spop/agent-frames.js';
 import { SpopError, STATUS, encodeAck, type Frame, type TxnSetVar } from '../../src/spop/index.js';
 import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { hex } from './hex.js';
@@ -47,5 +48,49 @@ describe('encodeAck (hot path)', () => {
     }
     expect(() => encodeAck(-1, 1, [])).toThrow(SpopError);
     expect(() => encodeAck(1, 2 ** 53, [])).toThrow(SpopError);
+  });
+});
+
+describe('AgentFrameBatch', () => {
+  const payload = fc.uint8Array({ maxLength: 300 }).map((a) => encodeAckPayload([{ name: 'v', value: Buffer.from(a) }]));
+  const entry = fc.oneof(
+    fc.record({ ack: fc.tuple(fc.maxSafeNat(), fc.maxSafeNat(), payload) }),
+    fc.record({ frame: fc.constantFrom<Frame>({ type: 'agent-hello', version: '2.0', maxFrameSize: 16380, capabilities: ['pipelining'] }, { type: 'agent-disconnect', statusCode: 0, message: 'bye' }) }),
+  );
+
+  it('property: take() is every frame added, in order, as encodeAckWithPayload / the encoder write them', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 8 }), fc.array(entry, { maxLength: 3 }), (first, second) => {
+        const batch = new AgentFrameBatch();
+        for (const entries of [first, second]) {
+          const expected: Buffer[] = [];
+          for (const e of entries) {
+            if ('ack' in e) {
+              batch.ack(...e.ack);
+              expected.push(encodeAckWithPayload(...e.ack));
+            } else {
+              const wire = encodeAgentFrame(e.frame as Parameters<typeof encodeAgentFrame>[0]);
+              batch.frame(wire);
+              expected.push(wire);
+            }
+          }
+          expect(batch.isEmpty).toBe(entries.length === 0);
+          const out = batch.take();
+          if (entries.length === 0) expect(out).toBeUndefined();
+          else expect(out).toEqual(Buffer.concat(expected));
+          expect(batch.isEmpty).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses what encodeAckWithPayload refuses, and adds nothing then', () => {
+    const batch = new AgentFrameBatch();
+    const p = encodeAckPayload([{ name: 'be', value: 'x'.repeat(300) }]);
+    expect(() => batch.ack(1, 1, p, 256)).toThrow(/max-frame-size/);
+    expect(() => batch.ack(-1, 1, p)).toThrow(/STREAM-ID/);
+    expect(() => batch.ack(1, 2 ** 53, p)).toThrow(/FRAME-ID/);
+    expect(batch.take()).toBeUndefined();
   });
 });

@@ -15,6 +15,11 @@
 #                                                (17 tenants added at once, one more than the spares):
 #                                                wall time and CPU time (user+sys) of every process
 #
+# Environment: BENCH_AB_RELOAD_TIMEOUT_MS (apply: how long both builds wait for HAProxy's new worker
+# after a reload; default the builds' own 15 s), BENCH_AB_NO_LIMITS=1 (agent: the tenant without
+# admission limits, so the ACK is the route alone), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B (router
+# modes: extra `up` flags, a sed of the rendered haproxy.cfg), BENCH_AB_PORT_BASE, BENCH_KEEP=1.
+#
 # Prints one line per measurement (tab-separated, grep-able) and a summary per ref; keeps everything
 # in the scratch directory when BENCH_KEEP=1. Ports: 22400-22499 (test port block 24).
 set -euo pipefail
@@ -100,6 +105,8 @@ build() {
     rm -rf "$dir"
     mv "$tmp" "$dir"
   fi
+  # A cached tree may come from another checkout, since removed: its CLI needs this one's packages.
+  ln -sfn "$ROOT/node_modules" "$dir/node_modules"
   echo "$dir"
 }
 
@@ -108,6 +115,21 @@ TREE_A="$(build "$REF_A")"
 TREE_B="$(build "$REF_B")"
 SHA_A="${TREE_A##*tree-}"
 SHA_B="${TREE_B##*tree-}"
+# BENCH_AB_RELOAD_TIMEOUT_MS: both builds wait that long (instead of their 15 s) for HAProxy's new
+# worker after a reload, so that a loaded machine's slow start is measured instead of rolled back.
+# Patched in copies of the builds (the cache keeps them as committed).
+patch_reload_timeout() {
+  local tree="$1" copy="$RUN/$2-tree-${1##*tree-}" js
+  cp -a "$tree" "$copy"
+  js="$copy/dist/generator/src/haproxy/reload.js"
+  sed -i "s/timeoutMs = 15_000/timeoutMs = $BENCH_AB_RELOAD_TIMEOUT_MS/" "$js"
+  grep -q "timeoutMs = $BENCH_AB_RELOAD_TIMEOUT_MS" "$js" || { echo "ab: cannot patch the reload timeout in $js" >&2; exit 1; }
+  echo "$copy"
+}
+if [ -n "${BENCH_AB_RELOAD_TIMEOUT_MS:-}" ]; then
+  TREE_A="$(patch_reload_timeout "$TREE_A" A)"
+  TREE_B="$(patch_reload_timeout "$TREE_B" B)"
+fi
 gcc -O2 -Wall -Wextra -o "$BIN/fakepg" bench/c/fakepg.c
 gcc -O2 -Wall -Wextra -o "$BIN/connload" bench/c/connload.c
 "$ROOT/node_modules/.bin/tsc" -p bench/tsconfig.json
@@ -311,6 +333,14 @@ agent_once() {
   out="$(mktemp -d "$RUN/a.XXXXXX")"
   node "$tree/dist/cli/pgroute.js" generate --tenants "$RUN/tenants.yaml" --state-dir "$out/state" --port "$P_PG" \
     --bind 127.0.0.1 --agent-port "$P_SOLO" --stats-port 0 --log off >"$out/generate.log" 2>&1
+  # BENCH_AB_NO_LIMITS=1: the tenant without admission limits in routes.json, so that the ACK carries
+  # the three route variables alone (as before per-tenant limits existed)
+  if [ "${BENCH_AB_NO_LIMITS:-0}" = 1 ]; then
+    python3 -c 'import json, sys
+doc = json.load(open(sys.argv[1]))
+for t in doc["tenants"]: t.pop("limits", None)
+json.dump(doc, open(sys.argv[1], "w"))' "$out/state/routes.json"
+  fi
   local agent=(node "$tree/dist/cli/pgroute.js" agent --routes "$out/state/routes.json" --port "$P_SOLO" --http-port "$P_SOLOHTTP")
   if [ "$how" = callgrind ]; then
     start "$(basename "$out")" taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out/agent.%p" "${agent[@]}"
@@ -409,22 +439,31 @@ EOF
   # forced reload: 17 more tenants at once, one more than the 16 spares (the runtime API cannot place
   # them all: write, check, reload). Not a host name: HAProxy's resolvers find no DNS here
   # (localhost is "DNS NX" and its server goes to maintenance).
-  cpu0="$(cpu_of $(tree_pids "$pid"))"
+  local before node0
+  before="$(tree_pids "$pid")"
+  cpu0="$(cpu_of $before)"
+  node0="$(cpu_of "$pid")"
   t0=$(now_ms)
   python3 -c 'import sys; sys.stdout.write("".join(f"  - id: extra{i}\n    host: 127.0.0.1\n    port: {sys.argv[1]}\n" for i in range(17)))' "$P_FAKE" \
     | cat "$out/tenants.yaml" - >"$out/tenants.tmp"
   mv "$out/tenants.tmp" "$out/tenants.yaml"
   if until_routes "$P_PG" extra16 120 "$pid"; then t1=$(now_ms); r_wall=$((t1 - t0)); else r_wall=failed; fi
   r_cpu="$(echo "$(cpu_of $(tree_pids "$pid")) - $cpu0" | bc)"
-  [ "$r_wall" != failed ] || r_cpu=failed
+  # apart: pgroute's node process (render, write, its `haproxy -c`) and the new worker(s) (config
+  # load, then health checks until now); the rest of r_cpu is the old worker's and the master's
+  local p fresh=() r_node r_worker
+  r_node="$(echo "$(cpu_of "$pid") - $node0" | bc)"
+  for p in $(tree_pids "$pid"); do grep -qx "$p" <<<"$before" || fresh+=("$p"); done
+  r_worker="$(cpu_of "${fresh[@]}")"
+  [ "$r_wall" != failed ] || { r_cpu=failed; r_node=failed; r_worker=failed; }
   # what pgroute itself says of the applies (kind, ms), for the record
   grep -o '"kind":"[a-z-]*","detail":"[^"]*"\(,"tenants":[0-9]*\)\?,"ms":[0-9]*' "$RUN/$(basename "$out").log" | sed "s/^/ab: $(basename "$out"): /" >&2 || true
   stop "$pid"
-  echo "$g_wall $g_cpu $c_wall $c_cpu $c_node $r_wall $r_cpu"
+  echo "$g_wall $g_cpu $c_wall $c_cpu $c_node $r_wall $r_cpu $r_node $r_worker"
 }
 
 mode_apply() {
-  local i tree sha r names=(generate_wall_ms generate_cpu_s cold_start_wall_ms cold_start_cpu_s cold_start_node_cpu_s forced_reload_wall_ms forced_reload_cpu_s) k
+  local i tree sha r names=(generate_wall_ms generate_cpu_s cold_start_wall_ms cold_start_cpu_s cold_start_node_cpu_s forced_reload_wall_ms forced_reload_cpu_s forced_reload_node_cpu_s forced_reload_new_worker_cpu_s) k
   for k in "${names[@]}"; do : >"$RUN/apply-$k.values"; done
   for i in $(seq 1 "$REPS"); do
     local order=(A B)
@@ -433,7 +472,7 @@ mode_apply() {
       [ "$sha" = A ] && tree="$TREE_A" || tree="$TREE_B"
       read -r -a r <<<"$(apply_once "$tree")"
       printf 'RAW\tapply %s tenants\trep %s\t%s\tload %s' "$NTEN" "$i" "$sha" "$(cut -d' ' -f1 /proc/loadavg)"
-      for k in 0 1 2 3 4 5 6; do printf '\t%s %s' "${names[$k]}" "${r[$k]}"; echo "$sha ${r[$k]}" >>"$RUN/apply-${names[$k]}.values"; done
+      for k in "${!names[@]}"; do printf '\t%s %s' "${names[$k]}" "${r[$k]}"; echo "$sha ${r[$k]}" >>"$RUN/apply-${names[$k]}.values"; done
       printf '\n'
     done
   done

@@ -1,7 +1,7 @@
 // Joins what pgroute wrote (routes.json, layout.json, access.json) with what HAProxy says (`show
 // stat`) into one status row per tenant target. Pure.
 
-import type { TenantLimits } from '../../../agent/src/index.js';
+import type { RouteTableDocument, TenantLimits } from '../../../agent/src/index.js';
 import type { Layout, Occupant } from '../layout.js';
 import type { ShownPeersSection } from '../haproxy/show-peers.js';
 import type { RefusedTenant } from '../model.js';
@@ -9,15 +9,7 @@ import { statsByBackend, type StatRow } from './show-stat.js';
 import type { TenantCounters } from './show-table.js';
 
 /** The part of routes.json read here. */
-export interface RoutesView {
-  readonly tenants: readonly {
-    readonly id: string;
-    readonly enabled: boolean;
-    readonly backends: Readonly<Record<string, string>>;
-    readonly allow?: readonly string[];
-    readonly limits?: TenantLimits;
-  }[];
-}
+export type RoutesView = Pick<RouteTableDocument, 'tenants'>;
 
 /** A tenant's policy at the door: who may connect, its limits, and what HAProxy counted (when it answered). */
 export interface PolicyStatus {

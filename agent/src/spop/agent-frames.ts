@@ -116,10 +116,19 @@ function writeActions(buf: Buffer, o: number, actions: readonly TxnSetVar[]): nu
 
 /** Writes an ACK's length prefix and metadata at `o` (its payload, `bodySize` - metadata bytes, follows); returns the offset after them. */
 function writeAckHeader(buf: Buffer, o: number, bodySize: number, streamId: number, frameId: number, flags: number): number {
-  buf.writeUInt32BE(bodySize, o);
-  buf[o + FRAME_LENGTH_PREFIX_SIZE] = FRAME_TYPE.ACK;
-  buf.writeUInt32BE(flags, o + FRAME_LENGTH_PREFIX_SIZE + 1);
-  return writeVarint(buf, writeVarint(buf, o + FRAME_LENGTH_PREFIX_SIZE + 5, streamId), frameId);
+  o = writeUint32BE(buf, o, bodySize);
+  buf[o++] = FRAME_TYPE.ACK;
+  o = writeUint32BE(buf, o, flags);
+  return writeVarint(buf, writeVarint(buf, o, streamId), frameId);
+}
+
+/** Buffer#writeUInt32BE for a value already checked (checkBodySize, checkFlags), without its checks; returns the offset after it. */
+function writeUint32BE(buf: Buffer, o: number, v: number): number {
+  buf[o] = v >>> 24;
+  buf[o + 1] = (v >>> 16) & 0xff;
+  buf[o + 2] = (v >>> 8) & 0xff;
+  buf[o + 3] = v & 0xff;
+  return o + 4;
 }
 
 /** The body size of an ACK with this payload, its ids and size checked. */

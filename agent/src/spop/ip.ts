@@ -11,8 +11,11 @@ const MAX_OCTET = 255;
 const MAX_GROUP = 0xffff;
 const MAX_GROUP_HEX_DIGITS = 4;
 
+/** The decimal text of every byte value: formatting an address (once per connection) converts no numbers. */
+const OCTET_TEXT: readonly string[] = Array.from({ length: MAX_OCTET + 1 }, (_, i) => String(i));
+
 export function formatIPv4(buf: Buffer, offset: number): string {
-  return `${buf[offset]!}.${buf[offset + 1]!}.${buf[offset + 2]!}.${buf[offset + 3]!}`;
+  return `${OCTET_TEXT[buf[offset]!]!}.${OCTET_TEXT[buf[offset + 1]!]!}.${OCTET_TEXT[buf[offset + 2]!]!}.${OCTET_TEXT[buf[offset + 3]!]!}`;
 }
 
 export function formatIPv6(buf: Buffer, offset: number): string {

@@ -17,6 +17,8 @@ import type { AgentMetrics } from '../metrics.js';
 import type { DecisionContext } from './decide-connection.js';
 import { decideStartupNotify, handleMessage, newStartupNotify, readStartupNotify, type StartupNotify } from './startup-message.js';
 import { routeAckPayload, verdictActions } from './verdict-actions.js';
+import { answerHold, isHoldNotify } from './hold-notify.js';
+import type { Waiter } from '../decision/hold.js';
 
 export interface ConnectionOptions {
   readonly ctx: DecisionContext;
@@ -49,6 +51,8 @@ export class SpopConnection {
   #helloTimer: NodeJS.Timeout | undefined;
   /** Scratch for the NOTIFY fast path (one per connection, reused for every frame). */
   readonly #notify: StartupNotify = newStartupNotify();
+  /** Connections of paused tenants waiting on this connection (answered later, or dropped on close). */
+  readonly #held = new Set<Waiter>();
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     this.#socket = socket;
@@ -65,7 +69,11 @@ export class SpopConnection {
       opts.metrics.errors.labels('socket').inc();
       opts.log.debug({ err: err.message }, 'SPOP connection error');
     });
-    socket.on('close', () => clearTimeout(this.#helloTimer));
+    socket.on('close', () => {
+      clearTimeout(this.#helloTimer);
+      for (const w of this.#held) w.cancel();
+      this.#held.clear();
+    });
     this.#helloTimer = setTimeout(() => this.#fail(new SpopError(STATUS.TIMEOUT, 'no HAPROXY-HELLO received in time')), opts.helloTimeoutMs ?? 5_000);
   }
 
@@ -118,7 +126,8 @@ export class SpopConnection {
     }
     switch (frame.type) {
       case 'notify':
-        out.push(this.#answer(frame.streamId, frame.frameId, body, frame));
+        if (isHoldNotify(frame)) this.#hold(frame, out);
+        else out.push(this.#answer(frame.streamId, frame.frameId, body, frame));
         return;
       case 'haproxy-disconnect':
         this.#opts.log.debug({ status: frame.statusCode, message: frame.message }, 'HAProxy disconnected');
@@ -160,6 +169,21 @@ export class SpopConnection {
     if (timed) hot.observeLatency((performance.now() - started) / 1e3);
     hot.framesOut.ack++;
     return ack;
+  }
+
+  /** A held connection's NOTIFY: answered now (into `out`) or when the hold queue releases it. */
+  #hold(frame: NotifyFrame, out: Buffer[]): void {
+    let now = true;
+    const waiter = answerHold(this.#opts.ctx, frame, this.#reader.maxFrameSize, this.#opts.onVerdict, (ack) => {
+      this.#opts.metrics.hot.framesOut.ack++;
+      if (now) out.push(ack);
+      else {
+        this.#held.delete(waiter as Waiter);
+        if (!this.#closing) this.#flush([ack]);
+      }
+    });
+    now = false;
+    if (waiter !== undefined) this.#held.add(waiter);
   }
 
   /** The verdict for one message (the fast path's when `message` is undefined); a failed decision is a refusal, never silence. */

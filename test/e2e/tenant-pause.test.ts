@@ -213,4 +213,16 @@ describe('pgroute tenant pause / resume', () => {
     expect(await agentMetric('pgroute_agent_hold_total{outcome="timed-out"}')).toBeGreaterThanOrEqual(1);
     expect(await agentMetric('pgroute_agent_hold_total{outcome="queue-full"}')).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  it('pause and resume refuse a disabled tenant (exit 2, saying what to do) and change nothing', async () => {
+    await cli('tenant', 'disable', 'acme');
+    for (const verb of ['pause', 'resume']) {
+      const r = await runCliOnce(['tenant', verb, 'acme', '--state-dir', stateDir]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('tenant acme is disabled');
+      expect(r.stderr).toContain('pgroute tenant enable acme');
+    }
+    expect(await cli('status')).toMatch(/acme\s+disabled \(access\.json/);
+    await cli('tenant', 'enable', 'acme');
+  }, 60_000);
 });

@@ -5,14 +5,25 @@
 // on any replica releases on all. Open sessions are left alone.
 
 import type { Logger } from 'pino';
-import { readAccess } from '../access.js';
+import { readAccess, type AccessEntry } from '../access.js';
 import { ConfigError } from '../errors.js';
 import { statePaths } from '../settings.js';
 import { tableEntry } from '../replicas/access-sync.js';
 import { switchAccess, type AccessWritten } from './access-switch.js';
 
-export function pauseTenant(stateDir: string, id: string, log: Logger): Promise<AccessWritten> {
+/** Holds the tenant's new connections. A disabled tenant is refused: pausing would let it in at resume. */
+export async function pauseTenant(stateDir: string, id: string, log: Logger): Promise<AccessWritten> {
+  if ((await newestSwitch(stateDir, id))?.state === 'disabled') {
+    throw new ConfigError(`tenant ${id} is disabled: its connections are refused, there is nothing to hold (\`pgroute tenant enable ${id}\` first, if it should take connections)`);
+  }
   return switchAccess(stateDir, id, 'paused', log);
+}
+
+/** The newest of this replica's access.json entry and its HAProxy's replicated one. */
+async function newestSwitch(stateDir: string, id: string): Promise<AccessEntry | undefined> {
+  const [file, table] = await Promise.all([readAccess(stateDir), tableEntry(statePaths(stateDir).adminSocket, id).catch(() => undefined)]);
+  const local = file.entries[id];
+  return table !== undefined && (local === undefined || table.version > local.version) ? table : local;
 }
 
 /**
@@ -21,9 +32,7 @@ export function pauseTenant(stateDir: string, id: string, log: Logger): Promise<
  * changes nothing.
  */
 export async function resumeTenant(stateDir: string, id: string, log: Logger): Promise<AccessWritten> {
-  const [file, table] = await Promise.all([readAccess(stateDir), tableEntry(statePaths(stateDir).adminSocket, id).catch(() => undefined)]);
-  const local = file.entries[id];
-  const newest = table !== undefined && (local === undefined || table.version > local.version) ? table : local;
+  const newest = await newestSwitch(stateDir, id);
   if (newest?.state === 'disabled') {
     throw new ConfigError(`tenant ${id} is disabled, not paused: nothing to resume (\`pgroute tenant enable ${id}\` lets it take connections)`);
   }

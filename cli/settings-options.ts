@@ -25,6 +25,8 @@ export interface DeploymentFlags {
   agentTimeout: string;
   sessionTimeout: string;
   log: string;
+  pauseTimeout: string;
+  pauseMaxHeld: string;
   spares: string;
   maxconn: string;
   hardStopAfter: string;
@@ -67,6 +69,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--check-interval': 'PGROUTE_CHECK_INTERVAL',
   '--name': 'PGROUTE_NAME',
   '--peer': 'PGROUTE_PEERS',
+  '--pause-timeout': 'PGROUTE_PAUSE_TIMEOUT',
+  '--pause-max-held': 'PGROUTE_PAUSE_MAX_HELD',
 };
 
 /** `--bind (PGROUTE_BIND)`: how a refusal names a deployment flag. */
@@ -118,6 +122,8 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
     .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
+    .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume before it is refused (57P03); at most 10m', '30s'))
+    .addOption(option('--pause-max-held <n>', 'most connections of one paused tenant held at once by this replica; more are refused at once (53300)', '200'))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
@@ -145,6 +151,10 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
     replicas: parseReplicaFlags(f.name, f.peer),
+    pause: {
+      timeoutMs: parsePauseTimeout(f.pauseTimeout),
+      maxHeld: Math.max(1, parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000)),
+    },
   };
   return {
     settings,
@@ -182,6 +192,13 @@ function parseReplicaFlags(name: string | undefined, peer: string[] | string | u
 
 /** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
 const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** --pause-timeout: 100ms to 10m (a move that takes longer should not keep clients waiting silently). */
+function parsePauseTimeout(value: string): number {
+  const ms = parseDurationMs(label('--pause-timeout'), value, 100);
+  if (ms > 600_000) refuse(label('--pause-timeout'), 'a duration of at most 10m', value);
+  return ms;
+}
 
 function parseSessionTimeout(value: string): string {
   const ms = parseDurationMs(label('--session-timeout'), value, 1_000);

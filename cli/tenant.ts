@@ -31,6 +31,7 @@ import {
   type ManagedTenant,
 } from '../generator/src/index.js';
 import { parsePort } from './flag-values.js';
+import { registerPauseCommands } from './tenant-pause.js';
 
 interface StateDirFlags {
   stateDir: string;
@@ -50,7 +51,8 @@ function limitsText(t: ManagedTenant): string {
  */
 async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
   const paths = statePaths(stateDir);
-  if ((await readAccess(stateDir).catch(() => ({ disabled: [] as readonly string[] }))).disabled.includes(id)) return;
+  const access = await readAccess(stateDir).catch(() => undefined);
+  if (access !== undefined && (access.disabled.includes(id) || access.entries[id]?.state === 'paused')) return;
   let served: string[];
   try {
     served = [...(await loadRouteTable(paths.routes)).tenants.keys()];
@@ -136,6 +138,8 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       const killed = servers === undefined ? '' : `; open sessions shut down on ${servers.length === 0 ? 'no server' : servers.join(', ')}`;
       process.stdout.write(`tenant ${id} disabled${written.changed ? '' : ' (it was)'}: ${whereWritten(written)}${killed}\n`);
     });
+
+  registerPauseCommands(tenant, log, { stateDirOption, checkKnownTenant, whereWritten });
 
   tenant
     .command('delete')

@@ -14,6 +14,8 @@ import { createAgentHttpServer } from './server/http.js';
 import { CancelCopies } from './server/cancel-copies.js';
 import { SpopConnection } from './server/spop-connection.js';
 import { RefusalLog } from './server/refusal-log.js';
+import { HOLD_DEFAULTS, HoldQueue, type HoldOptions } from './decision/hold.js';
+import { holdMetrics } from './hold-metrics.js';
 
 
 export interface AgentOptions {
@@ -35,6 +37,8 @@ export interface AgentOptions {
   readonly cancelSocket?: string;
   /** Close a connection that sends no HAPROXY-HELLO within this long (default 5 s). */
   readonly helloTimeoutMs?: number;
+  /** Connections of paused tenants: how long and how many are held (decision/hold.ts). */
+  readonly hold?: HoldOptions;
 }
 
 export interface RunningAgent {
@@ -49,7 +53,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const { log, store } = opts;
   const metrics = opts.metrics ?? createAgentMetrics();
   const copies = opts.cancelSocket === undefined ? undefined : new CancelCopies({ socket: opts.cancelSocket, metrics, log });
-  const ctx = { store, cancelRate: new CancelRateLimiter(opts.cancel), now: Date.now, ...(copies === undefined ? {} : { copies }) };
+  const hold = new HoldQueue(opts.hold ?? HOLD_DEFAULTS, holdMetrics(metrics.registry));
+  // A new route table may resume a paused tenant: its held connections go, decided against it.
+  store.onReplace(() => hold.release());
+  const ctx = { store, cancelRate: new CancelRateLimiter(opts.cancel), now: Date.now, hold, ...(copies === undefined ? {} : { copies }) };
   const refusals = new RefusalLog(log);
   const connections = new Set<SpopConnection>();
   const sockets = new Set<Socket>();
@@ -58,6 +65,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const hot = metrics.hot;
   const onVerdict = (v: Verdict): void => {
     if (v.kind === 'route') hot.route(v.cancel);
+    else if (v.kind === 'hold') hot.holds++;
     else {
       hot.refusal(v.reason);
       refusals.record(v);

@@ -67,6 +67,8 @@ const REFUSAL_REASONS: Readonly<Record<RefusalReason, true>> = {
   'unknown-target': true,
   'cancel-unroutable': true,
   'cancel-rate-limited': true,
+  'pause-timeout': true,
+  'pause-queue-full': true,
   'internal-error': true,
 };
 const KNOWN_REFUSALS = Object.keys(REFUSAL_REASONS);
@@ -95,6 +97,8 @@ export class HotCounters {
   startupRoutes = 0;
   /** Routed CancelRequests (reason label "cancel"). */
   cancelRoutes = 0;
+  /** Startups of paused tenants sent to wait (outcome "hold", reason "paused"; decision/hold.ts). */
+  holds = 0;
   /** Refusals by reason. */
   readonly refusals = new Map<string, Cell>();
   /** Decision latency: per-bucket (non-cumulative) counts, the last slot is +Inf. */
@@ -209,13 +213,14 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
     buildInfo: buildInfoGauge(registers),
     decisions: new Counter({
       name: 'pgroute_agent_decisions_total',
-      help: 'Routing decisions by outcome (route, refuse) and reason (startup or cancel for routes; the refusal reason otherwise, cancel-rate-limited being a dropped cancel); never a tenant or target name',
+      help: 'Routing decisions by outcome (route, refuse, hold) and reason (startup or cancel for routes; paused for holds: the tenant is paused and the connection waits; the refusal reason otherwise, cancel-rate-limited being a dropped cancel); never a tenant or target name',
       labelNames: ['outcome', 'reason'],
       registers,
       collect() {
         this.reset();
         this.labels('route', 'startup').inc(hot.startupRoutes);
         this.labels('route', 'cancel').inc(hot.cancelRoutes);
+        this.labels('hold', 'paused').inc(hot.holds);
         for (const reason of KNOWN_REFUSALS) if (!hot.refusals.has(reason)) this.labels('refuse', reason).inc(0);
         for (const [reason, c] of hot.refusals) this.labels('refuse', reason).inc(c.n);
       },

@@ -7,6 +7,7 @@ import { routeTableDocumentProblem, toRouteTable, type RouteTableDocument } from
 
 export class RouteStore {
   #table: RouteTable;
+  readonly #listeners: (() => void)[] = [];
 
   constructor(initial: RouteTable) {
     this.#table = initial;
@@ -18,6 +19,12 @@ export class RouteStore {
 
   replace(table: RouteTable): void {
     this.#table = table;
+    for (const l of this.#listeners) l();
+  }
+
+  /** Called after every replace() (the hold queue releases what the new table lets go). */
+  onReplace(listener: () => void): void {
+    this.#listeners.push(listener);
   }
 }
 

@@ -93,9 +93,18 @@ export async function setAccess(stateDir: string, tenant: string, enabled: boole
   return (await setAccessState(stateDir, tenant, enabled ? 'enabled' : 'disabled')).changed;
 }
 
+/** Tenants whose switch says paused (`pgroute tenant pause`): their new connections are held. */
+export function pausedTenants(access: AccessFile): string[] {
+  return Object.keys(access.entries).filter((id) => access.entries[id]?.state === 'paused');
+}
+
 /** The snapshot with the operator's switches applied. */
 export function applyAccess(snapshot: TenantSnapshot, access: AccessFile): TenantSnapshot {
-  if (access.disabled.length === 0) return snapshot;
+  const paused = new Set(pausedTenants(access));
+  if (access.disabled.length === 0 && paused.size === 0) return snapshot;
   const off = new Set(access.disabled);
-  return { ...snapshot, tenants: snapshot.tenants.map((t) => (off.has(t.id) && t.enabled ? { ...t, enabled: false } : t)) };
+  return {
+    ...snapshot,
+    tenants: snapshot.tenants.map((t) => (off.has(t.id) && t.enabled ? { ...t, enabled: false } : paused.has(t.id) && t.enabled ? { ...t, paused: true } : t)),
+  };
 }

@@ -58,6 +58,7 @@ export { collectStatus } from './status/collect.js';
 export { renderTable, statusTable } from './status/table.js';
 export type { StatusReport } from './status/join.js';
 export { disableTenant, enableTenant, type AccessWritten, type Disabled } from './tenants-docker/access-switch.js';
+export { pauseTenant, resumeTenant } from './tenants-docker/pause.js';
 export { createTenant, deleteTenant, listTenants, showTenant, type CreatedTenant, type TenantDetail } from './tenants-docker/lifecycle.js';
 export {
   checkTenantId,

@@ -47,6 +47,8 @@ export interface Tenant {
   readonly allow?: readonly string[];
   /** Admission limits the tenant sets; the others take DEFAULT_TENANT_LIMITS (policy.ts). */
   readonly limits?: TenantLimits;
+  /** Paused by the operator (access.json): new connections are held until resumed. */
+  readonly paused?: boolean;
 }
 
 /** A public port and the target it selects when the startup packet names none. */

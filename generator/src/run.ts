@@ -114,7 +114,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const endpoint = settings.agent.servers[0];
   if (endpoint === undefined) throw new Error('no agent address configured');
   const exporter = settings.stats.enabled ? { host: reachable(settings.stats.address), port: settings.stats.port } : undefined;
-  const agent = await startAgent({ listen: endpoint, http: opts.metricsAddress, ...(exporter === undefined ? {} : { haproxyExporter: exporter }), store, log, metrics, notReady: () => readiness.notReady(), cancelSocket: paths.cancelSocket });
+  const agent = await startAgent({ listen: endpoint, http: opts.metricsAddress, ...(exporter === undefined ? {} : { haproxyExporter: exporter }), store, log, metrics, notReady: () => readiness.notReady(), cancelSocket: paths.cancelSocket, hold: settings.pause });
 
   // From here on, changes go to HAProxy's sockets (a change racing HAProxy's start is retried).
   applier.attach();

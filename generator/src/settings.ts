@@ -64,6 +64,8 @@ export interface Settings {
   readonly restMs: number;
   /** This replica and its peers (HAProxy peers protocol); one replica unless --peer lists several. */
   readonly replicas: Replicas;
+  /** Connections of a paused tenant (`pgroute tenant pause`): held at most this long, this many per tenant. */
+  readonly pause: { readonly timeoutMs: number; readonly maxHeld: number };
   /** TLS on the public port; absent: SSLRequest is answered 'N'. */
   readonly tls?: {
     /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
@@ -99,6 +101,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     spares: 16,
     restMs: 10_000,
     replicas: singleReplica(),
+    pause: { timeoutMs: 30_000, maxHeld: 200 },
   };
 }
 
@@ -117,6 +120,9 @@ export interface StatePaths {
   readonly tlsSocket: string;
   /** HAProxy's internal frontend for the agent's copies of a cancel (haproxy/partials/cancel-copy.hbs). */
   readonly cancelSocket: string;
+  /** HAProxy's internal frontend where connections of paused tenants wait (haproxy/partials/pause-frontend.hbs); -tls: those that came through TLS. */
+  readonly holdSocket: string;
+  readonly holdTlsSocket: string;
   /** Servers' health and state handed from the running worker to the next one across a reload. */
   readonly serverState: string;
   /** The local peer's listener when no peer list is given (stick tables survive reloads through it). */
@@ -136,6 +142,8 @@ export function statePaths(stateDir: string): StatePaths {
     pidFile: join(stateDir, 'haproxy.pid'),
     tlsSocket: join(stateDir, 'haproxy-tls.sock'),
     cancelSocket: join(stateDir, 'haproxy-cancel.sock'),
+    holdSocket: join(stateDir, 'haproxy-hold.sock'),
+    holdTlsSocket: join(stateDir, 'haproxy-hold-tls.sock'),
     serverState: join(stateDir, 'haproxy-servers.state'),
     peersSocket: join(stateDir, 'haproxy-peers.sock'),
   };

@@ -128,7 +128,8 @@ describe('renderConfig', () => {
 
   it('embeds the four refusals as hex ErrorResponses: FATAL 08P01, 08P01, 57P03, 57P03', () => {
     const { cfg } = render();
-    const hexes = [...cfg.matchAll(/set-var\(txn\.pgr\.err\) bin\(([0-9a-f]+)\)/g)].map((m) => m[1] as string);
+    // Each once (the hold frontend, partials/pause-frontend.hbs, repeats three of them).
+    const hexes = [...new Set([...cfg.matchAll(/set-var\(txn\.pgr\.err\) bin\(([0-9a-f]+)\)/g)].map((m) => m[1] as string))];
     expect(hexes).toHaveLength(4);
     const decoded = hexes.map((h) => decodeErrorResponse(Buffer.from(h, 'hex')));
     expect(decoded.map((d) => [d?.severity, d?.fields.get('V'), d?.sqlstate])).toEqual([
@@ -168,7 +169,7 @@ describe('renderConfig', () => {
 
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
-    expect(declaredBackends(cfg)).toEqual(['pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
+    expect(declaredBackends(cfg)).toEqual(['pgroute-hold-loop', 'pgroute-hold-agent', 'pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
   });
 });
 

@@ -44,6 +44,11 @@ export interface TenantRoute {
   readonly allow?: readonly string[];
   /** Admission limits, enforced by HAProxy's stick tables with the verdict's values. */
   readonly limits?: TenantLimits;
+  /**
+   * The operator paused the tenant (`pgroute tenant pause`): new connections are held until it is
+   * resumed (decision/hold.ts), not refused.
+   */
+  readonly paused?: boolean;
 }
 
 /**
@@ -100,6 +105,8 @@ export type RefusalReason =
   | 'unknown-target'
   | 'cancel-unroutable'
   | 'cancel-rate-limited'
+  | 'pause-timeout'
+  | 'pause-queue-full'
   | 'internal-error';
 
 export interface RouteVerdict {
@@ -131,4 +138,17 @@ export interface RefuseVerdict {
   readonly tenant?: string;
 }
 
-export type Verdict = RouteVerdict | RefuseVerdict;
+/**
+ * A startup for a paused tenant: the connection waits (HAProxy's hold frontend, the agent's hold
+ * queue) until the tenant is resumed, then is decided again against the route table of that moment.
+ * Never a route: nothing may remember it as one (a verdict memo stores routes only).
+ */
+export interface HoldVerdict {
+  readonly kind: 'hold';
+  readonly tenant: string;
+  readonly target: TargetName;
+  /** The backend it would go to now (logs only: the release decides again). */
+  readonly backend: string;
+}
+
+export type Verdict = RouteVerdict | RefuseVerdict | HoldVerdict;

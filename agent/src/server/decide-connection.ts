@@ -7,6 +7,7 @@ import { cancelTargetAccepted, decide } from '../decision/decide.js';
 import type { ConnectionFacts, Verdict } from '../decision/types.js';
 import type { RouteStore } from '../routes-store.js';
 import type { CancelCopies } from './cancel-copies.js';
+import type { HoldQueue } from '../decision/hold.js';
 
 export interface DecisionContext {
   readonly store: RouteStore;
@@ -14,6 +15,8 @@ export interface DecisionContext {
   readonly now: () => number;
   /** Sends the copies of a fanned-out cancel; without it only `backend` gets the cancel. */
   readonly copies?: CancelCopies;
+  /** Where connections of paused tenants wait (server/hold-notify.ts); without it they are decided at once. */
+  readonly hold?: HoldQueue;
 }
 
 export function decideConnection(ctx: DecisionContext, facts: ConnectionFacts, packet?: Buffer): Verdict {

@@ -45,6 +45,16 @@ export const CANCEL_ARG = {
 /** The cancel message's per-table arguments: contract.ts cancelTableArgNames() (shared with the generator). */
 export { CANCEL_WORD_ARG_PREFIX, CANCEL_WRITTEN_ARG_PREFIX, cancelTableArgNames } from '../contract.js';
 
+/**
+ * Held connections of a paused tenant (haproxy/partials/pause-*.hbs): `[pgroute-hold]` scope,
+ * `filter spoe engine pgroute-hold` in the hold frontend, `send-spoe-group pgroute-hold pgroute-hold`
+ * and the message pgroute-hold, with the startup message's arguments (STARTUP_ARG), answered when
+ * the tenant is resumed (server/hold-notify.ts).
+ */
+export const HOLD_ENGINE = 'pgroute-hold';
+export const HOLD_GROUP = 'pgroute-hold';
+export const HOLD_MESSAGE = 'pgroute-hold';
+
 /** `option var-prefix pgr`: HAProxy stores the agent's variables as txn.pgr.<name>. */
 export const VAR_PREFIX = 'pgr';
 /** The agent sets every variable in the transaction scope (txn.). */
@@ -71,4 +81,6 @@ export const VERDICT_VAR = {
   refuseConnections: 'rc',
   refuseRate: 'rr',
   refuseClientRate: 'rcr',
+  /** "1": the tenant is paused, the connection goes to the hold frontend (never set with `be`). */
+  hold: 'hold',
 } as const;

@@ -17,6 +17,8 @@ import type { AgentMetrics } from '../metrics.js';
 import type { DecisionContext } from './decide-connection.js';
 import { decideStartupNotify, handleMessage, newStartupNotify, readStartupNotify, type StartupNotify } from './startup-message.js';
 import { routeAckPayload, verdictActions } from './verdict-actions.js';
+import { answerHold, isHoldNotify } from './hold-notify.js';
+import type { Waiter } from '../decision/hold.js';
 
 export interface ConnectionOptions {
   readonly ctx: DecisionContext;
@@ -51,6 +53,8 @@ export class SpopConnection {
   readonly #notify: StartupNotify = newStartupNotify();
   /** The frames answering the current read, written as one buffer (#flush). */
   readonly #out = new AgentFrameBatch();
+  /** Connections of paused tenants waiting on this connection (answered later, or dropped on close). */
+  readonly #held = new Set<Waiter>();
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     this.#socket = socket;
@@ -67,7 +71,11 @@ export class SpopConnection {
       opts.metrics.errors.labels('socket').inc();
       opts.log.debug({ err: err.message }, 'SPOP connection error');
     });
-    socket.on('close', () => clearTimeout(this.#helloTimer));
+    socket.on('close', () => {
+      clearTimeout(this.#helloTimer);
+      for (const w of this.#held) w.cancel();
+      this.#held.clear();
+    });
     this.#helloTimer = setTimeout(() => this.#fail(new SpopError(STATUS.TIMEOUT, 'no HAPROXY-HELLO received in time')), opts.helloTimeoutMs ?? 5_000);
   }
 
@@ -122,7 +130,8 @@ export class SpopConnection {
     }
     switch (frame.type) {
       case 'notify':
-        this.#answer(frame.streamId, frame.frameId, buf, frame);
+        if (isHoldNotify(frame)) this.#hold(frame);
+        else this.#answer(frame.streamId, frame.frameId, buf, frame);
         return;
       case 'haproxy-disconnect':
         this.#opts.log.debug({ status: frame.statusCode, message: frame.message }, 'HAProxy disconnected');
@@ -161,6 +170,23 @@ export class SpopConnection {
     }
     if (timed) hot.observeLatency((performance.now() - started) / 1e3);
     hot.framesOut.ack++;
+  }
+
+  /** A held connection's NOTIFY: answered now (into #out) or when the hold queue releases it. */
+  #hold(frame: NotifyFrame): void {
+    let now = true;
+    const waiter = answerHold(this.#opts.ctx, frame, this.#reader.maxFrameSize, this.#opts.onVerdict, (ack) => {
+      this.#opts.metrics.hot.framesOut.ack++;
+      if (now) this.#out.frame(ack);
+      else {
+        this.#held.delete(waiter as Waiter);
+        if (this.#closing) return;
+        this.#out.frame(ack);
+        this.#flush();
+      }
+    });
+    now = false;
+    if (waiter !== undefined) this.#held.add(waiter);
   }
 
   /** The verdict for one message (the fast path's when `message` is undefined); a failed decision is a refusal, never silence. */

@@ -12,6 +12,7 @@ const VAR_BACKEND = Buffer.from(VERDICT_VAR.backend);
 const VAR_TENANT = Buffer.from(VERDICT_VAR.tenant);
 const VAR_TARGET = Buffer.from(VERDICT_VAR.target);
 const VAR_ERROR = Buffer.from(VERDICT_VAR.error);
+const VAR_HOLD = Buffer.from(VERDICT_VAR.hold);
 
 export function verdictActions(verdict: Verdict): TxnSetVar[] {
   if (verdict.kind === 'route') {
@@ -21,6 +22,14 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
       { name: VAR_TARGET, value: verdict.target },
     ];
     return verdict.limits === undefined ? route : [...route, ...limitActions(verdict.tenant, verdict.limits)];
+  }
+  if (verdict.kind === 'hold') {
+    // No backend: a held connection is not routed here (the hold frontend asks again).
+    return [
+      { name: VAR_HOLD, value: '1' },
+      { name: VAR_TENANT, value: verdict.tenant },
+      { name: VAR_TARGET, value: verdict.target },
+    ];
   }
   const err = encodeErrorResponse({ severity: 'FATAL', sqlstate: verdict.sqlstate, message: verdict.message });
   return verdict.tenant === undefined

@@ -12,6 +12,9 @@ import {
   CANCEL_GROUP,
   CANCEL_MESSAGE,
   cancelTableArgNames,
+  HOLD_ENGINE,
+  HOLD_GROUP,
+  HOLD_MESSAGE,
   SPOE_AGENT,
   SPOE_ENGINE,
   SPOE_GROUP,
@@ -26,7 +29,9 @@ import { verdictActions } from '../../src/server/verdict-actions.js';
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
 const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
 /** spoe.conf with the partials it includes. */
-const spoeConf = read('spoe.conf.hbs').replace(/\{\{> ([a-z-]+)\}\}/g, (_m, name: string) => read(`partials/${name}.hbs`));
+const spoeFile = read('spoe.conf.hbs').replace(/\{\{> ([a-z-]+)\}\}/g, (_m, name: string) => read(`partials/${name}.hbs`));
+/** The engine scope [pgroute]; the hold engine's scope [pgroute-hold] follows it (partials/pause-spoe.hbs). */
+const [spoeConf, holdConf] = spoeFile.split(`\n[${HOLD_ENGINE}]\n`) as [string, string];
 /** haproxy.cfg with its partials, and the Lua actions: every place HAProxy reads the verdict. */
 const haproxyCfg = [read('haproxy.cfg.hbs'), ...readdirSync(join(HAPROXY, 'partials')).map((f) => read(`partials/${f}`))]
   .join('\n')
@@ -88,6 +93,31 @@ describe('SPOE contract: spoe.conf.hbs', () => {
   it('uses the agent\'s variable prefix and registers exactly the variables the agent sets', () => {
     expect(directive('option var-prefix')).toEqual([VAR_PREFIX]);
     expect(sorted(directive('register-var-names'))).toEqual(sorted(Object.values(VERDICT_VAR)));
+  });
+});
+
+describe('SPOE contract: the hold engine (partials/pause-spoe.hbs)', () => {
+  const lines = (keyword: string): string[][] =>
+    holdConf
+      .split('\n')
+      .filter((l) => l.trim().startsWith(`${keyword} `))
+      .map((l) => l.trim().slice(keyword.length).trim().split(/\s+/));
+  it('declares its own scope, group and message, with the startup message\'s arguments', () => {
+    expect(holdConf, `[${HOLD_ENGINE}] scope`).toBeDefined();
+    expect(lines('groups')).toEqual([[HOLD_GROUP]]);
+    expect(lines('spoe-group')).toEqual([[HOLD_GROUP]]);
+    expect(lines('messages')).toEqual([[HOLD_MESSAGE]]);
+    expect(lines('option var-prefix')).toEqual([[VAR_PREFIX]]);
+    const args = holdConf.split('\n').find((l) => l.trim().startsWith('args '))!.trim().slice(5).split(/\s+/).map((a) => a.slice(0, a.indexOf('=')));
+    expect(sorted(args)).toEqual(sorted(Object.values(STARTUP_ARG)));
+    expect(haproxyCfg).toMatch(new RegExp(`filter spoe engine ${escape(HOLD_ENGINE)} config `));
+    expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(HOLD_ENGINE)} ${escape(HOLD_GROUP)}\\b`));
+  });
+
+  it('a hold verdict sets the hold variable and never a backend', () => {
+    const names = verdictActions({ kind: 'hold', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary' }).map((a) => a.name.toString());
+    expect(sorted(names)).toEqual(sorted([VERDICT_VAR.hold, VERDICT_VAR.tenant, VERDICT_VAR.target]));
+    expect(names).not.toContain(VERDICT_VAR.backend);
   });
 });
 

@@ -2,6 +2,7 @@
 // templates.ts and passed in). Pure: values in, text out; every value placed in the templates has
 // been validated (validate.ts) or built here.
 
+import { pauseContext } from './pause-context.js';
 import type { Layout } from '../layout.js';
 import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
@@ -80,6 +81,7 @@ export function renderConfig(
     policy: POLICY_TABLES,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket),
+    pause: pauseContext(settings, paths),
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }

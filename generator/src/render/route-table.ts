@@ -19,7 +19,8 @@ export function routeTableDocument(deployment: Deployment, snapshot: TenantSnaps
     if (backends === undefined) continue;
     const sorted = Object.fromEntries(Object.keys(backends).sort().map((target) => [target, backends[target] as string]));
     const route: TenantRoute = { id: t.id, enabled: t.enabled, backends: sorted, limits: effectiveLimits(t.limits) };
-    tenants.push(t.allow === undefined ? route : { ...route, allow: t.allow });
+    const withAllow = t.allow === undefined ? route : { ...route, allow: t.allow };
+    tenants.push(t.paused === true ? { ...withAllow, paused: true } : withAllow);
   }
   const body = { policy: deployment.policy, tenants };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);

@@ -3,7 +3,7 @@
 // tenants' counters, `show peers`).
 
 import { readFile } from 'node:fs/promises';
-import { readAccess } from '../access.js';
+import { pausedTenants, readAccess } from '../access.js';
 import { readLayout } from '../generate.js';
 import { haproxyCli } from '../haproxy/master.js';
 import { showPeersSection } from '../haproxy/show-peers.js';
@@ -59,6 +59,7 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
     routes,
     layout,
     disabled: access.disabled,
+    paused: pausedTenants(access),
     refused,
     ...(stats === undefined ? {} : { stats }),
     ...(statsError === undefined ? {} : { statsError }),

@@ -67,7 +67,8 @@ export interface TargetStatus {
 
 export interface TenantStatus {
   readonly id: string;
-  readonly state: 'enabled' | 'disabled';
+  /** paused: the operator's `pgroute tenant pause` (access.json); new connections are held. */
+  readonly state: 'enabled' | 'disabled' | 'paused';
   /** Why disabled: the operator's switch (access.json) or the source (enabled: false / label). */
   readonly disabledBy?: 'access.json' | 'source';
   /** access.json and routes.json disagree: the running pipeline has not applied the switch (yet). */
@@ -86,6 +87,8 @@ export interface StatusReport {
   readonly refused: readonly RefusedTenant[];
   /** This replica's view of its peers (HAProxy's `show peers`); absent when HAProxy did not answer it. */
   readonly replica?: ReplicaStatus;
+  /** Connections of paused tenants in this replica's hold frontend: waiting now, and ever (HAProxy's stats). */
+  readonly held?: { readonly now: number; readonly total: number };
 }
 
 /** A peer as this replica's HAProxy sees it. */
@@ -156,6 +159,8 @@ export function joinStatus(input: {
   routes: RoutesView;
   layout: Layout;
   disabled: readonly string[];
+  /** Tenants paused in access.json. */
+  paused?: readonly string[];
   stats?: readonly StatRow[];
   statsError?: string;
   refused?: readonly RefusedTenant[];
@@ -166,6 +171,7 @@ export function joinStatus(input: {
   const byBackend = input.stats === undefined ? undefined : statsByBackend(input.stats);
   const occ = occupants(input.layout);
   const off = new Set(input.disabled);
+  const paused = new Set(input.paused ?? []);
   const tenants = new Map<string, { enabled?: boolean; backends: Map<string, string> }>();
   for (const t of input.routes.tenants) tenants.set(t.id, { enabled: t.enabled, backends: new Map(Object.entries(t.backends)) });
   for (const [backend, o] of occ) {
@@ -221,6 +227,10 @@ export function joinStatus(input: {
     if (byOperator) status.disabledBy = 'access.json';
     else if (bySource) status.disabledBy = 'source';
     if (byOperator && t.enabled === true) status.pending = true;
+    if (!byOperator && t.enabled !== false && paused.has(id)) {
+      status.state = 'paused';
+      if (routed.get(id)?.paused !== true) status.pending = true;
+    }
     const route = routed.get(id);
     if (route !== undefined) {
       const counters = input.counters?.get(id);
@@ -229,7 +239,14 @@ export function joinStatus(input: {
     out.push(status);
   }
   const haproxy = byBackend !== undefined ? { reachable: true } : input.statsError === undefined ? { reachable: false } : { reachable: false, error: input.statsError };
-  return { haproxy, tenants: out, refused: input.refused ?? [], ...(input.replica === undefined ? {} : { replica: input.replica }) };
+  const hold = input.stats?.find((r) => r.pxname === 'pgroute-hold' && r.svname === 'FRONTEND');
+  return {
+    haproxy,
+    tenants: out,
+    refused: input.refused ?? [],
+    ...(input.replica === undefined ? {} : { replica: input.replica }),
+    ...(hold === undefined ? {} : { held: { now: hold.scur, total: hold.stot } }),
+  };
 }
 
 /** `<backend>/<server>` of every server that may carry a tenant's sessions: its occupied backends and those resting after it left. */

@@ -69,7 +69,8 @@ const HEADER = ['TENANT', 'STATE', 'TARGET', 'BACKEND', 'ADDRESS', 'HEALTH', 'SE
 export function statusTable(report: StatusReport): string {
   const rows: string[][] = [];
   for (const t of report.tenants) {
-    const state = t.state === 'enabled' ? 'enabled' : `disabled (${t.disabledBy ?? 'source'}${t.pending === true ? ', pending' : ''})`;
+    const state =
+      t.state === 'enabled' ? 'enabled' : t.state === 'paused' ? `paused${t.pending === true ? ' (pending)' : ''}` : `disabled (${t.disabledBy ?? 'source'}${t.pending === true ? ', pending' : ''})`;
     if (t.targets.length === 0) rows.push([t.id, state, '-', '-', '-', '-', '0', '0', '-', '-', '0', '0', '0', '-']);
     for (const x of t.targets) {
       const servers = x.servers.length > 1 ? ` (${x.servers.map((s) => `${s.name} ${s.status}`).join(', ')})` : '';
@@ -85,5 +86,8 @@ export function statusTable(report: StatusReport): string {
     out += `\nRefused definitions (not served):\n${renderTable(['TENANT', 'WHERE', 'REASON'], report.refused.map((r) => [r.id ?? '-', sanitizeText(r.where, 200), sanitizeText(r.reason, 500)]))}`;
   }
   if (report.replica !== undefined) out += `\n${replicaTable(report.replica)}`;
+  if (report.held !== undefined && (report.held.total > 0 || report.tenants.some((t) => t.state === 'paused'))) {
+    out += `\nHeld connections of paused tenants (this replica): ${report.held.now} waiting now, ${report.held.total} since HAProxy started (pgroute_agent_hold_total on /metrics: released, timed out, refused)\n`;
+  }
   return out;
 }

@@ -167,7 +167,7 @@ describe('pgroute plan against a running pgroute up', () => {
   it('haproxy -c judges what the plan would write: accepted, with its warnings, or rejected (exit 2), in --json too', async () => {
     const fine = await plan(watched);
     expect(fine.stdout).toContain('HAProxy accepts the configuration this would write (haproxy -c).');
-    expect((await planJson(watched)).check).toEqual({ result: 'passed', warnings: [] });
+    expect(((await planJson(watched)) as ChangePreview & { check?: unknown }).check).toEqual({ result: 'passed', warnings: [] });
 
     // `timeout processing 0`: HAProxy warns (the SPOE agent has no timeout) and accepts.
     const warned = await plan(watched, ['--agent-timeout', '0']);

@@ -17,6 +17,7 @@ import {
   type Listener,
   type TenantSource,
 } from '../generator/src/index.js';
+import { flagLabel, parseDurationMs } from './flag-values.js';
 
 const SOURCES = ['file', 'docker', 'kubernetes'] as const;
 type SourceName = (typeof SOURCES)[number];
@@ -34,6 +35,7 @@ export interface SourceFlags {
   kubeOwnership: 'first-claim' | 'declared';
   kubeAllowExternalNames?: string[] | string;
   kubeAllowedPorts?: string[] | string;
+  kubeRequestTimeout: string;
 }
 
 export function addSourceFlags(cmd: Command, tenantsHelp: string): Command {
@@ -53,6 +55,7 @@ export function addSourceFlags(cmd: Command, tenantsHelp: string): Command {
         .env('PGROUTE_KUBE_OWNERSHIP'),
     )
     .addOption(new Option('--kube-allow-external-names <patterns...>', 'ExternalName targets a Service may route to: names, IP addresses, *.db.example.com (repeatable, comma-separated; default none: every ExternalName Service is refused)').env('PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES'))
+    .addOption(new Option('--kube-request-timeout <duration>', 'a Kubernetes list unanswered this long counts as failed and is retried with backoff (while the first is awaited, a warning repeats every 10 s and /readyz answers 503)').default('30s').env('PGROUTE_KUBE_REQUEST_TIMEOUT'))
     .addOption(new Option('--kube-allowed-ports <ports...>', 'ports a Kubernetes tenant may target: ports and ranges (repeatable, comma-separated; default 5432-5439,6432)').env('PGROUTE_KUBE_ALLOWED_PORTS'));
 }
 
@@ -85,7 +88,8 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
       const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
       const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
       log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+      const listDeadlineMs = parseDurationMs(flagLabel('--kube-request-timeout', 'PGROUTE_KUBE_REQUEST_TIMEOUT'), flags.kubeRequestTimeout, 100);
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, listDeadlineMs, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }
 }

@@ -3,6 +3,7 @@
 
 export * from './contract.js';
 export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
+export { createAgentHttpServer } from './server/http.js';
 export { createAgentMetrics, setBuildInfo, type AgentMetrics } from './metrics.js';
 export { buildInfo, pgrouteVersion, type BuildInfo } from './build-info.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';

@@ -40,12 +40,8 @@ export interface GenerationOptions {
 /** Renders a generation, has HAProxy check it, and only then writes haproxy.cfg, spoe.conf, routes.json, layout.json. */
 export async function writeGeneration(generation: GenerationPlan, settings: Settings, templates: ConfigTemplates, opts: GenerationOptions = {}): Promise<Generation> {
   const { deployment, layout, routes } = generation;
-  const tlsOnly = deployment.listeners.find((l) => l.tls === 'required');
-  if (tlsOnly !== undefined && settings.tls === undefined) {
-    throw new ConfigError(`listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`);
-  }
-  const fd = descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
-  if (fd !== undefined) throw new ConfigError(fd);
+  const problem = generationProblem(generation, settings);
+  if (problem !== undefined) throw new ConfigError(problem);
   const paths = statePaths(settings.stateDir);
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
@@ -61,6 +57,16 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   await writeIfChanged(paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
   return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
+}
+
+/** What pgroute itself refuses in a generation before HAProxy sees it (`pgroute plan` reports it too). */
+export function generationProblem(generation: GenerationPlan, settings: Settings): string | undefined {
+  const { deployment, layout } = generation;
+  const tlsOnly = deployment.listeners.find((l) => l.tls === 'required');
+  if (tlsOnly !== undefined && settings.tls === undefined) {
+    return `listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`;
+  }
+  return descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
 }
 
 /** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses, else returns its warnings. */

@@ -49,7 +49,8 @@ export { haproxyBinary } from './haproxy/check.js';
 export { haproxyVersion } from './haproxy/version.js';
 
 // `pgroute plan`: a desired state previewed against what the state dir records as applied.
-export { previewOnStateDir } from './preview/collect.js';
+export { planOnStateDir, previewOnStateDir } from './preview/collect.js';
+export { checkPlannedGeneration, type PlanCheck } from './preview/check.js';
 export { previewText } from './preview/text.js';
 export type { ChangePreview } from './preview/preview.js';
 

@@ -41,7 +41,7 @@ export interface Tenant {
   readonly targets: Readonly<Record<string, Target>>;
   /** Per-server connection limit; excess connections queue in HAProxy. */
   readonly maxconn?: number;
-  /** Per-server queue limit; beyond it connections are refused rather than queued. */
+  /** Connections that may wait per usable server of a target; beyond, refused with 53300 (partials/queue-limit.hbs). */
   readonly maxqueue?: number;
   /** Networks clients may connect from (`10.0.0.0/8`, `2001:db8::/32`); absent: every address. */
   readonly allow?: readonly string[];

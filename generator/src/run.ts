@@ -3,7 +3,7 @@
 // the same state dir (containers).
 
 import type { Logger } from 'pino';
-import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type Endpoint } from '../../agent/src/index.js';
+import { buildInfo, createAgentHttpServer, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type AgentMetrics, type Endpoint } from '../../agent/src/index.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 import { showProc } from './haproxy/reload.js';
@@ -85,12 +85,23 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
-  // The replicas first, so that the first configuration already names them.
-  if (opts.replicas !== undefined) pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
-  await pipeline.start().catch(async (err: unknown) => {
+  // A source's first view may take long (an API server that does not answer is retried, never
+  // given up on): meanwhile the metrics address answers, /readyz with 503 and what is awaited.
+  let awaited = opts.replicas !== undefined ? 'the replica list (kubernetes endpointslices)' : `the first view of the ${opts.source.name} source`;
+  const starting = await startingHttp(metrics, opts.metricsAddress, () => `starting: waiting for ${awaited}`);
+  try {
+    // The replicas first, so that the first configuration already names them.
+    if (opts.replicas !== undefined) {
+      pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
+      awaited = `the first view of the ${opts.source.name} source`;
+    }
+    await pipeline.start();
+  } catch (err) {
     await opts.replicas?.stop();
     throw err;
-  });
+  } finally {
+    await starting.close();
+  }
   const paths = statePaths(settings.stateDir);
   const readiness = new Readiness();
   readiness.hold('haproxy', opts.spawnHaproxy ? 'HAProxy is starting' : `the HAProxy master at ${paths.masterSocket} has not answered yet`);
@@ -179,6 +190,26 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     : new Promise<number>(() => {});
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
+}
+
+/**
+ * The metrics address while the first views are awaited: /healthz 200 (alive: a liveness probe must
+ * not restart a replica that waits for its API server), /readyz 503 naming what is awaited,
+ * /metrics. Closed before the agent's own HTTP side takes the address over.
+ */
+async function startingHttp(metrics: AgentMetrics, at: Endpoint, waiting: () => string): Promise<{ close(): Promise<void> }> {
+  const server = createAgentHttpServer(metrics, { unhealthy: () => undefined, notReady: waiting, describe: () => ({ starting: true }) });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: Error) => reject(new Error(`cannot listen on ${at.host}:${at.port} (the metrics address): ${err.message}`)));
+    server.listen(at.port, at.host, () => resolve());
+  });
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 /** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */

@@ -2,7 +2,8 @@
 // charlie at closed ports. A candidate tenants file (not the watched one) that moves alpha, limits
 // it, disables bravo, removes charlie, adds delta and holds one invalid definition is planned: the
 // plan names each change, the runtime commands and the refusal (--strict: exit 3), a listener
-// change is a reload, and nothing changed: the state dir's files, HAProxy's processes and reload
+// change is a reload, `haproxy -c` judges what the plan would write (warnings shown; a rejection exits
+// 2), and nothing changed: the state dir's files, HAProxy's processes and reload
 // count, and routing (alpha still answers where it did). Then the same candidate, written into the
 // watched file, is applied the way the plan said (runtime, no reload) and plans as no change.
 
@@ -161,6 +162,31 @@ describe('pgroute plan against a running pgroute up', () => {
     } finally {
       rmSync(moved.dir, { recursive: true, force: true });
     }
+  });
+
+  it('haproxy -c judges what the plan would write: accepted, with its warnings, or rejected (exit 2), in --json too', async () => {
+    const fine = await plan(watched);
+    expect(fine.stdout).toContain('HAProxy accepts the configuration this would write (haproxy -c).');
+    expect(((await planJson(watched)) as ChangePreview & { check?: unknown }).check).toEqual({ result: 'passed', warnings: [] });
+
+    // `timeout processing 0`: HAProxy warns (the SPOE agent has no timeout) and accepts.
+    const warned = await plan(watched, ['--agent-timeout', '0']);
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*missing timeouts for SPOE agent/);
+
+    // A value only HAProxy bounds: the plan is printed, HAProxy's alert in it, one line on stderr, exit 2.
+    const rejected = await plan(watched, ['--hard-stop-after', '99999d']);
+    expect(rejected.code).toBe(2);
+    expect(rejected.stdout).toMatch(/^HAProxy would REJECT the configuration this would write \(haproxy -c\)/m);
+    expect(rejected.stdout).toMatch(/^ {2}\[ALERT\].*timer overflow in argument '99999d' to 'hard-stop-after'/m);
+    expect(rejected.stderr.trim().split('\n')).toEqual(['pgroute: HAProxy would reject the configuration this plan would write (haproxy -c; its words are in the plan above): applying it would fail and keep the running configuration']);
+    const json = await plan(watched, ['--hard-stop-after', '99999d', '--json']);
+    expect(json.code).toBe(2);
+    expect((JSON.parse(json.stdout) as ChangePreview & { check: { result: string; reason: string } }).check).toMatchObject({ result: 'rejected', reason: expect.stringContaining('hard-stop-after') });
+
+    const unchecked = await plan(watched, ['--hard-stop-after', '99999d', '--no-check']);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stdout).not.toContain('haproxy -c');
   });
 
   it('planning changed nothing: files, HAProxy processes and reloads, routing', async () => {

@@ -25,7 +25,7 @@
  *
  * Offsets 4..9, 14..19 and 30..49 are reserved for future named ports.
  *
- * Known block indexes: 90 = test/support-selftest/harness.test.ts.
+ * Known block indexes: 90 = test/support-selftest/harness.test.ts; 18 = agent/test/pg/psql-capture.test.ts.
  */
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';

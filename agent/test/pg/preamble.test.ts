@@ -5,7 +5,7 @@ import type { DecodedPreamble, PreambleProblem } from '../../src/pg/preamble-typ
 import { bytes, hex, startup } from './bytes.js';
 
 // Captured from psql 15.18 (Debian) on a terminal:
-//   psql 'host=127.0.0.1 port=31011 user=alice dbname=app sslmode=prefer'
+//   psql 'host=127.0.0.1 port=<port> user=alice dbname=app sslmode=prefer'
 // after the listener answered its SSLRequest with 'N'. On a tty psql adds client_encoding
 // (resolved from the locale, here UTF8); see psql-capture.test.ts for the live capture.
 const PSQL15_TTY_STARTUP = hex(`

@@ -1,6 +1,6 @@
-// Checks the decoder against reality: a real psql connects to a tiny listener on 127.0.0.1:31011
-// that records every packet, declines SSL/GSSENC with 'N' (as a server without TLS does), and
-// answers the StartupMessage with our ErrorResponse. Then both directions are asserted: what psql
+// Checks the decoder against reality: a real psql connects to a tiny listener on 127.0.0.1 (a port of
+// this file's block, portBlock(18)) that records every packet, declines SSL/GSSENC with 'N' (as a
+// server without TLS does), and answers the StartupMessage with our ErrorResponse. Then both directions are asserted: what psql
 // sent decodes as expected, and psql prints our refusal as a normal FATAL.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -13,10 +13,11 @@ import { GSSENC_REQUEST_CODE, NEGOTIATION_DECLINED, SSL_REQUEST_CODE, SqlState }
 import { encodeErrorResponse } from '../../src/pg/error-response.js';
 import { parseStartupOptions } from '../../src/pg/options.js';
 import { decodePreamble } from '../../src/pg/preamble.js';
+import { portBlock } from '../../../test/support/ports.js';
 
 const PSQL = '/usr/bin/psql';
 const SCRIPT = '/usr/bin/script';
-const PORT = 31011;
+const PORT = portBlock(18).spare[0] as number;
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 15_000;
 

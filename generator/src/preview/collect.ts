@@ -10,7 +10,8 @@ import { readLayout } from '../generate.js';
 import type { Deployment, TenantSnapshot } from '../model.js';
 import { statePaths, type Settings } from '../settings.js';
 import { appliedOf, type AppliedFiles } from './applied.js';
-import { previewChange, type ChangePreview } from './preview.js';
+import type { GenerationPlan } from '../reconcile.js';
+import { previewPlan, type ChangePreview } from './preview.js';
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;
@@ -40,11 +41,16 @@ export async function readAppliedFiles(stateDir: string): Promise<AppliedFiles |
 
 /** What applying `deployment` and `snapshot` (a source's view) would change on the state dir's running pgroute. */
 export async function previewOnStateDir(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings, now = Date.now()): Promise<ChangePreview> {
+  return (await planOnStateDir(deployment, snapshot, settings, now)).preview;
+}
+
+/** The preview and the generation applying it would write (for `haproxy -c`: check.ts). */
+export async function planOnStateDir(deployment: Deployment, snapshot: TenantSnapshot, settings: Settings, now = Date.now()): Promise<{ preview: ChangePreview; generation: GenerationPlan }> {
   const [files, access] = await Promise.all([readAppliedFiles(settings.stateDir), readAccess(settings.stateDir)]);
   // As the pipeline does: the operator's switches hold whatever the source says.
   const desired = { deployment, snapshot: applyAccess(snapshot, access) };
   const applied = files === undefined ? undefined : { ...appliedOf(files, deployment), version: files.routes.version };
-  return previewChange({
+  return previewPlan({
     ...(applied === undefined ? {} : { applied: { state: applied.applied, version: applied.version, listenersKnown: applied.listenersKnown } }),
     desired,
     ctx: { now, spares: settings.spares, restMs: settings.restMs, previousLayout: files?.layout ?? (await readLayout(statePaths(settings.stateDir).layout)) },

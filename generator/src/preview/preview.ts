@@ -5,7 +5,7 @@
 import { deepEqual } from '../equal.js';
 import type { RefusedTenant } from '../model.js';
 import { opCommands } from '../haproxy/runtime.js';
-import { reconcile, type Applied, type Desired, type ReconcileContext, type Transition } from '../reconcile.js';
+import { reconcile, type Applied, type Desired, type GenerationPlan, type ReconcileContext, type Transition } from '../reconcile.js';
 import { tenantChanges, type TenantChange } from './changes.js';
 
 /**
@@ -38,6 +38,17 @@ export interface PreviewInput {
   readonly ctx: Omit<ReconcileContext, 'live' | 'startsHaproxy'>;
 }
 
+/**
+ * The generation (layout, route table, deployment) the transition would write: its last write.
+ * Every transition writes one, even one that needs no HAProxy command (the files stay current).
+ */
+function writtenGeneration(t: Transition): GenerationPlan {
+  let last: GenerationPlan | undefined;
+  for (const s of t.steps) if (s.kind === 'write') last = s.generation;
+  if (last === undefined) throw new Error('a transition that writes no generation (a bug in reconcile)');
+  return last;
+}
+
 /** The version of the table the transition would leave the agent with. */
 function finalVersion(t: Transition): string {
   for (const s of t.steps) {
@@ -47,6 +58,11 @@ function finalVersion(t: Transition): string {
 }
 
 export function previewChange(input: PreviewInput): ChangePreview {
+  return previewPlan(input).preview;
+}
+
+/** The preview and the generation it would write (what `pgroute plan` has HAProxy check). */
+export function previewPlan(input: PreviewInput): { preview: ChangePreview; generation: GenerationPlan } {
   const { applied, desired } = input;
   const transition = reconcile(applied?.state, desired, { ...input.ctx, live: applied !== undefined, startsHaproxy: false });
   const changes = tenantChanges(applied?.state.snapshot.tenants ?? [], desired.snapshot.tenants);
@@ -63,6 +79,7 @@ export function previewChange(input: PreviewInput): ChangePreview {
     refused: desired.snapshot.refused,
     notes,
   };
-  if (unchanged) return { kind: 'unchanged', ...base, commands: [], reloadReasons: [] };
-  return { kind: transition.kind, ...base, commands: transition.ops.flatMap(opCommands), reloadReasons: transition.reasons };
+  const generation = writtenGeneration(transition);
+  if (unchanged) return { preview: { kind: 'unchanged', ...base, commands: [], reloadReasons: [] }, generation };
+  return { preview: { kind: transition.kind, ...base, commands: transition.ops.flatMap(opCommands), reloadReasons: transition.reasons }, generation };
 }

@@ -1,8 +1,10 @@
 // `pgroute plan` for a human: the tenant changes as a table, then how they would be applied
-// (route table only, runtime API commands, or a reload and why), then the refused definitions. Pure.
+// (route table only, runtime API commands, or a reload and why), HAProxy's judgement of the
+// configuration (haproxy -c: warnings, or why it would reject it), then the refused definitions. Pure.
 
 import { renderTable } from '../status/table.js';
 import type { ChangeAction } from './changes.js';
+import type { PlanCheck } from './check.js';
 import type { ChangePreview } from './preview.js';
 
 const SIGN: Readonly<Record<ChangeAction, string>> = {
@@ -32,13 +34,29 @@ function how(p: ChangePreview): string {
   }
 }
 
-export function previewText(p: ChangePreview): string {
+const indent = (text: string): string => text.split('\n').map((l) => `  ${l.trim()}`).join('\n');
+
+function checkWords(c: PlanCheck): string {
+  const warnings = c.warnings.length > 0 ? `, with warnings:\n${indent(c.warnings.join('\n'))}` : '.';
+  switch (c.result) {
+    case 'passed':
+      return `HAProxy accepts the configuration this would write (haproxy -c)${warnings}`;
+    case 'rejected':
+      return `HAProxy would REJECT the configuration this would write (haproxy -c): applying it would fail and the running configuration would stay:\n${indent(c.reason ?? '')}`;
+    case 'not-checked':
+      return `Not checked by HAProxy: ${c.reason ?? 'no reason given'}.`;
+  }
+}
+
+/** The plan for a human; `check`: HAProxy's judgement of the configuration (absent: --no-check). */
+export function previewText(p: ChangePreview, check?: PlanCheck): string {
   const parts: string[] = [];
   if (p.changes.length > 0) {
     const rows = p.changes.map((c) => [SIGN[c.action], c.tenant, c.action, c.target ?? '', [c.before, c.after].filter((x) => x !== undefined).join(' -> ')]);
     parts.push(renderTable(['', 'TENANT', 'CHANGE', 'TARGET', 'DETAIL'], rows).trimEnd());
   }
   parts.push(how(p));
+  if (check !== undefined) parts.push(checkWords(check));
   for (const n of p.notes) parts.push(`Note: ${n}.`);
   if (p.refused.length > 0) {
     parts.push(`Refused (never applied; --strict makes this exit 3):\n${p.refused.map((r) => `  ${r.id === undefined ? '' : `${r.id}  `}${r.where}: ${r.reason}`).join('\n')}`);

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
-import { haproxyRefusals } from './refusals.js';
+import { haproxyRefusals, queueLimitRefusal } from './refusals.js';
 import { peersContext } from '../replicas/peers.js';
 import { cancelContext } from './cancel-context.js';
 import type { ConfigTemplates } from './templates.js';
@@ -40,6 +40,8 @@ export function renderConfig(
       balance: members !== undefined && members.length > 1 && check.kind === 'patroni' && check.path !== '/primary' ? 'leastconn' : 'first',
       httpCheckPath: checked && check.kind === 'patroni' ? check.path : undefined,
       pgsqlCheckUser: checked && check.kind === 'pgsql' ? check.user : undefined,
+      // HAProxy's per-server maxqueue does not bound the backend's queue (partials/queue-limit.hbs).
+      queueLimit: occupant?.maxqueue ? { maxqueue: occupant.maxqueue, refusal: queueLimitRefusal(occupant.tenant, occupant.target, occupant.maxqueue) } : undefined,
       servers: (members ?? [undefined]).map((m, i) => ({
         name: `s${i + 1}`,
         // Spares and vacated backends hold a placeholder in maintenance; the runtime API sets

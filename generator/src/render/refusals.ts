@@ -2,7 +2,7 @@
 // TypeScript, as PostgreSQL ErrorResponses and embedded in haproxy.cfg as hex, so the Lua action
 // only ever writes bytes it was handed.
 
-import { encodeErrorResponse } from '../../../agent/src/index.js';
+import { encodeErrorResponse, quoteValue } from '../../../agent/src/index.js';
 
 export interface HaproxyRefusals {
   readonly badLength: string;
@@ -35,4 +35,17 @@ export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string
       'Retry in a moment; if it persists, ask the operator about this tenant\'s server.',
     ),
   };
+}
+
+/**
+ * A tenant target's queue limit reached (partials/queue-limit.hbs): 53300, PostgreSQL's
+ * too_many_connections, as for the tenant's other limits (agent/src/decision/limits.ts).
+ */
+export function queueLimitRefusal(tenant: string, target: string, maxqueue: number): string {
+  return encodeErrorResponse({
+    severity: 'FATAL',
+    sqlstate: '53300',
+    message: `too many connections waiting for tenant ${quoteValue(tenant)}, target ${quoteValue(target)} (at most ${maxqueue} wait for a server slot)`,
+    hint: "Retry in a moment; the tenant's servers are at their connection limit (maxconn).",
+  }).toString('hex');
 }

@@ -7,6 +7,8 @@ import { DiscoveryV1Api, KubeConfig, ListWatch, type V1EndpointSlice, type V1End
 import type { Logger } from 'pino';
 import { deepEqual } from '../equal.js';
 import { defaultKubeConfig } from '../sources/kubernetes.js';
+import { backoffDelay } from '../sources/backoff.js';
+import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline, type FirstListWait } from '../sources/kubernetes/first-list.js';
 import { TimedWatch } from '../sources/kubernetes/timed-watch.js';
 import { peersOfSlices, replicasOfSlices } from './endpoint-slices.js';
 import type { Replicas } from './peers.js';
@@ -35,6 +37,8 @@ export class KubernetesPeers {
   #attempt = 0;
   #restart: NodeJS.Timeout | undefined;
   #soon: NodeJS.Immediate | undefined;
+  #lastError: string | undefined;
+  #wait: FirstListWait | undefined;
 
   constructor(opts: KubernetesPeersOptions) {
     this.#o = opts;
@@ -56,7 +60,10 @@ export class KubernetesPeers {
       const initial = this.#last === undefined;
       this.#last = replicas;
       log.info({ namespace, service, self: replicas.self, peers: replicas.peers.map((p) => `${p.name}=${p.host}:${p.port}`) }, 'replicas from the kubernetes endpointslices');
-      if (initial) first?.(replicas);
+      if (initial) {
+        this.#wait?.done();
+        first?.(replicas);
+      }
       else onChange(replicas);
     };
     // The changes of one turn of the event loop (a list delivers every slice at once) make one list.
@@ -64,8 +71,9 @@ export class KubernetesPeers {
       this.#attempt = 0;
       this.#soon ??= setImmediate(emit);
     };
+    const server = kubeConfig.getCurrentCluster()?.server ?? 'the configured API server';
     const list = async (): Promise<V1EndpointSliceList> => {
-      const result = await api.listNamespacedEndpointSlice({ namespace, labelSelector: selector });
+      const result = await withDeadline(api.listNamespacedEndpointSlice({ namespace, labelSelector: selector }), LIST_DEADLINE_MS, `listing the endpointslices of ${namespace}/${service} from ${server}`);
       if (this.#stopped) throw new Error('the kubernetes peers watch was stopped during a list');
       schedule();
       return result;
@@ -76,7 +84,10 @@ export class KubernetesPeers {
     informer.on('error', (err: unknown) => this.#failed(err));
     this.#informer = informer;
     this.#run();
-    log.info({ namespace, service }, 'watching the kubernetes endpointslices of pgroute\'s service for replicas');
+    log.info({ namespace, service, server }, 'watching the kubernetes endpointslices of pgroute\'s service for replicas');
+    this.#wait = warnWhileWaiting(log, WAIT_LOG_MS, () =>
+      this.#last === undefined ? { what: `the first list of the endpointslices of ${namespace}/${service} (the replicas) from ${server}`, ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }) } : undefined,
+    );
     return firstList;
   }
 
@@ -84,6 +95,7 @@ export class KubernetesPeers {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#restart);
+    this.#wait?.done();
     if (this.#soon !== undefined) clearImmediate(this.#soon);
     await this.#informer?.stop();
   }
@@ -95,11 +107,12 @@ export class KubernetesPeers {
 
   #failed(err: unknown): void {
     if (this.#stopped || this.#restart !== undefined) return;
-    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 500, maxMs: 30_000 };
-    const delay = Math.min(maxMs, initialMs * 2 ** this.#attempt++);
+    const delay = backoffDelay(++this.#attempt, this.#o.backoff ?? { initialMs: 500, maxMs: 30_000 });
     const status = (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode ?? (err as { code?: unknown } | null)?.code;
     const hint = status === 401 || status === 403 ? `; check that the service account may list and watch endpointslices (discovery.k8s.io) in ${this.#o.namespace}` : '';
-    this.#o.log.warn({ status, err: err instanceof Error ? err.message.split('\n')[0] : String(err), retryInMs: delay }, `listing/watching the endpointslices of ${this.#o.namespace}/${this.#o.service} failed${hint}; retrying (the last peer list stays in force)`);
+    this.#lastError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const meanwhile = this.#last === undefined ? 'pgroute waits for this first list before it starts, and /readyz answers 503' : 'the last peer list stays in force';
+    this.#o.log.warn({ status, err: this.#lastError, retryInMs: delay }, `listing/watching the endpointslices of ${this.#o.namespace}/${this.#o.service} failed${hint}; retrying (${meanwhile})`);
     this.#restart = setTimeout(() => {
       this.#restart = undefined;
       this.#run();

@@ -8,12 +8,15 @@
 // every outage, so a view is never emptied because the apiserver went away. client-node 1.4's
 // ListWatch re-lists by itself on 410 Gone, but on any other error it reports the error and stops:
 // this source restarts it with backoff (from the last resourceVersion, so a short outage costs a
-// watch, not a list).
+// watch, not a list). Each list has a deadline, and while a first list is awaited a warning
+// repeats what is awaited (kubernetes/first-list.ts): an unreachable API server is retried, never
+// waited on in silence.
 
 import { CoreV1Api, KubeConfig, ListWatch, type KubernetesObject, type V1Namespace, type V1Service, type V1ServiceList, type Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 import { backoffDelay } from './backoff.js';
+import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline } from './kubernetes/first-list.js';
 import { namespaceInformer } from './kubernetes/namespaces.js';
 import { OWNERSHIP_MODES, type OwnershipMode } from './kubernetes/ownership.js';
 import { type AddressMode, FIRST_CLAIM, viewOfServices } from './kubernetes/service-claims.js';
@@ -44,6 +47,10 @@ export interface KubernetesSourceOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Base watch timeout (each watch asks for [base, 2 * base)); client-go uses 300. */
   readonly watchTimeoutSeconds?: number;
+  /** A list unanswered this long counts as failed and is retried (default 30 s). */
+  readonly listDeadlineMs?: number;
+  /** While a first list is awaited, a warning repeats this often (default 10 s). */
+  readonly waitLogMs?: number;
 }
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
@@ -63,6 +70,8 @@ interface Watched {
   synced: boolean;
   attempt: number;
   lastErrorAt: number;
+  /** The last failure, for the "still waiting" warning. */
+  lastError: string | undefined;
   restart: NodeJS.Timeout | undefined;
 }
 
@@ -98,14 +107,28 @@ export class KubernetesSource implements TenantSource {
     const scopes = this.options.namespaces.length === 0 ? [undefined] : [...new Set(this.options.namespaces)].sort();
     const declared = this.options.ownership === 'declared';
     const firstView = new Promise<void>((resolve, reject) => (this.first = { resolve, reject }));
+    const server = kc.getCurrentCluster()?.server ?? 'the configured API server';
+    const deadlineMs = this.options.listDeadlineMs ?? LIST_DEADLINE_MS;
+    const bounded = (resource: Resource, namespace: string | undefined) => <T>(p: Promise<T>): Promise<T> =>
+      withDeadline(p, deadlineMs, `listing kubernetes ${resource} in ${namespace ?? '*'} from ${server}`);
     for (const namespace of scopes) {
-      this.add('services', namespace, kc, (watch, listed) => serviceInformer(api, watch, namespace, selector, listed));
+      this.add('services', namespace, kc, (watch, listed) => serviceInformer(api, watch, namespace, selector, listed, bounded('services', namespace)));
       // The Namespace objects whose annotations declare who may claim what: the same scopes.
-      if (declared) this.add('namespaces', namespace, kc, (watch, listed) => namespaceInformer(api, watch, namespace, listed));
+      if (declared) this.add('namespaces', namespace, kc, (watch, listed) => namespaceInformer(api, watch, namespace, listed, bounded('namespaces', namespace)));
     }
     for (const w of this.watched) this.run(w);
-    this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector, ownership: this.options.ownership ?? 'first-claim' }, declared ? 'watching kubernetes services and namespaces' : 'watching kubernetes services');
-    await firstView;
+    this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector, ownership: this.options.ownership ?? 'first-claim', server }, declared ? 'watching kubernetes services and namespaces' : 'watching kubernetes services');
+    const wait = warnWhileWaiting(this.log, this.options.waitLogMs ?? WAIT_LOG_MS, () => {
+      const pending = this.watched.filter((w) => !w.synced);
+      if (pending.length === 0) return undefined;
+      const lastError = pending.find((w) => w.lastError !== undefined)?.lastError;
+      return { what: `the first list of kubernetes ${pending.map((w) => `${w.resource} in ${scopeName(w)}`).join(', ')} from ${server}`, ...(lastError === undefined ? {} : { lastError }) };
+    });
+    try {
+      await firstView;
+    } finally {
+      wait.done();
+    }
   }
 
   /** Makes one informer (not started yet) whose list marks it synced and schedules a view. */
@@ -120,7 +143,7 @@ export class KubernetesSource implements TenantSource {
     };
     const watch = new TimedWatch(kc, { timeoutSeconds: this.options.watchTimeoutSeconds ?? 300, stopped: () => this.stopped });
     const informer: ListWatch<KubernetesObject> = make(watch, listed);
-    const watched: Watched = { resource, namespace, informer, synced: false, attempt: 0, lastErrorAt: 0, restart: undefined };
+    const watched: Watched = { resource, namespace, informer, synced: false, attempt: 0, lastErrorAt: 0, lastError: undefined, restart: undefined };
     const changed = (): void => {
       watched.attempt = 0;
       this.schedule();
@@ -158,9 +181,12 @@ export class KubernetesSource implements TenantSource {
     const delay = backoffDelay(++w.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
     const status = statusOf(err);
     const hint = status === 401 || status === 403 ? `; check the credentials and that they may list and watch ${accessOf(w)}` : '';
+    w.lastError = describe(err);
+    // Before its first list there is no view to keep: say what the wait means instead.
+    const meanwhile = w.synced ? 'the last view stays in force' : 'nothing from this source is applied and /readyz answers 503 until a first list succeeds';
     this.log.warn(
-      { resource: w.resource, namespace: scopeName(w), status, err: describe(err), retryInMs: delay, keptView: w.synced },
-      `listing/watching kubernetes ${w.resource} failed${hint}; retrying (the last view stays in force)`,
+      { resource: w.resource, namespace: scopeName(w), status, err: w.lastError, retryInMs: delay, keptView: w.synced },
+      `listing/watching kubernetes ${w.resource} failed${hint}; retrying (${meanwhile})`,
     );
     w.restart = setTimeout(() => {
       w.restart = undefined;
@@ -204,13 +230,21 @@ export function defaultKubeConfig(): KubeConfig {
 }
 
 /** A ListWatch of the Services of one namespace, or of every namespace. */
-function serviceInformer(api: CoreV1Api, watch: Watch, namespace: string | undefined, selector: string | undefined, listed: () => void): ListWatch<V1Service> {
+function serviceInformer(
+  api: CoreV1Api,
+  watch: Watch,
+  namespace: string | undefined,
+  selector: string | undefined,
+  listed: () => void,
+  bounded: <T>(p: Promise<T>) => Promise<T>,
+): ListWatch<V1Service> {
   const path = namespace === undefined ? '/api/v1/services' : `/api/v1/namespaces/${namespace}/services`;
   const list = async (): Promise<V1ServiceList> => {
-    const result =
+    const result = await bounded(
       namespace === undefined
-        ? await api.listServiceForAllNamespaces(selector === undefined ? {} : { labelSelector: selector })
-        : await api.listNamespacedService(selector === undefined ? { namespace } : { namespace, labelSelector: selector });
+        ? api.listServiceForAllNamespaces(selector === undefined ? {} : { labelSelector: selector })
+        : api.listNamespacedService(selector === undefined ? { namespace } : { namespace, labelSelector: selector }),
+    );
     listed();
     return result;
   };

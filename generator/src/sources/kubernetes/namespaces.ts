@@ -12,12 +12,19 @@ import { ListWatch } from '@kubernetes/client-node';
 
 /**
  * A ListWatch of every Namespace (`name` undefined) or of the Namespace `name` alone. `listed` runs
- * after each successful list, before ListWatch goes on to watch (it may throw to stop there).
+ * after each successful list, before ListWatch goes on to watch (it may throw to stop there);
+ * `bounded` puts a deadline on the list call (first-list.ts).
  */
-export function namespaceInformer(api: CoreV1Api, watch: Watch, name: string | undefined, listed: () => void): ListWatch<V1Namespace> {
+export function namespaceInformer(
+  api: CoreV1Api,
+  watch: Watch,
+  name: string | undefined,
+  listed: () => void,
+  bounded: <T>(p: Promise<T>) => Promise<T> = (p) => p,
+): ListWatch<V1Namespace> {
   const fieldSelector = name === undefined ? undefined : `metadata.name=${name}`;
   const list = async (): Promise<V1NamespaceList> => {
-    const result = await api.listNamespace(fieldSelector === undefined ? {} : { fieldSelector });
+    const result = await bounded(api.listNamespace(fieldSelector === undefined ? {} : { fieldSelector }));
     listed();
     return result;
   };

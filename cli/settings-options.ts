@@ -34,6 +34,8 @@ export interface DeploymentFlags {
   checkInterval: string;
   name?: string;
   peer?: string[] | string;
+  memo: string;
+  memoSize: string;
 }
 
 /** How HAProxy reaches the agent: a 0600 unix socket (same host) or TCP. */
@@ -67,6 +69,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--check-interval': 'PGROUTE_CHECK_INTERVAL',
   '--name': 'PGROUTE_NAME',
   '--peer': 'PGROUTE_PEERS',
+  '--memo': 'PGROUTE_MEMO',
+  '--memo-size': 'PGROUTE_MEMO_SIZE',
 };
 
 /** `--bind (PGROUTE_BIND)`: how a refusal names a deployment flag. */
@@ -118,6 +122,8 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
     .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
+    .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
+    .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
@@ -145,6 +151,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
     replicas: parseReplicaFlags(f.name, f.peer),
+    memo: { ...base.memo, enabled: f.memo === 'on', size: Math.max(1, parseCount(label('--memo-size'), f.memoSize, 100_000_000)) },
   };
   return {
     settings,

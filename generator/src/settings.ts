@@ -64,6 +64,12 @@ export interface Settings {
   readonly restMs: number;
   /** This replica and its peers (HAProxy peers protocol); one replica unless --peer lists several. */
   readonly replicas: Replicas;
+  /**
+   * The verdict memo (docs/memo.md): HAProxy remembers which tenant target the agent chose for a
+   * startup's facts and routes repeats without asking. `size` entries at most, each forgotten
+   * `expire` after it was written.
+   */
+  readonly memo: { readonly enabled: boolean; readonly size: number; readonly expire: string };
   /** TLS on the public port; absent: SSLRequest is answered 'N'. */
   readonly tls?: {
     /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
@@ -99,6 +105,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     spares: 16,
     restMs: 10_000,
     replicas: singleReplica(),
+    memo: { enabled: false, size: 100_000, expire: '10m' },
   };
 }
 
@@ -121,6 +128,8 @@ export interface StatePaths {
   readonly serverState: string;
   /** The local peer's listener when no peer list is given (stick tables survive reloads through it). */
   readonly peersSocket: string;
+  /** The verdict memo's map (generator/src/memo/): memoizable tenant targets and their variables. */
+  readonly memoMap: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -138,5 +147,6 @@ export function statePaths(stateDir: string): StatePaths {
     cancelSocket: join(stateDir, 'haproxy-cancel.sock'),
     serverState: join(stateDir, 'haproxy-servers.state'),
     peersSocket: join(stateDir, 'haproxy-peers.sock'),
+    memoMap: join(stateDir, 'memo.map'),
   };
 }

@@ -42,7 +42,7 @@ log() { echo "memo bench: $*" >&2; }
 start() { local name="$1"; shift; setsid "$@" >"$RUN/$name.log" 2>&1 & STARTED=$!; echo "$STARTED" >>"$RUN/pids"; }
 stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 -- "-$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$1" 2>/dev/null || true; }
 tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done; }
-cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
+cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
 wait_tcp() { local deadline=$((SECONDS + $2)); until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do [ "$SECONDS" -lt "$deadline" ] || { log "nothing listens on $1"; exit 1; }; sleep 0.1; done; }
 admin() { /usr/bin/python3 -c '
 import socket,sys
@@ -67,7 +67,7 @@ RESULTS="$RUN/results.tsv"
 MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), node $(node -v), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '-wip')"
 
 for HAP in "${HAPROXIES[@]}"; do
-  VER="$("$HAP" -v 2>/dev/null | head -1 | awk '{ print $3 }')"
+  VER="$("$HAP" -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
   log "HAProxy $VER ($HAP)"
   # Static and Lua: the benchmark's own baseline configuration.
   start "baseline-$VER" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$P_STATIC" BENCH_LUA_PORT="$P_LUA" \

@@ -129,7 +129,7 @@ EOF
 import hashlib, sys
 for i in range(100000):
     print("set table pgroute-memo key %s data.gpt0 %d data.gpt1 %d" % (hashlib.sha256(str(i).encode()).hexdigest().upper(), i | 1, i))
-' | split -l 2000 - "$RUN/fill-$VER."
+' | split -l 100 - "$RUN/fill-$VER."
   for f in "$RUN/fill-$VER."*; do paste -sd';' "$f" | admin "$ADM" >/dev/null; done
   used="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
   rss1="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"

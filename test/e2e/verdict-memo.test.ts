@@ -38,6 +38,8 @@ function writeState(state: ReadonlyMap<string, TenantState>): void {
     // Only 127.0.0.2 may reach it: its verdict depends on the client address.
     { id: 'fenced', host: '127.0.0.1', port: serverPort(0), allow: ['127.0.0.2/32'] },
     { id: 'steady', host: '127.0.0.1', port: serverPort(1) },
+    // One connection at a time: a hit over the cap must get the cap's own ErrorResponse.
+    { id: 'capped', host: '127.0.0.1', port: serverPort(2), maxClientConnections: 1 },
   ];
   for (const [id, s] of state) {
     if (s.kind === 'absent') continue;
@@ -156,6 +158,27 @@ describe('the verdict memo', () => {
     expect(await clusterOf('steadz')).toBe('refused 3D000');
     const after = await metrics();
     expect(metric(after, 'pgroute_memo_hits_total') - metric(before, 'pgroute_memo_hits_total')).toBe(0);
+  });
+
+  it("counts hits against the tenant's limits and refuses over one with the agent's words", async () => {
+    expect(await clusterOf('capped')).toBe('three'); // the agent's verdict, remembered
+    const before = await metrics();
+    const session = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped' });
+    await session.connect();
+    try {
+      let refusal: (Error & { code?: string }) | undefined;
+      const second = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped' });
+      second.on('error', () => undefined);
+      await second.connect().catch((err: Error) => (refusal = err));
+      await second.end().catch(() => undefined);
+      expect(refusal?.code).toBe('53300');
+      expect(refusal?.message).toBe('too many connections for tenant "capped" (at most 1 at once)');
+      const after = await metrics();
+      // Both were hits: the session counted against the cap, the second refused by it.
+      expect(metric(after, 'pgroute_memo_hits_total') - metric(before, 'pgroute_memo_hits_total')).toBe(2);
+    } finally {
+      await session.end();
+    }
   });
 
   it('never serves from memory a verdict that depends on the client address (allowed networks)', async () => {

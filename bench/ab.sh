@@ -180,7 +180,7 @@ rendered() {
 }
 
 # cpu_ns <pid>: CPU time in ns of every live thread of the process (schedstat: ns resolution)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 # relaxed <state dir>: haproxy-relaxed.cfg + spoe-relaxed.conf next to the rendered files, the same
 # but for the waits on the agent (timeout processing 30s) and without health checks of the agent: the

@@ -36,6 +36,8 @@ export interface DeploymentFlags {
   checkInterval: string;
   name?: string;
   peer?: string[] | string;
+  memo: string;
+  memoSize: string;
 }
 
 /** How HAProxy reaches the agent: a 0600 unix socket (same host) or TCP. */
@@ -71,6 +73,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--peer': 'PGROUTE_PEERS',
   '--pause-timeout': 'PGROUTE_PAUSE_TIMEOUT',
   '--pause-max-held': 'PGROUTE_PAUSE_MAX_HELD',
+  '--memo': 'PGROUTE_MEMO',
+  '--memo-size': 'PGROUTE_MEMO_SIZE',
 };
 
 /** `--bind (PGROUTE_BIND)`: how a refusal names a deployment flag. */
@@ -124,6 +128,8 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
     .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume before it is refused (57P03); at most 10m', '30s'))
     .addOption(option('--pause-max-held <n>', 'most connections of one paused tenant held at once by this replica; more are refused at once (53300)', '200'))
+    .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
+    .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
@@ -155,6 +161,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
       timeoutMs: parsePauseTimeout(f.pauseTimeout),
       maxHeld: Math.max(1, parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000)),
     },
+    memo: { ...base.memo, enabled: f.memo === 'on', size: Math.max(1, parseCount(label('--memo-size'), f.memoSize, 100_000_000)) },
   };
   return {
     settings,

@@ -10,4 +10,7 @@ export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js
 export { quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';
+// The variables a verdict sets, for the generator's verdict memo map (generator/src/memo/).
+export { verdictActions } from './server/verdict-actions.js';
+export { VERDICT_VAR } from './server/spoe-contract.js';
 export { addressAllowed, networksProblem, parseNetwork, MAX_NETWORKS, type Network } from './decision/networks.js';

@@ -72,6 +72,11 @@ static double *lat = NULL;
 static size_t nlat = 0, caplat = 0;
 static int measuring = 0;
 static long opened = 0; /* connections opened while measuring (the <count> mode stops at <count>) */
+/* CONNLOAD_UNIQUE=1: every connection's application_name differs ("c" + 7 hex digits of a counter,
+   as long as "connload"), so no two StartupMessages are alike (a verdict memo's miss-heavy load). */
+static int unique = 0;
+static size_t appname_at = 0;
+static unsigned long sent_count = 0;
 
 static void open_slot(int i) {
   struct slot *s = &slots[i];
@@ -152,8 +157,11 @@ int main(int argc, char **argv) {
   /* StartupMessage 3.0: user, database, application_name */
   size_t o = 8;
   const char *kv[] = {"user", user, "database", db, "application_name", "connload"};
+  const char *u = getenv("CONNLOAD_UNIQUE");
+  unique = u != NULL && strcmp(u, "1") == 0;
   for (int k = 0; k < 6; k++) {
     size_t l = strlen(kv[k]) + 1;
+    if (k == 5) appname_at = o;
     memcpy(pkt + o, kv[k], l);
     o += l;
   }
@@ -188,6 +196,7 @@ int main(int argc, char **argv) {
       if (s->state == CONNECTING) {
         if (evs[k].events & (EPOLLERR | EPOLLHUP)) { finish(i, 0, &err_connect); continue; }
         if (evs[k].events & EPOLLOUT) {
+          if (unique) { char name[9]; snprintf(name, sizeof name, "c%07lx", sent_count++ & 0xfffffffUL); memcpy(pkt + appname_at, name, 8); }
           if (send(s->fd, pkt, pktlen, MSG_NOSIGNAL) != (ssize_t)pktlen) { finish(i, 0, &err_connect); continue; }
           s->state = READING;
           struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)i};

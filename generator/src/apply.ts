@@ -17,6 +17,7 @@ import type { Deployment, TenantSnapshot } from './model.js';
 import { isApplied, reconcile, type Applied } from './reconcile.js';
 import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
+import { memoPublisher, type MemoPublisher } from './memo/memo-runtime.js';
 
 export interface ApplierOptions {
   readonly settings: Settings;
@@ -49,13 +50,17 @@ export class Applier {
   #live = false;
   /** The `haproxy -c` warnings last logged: logged again only when they change. */
   #warnings = '';
+  /** The verdict memo's map, kept in step with every table the agent is given (docs/memo.md). */
+  readonly #memo: MemoPublisher | undefined;
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
     this.#templates = opts.templates ?? loadTemplates();
+    this.#memo = opts.settings.memo.enabled ? memoPublisher(this.#paths.adminSocket, this.#paths.memoMap) : undefined;
+    const memo = this.#memo;
     this.#effects = {
-      publish: (routes) => opts.store.replace(toRouteTable(routes)),
+      publish: (routes) => (memo === undefined ? opts.store.replace(toRouteTable(routes)) : memo.publish(routes, this.#live, () => opts.store.replace(toRouteTable(routes)))),
       runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
       save: () => this.#readFiles(),
       restore: (files) => this.#restore(files),
@@ -74,6 +79,11 @@ export class Applier {
 
   get layout(): Layout | undefined {
     return this.#applied?.layout;
+  }
+
+  /** Verdicts withdrawn from the memo since the start (0 with the memo off). */
+  get memoInvalidations(): number {
+    return this.#memo?.invalidations ?? 0;
   }
 
   /** The listeners and policy last applied. */
@@ -97,7 +107,7 @@ export class Applier {
     try {
       const { settings } = this.#opts;
       const previousLayout = this.#applied === undefined ? await readLayout(this.#paths.layout) : EMPTY_LAYOUT;
-      const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout });
+      const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout, memo: this.#memo !== undefined });
       kind = transition.kind;
       const done = await execute(transition, this.#effects, this.#opts.log);
       this.#applied = done.applied;
@@ -147,7 +157,7 @@ export class Applier {
   async #readFiles(): Promise<Map<string, string | undefined>> {
     const p = this.#paths;
     const files = new Map<string, string | undefined>();
-    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout]) {
+    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...(this.#memo === undefined ? [] : [p.memoMap])]) {
       files.set(path, await readFile(path, 'utf8').catch(() => undefined));
     }
     return files;

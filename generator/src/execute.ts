@@ -10,7 +10,8 @@ import type { RuntimeOp } from './plan.js';
 import type { Applied, GenerationPlan, Step, Transition } from './reconcile.js';
 
 export interface Effects<Saved = unknown> {
-  publish(routes: RouteTableDocument): void;
+  /** Gives the agent this table (async when HAProxy's verdict memo map is updated around it). */
+  publish(routes: RouteTableDocument): void | Promise<void>;
   /** Sends the operations' commands; resolves with how many were sent. */
   runtime(ops: readonly RuntimeOp[]): Promise<number>;
   /** The files a reload replaces, as they are now. */
@@ -56,7 +57,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
     switch (step.kind) {
       case 'publish':
-        effects.publish(step.routes);
+        await effects.publish(step.routes);
         break;
       case 'runtime':
         try {

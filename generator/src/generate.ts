@@ -13,6 +13,7 @@ import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
 import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { generationOf, type GenerationPlan } from './reconcile.js';
+import { memoEntries, memoMapFile } from './memo/memo-map.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 
 export interface Generation {
@@ -46,6 +47,9 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
   await ensureServerStateFile(paths.serverState);
+  // HAProxy loads the verdict memo's map at start: it must exist before the check and say what the
+  // agent's table of this generation says.
+  if (settings.memo.enabled) await writeIfChanged(paths.memoMap, memoMapFile(memoEntries(routes)));
   const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);

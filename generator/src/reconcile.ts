@@ -45,6 +45,8 @@ export interface ReconcileContext {
   readonly startsHaproxy: boolean;
   /** With nothing applied yet: the layout of a previous run (layout.json), so names survive restarts. */
   readonly previousLayout: Layout;
+  /** The verdict memo is on: its keys depend on the routing policy, so a policy change reloads (docs/memo.md). */
+  readonly memo?: boolean;
 }
 
 /** The files of one generation: haproxy.cfg and spoe.conf are rendered from these by the executor. */
@@ -115,7 +117,7 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
     return { kind: 'initial', steps, reasons: [], ops: [] };
   }
 
-  const plan = planChange(applied.layout, wanted, { now: ctx.now, spares: ctx.spares, restMs: ctx.restMs, forcedReload: forcedReasons(applied, deployment, wanted) });
+  const plan = planChange(applied.layout, wanted, { now: ctx.now, spares: ctx.spares, restMs: ctx.restMs, forcedReload: forcedReasons(applied, deployment, wanted, ctx.memo === true) });
   const interim: Step = { kind: 'publish', phase: 'interim', routes: routeTableDocument(deployment, snapshot, plan.interim) };
   // A failure restores the files and keeps the running state: the agent stays on the interim
   // table, a subset of what the still-running workers have.
@@ -151,8 +153,11 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
 }
 
 /** Reasons outside the tenants' backends that force a reload. */
-function forcedReasons(applied: Applied, deployment: Deployment, wanted: ReadonlyMap<string, Occupant>): string[] {
+function forcedReasons(applied: Applied, deployment: Deployment, wanted: ReadonlyMap<string, Occupant>, memo: boolean): string[] {
   const forced: string[] = [];
+  // A new worker starts with an empty memo; a policy change otherwise leaves entries the old
+  // policy chose, and an in-flight decision could write one after any clearing.
+  if (memo && !deepEqual(applied.deployment.policy, deployment.policy)) forced.push('routing policy changed (the verdict memo starts afresh)');
   if (applied.uncertain) forced.push('a previous apply failed part-way through the runtime API');
   if (!deepEqual(applied.deployment.listeners, deployment.listeners)) forced.push('listeners changed');
   if (!deepEqual(applied.deployment.replicas, deployment.replicas)) forced.push('replicas changed');

@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino';
 import { buildInfo, createAgentHttpServer, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type AgentMetrics, type Endpoint } from '../../agent/src/index.js';
+import { registerMemoMetrics } from './memo/memo-metrics.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 import { showProc } from './haproxy/reload.js';
@@ -84,6 +85,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const genMetrics = createGeneratorMetrics(metrics.registry, () => haproxyCli(adminSocket, `show table ${TENANTS_TABLE}`, 1_000).then(parseTenantCounters));
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
+  if (settings.memo.enabled) registerMemoMetrics(metrics.registry, { adminSocket, misses: () => metrics.hot.startupRoutes, invalidations: () => applier.memoInvalidations });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   // A source's first view may take long (an API server that does not answer is retried, never
   // given up on): meanwhile the metrics address answers, /readyz with 503 and what is awaited.

@@ -66,6 +66,12 @@ export interface Settings {
   readonly replicas: Replicas;
   /** Connections of a paused tenant (`pgroute tenant pause`): held at most this long, this many per tenant. */
   readonly pause: { readonly timeoutMs: number; readonly maxHeld: number };
+  /**
+   * The verdict memo (docs/memo.md): HAProxy remembers which tenant target the agent chose for a
+   * startup's facts and routes repeats without asking. `size` entries at most, each forgotten
+   * `expire` after it was written.
+   */
+  readonly memo: { readonly enabled: boolean; readonly size: number; readonly expire: string };
   /** TLS on the public port; absent: SSLRequest is answered 'N'. */
   readonly tls?: {
     /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
@@ -102,6 +108,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     restMs: 10_000,
     replicas: singleReplica(),
     pause: { timeoutMs: 30_000, maxHeld: 200 },
+    memo: { enabled: false, size: 100_000, expire: '10m' },
   };
 }
 
@@ -127,6 +134,8 @@ export interface StatePaths {
   readonly serverState: string;
   /** The local peer's listener when no peer list is given (stick tables survive reloads through it). */
   readonly peersSocket: string;
+  /** The verdict memo's map (generator/src/memo/): memoizable tenant targets and their variables. */
+  readonly memoMap: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -146,5 +155,6 @@ export function statePaths(stateDir: string): StatePaths {
     holdTlsSocket: join(stateDir, 'haproxy-hold-tls.sock'),
     serverState: join(stateDir, 'haproxy-servers.state'),
     peersSocket: join(stateDir, 'haproxy-peers.sock'),
+    memoMap: join(stateDir, 'memo.map'),
   };
 }

@@ -134,7 +134,7 @@ describe('SPOE contract: haproxy.cfg.hbs, partials and pgroute.lua', () => {
     const used = new Set([...everywhere.matchAll(new RegExp(`${escape(VAR)}([A-Za-z0-9_]+)`, 'g'))].map((m) => m[1]!));
     // Variables HAProxy sets itself: set-var(...) in the frontends, set-on-error/set-process-time in spoe.conf.
     const ownVars = new Set([
-      ...[...haproxyCfg.matchAll(new RegExp(`set-var\\(${escape(VAR)}([A-Za-z0-9_]+)\\)`, 'g'))].map((m) => m[1]!),
+      ...[...haproxyCfg.matchAll(new RegExp(`set-var(?:-fmt)?\\(${escape(VAR)}([A-Za-z0-9_]+)\\)`, 'g'))].map((m) => m[1]!),
       ...directive('option set-on-error'),
       ...directive('option set-process-time'),
     ]);

@@ -84,6 +84,7 @@ export function renderConfig(
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket),
     pause: pauseContext(settings, paths),
+    memo: settings.memo.enabled ? { map: paths.memoMap, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: settings.memo.size, expire: settings.memo.expire } : false,
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
 }
@@ -93,6 +94,10 @@ export function renderConfig(
  * 10 minutes after their last connection), and the client addresses of the last 10 seconds.
  */
 const POLICY_TABLES = { tenantsTableSize: '200k', clientsTableSize: '1m' };
+
+/** The verdict memo's tables (partials/memo-table.hbs; generator/src/memo/ reads them). */
+export const MEMO_TABLE = 'pgroute-memo';
+export const MEMO_HITS_TABLE = 'pgroute-memo-hits';
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The verdict memo (#13, docs/memo.md), router-only, side by side in one run per HAProxy version:
+# static HAProxy, the Lua router (bench/baselines), pgroute --memo off, pgroute --memo on with a
+# hit-heavy load (every connection sends the same StartupMessage) and a miss-heavy one (every
+# StartupMessage differs: CONNLOAD_UNIQUE=1). Per path: conn/s (concurrency 8, rounds in rotating
+# order) and CPU time per connection of HAProxy and of pgroute's node process (agent + generator),
+# from /proc schedstat over each measured window. Then the memo's memory at 100,000 entries.
+#
+#   bench/memo.sh [haproxy binary or launcher...]   default: /usr/sbin/haproxy and the 3.0 launcher
+#   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
+#   BENCH_MEMO_OUT=bench/results/x.md               where the Markdown tables go (also printed)
+#
+# Uses the built dist/ (run `npm run build` first). Ports 23600-23699 (test port block 36).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+HAPROXIES=("$@")
+[ "${#HAPROXIES[@]}" -gt 0 ] || HAPROXIES=(/usr/sbin/haproxy /var/cache/pgroute/haproxy-roots/haproxy-3.0)
+ROUNDS="${BENCH_MEMO_ROUNDS:-2}"
+SECONDS_PER="${BENCH_MEMO_SECONDS:-5}"
+OUT="${BENCH_MEMO_OUT:-bench/results/2026-12-06-session5-memo-run.md}"
+B=23600
+P_STATIC=$((B + 1)); P_LUA=$((B + 2)); P_OFF=$((B + 3)); P_OFF_HTTP=$((B + 5)); P_ON=$((B + 6)); P_ON_HTTP=$((B + 8)); P_FAKE=$((B + 20))
+
+RUN="$(mktemp -d /tmp/pgroute-memo-bench.XXXXXX)"
+: >"$RUN/pids"
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  while read -r pid; do
+    [ -n "${pid:-}" ] || continue
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done <"$RUN/pids"
+  if [ "$rc" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$RUN"; else echo "memo bench: scratch directory kept: $RUN" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { echo "memo bench: $*" >&2; }
+start() { local name="$1"; shift; setsid "$@" >"$RUN/$name.log" 2>&1 & STARTED=$!; echo "$STARTED" >>"$RUN/pids"; }
+stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 -- "-$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$1" 2>/dev/null || true; }
+tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done; }
+cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
+wait_tcp() { local deadline=$((SECONDS + $2)); until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do [ "$SECONDS" -lt "$deadline" ] || { log "nothing listens on $1"; exit 1; }; sleep 0.1; done; }
+admin() { /usr/bin/python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+out=b""
+while True:
+    d=s.recv(65536)
+    if not d: break
+    out+=d
+sys.stdout.write(out.decode())' "$1"; }
+
+gcc -O2 -Wall -Wextra -o "$RUN/fakepg" bench/c/fakepg.c
+gcc -O2 -Wall -Wextra -o "$RUN/connload" bench/c/connload.c
+[ -f dist/cli/pgroute.js ] || { log "dist/cli/pgroute.js missing: run npm run build"; exit 1; }
+start fakepg "$RUN/fakepg" "$P_FAKE"
+wait_tcp "$P_FAKE" 10
+# No per-tenant rate limit: the default (1000 new connections a second) would refuse part of the load.
+printf 'tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n    maxConnectionRate: 0\n' "$P_FAKE" >"$RUN/tenants.yaml"
+
+RESULTS="$RUN/results.tsv"
+: >"$RESULTS"
+MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), node $(node -v), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '-wip')"
+
+for HAP in "${HAPROXIES[@]}"; do
+  VER="$("$HAP" -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
+  log "HAProxy $VER ($HAP)"
+  # Static and Lua: the benchmark's own baseline configuration.
+  start "baseline-$VER" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$P_STATIC" BENCH_LUA_PORT="$P_LUA" \
+    BENCH_TENANT_PORT="$P_FAKE" BENCH_PIDFILE="$RUN/baseline-$VER.pid" "$HAP" -db -f bench/baselines/haproxy-baseline.cfg
+  BASE_PID=$STARTED
+  start "off-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/off-$VER" \
+    --port "$P_OFF" --bind 127.0.0.1 --agent-http-port "$P_OFF_HTTP" --stats-port 0 --log off --memo off
+  OFF_PID=$STARTED
+  start "on-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/on-$VER" \
+    --port "$P_ON" --bind 127.0.0.1 --agent-http-port "$P_ON_HTTP" --stats-port 0 --log off --memo on
+  ON_PID=$STARTED
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON"; do wait_tcp "$p" 60; done
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON"; do
+    "$RUN/connload" "$p" 1 2 0 app bench 1 | grep -q '"ok":1,' || { log "port $p does not route"; exit 1; }
+  done
+
+  # path -> port, unique packets, the processes whose CPU counts as HAProxy / as the agent
+  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON)
+  declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1)
+  declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID)
+  PATHS=(static lua memo-off memo-on-hits memo-on-misses)
+  # Warm-up (JIT, pools, the memo's first entry), not measured.
+  for path in "${PATHS[@]}"; do CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 1 0 app bench >/dev/null; done
+  for r in $(seq 1 "$ROUNDS"); do
+    # Rotate the order each round, so that no path always runs first or last.
+    ORDER=("${PATHS[@]:$(((r - 1) % ${#PATHS[@]}))}" "${PATHS[@]:0:$(((r - 1) % ${#PATHS[@]}))}")
+    for path in "${ORDER[@]}"; do
+      owner="${OWNER[$path]}"
+      # HAProxy: every haproxy process under the owner (baseline: itself); agent: pgroute's node process.
+      if [ "$path" = static ] || [ "$path" = lua ]; then hap_pids="$owner"; agent_pids=""; else
+        node_pid="$(pgrep -P "$owner" -x node || echo "$owner")"
+        hap_pids="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tr '\n' ' ')"; agent_pids="$node_pid"
+      fi
+      # shellcheck disable=SC2086
+      h0="$(cpu_ns $hap_pids)"; a0="$(cpu_ns $agent_pids)"
+      out="$(CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 "$SECONDS_PER" 0 app bench)"
+      # shellcheck disable=SC2086
+      h1="$(cpu_ns $hap_pids)"; a1="$(cpu_ns $agent_pids)"
+      load="$(cut -d' ' -f1 /proc/loadavg)"
+      python3 - "$VER" "$r" "$path" "$out" "$h0" "$h1" "$a0" "$a1" "$load" >>"$RESULTS" <<'EOF'
+import json, sys
+ver, r, path, out, h0, h1, a0, a1, load = sys.argv[1:]
+o = json.loads(out)
+# No warm-up inside the run: the CPU window and the connections counted are the same.
+conns_total = max(1, o["ok"] + o["errors"])
+print("\t".join([ver, r, path, f'{o["rate"]:.0f}', str(o["errors"]), f'{(int(h1) - int(h0)) / 1000 / conns_total:.1f}', f'{(int(a1) - int(a0)) / 1000 / conns_total:.1f}', f'{o["p50Ms"]:.3f}', load]))
+EOF
+      tail -1 "$RESULTS" >&2
+    done
+  done
+
+  # Memo memory at 100,000 entries: HAProxy's worker RSS and pool use before and after filling the table.
+  ADM="$RUN/on-$VER/haproxy-admin.sock"
+  node_pid="$(pgrep -P "$ON_PID" -x node || echo "$ON_PID")"
+  worker="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tail -1)"
+  rss0="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
+  echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool0-$VER" || true
+  python3 -c '
+import hashlib, sys
+for i in range(100000):
+    print("set table pgroute-memo key %s data.gpt0 %d data.gpt1 %d" % (hashlib.sha256(str(i).encode()).hexdigest().upper(), i | 1, i))
+' | split -l 100 - "$RUN/fill-$VER."
+  for f in "$RUN/fill-$VER."*; do paste -sd';' "$f" | admin "$ADM" >/dev/null; done
+  used="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
+  rss1="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
+  echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool1-$VER" || true
+  printf 'MEMORY\t%s\t%s\t%s\t%s\t%s\t%s\n' "$VER" "$used" "$rss0" "$rss1" "$(tr '\n' ' ' <"$RUN/pool0-$VER")" "$(tr '\n' ' ' <"$RUN/pool1-$VER")" >>"$RESULTS"
+  tail -1 "$RESULTS" >&2
+  stop_group "$ON_PID"; stop_group "$OFF_PID"; stop_group "$BASE_PID"
+  sleep 1
+done
+
+python3 - "$RESULTS" "$MACHINE" "$ROUNDS" "$SECONDS_PER" >"$RUN/report.md" <<'EOF'
+import sys, statistics
+path, machine, rounds, secs = sys.argv[1:5]
+rows, mem = [], []
+for line in open(path):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "MEMORY": mem.append(f[1:])
+    else: rows.append(f)
+vers = list(dict.fromkeys(r[0] for r in rows))
+paths = ["static", "lua", "memo-off", "memo-on-hits", "memo-on-misses"]
+def agg(ver, p, i):
+    v = [float(r[i]) for r in rows if r[0] == ver and r[2] == p]
+    return statistics.mean(v) if v else float("nan")
+print("## Ratios first (router-only conn/s, mean of %s rounds x %s s, concurrency 8)\n" % (rounds, secs))
+print("| HAProxy | memo off / static | memo on, hits / static | memo on, misses / static | memo on, hits / Lua | memo on, hits / memo off | Lua / static |")
+print("|---|---|---|---|---|---|---|")
+for v in vers:
+    s, l, off, hit, miss = (agg(v, p, 3) for p in paths)
+    print(f"| {v} | {off/s:.2f} | **{hit/s:.2f}** | {miss/s:.2f} | {hit/l:.2f} | {hit/off:.2f} | {l/s:.2f} |")
+print("\n## Per path\n")
+print("| HAProxy | path | conn/s | errors | HAProxy CPU µs/conn | agent (node) CPU µs/conn | p50 connect ms | load avg |")
+print("|---|---|---|---|---|---|---|---|")
+for v in vers:
+    for p in paths:
+        errs = sum(int(r[4]) for r in rows if r[0] == v and r[2] == p)
+        loads = [r[8] for r in rows if r[0] == v and r[2] == p]
+        print(f"| {v} | {p} | {agg(v,p,3):.0f} | {errs} | {agg(v,p,5):.1f} | {agg(v,p,6):.1f} | {agg(v,p,7):.3f} | {', '.join(loads)} |")
+print("\n## Memo memory at 100,000 entries (filled through the admin socket: 64-hex keys, gpt0/gpt1 set)\n")
+print("| HAProxy | entries | worker VmRSS before kB | after kB | per entry bytes | pools before | pools after |")
+print("|---|---|---|---|---|---|---|")
+for m in mem:
+    ver, used, r0, r1, p0, p1 = m
+    per = (int(r1) - int(r0)) * 1024 / max(1, int(used or 0))
+    print(f"| {ver} | {used} | {r0} | {r1} | {per:.0f} | {p0} | {p1} |")
+print(f"\nMachine: {machine}. Raw rows: version, round, path, conn/s, errors, HAProxy µs/conn, agent µs/conn, p50 ms, load.\n")
+print("```")
+for r in rows: print("\t".join(r))
+print("```")
+EOF
+cat "$RUN/report.md"
+cp "$RUN/report.md" "$OUT"
+log "written to $OUT"

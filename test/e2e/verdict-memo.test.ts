@@ -6,13 +6,13 @@
 // reloaded): after each change is published no connection reaches a stale destination and none is
 // refused that the agent routes.
 
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { startUp, writeTenantsFile } from '../support/pgroute.js';
+import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { sleep, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { errorResponseOf, exchange } from '../support/wire.js';
 
@@ -64,6 +64,13 @@ async function metrics(): Promise<Map<string, number>> {
 }
 
 const metric = (m: Map<string, number>, name: string): number => m.get(name) ?? 0;
+
+/** Connections the agent holds for paused tenants now. */
+async function heldConnections(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('pgroute_agent_held_connections '));
+  return line === undefined ? NaN : Number(line.split(' ').pop());
+}
 
 /**
  * The metrics once `name` has grown by at least `by` since `since` (a scrape reuses HAProxy's
@@ -199,6 +206,27 @@ describe('the verdict memo', () => {
     for (let i = 0; i < 3; i++) expect(await rawOutcome(packet, '127.0.0.1')).toBe('refused 3D000');
     expect(await clusterOf('fenced', '127.0.0.2')).toBe('one');
     expect(await clusterOf('fenced', '127.0.0.1')).toBe('refused 3D000');
+  });
+
+  it('holds a paused tenant\'s connection even when its startup is remembered, and routes it from the agent at resume', async () => {
+    expect(await clusterOf('steady')).toBe('two');
+    const before = await metrics();
+    expect(await clusterOf('steady')).toBe('two');
+    await metricsOnce(before, 'pgroute_memo_hits_total', 1); // remembered: the next one would be a hit
+    const stateDir = `${dir}/state`;
+    const pause = await runCliOnce(['tenant', 'pause', 'steady', '--state-dir', stateDir]);
+    expect(pause.code).toBe(0);
+    await waitFor(() => /"paused": true/.test(readFileSync(`${stateDir}/routes.json`, 'utf8')), { what: 'routes.json to say paused', timeoutMs: 10_000, intervalMs: 20 });
+    try {
+      // Published: the same startup must now wait for the resume, not be routed from memory.
+      const held = clusterOf('steady');
+      await waitFor(async () => (await heldConnections()) >= 1, { what: 'the remembered startup to be held', timeoutMs: 10_000, intervalMs: 20 });
+      const resume = await runCliOnce(['tenant', 'resume', 'steady', '--state-dir', stateDir]);
+      expect(resume.code).toBe(0);
+      expect(await held).toBe('two');
+    } finally {
+      await runCliOnce(['tenant', 'resume', 'steady', '--state-dir', stateDir]);
+    }
   });
 
   it('under churn (add, move, disable, remove, reload) routes no connection by a stale verdict once a change is published, and refuses none the agent routes', async () => {

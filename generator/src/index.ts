@@ -31,7 +31,7 @@ export { MergedSource, mergeViews } from './sources/merged.js';
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
-export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type ReplicaWatch, type RunOptions, type Running } from './run.js';
+export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type DurableAccess, type ReplicaWatch, type RunOptions, type Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';
@@ -86,3 +86,4 @@ export const loadSecretStore = () => import('./tls/secret-store.js');
 export const loadDockerSource = () => import('./sources/docker.js');
 export const loadKubernetesSource = () => import('./sources/kubernetes.js');
 export const loadKubernetesPeers = () => import('./replicas/kubernetes-peers.js');
+export const loadAccessConfigMap = () => import('./replicas/access-configmap.js');

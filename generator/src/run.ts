@@ -2,6 +2,7 @@
 // the agent in this process, and HAProxy either spawned here (master-worker) or running beside us on
 // the same state dir (containers).
 
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type Endpoint } from '../../agent/src/index.js';
 import { Applier } from './apply.js';
@@ -21,6 +22,8 @@ import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
 import { startAccessSync } from './replicas/access-sync.js';
+import type { AccessStore } from './replicas/access-configmap.js';
+import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -38,6 +41,8 @@ export interface RunOptions {
    */
   readonly startRenewal?: () => RenewalWatch | undefined;
   readonly drain: DrainOptions;
+  /** Where the access switch is kept durable beyond the state dir (Kubernetes: a ConfigMap). */
+  readonly durableAccess?: DurableAccess;
   /** Where the replicas come from at runtime (Kubernetes); absent: Settings.replicas, fixed. */
   readonly replicas?: ReplicaWatch;
 }
@@ -85,9 +90,12 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const store = new RouteStore(EMPTY_ROUTE_TABLE);
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
+  // The durable switches before the first configuration, so that it already refuses what they refuse.
+  const durable = opts.durableAccess === undefined ? undefined : await startDurableAccess(settings.stateDir, opts.durableAccess, log);
   // The replicas first, so that the first configuration already names them.
   if (opts.replicas !== undefined) pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
   await pipeline.start().catch(async (err: unknown) => {
+    await durable?.stop();
     await opts.replicas?.stop();
     throw err;
   });
@@ -158,6 +166,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       clearInterval(workers);
       external?.stop();
       await access.stop();
+      await durable?.stop();
       await renewal?.stop();
       await opts.replicas?.stop();
       await pipeline.stop();
@@ -179,6 +188,17 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     : new Promise<number>(() => {});
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
+}
+
+export interface DurableAccess {
+  readonly store: AccessStore;
+  readonly pointer: StorePointer;
+}
+
+async function startDurableAccess(stateDir: string, d: DurableAccess, log: Logger): Promise<AccessPersistence> {
+  const { startAccessPersistence } = await import('./replicas/access-durable.js');
+  await mkdir(stateDir, { recursive: true });
+  return startAccessPersistence({ stateDir, adminSocket: statePaths(stateDir).adminSocket, store: d.store, pointer: d.pointer, log });
 }
 
 /** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */

@@ -19,7 +19,7 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
-export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, type Peer, type Replicas } from './replicas/peers.js';
+export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess } from './access.js';
 
 // Tenant sources, the pipeline and its applier.

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { deepEqual } from '../equal.js';
 import { defaultKubeConfig } from '../sources/kubernetes.js';
 import { TimedWatch } from '../sources/kubernetes/timed-watch.js';
-import { peersOfSlices, replicasOfSlices } from './endpoint-slices.js';
+import { peersOfSlices, replicasOfSlices, shortenedPods } from './endpoint-slices.js';
 import type { Replicas } from './peers.js';
 
 export interface KubernetesPeersOptions {
@@ -35,6 +35,7 @@ export class KubernetesPeers {
   #attempt = 0;
   #restart: NodeJS.Timeout | undefined;
   #soon: NodeJS.Immediate | undefined;
+  readonly #warned = new Set<string>();
 
   constructor(opts: KubernetesPeersOptions) {
     this.#o = opts;
@@ -51,7 +52,13 @@ export class KubernetesPeers {
     const emit = (): void => {
       this.#soon = undefined;
       if (this.#stopped || this.#informer === undefined) return;
-      const replicas = replicasOfSlices(this.#o.self, peersOfSlices(this.#informer.list(), this.#o.port), this.#o.port);
+      const slices = this.#informer.list();
+      for (const s of shortenedPods(slices)) {
+        if (this.#warned.has(s.pod)) continue;
+        this.#warned.add(s.pod);
+        log.warn({ pod: s.pod, peer: s.peer }, "a pod name is longer than HAProxy's 63-character peer name: its peer name is derived from it (the pod derives the same for itself)");
+      }
+      const replicas = replicasOfSlices(this.#o.self, peersOfSlices(slices, this.#o.port), this.#o.port);
       if (this.#last !== undefined && deepEqual(replicas, this.#last)) return;
       const initial = this.#last === undefined;
       this.#last = replicas;

@@ -127,20 +127,24 @@ interface RateRound {
   readonly p50: number;
   /** CPU seconds per connection of the measured replica (its node + HAProxy), in µs. */
   readonly cpuUs: number;
+  /** Of which HAProxy (the processes under pgroute's node process), in µs. */
+  readonly haproxyUs: number;
   /** The same for the other two replicas (receiving the replicated records), in µs per connection. */
   readonly othersUs: number;
 }
 
 async function rate(port: number, measured: ProcessHandle, others: readonly ProcessHandle[], seconds: number): Promise<RateRound> {
   const c0 = treeCpu(measured.pid ?? 0);
+  const n0 = procCpu(measured.pid ?? 0);
   const o0 = others.reduce((s, p) => s + treeCpu(p.pid ?? 0), 0);
   // The tenant has no connection-rate limit (maxConnectionRate: 0): errors are real failures.
   const r = JSON.parse(execFileSync(join(BIN, 'connload'), [String(port), '8', String(seconds), '1', 'app', 'fake'], { encoding: 'utf8' })) as { ok: number; errors: number; rate: number; p50Ms: number };
   const c1 = treeCpu(measured.pid ?? 0);
+  const n1 = procCpu(measured.pid ?? 0);
   const o1 = others.reduce((s, p) => s + treeCpu(p.pid ?? 0), 0);
   // The CPU includes the 1 s warm-up: counted per connection over all of them (rate * (seconds + 1) approximately).
   const conns = r.rate * (seconds + 1);
-  return { rate: r.rate, errors: r.errors, p50: r.p50Ms, cpuUs: ((c1 - c0) / conns) * 1e6, othersUs: ((o1 - o0) / conns) * 1e6 };
+  return { rate: r.rate, errors: r.errors, p50: r.p50Ms, cpuUs: ((c1 - c0) / conns) * 1e6, haproxyUs: ((c1 - c0 - (n1 - n0)) / conns) * 1e6, othersUs: ((o1 - o0) / conns) * 1e6 };
 }
 
 async function scale(dir: string, withPeers: boolean, n: number): Promise<{ wallMs: number; cpuS: number; rssMb: number }> {
@@ -238,10 +242,10 @@ async function main(): Promise<void> {
   say();
   say(`Fake backend (bench/c/fakepg.c), load client bench/c/connload.c (concurrency 8, ${seconds} s after 1 s of warm-up), rounds alternating. Off: one \`pgroute up\` without a peer list (its local peer on a unix socket, one cancel table). On: replica r1 of three peered replicas (three cancel tables, every record replicated to r2 and r3). All connections come from 127.0.0.1: one cancel record updated at every connection, the worst case for replication traffic.`);
   say();
-  say('| variant | conn/s (rounds) | p50 connect | CPU µs/conn (replica) | CPU µs/conn (the other two replicas) | errors |');
-  say('|---|---|---|---|---|---|');
+  say('| variant | conn/s (rounds) | p50 connect | CPU µs/conn (replica) | of which HAProxy | CPU µs/conn (the other two replicas) | errors |');
+  say('|---|---|---|---|---|---|---|');
   const row = (name: string, rs: readonly RateRound[]): void =>
-    say(`| ${name} | ${mean(rs.map((r) => r.rate)).toFixed(0)} (${rs.map((r) => r.rate.toFixed(0)).join(', ')}) | ${mean(rs.map((r) => r.p50)).toFixed(2)} ms | ${mean(rs.map((r) => r.cpuUs)).toFixed(0)} | ${rs.some((r) => r.othersUs > 0) ? mean(rs.map((r) => r.othersUs)).toFixed(0) : '-'} | ${rs.reduce((a, r) => a + r.errors, 0)} |`);
+    say(`| ${name} | ${mean(rs.map((r) => r.rate)).toFixed(0)} (${rs.map((r) => r.rate.toFixed(0)).join(', ')}) | ${mean(rs.map((r) => r.p50)).toFixed(2)} ms | ${mean(rs.map((r) => r.cpuUs)).toFixed(0)} | ${mean(rs.map((r) => r.haproxyUs)).toFixed(0)} | ${rs.some((r) => r.othersUs > 0) ? mean(rs.map((r) => r.othersUs)).toFixed(0) : '-'} | ${rs.reduce((a, r) => a + r.errors, 0)} |`);
   row('local peer only (off)', off);
   row('3 peers (on)', on);
   say();

@@ -2,7 +2,7 @@
 // the agent in this process, and HAProxy either spawned here (master-worker) or running beside us on
 // the same state dir (containers).
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { buildInfo, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type Endpoint } from '../../agent/src/index.js';
 import { Applier } from './apply.js';
@@ -91,7 +91,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const applier = new Applier({ settings, store, log, metrics: genMetrics, startsHaproxy: opts.spawnHaproxy });
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   // The durable switches before the first configuration, so that it already refuses what they refuse.
-  const durable = opts.durableAccess === undefined ? undefined : await startDurableAccess(settings.stateDir, opts.durableAccess, log);
+  const durable = await startDurableAccess(settings.stateDir, opts.durableAccess, log);
   // The replicas first, so that the first configuration already names them.
   if (opts.replicas !== undefined) pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
   await pipeline.start().catch(async (err: unknown) => {
@@ -195,8 +195,10 @@ export interface DurableAccess {
   readonly pointer: StorePointer;
 }
 
-async function startDurableAccess(stateDir: string, d: DurableAccess, log: Logger): Promise<AccessPersistence> {
-  const { startAccessPersistence } = await import('./replicas/access-durable.js');
+async function startDurableAccess(stateDir: string, d: DurableAccess | undefined, log: Logger): Promise<AccessPersistence | undefined> {
+  const { pointerPath, startAccessPersistence } = await import('./replicas/access-durable.js');
+  // A pointer left by an earlier run with a store would send `pgroute tenant` to a store no longer kept.
+  if (d === undefined) return void (await rm(pointerPath(stateDir), { force: true }));
   await mkdir(stateDir, { recursive: true });
   return startAccessPersistence({ stateDir, adminSocket: statePaths(stateDir).adminSocket, store: d.store, pointer: d.pointer, log });
 }

@@ -4,6 +4,7 @@
 // dir before anything else, written back when access.json learns a switch. Ports: portBlock(30).
 
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -116,11 +117,31 @@ describe('startAccessPersistence', () => {
     }
   });
 
-  it('goes on without a ConfigMap that does not answer within the bound', async () => {
+  it('goes on without a ConfigMap that does not answer within the bound, and teaches the table what it holds once it answers', async () => {
+    // HAProxy's admin socket, as far as `set table` goes: records the commands, answers nothing (success).
+    const commands: string[] = [];
+    const admin = createServer((c) => {
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => {
+        commands.push(...d.split('\n').flatMap((l) => l.split('; ')).filter((x) => x !== '' && x !== 'quit'));
+        c.end();
+      });
+    });
+    const socket = join(dir, 'admin.sock');
+    await new Promise<void>((res) => admin.listen(socket, res));
     const t = Date.now();
-    const p = await startAccessPersistence({ stateDir: dir, adminSocket: join(dir, 'none.sock'), store: store(), pointer: { configMap: REF }, log: silentLog, intervalMs: 50, loadLimitMs: 300 });
-    expect(Date.now() - t).toBeLessThan(5_000);
-    expect((await readAccess(dir)).entries).toEqual({});
-    await p.stop();
+    const p = await startAccessPersistence({ stateDir: dir, adminSocket: socket, store: store(), pointer: { configMap: REF }, log: silentLog, intervalMs: 50, loadLimitMs: 300 });
+    try {
+      expect(Date.now() - t).toBeLessThan(5_000);
+      expect((await readAccess(dir)).entries).toEqual({});
+      // The ConfigMap appears (the API server answers again): its switch goes to the replicated
+      // table, from where access-sync learns it (this module never writes access.json after start).
+      fake.createConfigMap({ namespace: NS, name: NAME, data: { [ACCESS_CONFIGMAP_KEY]: configMapText({ acme: e('disabled', 100) }) } });
+      await expect.poll(() => commands, { timeout: 5_000 }).toContain(`set table pgroute-access key acme data.gpt0 ${100 * 4 + 1}`);
+      expect((await readAccess(dir)).entries).toEqual({});
+    } finally {
+      await p.stop();
+      admin.close();
+    }
   });
 });

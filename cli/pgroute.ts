@@ -27,7 +27,7 @@ import { addDeploymentFlags, label, metricsAddressFromFlags, settingsFromFlags, 
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { addDrainFlags, drainFromFlags, type DrainFlags } from './drain.js';
-import { addKubePeersFlags, kubePeersFromFlags, type KubePeersFlags } from './kube-peers.js';
+import { addKubePeersFlags, durableAccessFromFlags, kubePeersFromFlags, type KubePeersFlags } from './kube-peers.js';
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerPlanCommand } from './plan.js';
@@ -177,6 +177,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
   const source = await sourceFromFlags(flags, fallbackListener, log);
   const replicas = await kubePeersFromFlags(flags, settings, log);
+  const durableAccess = await durableAccessFromFlags(flags);
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
@@ -186,6 +187,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
     spawnHaproxy: flags.spawnHaproxy,
     drain,
     ...(replicas === undefined ? {} : { replicas }),
+    ...(durableAccess === undefined ? {} : { durableAccess }),
     log,
   });
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parseListenAddress, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
-import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, parseReplicas, peerEntries, peerNameProblem, PeersProblem, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
 import type { Endpoint } from '../agent/src/index.js';
 import { parseStatsAllow } from './stats-allow.js';
 
@@ -186,7 +186,7 @@ export function metricsAddressFromFlags(f: { metricsAddress?: string | undefined
 function parseReplicaFlags(name: string | undefined, peer: string[] | string | undefined): Replicas {
   const entries = peerEntries(peer);
   if (name !== undefined) {
-    const problem = peerNameProblem(name);
+    const problem = peerNameProblem(shortPeerName(name));
     if (problem !== undefined) refuse(label('--name'), problem, name);
   }
   try {

@@ -66,7 +66,8 @@ async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
 
 /** `written to <file> and HAProxy's table pgroute-access; replicated to peers b, c through HAProxy peers (...)` */
 function whereWritten(w: AccessWritten): string {
-  const head = `written to ${w.file} and HAProxy's table ${w.table}`;
+  const durable = w.durable === undefined ? '' : w.durable.problem === undefined ? `, the ${w.durable.where}` : ` (not yet the ${w.durable.where}: ${w.durable.problem}; the running pgroute retries)`;
+  const head = `written to ${w.file}${durable} and HAProxy's table ${w.table}`;
   if (w.peers.length === 0) return `${head} (no other replica is configured)`;
   return `${head}; replicated to peers ${w.peers.join(', ')} through HAProxy peers (a peer that is down learns it when it reconnects)`;
 }

@@ -19,7 +19,7 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
-export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, type Peer, type Replicas } from './replicas/peers.js';
+export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess } from './access.js';
 
 // Tenant sources, the pipeline and its applier.
@@ -31,7 +31,7 @@ export { MergedSource, mergeViews } from './sources/merged.js';
 export { Pipeline } from './pipeline.js';
 export { Applier } from './apply.js';
 export { createGeneratorMetrics } from './metrics.js';
-export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type ReplicaWatch, type RunOptions, type Running } from './run.js';
+export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type DurableAccess, type ReplicaWatch, type RunOptions, type Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';
@@ -88,3 +88,4 @@ export const loadSecretStore = () => import('./tls/secret-store.js');
 export const loadDockerSource = () => import('./sources/docker.js');
 export const loadKubernetesSource = () => import('./sources/kubernetes.js');
 export const loadKubernetesPeers = () => import('./replicas/kubernetes-peers.js');
+export const loadAccessConfigMap = () => import('./replicas/access-configmap.js');

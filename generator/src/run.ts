@@ -2,6 +2,7 @@
 // the agent in this process, and HAProxy either spawned here (master-worker) or running beside us on
 // the same state dir (containers).
 
+import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { buildInfo, createAgentHttpServer, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type AgentMetrics, type Endpoint } from '../../agent/src/index.js';
 import { registerMemoMetrics } from './memo/memo-metrics.js';
@@ -22,6 +23,8 @@ import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
 import { startAccessSync } from './replicas/access-sync.js';
+import type { AccessStore } from './replicas/access-configmap.js';
+import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -39,6 +42,8 @@ export interface RunOptions {
    */
   readonly startRenewal?: () => RenewalWatch | undefined;
   readonly drain: DrainOptions;
+  /** Where the access switch is kept durable beyond the state dir (Kubernetes: a ConfigMap). */
+  readonly durableAccess?: DurableAccess;
   /** Where the replicas come from at runtime (Kubernetes); absent: Settings.replicas, fixed. */
   readonly replicas?: ReplicaWatch;
 }
@@ -89,9 +94,14 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   const pipeline = new Pipeline({ source: opts.source, applier, deployment: opts.deployment, log, metrics: genMetrics, stateDir: settings.stateDir });
   // A source's first view may take long (an API server that does not answer is retried, never
   // given up on): meanwhile the metrics address answers, /readyz with 503 and what is awaited.
-  let awaited = opts.replicas !== undefined ? 'the replica list (kubernetes endpointslices)' : `the first view of the ${opts.source.name} source`;
+  const firstView = opts.replicas !== undefined ? 'the replica list (kubernetes endpointslices)' : `the first view of the ${opts.source.name} source`;
+  let awaited = opts.durableAccess !== undefined ? 'the access switch ConfigMap' : firstView;
   const starting = await startingHttp(metrics, opts.metricsAddress, () => `starting: waiting for ${awaited}`);
+  let durable: AccessPersistence | undefined;
   try {
+    // The durable switches before the first configuration, so that it already refuses what they refuse.
+    durable = await startDurableAccess(settings.stateDir, opts.durableAccess, log);
+    awaited = firstView;
     // The replicas first, so that the first configuration already names them.
     if (opts.replicas !== undefined) {
       pipeline.setReplicas(await opts.replicas.start((r) => pipeline.setReplicas(r)));
@@ -99,6 +109,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
     }
     await pipeline.start();
   } catch (err) {
+    await durable?.stop();
     await opts.replicas?.stop();
     throw err;
   } finally {
@@ -171,6 +182,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       clearInterval(workers);
       external?.stop();
       await access.stop();
+      await durable?.stop();
       await renewal?.stop();
       await opts.replicas?.stop();
       await pipeline.stop();
@@ -212,6 +224,19 @@ async function startingHttp(metrics: AgentMetrics, at: Endpoint, waiting: () => 
         server.closeAllConnections();
       }),
   };
+}
+
+export interface DurableAccess {
+  readonly store: AccessStore;
+  readonly pointer: StorePointer;
+}
+
+async function startDurableAccess(stateDir: string, d: DurableAccess | undefined, log: Logger): Promise<AccessPersistence | undefined> {
+  const { pointerPath, startAccessPersistence } = await import('./replicas/access-durable.js');
+  // A pointer left by an earlier run with a store would send `pgroute tenant` to a store no longer kept.
+  if (d === undefined) return void (await rm(pointerPath(stateDir), { force: true }));
+  await mkdir(stateDir, { recursive: true });
+  return startAccessPersistence({ stateDir, adminSocket: statePaths(stateDir).adminSocket, store: d.store, pointer: d.pointer, log });
 }
 
 /** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */

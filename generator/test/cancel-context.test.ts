@@ -46,7 +46,7 @@ describe('cancel tables', () => {
     const { cfg, spoe } = rendered();
     const tables = declaredBackends(cfg).filter((b) => b.startsWith('pgroute-cancels'));
     expect(tables).toEqual(['pgroute-cancels-r1', 'pgroute-cancels-r2', 'pgroute-cancels-r3']);
-    for (const t of tables) expect(cfg).toMatch(new RegExp(`backend ${t.replace(/[.-]/g, '\\$&')}\\n    stick-table type ipv6 size 100k expire 24h store gpt\\(8\\),gpc\\(1\\) peers pgroute\\n`));
+    for (const t of tables) expect(cfg).toMatch(new RegExp(`backend ${t.replace(/[.-]/g, '\\$&')}\\n    stick-table type ipv6 size 100k expire 24h store gpt\\(9\\),gpc\\(1\\) peers pgroute\\n`));
     const tracked = cfg.split('\n').filter((l) => l.includes('track-sc'));
     expect(tracked.filter((l) => l.includes('pgroute-cancels'))).toEqual([expect.stringContaining('track-sc2 src table pgroute-cancels-r2 if')]);
     // Nothing else writes a cancel table: sticky counter 2 tracks only the own cancel table (the
@@ -56,5 +56,25 @@ describe('cancel tables', () => {
     for (const l of cfg.split('\n').filter((x) => /sc-(set-gpt|inc-gpc)\(\d+,2\)/.test(x))) expect(l).toMatch(/sc-(set-gpt\(\d,2\)|inc-gpc\(0,2\))/);
     const args = spoe.split('\n').find((l) => l.includes('args pkt=') && l.includes('src_get_gpc'))!;
     for (const t of tables) expect(args).toContain(`src_get_gpc(0,${t})`);
+  });
+
+  it('tracks (and so pushes to the peers) only a new id or a stale hour stamp; reads by lookups', () => {
+    const { cfg } = rendered();
+    const rules = cfg.split('\n').map((l) => l.trim());
+    // A tracked or written entry is pushed to every peer, changed or not: the record is read
+    // without tracking, from the own table.
+    const reads = rules.filter((l) => /^tcp-request content set-var\(txn\.pgr\.x(\d|h)\)/.test(l));
+    expect(reads).toHaveLength(2 * 4 + 1);
+    for (const l of reads) expect(l).toMatch(/ src_get_gpt\(\d,pgroute-cancels-r2\),xor\(/);
+    expect(rules.filter((l) => l.includes('sc_get_gpt('))).toEqual([]);
+    expect(rules.filter((l) => l.includes('track-sc2'))).toEqual([
+      'tcp-request content track-sc2 src table pgroute-cancels-r2 if pgr_cancel_id !pgr_cancel_known || pgr_cancel_id !pgr_cancel_fresh',
+    ]);
+    // The stamp (gpt8, after the 4 ids) is the current hour, written only when it is not.
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if pgr_cancel_id');
+    expect(rules).toContain('tcp-request content sc-set-gpt(8,2) var(txn.pgr.ch) if pgr_cancel_id !pgr_cancel_fresh');
+    // Every other write is of a new id.
+    for (const l of rules.filter((x) => /sc-(set-gpt\([0-7],2\)|inc-gpc\(0,2\))/.test(x))) expect(l).toContain(' if pgr_cancel_id !pgr_cancel_known');
   });
 });

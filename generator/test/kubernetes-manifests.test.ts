@@ -19,7 +19,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
-import { Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -86,6 +86,7 @@ const VALIDATORS: Record<string, (o: Obj) => void> = {
   'v1/ServiceAccount': (o) => new ServiceAccount(o as never).validate(),
   'v1/Service': (o) => new Service(o as never).validate(),
   'v1/Secret': (o) => new Secret(o as never).validate(),
+  'v1/ConfigMap': (o) => new ConfigMap(o as never).validate(),
   'apps/v1/Deployment': (o) => new Deployment(o as never).validate(),
   'apps/v1/StatefulSet': (o) => new StatefulSet(o as never).validate(),
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
@@ -269,6 +270,8 @@ const API_METHODS: Record<string, { verb: string; resource: string; clusterWide?
   createNamespacedSecret: { verb: 'create', resource: 'secrets' },
   replaceNamespacedSecret: { verb: 'update', resource: 'secrets' },
   patchNamespacedSecret: { verb: 'patch', resource: 'secrets' },
+  readNamespacedConfigMap: { verb: 'get', resource: 'configmaps' },
+  replaceNamespacedConfigMap: { verb: 'update', resource: 'configmaps' },
 };
 
 function sourceFiles(): string[] {
@@ -311,6 +314,10 @@ function peersAccess(): Set<string> {
   return rules;
 }
 
+/** The access switch's durable store (--access-configmap): RBAC on the one ConfigMap it names. */
+const ACCESS_STORE = join(ROOT, 'generator', 'src', 'replicas', 'access-configmap.ts');
+const ACCESS_ROLE = 'pgroute-access-store';
+
 /** The TLS Secret store (--tls-secret): its calls need RBAC on the one Secret it names. */
 const SECRET_STORE = join(ROOT, 'generator', 'src', 'tls', 'secret-store.ts');
 
@@ -345,7 +352,7 @@ function neededAccess(files: readonly string[] = sourceFiles()): { rules: Set<st
 function grantedAccess(role: Obj): Set<string> {
   const out = new Set<string>();
   for (const rule of role.rules ?? []) {
-    if (rule.resourceNames !== undefined) expect([['secrets'], ['namespaces']], 'resourceNames only limit the TLS Secret or the watched Namespaces').toContainEqual(rule.resources);
+    if (rule.resourceNames !== undefined) expect([['secrets'], ['namespaces'], ['configmaps']], 'resourceNames only limit the TLS Secret, the watched Namespaces or the access ConfigMap').toContainEqual(rule.resources);
     expect(rule.nonResourceURLs, 'no non-resource URLs are needed').toBeUndefined();
     for (const g of rule.apiGroups ?? []) {
       for (const r of rule.resources ?? []) {
@@ -464,11 +471,11 @@ describe('kubernetes manifests', () => {
     const clusterRoles = base.filter((o) => o.kind === 'ClusterRole');
     expect(clusterRoles.map((r) => r.metadata.name)).toEqual(['pgroute-service-reader']);
     expect(grantedAccess(clusterRoles[0]!)).toEqual(needed.rules);
-    expect(base.filter((o) => o.kind === 'Role').map((r) => r.metadata.name)).toEqual([PEERS_ROLE]);
+    expect(base.filter((o) => o.kind === 'Role').map((r) => r.metadata.name).sort()).toEqual([ACCESS_ROLE, PEERS_ROLE]);
 
     const single = render(join(KUBE, 'overlays', 'single-namespace'));
     expect(single.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
-    const roles = single.filter((o) => o.kind === 'Role' && o.metadata.name !== PEERS_ROLE);
+    const roles = single.filter((o) => o.kind === 'Role' && o.metadata.name !== PEERS_ROLE && o.metadata.name !== ACCESS_ROLE);
     expect(roles.length).toBeGreaterThan(0);
     const args: string[] = container(pgrouteDeployment(single), 'pgroute').args;
     const watched = args.filter((a) => a.startsWith('--namespace=')).map((a) => a.slice('--namespace='.length));
@@ -479,8 +486,9 @@ describe('kubernetes manifests', () => {
     // on a Secret named by resourceNames (checked per overlay below).
     const secretStore = neededAccess([SECRET_STORE]).rules;
     const peers = peersAccess();
+    const accessStore = neededAccess([ACCESS_STORE]).rules;
     for (const { obj } of OBJECTS.filter((l) => l.obj.kind === 'Role' || l.obj.kind === 'ClusterRole')) {
-      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || declared.has(g.split('@')[0]!) || secretStore.has(g.split('@')[0]!) || (peers.has(g) && obj.metadata.name === PEERS_ROLE), g).toBe(true);
+      for (const g of grantedAccess(obj)) expect(needed.rules.has(g) || declared.has(g.split('@')[0]!) || secretStore.has(g.split('@')[0]!) || (peers.has(g) && obj.metadata.name === PEERS_ROLE) || (accessStore.has(g.split('@')[0]!) && obj.metadata.name === ACCESS_ROLE), g).toBe(true);
     }
   });
 
@@ -561,6 +569,33 @@ describe('kubernetes manifests', () => {
     const used = new Set(OVERLAYS.flatMap((d) => (readKustomization(d).components ?? []).map((c) => resolve(d, c))));
     // components/monitoring needs the Prometheus Operator's kinds, so no overlay takes it: monitoring.test.ts renders it with the base.
     for (const c of readdirSync(join(KUBE, 'components')).filter((c) => c !== 'monitoring')) expect(used.has(join(KUBE, 'components', c)), `components/${c} is used by an overlay`).toBe(true);
+  });
+
+  it('the access store calls get and update on configmaps (and nothing cluster-wide)', () => {
+    const needed = neededAccess([ACCESS_STORE]);
+    expect([...needed.rules].sort()).toEqual(['core/configmaps:get', 'core/configmaps:update']);
+    expect(needed.clusterWide).toBe(false);
+  });
+
+  it.each(RENDERS)('%s: the access switch is kept in one pre-created ConfigMap, granted get + update on it by name alone', (_name, build) => {
+    const objs = build();
+    const d = pgrouteDeployment(objs);
+    const c = container(d, 'pgroute');
+    const value = flag(c.args, '--access-configmap');
+    expect(value).toBe('pgroute-access');
+    const ns = d.metadata.namespace;
+    // Pre-created without data: RBAC cannot limit create to one name, and a re-apply must not reset it.
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.namespace === ns && o.metadata.name === value);
+    expect(cm, `the ConfigMap ${ns}/${value} is pre-created`).toBeDefined();
+    expect(cm!.data).toBeUndefined();
+    expect(cm!.binaryData).toBeUndefined();
+    const granting = objs.filter((o) => (o.kind === 'Role' || o.kind === 'ClusterRole') && [...grantedAccess(o)].some((g) => g.startsWith('core/configmaps:')));
+    expect(granting.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`)).toEqual([`Role/${ns}/${ACCESS_ROLE}`]);
+    expect([...grantedAccess(granting[0]!)].sort()).toEqual([...neededAccess([ACCESS_STORE]).rules].map((r) => `${r}@${value}`).sort());
+    const binding = objs.find((o) => o.kind === 'RoleBinding' && o.metadata.namespace === ns && o.roleRef.name === ACCESS_ROLE);
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'pgroute', namespace: 'pgroute' }]);
+    // `kubectl exec ... pgroute tenant disable` finds the state dir the watcher uses.
+    expect((c.env ?? []).find((e: Obj) => e.name === 'PGROUTE_STATE_DIR')?.value).toBe(flag(c.args, '--state-dir'));
   });
 
   it('the TLS Secret store calls get, create and update on secrets (and nothing cluster-wide)', () => {

@@ -146,4 +146,39 @@ describe('cancels across replicas', () => {
       await acme.end();
     }
   });
+
+  it('a startup to a target already recorded does not send the record to the peers again; a new target does', async () => {
+    // HAProxy pushes an entry to every peer whenever it is tracked or written, changed or not
+    // (docs/cancel.md): the rules track it only for a new id or the hourly refresh. A push shows on
+    // the receiving replica as its copy's expiry restarting at 24 h.
+    const at = '127.0.0.61';
+    const table = `pgroute-cancels-${replica(0).name}`;
+    const expiry = async (r: Replica, address: string): Promise<number | undefined> => {
+      const line = (await showTable(r, table)).split('\n').find((l) => l.includes(`key=::ffff:${address} `));
+      const m = line === undefined ? null : / exp=(\d+)/.exec(line);
+      return m ? Number(m[1]) : undefined;
+    };
+    const routed = async (address: string, tenant: (typeof TENANTS)[number]): Promise<void> => (await sessionFrom(address, replica(0).ports.haproxy, tenant)).end();
+    const hour = (): number => Math.floor(Date.now() / 3_600_000);
+    for (let attempt = 0; ; attempt++) {
+      const h = hour();
+      await routed(at, 'acme');
+      await recordedEverywhere(at, 1 + attempt);
+      const first = (await expiry(replica(1), at))!;
+      await waitFor(async () => (await expiry(replica(1), at))! < first - 2_000, { timeoutMs: 10_000, what: `the copy of ${at}'s record on r2 ageing` });
+      await routed(at, 'acme');
+      // A barrier: another address's new record through the same replica. Pushes go out in the
+      // order the entries were updated, so once r2 holds it, a push of the first entry would be there.
+      const barrier = `127.0.0.${62 + attempt}`;
+      await routed(barrier, 'acme');
+      await waitFor(async () => (await expiry(replica(1), barrier)) !== undefined, { timeoutMs: 15_000, what: `${barrier}'s record on r2` });
+      if (hour() !== h) continue; // the clock hour turned: the refresh pushed by design; again
+      expect(await expiry(replica(1), at)).toBeLessThan(first - 2_000);
+      await routed(at, 'globex');
+      await waitFor(async () => (await expiry(replica(1), at))! > first - 1_000, { timeoutMs: 15_000, what: `${at}'s record with a new target on r2` });
+      expect(await entryIn(replica(1), table, at)).toBe(await entryIn(replica(0), table, at));
+      expect(await entryIn(replica(1), table, at)).toMatch(/gpc0=2\b/);
+      return;
+    }
+  });
 });

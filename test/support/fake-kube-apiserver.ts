@@ -49,6 +49,13 @@
  *   an `immutable: true` Secret. Data that is not base64 -> 400 (the JSON decoder refuses it).
  * Secret writes take the global resourceVersion but are not sent to Service or Namespace watches.
  *
+ * ConfigMaps, one at a time over HTTP (what a client that keeps state in one ConfigMap calls):
+ * GET and PUT of /api/v1/namespaces/{ns}/configmaps/{name}, as for Secrets: 404 NotFound, 409
+ * Conflict on a stale body resourceVersion (none: unconditional), no create on update, a no-op
+ * update keeps the resourceVersion, data values are strings with keys [-._a-zA-Z0-9]+ and at most
+ * 1 MiB in all (422 Invalid). Created by a test (createConfigMap, as `kubectl apply` would);
+ * POST, list, watch, patch and delete are 405.
+ *
  * EndpointSlices (discovery.k8s.io/v1): list and watch of /apis/discovery.k8s.io/v1/endpointslices
  * and /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices, with the same machinery (label
  * selector kubernetes.io/service-name=<svc> is how a client follows one Service's). No controller:
@@ -126,6 +133,14 @@ export interface SecretObject {
   };
   type: string;
   immutable?: boolean;
+  data?: Record<string, string>;
+}
+
+/** A ConfigMap as it travels on the wire (plain JSON). */
+export interface ConfigMapObject {
+  apiVersion?: 'v1';
+  kind?: 'ConfigMap';
+  metadata: SecretObject['metadata'];
   data?: Record<string, string>;
 }
 
@@ -243,6 +258,7 @@ export class FakeKubeApiServer {
   private readonly namespaces = new Map<string, NamespaceObject>();
   private readonly endpointSlices = new Map<string, EndpointSliceObject>();
   private readonly secrets = new Map<string, SecretObject>();
+  private readonly configMaps = new Map<string, ConfigMapObject>();
   private holds: { method: string; count: number; queue: (() => void)[] }[] = [];
   private rv = 1;
   private uidCounter = 0;
@@ -538,6 +554,24 @@ export class FakeKubeApiServer {
     return clone(result.body as SecretObject);
   }
 
+  /** Creates a ConfigMap directly (as `kubectl apply` of a manifest would). */
+  createConfigMap(input: { namespace: string; name: string; data?: Record<string, string> }): ConfigMapObject {
+    const key = keyOf(input.namespace, input.name);
+    if (this.configMaps.has(key)) throw new Error(`configmap ${key} already exists`);
+    const cm: ConfigMapObject = {
+      metadata: { name: input.name, namespace: input.namespace, uid: this.nextUid(), resourceVersion: String(this.nextRV()), creationTimestamp: now() },
+      ...(input.data ? { data: { ...input.data } } : {}),
+    };
+    this.configMaps.set(key, cm);
+    return clone(cm);
+  }
+
+  /** The stored ConfigMap, or undefined. */
+  getConfigMap(namespace: string, name: string): ConfigMapObject | undefined {
+    const cm = this.configMaps.get(keyOf(namespace, name));
+    return cm === undefined ? undefined : clone(cm);
+  }
+
   /** The stored Secret (data base64), or undefined. */
   getSecret(namespace: string, name: string): SecretObject | undefined {
     const s = this.secrets.get(keyOf(namespace, name));
@@ -577,7 +611,9 @@ export class FakeKubeApiServer {
     const hold = this.holds.find((h) => h.method === req.method);
     const serve = (): void => {
       const secret = secretRouteOf(url.pathname);
+      const configMap = configMapRouteOf(url.pathname);
       if (secret !== undefined) this.handleSecret(req, res, secret);
+      else if (configMap !== undefined) this.handleConfigMap(req, res, configMap);
       else this.handleResource(req, res, url);
     };
     if (hold === undefined) return serve();
@@ -616,6 +652,59 @@ export class FakeKubeApiServer {
       }
       const result = this.writeSecret(method as 'POST' | 'PUT', route.namespace, route.name, body);
       sendJson(res, result.code, result.body);
+    });
+  }
+
+  private handleConfigMap(req: http.IncomingMessage, res: http.ServerResponse, route: { namespace: string; name?: string }): void {
+    const method = req.method ?? 'GET';
+    if (route.name === undefined || (method !== 'GET' && method !== 'PUT')) return sendStatus(res, 405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    if (this.failures.remaining > 0) {
+      this.failures.remaining--;
+      this.counters.failed++;
+      return sendStatus(res, this.failures.code, reasonOf(this.failures.code), `injected failure (${this.failures.code})`);
+    }
+    const key = keyOf(route.namespace, route.name);
+    if (method === 'GET') {
+      this.counters.gets++;
+      const cm = this.configMaps.get(key);
+      if (!cm) return sendStatus(res, 404, 'NotFound', `configmaps "${route.name}" not found`, { name: route.name, kind: 'configmaps' });
+      return sendJson(res, 200, { apiVersion: 'v1', kind: 'ConfigMap', ...clone(cm) });
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let obj: Record<string, any>;
+      try {
+        obj = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>;
+      } catch (err) {
+        return sendStatus(res, 400, 'BadRequest', `error decoding request body: ${(err as Error).message}`);
+      }
+      const name = route.name!;
+      const meta = (obj.metadata ?? {}) as Record<string, any>;
+      if (meta.name !== name) return sendStatus(res, 400, 'BadRequest', `the name of the object (${meta.name ?? ''}) does not match the name on the URL (${name})`);
+      if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== route.namespace) return sendStatus(res, 400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+      const existing = this.configMaps.get(key);
+      if (!existing) return sendStatus(res, 404, 'NotFound', `configmaps "${name}" not found`, { name, kind: 'configmaps' });
+      const rv: unknown = meta.resourceVersion;
+      if (rv !== undefined && rv !== '' && rv !== existing.metadata.resourceVersion) {
+        return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on configmaps "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'configmaps' });
+      }
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries((obj.data ?? {}) as Record<string, unknown>)) {
+        if (typeof v !== 'string') return sendStatus(res, 400, 'BadRequest', `ConfigMap in version "v1" cannot be handled as a ConfigMap: data[${k}] is not a string`);
+        if (!/^[-._a-zA-Z0-9]+$/.test(k)) return sendStatus(res, 422, 'Invalid', `ConfigMap "${name}" is invalid: data[${k}]: Invalid value: "${k}": a valid config key must consist of alphanumeric characters, '-', '_' or '.'`);
+        data[k] = v;
+      }
+      if (Object.values(data).reduce((n, v) => n + Buffer.byteLength(v), 0) > 1024 * 1024) return sendStatus(res, 422, 'Invalid', `ConfigMap "${name}" is invalid: []: Too long: must have at most 1048576 bytes`);
+      const updated: ConfigMapObject = {
+        metadata: { ...existing.metadata, ...(meta.labels ? { labels: { ...meta.labels } } : {}), ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}) },
+        ...(Object.keys(data).length > 0 ? { data } : {}),
+      };
+      // etcd writes nothing (and the resourceVersion stays) when the object did not change.
+      const form = (c: ConfigMapObject): string => JSON.stringify([sortedEntries(c.data ?? {}), sortedEntries(c.metadata.labels ?? {}), sortedEntries(c.metadata.annotations ?? {})]);
+      if (form(updated) !== form(existing)) updated.metadata.resourceVersion = String(this.nextRV());
+      this.configMaps.set(key, updated);
+      sendJson(res, 200, { apiVersion: 'v1', kind: 'ConfigMap', ...clone(updated) });
     });
   }
 
@@ -995,6 +1084,12 @@ function routeOf(path: string): { resource: Resource; namespace?: string; name?:
 
 function secretRouteOf(path: string): { namespace: string; name?: string } | undefined {
   const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/secrets(?:\/([^/]+))?$/.exec(path);
+  if (!m) return undefined;
+  return m[3] === undefined ? { namespace: m[1]! } : { namespace: m[1]!, name: decodeURIComponent(m[3]) };
+}
+
+function configMapRouteOf(path: string): { namespace: string; name?: string } | undefined {
+  const m = /^\/api\/v1\/namespaces\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/configmaps(?:\/([^/]+))?$/.exec(path);
   if (!m) return undefined;
   return m[3] === undefined ? { namespace: m[1]! } : { namespace: m[1]!, name: decodeURIComponent(m[3]) };
 }

@@ -25,6 +25,10 @@ export interface CancelContext {
   readonly records: number;
   readonly words: number;
   readonly lastWord: number;
+  /** The word after the ids: the hour (Unix time / 3600) the entry was last refreshed. */
+  readonly stampWord: number;
+  /** Words stored per entry: the ids' and the stamp. */
+  readonly storedWords: number;
   readonly tableSize: string;
   readonly expire: string;
   readonly slots: readonly { readonly slot: number; readonly a: number; readonly b: number }[];
@@ -36,7 +40,10 @@ export interface CancelContext {
   readonly args: readonly string[];
 }
 
-/** 100k addresses per table, each forgotten 24 h after its last routed startup through that replica. */
+/**
+ * 100k addresses per table, each forgotten 23 to 24 h after its last routed startup through that
+ * replica (24 h after the last refresh of its entry, which is at most once an hour).
+ */
 export function cancelContext(r: Replicas): CancelContext {
   const tables = r.peers.length === 0 ? [CANCEL_TABLE] : r.peers.map((p) => cancelTableOf(p.name));
   const own = r.peers.length === 0 ? CANCEL_TABLE : cancelTableOf(r.self);
@@ -44,6 +51,8 @@ export function cancelContext(r: Replicas): CancelContext {
     records: CANCEL_RECORDS,
     words: 2 * CANCEL_RECORDS,
     lastWord: 2 * CANCEL_RECORDS - 1,
+    stampWord: 2 * CANCEL_RECORDS,
+    storedWords: 2 * CANCEL_RECORDS + 1,
     tableSize: '100k',
     expire: '24h',
     slots: Array.from({ length: CANCEL_RECORDS }, (_, slot) => ({ slot, a: 2 * slot, b: 2 * slot + 1 })),

@@ -8,7 +8,7 @@
 // must be a peer of the others before it can resync from them and become ready. Terminating pods
 // stay peers until they are gone: they still serve sessions whose records the others keep.
 
-import type { Peer, Replicas } from './peers.js';
+import { shortPeerName, type Peer, type Replicas } from './peers.js';
 
 /** The fields of a discovery.k8s.io/v1 EndpointSlice read here (client-node's V1EndpointSlice fits). */
 export interface EndpointSliceLike {
@@ -22,6 +22,18 @@ export interface EndpointSliceLike {
 /** Pod names are DNS labels: what a HAProxy peer name may safely be. */
 const POD_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
+/** The pods of the slices whose names are too long for a peer name, with the name used instead. */
+export function shortenedPods(slices: readonly EndpointSliceLike[]): { pod: string; peer: string }[] {
+  const out = new Map<string, string>();
+  for (const slice of slices) {
+    for (const e of slice.endpoints ?? []) {
+      const pod = e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined;
+      if (pod !== undefined && POD_NAME.test(pod) && shortPeerName(pod) !== pod) out.set(pod, shortPeerName(pod));
+    }
+  }
+  return [...out].map(([pod, peer]) => ({ pod, peer }));
+}
+
 /**
  * Every pod in the slices, once, sorted by name. An endpoint without a Pod reference or an address
  * (FQDN slices, manually written slices) names no replica and is left out.
@@ -31,9 +43,12 @@ export function peersOfSlices(slices: readonly EndpointSliceLike[], port: number
   for (const slice of slices) {
     if (slice.addressType !== 'IPv4' && slice.addressType !== 'IPv6') continue;
     for (const e of slice.endpoints ?? []) {
-      const name = e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined;
+      const pod = e.targetRef?.kind === 'Pod' ? e.targetRef.name : undefined;
       const host = e.addresses?.[0];
-      if (name === undefined || !POD_NAME.test(name) || host === undefined || byName.has(name)) continue;
+      if (pod === undefined || !POD_NAME.test(pod) || host === undefined) continue;
+      // A pod name over HAProxy's 63 characters gets the short name its own pod derives too.
+      const name = shortPeerName(pod);
+      if (byName.has(name)) continue;
       byName.set(name, { name, host, port });
     }
   }

@@ -10,7 +10,7 @@ import { defaultKubeConfig } from '../sources/kubernetes.js';
 import { backoffDelay } from '../sources/backoff.js';
 import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline, type FirstListWait } from '../sources/kubernetes/first-list.js';
 import { TimedWatch } from '../sources/kubernetes/timed-watch.js';
-import { peersOfSlices, replicasOfSlices } from './endpoint-slices.js';
+import { peersOfSlices, replicasOfSlices, shortenedPods } from './endpoint-slices.js';
 import type { Replicas } from './peers.js';
 
 export interface KubernetesPeersOptions {
@@ -39,6 +39,7 @@ export class KubernetesPeers {
   #soon: NodeJS.Immediate | undefined;
   #lastError: string | undefined;
   #wait: FirstListWait | undefined;
+  readonly #warned = new Set<string>();
 
   constructor(opts: KubernetesPeersOptions) {
     this.#o = opts;
@@ -55,7 +56,13 @@ export class KubernetesPeers {
     const emit = (): void => {
       this.#soon = undefined;
       if (this.#stopped || this.#informer === undefined) return;
-      const replicas = replicasOfSlices(this.#o.self, peersOfSlices(this.#informer.list(), this.#o.port), this.#o.port);
+      const slices = this.#informer.list();
+      for (const s of shortenedPods(slices)) {
+        if (this.#warned.has(s.pod)) continue;
+        this.#warned.add(s.pod);
+        log.warn({ pod: s.pod, peer: s.peer }, "a pod name is longer than HAProxy's 63-character peer name: its peer name is derived from it (the pod derives the same for itself)");
+      }
+      const replicas = replicasOfSlices(this.#o.self, peersOfSlices(slices, this.#o.port), this.#o.port);
       if (this.#last !== undefined && deepEqual(replicas, this.#last)) return;
       const initial = this.#last === undefined;
       this.#last = replicas;

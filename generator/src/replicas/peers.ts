@@ -2,6 +2,7 @@
 // HAProxy's peers protocol (stick-table entries replicated between processes). Pure: names and
 // addresses in, validated values and the template's words out. docs/replicas.md explains the why.
 
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { haproxyAddress, hostProblem } from '../validate.js';
@@ -44,6 +45,21 @@ export function peerNameProblem(name: string): string | undefined {
   return PEER_NAME.test(name) ? undefined : `a replica name of ${PEER_NAME_RULE}`;
 }
 
+/** A name HAProxy would take but for its length (a long pod name: a DNS subdomain up to 253). */
+const LONG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{62,251}[A-Za-z0-9]$/;
+
+/**
+ * The peer name for a name longer than HAProxy's 63 characters (a pod of a long-named StatefulSet,
+ * say): its first 50 characters, '-', and 12 hex digits of its SHA-256, so that it is the same on
+ * every replica that derives it and two long names sharing a prefix stay distinct. Any other name
+ * is returned as it is (and validated as it is).
+ */
+export function shortPeerName(name: string): string {
+  if (!LONG_NAME.test(name)) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return `${name.slice(0, 50).replace(/[^A-Za-z0-9]+$/, '')}-${hash}`;
+}
+
 /**
  * The default replica name: this host's name made a valid peer name (a pod's name on Kubernetes,
  * a container id in Docker), so unconfigured replicas never collide by accident on one network.
@@ -61,7 +77,8 @@ export function parsePeer(entry: string): Peer {
   const rule = 'a peer of the form <name>=<host>:<port> (IPv6: <name>=[<address>]:<port>)';
   const m = /^([^=\s]+)=(?:\[([^\]\s]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(entry);
   if (m === null) throw new PeersProblem(rule, entry);
-  const [, name = '', v6, plain, portText = ''] = m;
+  const [, long = '', v6, plain, portText = ''] = m;
+  const name = shortPeerName(long);
   if (peerNameProblem(name) !== undefined) throw new PeersProblem(`a peer name of ${PEER_NAME_RULE}`, entry);
   const host = v6 ?? plain ?? '';
   // HAProxy parses no IPv6 zone id (fe80::1%eth0) in a server or bind line.
@@ -84,7 +101,7 @@ export function peerEntries(raw: readonly string[] | string | undefined): string
  * twice, and --name among them when any is given. Throws PeersProblem naming the first fault.
  */
 export function parseReplicas(name: string | undefined, entries: readonly string[]): Replicas {
-  const self = name ?? defaultReplicaName();
+  const self = shortPeerName(name ?? defaultReplicaName());
   const nameRule = peerNameProblem(self);
   if (nameRule !== undefined) throw new PeersProblem(nameRule, self);
   const peers = entries.map(parsePeer);

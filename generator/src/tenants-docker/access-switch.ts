@@ -8,11 +8,12 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { loadRouteTable } from '../../../agent/src/index.js';
-import { accessPath, setAccessState, type AccessState } from '../access.js';
+import { accessPath, readAccess, setAccessState, type AccessState } from '../access.js';
 import { readLayout } from '../generate.js';
 import { haproxyCli } from '../haproxy/master.js';
 import { showPeersSection } from '../haproxy/show-peers.js';
 import { ACCESS_TABLE, tableEntry, teach } from '../replicas/access-sync.js';
+import { storeOfStateDir } from '../replicas/access-durable.js';
 import { PEERS_SECTION } from '../replicas/peers.js';
 import { statePaths } from '../settings.js';
 import { tenantServers } from '../status/join.js';
@@ -26,6 +27,8 @@ export interface AccessWritten {
   readonly table: string;
   /** The other replicas this HAProxy replicates to. */
   readonly peers: readonly string[];
+  /** The durable store the running pgroute keeps (watch --access-configmap), and whether this wrote it. */
+  readonly durable?: { readonly where: string; readonly problem?: string };
 }
 
 /**
@@ -52,7 +55,28 @@ export async function switchAccess(stateDir: string, id: string, state: AccessSt
   const shown = showPeersSection(await haproxyCli(socket, 'show peers'), PEERS_SECTION);
   const peers = (shown?.peers ?? []).filter((p) => !p.local).map((p) => p.name).sort();
   log.info({ tenant: id, state, version: entry.version, changed, peers }, `tenant ${state} in access.json and the replicated table`);
-  return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers };
+  const durable = await persistSwitch(stateDir, log);
+  return { changed, file: accessPath(stateDir), table: ACCESS_TABLE, peers, ...(durable === undefined ? {} : { durable }) };
+}
+
+/**
+ * Writes access.json's switches to the durable store of the pgroute running on the state dir, if it
+ * keeps one. A failure is reported, not fatal: the table carries the switch to every replica, and
+ * the running pgroute writes the store as soon as it answers.
+ */
+async function persistSwitch(stateDir: string, log: Logger): Promise<AccessWritten['durable']> {
+  let where = 'the durable store';
+  try {
+    const store = await storeOfStateDir(stateDir);
+    if (store === undefined) return undefined;
+    where = store.where;
+    await store.save((await readAccess(stateDir)).entries);
+    return { where };
+  } catch (err) {
+    const problem = (err as Error).message;
+    log.warn({ store: where, err: problem }, `the switch is not in the ${where} yet: the running pgroute writes it there once it answers`);
+    return { where, problem };
+  }
 }
 
 /** Lets the tenant take new connections again. */

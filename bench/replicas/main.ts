@@ -3,6 +3,8 @@
 //       another, sent as soon as the query runs: success rate, latency until the query stops;
 //   (2) access switch convergence: switchAccess() on one replica (what `pgroute tenant disable`
 //       does), time until all three refuse (and route again after enable), p50/p99;
+//   (2b) tenant change convergence: a tenant added to (and removed from) the shared tenants file,
+//       time until all three route (and refuse) it, p50/p99;
 //   (3) router-only conn/s and CPU per connection: one replica with the local peer only (no
 //       --peer) vs one of 3 peered replicas, rounds alternating, the C load client and fake backend;
 //   (4) 10,000 tenants: start to routing with and without a peer list, CPU seconds and RSS.
@@ -10,7 +12,7 @@
 // bench/results/<date>-session5-replicas.md (BENCH_OUT overrides). Ports: portBlock(30..34).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +123,39 @@ async function convergence(replicas: readonly Replica[], rounds: number): Promis
   return { disable, enable };
 }
 
+/**
+ * A tenant added to the source (the tenants file the three replicas watch), then removed: time from
+ * the file's rename until all three route it (AuthenticationOk), and until all three refuse it.
+ */
+async function tenantChanges(replicas: readonly Replica[], file: string, base: readonly object[], rounds: number): Promise<{ add: number[]; remove: number[] }> {
+  const add: number[] = [];
+  const remove: number[] = [];
+  const publish = (tenants: readonly object[]): void => {
+    writeFileSync(`${file}.tmp`, JSON.stringify({ tenants }));
+    renameSync(`${file}.tmp`, file);
+  };
+  const allSay = async (tenant: string, want: string, t: number): Promise<number> =>
+    Math.max(
+      ...(await Promise.all(
+        replicas.map(async (r) => {
+          for (;;) {
+            if ((await probe(r.ports.haproxy, tenant)) === want) return performance.now() - t;
+            if (performance.now() - t > 10_000) return NaN;
+            await new Promise((res) => setTimeout(res, 5));
+          }
+        }),
+      )),
+    );
+  for (let k = 0; k < rounds; k++) {
+    const id = `added-${k}`;
+    publish([...base, { id, host: '127.0.0.1', port: FAKE_PORT, maxConnectionRate: 0, maxClientConnections: 0 }]);
+    add.push(await allSay(id, 'R', performance.now()));
+    publish(base);
+    remove.push(await allSay(id, 'E', performance.now()));
+  }
+  return { add, remove };
+}
+
 interface RateRound {
   readonly rate: number;
   readonly errors: number;
@@ -175,13 +210,15 @@ async function main(): Promise<void> {
     { name: 'globex', port: aside.pg[1] },
   ]);
   const tenants = join(dir, 'tenants.yaml');
-  writeFileSync(tenants, JSON.stringify({ tenants: [{ id: 'acme', host: '127.0.0.1', port: aside.pg[0] }, { id: 'globex', host: '127.0.0.1', port: aside.pg[1] }, { id: 'fake', host: '127.0.0.1', port: FAKE_PORT, maxConnectionRate: 0, maxClientConnections: 0 }] }));
+  const baseTenants = [{ id: 'acme', host: '127.0.0.1', port: aside.pg[0] }, { id: 'globex', host: '127.0.0.1', port: aside.pg[1] }, { id: 'fake', host: '127.0.0.1', port: FAKE_PORT, maxConnectionRate: 0, maxClientConnections: 0 }];
+  writeFileSync(tenants, JSON.stringify({ tenants: baseTenants }));
   const replicas = await startReplicas(blocks, blocks.map((b) => b.spare[0] as number), tenants, dir);
   await peersConnected(replicas);
   const alone = await startUp(single, tenants, join(dir, 'state-alone'));
 
   const c = await cancels(servers, replicas, QUICK ? 15 : 60);
   const conv = await convergence(replicas, QUICK ? 10 : 40);
+  const changes = await tenantChanges(replicas, tenants, baseTenants, QUICK ? 10 : 30);
   const seconds = QUICK ? 3 : 5;
   const off: RateRound[] = [];
   const on: RateRound[] = [];
@@ -218,6 +255,7 @@ async function main(): Promise<void> {
   say('| figure | value |');
   say('|---|---|');
   say(`| cancel success across replicas (session via one, cancel via another) | ${c.ok}/${c.ok + c.failures.length} = ${((100 * c.ok) / (c.ok + c.failures.length)).toFixed(1)} % |`);
+  say(`| tenant added to the source: routed on all 3 replicas, p50 / p99 | ${ms(pct(changes.add, 0.5))} / ${ms(pct(changes.add, 0.99))} |`);
   say(`| router-only conn/s, 3 peers / local peer only | ${ratio(mean(on.map((r) => r.rate)), mean(off.map((r) => r.rate)))} |`);
   say(`| CPU per connection of the replica, 3 peers / local peer only | ${ratio(mean(on.map((r) => r.cpuUs)), mean(off.map((r) => r.cpuUs)))} |`);
   say(`| 10k tenants to routing: CPU seconds, peers on / off | ${ratio(mean(scaleOn.map((r) => r.cpuS)), mean(scaleOff.map((r) => r.cpuS)))} |`);
@@ -237,6 +275,13 @@ async function main(): Promise<void> {
   say(`- disable: p50 ${ms(pct(conv.disable, 0.5))}, p99 ${ms(pct(conv.disable, 0.99))}, max ${ms(pct(conv.disable, 1))}`);
   say(`- enable: p50 ${ms(pct(conv.enable, 0.5))}, p99 ${ms(pct(conv.enable, 0.99))}, max ${ms(pct(conv.enable, 1))}`);
   say(`- all: p50 ${ms(pct(convAll, 0.5))}, p99 ${ms(pct(convAll, 0.99))} (access-sync polls the table every 500 ms: the bound is about one poll plus an apply)`);
+  say();
+  say('## Tenant change convergence across 3 replicas');
+  say();
+  say(`${changes.add.length} tenants added to the tenants file the three replicas watch (written to a temporary file, then renamed), each removed again once all three route it; every replica probed every 5 ms. Convergence = the slowest of the three, from the rename.`);
+  say();
+  say(`- add (all three route it): p50 ${ms(pct(changes.add, 0.5))}, p99 ${ms(pct(changes.add, 0.99))}, max ${ms(pct(changes.add, 1))}`);
+  say(`- remove (all three refuse it): p50 ${ms(pct(changes.remove, 0.5))}, p99 ${ms(pct(changes.remove, 0.99))}, max ${ms(pct(changes.remove, 1))}`);
   say();
   say('## Router-only connection rate: peers on vs off');
   say();

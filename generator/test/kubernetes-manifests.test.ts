@@ -654,13 +654,37 @@ describe('kubernetes manifests', () => {
     }
   });
 
+  it.each(RENDERS)('%s: an ingress NetworkPolicy admits the peers port from pgroute pods alone, the public port and metrics from anywhere', (_name, build) => {
+    const objs = build();
+    const d = pgrouteDeployment(objs);
+    const podLabels: Obj = d.spec.template.metadata.labels;
+    const policy = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'pgroute-ingress');
+    expect(policy).toBeDefined();
+    expect(policy!.metadata.namespace).toBe(d.metadata.namespace);
+    expect(Object.entries(policy!.spec.podSelector.matchLabels).every(([k, v]) => podLabels[k] === v)).toBe(true);
+    expect(policy!.spec.policyTypes).toEqual(['Ingress']);
+    // Every port the pod listens on is named in exactly one rule (an unnamed one would be closed).
+    const containerPorts = new Map<string, number>((d.spec.template.spec.containers as Obj[]).flatMap((c) => ((c.ports ?? []) as Obj[]).map((p) => [p.name as string, p.containerPort as number] as const)));
+    expect([...containerPorts.keys()].sort()).toEqual(['metrics', 'peers', 'postgres']);
+    const rules: Obj[] = policy!.spec.ingress;
+    const named = (rule: Obj): string[] => (rule.ports as Obj[]).map((p) => String(p.port)).sort();
+    const open = rules.filter((r) => r.from === undefined);
+    expect(open.map(named)).toEqual([['metrics', 'postgres']]);
+    const peers = rules.filter((r) => r.from !== undefined);
+    expect(peers.map(named)).toEqual([['peers']]);
+    expect(peers[0]!.from).toEqual([{ podSelector: { matchLabels: podLabels } }]);
+    // The peers port the replicas are told to use is the one the policy closes to strangers.
+    const args: string[] = container(d, 'pgroute').args;
+    expect(containerPorts.get('peers')).toBe(Number(flag(args, '--kube-peers-port') ?? 6712));
+  });
+
   it.each(RENDERS)('%s: an egress NetworkPolicy limits the pgroute pods to DNS, the API server and the allowed tenant ports', (_name, build) => {
     const objs = build();
     const d = pgrouteDeployment(objs);
     const podLabels: Obj = d.spec.template.metadata.labels;
     const selecting = objs.filter((o) => o.kind === 'NetworkPolicy' && Object.entries(o.spec.podSelector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v));
-    expect(selecting.map((o) => o.metadata.name)).toEqual(['pgroute-egress']);
-    const policy = selecting[0]!;
+    expect(selecting.map((o) => o.metadata.name).sort()).toEqual(['pgroute-egress', 'pgroute-ingress']);
+    const policy = selecting.find((o) => o.metadata.name === 'pgroute-egress')!;
     expect(policy.metadata.namespace).toBe(d.metadata.namespace);
     expect(policy.spec.podSelector.matchExpressions).toBeUndefined();
     // Egress alone: the public port stays open to clients.

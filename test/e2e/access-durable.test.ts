@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startKubeWatch } from '../support/kube-config.js';
 import { CLI, REPO_ROOT } from '../support/pgroute.js';
-import { portBlock, type PortBlock } from '../support/ports.js';
+import { portBlock, replicaPorts, type PortBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { stopAll, type ProcessHandle } from '../support/process.js';
 import { routedClients } from '../support/routed.js';
@@ -23,11 +23,6 @@ const API_PORT = block.spare[40] as number;
 const PEERS_PORT = block.spare[41] as number;
 const NS = 'pgroute';
 const CM = 'pgroute-access';
-
-function replicaPorts(i: number): PortBlock {
-  const at = (k: number): number => block.spare[i * 4 + k] as number;
-  return { ...block, haproxy: at(0), stats: at(1), agent: at(2), agentHealth: at(3) };
-}
 
 interface Replica {
   readonly name: string;
@@ -80,7 +75,7 @@ let refusal = '';
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'pgroute-access-durable-'));
-  replicas = [0, 1, 2].map((i) => ({ name: `pgroute-${i}`, ip: `127.0.0.${21 + i}`, ports: replicaPorts(i), dir: join(tmp, `r${i}`) }));
+  replicas = [0, 1, 2].map((i) => ({ name: `pgroute-${i}`, ip: `127.0.0.${21 + i}`, ports: replicaPorts(block, i), dir: join(tmp, `r${i}`) }));
   for (const r of replicas) mkdirSync(stateDir(r), { recursive: true });
   server = await startPostgres({ name: 'acme', port: block.pg[0] });
   fake = new FakeKubeApiServer({ port: API_PORT, bookmarkIntervalMs: 60_000 });

@@ -13,7 +13,7 @@ import { haproxyCli, statePaths } from '../../generator/src/index.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startKubeWatch, stopKubeWatch } from '../support/kube-config.js';
 import { reloadCount } from '../support/pgroute.js';
-import { portBlock, type PortBlock } from '../support/ports.js';
+import { portBlock, replicaPorts, type PortBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { waitFor, type ProcessHandle } from '../support/process.js';
 
@@ -21,12 +21,6 @@ const block = portBlock(114);
 const API_PORT = block.spare[40] as number;
 const PEERS_PORT = block.spare[41] as number;
 const NS = 'pgroute';
-
-/** Replica i's own ports, carved out of the one block (deploymentFlags reads these four). */
-function replicaPorts(i: number): PortBlock {
-  const at = (k: number): number => block.spare[i * 4 + k] as number;
-  return { ...block, haproxy: at(0), stats: at(1), agent: at(2), agentHealth: at(3) };
-}
 
 interface Replica {
   readonly name: string;
@@ -38,7 +32,7 @@ interface Replica {
 
 let fake: FakeKubeApiServer;
 let server: PgServer;
-const replicas: Replica[] = [0, 1, 2].map((i) => ({ name: `pgroute-${i}`, ip: `127.0.0.${11 + i}`, ports: replicaPorts(i), dir: mkdtempSync(join(tmpdir(), `pgroute-kube-peers-${i}-`)) }));
+const replicas: Replica[] = [0, 1, 2].map((i) => ({ name: `pgroute-${i}`, ip: `127.0.0.${11 + i}`, ports: replicaPorts(block, i), dir: mkdtempSync(join(tmpdir(), `pgroute-kube-peers-${i}-`)) }));
 const timings: Record<string, number> = {};
 
 const pod = (name: string, ip: string, ready = true) => ({ addresses: [ip], conditions: { ready, serving: ready, terminating: false }, targetRef: { kind: 'Pod', name, namespace: NS } });

@@ -59,6 +59,15 @@ export interface PortBlock {
   all(): number[];
 }
 
+/**
+ * Replica i's own ports carved out of one block's spares (four each: haproxy, stats, agent,
+ * agentHealth, the ones deploymentFlags reads), for tests running several replicas on one block.
+ */
+export function replicaPorts(block: PortBlock, i: number): PortBlock {
+  const at = (k: number): number => block.spare[i * 4 + k] as number;
+  return { ...block, haproxy: at(0), stats: at(1), agent: at(2), agentHealth: at(3) };
+}
+
 /** The port block of a test file. Throws for an index outside 0..126. */
 export function portBlock(index: number): PortBlock {
   if (!Number.isInteger(index) || index < 0 || index > MAX_PORT_BLOCK_INDEX) {

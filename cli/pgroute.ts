@@ -23,7 +23,7 @@ import { EXIT, CommandFailure, exitWith } from './fail.js';
 import { parseHost, parsePort, parseSocketPath } from './flag-values.js';
 import { createLogging, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, parseLogFormat } from './logger.js';
 import { reportRefused } from './report.js';
-import { addDeploymentFlags, label, metricsAddressFromFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
+import { addDeploymentFlags, addPauseFlags, label, metricsAddressFromFlags, pauseFromFlags, settingsFromFlags, type DeploymentFlags, type PauseFlags } from './settings-options.js';
 import { makeStateDir } from './state-dir.js';
 import { up } from './up.js';
 import { addDrainFlags, drainFromFlags, type DrainFlags } from './drain.js';
@@ -103,9 +103,11 @@ fileCommand('generate', 'render haproxy.cfg, spoe.conf and routes.json from a te
   log.info({ haproxyConfig: g.paths.haproxyConfig, routes: g.paths.routes, version: g.routes.version, tenants: g.routes.tenants.length, changed: g.configChanged || g.routesChanged }, 'generated and validated');
 });
 
-program
-  .command('agent')
-  .description('run the SPOE agent alone, deciding with a routes.json written by `pgroute generate`')
+addPauseFlags(
+  program
+    .command('agent')
+    .description('run the SPOE agent alone, deciding with a routes.json written by `pgroute generate`'),
+)
   .requiredOption('--routes <file>', 'routes.json (reloaded on SIGHUP)')
   .addOption(new Option('--host <address>', 'SPOP listen address').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
@@ -117,8 +119,9 @@ program
       'PGROUTE_AGENT_CANCEL_SOCKET',
     ),
   )
-  .action(async (flags: { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string; cancelSocket?: string }) => {
+  .action(async (flags: PauseFlags & { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string; cancelSocket?: string }) => {
     const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
+    const hold = pauseFromFlags(flags);
     const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
     const metrics = createAgentMetrics();
     const store = new RouteStore(await loadRouteTable(flags.routes));
@@ -130,6 +133,7 @@ program
       log,
       metrics,
       cancelSocket: parseSocketPath('--cancel-socket (PGROUTE_AGENT_CANCEL_SOCKET)', flags.cancelSocket ?? statePaths(dirname(resolve(flags.routes))).cancelSocket),
+      hold,
     });
     process.on('SIGHUP', () => {
       loadRouteTable(flags.routes).then(

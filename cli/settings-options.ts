@@ -8,7 +8,7 @@ import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT,
 import type { Endpoint } from '../agent/src/index.js';
 import { parseStatsAllow } from './stats-allow.js';
 
-export interface DeploymentFlags {
+export interface DeploymentFlags extends PauseFlags {
   stateDir: string;
   port: string;
   bind: string;
@@ -25,8 +25,6 @@ export interface DeploymentFlags {
   agentTimeout: string;
   sessionTimeout: string;
   log: string;
-  pauseTimeout: string;
-  pauseMaxHeld: string;
   spares: string;
   maxconn: string;
   hardStopAfter: string;
@@ -94,7 +92,7 @@ function option(flags: string, description: string, defaultValue?: string | bool
  * process runs the agent for a HAProxy on the same host (up, watch), so no TCP port answers SPOP.
  */
 export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport = 'tcp'): Command {
-  return cmd
+  return addPauseFlags(cmd
     .addOption(option('--state-dir <dir>', 'where rendered files and sockets live', '.pgroute'))
     .addOption(option('--port <port>', 'public PostgreSQL port (when the tenants file lists no listeners)', String(DEFAULT_PORT)))
     .addOption(option('--bind <address>', 'address the public port listens on', '0.0.0.0'))
@@ -126,11 +124,32 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
     .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
-    .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume before it is refused (57P03); at most 10m', '30s'))
-    .addOption(option('--pause-max-held <n>', 'most connections of one paused tenant held at once by this replica; more are refused at once (53300)', '200'))
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
     .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
-    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
+    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off'])));
+}
+
+export interface PauseFlags {
+  pauseTimeout: string;
+  pauseMaxHeld: string;
+}
+
+/**
+ * How long and how many connections of a paused tenant are held: the generator renders HAProxy's
+ * side of the wait from them and the agent holds by them, so `up`/`watch` and a `pgroute agent`
+ * run apart take the same flags (the two must agree, docs/pause.md).
+ */
+export function addPauseFlags(cmd: Command): Command {
+  return cmd
+    .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume before it is refused (57P03); at most 10m', '30s'))
+    .addOption(option('--pause-max-held <n>', 'most connections of one paused tenant held at once by this replica; more are refused at once (53300)', '200'));
+}
+
+export function pauseFromFlags(f: PauseFlags): Settings['pause'] {
+  return {
+    timeoutMs: parsePauseTimeout(f.pauseTimeout),
+    maxHeld: Math.max(1, parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000)),
+  };
 }
 
 export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fallbackListener: Listener; metricsAddress: Endpoint } {
@@ -157,10 +176,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
     replicas: parseReplicaFlags(f.name, f.peer),
-    pause: {
-      timeoutMs: parsePauseTimeout(f.pauseTimeout),
-      maxHeld: Math.max(1, parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000)),
-    },
+    pause: pauseFromFlags(f),
     memo: { ...base.memo, enabled: f.memo === 'on', size: Math.max(1, parseCount(label('--memo-size'), f.memoSize, 100_000_000)) },
   };
   return {

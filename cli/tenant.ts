@@ -27,6 +27,7 @@ import {
   renderTable,
   showTenant,
   statePaths,
+  type AccessState,
   type AccessWritten,
   type ManagedTenant,
 } from '../generator/src/index.js';
@@ -71,6 +72,13 @@ function whereWritten(w: AccessWritten): string {
   if (w.peers.length === 0) return `${head} (no other replica is configured)`;
   return `${head}; replicated to peers ${w.peers.join(', ')} through HAProxy peers (a peer that is down learns it when it reconnects)`;
 }
+
+/** `tenant show`: the switch, and for disabled and paused where it was set and what undoes it. */
+const ACCESS_SHOWN: Readonly<Record<AccessState, string>> = {
+  enabled: 'enabled',
+  disabled: 'disabled (access.json)',
+  paused: 'paused (access.json: new connections are held until `pgroute tenant resume`)',
+};
 
 interface CreateFlags extends StateDirFlags {
   image: string;
@@ -156,7 +164,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
 
   tenant
     .command('list')
-    .description('pgroute-managed tenant containers: id, state, enabled (access.json), address, image, limits')
+    .description('pgroute-managed tenant containers: id, state, access (access.json: enabled, disabled or paused), address, image, limits')
     .option('--json', 'print JSON', false)
     .addOption(stateDirOption())
     .action(async (flags: StateDirFlags & { json: boolean }) => {
@@ -168,7 +176,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       process.stdout.write(
         renderTable(
           ['TENANT', 'STATE', 'ACCESS', 'ADDRESS', 'IMAGE', 'LIMITS'],
-          rows.map((t) => [t.id, t.state, t.enabled ? 'enabled' : 'disabled', t.address || '-', t.image, limitsText(t)]),
+          rows.map((t) => [t.id, t.state, t.access, t.address || '-', t.image, limitsText(t)]),
         ),
       );
     });
@@ -190,7 +198,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
         ['tenant', detail.id],
         ['container', `${detail.container} (${detail.containerId})`],
         ['state', detail.status],
-        ['access', detail.enabled ? 'enabled' : 'disabled (access.json)'],
+        ['access', ACCESS_SHOWN[detail.access]],
         ['address', detail.address || '-'],
         ['network', detail.network],
         ['image', detail.image],

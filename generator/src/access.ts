@@ -93,6 +93,11 @@ export async function setAccess(stateDir: string, tenant: string, enabled: boole
   return (await setAccessState(stateDir, tenant, enabled ? 'enabled' : 'disabled')).changed;
 }
 
+/** A tenant's switch: enabled unless access.json says disabled or paused. */
+export function accessStateOf(access: AccessFile, tenant: string): AccessState {
+  return access.entries[tenant]?.state ?? 'enabled';
+}
+
 /** Tenants whose switch says paused (`pgroute tenant pause`): their new connections are held. */
 export function pausedTenants(access: AccessFile): string[] {
   return Object.keys(access.entries).filter((id) => access.entries[id]?.state === 'paused');

@@ -20,7 +20,7 @@ export {
 } from './settings.js';
 export { parsePolicy } from './policy.js';
 export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
-export { readAccess } from './access.js';
+export { readAccess, type AccessState } from './access.js';
 
 // Tenant sources, the pipeline and its applier.
 export type { SourceView, TenantSource } from './sources/source.js';

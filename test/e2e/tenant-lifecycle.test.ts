@@ -229,6 +229,7 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
       container: `pgroute-tenant-${ACME}`,
       state: 'running',
       enabled: false,
+      access: 'disabled',
       address: `${ip}:5432`,
       network: NETWORK,
       image,
@@ -271,6 +272,21 @@ describe('pgroute tenant (real dockerd, pgroute watch --source docker --spawn-ha
     const noPassword = await psqlRouted(ACME, undefined);
     expect(noPassword.ok).toBe(false);
     expect(await reloadCount(statePaths(state).masterSocket)).toBe(reloadsAtStart);
+  });
+
+  it('pause: list and show say paused (not enabled) while it holds; resume: enabled again', async () => {
+    expect((await pgrouteOk(tenantCmd('pause', ACME))).stdout).toMatch(new RegExp(`^tenant ${ACME} paused`));
+    const rows = JSON.parse((await pgrouteOk(tenantCmd('list', '--json'))).stdout) as { id: string; access: string; enabled: boolean }[];
+    expect(rows.find((t) => t.id === ACME)).toMatchObject({ access: 'paused', enabled: true });
+    expect((await pgrouteOk(tenantCmd('list'))).stdout).toMatch(new RegExp(`^${ACME}\\s+running\\s+paused\\s+`, 'm'));
+    expect(JSON.parse((await pgrouteOk(tenantCmd('show', ACME, '--json'))).stdout)).toMatchObject({ access: 'paused' });
+    expect((await pgrouteOk(tenantCmd('show', ACME))).stdout).toMatch(/^access:\s+paused \(access\.json: new connections are held until `pgroute tenant resume`\)$/m);
+    expect((await pgrouteOk(['status', '--state-dir', state])).stdout).toMatch(new RegExp(`${ACME}\\s.*paused`));
+
+    await pgrouteOk(tenantCmd('resume', ACME));
+    expect((await pgrouteOk(tenantCmd('list'))).stdout).toMatch(new RegExp(`^${ACME}\\s+running\\s+enabled\\s+`, 'm'));
+    expect((await pgrouteOk(tenantCmd('show', ACME))).stdout).toMatch(/^access:\s+enabled$/m);
+    expect(await psqlRouted(ACME, password)).toEqual({ ok: true, text: ACME });
   });
 
   it('disable --kill-sessions: the open session ends and new connections are refused within a second', async () => {

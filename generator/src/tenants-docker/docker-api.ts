@@ -5,6 +5,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 import { containerName, describeManaged, MANAGED_LABEL, type ManagedTenant } from './plan.js';
+import type { AccessFile } from '../access.js';
 import { MAX_PASSWD_BYTES, passwordArchive, secretOwner, type Owner } from './secret.js';
 import { readTar } from './tar.js';
 
@@ -86,7 +87,7 @@ export async function managedContainer(docker: Dockerode, id: string): Promise<D
   return info;
 }
 
-export function describeInspect(info: Dockerode.ContainerInspectInfo, disabled: readonly string[]): ManagedTenant | undefined {
+export function describeInspect(info: Dockerode.ContainerInspectInfo, access: AccessFile): ManagedTenant | undefined {
   return describeManaged(
     {
       Id: info.Id,
@@ -96,7 +97,7 @@ export function describeInspect(info: Dockerode.ContainerInspectInfo, disabled: 
       Labels: info.Config.Labels ?? {},
       NetworkSettings: { Networks: info.NetworkSettings.Networks as Record<string, { IPAddress?: string }> },
     },
-    disabled,
+    access,
     { NanoCpus: info.HostConfig.NanoCpus ?? 0, Memory: info.HostConfig.Memory ?? 0 },
   );
 }

@@ -92,7 +92,7 @@ export async function createTenant(req: CreateTenantRequest, log: Logger): Promi
     await setAccess(stateDir, id, true);
     throw err;
   }
-  const tenant = describeInspect(await container.inspect(), [id]);
+  const tenant = describeInspect(await container.inspect(), await readAccess(stateDir));
   log.info({ tenant: id, container: name, volume: plan.volume.Name, network: req.network, address: tenant?.address, passwordFile: secretPath }, 'tenant created (access disabled)');
   return { container: name, volume: plan.volume.Name, passwordFile: secretPath, tenant };
 }
@@ -134,15 +134,15 @@ export async function deleteTenant(stateDir: string, id: string, purge: boolean,
   return done;
 }
 
-/** Every pgroute-managed tenant container, by id, with its access state from access.json. */
+/** Every pgroute-managed tenant container, by id, with its access switch from access.json (enabled, disabled, paused). */
 export async function listTenants(stateDir: string): Promise<ManagedTenant[]> {
   const docker = await dockerClient();
-  const { disabled } = await readAccess(stateDir);
+  const access = await readAccess(stateDir);
   const list = await docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=true`] } });
   const rows: ManagedTenant[] = [];
   for (const c of list) {
     const info = await inspectOrUndefined(docker.getContainer(c.Id).inspect());
-    const t = info === undefined ? undefined : describeInspect(info, disabled);
+    const t = info === undefined ? undefined : describeInspect(info, access);
     if (t !== undefined) rows.push(t);
   }
   return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -164,8 +164,7 @@ export async function showTenant(stateDir: string, id: string): Promise<TenantDe
   const docker = await dockerClient();
   const info = await managedContainer(docker, id);
   if (info === undefined) throw new ConfigError(`no pgroute-managed container ${containerName(id)}`);
-  const { disabled } = await readAccess(stateDir);
-  const t = describeInspect(info, disabled);
+  const t = describeInspect(info, await readAccess(stateDir));
   if (t === undefined) throw new ConfigError(`container ${containerName(id)} carries no tenant label`);
   const secret = passwordPath(stateDir, id);
   const volume = await inspectOrUndefined(docker.getVolume(volumeName(id)).inspect());

@@ -10,6 +10,7 @@ import { LABEL } from '../sources/labels.js';
 import { NETWORK_LABEL } from '../sources/docker/claims.js';
 import { quote, tenantIdProblem } from '../validate.js';
 import { PASSWORD_FILE } from './secret.js';
+import { accessStateOf, type AccessFile, type AccessState } from '../access.js';
 
 /** Marks what pgroute created; `tenant list/show/delete` only touch containers carrying it. */
 export const MANAGED_LABEL = 'pgroute.managed';
@@ -170,8 +171,10 @@ export interface ManagedTenant {
   readonly id: string;
   readonly container: string;
   readonly state: string;
-  /** false when access.json disables it (`pgroute tenant disable`). */
+  /** false when access.json disables it (`pgroute tenant disable`); a paused tenant is not disabled. */
   readonly enabled: boolean;
+  /** The operator's switch in access.json: enabled, disabled, or paused (`pgroute tenant pause`: new connections held). */
+  readonly access: AccessState;
   /** ip:port on the tenant network; '' when the container has no address (stopped). */
   readonly address: string;
   readonly network: string;
@@ -186,12 +189,13 @@ export function formatMemory(bytes: number): string {
 }
 
 /** One managed tenant from a container listing (limits come from inspect: pass them in). */
-export function describeManaged(info: ManagedContainerInfo, disabled: readonly string[], limits: { NanoCpus?: number; Memory?: number } = {}): ManagedTenant | undefined {
+export function describeManaged(info: ManagedContainerInfo, switches: AccessFile, limits: { NanoCpus?: number; Memory?: number } = {}): ManagedTenant | undefined {
   const id = info.Labels[LABEL.tenant];
   if (id === undefined || info.Labels[MANAGED_LABEL] !== 'true') return undefined;
   const network = info.Labels[NETWORK_LABEL] ?? '';
   const port = info.Labels[LABEL.port] ?? String(DEFAULT_TENANT_PORT);
   const ip = info.NetworkSettings?.Networks?.[network]?.IPAddress ?? '';
+  const access = accessStateOf(switches, id);
   const l: { cpus?: number; memory?: string } = {};
   if (limits.NanoCpus) l.cpus = limits.NanoCpus / 1e9;
   if (limits.Memory) l.memory = formatMemory(limits.Memory);
@@ -199,7 +203,8 @@ export function describeManaged(info: ManagedContainerInfo, disabled: readonly s
     id,
     container: (info.Names[0] ?? '').replace(/^\//, ''),
     state: info.State,
-    enabled: !disabled.includes(id),
+    enabled: access !== 'disabled',
+    access,
     address: ip === '' ? '' : `${ip}:${port}`,
     network,
     image: info.Image,

@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { containerClaims } from '../../src/sources/docker/claims.js';
+import { accessFile, NO_ACCESS, type AccessFile, type AccessState } from '../../src/access.js';
 import {
   checkTenantId,
   containerName,
@@ -122,21 +123,29 @@ describe('describeManaged (tenant list)', () => {
     NetworkSettings: { Networks: { 'pgroute-tenants': { IPAddress: '172.30.0.2' } } },
   };
 
+  const switches = (state: AccessState): AccessFile => accessFile({ acme: { state, version: 1 } });
+
   it('id, state, enabled per access.json, address, image, limits', () => {
-    expect(describeManaged(info, ['acme'], { NanoCpus: 5e8, Memory: 1024 ** 3 })).toEqual({
+    expect(describeManaged(info, switches('disabled'), { NanoCpus: 5e8, Memory: 1024 ** 3 })).toEqual({
       id: 'acme',
       container: 'pgroute-tenant-acme',
       state: 'running',
       enabled: false,
+      access: 'disabled',
       address: '172.30.0.2:5432',
       network: 'pgroute-tenants',
       image: 'postgres:15',
       limits: { cpus: 0.5, memory: '1g' },
     });
-    expect(describeManaged({ ...info, State: 'exited', NetworkSettings: { Networks: {} } }, [])).toMatchObject({ enabled: true, address: '', limits: {} });
+    expect(describeManaged({ ...info, State: 'exited', NetworkSettings: { Networks: {} } }, NO_ACCESS)).toMatchObject({ enabled: true, access: 'enabled', address: '', limits: {} });
+  });
+
+  it('a paused tenant is shown paused, not enabled (and is not disabled)', () => {
+    expect(describeManaged(info, switches('paused'))).toMatchObject({ enabled: true, access: 'paused' });
+    expect(describeManaged(info, switches('enabled'))).toMatchObject({ enabled: true, access: 'enabled' });
   });
 
   it('ignores containers pgroute did not create', () => {
-    expect(describeManaged({ ...info, Labels: { 'pgroute.tenant': 'acme' } }, [])).toBeUndefined();
+    expect(describeManaged({ ...info, Labels: { 'pgroute.tenant': 'acme' } }, NO_ACCESS)).toBeUndefined();
   });
 });

@@ -1,0 +1,120 @@
+// A reload while connections of a paused tenant are held (`pgroute up --tls auto`, real HAProxy,
+// agent, PostgreSQL 15): the move is applied with a reload (a new tenant that no spare backend fits
+// comes with it), the old server is stopped, the tenant resumed. The held connections, clear text and
+// TLS, were accepted by the worker the reload retired; they must survive it and, at resume, land on
+// the new server, as connections held without a reload do (docs/pause.md, "A reload while held").
+
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haproxyCli } from '../../generator/src/haproxy/master.js';
+import { portBlock } from '../support/ports.js';
+import { startPostgresMany, type PgServer } from '../support/postgres.js';
+import { reloadCount, runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+
+const ports = portBlock(57);
+const PAUSE_TIMEOUT_MS = 30_000;
+let servers: PgServer[] = [];
+let up: ProcessHandle;
+let tmp: string;
+let tenantsFile: string;
+let stateDir: string;
+
+function writeTenants(tenants: { id: string; port: number }[]): void {
+  writeFileSync(tenantsFile, JSON.stringify({ tenants: tenants.map((t) => ({ ...t, host: '127.0.0.1' })) }, null, 2));
+}
+
+beforeAll(async () => {
+  servers = await startPostgresMany([
+    { name: 'reloadold', port: ports.pg[0] as number, database: 'acme' },
+    { name: 'reloadnew', port: ports.pg[1] as number, database: 'acme' },
+  ]);
+  const f = writeTenantsFile([]);
+  tmp = f.dir;
+  tenantsFile = f.file;
+  stateDir = join(tmp, 'state');
+  writeTenants([{ id: 'acme', port: ports.pg[0] as number }]);
+  // No spare backend: a new tenant needs a reload.
+  up = await startUp(ports, tenantsFile, stateDir, ['--tls', 'auto', '--spares', '0', '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--log', 'all']);
+}, 90_000);
+
+afterAll(async () => {
+  await up?.stop('SIGINT', 10_000);
+  await stopAll();
+  for (const s of servers) await s.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** One connection: the port of the server it reached, or the error it got (SQLSTATE and message). */
+async function serverPort(tls: boolean): Promise<{ port: number } | { code: string | undefined; message: string }> {
+  const c = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', password: 'app', database: 'acme', ssl: tls ? { rejectUnauthorized: false, servername: 'acme.pause.test' } : false, connectionTimeoutMillis: 60_000 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    const r = await c.query<{ port: number }>('SELECT inet_server_port() AS port');
+    return { port: Number(r.rows[0]?.port) };
+  } catch (err) {
+    return { code: (err as { code?: string }).code, message: (err as Error).message };
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function cli(...args: string[]): Promise<string> {
+  const r = await runCliOnce([...args, '--state-dir', stateDir]);
+  if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function heldNow(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('pgroute_agent_held_connections '));
+  return line === undefined ? NaN : Number(line.split(' ').pop());
+}
+
+/** The address and status of the tenant's server, as HAProxy's current worker has them. */
+async function acmeServer(): Promise<{ addr: string; status: string }> {
+  const csv = (await haproxyCli(join(stateDir, 'haproxy-admin.sock'), 'show stat')).split('\n');
+  const header = (csv[0] ?? '').replace(/^# /, '').split(',');
+  const row = csv.find((l) => l.startsWith('pg.acme.primary,s1,'))?.split(',') ?? [];
+  return { addr: row[header.indexOf('addr')] ?? '', status: row[header.indexOf('status')] ?? '' };
+}
+
+describe('a reload while connections of a paused tenant are held', () => {
+  it('the held connections survive it and go to the new server at resume, clear text and TLS', async () => {
+    const oldPort = ports.pg[0] as number;
+    const newPort = ports.pg[1] as number;
+    expect(await serverPort(false)).toEqual({ port: oldPort });
+
+    await cli('tenant', 'pause', 'acme');
+    await waitFor(() => /"paused": true/.test(readFileSync(join(stateDir, 'routes.json'), 'utf8')), { what: 'routes.json to say paused', timeoutMs: 10_000, intervalMs: 20 });
+    const held = [serverPort(false), serverPort(true), serverPort(false), serverPort(true)];
+    await waitFor(async () => (await heldNow()) === held.length, { what: 'the connections to be held', timeoutMs: 10_000, intervalMs: 20 });
+
+    // The move, with a reload: a tenant no spare backend fits comes with it.
+    const reloads = await reloadCount(join(stateDir, 'haproxy-master.sock'));
+    writeTenants([{ id: 'acme', port: newPort }, { id: 'beta', port: newPort }]);
+    await waitFor(async () => (await reloadCount(join(stateDir, 'haproxy-master.sock'))) > reloads, { what: 'the reload', timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor(async () => {
+      const s = await acmeServer();
+      return s.addr === `127.0.0.1:${newPort}` && s.status === 'UP';
+    }, { what: "the new worker to have acme's new address, up", timeoutMs: 20_000, intervalMs: 50 });
+    await servers[0]?.stop();
+    expect(await heldNow()).toBe(held.length);
+
+    await cli('tenant', 'resume', 'acme');
+    expect(await Promise.all(held)).toEqual(held.map(() => ({ port: newPort })));
+    // The retired worker sent each on through the loop, by the socket of how it came (TLS or not);
+    // the current worker's hold frontend saw the client as it was: TLS, its server name.
+    const logged = async (re: RegExp, n: number): Promise<void> =>
+      waitFor(() => up.outputLines().filter((l) => re.test(l)).length === n, { what: `${n} log lines ${re}`, timeoutMs: 10_000, intervalMs: 50 });
+    await logged(/ pgroute-hold pgroute-hold-loop\/tls .* tls=1 sni="acme\.pause\.test"/, 2);
+    await logged(/ pgroute-hold pgroute-hold-loop\/clear .* tls=0 sni=""/, 2);
+    await logged(/ pgroute-hold pg\.acme\.primary\/s1 .* tls=1 sni="acme\.pause\.test"/, 2);
+    await logged(/ pgroute-hold pg\.acme\.primary\/s1 .* tls=0 sni=""/, 2);
+    // And after: new connections too.
+    expect(await serverPort(true)).toEqual({ port: newPort });
+  }, 120_000);
+});

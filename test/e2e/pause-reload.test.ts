@@ -108,8 +108,9 @@ describe('a reload while connections of a paused tenant are held', () => {
     expect(await Promise.all(held)).toEqual(held.map(() => ({ port: newPort })));
     // The retired worker sent each on through the loop, by the socket of how it came (TLS or not);
     // the current worker's hold frontend saw the client as it was: TLS, its server name.
-    const logged = async (re: RegExp, n: number): Promise<void> =>
-      waitFor(() => up.outputLines().filter((l) => re.test(l)).length === n, { what: `${n} log lines ${re}`, timeoutMs: 10_000, intervalMs: 50 });
+    const logged = async (re: RegExp, n: number): Promise<void> => {
+      await waitFor(() => up.outputLines().filter((l) => re.test(l)).length === n, { what: `${n} log lines ${re}`, timeoutMs: 10_000, intervalMs: 50 });
+    };
     await logged(/ pgroute-hold pgroute-hold-loop\/tls .* tls=1 sni="acme\.pause\.test"/, 2);
     await logged(/ pgroute-hold pgroute-hold-loop\/clear .* tls=0 sni=""/, 2);
     await logged(/ pgroute-hold pg\.acme\.primary\/s1 .* tls=1 sni="acme\.pause\.test"/, 2);

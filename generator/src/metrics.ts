@@ -18,6 +18,7 @@ const LIMIT_REFUSALS: readonly [string, keyof TenantCounters][] = [
   ['cap', 'refusedCap'],
   ['rate', 'refusedRate'],
   ['address-rate', 'refusedClientRate'],
+  ['queue', 'refusedQueue'],
 ];
 
 export interface GeneratorMetrics {
@@ -84,7 +85,7 @@ export function countLayout(m: GeneratorMetrics, layout: Layout): void {
 
 /**
  * Per tenant, what HAProxy counted for its admission limits (haproxy/partials/policy.hbs): the
- * connections open now and the connections refused over each limit. Read at scrape time; a HAProxy
+ * connections open now and the connections refused over each limit (a target's maxqueue included). Read at scrape time; a HAProxy
  * that does not answer leaves both empty for that scrape. Counts start over when HAProxy reloads
  * (stick tables are per worker), as Prometheus counters may.
  */
@@ -107,7 +108,7 @@ function policyMetrics(registry: Registry, readCounters: TenantCountersReader): 
   });
   new Counter({
     name: 'pgroute_tenant_policy_refusals_total',
-    help: 'Connections HAProxy refused over a tenant admission limit, by limit: cap (maxClientConnections), rate (maxConnectionRate), address-rate (maxClientConnectionRate)',
+    help: 'Connections HAProxy refused over a tenant limit, by limit: cap (maxClientConnections), rate (maxConnectionRate), address-rate (maxClientConnectionRate), queue (a target\'s maxqueue)',
     labelNames: ['tenant', 'limit'],
     registers: [registry],
     async collect() {

@@ -2,7 +2,8 @@
 // maxqueue 2. One session holds the one slot, two connections wait in the queue, and the next is
 // refused at once with a PostgreSQL error (53300, naming tenant, target and limit) that psql and
 // node-postgres show, instead of waiting in an unbounded queue until `timeout queue` and being
-// closed without a word. When the slot frees, the waiting connections are served, in order.
+// closed without a word. When the slot frees, the waiting connections are served, in order. The
+// refusals are counted with the tenant's other policy refusals (metrics, `pgroute status`).
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haproxyCli, statePaths } from '../../generator/src/index.js';
 import { parseShowStat } from '../../generator/src/status/show-stat.js';
-import { startUp, writeTenantsFile } from '../support/pgroute.js';
+import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { APP_ROLE, startPostgres, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
@@ -78,6 +79,13 @@ describe('maxqueue: connections beyond the queue limit are refused with 53300', 
     expect(p.text).toContain("HINT:  Retry in a moment; the tenant's servers are at their connection limit (maxconn).");
     // Refusing did not disturb the queue.
     expect(await queued()).toBe(MAXQUEUE);
+    // Counted like the other policy refusals: the metric and `pgroute status`.
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
+    expect(metrics).toMatch(/^pgroute_tenant_policy_refusals_total\{tenant="acme",limit="queue"\} 2$/m);
+    const status = await runCliOnce(['status', '--json', '--state-dir', state]);
+    const acme = (JSON.parse(status.stdout) as { tenants: { id: string; policy?: { counters?: { refusedQueue?: number } } }[] }).tenants.find((t) => t.id === 'acme');
+    expect(acme?.policy?.counters?.refusedQueue).toBe(2);
+    expect((await runCliOnce(['status', '--state-dir', state])).stdout).toMatch(/^acme\s+any\s.*\s0\/0\/0\/2$/m);
 
     // The slot frees: the waiting connections are served one after the other.
     await holder.end();

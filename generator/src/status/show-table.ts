@@ -1,5 +1,5 @@
 // `show table pgroute-tenants` (haproxy/partials/policy-tables.hbs) -> each tenant's admission
-// counters. Pure. 2.6 prints the gpc array as gpc0..gpc3 and its rate as gpc0_rate(<ms>); the
+// counters. Pure. 2.6 prints the gpc array as gpc0..gpc4 and its rate as gpc0_rate(<ms>); the
 // parser also takes the gpc(0) spelling.
 
 export interface TenantCounters {
@@ -13,6 +13,8 @@ export interface TenantCounters {
   readonly refusedCap: number;
   readonly refusedRate: number;
   readonly refusedClientRate: number;
+  /** Refused over a target's maxqueue (gpc 4; haproxy/partials/queue-limit.hbs). */
+  readonly refusedQueue: number;
 }
 
 export const TENANTS_TABLE = 'pgroute-tenants';
@@ -31,6 +33,7 @@ export function parseTenantCounters(text: string): Map<string, TenantCounters> {
       refusedCap: gpc(1),
       refusedRate: gpc(2),
       refusedClientRate: gpc(3),
+      refusedQueue: gpc(4),
     });
   }
   return out;

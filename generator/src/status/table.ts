@@ -18,7 +18,7 @@ const limit = (n: number | undefined, unit = ''): string => (n === undefined || 
 /**
  * Each tenant's policy at the door: allowed networks, the limits (CAP at once; RATE and PER-ADDRESS
  * new connections a second), what HAProxy counts now (OPEN, ADMITTED/S) and what it refused over
- * each limit since the tenant's counters were created (cap/rate/address).
+ * each limit since the tenant's counters were created (cap/rate/address, and queue: over a target's maxqueue).
  */
 function policyTable(tenants: StatusReport['tenants']): string {
   const rows = tenants.map((t) => {
@@ -32,10 +32,10 @@ function policyTable(tenants: StatusReport['tenants']): string {
       limit(p.limits.maxClientConnectionRate, '/s'),
       c === undefined ? '-' : String(c.open),
       c === undefined ? '-' : String(c.admittedPerSecond),
-      c === undefined ? '-' : `${c.refusedCap}/${c.refusedRate}/${c.refusedClientRate}`,
+      c === undefined ? '-' : `${c.refusedCap}/${c.refusedRate}/${c.refusedClientRate}/${c.refusedQueue}`,
     ];
   });
-  return renderTable(['TENANT', 'ALLOW', 'CAP', 'RATE', 'PER-ADDRESS', 'OPEN', 'ADMITTED/S', 'REFUSED cap/rate/address'], rows);
+  return renderTable(['TENANT', 'ALLOW', 'CAP', 'RATE', 'PER-ADDRESS', 'OPEN', 'ADMITTED/S', 'REFUSED cap/rate/address/queue'], rows);
 }
 
 /** 45s, 12m, 3h, 2d: how long ago, coarsely. */

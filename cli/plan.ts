@@ -13,6 +13,9 @@ import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from './s
 import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
 import type { TlsFlags } from './tls.js';
 
+/** `plan` reads one view: an engine that has not answered within this time fails it (exit 1). */
+const PLAN_DOCKER_TIMEOUT_MS = 10_000;
+
 type PlanFlags = DeploymentFlags & TlsFlags & SourceFlags & { json: boolean; strict: boolean; check: boolean };
 
 /** TLS as `up`/`watch` would serve it: the certificate they keep in the state dir (not made here). */
@@ -35,7 +38,7 @@ export function registerPlanCommand(program: Command, log: Logger): Command {
     const parsed = settingsFromFlags(flags);
     const { fallbackListener } = parsed;
     const settings = withTls(flags, parsed.settings);
-    const source = await sourceFromFlags(flags, fallbackListener, log);
+    const source = await sourceFromFlags(flags, fallbackListener, log, { dockerFirstViewTimeoutMs: PLAN_DOCKER_TIMEOUT_MS });
     let view: SourceView | undefined;
     await source.start((v) => (view ??= v));
     await source.stop();

@@ -72,7 +72,15 @@ export function sourceNames(value: string[] | string): SourceName[] {
   return out;
 }
 
-async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener: Listener, log: Logger): Promise<TenantSource> {
+/**
+ * How a command uses its sources. `watch` waits for a Docker engine that does not answer yet, as for
+ * the Kubernetes API server; `plan` reads one view, so it gives up on dockerd after this long.
+ */
+export interface SourceUse {
+  readonly dockerFirstViewTimeoutMs?: number;
+}
+
+async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse): Promise<TenantSource> {
   switch (name) {
     case 'file':
       if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
@@ -81,7 +89,13 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
       const { DockerSource } = await loadDockerSource();
       const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
       log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
-      return new DockerSource({ log, admission, stateDir: flags.stateDir, ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }) });
+      return new DockerSource({
+        log,
+        admission,
+        stateDir: flags.stateDir,
+        ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }),
+        ...(use.dockerFirstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.dockerFirstViewTimeoutMs }),
+      });
     }
     case 'kubernetes': {
       const { KubernetesSource } = await loadKubernetesSource();
@@ -95,10 +109,10 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
 }
 
 /** The source the flags name; several are merged into one. */
-export async function sourceFromFlags(flags: SourceFlags, fallbackListener: Listener, log: Logger): Promise<TenantSource> {
+export async function sourceFromFlags(flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse = {}): Promise<TenantSource> {
   const names = sourceNames(flags.source);
   const sources: TenantSource[] = [];
-  for (const n of names) sources.push(await oneSource(n, flags, fallbackListener, log));
+  for (const n of names) sources.push(await oneSource(n, flags, fallbackListener, log, use));
   const [only] = sources;
   return sources.length === 1 && only !== undefined ? only : new MergedSource(sources);
 }

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { deepEqual } from '../equal.js';
 import { defaultKubeConfig } from '../sources/kubernetes.js';
 import { backoffDelay } from '../sources/backoff.js';
-import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline, type FirstListWait } from '../sources/kubernetes/first-list.js';
+import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline, type FirstListWait } from '../sources/first-view.js';
+import { KUBE_CHECK } from '../sources/kubernetes.js';
 import { TimedWatch } from '../sources/kubernetes/timed-watch.js';
 import { peersOfSlices, replicasOfSlices, shortenedPods } from './endpoint-slices.js';
 import type { Replicas } from './peers.js';
@@ -94,6 +95,7 @@ export class KubernetesPeers {
     log.info({ namespace, service, server }, 'watching the kubernetes endpointslices of pgroute\'s service for replicas');
     this.#wait = warnWhileWaiting(log, WAIT_LOG_MS, () =>
       this.#last === undefined ? { what: `the first list of the endpointslices of ${namespace}/${service} (the replicas) from ${server}`, ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }) } : undefined,
+      KUBE_CHECK,
     );
     return firstList;
   }

@@ -9,11 +9,15 @@
 // When dockerd goes away the events stream ends; the source keeps the last view (an outage never
 // empties it), reconnects with backoff (backoff.ts: jittered, capped at `retryMaxMs`) and re-lists once it is back.
 // Subscribing comes before listing, so nothing that happens in between is missed.
+// At start, dockerd unreachable is waited for as the Kubernetes API server is (first-view.ts): retried
+// with backoff, a warning every 10 s, /readyz 503 meanwhile; `plan`, which reads one view, gives up
+// after firstViewTimeoutMs instead.
 
 import { StringDecoder } from 'node:string_decoder';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
+import { awaitFirstView, WAIT_LOG_MS, withDeadline } from './first-view.js';
 import { mergeClaims } from './labels.js';
 import type { SourceView, TenantSource } from './source.js';
 import type { ContainerSummary } from './docker/claims.js';
@@ -45,12 +49,17 @@ export interface DockerSourceOptions {
   /** Reconnect backoff (backoff.ts): first delay, doubled up to the cap, with jitter (defaults 100 ms, 2 s). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
-  /** start() rejects when no first view could be made within this time (default 10 s). */
+  /** start() rejects when no first view could be made within this time; default: it waits as long as it takes, warning every waitLogMs. */
   readonly firstViewTimeoutMs?: number;
+  /** While a first view is awaited (without firstViewTimeoutMs), a warning repeats this often (default 10 s). */
+  readonly waitLogMs?: number;
   /** A list taking longer than this counts as failed (default 10 s). */
   readonly listTimeoutMs?: number;
   readonly log: Logger;
 }
+
+/** What to check while dockerd does not answer (first-view.ts). */
+export const DOCKER_CHECK = 'check that dockerd is running and its socket (DOCKER_HOST, default /var/run/docker.sock) is reachable from here';
 
 export class DockerSource implements TenantSource {
   readonly name = 'docker';
@@ -65,7 +74,8 @@ export class DockerSource implements TenantSource {
   private readonly settleMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private readonly firstViewTimeoutMs: number;
+  private readonly firstViewTimeoutMs: number | undefined;
+  private readonly waitLogMs: number;
   private readonly listTimeoutMs: number;
 
   private onView: ((view: SourceView) => void) | undefined;
@@ -79,7 +89,7 @@ export class DockerSource implements TenantSource {
   private resyncTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private lastView: SourceView | undefined;
-  private firstView: (() => void) | undefined;
+  private firstView: { resolve: () => void; reject: (err: Error) => void } | undefined;
   private lastError: string | undefined;
   /** Since when Docker has been unreachable (ms), or undefined while connected. */
   private downSince: number | undefined;
@@ -102,7 +112,8 @@ export class DockerSource implements TenantSource {
     this.settleMs = opts.settleMs ?? 50;
     this.retryMinMs = opts.retryMinMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;
-    this.firstViewTimeoutMs = opts.firstViewTimeoutMs ?? 10_000;
+    this.firstViewTimeoutMs = opts.firstViewTimeoutMs;
+    this.waitLogMs = opts.waitLogMs ?? WAIT_LOG_MS;
     this.listTimeoutMs = opts.listTimeoutMs ?? 10_000;
   }
 
@@ -110,16 +121,20 @@ export class DockerSource implements TenantSource {
     if (this.started) throw new Error('DockerSource.start() was called twice');
     this.started = true;
     this.onView = onView;
-    const first = new Promise<void>((resolve) => (this.firstView = resolve));
+    const first = new Promise<void>((resolve, reject) => (this.firstView = { resolve, reject }));
     this.watching = this.watch();
     this.resyncTimer = setInterval(() => {
       if (this.downSince === undefined) void this.requestList('periodic resync');
     }, this.resyncMs);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.firstViewTimeoutMs)));
-    const outcome = await Promise.race([first, timedOut]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
+    const what = (): { what: string; lastError?: string } | undefined =>
+      this.firstView === undefined ? undefined : { what: `the first list of Docker containers at ${this.endpoint}`, ...(this.lastError === undefined ? {} : { lastError: this.lastError }) };
+    if (this.firstViewTimeoutMs === undefined) {
+      await awaitFirstView(first, this.log, this.waitLogMs, what, DOCKER_CHECK);
+      return;
+    }
+    try {
+      await withDeadline(first, this.firstViewTimeoutMs, 'the first list');
+    } catch {
       await this.stop();
       throw new Error(
         `cannot list Docker containers at ${this.endpoint} (tried for ${this.firstViewTimeoutMs} ms): ${this.lastError ?? 'no answer'}; is dockerd running and is its socket reachable?`,
@@ -137,6 +152,8 @@ export class DockerSource implements TenantSource {
     await this.watching;
     await this.listing;
     this.onView = undefined;
+    this.firstView?.reject(new Error(`the docker source was stopped before its first list of containers at ${this.endpoint}`));
+    this.firstView = undefined;
   }
 
   /** The last view pushed (for status output and tests). */
@@ -256,7 +273,7 @@ export class DockerSource implements TenantSource {
   private async listOnce(reason: string): Promise<boolean> {
     let containers: readonly ContainerSummary[];
     try {
-      containers = await withTimeout(this.docker.listContainers({ all: false, filters: { status: ['running'] } }), this.listTimeoutMs, 'listing containers');
+      containers = await withDeadline(this.docker.listContainers({ all: false, filters: { status: ['running'] } }), this.listTimeoutMs, 'listing containers');
     } catch (err) {
       this.lastError = errorText(err);
       this.log.warn({ err: this.lastError, endpoint: this.endpoint }, `cannot list Docker containers at ${this.endpoint} (${reason}): ${this.lastError}; keeping the last view`);
@@ -275,10 +292,8 @@ export class DockerSource implements TenantSource {
     this.lastView = view;
     this.log.debug({ reason, tenants: view.snapshot.tenants.length, refused: view.snapshot.refused.length, containers: running.length }, 'docker view listed');
     this.onView?.(view);
-    if (this.firstView !== undefined) {
-      this.firstView();
-      this.firstView = undefined;
-    }
+    this.firstView?.resolve();
+    this.firstView = undefined;
     return true;
   }
 
@@ -316,14 +331,6 @@ export class DockerSource implements TenantSource {
 function destroy(stream: NodeJS.ReadableStream | undefined): void {
   const s = stream as (NodeJS.ReadableStream & { destroy?: (err?: Error) => void }) | undefined;
   s?.destroy?.();
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms))),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function errorText(err: unknown): string {

@@ -9,14 +9,14 @@
 // ListWatch re-lists by itself on 410 Gone, but on any other error it reports the error and stops:
 // this source restarts it with backoff (from the last resourceVersion, so a short outage costs a
 // watch, not a list). Each list has a deadline, and while a first list is awaited a warning
-// repeats what is awaited (kubernetes/first-list.ts): an unreachable API server is retried, never
+// repeats what is awaited (first-view.ts, shared with the Docker source): an unreachable API server is retried, never
 // waited on in silence.
 
 import { CoreV1Api, KubeConfig, ListWatch, type KubernetesObject, type V1Namespace, type V1Service, type V1ServiceList, type Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
 import { backoffDelay } from './backoff.js';
-import { LIST_DEADLINE_MS, WAIT_LOG_MS, warnWhileWaiting, withDeadline } from './kubernetes/first-list.js';
+import { awaitFirstView, LIST_DEADLINE_MS, WAIT_LOG_MS, withDeadline } from './first-view.js';
 import { namespaceInformer } from './kubernetes/namespaces.js';
 import { OWNERSHIP_MODES, type OwnershipMode } from './kubernetes/ownership.js';
 import { type AddressMode, FIRST_CLAIM, viewOfServices } from './kubernetes/service-claims.js';
@@ -75,6 +75,9 @@ interface Watched {
   restart: NodeJS.Timeout | undefined;
 }
 
+/** What to check while the API server does not answer (first-view.ts). */
+export const KUBE_CHECK = 'check that the Kubernetes API server is reachable from here and the credentials';
+
 export class KubernetesSource implements TenantSource {
   readonly name = 'kubernetes';
   private readonly options: KubernetesSourceOptions;
@@ -118,17 +121,18 @@ export class KubernetesSource implements TenantSource {
     }
     for (const w of this.watched) this.run(w);
     this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector, ownership: this.options.ownership ?? 'first-claim', server }, declared ? 'watching kubernetes services and namespaces' : 'watching kubernetes services');
-    const wait = warnWhileWaiting(this.log, this.options.waitLogMs ?? WAIT_LOG_MS, () => {
-      const pending = this.watched.filter((w) => !w.synced);
-      if (pending.length === 0) return undefined;
-      const lastError = pending.find((w) => w.lastError !== undefined)?.lastError;
-      return { what: `the first list of kubernetes ${pending.map((w) => `${w.resource} in ${scopeName(w)}`).join(', ')} from ${server}`, ...(lastError === undefined ? {} : { lastError }) };
-    });
-    try {
-      await firstView;
-    } finally {
-      wait.done();
-    }
+    await awaitFirstView(
+      firstView,
+      this.log,
+      this.options.waitLogMs ?? WAIT_LOG_MS,
+      () => {
+        const pending = this.watched.filter((w) => !w.synced);
+        if (pending.length === 0) return undefined;
+        const lastError = pending.find((w) => w.lastError !== undefined)?.lastError;
+        return { what: `the first list of kubernetes ${pending.map((w) => `${w.resource} in ${scopeName(w)}`).join(', ')} from ${server}`, ...(lastError === undefined ? {} : { lastError }) };
+      },
+      KUBE_CHECK,
+    );
   }
 
   /** Makes one informer (not started yet) whose list marks it synced and schedules a view. */

@@ -71,7 +71,8 @@ afterEach(async () => {
   await Promise.all(sources.splice(0).map((s) => s.stop()));
 });
 
-function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number; admission?: DockerSourceOptions['admission']; stateDir?: string } = {}): Harness {
+/** firstViewTimeoutMs null: none (as `watch` runs it), waiting with a warning every waitLogMs. */
+function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number | null; waitLogMs?: number; admission?: DockerSourceOptions['admission']; stateDir?: string } = {}): Harness {
   const engine = new FakeEngine();
   const logs: { level: number; msg: string }[] = [];
   const sink = new Writable({
@@ -89,7 +90,8 @@ function harness(opts: { resyncMs?: number; firstViewTimeoutMs?: number; admissi
     retryMinMs: 10,
     retryMaxMs: 40,
     resyncMs: opts.resyncMs ?? 60_000,
-    firstViewTimeoutMs: opts.firstViewTimeoutMs ?? 2_000,
+    ...(opts.firstViewTimeoutMs === null ? {} : { firstViewTimeoutMs: opts.firstViewTimeoutMs ?? 2_000 }),
+    ...(opts.waitLogMs === undefined ? {} : { waitLogMs: opts.waitLogMs }),
   });
   sources.push(source);
   return { engine, source, views: [], logs };
@@ -221,6 +223,37 @@ describe('DockerSource (fake engine)', () => {
     await sleep(100);
     expect(h.engine.lists).toBe(lists);
     expect(h.views).toEqual([]);
+  });
+
+  it('without a first-view timeout (watch), start() waits for an engine that is down, says so repeatedly, and resolves once it answers', async () => {
+    const h = harness({ firstViewTimeoutMs: null, waitLogMs: 50 });
+    h.engine.up = false;
+    let started = false;
+    const start = h.source.start((v) => h.views.push(v)).then(() => (started = true));
+    await until('two "still waiting" warnings', () => h.logs.filter((l) => l.msg.startsWith('still waiting for the first list of Docker containers at the Docker API')).length >= 2, 2_000);
+    const warning = h.logs.find((l) => l.msg.startsWith('still waiting'));
+    expect(warning).toMatchObject({ level: 40, lastError: expect.stringMatching(/ENOENT/) });
+    expect(warning?.msg).toMatch(/retrying with backoff\): pgroute applies nothing from this source and \/readyz answers 503 until it arrives; check that dockerd is running/);
+    expect(started).toBe(false);
+    h.engine.up = true;
+    await start;
+    expect(h.views).toHaveLength(1);
+    const warnings = h.logs.filter((l) => l.msg.startsWith('still waiting')).length;
+    await sleep(150);
+    expect(h.logs.filter((l) => l.msg.startsWith('still waiting')).length).toBe(warnings);
+  });
+
+  it('stop() while the first view is awaited ends start() with a rejection and leaves nothing running', async () => {
+    const h = harness({ firstViewTimeoutMs: null });
+    h.engine.up = false;
+    const start = h.source.start((v) => h.views.push(v));
+    await until('a failed attempt', () => h.logs.some((l) => l.msg.startsWith('lost Docker')));
+    await h.source.stop();
+    await expect(start).rejects.toThrow(/^the docker source was stopped before its first list of containers/);
+    const lists = h.engine.lists;
+    h.engine.up = true;
+    await sleep(100);
+    expect(h.engine.lists).toBe(lists);
   });
 
   it('start() waits for an engine that comes up within the timeout', async () => {

@@ -13,7 +13,7 @@ import { ListWatch } from '@kubernetes/client-node';
 /**
  * A ListWatch of every Namespace (`name` undefined) or of the Namespace `name` alone. `listed` runs
  * after each successful list, before ListWatch goes on to watch (it may throw to stop there);
- * `bounded` puts a deadline on the list call (first-list.ts).
+ * `bounded` puts a deadline on the list call (../first-view.ts).
  */
 export function namespaceInformer(
   api: CoreV1Api,

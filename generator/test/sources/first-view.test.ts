@@ -1,9 +1,9 @@
-// The start-up guards of the Kubernetes watchers (sources/kubernetes/first-list.ts): a deadline that
+// The start-up guards of the Kubernetes and Docker watchers (sources/first-view.ts): a deadline that
 // turns a list nobody answers into a failure, and a warning that repeats what is still awaited.
 
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { warnWhileWaiting, withDeadline } from '../../src/sources/kubernetes/first-list.js';
+import { awaitFirstView, warnWhileWaiting, withDeadline } from '../../src/sources/first-view.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -39,11 +39,11 @@ describe('warnWhileWaiting', () => {
     vi.useFakeTimers();
     const { log, lines } = capturingLog();
     let pending: { what: string; lastError?: string } | undefined = { what: 'the first list of kubernetes services in * from https://api:6443' };
-    const wait = warnWhileWaiting(log, 10_000, () => pending);
+    const wait = warnWhileWaiting(log, 10_000, () => pending, 'check that the API server is reachable');
     await vi.advanceTimersByTimeAsync(10_000);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 40, waitingSeconds: 10, lastError: 'none yet (no answer)' });
-    expect(String(lines[0]?.msg)).toMatch(/^still waiting for the first list of kubernetes services in \* from https:\/\/api:6443 \(10 s so far; retrying with backoff\): .*\/readyz answers 503/);
+    expect(String(lines[0]?.msg)).toMatch(/^still waiting for the first list of kubernetes services in \* from https:\/\/api:6443 \(10 s so far; retrying with backoff\): .*\/readyz answers 503 until it arrives; check that the API server is reachable$/);
     pending = { ...pending, lastError: 'connect ECONNREFUSED' };
     await vi.advanceTimersByTimeAsync(10_000);
     expect(lines[1]).toMatchObject({ waitingSeconds: 20, lastError: 'connect ECONNREFUSED' });
@@ -52,6 +52,21 @@ describe('warnWhileWaiting', () => {
     expect(lines).toHaveLength(2);
     wait.done();
     pending = { what: 'x' };
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(lines).toHaveLength(2);
+  });
+});
+
+describe('awaitFirstView', () => {
+  it('warns while the first view is awaited, and stops once it came', async () => {
+    vi.useFakeTimers();
+    const { log, lines } = capturingLog();
+    let arrive: () => void = () => {};
+    const awaited = awaitFirstView(new Promise<void>((resolve) => (arrive = resolve)), log, 10_000, () => ({ what: 'the first list of Docker containers at unix:///x.sock', lastError: 'connect ENOENT /x.sock' }), 'check dockerd');
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(lines.map((l) => l.lastError)).toEqual(['connect ENOENT /x.sock', 'connect ENOENT /x.sock']);
+    arrive();
+    await awaited;
     await vi.advanceTimersByTimeAsync(30_000);
     expect(lines).toHaveLength(2);
   });

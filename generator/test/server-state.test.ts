@@ -33,9 +33,9 @@ describe('carriedServerState', () => {
     ]);
   });
 
-  it('keeps servers that stay where they were (by address or host name), clearing maintenance; drops moved, disabled and unknown ones', () => {
+  it('keeps servers that stay where they were (by address or host name), clearing drain; drops moved, disabled and unknown ones', () => {
     const shown = ['1', HEADER,
-      line('pg.acme.primary', '10.0.0.5', 5432, { admin: 1 }),
+      line('pg.acme.primary', '10.0.0.5', 5432, { admin: 8 }),
       line('pg.named.primary', '10.9.9.9', 5432, { fqdn: 'db.internal' }),
       line('pg.v6.primary', '::1', 5434),
       line('pg.spare.0', '10.0.0.7', 5432),
@@ -48,6 +48,13 @@ describe('carriedServerState', () => {
       line('pg.acme.primary', '10.0.0.5', 5432),
       line('pg.named.primary', '10.9.9.9', 5432, { fqdn: 'db.internal' }),
     ]);
+  });
+
+  it('leaves out a server the running worker holds in maintenance (a vacated backend the reload recreates): it starts as a new one', () => {
+    for (const admin of [1, 2, 4, 0x20, 1 | 8]) {
+      const shown = ['1', HEADER, line('pg.acme.primary', '10.0.0.5', 5432, { admin }).replace(/^(3 \S+ 1 s1 \S+) 2 /, '$1 0 '), ''].join('\n');
+      expect(carriedServerState(shown, CONFIG), `admin ${admin}`).toBe(`1\n${HEADER}\n`);
+    }
   });
 
   it('an answer that is not a version 1 state carries nothing', () => {

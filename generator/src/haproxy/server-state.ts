@@ -8,7 +8,10 @@
 // Only the health of a server that stays what it was is carried over: HAProxy would also apply
 // the saved address and port (and maintenance), which the new configuration may have changed on
 // purpose. A server whose backend, address or port differs in the new configuration, or that the
-// new configuration disables, is left out and starts as configured.
+// new configuration disables, is left out and starts as configured. So is a server the running
+// worker holds in maintenance: it is not checked there, so its DOWN state says nothing of its
+// health. That is a vacated backend (a removed tenant) that the reload recreates when the tenant
+// comes back: it must serve at once, as a new backend does, not wait for its first check (57P03).
 
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -17,6 +20,9 @@ import { haproxyCli } from './master.js';
 
 /** Columns of `show servers state` (format version 1) that are read or rewritten. */
 const COL = { backend: 1, server: 3, addr: 4, adminState: 6, fqdn: 17, port: 18 } as const;
+
+/** srv_admin_state bits of maintenance (HAProxy's SRV_ADMF_FMAINT, IMAINT, CMAINT, RMAINT); drain is not. */
+const ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20;
 
 interface ConfiguredServer {
   readonly host: string;
@@ -44,7 +50,8 @@ export function configuredServers(haproxyConfig: string): Map<string, Configured
 
 /**
  * The lines of `showServersState` (the CLI's answer) that the new configuration can take as they
- * are, with the administrative state cleared (the new configuration decides maintenance).
+ * are (servers in maintenance left out), with the administrative state cleared (the new
+ * configuration decides maintenance and drain).
  */
 export function carriedServerState(showServersState: string, newConfig: string): string {
   const lines = showServersState.split('\n');
@@ -60,6 +67,7 @@ export function carriedServerState(showServersState: string, newConfig: string):
     if (f.length <= COL.port) continue;
     const want = configured.get(`${f[COL.backend]}/${f[COL.server]}`);
     if (want === undefined || want.port !== f[COL.port] || (want.host !== f[COL.addr] && want.host !== f[COL.fqdn])) continue;
+    if ((Number(f[COL.adminState]) & ADMIN_MAINT) !== 0) continue;
     f[COL.adminState] = '0';
     kept.push(f.join(' '));
   }

@@ -92,7 +92,7 @@ function option(flags: string, description: string, defaultValue?: string | bool
  * process runs the agent for a HAProxy on the same host (up, watch), so no TCP port answers SPOP.
  */
 export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport = 'tcp'): Command {
-  return addPauseFlags(cmd
+  cmd
     .addOption(option('--state-dir <dir>', 'where rendered files and sockets live', '.pgroute'))
     .addOption(option('--port <port>', 'public PostgreSQL port (when the tenants file lists no listeners)', String(DEFAULT_PORT)))
     .addOption(option('--bind <address>', 'address the public port listens on', '0.0.0.0'))
@@ -123,10 +123,11 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--accept-proxy', 'connections to --port start with a PROXY protocol header (v1 or v2) from a load balancer, whose client address pgroute uses; only for a port nobody else can reach (listeners in the tenants file set their own)', false))
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
-    .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
+    .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"));
+  return addPauseFlags(cmd)
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
     .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
-    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off'])));
+    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
 export interface PauseFlags {

@@ -9,8 +9,8 @@
 // Storms: (a) `refused`: 8 reconnect loops (test/support/storm.ts) on a tenant limited to 10/s,
 // nearly every connection refused over the rate; (b) `admitted`: pgbench -C -c 8 on a tenant with
 // the default limits, every connection admitted. Where the storm runs: `same` (normal priority),
-// `nice` (nice -n 19; for (b) the stormy PostgreSQL is reniced too), `cgroup` (a CPU cgroup with
-// cpu.shares 2; for (b) the stormy PostgreSQL in it too): the storm stands for other machines.
+// `nice` (nice -n 19 and its autogroup's nice 19; for (b) the stormy PostgreSQL lowered too), `cgroup`
+// (STORM_PLACES=same,nice,cgroup: a CPU cgroup with cpu.shares 2): the storm stands for other machines.
 // Deployments: pgroute as it is (`--refusal-delay 0`) and each defence variant (DEPLOYMENTS below).
 //
 //   bench/storm.sh [rounds, default 4] [probes per window, default 25]
@@ -43,9 +43,9 @@ const DEPLOYMENTS: readonly { readonly name: string; readonly flags: readonly st
     return { name: name ?? 'none', flags: flags.flatMap((f) => f.split('=')) };
   });
 const KINDS = ['refused', 'admitted'] as const;
-const PLACES = ['same', 'nice', 'cgroup'] as const;
+const PLACES = (process.env['STORM_PLACES'] ?? 'same,nice').split(',') as readonly Place[];
 type Kind = (typeof KINDS)[number];
-type Place = (typeof PLACES)[number];
+type Place = 'same' | 'nice' | 'cgroup';
 
 const log = (m: string): void => console.error(`[storm-bench] ${m}`);
 const median = (xs: readonly number[]): number => {
@@ -116,6 +116,32 @@ function readLog(lines: readonly string[], probePorts: ReadonlySet<number>): { t
   return { timers, stormRouted, stormRefused };
 }
 
+/**
+ * With autogroup scheduling (kernel.sched_autogroup_enabled, on here) nice only orders the
+ * processes of one session: a process in its own session (the storm, started detached; the
+ * postmaster) is lowered by its autogroup's nice. Not when it shares this process's autogroup.
+ */
+function lowestAutogroup(pid: number, nice = 19): void {
+  try {
+    const own = readFileSync('/proc/self/autogroup', 'utf8').split(' ')[0];
+    const theirs = readFileSync(`/proc/${pid}/autogroup`, 'utf8').split(' ')[0];
+    if (own !== theirs) writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch {
+    /* no autogroup: nice alone */
+  }
+}
+
+/** utime+stime+cutime+cstime: a server's CPU including its children that have exited (PostgreSQL backends). */
+function cpuWithChildren(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number);
+    return f.reduce((a, b) => a + b, 0) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 interface Cpu {
   readonly [who: string]: number;
 }
@@ -135,8 +161,10 @@ function cpuSnapshot(deps: readonly Deployment[], storm: number | undefined, pgs
   out['haproxy'] = haproxy;
   out['pgroute (agent)'] = agent;
   out['storm client'] = storm === undefined ? 0 : sum(processTree(storm));
-  out['stormy PG'] = sum(processTree(pgs.stormy.postmasterPid()));
-  out['calm PG'] = sum(processTree(pgs.calm.postmasterPid()));
+  // The postmaster with its reaped children, plus the backends alive now.
+  const server = (pm: number): number => cpuWithChildren(pm) + sum(processTree(pm).filter((p) => p !== pm));
+  out['stormy PG'] = server(pgs.stormy.postmasterPid());
+  out['calm PG'] = server(pgs.calm.postmasterPid());
   return out;
 }
 
@@ -177,10 +205,14 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
   const [cmd, ...args] = kind === 'refused'
     ? [...nice, process.execPath, '-e', STORM_CLIENT, String(d.port), String(LOOPS), 'stormy']
     : [...nice, join(PGBIN, 'pgbench'), '-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '600', '-f', join(procs.runDir, 'select1.sql'), '-h', '127.0.0.1', '-p', String(d.port), '-U', 'postgres', 'busy'];
-  if (kind === 'admitted' && place === 'nice') await mustRun('renice', ['-n', '19', '-p', String(stormyPg)]);
+  if (kind === 'admitted' && place === 'nice') {
+    await mustRun('renice', ['-n', '19', '-p', String(stormyPg)]);
+    lowestAutogroup(stormyPg);
+  }
   if (kind === 'admitted' && place === 'cgroup') group?.add(stormyPg);
   const storm = procs.start(`storm-${kind}`, cmd as string, args);
   if (place === 'cgroup') group?.add(storm.pid);
+  if (place === 'nice') lowestAutogroup(storm.pid);
   if (kind === 'refused') {
     const end = Date.now() + 10_000;
     while (!readFileSync(storm.logFile, 'utf8').includes('storming') && Date.now() < end) await sleep(10);
@@ -194,7 +226,10 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
   await procs.stop(storm, 5_000);
   let failed = 0;
   if (kind === 'refused') failed = stormCounts(readFileSync(storm.logFile, 'utf8')).failed;
-  if (kind === 'admitted' && place === 'nice') await mustRun('renice', ['-n', '0', '-p', String(stormyPg)]);
+  if (kind === 'admitted' && place === 'nice') {
+    await mustRun('renice', ['-n', '0', '-p', String(stormyPg)]);
+    lowestAutogroup(stormyPg, 0);
+  }
   if (kind === 'admitted' && place === 'cgroup') {
     // Back to the root group: the postmaster, and any backend still exiting.
     for (const p of processTree(stormyPg)) {
@@ -308,7 +343,7 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '',
     `bench/storm.sh ${ROUNDS} ${PROBES}, started ${started}; ${ROUNDS} rounds of paired windows (idle, then storm), variants in rotating order, ${PROBES} calm connects per window; 2 cores, loopback, HAProxy 2.6, PostgreSQL 15 (the stormy tenants on one server, calm on another); load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${machine}). cgroup v1 cpu: ${cgroup ? 'yes' : 'no (cgroup rows ran like same)'}.`,
     '',
-    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 (admitted: the stormy PostgreSQL reniced too); `cgroup` = a CPU cgroup with cpu.shares 2 (admitted: the stormy PostgreSQL in it too), i.e. the storm stands for other machines.',
+    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2.',
     '',
     '## Ratios first: calm connect time, storm / idle (median of the pairs\' ratios)',
     '',

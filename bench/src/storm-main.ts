@@ -363,6 +363,14 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '|---|---|---|---|',
     ...timerRows,
     '',
+    '## Reading it',
+    '',
+    '- A pair is an idle window and the storm window right after it, so a drift of the machine\'s load (other work on the same cores) moves both sides alike; the first table\'s figure is the median of the pairs\' ratios, and every pair is listed.',
+    '- CPU is in cores (CPU seconds per second of window) from /proc: `pgroute (agent)` is the `pgroute up` process (agent and generator), `stormy PG` / `calm PG` a server with its backends (exited ones included), `machine` every process on it, ours or not.',
+    '- HAProxy counts its timers in whole milliseconds: `spoe_ms` 0 means the agent answered within the millisecond, so the calm tenant\'s decision did not wait behind the storm\'s.',
+    '- Storm conn/s and refusals are counted from HAProxy\'s log (`--log all`) during the storm windows.',
+    '- `nice` lowers the storm to the least CPU share the scheduler gives: on a machine whose cores are already busy (see `machine`) that starves it (few conn/s), which then says nothing about a storm from a machine of its own.',
+    '',
   ].join('\n');
 }
 

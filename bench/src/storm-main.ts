@@ -16,7 +16,7 @@
 //   bench/storm.sh [rounds, default 4] [probes per window, default 25]
 // Writes bench/results/2026-12-06-session6-storm.md. Ports 22800-22899.
 
-import { mkdirSync, mkdtempSync, chmodSync, readFileSync, writeFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, chmodSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -318,6 +318,8 @@ async function main(): Promise<void> {
     group?.close();
     for (const p of Object.values(pgs)) await p.stop();
     killRunning();
+    if (process.env['BENCH_KEEP'] !== '1') rmSync(scratch, { recursive: true, force: true });
+    else log(`scratch kept: ${scratch}`);
   }
 }
 

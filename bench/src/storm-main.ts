@@ -347,6 +347,8 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '',
     'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2.',
     '',
+    `Deployments (each its own \`pgroute up --log all\`): ${DEPLOYMENTS.map((d) => `\`${d.name}\` = ${d.flags.length === 0 ? 'no extra flag' : `\`${d.flags.join(' ')}\``}`).join('; ')}.`,
+    '',
     '## Ratios first: calm connect time, storm / idle (median of the pairs\' ratios)',
     '',
     '| variant | storm vs idle | every pair | idle median ms | storm median ms | storm conn/s at the router | of which refused /s | storm closes without answer |',

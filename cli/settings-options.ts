@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parseListenAddress, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
-import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_STATS_PORT, defaultSettings, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_REFUSAL_DELAY_MS, DEFAULT_STATS_PORT, defaultSettings, refusalDelay, REFUSAL_DELAY_SPARE_MS, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
 import type { Endpoint } from '../agent/src/index.js';
 import { parseStatsAllow } from './stats-allow.js';
 
@@ -36,6 +36,7 @@ export interface DeploymentFlags extends PauseFlags {
   peer?: string[] | string;
   memo: string;
   memoSize: string;
+  refusalDelay?: string;
 }
 
 /** How HAProxy reaches the agent: a 0600 unix socket (same host) or TCP. */
@@ -73,6 +74,7 @@ const ENV: Readonly<Record<string, string>> = {
   '--pause-max-held': 'PGROUTE_PAUSE_MAX_HELD',
   '--memo': 'PGROUTE_MEMO',
   '--memo-size': 'PGROUTE_MEMO_SIZE',
+  '--refusal-delay': 'PGROUTE_REFUSAL_DELAY',
 };
 
 /** `--bind (PGROUTE_BIND)`: how a refusal names a deployment flag. */
@@ -127,6 +129,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
   return addPauseFlags(cmd)
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
     .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
+    .addOption(option('--refusal-delay <duration>', `a connection refused over its tenant's rate, per-address rate or cap gets its error this late, so a reconnect loop is slowed down instead of taking the router's CPU (0: at once); at least 1s shorter than --startup-timeout (default ${DEFAULT_REFUSAL_DELAY_MS}ms, shorter if --startup-timeout is under 2s)`))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }
 
@@ -171,6 +174,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp(label('--stats-bind'), f.statsBind), port: statsPort, allow: parseStatsAllow(label('--stats-allow'), f.statsAllow) },
     timeouts: { ...base.timeouts, startup: parseDuration(label('--startup-timeout'), f.startupTimeout), session: parseSessionTimeout(f.sessionTimeout) },
+    refusalDelay: parseRefusalDelay(f.refusalDelay, f.startupTimeout),
     healthCheck: { ...base.healthCheck, interval: parseDuration(label('--check-interval'), f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount(label('--spares'), f.spares, 10_000),
@@ -222,6 +226,20 @@ function parsePauseTimeout(value: string): number {
   const ms = parseDurationMs(label('--pause-timeout'), value, 100);
   if (ms > 600_000) refuse(label('--pause-timeout'), 'a duration of at most 10m', value);
   return ms;
+}
+
+/**
+ * --refusal-delay: 0 (off) or a duration that ends within --startup-timeout with 1s to spare
+ * (HAProxy aborts a delay still running when the startup timeout expires, without a word).
+ */
+function parseRefusalDelay(value: string | undefined, startupTimeout: string): Settings['refusalDelay'] {
+  const startupMs = parseDurationMs(label('--startup-timeout'), startupTimeout);
+  const most = startupMs - 2 * REFUSAL_DELAY_SPARE_MS;
+  // The default gives way to a short startup timeout rather than refuse it.
+  if (value === undefined) return refusalDelay(Math.max(1, Math.min(DEFAULT_REFUSAL_DELAY_MS, most)), startupMs);
+  const ms = parseDurationMs(label('--refusal-delay'), value, 0);
+  if (ms > most) refuse(label('--refusal-delay'), `0 or a duration of at most ${Math.max(0, most)}ms (1s shorter than --startup-timeout ${startupTimeout})`, value);
+  return refusalDelay(Math.ceil(ms), startupMs);
 }
 
 function parseSessionTimeout(value: string): string {

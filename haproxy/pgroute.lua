@@ -9,8 +9,14 @@ core.register_action("pgroute-answer", { "tcp-req" }, function(txn, answer)
 end, 1)
 
 -- Send the PostgreSQL ErrorResponse held in txn.pgr.err (composed by the agent, or by the
--- generator for refusals made before the agent is asked) and end the session.
+-- generator for refusals made before the agent is asked) and end the session; first wait
+-- txn.pgr.delay milliseconds when the rules set it (partials/refusal-delay.hbs: a refusal over a
+-- tenant's rate or cap, so that a reconnect loop is slowed down instead of spinning).
 core.register_action("pgroute-refuse", { "tcp-req" }, function(txn)
+  local delay = txn:get_var("txn.pgr.delay")
+  if delay ~= nil then
+    core.msleep(delay)
+  end
   local reply = txn:get_var("txn.pgr.err")
   if reply ~= nil then
     txn.res:send(reply)

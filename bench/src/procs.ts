@@ -24,7 +24,7 @@ export function killRunning(): void {
 export class Procs {
   private readonly live = new Map<number, Started>();
 
-  constructor(private readonly runDir: string) {}
+  constructor(readonly runDir: string) {}
 
   /** Starts a long-lived process; stdout and stderr go to <runDir>/<name>.log. */
   start(name: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Started {

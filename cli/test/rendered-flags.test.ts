@@ -37,6 +37,8 @@ const RENDERED: readonly { flag: string; plain: string; tcp?: boolean; canonical
   { flag: '--max-reloads', plain: '50' },
   { flag: '--check-interval', plain: '2s' },
   { flag: '--session-timeout', plain: '7d' },
+  // 0 turns the delay's rules off.
+  { flag: '--refusal-delay', plain: '1s', canonical: (v) => (/^0+(us|ms|s|m|h|d)?$/.test(v) ? '0' : '1s') },
   // One word per source: as many plain addresses as the value lists.
   { flag: '--stats-allow', plain: '10.0.0.0/8', canonical: (v) => v.split(/[\s,]+/).filter(Boolean).map(() => '10.0.0.1').join(',') },
 ];

@@ -129,3 +129,28 @@ describe('--name and --peer', () => {
     for (const r of [refusal('--name', 'a', '--peer', 'a=h:99999'), refusal('--name', 'a', '--peer', 'a=bad_host:1')]) expect(r).not.toContain('\n');
   });
 });
+
+describe('--refusal-delay', () => {
+  function rules(f: DeploymentFlags): string[] {
+    const { settings } = settingsFromFlags(f);
+    const cfg = renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, EMPTY_LAYOUT, settings, statePaths(settings.stateDir), 'v', loadTemplates()).haproxyConfig;
+    return cfg.split('\n').filter((l) => /txn\.pgr\.(delay|el|t0)\b/.test(l) && !l.trim().startsWith('#')).map((l) => l.trim());
+  }
+
+  it('defaults to 1s: a refusal over a rate or the cap, decided early enough, waits 1s; the frontend keeps half its maxconn', () => {
+    expect(settingsFromFlags(flags()).settings.refusalDelay).toEqual({ ms: 1_000, latestMs: 3_500 });
+    const r = rules(flags('--maxconn', '1000'));
+    expect(r).toContain('tcp-request content set-var(txn.pgr.delay) int(1000) if { var(txn.pgr.el) -m int le 3500 } { fe_conn lt 500 }');
+    expect(r).toContain('tcp-request content set-var(txn.pgr.el) date(0,ms),sub(txn.pgr.t0) if pgr_refused pgr_over_client || pgr_refused pgr_over_rate || pgr_refused pgr_over_cap');
+    // The clock starts in both the public and the TLS frontends' rules (startup-acls).
+    expect(r.filter((l) => l.startsWith('tcp-request content set-var(txn.pgr.t0)')).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('0 renders no delay; a delay must end 1s before the startup timeout; the default gives way to a short one', () => {
+    expect(rules(flags('--refusal-delay', '0'))).toEqual([]);
+    expect(settingsFromFlags(flags('--refusal-delay', '2s', '--startup-timeout', '10s')).settings.refusalDelay).toEqual({ ms: 2_000, latestMs: 7_500 });
+    expect(() => settingsFromFlags(flags('--refusal-delay', '4500ms'))).toThrow('--refusal-delay (PGROUTE_REFUSAL_DELAY) must be 0 or a duration of at most 4000ms (1s shorter than --startup-timeout 5s), got "4500ms"');
+    for (const bad of ['soon', '-1s', '1.5s', '']) expect(() => settingsFromFlags(flags('--refusal-delay', bad)), bad).toThrow(/--refusal-delay \(PGROUTE_REFUSAL_DELAY\) must be a duration/);
+    expect(settingsFromFlags(flags('--startup-timeout', '1500ms')).settings.refusalDelay).toEqual({ ms: 500, latestMs: 500 });
+  });
+});

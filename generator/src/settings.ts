@@ -72,6 +72,13 @@ export interface Settings {
    * `expire` after it was written.
    */
   readonly memo: { readonly enabled: boolean; readonly size: number; readonly expire: string };
+  /**
+   * A connection refused over a tenant's rate, per-address rate or cap gets its ErrorResponse `ms`
+   * late (0: at once), if the refusal comes within `latestMs` of the connection's start: the delay
+   * must end inside the startup timeout (HAProxy's inspect-delay), or HAProxy would abort it and
+   * close the connection without a word. README "Per-tenant policy"; partials/refusal-delay.hbs.
+   */
+  readonly refusalDelay: { readonly ms: number; readonly latestMs: number };
   /** TLS on the public port; absent: SSLRequest is answered 'N'. */
   readonly tls?: {
     /** PEM with the certificate chain and key, as HAProxy's `crt` wants it. */
@@ -109,7 +116,18 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     replicas: singleReplica(),
     pause: { timeoutMs: 30_000, maxHeld: 200 },
     memo: { enabled: false, size: 100_000, expire: '10m' },
+    refusalDelay: refusalDelay(DEFAULT_REFUSAL_DELAY_MS, 5_000),
   };
+}
+
+/** A refused reconnect loop of 8 connections at once then costs the router 8 refusals a second. */
+export const DEFAULT_REFUSAL_DELAY_MS = 1_000;
+/** What a delayed refusal leaves of the startup timeout, at least (HAProxy's timers are not exact). */
+export const REFUSAL_DELAY_SPARE_MS = 500;
+
+/** The refusal delay for a startup timeout of `startupMs`: refusals later than leaves room for are not delayed. */
+export function refusalDelay(ms: number, startupMs: number): Settings['refusalDelay'] {
+  return { ms, latestMs: Math.max(0, startupMs - ms - REFUSAL_DELAY_SPARE_MS) };
 }
 
 export interface StatePaths {

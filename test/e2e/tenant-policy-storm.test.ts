@@ -1,24 +1,47 @@
-// One tenant's connection storm, through `pgroute up` (real HAProxy, agent, two PostgreSQL 15
-// servers): the storm is cut down to the tenant's rate, every connection beyond it refused with
-// 53300 (never a silent close). The storm is a separate process opening new connections from 8
-// loops at once, as pgbench -C -c 8 does; pgbench itself gives up a client at its first refused
-// connection, so it cannot keep a storm going against a rate limit. The other tenant's connect time
-// (node-postgres: connect, SHOW cluster_name, end) is measured idle and during the storm in
-// alternating windows and printed. NOT asserted: the issue's target (within 20 % of idle) is not
-// met on the shared 2-core machines here (load average 20-30: +60-130 %, the storm client itself on
-// the same cores); see README "Per-tenant policy at the door".
+// One tenant's connection storm while another tenant connects, through `pgroute up` (real HAProxy,
+// agent, PostgreSQL 15, pgbench, node-postgres). The calm tenant's connect time (connect, SHOW
+// cluster_name, end) is measured in alternating windows, idle then storm (a pair), several pairs;
+// the figure is the median of the pairs' ratios, so a machine whose load drifts (CI runs other e2e
+// files on the same 2 cores) moves both sides of a pair alike.
+//
+// (a) A reconnect loop refused over the tenant's rate: 8 loops at once, each a new connection after
+// another, at normal priority. pgbench -C cannot be this storm: it gives up a client at its first
+// refused connection. With the refusal delay (--refusal-delay, default 1s) each loop gets one
+// refusal a second, so the router's work stays a trickle whatever CPU the loop's machine has, and
+// the issue's target is asserted: the calm tenant's connect time within 20 % of idle. Measured
+// without the delay (bench/storm.sh, bench/results/2026-12-06-session6-storm.md): 570-930 refusals a
+// second and +55-67 %; this test with PGROUTE_REFUSAL_DELAY=0: 2,200 a second, +61 %, every pair +28 % or
+// more. The storm runs throughout, stopped (SIGSTOP) for the idle windows: 15 short
+// pairs, no process start inside them. The stormy tenant's rate is 2 a second: what it admits is
+// (b)'s subject, and each admitted connection forks a backend of the stormy server on these same
+// cores (~33 ms of CPU at load 8; 10 a second measured +34 % here at load 10).
+//
+// (b) pgbench -C -c 8 on a tenant with the default limits: every connection admitted. Its cost is
+// the stormy tenant's own PostgreSQL forking a backend per connection, here on the same 2 cores
+// (25-33 ms of CPU each at load 8-11, most of a core): the router can take nothing away from an admitted
+// storm. What is the router's own is asserted: the calm tenant's decisions do not wait behind the
+// storm's (HAProxy's spoe_ms of the calm connections); the connect-time ratio is
+// printed, not asserted (measured +88-133 % at load 8-11, all of it the stormy server's CPU; at the
+// lowest priority the storm starves instead, 1-5 connections a second, and proves nothing).
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORM_CLIENT, stormCounts } from '../../bench/src/storm-client.js';
+import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
 import { portBlock } from '../support/ports.js';
-import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { startUp, writeTenantsFile } from '../support/pgroute.js';
-import { spawnLogged, stopAll, type ProcessHandle } from '../support/process.js';
+import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js';
+import { CLI, deploymentFlags, REPO_ROOT, writeTenantsFile } from '../support/pgroute.js';
+import { sleep, spawnLogged, stopAll, waitForPort, type ProcessHandle } from '../support/process.js';
+import { errorResponseOf, exchange } from '../support/wire.js';
 
 const ports = portBlock(116);
-const STORM_RATE = 10;
+/** The refused storm's tenant rate: low, so that (a) measures the refused part (b) is the admitted part. */
+const STORM_RATE = 2;
+const LOOPS = 8;
+const PAIRS = 5;
+const PROBES = 20;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
 let tmp: string;
@@ -31,10 +54,17 @@ beforeAll(async () => {
   const f = writeTenantsFile([]);
   writeFileSync(f.file, JSON.stringify({ tenants: [
     { id: 'stormy', host: '127.0.0.1', port: ports.pg[0], maxConnectionRate: STORM_RATE },
+    // Reached with options=-c pgroute.tenant=busy on the stormy server's database; default limits.
+    { id: 'busy', host: '127.0.0.1', port: ports.pg[0] },
     { id: 'calm', host: '127.0.0.1', port: ports.pg[1] },
   ] }));
   tmp = f.dir;
-  up = await startUp(ports, f.file, join(tmp, 'state'));
+  // Every connection logged (HAProxy's timers of the calm ones), with room for a storm window's lines.
+  up = spawnLogged(process.execPath, [CLI, 'up', '--tenants', f.file, ...deploymentFlags(ports, join(tmp, 'state'), ['--log', 'all'])], {
+    name: 'pgroute-up', cwd: REPO_ROOT, env: { PGROUTE_DRAIN_DELAY: '0s' }, maxLines: 100_000,
+  });
+  await waitForPort(ports.haproxy, '127.0.0.1', 20_000, { process: up, what: 'pgroute up listening' });
+  await up.waitForOutput(/pgroute is running/, 20_000);
 });
 
 afterAll(async () => {
@@ -44,71 +74,176 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-/** The storm: 8 loops, each a new connection (startup, the server's first answer, close) after another; prints its counts on SIGTERM. */
-const STORM = `
-const net = require('node:net');
-const [port] = process.argv.slice(1).map(Number);
-const body = Buffer.concat([Buffer.from([0, 3, 0, 0]), Buffer.from('user\\0app\\0database\\0stormy\\0\\0')]);
-const len = Buffer.alloc(4); len.writeUInt32BE(body.length + 4);
-const startup = Buffer.concat([len, body]);
-const counts = { routed: 0, refused: 0, failed: 0 };
-function once() {
-  const s = net.createConnection({ port, host: '127.0.0.1' }, () => s.write(startup));
-  let done = false;
-  const end = (what) => { if (done) return; done = true; counts[what]++; s.destroy(); setImmediate(once); };
-  s.on('data', (d) => end(d[0] === 0x52 ? 'routed' : 'refused'));
-  s.on('error', () => end('failed'));
-  s.on('close', () => end('failed'));
+interface Probe {
+  readonly ms: number;
+  readonly port: number;
 }
-for (let i = 0; i < 8; i++) once();
-process.on('SIGTERM', () => { console.log(JSON.stringify(counts)); process.exit(0); });
-console.log('storming');
-`;
 
-async function connectMs(): Promise<number> {
+async function connect(): Promise<Probe> {
   const t = performance.now();
-  const client = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'calm', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'calm', connectionTimeoutMillis: 10_000 });
   await client.connect();
+  const port = (client as unknown as { connection: { stream: { localPort?: number } } }).connection.stream.localPort ?? 0;
   await client.query('SHOW cluster_name');
   await client.end();
-  return performance.now() - t;
+  return { ms: performance.now() - t, port };
 }
 
-async function medianConnectMs(n: number): Promise<number> {
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) ms.push(await connectMs());
-  ms.sort((a, b) => a - b);
-  return ms[Math.floor(n / 2)] as number;
+async function window(): Promise<Probe[]> {
+  const probes: Probe[] = [];
+  for (let i = 0; i < PROBES; i++) probes.push(await connect());
+  return probes;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return ((s[Math.floor((s.length - 1) / 2)] as number) + (s[Math.ceil((s.length - 1) / 2)] as number)) / 2;
+};
+const pct = (x: number): string => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(0)} %`;
+
+/** HAProxy's log line of each probe (by its client port): spoe_ms (the agent's answer) and Tw (queue). */
+function timers(probes: readonly Probe[]): { spoe: number[]; tw: number[] } {
+  const wanted = new Set(probes.map((p) => p.port));
+  const out = { spoe: [] as number[], tw: [] as number[] };
+  for (const l of up.outputLines()) {
+    const m = /127\.0\.0\.1:(\d+) \[[^\]]+\] \S+ \S+ (-?\d+)\/-?\d+\/-?\d+ .*tenant="calm".* spoe_ms=(\d+)/.exec(l);
+    if (m === null || !wanted.has(Number(m[1]))) continue;
+    out.tw.push(Number(m[2]));
+    out.spoe.push(Number(m[3]));
+  }
+  return out;
+}
+
+interface Pairs {
+  readonly ratios: number[];
+  readonly idle: Probe[][];
+  readonly storm: Probe[][];
+  readonly stormSeconds: number;
+}
+
+/**
+ * `pairs` windows idle then storm. With `pause`, one storm runs throughout, stopped (SIGSTOP) for
+ * the idle windows and continued for the storm windows: no process start inside the pairs. Without,
+ * `start` starts a storm for each storm window (resolves once it runs) and `stop` ends it.
+ */
+async function pairs(n: number, start: () => Promise<ProcessHandle>, stop: (p: ProcessHandle) => Promise<void>, pause = false): Promise<Pairs> {
+  await window(); // warm up
+  const out: Pairs = { ratios: [], idle: [], storm: [], stormSeconds: 0 };
+  let stormMs = 0;
+  const running = pause ? await start() : undefined;
+  const signal = (sig: NodeJS.Signals): void => {
+    if (running?.pid !== undefined) process.kill(-running.pid, sig);
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      signal('SIGSTOP');
+      const idle = await window();
+      const t = performance.now();
+      signal('SIGCONT');
+      const storm = running ?? (await start());
+      await sleep(700); // under way, and the rate's previous second full
+      const during = await window();
+      if (running === undefined) await stop(storm);
+      stormMs += performance.now() - t;
+      if (running === undefined) await sleep(300); // its last connections closed before the next idle window
+      out.idle.push(idle);
+      out.storm.push(during);
+      out.ratios.push(median(during.map((p) => p.ms)) / median(idle.map((p) => p.ms)));
+    }
+  } finally {
+    if (running !== undefined) {
+      signal('SIGCONT');
+      await stop(running);
+    }
+  }
+  return { ...out, stormSeconds: stormMs / 1_000 };
+}
+
+function describePairs(what: string, p: Pairs): string {
+  const idle = p.idle.map((w) => median(w.map((x) => x.ms)).toFixed(1));
+  const storm = p.storm.map((w) => median(w.map((x) => x.ms)).toFixed(1));
+  return `${what}: calm connect median of pair ratios ${pct(median(p.ratios))} (pairs ${p.ratios.map(pct).join(', ')}; idle ${idle.join(', ')} ms; storm ${storm.join(', ')} ms)`;
 }
 
 describe('a connection storm on one tenant', () => {
-  it('is cut down to the tenant\'s rate, the rest refused with 53300, never a silent close', async () => {
-    await medianConnectMs(10); // warm up
-    const idle: number[] = [];
-    const storm: number[] = [];
+  it('(a) a reconnect loop over the rate is slowed to a trickle by the refusal delay, every refusal a 53300, and the other tenant connects within 20 % of its idle time', async () => {
     let counts = { routed: 0, refused: 0, failed: 0 };
-    const started = Date.now();
-    let stormSeconds = 0;
-    for (let round = 0; round < 3; round++) {
-      idle.push(await medianConnectMs(30));
-      const stormStart = Date.now();
-      const stormer = spawnLogged(process.execPath, ['-e', STORM, String(ports.haproxy)], { name: 'storm' });
-      await stormer.waitForOutput(/storming/, 10_000);
-      await new Promise((r) => setTimeout(r, 500));
-      storm.push(await medianConnectMs(30));
-      await stormer.stop('SIGTERM', 5_000);
-      stormSeconds += (Date.now() - stormStart) / 1_000;
-      const c = JSON.parse(/\{.*\}/.exec(stormer.output())?.[0] ?? '{}') as typeof counts;
-      counts = { routed: counts.routed + c.routed, refused: counts.refused + c.refused, failed: counts.failed + c.failed };
+    let refusals: { ms: number; message: string }[] | undefined;
+    const p = await pairs(
+      3 * PAIRS,
+      async () => {
+        const s = spawnLogged(process.execPath, ['-e', STORM_CLIENT, String(ports.haproxy), String(LOOPS), 'stormy'], { name: 'storm' });
+        await s.waitForOutput(/storming/, 10_000);
+        return s;
+      },
+      async (s) => {
+        if (refusals === undefined) {
+          // A burst over the rate while the loops run: the refusals among it, timed.
+          const startup = encodeStartupMessage({ user: 'app', database: 'stormy' });
+          const burst = await Promise.all(Array.from({ length: STORM_RATE + 4 }, async () => {
+            const t = performance.now();
+            const r = await exchange(ports.haproxy, [startup], { timeoutMs: 5_000 });
+            return { ms: performance.now() - t, received: r.received };
+          }));
+          refusals = burst.filter((b) => b.received[0] === 0x45).map((b) => ({ ms: b.ms, message: `${errorResponseOf(b.received).sqlstate} ${errorResponseOf(b.received).message}` }));
+        }
+        await s.stop('SIGTERM', 5_000);
+        const c = stormCounts(s.output());
+        counts = { routed: counts.routed + c.routed, refused: counts.refused + c.refused, failed: counts.failed + c.failed };
+      },
+      true,
+    );
+    console.log(describePairs('(a) refused storm', p));
+    console.log(`(a) storm ${JSON.stringify(counts)} in ${p.stormSeconds.toFixed(1)} s of storm; refusals of a burst took ${refusals?.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
+
+    expect(refusals?.length).toBeGreaterThanOrEqual(4);
+    for (const r of refusals ?? []) {
+      expect(r.message).toBe(`53300 too many new connections per second for tenant "stormy" (at most ${STORM_RATE} a second)`);
+      expect(r.ms).toBeGreaterThanOrEqual(950); // the default delay, 1s
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    const seconds = (Date.now() - started) / 1_000;
-    console.log(`calm connect median idle ${idle.map((x) => x.toFixed(1))} ms, storm ${storm.map((x) => x.toFixed(1))} ms; storm ${JSON.stringify(counts)} in ${seconds.toFixed(0)} s`);
-    console.log(`calm connect median of medians: idle ${median(idle).toFixed(1)} ms, storm ${median(storm).toFixed(1)} ms (${((median(storm) / median(idle) - 1) * 100).toFixed(0)} %)`);
-    expect(counts.refused).toBeGreaterThan(counts.routed); // a storm, refused beyond its rate
     expect(counts.failed).toBe(0); // never a silent close
-    // Admitted at most at the rate over the storm windows, plus one rate's worth as each window
-    // starts (HAProxy's one-second rate weighs the previous second, empty then).
-    expect(counts.routed).toBeLessThanOrEqual(STORM_RATE * (stormSeconds + 3));
-  });
+    expect(counts.refused).toBeGreaterThan(0);
+    // Each loop gets at most one refusal per second of delay (+1 as each window starts, +2 s for the
+    // burst above); without the delay the same loops make 570-930 a second here.
+    const windows = p.ratios.length;
+    expect(counts.refused).toBeLessThanOrEqual(LOOPS * (p.stormSeconds + windows + 2));
+    // Admitted at most at the rate (+ one rate's worth as each window starts: HAProxy's one-second
+    // rate weighs the previous second, empty then).
+    expect(counts.routed).toBeLessThanOrEqual(STORM_RATE * (p.stormSeconds + windows + 2));
+    expect(median(p.ratios)).toBeLessThanOrEqual(1.2);
+  }, 300_000); // 30 windows of 20 connects: about a minute idle, four at load 11
+
+  it('(b) pgbench -C admitted within the tenant\'s limits: the other tenant\'s decisions do not wait behind the storm\'s (connect time printed)', async () => {
+    const script = join(tmp, 'select1.sql');
+    writeFileSync(script, 'SELECT 1;\n');
+    const logs: string[] = [];
+    const p = await pairs(
+      PAIRS,
+      async () => {
+        const s = spawnLogged(join(PG_BIN, 'pgbench'), ['-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '120', '-f', script, '-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', 'stormy'], {
+          name: 'pgbench', env: { PGOPTIONS: '-c pgroute.tenant=busy' },
+        });
+        // Under way once its first connections have gone through.
+        const end = Date.now() + 10_000;
+        while (!up.outputLines(200).some((l) => l.includes('tenant="busy"')) && Date.now() < end) await sleep(20);
+        return s;
+      },
+      async (s) => {
+        await s.stop('SIGINT', 5_000);
+        logs.push(s.output(5));
+      },
+    );
+    const busy = up.outputLines().filter((l) => l.includes('tenant="busy"'));
+    const refused = busy.filter((l) => / pgroute\/<NOSRV> /.test(l));
+    const idle = timers(p.idle.flat());
+    const storm = timers(p.storm.flat());
+    console.log(describePairs('(b) admitted pgbench -C storm', p));
+    console.log(`(b) ${busy.length} storm connections logged (${(busy.length / p.stormSeconds).toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+
+    expect(busy.length).toBeGreaterThan(PAIRS * LOOPS); // a storm took place
+    expect(refused, logs.join('\n')).toEqual([]); // within the tenant's default limits
+    expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS * PROBES); // every calm connection logged
+    // The agent answers the calm tenant as fast during the storm as idle (HAProxy counts whole ms).
+    expect(median(storm.spoe)).toBeLessThanOrEqual(median(idle.spoe) + 1);
+  }, 180_000);
 });

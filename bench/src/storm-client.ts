@@ -1,0 +1,102 @@
+// A connection storm and the place it runs, shared by bench/storm.sh and
+// test/e2e/tenant-policy-storm.test.ts. The storm stands for a stranger's machine: it may run at the lowest CPU priority
+// or in a CPU cgroup of its own, so that on a shared 2-core machine what is measured is the router's
+// share of the storm, not the storm client's.
+
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A reconnect loop (node -e STORM_CLIENT <port> <loops> <database> [<options>]): <loops> connections
+ * at once, each a new connection after another (startup, the server's first answer, close), as
+ * pgbench -C does; unlike pgbench it carries on after a refused connection. Prints `storming` once
+ * started and its counts ({"routed","refused","failed"}: first byte 'R', 'E', or a close without
+ * an answer) as JSON on SIGTERM.
+ */
+export const STORM_CLIENT = `
+const net = require('node:net');
+const [port, loops, database, options] = process.argv.slice(1);
+const pairs = ['user', 'app', 'database', database, ...(options ? ['options', options] : [])];
+const body = Buffer.concat([Buffer.from([0, 3, 0, 0]), Buffer.from(pairs.join('\\0') + '\\0\\0')]);
+const len = Buffer.alloc(4); len.writeUInt32BE(body.length + 4);
+const startup = Buffer.concat([len, body]);
+const counts = { routed: 0, refused: 0, failed: 0 };
+function once() {
+  const s = net.createConnection({ port: Number(port), host: '127.0.0.1' }, () => s.write(startup));
+  let done = false;
+  const end = (what) => { if (done) return; done = true; counts[what]++; s.destroy(); setImmediate(once); };
+  s.on('data', (d) => end(d[0] === 0x52 ? 'routed' : 'refused'));
+  s.on('error', () => end('failed'));
+  s.on('close', () => end('failed'));
+}
+for (let i = 0; i < Number(loops); i++) once();
+process.on('SIGTERM', () => { console.log(JSON.stringify(counts)); process.exit(0); });
+console.log('storming');
+`;
+
+export interface StormCounts {
+  readonly routed: number;
+  readonly refused: number;
+  readonly failed: number;
+}
+
+/** The counts a STORM_CLIENT printed when stopped (zeros if it printed none). */
+export function stormCounts(output: string): StormCounts {
+  const m = /\{"routed":\d+,"refused":\d+,"failed":\d+\}/.exec(output);
+  return m === null ? { routed: 0, refused: 0, failed: 0 } : (JSON.parse(m[0]) as StormCounts);
+}
+
+const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu';
+
+/**
+ * A cgroup v1 CPU group with a small weight (cpu.shares; the root's is 1024), for the processes
+ * that stand for other machines. Processes added to it, and the children they fork later, get that
+ * share of a busy CPU. `close()` moves whatever is left back to the root group and removes it.
+ * Undefined where cgroup v1's cpu controller is not mounted or not writable (then use nice alone).
+ */
+export interface CpuGroup {
+  readonly path: string;
+  add(pid: number): void;
+  close(): void;
+}
+
+export function openCpuGroup(name: string, shares: number): CpuGroup | undefined {
+  if (!existsSync(join(CPU_CGROUP_ROOT, 'cpu.shares'))) return undefined;
+  const path = join(CPU_CGROUP_ROOT, name);
+  try {
+    mkdirSync(path, { recursive: true });
+    writeFileSync(join(path, 'cpu.shares'), String(shares));
+  } catch {
+    return undefined;
+  }
+  const tasks = (): number[] => {
+    try {
+      return readFileSync(join(path, 'tasks'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+    } catch {
+      return [];
+    }
+  };
+  return {
+    path,
+    add(pid: number): void {
+      writeFileSync(join(path, 'cgroup.procs'), String(pid));
+    },
+    close(): void {
+      for (let i = 0; i < 5; i++) {
+        for (const t of tasks()) {
+          try {
+            writeFileSync(join(CPU_CGROUP_ROOT, 'tasks'), String(t));
+          } catch {
+            /* exited meanwhile */
+          }
+        }
+        try {
+          rmdirSync(path);
+          return;
+        } catch {
+          /* a task forked meanwhile: move it too */
+        }
+      }
+    },
+  };
+}

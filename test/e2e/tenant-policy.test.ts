@@ -200,7 +200,7 @@ describe('connection cap', () => {
       expect(acme?.policy).toMatchObject({ allow: ['127.0.0.0/30'], limits: { maxClientConnections: 3 }, counters: { open: 3 } });
       expect(acme?.policy?.counters?.['refusedCap']).toBeGreaterThanOrEqual(2);
       const table = await runCliOnce(['status', '--state-dir', join(tmp, 'state')]);
-      expect(table.stdout).toMatch(/^acme\s+127\.0\.0\.0\/30\s+3\s+1000\/s\s+none\s+3\s+\d+\s+\d+\/0\/0$/m);
+      expect(table.stdout).toMatch(/^acme\s+127\.0\.0\.0\/30\s+3\s+1000\/s\s+none\s+3\s+\d+\s+\d+\/0\/0\/0$/m);
 
       // ... and so do the metrics, with the agent's refusals of addresses outside the networks.
       const metrics = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();

@@ -2,7 +2,7 @@
 # `pgroute generate` of several commits side by side (issue #8's "10k-tenant apply"): each commit
 # built apart (bench/build-ref.sh) and run through its CLI only, the variants alternating in one run.
 #
-#   bench/generate.sh [reps] [N] <label>=<ref> <label>=<ref> ...
+#   bench/generate.sh [reps] [N] <label>=<ref> <label>=<ref> ...   (<ref>: a commit, or a built tree's directory)
 #
 # Per repetition and variant (the order rotates every repetition): `generate` of N tenants and of one
 # tenant, each in a fresh state directory. CPU seconds (user + system) of the whole command, of its
@@ -30,7 +30,8 @@ trap 'rc=$?; if [ "$rc" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$RU
 LABELS=(); TREES=()
 for spec in "$@"; do
   LABELS+=("${spec%%=*}")
-  TREES+=("$(build "${spec#*=}")")
+  # a directory with a built pgroute (dist/cli/pgroute.js) stands for itself: an experiment not committed
+  if [ -f "${spec#*=}/dist/cli/pgroute.js" ]; then TREES+=("$(cd "${spec#*=}" && pwd)"); else TREES+=("$(build "${spec#*=}")"); fi
 done
 
 tenants() {

@@ -89,26 +89,8 @@ tree_pids() {
   for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done
 }
 
-# build <ref>: the commit's pgroute, built once in $BENCH_AB_CACHE/tree-<sha> (a commit does not change,
-# so later runs reuse the build); prints the directory
-CACHE="${BENCH_AB_CACHE:-/tmp/pgroute-ab-trees}"
-build() {
-  local sha dir tmp
-  sha="$(git rev-parse --short "$1^{commit}")"
-  dir="$CACHE/tree-$sha"
-  if [ ! -f "$dir/dist/cli/pgroute.js" ]; then
-    mkdir -p "$CACHE"
-    tmp="$(mktemp -d "$CACHE/building-$sha.XXXXXX")"
-    git archive "$sha" agent/src generator/src cli haproxy package.json tsconfig.json tsconfig.build.json | tar -x -C "$tmp"
-    ln -s "$ROOT/node_modules" "$tmp/node_modules"
-    (cd "$tmp" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) >"$RUN/build-$sha.log" 2>&1 || { cat "$RUN/build-$sha.log" >&2; exit 1; }
-    rm -rf "$dir"
-    mv "$tmp" "$dir"
-  fi
-  # A cached tree may come from another checkout, since removed: its CLI needs this one's packages.
-  ln -sfn "$ROOT/node_modules" "$dir/node_modules"
-  echo "$dir"
-}
+# build <ref>: the commit built once (bench/build-ref.sh)
+. "$ROOT/bench/build-ref.sh"
 
 log "building $REF_A and $REF_B in $RUN"
 TREE_A="$(build "$REF_A")"

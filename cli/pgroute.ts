@@ -3,7 +3,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { createAgentMetrics, loadRouteTable, RouteStore, startAgent } from '../agent/src/index.js';
+import { loadAgentRuntime, loadRouteTable, RouteStore } from '../agent/src/index.js';
 import {
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
@@ -11,7 +11,7 @@ import {
   parsePolicy,
   readTenantsFile,
   reloadMaster,
-  runPgroute,
+  loadRun,
   statePaths,
   targetPolicyFromFlags,
   type Generation,
@@ -123,6 +123,7 @@ addPauseFlags(
     const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
     const hold = pauseFromFlags(flags);
     const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
+    const { createAgentMetrics, startAgent } = await loadAgentRuntime();
     const metrics = createAgentMetrics();
     const store = new RouteStore(await loadRouteTable(flags.routes));
     metrics.routeTableLoads.labels('ok').inc();
@@ -182,6 +183,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   const source = await sourceFromFlags(flags, fallbackListener, log);
   const replicas = await kubePeersFromFlags(flags, settings, log);
   const durableAccess = await durableAccessFromFlags(flags);
+  const { runPgroute } = await loadRun();
   const running = await runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },

@@ -11,21 +11,18 @@ import { loadRouteTable, quoteValue } from '../agent/src/index.js';
 import {
   ConfigError,
   checkTenantId,
-  createTenant,
   DEFAULT_TENANT_CPUS,
   DEFAULT_TENANT_IMAGE,
   DEFAULT_TENANT_MEMORY,
   DEFAULT_TENANT_NETWORK,
   DEFAULT_TENANT_PORT,
-  deleteTenant,
   disableTenant,
   enableTenant,
-  listTenants,
+  loadTenantLifecycle,
   parseCpus,
   parseMemory,
   readAccess,
   renderTable,
-  showTenant,
   statePaths,
   type AccessState,
   type AccessWritten,
@@ -112,6 +109,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
       const nanoCpus = parseCpus(flags.cpus);
       const memory = parseMemory(flags.memory);
       const port = parsePort('--port', flags.port);
+      const { createTenant } = await loadTenantLifecycle();
       const c = await createTenant({ stateDir: flags.stateDir, id, image: flags.image, network: flags.network, nanoCpus, memory, port }, log);
       const t = c.tenant;
       process.stdout.write(
@@ -158,6 +156,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags & { purge: boolean }) => {
       const id = checkTenantId(rawId);
+      const { deleteTenant } = await loadTenantLifecycle();
       const done = await deleteTenant(flags.stateDir, id, flags.purge, log);
       process.stdout.write(`tenant ${id} deleted: ${done.join('; ')}\n`);
     });
@@ -168,6 +167,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
     .option('--json', 'print JSON', false)
     .addOption(stateDirOption())
     .action(async (flags: StateDirFlags & { json: boolean }) => {
+      const { listTenants } = await loadTenantLifecycle();
       const rows = await listTenants(flags.stateDir);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -189,6 +189,7 @@ export function registerTenantCommands(program: Command, log: Logger): Command {
     .addOption(stateDirOption())
     .action(async (rawId: string, flags: StateDirFlags & { json: boolean }) => {
       const id = checkTenantId(rawId);
+      const { showTenant } = await loadTenantLifecycle();
       const detail = await showTenant(flags.stateDir, id);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);

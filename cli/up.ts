@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { Endpoint } from '../agent/src/index.js';
-import { FileSource, parsePolicy, runPgroute, type DrainOptions, type Listener, type Running, type Settings } from '../generator/src/index.js';
+import { FileSource, loadRun, parsePolicy, type DrainOptions, type Listener, type Running, type Settings } from '../generator/src/index.js';
 import { startRenewal, type TlsFlags } from './tls.js';
 
 export interface UpOptions {
@@ -17,7 +17,8 @@ export interface UpOptions {
   readonly drain: DrainOptions;
 }
 
-export function up(opts: UpOptions): Promise<Running> {
+export async function up(opts: UpOptions): Promise<Running> {
+  const { runPgroute } = await loadRun();
   return runPgroute({
     source: new FileSource(opts.tenantsFile, opts.fallbackListener, opts.log),
     deployment: { listeners: [opts.fallbackListener], policy: parsePolicy(undefined, [opts.fallbackListener]) },

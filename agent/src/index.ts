@@ -2,9 +2,9 @@
 // else under agent/src is internal (its own tests reach in; other packages do not).
 
 export * from './contract.js';
-export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
-export { createAgentHttpServer } from './server/http.js';
-export { createAgentMetrics, setBuildInfo, type AgentMetrics } from './metrics.js';
+export type { AgentOptions, AgentMetrics, RunningAgent } from './runtime.js';
+// Loaded on demand: the server, the SPOP codec and prom-client (see runtime.ts).
+export const loadAgentRuntime = () => import('./runtime.js');
 export { buildInfo, pgrouteVersion, type BuildInfo } from './build-info.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';
 export { quoteValue, sanitizeText } from './quote.js';

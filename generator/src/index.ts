@@ -1,9 +1,10 @@
 // The generator's public surface: what the CLI and the benchmarks import. Everything else under
 // generator/src is internal (its own tests reach in; other packages do not).
 //
-// Modules that load slow libraries (the X.509 library, dockerode, the Kubernetes client) are not
-// re-exported: they are reached through the loaders at the end, so a command that does not need
-// them does not pay for loading them.
+// Modules that load slow libraries (the X.509 library, dockerode, the Kubernetes client, prom-client,
+// tar-stream) are not re-exported: they are reached through the loaders at the end, so a command that
+// does not need them does not pay for loading them (`pgroute generate` loads neither pgroute's
+// runtime nor the agent's).
 
 export { ConfigError } from './errors.js';
 export type { Deployment, Listener, RefusedTenant, Tenant, TenantSnapshot } from './model.js';
@@ -25,16 +26,14 @@ export { parsePolicy } from './policy.js';
 export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess, type AccessState } from './access.js';
 
-// Tenant sources, the pipeline and its applier.
+// Tenant sources, and what `pgroute up` is run with (its runtime: loadRun below).
 export type { SourceView, TenantSource } from './sources/source.js';
 export { FileSource, parseTenantsFile, readTenantsFile, type TenantsFile } from './sources/file.js';
 export { describePatterns, describePorts, targetPolicyFromFlags } from './sources/kubernetes/target-policy.js';
 export { admissionFromFlags, describeAdmission } from './sources/docker/ownership.js';
 export { MergedSource, mergeViews } from './sources/merged.js';
-export { Pipeline } from './pipeline.js';
-export { Applier } from './apply.js';
-export { createGeneratorMetrics } from './metrics.js';
-export { DEFAULT_DRAIN, runPgroute, type DrainOptions, type DurableAccess, type ReplicaWatch, type RunOptions, type Running } from './run.js';
+export { DEFAULT_DRAIN, type DrainOptions } from './drain.js';
+export type { DurableAccess, ReplicaWatch, RunOptions, Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
 export { generate, readLayout, type Generation } from './generate.js';
@@ -63,7 +62,7 @@ export { renderTable, statusTable } from './status/table.js';
 export type { StatusReport } from './status/join.js';
 export { disableTenant, enableTenant, type AccessWritten, type Disabled } from './tenants-docker/access-switch.js';
 export { pauseTenant, resumeTenant } from './tenants-docker/pause.js';
-export { createTenant, deleteTenant, listTenants, showTenant, type CreatedTenant, type TenantDetail } from './tenants-docker/lifecycle.js';
+export type { CreatedTenant, TenantDetail } from './tenants-docker/lifecycle.js';
 export {
   checkTenantId,
   DEFAULT_TENANT_CPUS,
@@ -92,3 +91,7 @@ export const loadDockerSource = () => import('./sources/docker.js');
 export const loadKubernetesSource = () => import('./sources/kubernetes.js');
 export const loadKubernetesPeers = () => import('./replicas/kubernetes-peers.js');
 export const loadAccessConfigMap = () => import('./replicas/access-configmap.js');
+// `pgroute up`: the pipeline, the applier, HAProxy's master and the metrics (prom-client).
+export const loadRun = () => import('./run.js');
+// Docker tenants' create/delete/list/show (tar-stream, for the secrets' archives).
+export const loadTenantLifecycle = () => import('./tenants-docker/lifecycle.js');

@@ -4,7 +4,7 @@
 
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { buildInfo, createAgentHttpServer, createAgentMetrics, EMPTY_ROUTE_TABLE, RouteStore, setBuildInfo, startAgent, type AgentMetrics, type Endpoint } from '../../agent/src/index.js';
+import { buildInfo, EMPTY_ROUTE_TABLE, loadAgentRuntime, RouteStore, type AgentMetrics, type Endpoint } from '../../agent/src/index.js';
 import { registerMemoMetrics } from './memo/memo-metrics.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
@@ -19,6 +19,7 @@ import { Pipeline } from './pipeline.js';
 import { Readiness } from './readiness.js';
 import { PEERS_SECTION, remotePeers, type Replicas } from './replicas/peers.js';
 import { waitForPeersResync } from './haproxy/peers-resync.js';
+import type { DrainOptions } from './drain.js';
 import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
@@ -54,22 +55,8 @@ export interface ReplicaWatch {
   stop(): Promise<void>;
 }
 
-/** How a replica leaves a balancer's rotation without failing a new connection (docs/replicas.md). */
-export interface DrainOptions {
-  /**
-   * After a drain begins, /readyz answers 503 this long while HAProxy still listens and routes, so
-   * that balancers and Endpoints following readiness stop sending first.
-   */
-  readonly delayMs: number;
-  /** Then HAProxy stops listening and serves the open sessions at most this long (spawned HAProxy),
-   * or pgroute keeps its agent up at most this long for the HAProxy beside it to finish (external). */
-  readonly timeoutMs: number;
-}
-
 /** How long a starting replica waits for HAProxy's peers resync before it reports ready anyway. */
 const PEERS_RESYNC_LIMIT_MS = 30_000;
-
-export const DEFAULT_DRAIN: DrainOptions = { delayMs: 5_000, timeoutMs: 30_000 };
 
 export interface Running {
   /** Resolves with the exit code once pgroute stopped (by stop(), or because HAProxy died). */
@@ -84,6 +71,7 @@ export interface Running {
 
 export async function runPgroute(opts: RunOptions): Promise<Running> {
   const { log, settings } = opts;
+  const { createAgentMetrics, setBuildInfo, startAgent } = await loadAgentRuntime();
   const metrics = createAgentMetrics();
   setBuildInfo(metrics.buildInfo, buildInfo(haproxyVersion() ?? 'unknown'));
   const adminSocket = statePaths(settings.stateDir).adminSocket;
@@ -212,6 +200,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
  * /metrics. Closed before the agent's own HTTP side takes the address over.
  */
 async function startingHttp(metrics: AgentMetrics, at: Endpoint, waiting: () => string): Promise<{ close(): Promise<void> }> {
+  const { createAgentHttpServer } = await loadAgentRuntime();
   const server = createAgentHttpServer(metrics, { unhealthy: () => undefined, notReady: waiting, describe: () => ({ starting: true }) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: Error) => reject(new Error(`cannot listen on ${at.host}:${at.port} (the metrics address): ${err.message}`)));

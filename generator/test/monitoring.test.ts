@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { createAgentMetrics } from '../../agent/src/index.js';
+import { loadAgentRuntime } from '../../agent/src/index.js';
 import { createGeneratorMetrics } from '../src/metrics.js';
 import { DASHBOARD_FILE, dashboard, metricNames, queries, RULES_FILE, ruleGroups, seriesNames } from '../../test/support/monitoring.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
+const { createAgentMetrics } = await loadAgentRuntime();
 const COMPONENT = join(ROOT, 'kubernetes', 'components', 'monitoring');
 /** Series Prometheus makes itself, not an exporter. */
 const PROMETHEUS_OWN = new Set(['up']);

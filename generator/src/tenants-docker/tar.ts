@@ -2,7 +2,10 @@
 // tar-stream: pgroute only adds what tar-stream leaves to its callers (names that cannot escape the
 // extraction root, ids a ustar header cannot hold) and a plain entry type. In memory, no file system.
 
-import { extract, pack, type Pack } from 'tar-stream';
+import type { Pack } from 'tar-stream';
+
+/** tar-stream, loaded at the first archive: the CLI's other commands reach this module's callers' constants only. */
+const tarStream = () => import('tar-stream');
 
 /** What tar-stream's pack takes for one entry (its type for it is not exported). */
 type EntryHeader = Parameters<Pack['entry']>[0];
@@ -47,6 +50,7 @@ function paxIds(e: TarEntry): Record<string, string> | undefined {
 /** An uncompressed tar archive of the entries, in order (ustar; PAX only where ustar cannot say it). */
 export async function writeTar(entries: readonly TarEntry[]): Promise<Buffer> {
   entries.forEach(checkEntry);
+  const { pack } = await tarStream();
   const archive = pack();
   const chunks: Buffer[] = [];
   const collected = (async () => {
@@ -84,6 +88,7 @@ function id(pax: unknown, key: 'uid' | 'gid', fallback: number): number {
  * Docker's GET /containers/{id}/archive sends), in order; other entries (links, devices) are skipped.
  */
 export async function readTar(archive: Uint8Array): Promise<TarEntry[]> {
+  const { extract } = await tarStream();
   const reader = extract();
   const entries: TarEntry[] = [];
   reader.end(archive);

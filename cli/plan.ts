@@ -13,8 +13,8 @@ import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from './s
 import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
 import type { TlsFlags } from './tls.js';
 
-/** `plan` reads one view: an engine that has not answered within this time fails it (exit 1). */
-const PLAN_DOCKER_TIMEOUT_MS = 10_000;
+/** `plan` reads one view: a Docker engine or Kubernetes API server that has not given it within this time fails it (exit 1). */
+const PLAN_FIRST_VIEW_TIMEOUT_MS = 10_000;
 
 type PlanFlags = DeploymentFlags & TlsFlags & SourceFlags & { json: boolean; strict: boolean; check: boolean };
 
@@ -38,7 +38,7 @@ export function registerPlanCommand(program: Command, log: Logger): Command {
     const parsed = settingsFromFlags(flags);
     const { fallbackListener } = parsed;
     const settings = withTls(flags, parsed.settings);
-    const source = await sourceFromFlags(flags, fallbackListener, log, { dockerFirstViewTimeoutMs: PLAN_DOCKER_TIMEOUT_MS });
+    const source = await sourceFromFlags(flags, fallbackListener, log, { firstViewTimeoutMs: PLAN_FIRST_VIEW_TIMEOUT_MS });
     let view: SourceView | undefined;
     await source.start((v) => (view ??= v));
     await source.stop();

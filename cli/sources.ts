@@ -74,10 +74,10 @@ export function sourceNames(value: string[] | string): SourceName[] {
 
 /**
  * How a command uses its sources. `watch` waits for a Docker engine that does not answer yet, as for
- * the Kubernetes API server; `plan` reads one view, so it gives up on dockerd after this long.
+ * the Kubernetes API server; `plan` reads one view, so it gives up on either after this long.
  */
 export interface SourceUse {
-  readonly dockerFirstViewTimeoutMs?: number;
+  readonly firstViewTimeoutMs?: number;
 }
 
 async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse): Promise<TenantSource> {
@@ -94,7 +94,7 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
         admission,
         stateDir: flags.stateDir,
         ...(flags.dockerNetwork === undefined ? {} : { network: flags.dockerNetwork }),
-        ...(use.dockerFirstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.dockerFirstViewTimeoutMs }),
+        ...(use.firstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.firstViewTimeoutMs }),
       });
     }
     case 'kubernetes': {
@@ -103,7 +103,7 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
       const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
       log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
       const listDeadlineMs = parseDurationMs(flagLabel('--kube-request-timeout', 'PGROUTE_KUBE_REQUEST_TIMEOUT'), flags.kubeRequestTimeout, 100);
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, listDeadlineMs, ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, listDeadlineMs, ...(use.firstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.firstViewTimeoutMs }), ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }
 }

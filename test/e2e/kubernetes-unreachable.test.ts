@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { kubeConfigFor, stopKubeWatch } from '../support/kube-config.js';
-import { deploymentFlags, runCli } from '../support/pgroute.js';
+import { deploymentFlags, runCli, runCliOnce } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { waitFor, type ProcessHandle } from '../support/process.js';
@@ -29,6 +29,7 @@ const held = new Set<net.Socket>();
 let fake: FakeKubeApiServer | undefined;
 let server: PgServer | undefined;
 let dir = '';
+let kubeEnv: Record<string, string | undefined> = {};
 let watch: ProcessHandle | undefined;
 const timings: Record<string, number> = {};
 const { outcome } = routedClients({ port: ports.haproxy, showOnTimeout: () => watch, timings });
@@ -50,7 +51,8 @@ beforeAll(async () => {
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubeConfigFor(API_URL).exportConfig());
   const args = ['watch', '--source', 'kubernetes', '--kube-address', 'cluster-ip', '--kube-allowed-ports', `${ports.pg[0]}-${ports.pg[9]}`, '--kube-request-timeout', '2s', ...deploymentFlags(ports, join(dir, 'state'), ['--spawn-haproxy'])];
-  watch = runCli('pgroute-watch-unreachable', args, { env: { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined } });
+  kubeEnv = { KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: undefined, KUBERNETES_SERVICE_PORT: undefined };
+  watch = runCli('pgroute-watch-unreachable', args, { env: kubeEnv });
 }, 60_000);
 
 afterAll(async () => {
@@ -76,6 +78,14 @@ describe('pgroute watch --source kubernetes with an unreachable API server at st
     expect((await probe('/healthz')).status).toBe(200);
     expect(watch?.output()).not.toMatch(/pgroute is running/);
   });
+
+  it('plan, which reads one view, gives up after 10 s with one line naming what it awaited (exit 1), never hangs', async () => {
+    const r = await runCliOnce(['plan', '--source', 'kubernetes', '--kube-request-timeout', '2s', '--no-check', '--state-dir', join(dir, 'state')], 60_000, { ...kubeEnv, PGROUTE_LOG_LEVEL: 'error' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toMatch(new RegExp(`^pgroute: gave up waiting for the first list of kubernetes services in \\* from ${API_URL.replace(/[.]/g, '\\.')} after 10 s: .*; check that the Kubernetes API server is reachable from here and the credentials`));
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  }, 60_000);
 
   it('nothing listening at the address (stopped): the refused connection is retried too', async () => {
     for (const s of held) s.destroy();

@@ -82,10 +82,12 @@ export interface CliRun {
 }
 
 /** `pgroute <args>` to completion: exit code, output and how long it took. */
-export function runCliOnce(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+export function runCliOnce(args: readonly string[], timeoutMs = 60_000, env: Record<string, string | undefined> = {}): Promise<CliRun> {
   const t = Date.now();
+  const merged = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, timeout: timeoutMs, env: merged }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
       resolve({ code, stdout, stderr, ms: Date.now() - t });
     });

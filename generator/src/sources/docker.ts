@@ -128,18 +128,14 @@ export class DockerSource implements TenantSource {
     }, this.resyncMs);
     const what = (): { what: string; lastError?: string } | undefined =>
       this.firstView === undefined ? undefined : { what: `the first list of Docker containers at ${this.endpoint}`, ...(this.lastError === undefined ? {} : { lastError: this.lastError }) };
-    if (this.firstViewTimeoutMs === undefined) {
-      await awaitFirstView(first, this.log, this.waitLogMs, what, DOCKER_CHECK);
-      return;
-    }
-    try {
-      await withDeadline(first, this.firstViewTimeoutMs, 'the first list');
-    } catch {
-      await this.stop();
-      throw new Error(
-        `cannot list Docker containers at ${this.endpoint} (tried for ${this.firstViewTimeoutMs} ms): ${this.lastError ?? 'no answer'}; is dockerd running and is its socket reachable?`,
-      );
-    }
+    await awaitFirstView(first, {
+      log: this.log,
+      intervalMs: this.waitLogMs,
+      waiting: what,
+      check: DOCKER_CHECK,
+      ...(this.firstViewTimeoutMs === undefined ? {} : { giveUpMs: this.firstViewTimeoutMs }),
+      stop: () => this.stop(),
+    });
   }
 
   async stop(): Promise<void> {

@@ -50,12 +50,41 @@ export function warnWhileWaiting(log: Logger, intervalMs: number, waiting: Await
   return { done: () => clearInterval(timer) };
 }
 
-/** Awaits a source's first view, warning every `intervalMs` while it is awaited (warnWhileWaiting). */
-export async function awaitFirstView(first: Promise<void>, log: Logger, intervalMs: number, waiting: Awaited, check: string): Promise<void> {
-  const wait = warnWhileWaiting(log, intervalMs, waiting, check);
+/** How a source awaits its first view: `watch` for as long as it takes, `plan` up to a deadline. */
+export interface FirstViewWait {
+  readonly log: Logger;
+  /** The "still waiting" warning repeats this often while waiting without a deadline. */
+  readonly intervalMs: number;
+  readonly waiting: Awaited;
+  /** What the operator should check, for the warning and the failure. */
+  readonly check: string;
+  /** Give up after this long (`plan` reads one view and must not hang); undefined: wait, warning. */
+  readonly giveUpMs?: number;
+  /** Called before giving up (the source stops its watchers). */
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * Awaits a source's first view. Without a deadline it warns every `intervalMs` while it is awaited
+ * (warnWhileWaiting); with one it rejects after it, once the source is stopped, naming what was
+ * awaited, for how long, the last error and what to check.
+ */
+export async function awaitFirstView(first: Promise<void>, wait: FirstViewWait): Promise<void> {
+  if (wait.giveUpMs === undefined) {
+    const warning = warnWhileWaiting(wait.log, wait.intervalMs, wait.waiting, wait.check);
+    try {
+      await first;
+    } finally {
+      warning.done();
+    }
+    return;
+  }
   try {
-    await first;
-  } finally {
-    wait.done();
+    await withDeadline(first, wait.giveUpMs, 'the first list');
+  } catch (err) {
+    const w = wait.waiting();
+    await wait.stop();
+    if (w === undefined) throw err;
+    throw new Error(`gave up waiting for ${w.what} after ${wait.giveUpMs / 1000} s: ${w.lastError ?? 'no answer'}; ${wait.check}`);
   }
 }

@@ -49,6 +49,8 @@ export interface KubernetesSourceOptions {
   readonly watchTimeoutSeconds?: number;
   /** A list unanswered this long counts as failed and is retried (default 30 s). */
   readonly listDeadlineMs?: number;
+  /** start() rejects when no first list arrived within this time (`plan`); default: it waits as long as it takes, warning every waitLogMs. */
+  readonly firstViewTimeoutMs?: number;
   /** While a first list is awaited, a warning repeats this often (default 10 s). */
   readonly waitLogMs?: number;
 }
@@ -121,18 +123,19 @@ export class KubernetesSource implements TenantSource {
     }
     for (const w of this.watched) this.run(w);
     this.log.info({ namespaces: scopes.map((ns) => ns ?? '*'), labelSelector: selector, ownership: this.options.ownership ?? 'first-claim', server }, declared ? 'watching kubernetes services and namespaces' : 'watching kubernetes services');
-    await awaitFirstView(
-      firstView,
-      this.log,
-      this.options.waitLogMs ?? WAIT_LOG_MS,
-      () => {
+    await awaitFirstView(firstView, {
+      log: this.log,
+      intervalMs: this.options.waitLogMs ?? WAIT_LOG_MS,
+      waiting: () => {
         const pending = this.watched.filter((w) => !w.synced);
         if (pending.length === 0) return undefined;
         const lastError = pending.find((w) => w.lastError !== undefined)?.lastError;
         return { what: `the first list of kubernetes ${pending.map((w) => `${w.resource} in ${scopeName(w)}`).join(', ')} from ${server}`, ...(lastError === undefined ? {} : { lastError }) };
       },
-      KUBE_CHECK,
-    );
+      check: KUBE_CHECK,
+      ...(this.options.firstViewTimeoutMs === undefined ? {} : { giveUpMs: this.options.firstViewTimeoutMs }),
+      stop: () => this.stop(),
+    });
   }
 
   /** Makes one informer (not started yet) whose list marks it synced and schedules a view. */

@@ -216,7 +216,7 @@ describe('DockerSource (fake engine)', () => {
     const h = harness({ firstViewTimeoutMs: 150 });
     h.engine.up = false;
     await expect(h.source.start((v) => h.views.push(v))).rejects.toThrow(
-      /^cannot list Docker containers at the Docker API \(tried for 150 ms\): .*ENOENT.*; is dockerd running/,
+      /^gave up waiting for the first list of Docker containers at the Docker API after 0.15 s: .*ENOENT.*; check that dockerd is running/,
     );
     const lists = h.engine.lists;
     h.engine.up = true;

@@ -62,12 +62,35 @@ describe('awaitFirstView', () => {
     vi.useFakeTimers();
     const { log, lines } = capturingLog();
     let arrive: () => void = () => {};
-    const awaited = awaitFirstView(new Promise<void>((resolve) => (arrive = resolve)), log, 10_000, () => ({ what: 'the first list of Docker containers at unix:///x.sock', lastError: 'connect ENOENT /x.sock' }), 'check dockerd');
+    const waiting = () => ({ what: 'the first list of Docker containers at unix:///x.sock', lastError: 'connect ENOENT /x.sock' });
+    const awaited = awaitFirstView(new Promise<void>((resolve) => (arrive = resolve)), { log, intervalMs: 10_000, waiting, check: 'check dockerd', stop: async () => {} });
     await vi.advanceTimersByTimeAsync(20_000);
     expect(lines.map((l) => l.lastError)).toEqual(['connect ENOENT /x.sock', 'connect ENOENT /x.sock']);
     arrive();
     await awaited;
     await vi.advanceTimersByTimeAsync(30_000);
     expect(lines).toHaveLength(2);
+  });
+
+  it('with a deadline (plan) gives up after it: the source stopped, one error naming what, how long, the last error and what to check', async () => {
+    vi.useFakeTimers();
+    const { log, lines } = capturingLog();
+    let stopped = 0;
+    const waiting = () => ({ what: 'the first list of kubernetes services in * from https://k8s:6443', lastError: 'connect ECONNREFUSED' });
+    const awaited = awaitFirstView(new Promise<void>(() => {}), { log, intervalMs: 1_000, waiting, check: 'check the API server', giveUpMs: 10_000, stop: async () => void stopped++ });
+    const outcome = expect(awaited).rejects.toThrow(/^gave up waiting for the first list of kubernetes services in \* from https:\/\/k8s:6443 after 10 s: connect ECONNREFUSED; check the API server$/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await outcome;
+    expect(stopped).toBe(1);
+    expect(lines).toHaveLength(0); // one failure, no warnings on the way
+  });
+
+  it('with a deadline, a first view in time resolves and stops nothing', async () => {
+    vi.useFakeTimers();
+    const { log } = capturingLog();
+    let stopped = 0;
+    const awaited = awaitFirstView(Promise.resolve(), { log, intervalMs: 1_000, waiting: () => undefined, check: 'x', giveUpMs: 10_000, stop: async () => void stopped++ });
+    await expect(awaited).resolves.toBeUndefined();
+    expect(stopped).toBe(0);
   });
 });

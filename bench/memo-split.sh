@@ -8,7 +8,8 @@
 # Variants (B against A = the commit as rendered):
 #   nospoe     the SPOE exchange replaced by the verdict the agent gives (set-var be/t/tgt): the
 #              `filter spoe` stays (a memo miss needs it), so this is a memo hit's ceiling
-#   nocancel   the cancel-record rules left out (cid, ca/cb, track-sc2, slots)
+#   nocancel   the cancel-record rules left out (cid, ca/cb, the fast path's accept, track-sc2, slots);
+#              memo off only (a memo on writes its entries with the id)
 #   nopolicy   the per-tenant policy rules left out (track-sc0/sc1, limits)
 #   notcpka    the six keepalive lines left out (clitcpka-*/srvtcpka-*)
 set -euo pipefail
@@ -20,7 +21,7 @@ export BENCH_AB_PORT_BASE="${BENCH_AB_PORT_BASE:-23800}"
 VERDICT='tcp-request content set-var(txn.pgr.be) str(pg.bench.primary) if \1\n    tcp-request content set-var(txn.pgr.t) str(bench) if \1\n    tcp-request content set-var(txn.pgr.tgt) str(primary) if \1'
 declare -A SED=(
   [nospoe]="s/tcp-request content send-spoe-group pgroute pgroute-startup if \(.*\)/$VERDICT/"
-  [nocancel]="/txn\.pgr\.cid\|pgr_cancel_id\|pgr_cancel_known/d"
+  [nocancel]="/txn\.pgr\.cid\|pgr_cid\|pgr_cancel_\|txn\.pgr\.c[hs])/d"
   [nopolicy]="/pgr_counted\|pgr_cap\|pgr_rate\|pgr_client_rate\|pgr_over_/d"
   [notcpka]="/tcpka-\(idle\|intvl\|cnt\)/d"
 )

@@ -2,7 +2,9 @@
 # The verdict memo (#13, docs/memo.md), router-only, side by side in one run per HAProxy version:
 # static HAProxy, the Lua router (bench/baselines), pgroute --memo off, pgroute --memo on with a
 # hit-heavy load (every connection sends the same StartupMessage) and a miss-heavy one (every
-# StartupMessage differs: CONNLOAD_UNIQUE=1). Per path: conn/s (concurrency 8, rounds in rotating
+# StartupMessage differs: CONNLOAD_UNIQUE=1), and pgroute --memo off with a tenant that sets no
+# admission limit (the policy's counters still run, for the metrics; issue #12's "policies on vs
+# off"). Per path: conn/s (concurrency 8, rounds in rotating
 # order) and CPU time per connection of HAProxy and of pgroute's node process (agent + generator),
 # from /proc schedstat over each measured window. Then the memo's memory at 100,000 entries.
 #
@@ -20,7 +22,7 @@ ROUNDS="${BENCH_MEMO_ROUNDS:-2}"
 SECONDS_PER="${BENCH_MEMO_SECONDS:-5}"
 OUT="${BENCH_MEMO_OUT:-bench/results/2026-12-06-session5-memo-run.md}"
 B=23600
-P_STATIC=$((B + 1)); P_LUA=$((B + 2)); P_OFF=$((B + 3)); P_OFF_HTTP=$((B + 5)); P_ON=$((B + 6)); P_ON_HTTP=$((B + 8)); P_FAKE=$((B + 20))
+P_STATIC=$((B + 1)); P_LUA=$((B + 2)); P_OFF=$((B + 3)); P_OFF_HTTP=$((B + 5)); P_ON=$((B + 6)); P_ON_HTTP=$((B + 8)); P_NL=$((B + 9)); P_NL_HTTP=$((B + 10)); P_FAKE=$((B + 20))
 
 RUN="$(mktemp -d /tmp/pgroute-memo-bench.XXXXXX)"
 : >"$RUN/pids"
@@ -61,6 +63,8 @@ start fakepg "$RUN/fakepg" "$P_FAKE"
 wait_tcp "$P_FAKE" 10
 # No per-tenant rate limit: the default (1000 new connections a second) would refuse part of the load.
 printf 'tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n    maxConnectionRate: 0\n' "$P_FAKE" >"$RUN/tenants.yaml"
+# No limit at all (0: none): the policy's rules only count.
+printf 'tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n    maxConnectionRate: 0\n    maxClientConnections: 0\n' "$P_FAKE" >"$RUN/tenants-nolimits.yaml"
 
 RESULTS="$RUN/results.tsv"
 : >"$RESULTS"
@@ -79,18 +83,24 @@ for HAP in "${HAPROXIES[@]}"; do
   start "on-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/on-$VER" \
     --port "$P_ON" --bind 127.0.0.1 --agent-http-port "$P_ON_HTTP" --stats-port 0 --log off --memo on
   ON_PID=$STARTED
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON"; do wait_tcp "$p" 60; done
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON"; do
+  start "nolimits-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants-nolimits.yaml" --state-dir "$RUN/nl-$VER" \
+    --port "$P_NL" --bind 127.0.0.1 --agent-http-port "$P_NL_HTTP" --stats-port 0 --log off --memo off
+  NL_PID=$STARTED
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL"; do wait_tcp "$p" 60; done
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL"; do
     "$RUN/connload" "$p" 1 2 0 app bench 1 | grep -q '"ok":1,' || { log "port $p does not route"; exit 1; }
   done
 
   # path -> port, unique packets, the processes whose CPU counts as HAProxy / as the agent
-  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON)
-  declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1)
-  declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID)
-  PATHS=(static lua memo-off memo-on-hits memo-on-misses)
+  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL)
+  declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1 [memo-off-nolimits]=0)
+  declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID [memo-off-nolimits]=$NL_PID)
+  PATHS=(static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits)
   # Warm-up (JIT, pools, the memo's first entry), not measured.
-  for path in "${PATHS[@]}"; do CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 1 0 app bench >/dev/null; done
+  # The unique packets' names restart from the same counter at every connload run: the user name
+  # (not a tenant key) differs per round instead, so that a later round's misses are not the
+  # earlier rounds' (session 5's runs repeated them: rounds 2 and later were partly hits).
+  for path in "${PATHS[@]}"; do CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 1 0 warm bench >/dev/null; done
   for r in $(seq 1 "$ROUNDS"); do
     # Rotate the order each round, so that no path always runs first or last.
     ORDER=("${PATHS[@]:$(((r - 1) % ${#PATHS[@]}))}" "${PATHS[@]:0:$(((r - 1) % ${#PATHS[@]}))}")
@@ -103,7 +113,8 @@ for HAP in "${HAPROXIES[@]}"; do
       fi
       # shellcheck disable=SC2086
       h0="$(cpu_ns $hap_pids)"; a0="$(cpu_ns $agent_pids)"
-      out="$(CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 "$SECONDS_PER" 0 app bench)"
+      user=app; [ "${UNIQ[$path]}" = 0 ] || user="miss$r"
+      out="$(CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 "$SECONDS_PER" 0 "$user" bench)"
       # shellcheck disable=SC2086
       h1="$(cpu_ns $hap_pids)"; a1="$(cpu_ns $agent_pids)"
       load="$(cut -d' ' -f1 /proc/loadavg)"
@@ -125,18 +136,16 @@ EOF
   worker="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tail -1)"
   rss0="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
   echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool0-$VER" || true
-  python3 -c '
-import hashlib, sys
-for i in range(100000):
-    print("set table pgroute-memo key %s data.gpt0 %d data.gpt1 %d" % (hashlib.sha256(str(i).encode()).hexdigest().upper(), i | 1, i))
-' | split -l 100 - "$RUN/fill-$VER."
-  for f in "$RUN/fill-$VER."*; do paste -sd';' "$f" | admin "$ADM" >/dev/null; done
+  # Filled by real misses (100,000 unique startups): HAProxy 2.6 cannot insert a binary key through
+  # its CLI ("not supported"), and real misses are what fills it anyway.
+  used0="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
+  CONNLOAD_UNIQUE=1 "$RUN/connload" "$P_ON" 8 600 0 fill bench 100000 >"$RUN/fill-$VER.json"
   used="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
   rss1="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
   echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool1-$VER" || true
-  printf 'MEMORY\t%s\t%s\t%s\t%s\t%s\t%s\n' "$VER" "$used" "$rss0" "$rss1" "$(tr '\n' ' ' <"$RUN/pool0-$VER")" "$(tr '\n' ' ' <"$RUN/pool1-$VER")" >>"$RESULTS"
+  printf 'MEMORY\t%s\t%s\t%s\t%s\t%s\t%s\n' "$VER" "$((used - used0))" "$rss0" "$rss1" "$(tr '\n' ' ' <"$RUN/pool0-$VER")" "$(tr '\n' ' ' <"$RUN/pool1-$VER")" >>"$RESULTS"
   tail -1 "$RESULTS" >&2
-  stop_group "$ON_PID"; stop_group "$OFF_PID"; stop_group "$BASE_PID"
+  stop_group "$NL_PID"; stop_group "$ON_PID"; stop_group "$OFF_PID"; stop_group "$BASE_PID"
   sleep 1
 done
 
@@ -149,16 +158,16 @@ for line in open(path):
     if f[0] == "MEMORY": mem.append(f[1:])
     else: rows.append(f)
 vers = list(dict.fromkeys(r[0] for r in rows))
-paths = ["static", "lua", "memo-off", "memo-on-hits", "memo-on-misses"]
+paths = ["static", "lua", "memo-off", "memo-on-hits", "memo-on-misses", "memo-off-nolimits"]
 def agg(ver, p, i):
     v = [float(r[i]) for r in rows if r[0] == ver and r[2] == p]
     return statistics.mean(v) if v else float("nan")
 print("## Ratios first (router-only conn/s, mean of %s rounds x %s s, concurrency 8)\n" % (rounds, secs))
-print("| HAProxy | memo off / static | memo on, hits / static | memo on, misses / static | memo on, hits / Lua | memo on, hits / memo off | Lua / static |")
-print("|---|---|---|---|---|---|---|")
+print("| HAProxy | memo off / static | memo on, hits / static | memo on, misses / static | memo on, hits / Lua | memo off / Lua | memo on, hits / memo off | Lua / static | limits / no limits (memo off) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for v in vers:
-    s, l, off, hit, miss = (agg(v, p, 3) for p in paths)
-    print(f"| {v} | {off/s:.2f} | **{hit/s:.2f}** | {miss/s:.2f} | {hit/l:.2f} | {hit/off:.2f} | {l/s:.2f} |")
+    s, l, off, hit, miss, nl = (agg(v, p, 3) for p in paths)
+    print(f"| {v} | {off/s:.2f} | **{hit/s:.2f}** | {miss/s:.2f} | **{hit/l:.2f}** | {off/l:.2f} | {hit/off:.2f} | {l/s:.2f} | {off/nl:.2f} |")
 print("\n## Per path\n")
 print("| HAProxy | path | conn/s | errors | HAProxy CPU µs/conn | agent (node) CPU µs/conn | p50 connect ms | load avg |")
 print("|---|---|---|---|---|---|---|---|")
@@ -167,7 +176,7 @@ for v in vers:
         errs = sum(int(r[4]) for r in rows if r[0] == v and r[2] == p)
         loads = [r[8] for r in rows if r[0] == v and r[2] == p]
         print(f"| {v} | {p} | {agg(v,p,3):.0f} | {errs} | {agg(v,p,5):.1f} | {agg(v,p,6):.1f} | {agg(v,p,7):.3f} | {', '.join(loads)} |")
-print("\n## Memo memory at 100,000 entries (filled through the admin socket: 64-hex keys, gpt0/gpt1 set)\n")
+print("\n## Memo memory at 100,000 entries (filled by 100,000 unique startups; entries = those added)\n")
 print("| HAProxy | entries | worker VmRSS before kB | after kB | per entry bytes | pools before | pools after |")
 print("|---|---|---|---|---|---|---|")
 for m in mem:

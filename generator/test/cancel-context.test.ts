@@ -68,13 +68,32 @@ describe('cancel tables', () => {
     for (const l of reads) expect(l).toMatch(/ src_get_gpt\(\d,pgroute-cancels-r2\),xor\(/);
     expect(rules.filter((l) => l.includes('sc_get_gpt('))).toEqual([]);
     expect(rules.filter((l) => l.includes('track-sc2'))).toEqual([
-      'tcp-request content track-sc2 src table pgroute-cancels-r2 if pgr_cancel_id !pgr_cancel_known || pgr_cancel_id !pgr_cancel_fresh',
+      'tcp-request content track-sc2 src table pgroute-cancels-r2 if pgr_cancel_id !pgr_refused !pgr_cancel_known || pgr_cancel_id !pgr_refused !pgr_cancel_stamped',
     ]);
     // The stamp (gpt8, after the 4 ids) is the current hour, written only when it is not.
-    expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id');
-    expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if pgr_cancel_id');
-    expect(rules).toContain('tcp-request content sc-set-gpt(8,2) var(txn.pgr.ch) if pgr_cancel_id !pgr_cancel_fresh');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id !pgr_refused');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if pgr_cancel_id !pgr_refused');
+    expect(rules).toContain('tcp-request content sc-set-gpt(8,2) var(txn.pgr.ch) if pgr_cancel_id !pgr_refused !pgr_cancel_stamped');
     // Every other write is of a new id.
-    for (const l of rules.filter((x) => /sc-(set-gpt\([0-7],2\)|inc-gpc\(0,2\))/.test(x))) expect(l).toContain(' if pgr_cancel_id !pgr_cancel_known');
+    for (const l of rules.filter((x) => /sc-(set-gpt\([0-7],2\)|inc-gpc\(0,2\))/.test(x))) expect(l).toContain(' if pgr_cancel_id !pgr_refused !pgr_cancel_known');
+  });
+
+  it('accepts at once, before any write, a connection whose id is in the newest slot and whose stamp is this hour', () => {
+    const { cfg } = rendered();
+    const rules = cfg.split('\n').map((l) => l.trim());
+    // The newest slot is the one written last: (written count - 1) mod 4, read by a lookup.
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.cs) src_get_gpc(0,pgroute-cancels-r2),add(3),mod(4) if pgr_cancel_id !pgr_refused');
+    const accept = rules.filter((l) => l.startsWith('tcp-request content accept if pgr_cancel_s'));
+    expect(accept).toEqual([
+      'tcp-request content accept if ' + [0, 1, 2, 3].map((s) => `pgr_cancel_s${s} pgr_cancel_a${s} pgr_cancel_b${s} pgr_cancel_fresh !pgr_refused`).join(' || '),
+    ]);
+    for (const s of [0, 1, 2, 3]) {
+      expect(rules).toContain(`acl pgr_cancel_a${s}     src_get_gpt(${2 * s},pgroute-cancels-r2),xor(txn.pgr.ca) -m int 0`);
+      expect(rules).toContain(`acl pgr_cancel_b${s}     src_get_gpt(${2 * s + 1},pgroute-cancels-r2),xor(txn.pgr.cb) -m int 0`);
+    }
+    expect(rules).toContain('acl pgr_cancel_fresh   src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) -m int 0');
+    // The accept comes before every write of the record, so an accepted connection writes nothing.
+    const at = rules.indexOf(accept[0] as string);
+    expect(rules.findIndex((l) => /track-sc2|sc-set-gpt\(\d,2\)|sc-inc-gpc\(0,2\)/.test(l))).toBeGreaterThan(at);
   });
 });

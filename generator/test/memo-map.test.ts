@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cancelId, verdictActions, type RouteTableDocument, type TenantRoute } from '../../agent/src/index.js';
-import { MEMO_FIELDS, memoCommands, memoEntries, memoKey, memoMapFile, memoSync, notMemoizable } from '../src/memo/memo-map.js';
+import { MEMO_FIELDS, MEMO_REFUSALS, memoCommands, memoEntries, memoKey, memoMapFile, memoSync, notMemoizable } from '../src/memo/memo-map.js';
 
 const POLICY = { keys: ['options', 'database'], targetByPort: {}, defaultTarget: 'primary', revealDisabled: false } as const;
 const LIMITS = { maxClientConnections: 1024, maxConnectionRate: 1000, maxClientConnectionRate: 0 };
@@ -18,20 +18,28 @@ const acme: TenantRoute = { id: 'acme', enabled: true, backends: { primary: 'pg.
 describe('memoEntries', () => {
   it("holds every target of an enabled tenant, keyed by its cancel id, valued with the agent's own variables", () => {
     const entries = memoEntries(table([acme]));
-    expect([...entries.keys()].sort()).toEqual([memoKey('acme', 'pool'), memoKey('acme', 'primary')].sort());
+    const targets = [...entries.keys()].filter((k) => !k.includes('/'));
+    expect(targets.sort()).toEqual([memoKey('acme', 'pool'), memoKey('acme', 'primary')].sort());
     const [a, b] = cancelId('acme', 'primary');
-    expect(memoKey('acme', 'primary')).toBe(`${a}:${b}`);
-    const fields = (entries.get(memoKey('acme', 'primary')) ?? '').split('|');
+    const key = memoKey('acme', 'primary');
+    expect(key).toBe(`${a}:${b}`);
+    const fields = (entries.get(key) ?? '').split('|');
     expect(fields).toHaveLength(MEMO_FIELDS.length);
-    // Decoded back, the fields are the SET-VARs the agent sends for this route, no more, no less.
+    // Decoded back (the value's fields, the refusals under their own keys), these are the SET-VARs
+    // the agent sends for this route, no more, no less (mcr "0" reads as unset in HAProxy's rules).
     const sent = verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false, limits: LIMITS });
-    const decoded = MEMO_FIELDS.flatMap((f, i) => (fields[i] === '' ? [] : [[f.name, f.binary ? Buffer.from(fields[i] as string, 'base64') : fields[i]] as const]));
-    expect(new Map(decoded)).toEqual(new Map(sent.map((a) => [a.name.toString(), a.value])));
+    const decoded = new Map<string, unknown>(MEMO_FIELDS.map((f, i) => [f, fields[i]]));
+    for (const r of MEMO_REFUSALS) {
+      const v = entries.get(`${key}${r.suffix}`);
+      if (v !== undefined) decoded.set(r.name, Buffer.from(v, 'base64'));
+    }
+    decoded.set('mcr', '0');
+    expect(decoded).toEqual(new Map(sent.map((x) => [x.name.toString(), x.value])));
   });
 
-  it('leaves limit fields empty for a route without limits (HAProxy then counts nothing, as with the agent)', () => {
-    const v = memoEntries(table([{ id: 'a', enabled: true, backends: { primary: 'pg.a.primary' } }])).get(memoKey('a', 'primary'));
-    expect(v).toBe('pg.a.primary|a|primary|||||');
+  it('leaves the limit fields out for a route without limits (HAProxy then counts nothing, as with the agent)', () => {
+    const entries = memoEntries(table([{ id: 'a', enabled: true, backends: { primary: 'pg.a.primary' } }]));
+    expect([...entries]).toEqual([[memoKey('a', 'primary'), 'pg.a.primary|a|primary']]);
   });
 
   it('leaves out what the client address, a per-address rate or an unknown field decides', () => {
@@ -54,8 +62,8 @@ describe('memoEntries', () => {
   it('renders a map file HAProxy reads as "key value" lines', () => {
     const text = memoMapFile(memoEntries(table([acme])));
     const lines = text.trim().split('\n').filter((l) => !l.startsWith('#'));
-    expect(lines).toHaveLength(2);
-    for (const l of lines) expect(l).toMatch(/^\d+:\d+ [A-Za-z0-9.|+/=_-]+$/);
+    expect(lines).toHaveLength(2 * 3); // two targets, each with its two refusals
+    for (const l of lines) expect(l).toMatch(/^\d+:\d+(\/[cr])? [A-Za-z0-9.|+/=_-]+$/);
   });
 });
 
@@ -94,6 +102,17 @@ describe('memoSync', () => {
         expect(sync.invalidated).toBe([...before].filter(([k, v]) => after.get(k) !== v).length);
       }),
     );
+  });
+
+  it("takes a target's value out before its refusals and puts it back after them", () => {
+    const before = new Map([['1:1/c', 'x'], ['1:1', 'a'], ['1:1/r', 'y']]);
+    const after = new Map([['1:1/c', 'x2'], ['1:1', 'a2'], ['1:1/r', 'y2']]);
+    const sync = memoSync(before, after);
+    expect(sync.invalidated).toBe(1); // one target's verdict, not its refusals
+    expect(memoCommands('/m', sync)).toEqual({
+      withdraw: ['del map /m 1:1', 'del map /m 1:1/c', 'del map /m 1:1/r'],
+      add: ['add map /m 1:1/c x2', 'add map /m 1:1/r y2', 'add map /m 1:1 a2'],
+    });
   });
 
   it('clears a map whose content is unknown first', () => {

@@ -11,20 +11,19 @@
 import { cancelId, verdictActions, VERDICT_VAR, type RouteTableDocument, type TenantRoute } from '../../../agent/src/index.js';
 
 /**
- * The fields of a map value, in order, joined with '|' (field(n,|) in memo-lookup.hbs). `binary`
- * fields are the agent's BINARY variables (ErrorResponses), base64 in the map (b64dec in HAProxy).
- * A route whose variables are not all among these (or whose client rate limit is set: that limit's
- * counter takes the stick counter the memo writes with) is not memoized.
+ * The fields of a target's map value, in order, joined with '|' (field(n,|) in memo-lookup.hbs):
+ * short, because every hit copies it once per field. The limits' fields are left out (not empty)
+ * for a route without limits: HAProxy then sets no limit variable, as with the agent's answer.
  */
-export const MEMO_FIELDS = [
-  { name: VERDICT_VAR.backend, binary: false },
-  { name: VERDICT_VAR.tenant, binary: false },
-  { name: VERDICT_VAR.target, binary: false },
-  { name: VERDICT_VAR.maxConnections, binary: false },
-  { name: VERDICT_VAR.maxRate, binary: false },
-  { name: VERDICT_VAR.maxClientRate, binary: false },
-  { name: VERDICT_VAR.refuseConnections, binary: true },
-  { name: VERDICT_VAR.refuseRate, binary: true },
+export const MEMO_FIELDS = [VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.maxConnections, VERDICT_VAR.maxRate] as const;
+
+/**
+ * The agent's ErrorResponses of the limits (BINARY variables), each under its own map key (the
+ * target's key + suffix, base64), read only for a refusal (memo-limits.hbs).
+ */
+export const MEMO_REFUSALS = [
+  { name: VERDICT_VAR.refuseConnections, suffix: '/c' },
+  { name: VERDICT_VAR.refuseRate, suffix: '/r' },
 ] as const;
 
 /** The keys of a tenant route and of a policy whose meaning the memo knows; anything else: memo off. */
@@ -57,33 +56,49 @@ export function notMemoizable(t: TenantRoute): string | undefined {
   return undefined;
 }
 
-/** The map value of one target: the variables verdictActions() sets, or undefined when some are not memo fields. */
-function memoValue(t: TenantRoute, target: string, backend: string): string | undefined {
+/**
+ * The map entries of one target: its value (the variables verdictActions() sets) and its
+ * refusals, or undefined when some variable is not one the memo's rules set.
+ */
+function memoTargetEntries(t: TenantRoute, target: string, backend: string): readonly (readonly [string, string])[] | undefined {
   const actions = verdictActions(t.limits === undefined ? { kind: 'route', tenant: t.id, target, backend, cancel: false } : { kind: 'route', tenant: t.id, target, backend, cancel: false, limits: t.limits });
   const values = new Map<string, string>();
+  const refusals: [string, string][] = [];
+  const seen = new Set<string>();
+  const key = memoKey(t.id, target);
   for (const a of actions) {
     const name = a.name.toString();
-    const field = MEMO_FIELDS.find((f) => f.name === name);
-    if (field === undefined || values.has(name)) return undefined;
-    if (field.binary !== Buffer.isBuffer(a.value)) return undefined;
-    const text = Buffer.isBuffer(a.value) ? a.value.toString('base64') : a.value;
+    if (seen.has(name)) return undefined;
+    seen.add(name);
+    const refusal = MEMO_REFUSALS.find((r) => r.name === name);
+    if (refusal !== undefined) {
+      if (!Buffer.isBuffer(a.value)) return undefined;
+      refusals.push([`${key}${refusal.suffix}`, a.value.toString('base64')]);
+      continue;
+    }
+    // The per-address rate: "0" (none) reads as unset in HAProxy's rules (any other value: not memoized).
+    if (name === VERDICT_VAR.maxClientRate && a.value === '0') continue;
+    if (!(MEMO_FIELDS as readonly string[]).includes(name) || Buffer.isBuffer(a.value)) return undefined;
     // Names, targets and counts only ever hold [a-z0-9.-]; anything else would break the map line.
-    if (!field.binary && !/^[A-Za-z0-9._-]+$/.test(text)) return undefined;
-    values.set(name, text);
+    if (!/^[A-Za-z0-9._-]+$/.test(a.value)) return undefined;
+    values.set(name, a.value);
   }
-  if (!values.has(VERDICT_VAR.backend)) return undefined;
-  return MEMO_FIELDS.map((f) => values.get(f.name) ?? '').join('|');
+  if (!values.has(VERDICT_VAR.backend) || !values.has(VERDICT_VAR.tenant) || !values.has(VERDICT_VAR.target)) return undefined;
+  const limits = values.has(VERDICT_VAR.maxConnections) || values.has(VERDICT_VAR.maxRate);
+  if (limits && !(values.has(VERDICT_VAR.maxConnections) && values.has(VERDICT_VAR.maxRate))) return undefined;
+  const fields = (limits ? MEMO_FIELDS : MEMO_FIELDS.slice(0, 3)).map((f) => values.get(f) as string);
+  // The refusals first: HAProxy is given them before the value that makes a hit (memoCommands()).
+  return [...refusals, [key, fields.join('|')]];
 }
 
-/** Every memoizable target of the table: map key -> value. Empty when the policy holds a field this module does not know. */
+/** Every memoizable target of the table: map key -> value (and its refusals' keys). Empty when the policy holds a field this module does not know. */
 export function memoEntries(routes: RouteTableDocument): ReadonlyMap<string, string> {
   const out = new Map<string, string>();
   if (Object.keys(routes.policy).some((k) => !POLICY_KEYS.has(k))) return out;
   for (const t of routes.tenants) {
     if (notMemoizable(t) !== undefined) continue;
     for (const [target, backend] of Object.entries(t.backends)) {
-      const value = memoValue(t, target, backend);
-      if (value !== undefined) out.set(memoKey(t.id, target), value);
+      for (const [k, v] of memoTargetEntries(t, target, backend) ?? []) out.set(k, v);
     }
   }
   return out;
@@ -91,7 +106,7 @@ export function memoEntries(routes: RouteTableDocument): ReadonlyMap<string, str
 
 /** The map file HAProxy loads at start (one "key value" line per entry). */
 export function memoMapFile(entries: ReadonlyMap<string, string>): string {
-  const lines = ['# Rendered by pgroute: the verdict memo map (docs/memo.md). Key: a tenant target\'s cancel id; value: its verdict variables.'];
+  const lines = ['# Rendered by pgroute: the verdict memo map (docs/memo.md). Key: a tenant target\'s cancel id; value: its verdict variables (key/c, key/r: its limits\' refusals).'];
   for (const [k, v] of entries) lines.push(`${k} ${v}`);
   return `${lines.join('\n')}\n`;
 }
@@ -115,7 +130,7 @@ export function memoSync(before: ReadonlyMap<string, string> | undefined, after:
   const withdraw: string[] = [];
   const add: [string, string][] = [];
   for (const [k, v] of before) if (after.get(k) !== v) withdraw.push(k);
-  const invalidated = withdraw.length;
+  const invalidated = withdraw.filter(isTargetKey).length;
   for (const [k, v] of after) if (before.get(k) !== v) add.push([k, v]);
   // A key added anew may still be in the map (a reload loaded it from the file): withdrawn first, so
   // that `add map` never leaves two entries for one key.
@@ -123,10 +138,21 @@ export function memoSync(before: ReadonlyMap<string, string> | undefined, after:
   return { clear: false, invalidated, withdraw, add };
 }
 
-/** The CLI commands of the withdraw phase and of the add phase. */
+/** A target's own key (its value makes a hit), not one of its refusals' keys. */
+function isTargetKey(key: string): boolean {
+  return !key.includes('/');
+}
+
+/**
+ * The CLI commands of the withdraw phase and of the add phase. A hit reads a target's value, then
+ * (over a limit) its refusal: the value leaves the map before its refusals and comes back after
+ * them, so no hit finds a value whose refusal is missing.
+ */
 export function memoCommands(mapFile: string, sync: MemoSync): { readonly withdraw: readonly string[]; readonly add: readonly string[] } {
+  const targetsFirst = [...sync.withdraw.filter(isTargetKey), ...sync.withdraw.filter((k) => !isTargetKey(k))];
+  const refusalsFirst = [...sync.add.filter(([k]) => !isTargetKey(k)), ...sync.add.filter(([k]) => isTargetKey(k))];
   return {
-    withdraw: [...(sync.clear ? [`clear map ${mapFile}`] : []), ...sync.withdraw.map((k) => `del map ${mapFile} ${k}`)],
-    add: sync.add.map(([k, v]) => `add map ${mapFile} ${k} ${v}`),
+    withdraw: [...(sync.clear ? [`clear map ${mapFile}`] : []), ...targetsFirst.map((k) => `del map ${mapFile} ${k}`)],
+    add: refusalsFirst.map(([k, v]) => `add map ${mapFile} ${k} ${v}`),
   };
 }

@@ -14,7 +14,7 @@ export interface MemoMetricsSources {
   readonly invalidations: () => number;
 }
 
-/** The memo's counts as HAProxy shows them: hits (gpc0 of the hits table) and entries (`used`). */
+/** The memo's counts as HAProxy shows them: hits (conn_cnt of the hits table) and entries (`used`). */
 export interface MemoCounts {
   readonly hits: number;
   readonly entries: number;
@@ -25,7 +25,7 @@ export interface MemoCounts {
 export function parseMemoCounts(hitsAnswer: string, tables: string): MemoCounts | undefined {
   const used = new RegExp(`^# table: ${MEMO_TABLE}, type: \\w+, size:(\\d+), used:(\\d+)`, 'm').exec(tables);
   if (used === null || !hitsAnswer.startsWith(`# table: ${MEMO_HITS_TABLE},`)) return undefined;
-  const hits = /\bgpc0=(\d+)/.exec(hitsAnswer);
+  const hits = /\bconn_cnt=(\d+)/.exec(hitsAnswer);
   return { hits: hits === null ? 0 : Number(hits[1]), entries: Number(used[2]), size: Number(used[1]) };
 }
 

@@ -25,6 +25,8 @@ export interface CancelContext {
   readonly records: number;
   readonly words: number;
   readonly lastWord: number;
+  /** The last slot's index: (written count + lastSlot) mod records is the newest slot. */
+  readonly lastSlot: number;
   /** The word after the ids: the hour (Unix time / 3600) the entry was last refreshed. */
   readonly stampWord: number;
   /** Words stored per entry: the ids' and the stamp. */
@@ -51,6 +53,7 @@ export function cancelContext(r: Replicas): CancelContext {
     records: CANCEL_RECORDS,
     words: 2 * CANCEL_RECORDS,
     lastWord: 2 * CANCEL_RECORDS - 1,
+    lastSlot: CANCEL_RECORDS - 1,
     stampWord: 2 * CANCEL_RECORDS,
     storedWords: 2 * CANCEL_RECORDS + 1,
     tableSize: '100k',

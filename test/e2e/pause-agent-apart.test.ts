@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, runCliOnce, writeTenantsFile } from '../support/pgroute.js';
+import { agentMetric, deploymentFlags, runCli, runCliOnce, writeTenantsFile } from '../support/pgroute.js';
 import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(56);
@@ -41,11 +41,7 @@ function connect(): Promise<{ ok: true } | { code: string | undefined; message: 
   );
 }
 
-async function heldNow(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('pgroute_agent_held_connections '));
-  return line === undefined ? NaN : Number(line.split(' ').pop());
-}
+const heldNow = (): Promise<number> => agentMetric(ports.agentHealth, 'pgroute_agent_held_connections');
 
 beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'acme', port: ports.pg[0] as number }]);

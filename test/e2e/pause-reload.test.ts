@@ -8,10 +8,9 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haproxyCli } from '../../generator/src/haproxy/master.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { reloadCount, runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { agentMetric, cliOk, reloadCount, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(57);
@@ -62,25 +61,10 @@ async function serverPort(tls: boolean): Promise<{ port: number } | { code: stri
   }
 }
 
-async function cli(...args: string[]): Promise<string> {
-  const r = await runCliOnce([...args, '--state-dir', stateDir]);
-  if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function heldNow(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('pgroute_agent_held_connections '));
-  return line === undefined ? NaN : Number(line.split(' ').pop());
-}
-
+const cli = (...args: string[]): Promise<string> => cliOk(stateDir, ...args);
+const heldNow = (): Promise<number> => agentMetric(ports.agentHealth, 'pgroute_agent_held_connections');
 /** The address and status of the tenant's server, as HAProxy's current worker has them. */
-async function acmeServer(): Promise<{ addr: string; status: string }> {
-  const csv = (await haproxyCli(join(stateDir, 'haproxy-admin.sock'), 'show stat')).split('\n');
-  const header = (csv[0] ?? '').replace(/^# /, '').split(',');
-  const row = csv.find((l) => l.startsWith('pg.acme.primary,s1,'))?.split(',') ?? [];
-  return { addr: row[header.indexOf('addr')] ?? '', status: row[header.indexOf('status')] ?? '' };
-}
+const acmeServer = (): Promise<{ addr: string; status: string }> => serverStat(stateDir, 'pg.acme.primary', 's1');
 
 describe('a reload while connections of a paused tenant are held', () => {
   it('the held connections survive it and go to the new server at resume, clear text and TLS', async () => {

@@ -9,10 +9,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haproxyCli } from '../../generator/src/haproxy/master.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { reloadCount, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { reloadCount, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(59);
@@ -60,11 +59,7 @@ async function connectAcme(): Promise<string> {
   }
 }
 
-async function acmeStatus(): Promise<string | undefined> {
-  const csv = (await haproxyCli(join(stateDir, 'haproxy-admin.sock'), 'show stat')).split('\n');
-  const header = (csv[0] ?? '').replace(/^# /, '').split(',');
-  return csv.find((l) => l.startsWith('pg.acme.primary,s1,'))?.split(',')[header.indexOf('status')];
-}
+const acmeStatus = async (): Promise<string> => (await serverStat(stateDir, 'pg.acme.primary', 's1')).status;
 
 describe('a reload that recreates a removed tenant\'s backend', () => {
   it('the recreated backend serves at once: no 57P03 before its first check', async () => {

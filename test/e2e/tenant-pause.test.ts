@@ -11,10 +11,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haproxyCli } from '../../generator/src/haproxy/master.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { agentMetric as agentMetricOf, cliOk, runCliOnce, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(26);
@@ -64,6 +63,11 @@ function client(tls: boolean): pg.Client {
 }
 
 /** One connection: the port of the server it reached; throws the server's error (SQLSTATE in `code`). */
+const cli = (...args: string[]): Promise<string> => cliOk(stateDir, ...args);
+const agentMetric = (name: string): Promise<number> => agentMetricOf(ports.agentHealth, name);
+/** The address and status of the tenant's server, as HAProxy's running worker has them. */
+const acmeServer = (): Promise<{ addr: string; status: string }> => serverStat(stateDir, 'pg.acme.primary', 's1');
+
 async function serverPort(tls = false): Promise<number> {
   const c = client(tls);
   try {
@@ -75,25 +79,8 @@ async function serverPort(tls = false): Promise<number> {
   }
 }
 
-async function cli(...args: string[]): Promise<string> {
-  const r = await runCliOnce([...args, '--state-dir', stateDir]);
-  if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
-async function agentMetric(name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? NaN : Number(line.split(' ').pop());
-}
 
-/** The address and status of the tenant's server, as HAProxy's running worker has them. */
-async function acmeServer(): Promise<{ addr: string; status: string }> {
-  const csv = (await haproxyCli(join(stateDir, 'haproxy-admin.sock'), 'show stat')).split('\n');
-  const header = (csv[0] ?? '').replace(/^# /, '').split(',');
-  const row = csv.find((l) => l.startsWith('pg.acme.primary,s1,'))?.split(',') ?? [];
-  return { addr: row[header.indexOf('addr')] ?? '', status: row[header.indexOf('status')] ?? '' };
-}
 
 interface Attempt {
   readonly startedAt: number;

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnLogged, waitForPort, type ProcessHandle } from './process.js';
 import type { PortBlock } from './ports.js';
-import { showProc } from '../../generator/src/index.js';
+import { haproxyCli, showProc, statePaths } from '../../generator/src/index.js';
+import { parseShowStat } from '../../generator/src/status/show-stat.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO_ROOT, 'dist', 'cli', 'pgroute.js');
@@ -97,4 +98,24 @@ export function runCliOnce(args: readonly string[], timeoutMs = 60_000, env: Rec
 /** How many times the HAProxy behind this master socket has reloaded (`show proc` of the master CLI). */
 export async function reloadCount(masterSocket: string): Promise<number> {
   return (await showProc(masterSocket)).reloads;
+}
+
+/** `pgroute <args> --state-dir <stateDir>`, which must succeed: its stdout. */
+export async function cliOk(stateDir: string, ...args: string[]): Promise<string> {
+  const r = await runCliOnce([...args, '--state-dir', stateDir]);
+  if (r.code !== 0) throw new Error(`pgroute ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** One series of the agent's /metrics on `httpPort` (the first with that name, any labels); NaN when absent. */
+export async function agentMetric(httpPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? NaN : Number(line.split(' ').pop());
+}
+
+/** A server's address and status as the running HAProxy worker of `stateDir` has them (`show stat`); '' when absent. */
+export async function serverStat(stateDir: string, backend: string, server: string): Promise<{ addr: string; status: string }> {
+  const row = parseShowStat(await haproxyCli(statePaths(stateDir).adminSocket, 'show stat')).find((r) => r.pxname === backend && r.svname === server);
+  return { addr: row?.addr ?? '', status: row?.status ?? '' };
 }

@@ -43,32 +43,9 @@ P_SOLOHTTP=$((BASE + 31))
 RUN="$(mktemp -d /tmp/pgroute-ab.XXXXXX)"
 BIN="$RUN/bin"
 mkdir -p "$BIN"
-: >"$RUN/pids"
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  while read -r pid; do
-    [ -n "${pid:-}" ] || continue
-    kill -0 -- "-$pid" 2>/dev/null || continue
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  done <"$RUN/pids"
-  if [ "$rc" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$RUN"; else echo "ab: scratch directory kept: $RUN" >&2; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "ab: $*" >&2; }
-
-# start <name> <cmd...>: in its own process group (setsid), pid in $STARTED, output in $RUN/<name>.log
-start() {
-  local name="$1"; shift
-  setsid "$@" >"$RUN/$name.log" 2>&1 &
-  STARTED=$!
-  echo "$STARTED" >>"$RUN/pids"
-}
+BENCH_NAME=ab
+# shellcheck source=bench/scratch.sh
+. "$(dirname "${BASH_SOURCE[0]}")/scratch.sh"
 
 # stop <pid>: SIGTERM to the process only (pgroute stops its HAProxy itself), wait for it and for
 # its descendants (valgrind and strace write their counts when the process they watch exits)
@@ -82,12 +59,6 @@ stop() {
   done
 }
 
-# tree_pids <pid>: the process and its descendants
-tree_pids() {
-  local p
-  echo "$1"
-  for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done
-}
 
 # build <ref>: the commit built once (bench/build-ref.sh)
 . "$ROOT/bench/build-ref.sh"

@@ -25,25 +25,10 @@ B=23600
 P_STATIC=$((B + 1)); P_LUA=$((B + 2)); P_OFF=$((B + 3)); P_OFF_HTTP=$((B + 5)); P_ON=$((B + 6)); P_ON_HTTP=$((B + 8)); P_NL=$((B + 9)); P_NL_HTTP=$((B + 10)); P_FAKE=$((B + 20))
 
 RUN="$(mktemp -d /tmp/pgroute-memo-bench.XXXXXX)"
-: >"$RUN/pids"
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  while read -r pid; do
-    [ -n "${pid:-}" ] || continue
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  done <"$RUN/pids"
-  if [ "$rc" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$RUN"; else echo "memo bench: scratch directory kept: $RUN" >&2; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { echo "memo bench: $*" >&2; }
-start() { local name="$1"; shift; setsid "$@" >"$RUN/$name.log" 2>&1 & STARTED=$!; echo "$STARTED" >>"$RUN/pids"; }
+BENCH_NAME="memo bench"
+# shellcheck source=bench/scratch.sh
+. "$ROOT/bench/scratch.sh"
 stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 -- "-$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$1" 2>/dev/null || true; }
-tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done; }
 cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
 wait_tcp() { local deadline=$((SECONDS + $2)); until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do [ "$SECONDS" -lt "$deadline" ] || { log "nothing listens on $1"; exit 1; }; sleep 0.1; done; }
 admin() { /usr/bin/python3 -c '

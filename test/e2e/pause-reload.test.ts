@@ -4,20 +4,20 @@
 // TLS, were accepted by the worker the reload retired; they must survive it and, at resume, land on
 // the new server, as connections held without a reload do (docs/pause.md, "A reload while held").
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
-import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { agentMetric, cliOk, reloadCount, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
+import type { PgServer } from '../support/postgres.js';
+import { agentMetric, cliOk, reloadCount, serverStat, startUpOn, type UpOnServers } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(57);
 const PAUSE_TIMEOUT_MS = 30_000;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
-let tmp: string;
+let fixture: UpOnServers | undefined;
 let tenantsFile: string;
 let stateDir: string;
 
@@ -26,24 +26,21 @@ function writeTenants(tenants: { id: string; port: number }[]): void {
 }
 
 beforeAll(async () => {
-  servers = await startPostgresMany([
-    { name: 'reloadold', port: ports.pg[0] as number, database: 'acme' },
-    { name: 'reloadnew', port: ports.pg[1] as number, database: 'acme' },
-  ]);
-  const f = writeTenantsFile([]);
-  tmp = f.dir;
-  tenantsFile = f.file;
-  stateDir = join(tmp, 'state');
-  writeTenants([{ id: 'acme', port: ports.pg[0] as number }]);
   // No spare backend: a new tenant needs a reload.
-  up = await startUp(ports, tenantsFile, stateDir, ['--tls', 'auto', '--spares', '0', '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--log', 'all']);
+  fixture = await startUpOn(
+    ports,
+    [
+      { name: 'reloadold', port: ports.pg[0] as number, database: 'acme' },
+      { name: 'reloadnew', port: ports.pg[1] as number, database: 'acme' },
+    ],
+    [{ id: 'acme', port: ports.pg[0] as number }],
+    ['--tls', 'auto', '--spares', '0', '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--log', 'all'],
+  );
+  ({ servers, up, tenantsFile, stateDir } = fixture);
 }, 90_000);
 
 afterAll(async () => {
-  await up?.stop('SIGINT', 10_000);
-  await stopAll();
-  for (const s of servers) await s.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await (fixture?.stop() ?? stopAll());
 });
 
 /** One connection: the port of the server it reached, or the error it got (SQLSTATE and message). */

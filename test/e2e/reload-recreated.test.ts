@@ -5,19 +5,17 @@
 // (generator/src/haproxy/server-state.ts). `pgroute up`, real HAProxy and PostgreSQL 15; a client
 // connects over and over across the change, and no connection is refused as unavailable (57P03).
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
-import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { reloadCount, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
+import { reloadCount, serverStat, startUpOn, type UpOnServers } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(59);
-let servers: PgServer[] = [];
 let up: ProcessHandle;
-let tmp: string;
+let fixture: UpOnServers | undefined;
 let tenantsFile: string;
 let stateDir: string;
 
@@ -26,22 +24,19 @@ function writeTenants(ids: string[]): void {
 }
 
 beforeAll(async () => {
-  servers = await startPostgresMany([{ name: 'recreated', port: ports.pg[0] as number, database: 'acme' }]);
-  const f = writeTenantsFile([]);
-  tmp = f.dir;
-  tenantsFile = f.file;
-  stateDir = join(tmp, 'state');
-  writeTenants(['acme', 'beta']);
   // One spare: acme's vacated backend is not reused at runtime while it rests (10 s), and the
   // change below brings two new targets, which one spare cannot hold: a reload.
-  up = await startUp(ports, tenantsFile, stateDir, ['--spares', '1']);
+  fixture = await startUpOn(
+    ports,
+    [{ name: 'recreated', port: ports.pg[0] as number, database: 'acme' }],
+    ['acme', 'beta'].map((id) => ({ id, port: ports.pg[0] as number })),
+    ['--spares', '1'],
+  );
+  ({ up, tenantsFile, stateDir } = fixture);
 }, 90_000);
 
 afterAll(async () => {
-  await up?.stop('SIGINT', 10_000);
-  await stopAll();
-  for (const s of servers) await s.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await (fixture?.stop() ?? stopAll());
 });
 
 /** One connection to acme: 'ok', or the SQLSTATE (and message) it was refused with. */

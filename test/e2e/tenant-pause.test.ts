@@ -7,13 +7,13 @@
 // --pause-timeout: 57P03 with a sentence that says so; over --pause-max-held: 53300 at once.
 // PGROUTE_HAPROXY selects another HAProxy (the 3.x roots of scripts/haproxy-versions.sh).
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
-import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { agentMetric as agentMetricOf, cliOk, runCliOnce, serverStat, startUp, writeTenantsFile } from '../support/pgroute.js';
+import type { PgServer } from '../support/postgres.js';
+import { agentMetric as agentMetricOf, cliOk, runCliOnce, serverStat, startUpOn, type UpOnServers } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(26);
@@ -22,7 +22,7 @@ const PAUSE_TIMEOUT_MS = 20_000;
 const MAX_HELD = 6;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
-let tmp: string;
+let fixture: UpOnServers | undefined;
 let tenantsFile: string;
 let stateDir: string;
 
@@ -31,23 +31,20 @@ function writeTenants(acmePort: number): void {
 }
 
 beforeAll(async () => {
-  servers = await startPostgresMany([
-    { name: 'pauseold', port: ports.pg[0] as number, database: 'acme' },
-    { name: 'pausenew', port: ports.pg[1] as number, database: 'acme' },
-  ]);
-  const f = writeTenantsFile([]);
-  tmp = f.dir;
-  tenantsFile = f.file;
-  stateDir = join(tmp, 'state');
-  writeTenants(ports.pg[0] as number);
-  up = await startUp(ports, tenantsFile, stateDir, ['--tls', 'auto', '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--pause-max-held', String(MAX_HELD)]);
+  fixture = await startUpOn(
+    ports,
+    [
+      { name: 'pauseold', port: ports.pg[0] as number, database: 'acme' },
+      { name: 'pausenew', port: ports.pg[1] as number, database: 'acme' },
+    ],
+    [{ id: 'acme', port: ports.pg[0] as number }],
+    ['--tls', 'auto', '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--pause-max-held', String(MAX_HELD)],
+  );
+  ({ servers, up, tenantsFile, stateDir } = fixture);
 }, 90_000);
 
 afterAll(async () => {
-  await up?.stop('SIGINT', 10_000);
-  await stopAll();
-  for (const s of servers) await s.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await (fixture?.stop() ?? stopAll());
 });
 
 function client(tls: boolean): pg.Client {

@@ -1,10 +1,11 @@
 // Runs the built pgroute CLI (dist/) as the user would, for end-to-end tests.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawnLogged, waitForPort, type ProcessHandle } from './process.js';
+import { spawnLogged, stopAll, waitForPort, type ProcessHandle } from './process.js';
+import { startPostgresMany, type PgServer, type StartPostgresOptions } from './postgres.js';
 import type { PortBlock } from './ports.js';
 import { haproxyCli, showProc, statePaths } from '../../generator/src/index.js';
 import { parseShowStat } from '../../generator/src/status/show-stat.js';
@@ -118,4 +119,33 @@ export async function agentMetric(httpPort: number, name: string): Promise<numbe
 export async function serverStat(stateDir: string, backend: string, server: string): Promise<{ addr: string; status: string }> {
   const row = parseShowStat(await haproxyCli(statePaths(stateDir).adminSocket, 'show stat')).find((r) => r.pxname === backend && r.svname === server);
   return { addr: row?.addr ?? '', status: row?.status ?? '' };
+}
+
+/** PostgreSQL servers and `pgroute up` on a tenants file of its own (startUpOn); stop() ends them all. */
+export interface UpOnServers {
+  readonly servers: PgServer[];
+  readonly up: ProcessHandle;
+  readonly tenantsFile: string;
+  readonly stateDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `servers`, writes `tenants` (JSON is YAML) and runs `pgroute up` on them with `flags`. */
+export async function startUpOn(ports: PortBlock, servers: readonly StartPostgresOptions[], tenants: readonly TenantSpec[], flags: readonly string[] = []): Promise<UpOnServers> {
+  const pgs = await startPostgresMany(servers);
+  const { dir, file } = writeTenantsFile(tenants);
+  const stateDir = join(dir, 'state');
+  const up = await startUp(ports, file, stateDir, flags);
+  return {
+    servers: pgs,
+    up,
+    tenantsFile: file,
+    stateDir,
+    async stop() {
+      await up.stop('SIGINT', 10_000);
+      await stopAll();
+      for (const s of pgs) await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -81,6 +81,8 @@ describe('--name and --peer', () => {
     const { settings } = settingsFromFlags(f);
     return renderConfig({ listeners: [{ address: '0.0.0.0', port: 5432 }] } as never, EMPTY_LAYOUT, settings, statePaths(settings.stateDir), 'v', loadTemplates()).haproxyConfig;
   }
+  /** The peers section's keepalive table (generator/src/replicas/peer-nudge.ts), last in it. */
+  const ALIVE = '    table alive type string len 64 size 256 expire 1m store gpt0';
   function peersBlock(cfg: string): string[] {
     const at = cfg.split('\n').findIndex((l) => l === 'peers pgroute');
     const rest = cfg.split('\n').slice(at + 1);
@@ -90,11 +92,11 @@ describe('--name and --peer', () => {
   it('without them: one replica, its local peer on a unix socket of the state dir', () => {
     const cfg = cfgOf(flags('--name', 'r1'));
     expect(cfg).toMatch(/^    localpeer r1$/m);
-    expect(peersBlock(cfg)).toEqual(['    bind unix@/tmp/pgroute-flags-test/haproxy-peers.sock', '    server r1']);
+    expect(peersBlock(cfg)).toEqual(['    bind unix@/tmp/pgroute-flags-test/haproxy-peers.sock', '    server r1', ALIVE]);
   });
 
   it('with a list: binds its own entry, names the others, repeated or comma-separated, or from PGROUTE_PEERS', () => {
-    const expected = ['    bind 127.0.0.1:7002', '    server b', '    server a 127.0.0.1:7001', '    server c 127.0.0.1:7003'];
+    const expected = ['    bind 127.0.0.1:7002', '    server b', '    server a 127.0.0.1:7001', '    server c 127.0.0.1:7003', ALIVE];
     expect(peersBlock(cfgOf(flags('--name', 'b', '--peer', 'a=127.0.0.1:7001', '--peer', 'b=127.0.0.1:7002,c=127.0.0.1:7003')))).toEqual(expected);
     const before = { name: process.env['PGROUTE_NAME'], peers: process.env['PGROUTE_PEERS'] };
     process.env['PGROUTE_NAME'] = 'b';

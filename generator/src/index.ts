@@ -47,6 +47,7 @@ export { loadTemplates, type ConfigTemplates } from './render/templates.js';
 export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
+export { showPeersSection } from './haproxy/show-peers.js';
 export { haproxyBinary } from './haproxy/check.js';
 export { haproxyVersion } from './haproxy/version.js';
 

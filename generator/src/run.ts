@@ -24,6 +24,7 @@ import { statePaths, type Settings } from './settings.js';
 import type { TenantSource } from './sources/source.js';
 import type { RenewalWatch } from './tls/hot-swap.js';
 import { startAccessSync } from './replicas/access-sync.js';
+import { startPeerNudge } from './replicas/peer-nudge.js';
 import type { AccessStore } from './replicas/access-configmap.js';
 import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
 
@@ -151,6 +152,8 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   // The access switch of every replica, through HAProxy's replicated table; converged before
   // "running" (a restarted replica learns what changed while it was down).
   const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(replicas).length > 0, log });
+  // Messages on every peers session while the tables are idle: HAProxy closes a silent one as dead.
+  const nudge = startPeerNudge({ adminSocket: paths.adminSocket, self: replicas.self, hasRemotePeers: () => remotePeers(applier.deployment?.replicas ?? settings.replicas).length > 0, log });
   await access.settled;
   await pipeline.refreshAccess();
   const workers = setInterval(() => void applier.refreshWorkers(), 10_000);
@@ -170,6 +173,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       clearInterval(workers);
       external?.stop();
       await access.stop();
+      await nudge.stop();
       await durable?.stop();
       await renewal?.stop();
       await opts.replicas?.stop();

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haproxyCli, statePaths } from '../../generator/src/index.js';
+import { statePaths } from '../../generator/src/index.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
 import { startKubeWatch, stopKubeWatch } from '../support/kube-config.js';
 import { reloadCount } from '../support/pgroute.js';
 import { portBlock, replicaPorts, type PortBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
+import { connectedPeers } from '../support/replicas.js';
 import { waitFor, type ProcessHandle } from '../support/process.js';
 
 const block = portBlock(114);
@@ -45,7 +46,9 @@ function peersSection(r: Replica): string[] {
 }
 
 function expectedSection(self: Replica, others: readonly { name: string; ip: string }[]): string[] {
-  return [`bind ${self.ip}:${PEERS_PORT}`, `server ${self.name}`, ...others.filter((o) => o.name !== self.name).map((o) => `server ${o.name} ${o.ip}:${PEERS_PORT}`)];
+  const remotes = others.filter((o) => o.name !== self.name).map((o) => `server ${o.name} ${o.ip}:${PEERS_PORT}`);
+  // Last: the keepalive table (generator/src/replicas/peer-nudge.ts).
+  return [`bind ${self.ip}:${PEERS_PORT}`, `server ${self.name}`, ...remotes, 'table alive type string len 64 size 256 expire 1m store gpt0'];
 }
 
 async function everySectionIs(pods: readonly { name: string; ip: string }[]): Promise<void> {
@@ -56,9 +59,8 @@ async function everySectionIs(pods: readonly { name: string; ip: string }[]): Pr
 }
 
 /** The remote peers a replica's HAProxy has an established session with (`show peers`). */
-async function connectedPeers(r: Replica): Promise<string[]> {
-  const out = await haproxyCli(statePaths(join(r.dir, 'state')).adminSocket, 'show peers');
-  return [...out.matchAll(/id=([\w.-]+)\(remote,[^)]*\).*?status=ESTA/g)].map((m) => m[1] ?? '').sort();
+function connectedPeersOf(r: Replica): Promise<string[]> {
+  return connectedPeers(statePaths(join(r.dir, 'state')).adminSocket);
 }
 
 beforeAll(async () => {
@@ -94,7 +96,7 @@ describe('replicas from the EndpointSlices of pgroute\'s Service (watch --kube-p
     await everySectionIs(replicas);
     for (const r of replicas) {
       const others = replicas.filter((o) => o !== r).map((o) => o.name);
-      await waitFor(async () => JSON.stringify(await connectedPeers(r)) === JSON.stringify(others), { timeoutMs: 15_000, what: `${r.name} connected to ${others.join(', ')} over the peers protocol` });
+      await waitFor(async () => JSON.stringify(await connectedPeersOf(r)) === JSON.stringify(others), { timeoutMs: 15_000, what: `${r.name} connected to ${others.join(', ')} over the peers protocol` });
     }
   });
 

@@ -6,7 +6,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { haproxyCli } from '../../generator/src/index.js';
+import { haproxyCli, showPeersSection } from '../../generator/src/index.js';
 import { startUp } from './pgroute.js';
 import type { PortBlock } from './ports.js';
 import { spawnLogged, waitFor, waitForPort, type ProcessHandle } from './process.js';
@@ -34,18 +34,20 @@ export async function startReplicas(blocks: readonly PortBlock[], peerPorts: rea
   );
 }
 
+/**
+ * The remote peers a HAProxy holds an established session with now, sorted: `pgroute status`'s
+ * reading of `show peers` (2.6 keeps last_status=ESTA after a peer is gone).
+ */
+export async function connectedPeers(adminSocket: string): Promise<string[]> {
+  const section = showPeersSection(await haproxyCli(adminSocket, 'show peers'), 'pgroute');
+  return (section?.peers ?? []).filter((p) => !p.local && p.connected).map((p) => p.name).sort();
+}
+
 /** Resolves once every replica holds an established peers session with every other one. */
 export async function peersConnected(replicas: readonly Replica[], timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
-      for (const r of replicas) {
-        const out = await haproxyCli(r.adminSocket, 'show peers');
-        for (const other of replicas) {
-          if (other === r) continue;
-          const line = out.split('\n').find((l) => l.includes(`id=${other.name}(remote`));
-          if (line === undefined || !/status=ESTA/.test(line)) return false;
-        }
-      }
+      for (const r of replicas) if ((await connectedPeers(r.adminSocket)).length < replicas.length - 1) return false;
       return true;
     },
     { timeoutMs, what: 'every replica connected to every other peer' },

@@ -16,6 +16,7 @@ import { accessFile, readAccess, writeAccess, type AccessEntry } from '../access
 import { teach } from './access-sync.js';
 import type { AccessStore, ConfigMapRef } from './access-configmap.js';
 import { mergeAccess } from './access-version.js';
+import { startRounds } from './rounds.js';
 
 export interface AccessPersistenceOptions {
   readonly stateDir: string;
@@ -81,10 +82,6 @@ export async function startAccessPersistence(opts: AccessPersistenceOptions): Pr
   }
 
   let saved = '';
-  let failing = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
   const round = async (): Promise<void> => {
     if (!loaded) {
       const stored = await store.read();
@@ -101,28 +98,14 @@ export async function startAccessPersistence(opts: AccessPersistenceOptions): Pr
     saved = text;
     if (w.written.length > 0) log.info({ store: store.where, written: w.written, conflicts: w.conflicts }, `access switches written to the ${store.where}`);
   };
-  const tick = (): void => {
-    if (stopped) return;
-    running = round().then(
-      () => {
-        if (failing) log.info({ store: store.where }, `the ${store.where} answers again`);
-        failing = false;
-      },
-      (err: Error) => {
-        if (!failing) log.warn({ store: store.where, err: err.message }, `cannot write access switches to the ${store.where}; retrying every second`);
-        failing = true;
-      },
-    );
-    void running.then(() => {
-      if (!stopped) timer = setTimeout(tick, opts.intervalMs ?? 1_000);
-    });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+  return startRounds({
+    intervalMs: opts.intervalMs ?? 1_000,
+    round,
+    failed(err, first) {
+      if (first) log.warn({ store: store.where, err: err.message }, `cannot write access switches to the ${store.where}; retrying every second`);
     },
-  };
+    recovered() {
+      log.info({ store: store.where }, `the ${store.where} answers again`);
+    },
+  });
 }

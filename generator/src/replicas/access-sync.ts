@@ -14,6 +14,7 @@ import { haproxyCli } from '../haproxy/master.js';
 import { showPeersSection } from '../haproxy/show-peers.js';
 import { tenantIdProblem } from '../validate.js';
 import { PEERS_SECTION } from './peers.js';
+import { startRounds } from './rounds.js';
 import { encodeAccess, mergeAccess, parseAccessTable, type AccessEntry } from './access-version.js';
 
 /** The table's name on the runtime API (haproxy/partials/access-table.hbs). */
@@ -39,14 +40,10 @@ export interface AccessSync {
 export function startAccessSync(opts: AccessSyncOptions): AccessSync {
   const { log } = opts;
   const started = Date.now();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
   let resynced = !opts.hasRemotePeers;
   let markSettled: () => void = () => undefined;
   const settled = new Promise<void>((r) => (markSettled = r));
   const reported = new Set<string>();
-  let unreachable = false;
 
   const round = async (): Promise<void> => {
     if (!resynced) resynced = (await peersResynced(opts.adminSocket)) || Date.now() - started > (opts.settleLimitMs ?? 10_000);
@@ -72,32 +69,23 @@ export function startAccessSync(opts: AccessSyncOptions): AccessSync {
     if (resynced) markSettled();
   };
 
-  const tick = (): void => {
-    if (stopped) return;
-    running = round().then(
-      () => {
-        if (unreachable) log.info({ socket: opts.adminSocket }, 'the replicated access table answers again');
-        unreachable = false;
-      },
-      (err: Error) => {
-        if (!unreachable) log.warn({ err: err.message }, 'cannot exchange access switches with HAProxy; retrying');
-        unreachable = true;
-        // Whoever waits for convergence is not held forever by a HAProxy that does not answer.
-        if (Date.now() - started > (opts.settleLimitMs ?? 10_000)) markSettled();
-      },
-    );
-    void running.then(() => {
-      if (!stopped) timer = setTimeout(tick, opts.intervalMs ?? 500);
-    });
-  };
-  tick();
+  const rounds = startRounds({
+    intervalMs: opts.intervalMs ?? 500,
+    round,
+    failed(err, first) {
+      if (first) log.warn({ err: err.message }, 'cannot exchange access switches with HAProxy; retrying');
+      // Whoever waits for convergence is not held forever by a HAProxy that does not answer.
+      if (Date.now() - started > (opts.settleLimitMs ?? 10_000)) markSettled();
+    },
+    recovered() {
+      log.info({ socket: opts.adminSocket }, 'the replicated access table answers again');
+    },
+  });
 
   return {
     settled,
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+      await rounds.stop();
       markSettled();
     },
   };

@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { haproxyCli } from '../haproxy/master.js';
 import { PEERS_SECTION } from './peers.js';
+import { startRounds, type Rounds } from './rounds.js';
 
 /** The peers section's own table, as the runtime API names it. */
 export const ALIVE_TABLE = `${PEERS_SECTION}/alive`;
@@ -25,47 +26,21 @@ export interface PeerNudgeOptions {
   readonly intervalMs?: number;
 }
 
-export interface PeerNudge {
-  stop(): Promise<void>;
-}
+export type PeerNudge = Rounds;
 
 export function startPeerNudge(opts: PeerNudgeOptions): PeerNudge {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
   let sent = 0;
-  let failing = false;
-
-  const nudge = async (): Promise<void> => {
-    if (!opts.hasRemotePeers()) return;
-    sent = (sent + 1) % 0x7fffffff;
-    const answer = await haproxyCli(opts.adminSocket, `set table ${ALIVE_TABLE} key ${opts.self} data.gpt0 ${sent}`);
-    if (answer.trim() !== '') throw new Error(answer.trim().slice(0, 200));
-  };
-
-  const tick = (): void => {
-    if (stopped) return;
-    running = nudge().then(
-      () => {
-        failing = false;
-      },
-      (err: Error) => {
-        // The access switch exchange reports an unreachable socket; this says only once what failed.
-        if (!failing) opts.log.debug({ err: err.message, table: ALIVE_TABLE }, 'cannot write the peers keepalive entry; retrying');
-        failing = true;
-      },
-    );
-    void running.then(() => {
-      if (!stopped) timer = setTimeout(tick, opts.intervalMs ?? 250);
-    });
-  };
-  tick();
-
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+  return startRounds({
+    intervalMs: opts.intervalMs ?? 250,
+    async round() {
+      if (!opts.hasRemotePeers()) return;
+      sent = (sent + 1) % 0x7fffffff;
+      const answer = await haproxyCli(opts.adminSocket, `set table ${ALIVE_TABLE} key ${opts.self} data.gpt0 ${sent}`);
+      if (answer.trim() !== '') throw new Error(answer.trim().slice(0, 200));
     },
-  };
+    // The access switch exchange reports an unreachable socket; this says once what failed.
+    failed(err, first) {
+      if (first) opts.log.debug({ err: err.message, table: ALIVE_TABLE }, 'cannot write the peers keepalive entry; retrying');
+    },
+  });
 }

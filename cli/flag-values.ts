@@ -87,6 +87,13 @@ export function parseSocketPath(label: string, value: string): string {
   return path;
 }
 
+/** A file haproxy.cfg names (a certificate, a CA): one word once absolute. */
+export function parseConfigFilePath(label: string, value: string): string {
+  const path = resolve(value);
+  if (value === '' || !PATH_WORD.test(path)) refuse(label, PATH_RULE, value);
+  return path;
+}
+
 /** The state dir: its paths and sockets are written into haproxy.cfg. */
 export function parseStateDir(label: string, value: string): string {
   const path = resolve(value);

@@ -6,9 +6,10 @@ import { Option, type Command } from 'commander';
 import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parseListenAddress, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
 import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_REFUSAL_DELAY_MS, DEFAULT_STATS_PORT, defaultSettings, refusalDelay, REFUSAL_DELAY_SPARE_MS, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
 import type { Endpoint } from '../agent/src/index.js';
+import { peersTlsFromFlags, type PeersTlsFlags } from './peers-tls.js';
 import { parseStatsAllow } from './stats-allow.js';
 
-export interface DeploymentFlags extends PauseFlags {
+export interface DeploymentFlags extends PauseFlags, PeersTlsFlags {
   stateDir: string;
   port: string;
   bind: string;
@@ -70,6 +71,8 @@ const ENV: Readonly<Record<string, string>> = {
   '--check-interval': 'PGROUTE_CHECK_INTERVAL',
   '--name': 'PGROUTE_NAME',
   '--peer': 'PGROUTE_PEERS',
+  '--peers-tls-cert': 'PGROUTE_PEERS_TLS_CERT',
+  '--peers-tls-ca': 'PGROUTE_PEERS_TLS_CA',
   '--pause-timeout': 'PGROUTE_PAUSE_TIMEOUT',
   '--pause-max-held': 'PGROUTE_PAUSE_MAX_HELD',
   '--memo': 'PGROUTE_MEMO',
@@ -125,7 +128,9 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--accept-proxy', 'connections to --port start with a PROXY protocol header (v1 or v2) from a load balancer, whose client address pgroute uses; only for a port nobody else can reach (listeners in the tenants file set their own)', false))
     .addOption(option('--check-interval <duration>', 'health check interval of every tenant server (a failing server is checked every 250ms)', '2s'))
     .addOption(option('--name <name>', "this replica's name among its peers (default: derived from the host name)"))
-    .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"));
+    .addOption(option('--peer <name=host:port...>', "every replica of this deployment, this one included (its entry is the address its HAProxy peers listener binds): repeatable or comma-separated; stick tables such as the access switch are replicated between them"))
+    .addOption(option('--peers-tls-cert <file>', "mutual TLS between the replicas' peers listeners: this replica's certificate and key (PEM, chain first), presented to every peer; needs --peers-tls-ca"))
+    .addOption(option('--peers-tls-ca <file>', 'the CA (PEM) that signed every replica\'s --peers-tls-cert: a peer connection without a certificate it signed is refused, in either direction'));
   return addPauseFlags(cmd)
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
     .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200 bytes each)', '100000'))
@@ -181,6 +186,7 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
     reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
     replicas: parseReplicaFlags(f.name, f.peer),
+    ...withPeersTls(peersTlsFromFlags(f, label)),
     pause: pauseFromFlags(f),
     memo: { ...base.memo, enabled: f.memo === 'on', size: Math.max(1, parseCount(label('--memo-size'), f.memoSize, 100_000_000)) },
   };
@@ -201,6 +207,10 @@ export function metricsAddressFromFlags(f: { metricsAddress?: string | undefined
   }
   if (f.metricsAddress !== undefined) return parseListenAddress(addressLabel, f.metricsAddress);
   return { host: f.host, port: f.httpPort === undefined ? DEFAULT_AGENT_HTTP_PORT : parsePort(portLabel, f.httpPort) };
+}
+
+function withPeersTls(tls: Settings['peersTls']): Pick<Settings, 'peersTls'> {
+  return tls === undefined ? {} : { peersTls: tls };
 }
 
 /** --name and --peer: a PeersProblem becomes the one-line refusal naming the flag at fault. */

@@ -3,6 +3,9 @@
 // that both files keep the shape they have with a plain value (same lines, same words per line,
 // same keywords): no value adds a rule, a word or a section.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -98,6 +101,41 @@ describe('every rendered flag, given any string', () => {
       );
     });
   }
+
+  it('--peers-tls-cert and --peers-tls-ca (the other a valid file): refused with one line naming it, or rendered without changing the shape', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgroute-peers-tls-prop-'));
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
+    const cert = join(dir, 'peer.pem');
+    writeFileSync(cert, pem);
+    try {
+      const peers = ['--name', 'r1', '--peer', 'r1=127.0.0.1:7001,r2=127.0.0.1:7002'];
+      const plain = render([...peers, '--peers-tls-cert', cert, '--peers-tls-ca', cert]);
+      expect(plain).toContain(`    bind 127.0.0.1:7001 ssl crt ${cert} ca-file ${cert} verify required\n    default-server ssl crt ${cert} ca-file ${cert} verify required\n`);
+      const plainShape = shape(plain);
+      for (const flag of ['--peers-tls-cert', '--peers-tls-ca']) {
+        fc.assert(
+          fc.property(values, (value) => {
+            const other = flag === '--peers-tls-cert' ? ['--peers-tls-ca', cert] : ['--peers-tls-cert', cert];
+            let config: string;
+            try {
+              config = render([...peers, ...other, flag, value]);
+            } catch (err) {
+              expect(err).toBeInstanceOf(ConfigError);
+              const message = (err as Error).message;
+              expect(message).not.toMatch(/[\n\r\u2028\u2029]/);
+              expect(message).toContain(label(flag));
+              expect(message).toContain(quoteValue(value, 80));
+              return;
+            }
+            expect(shape(config)).toEqual(plainShape);
+          }),
+          { numRuns: 200 },
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('a line break in --bind or --agent-host is refused, as it is from PGROUTE_BIND / PGROUTE_AGENT_HOST', () => {
     expect(() => render(['--bind', '0.0.0.0\nfrontend x'])).toThrow('--bind (PGROUTE_BIND) must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got "0.0.0.0\\x0afrontend x"');

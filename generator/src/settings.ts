@@ -64,6 +64,12 @@ export interface Settings {
   readonly restMs: number;
   /** This replica and its peers (HAProxy peers protocol); one replica unless --peer lists several. */
   readonly replicas: Replicas;
+  /**
+   * Mutual TLS between the replicas' peers listeners (--peers-tls-cert, --peers-tls-ca): each
+   * replica presents `cert` (PEM: certificate chain and key) and accepts only peers whose
+   * certificate `ca` signed; absent: the peers protocol in clear, unauthenticated.
+   */
+  readonly peersTls?: { readonly cert: string; readonly ca: string };
   /** Connections of a paused tenant (`pgroute tenant pause`): held at most this long, this many per tenant. */
   readonly pause: { readonly timeoutMs: number; readonly maxHeld: number };
   /**

@@ -82,7 +82,7 @@ export function renderConfig(
     backends,
     policy: POLICY_TABLES,
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
-    peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket),
+    peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket, settings.peersTls),
     pause: pauseContext(settings, paths),
     refusalDelay: settings.refusalDelay.ms > 0 ? { ...settings.refusalDelay, room: Math.max(1, Math.floor(settings.limits.maxconn / 2)) } : false,
     memo: settings.memo.enabled ? { map: paths.memoMap, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: settings.memo.size, expire: settings.memo.expire } : false,

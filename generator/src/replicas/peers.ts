@@ -143,14 +143,18 @@ export interface PeersContext {
   /** `host:port` of this replica's entry, else `unix@<state-dir>/haproxy-peers.sock`. */
   readonly bind: string;
   readonly remotes: readonly { readonly name: string; readonly address: string }[];
+  /** Mutual TLS on the listener and every peer connection (the local one at a reload too); false: clear. */
+  readonly tls: false | { readonly cert: string; readonly ca: string };
 }
 
-export function peersContext(r: Replicas, localSocket: string): PeersContext {
+export function peersContext(r: Replicas, localSocket: string, tls?: { readonly cert: string; readonly ca: string }): PeersContext {
   const own = selfPeer(r);
   return {
     section: PEERS_SECTION,
     self: r.self,
     bind: own === undefined ? `unix@${localSocket}` : haproxyAddress(own.host, own.port),
     remotes: remotePeers(r).map((p) => ({ name: p.name, address: haproxyAddress(p.host, p.port) })),
+    // Alone (a unix socket between the old and the new worker), there is nobody to authenticate.
+    tls: own === undefined || tls === undefined ? false : tls,
   };
 }

@@ -70,6 +70,20 @@ function shape(config: string): string[] {
   });
 }
 
+/** The configuration rendered with `args`, or undefined once its refusal is checked: one line naming `flag`, quoting `value`. */
+function renderedOrRefused(args: readonly string[], flag: string, value: string): string | undefined {
+  try {
+    return render(args);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).not.toMatch(/[\n\r\u2028\u2029]/);
+    expect(message).toContain(label(flag));
+    expect(message).toContain(quoteValue(value, 80));
+    return undefined;
+  }
+}
+
 /** Arbitrary strings, weighted towards what haproxy.cfg reads specially. */
 const values = fc.oneof(
   fc.string({ maxLength: 40 }),
@@ -84,18 +98,8 @@ describe('every rendered flag, given any string', () => {
       const plainShape = shape(render([...base, flag, plain]));
       fc.assert(
         fc.property(values, (value) => {
-          let config: string;
-          try {
-            config = render([...base, flag, value]);
-          } catch (err) {
-            expect(err).toBeInstanceOf(ConfigError);
-            const message = (err as Error).message;
-            expect(message).not.toMatch(/[\n\r\u2028\u2029]/);
-            expect(message).toContain(label(flag));
-            expect(message).toContain(quoteValue(value, 80));
-            return;
-          }
-          expect(shape(config)).toEqual(canonical ? shape(render([...base, flag, canonical(value)])) : plainShape);
+          const config = renderedOrRefused([...base, flag, value], flag, value);
+          if (config !== undefined) expect(shape(config)).toEqual(canonical ? shape(render([...base, flag, canonical(value)])) : plainShape);
         }),
         { numRuns: 300 },
       );
@@ -116,18 +120,8 @@ describe('every rendered flag, given any string', () => {
         fc.assert(
           fc.property(values, (value) => {
             const other = flag === '--peers-tls-cert' ? ['--peers-tls-ca', cert] : ['--peers-tls-cert', cert];
-            let config: string;
-            try {
-              config = render([...peers, ...other, flag, value]);
-            } catch (err) {
-              expect(err).toBeInstanceOf(ConfigError);
-              const message = (err as Error).message;
-              expect(message).not.toMatch(/[\n\r\u2028\u2029]/);
-              expect(message).toContain(label(flag));
-              expect(message).toContain(quoteValue(value, 80));
-              return;
-            }
-            expect(shape(config)).toEqual(plainShape);
+            const config = renderedOrRefused([...peers, ...other, flag, value], flag, value);
+            if (config !== undefined) expect(shape(config)).toEqual(plainShape);
           }),
           { numRuns: 200 },
         );

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { quoteValue } from '../agent/src/index.js';
-import { ConfigError, type Settings } from '../generator/src/index.js';
+import { certificateBlocks, ConfigError, privateKeyBlocks, type Settings } from '../generator/src/index.js';
 import { parseConfigFilePath, refuse } from './flag-values.js';
 
 export interface PeersTlsFlags {
@@ -12,10 +12,16 @@ export interface PeersTlsFlags {
   peersTlsCa?: string;
 }
 
-/** What each file must hold, and how a PEM block of it begins. */
+/** What each file must hold. HAProxy loads no encrypted key (it would ask for a pass phrase). */
 const KINDS = {
-  cert: { rule: 'a readable PEM file holding the certificate (chain first) and its private key', needs: [/-----BEGIN CERTIFICATE-----/, /-----BEGIN [A-Z ]*PRIVATE KEY-----/] },
-  ca: { rule: 'a readable PEM file holding the CA certificate(s) that signed every replica\'s --peers-tls-cert', needs: [/-----BEGIN CERTIFICATE-----/] },
+  cert: {
+    rule: 'a readable PEM file holding the certificate (chain first) and its unencrypted private key',
+    holds: (text: string) => certificateBlocks(text).length > 0 && privateKeyBlocks(text).some((k) => k.label !== 'ENCRYPTED PRIVATE KEY'),
+  },
+  ca: {
+    rule: "a readable PEM file holding the CA certificate(s) that signed every replica's --peers-tls-cert",
+    holds: (text: string) => certificateBlocks(text).length > 0,
+  },
 } as const;
 
 function pemFile(label: string, value: string, kind: keyof typeof KINDS): string {
@@ -26,7 +32,7 @@ function pemFile(label: string, value: string, kind: keyof typeof KINDS): string
   } catch (err) {
     throw new ConfigError(`${label} must be ${KINDS[kind].rule}, got ${quoteValue(value, 80)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
-  if (!KINDS[kind].needs.every((re) => re.test(text))) refuse(label, KINDS[kind].rule, value);
+  if (!KINDS[kind].holds(text)) refuse(label, KINDS[kind].rule, value);
   return path;
 }
 

@@ -48,6 +48,7 @@ export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/ma
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
 export { showPeersSection } from './haproxy/show-peers.js';
+export { certificateBlocks, privateKeyBlocks } from './tls/pem.js';
 export { haproxyBinary } from './haproxy/check.js';
 export { haproxyVersion } from './haproxy/version.js';
 

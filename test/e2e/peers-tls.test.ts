@@ -150,7 +150,12 @@ describe('peers over mutual TLS (--peers-tls-cert, --peers-tls-ca; real HAProxy 
     // It has tried each replica several times (and they it): every attempt fails the handshake.
     for (const peer of ['r1', 'r2']) await waitFor(async () => ((await impostorAttempts(peer)) >= 3 ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, what: `the impostor's third attempt at ${peer}`, process: impostor });
     for (let i = 0; i < NAMES.length; i++) {
-      expect(await connectedPeers(join(stateDir(i), 'haproxy-admin.sock'))).toEqual([NAMES[1 - i]]);
+      // The real peer is connected (read until it is: one flap of r1-r2 on a loaded machine is not this test's subject), the impostor never.
+      const up = await waitFor(async () => {
+        const peers = await connectedPeers(join(stateDir(i), 'haproxy-admin.sock'));
+        return peers.includes(NAMES[1 - i] ?? '') ? peers : undefined;
+      }, { timeoutMs: 15_000, intervalMs: 100, what: `${NAMES[i]} connected to ${NAMES[1 - i]}` });
+      expect(up).toEqual([NAMES[1 - i]]);
       expect(await haproxyCli(join(stateDir(i), 'haproxy-admin.sock'), 'show table pgroute-access')).not.toMatch(/key=bravo /);
       expect(await via(i).outcome('bravo')).toBe('bravo');
     }
@@ -160,7 +165,7 @@ describe('peers over mutual TLS (--peers-tls-cert, --peers-tls-ca; real HAProxy 
     const base = ['plan', '--state-dir', join(tmp, 'plan-state'), '--tenants', join(tmp, 'r1', 'tenants.json'), '--name', 'r1', '--peer', PEERS];
     const cases: [string[], RegExp][] = [
       [['--peers-tls-cert', join(tmp, 'r1.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) and --peers-tls-ca \(PGROUTE_PEERS_TLS_CA\) go together/],
-      [['--peers-tls-cert', join(tmp, 'r1.crt'), '--peers-tls-ca', join(tmp, 'ca.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) must be a readable PEM file holding the certificate \(chain first\) and its private key, got /],
+      [['--peers-tls-cert', join(tmp, 'r1.crt'), '--peers-tls-ca', join(tmp, 'ca.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) must be a readable PEM file holding the certificate \(chain first\) and its unencrypted private key, got /],
       [['--peers-tls-cert', join(tmp, 'r1.pem'), '--peers-tls-ca', join(tmp, 'missing.pem')], /^pgroute: --peers-tls-ca \(PGROUTE_PEERS_TLS_CA\) must be a readable PEM file .*ENOENT/],
     ];
     for (const [flags, message] of cases) {

@@ -28,6 +28,9 @@ export interface PeerNudgeOptions {
 
 export type PeerNudge = Rounds;
 
+/** HAProxy answered the write with an error (as opposed to not answering). */
+class RefusedWrite extends Error {}
+
 export function startPeerNudge(opts: PeerNudgeOptions): PeerNudge {
   let sent = 0;
   return startRounds({
@@ -36,11 +39,14 @@ export function startPeerNudge(opts: PeerNudgeOptions): PeerNudge {
       if (!opts.hasRemotePeers()) return;
       sent = (sent + 1) % 0x7fffffff;
       const answer = await haproxyCli(opts.adminSocket, `set table ${ALIVE_TABLE} key ${opts.self} data.gpt0 ${sent}`);
-      if (answer.trim() !== '') throw new Error(answer.trim().slice(0, 200));
+      if (answer.trim() !== '') throw new RefusedWrite(answer.trim().slice(0, 200));
     },
-    // The access switch exchange reports an unreachable socket; this says once what failed.
+    // An unreachable socket is the access switch exchange's to report; HAProxy refusing the
+    // write (a configuration without the table) leaves the keepalive doing nothing: said at warn.
     failed(err, first) {
-      if (first) opts.log.debug({ err: err.message, table: ALIVE_TABLE }, 'cannot write the peers keepalive entry; retrying');
+      if (!first) return;
+      if (err instanceof RefusedWrite) opts.log.warn({ err: err.message, table: ALIVE_TABLE }, 'HAProxy refused the peers keepalive entry; idle peers sessions may be closed and redialled');
+      else opts.log.debug({ err: err.message, table: ALIVE_TABLE }, 'cannot write the peers keepalive entry; retrying');
     },
   });
 }

@@ -75,7 +75,7 @@ describe('defaultReplicaName', () => {
 
 describe('peersContext', () => {
   it('alone: the local peer listens on the state dir socket, no remote', () => {
-    expect(peersContext({ self: 'a', peers: [] }, '/s/haproxy-peers.sock')).toEqual({ section: 'pgroute', self: 'a', bind: 'unix@/s/haproxy-peers.sock', remotes: [] });
+    expect(peersContext({ self: 'a', peers: [] }, '/s/haproxy-peers.sock')).toEqual({ section: 'pgroute', self: 'a', bind: 'unix@/s/haproxy-peers.sock', remotes: [], tls: false });
   });
 
   it('with peers: binds its own entry, connects to the others', () => {
@@ -88,6 +88,13 @@ describe('peersContext', () => {
         { name: 'a', address: '10.0.0.1:7000' },
         { name: 'c', address: 'c.example:7000' },
       ],
+      tls: false,
     });
+  });
+
+  it('with --peers-tls-*: TLS when it binds its own entry; alone (a unix socket between workers) never', () => {
+    const tls = { cert: '/etc/p/peer.pem', ca: '/etc/p/ca.pem' };
+    expect(peersContext(parseReplicas('b', ['a=10.0.0.1:7000', 'b=10.0.0.2:7000']), '/s/p.sock', tls).tls).toEqual(tls);
+    expect(peersContext({ self: 'a', peers: [] }, '/s/p.sock', tls).tls).toBe(false);
   });
 });

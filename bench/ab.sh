@@ -17,7 +17,8 @@
 #
 # Environment: BENCH_AB_RELOAD_TIMEOUT_MS (apply: how long both builds wait for HAProxy's new worker
 # after a reload; default the builds' own 15 s), BENCH_AB_NO_LIMITS=1 (agent: the tenant without
-# admission limits, so the ACK is the route alone), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B (router
+# admission limits, so the ACK is the route alone), BENCH_AB_LIMITS=none (router modes: the tenant
+# with every limit 0), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B (router
 # modes: extra `up` flags, a sed of the rendered haproxy.cfg), BENCH_AB_PORT_BASE, BENCH_KEEP=1.
 #
 # Prints one line per measurement (tab-separated, grep-able) and a summary per ref; keeps everything
@@ -92,7 +93,10 @@ FAKE_PID=$STARTED
 # The default admission limits apply (the policy rules run as for any tenant), but the rate limit
 # is set out of reach: a path fast enough under callgrind or natively would otherwise be refused
 # over the default 1000 new connections a second, and a refused connection is not the one measured.
-printf 'tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n    maxConnectionRate: 1000000\n' "$P_FAKE" >"$RUN/tenants.yaml"
+# BENCH_AB_LIMITS=none: the tenant sets every limit to 0 (no limit; HAProxy still counts its
+# connections for status and metrics), for policies on vs off (#12).
+if [ "${BENCH_AB_LIMITS:-}" = none ]; then LIMIT_LINES='    maxClientConnections: 0\n    maxConnectionRate: 0\n'; else LIMIT_LINES='    maxConnectionRate: 1000000\n'; fi
+printf "tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n$LIMIT_LINES" "$P_FAKE" >"$RUN/tenants.yaml"
 
 # until_routes <port> <database> <seconds> [<pid>...]: a StartupMessage for <database> gets
 # ReadyForQuery; fails at once when one of the pids has exited

@@ -60,9 +60,9 @@ export function cancelTableArgNames(j: number): { readonly written: string; read
  * replica's backend. Two 32-bit words (a stick table's gpt holds 32 bits) of
  * SHA-256("<tenant>/<target>"), the first with its lowest bit set so that a recorded id is never
  * the empty slot (0, 0): 63 bits, so at 10,000 targets two of them collide with probability about
- * 5e-12. HAProxy computes the same in haproxy/partials/cancel-record.hbs
- * (`sha2(256)`, `bytes(0,4),hex,hex2i,or(1)` and `bytes(4,4),hex,hex2i`); a '/' appears in neither
- * a tenant id nor a target name, so the text is unambiguous.
+ * 5e-12. The agent sends it with every startup's verdict (server/verdict-actions.ts, `ca`, `cb`)
+ * and HAProxy records it (haproxy/partials/cancel-record.hbs); a '/' appears in neither a tenant id
+ * nor a target name, so the text is unambiguous.
  */
 export function cancelId(tenantId: string, target: string): readonly [number, number] {
   const h = createHash('sha256').update(`${tenantId}/${target}`).digest();

@@ -34,6 +34,9 @@ describe('memoEntries', () => {
       if (v !== undefined) decoded.set(r.name, Buffer.from(v, 'base64'));
     }
     decoded.set('mcr', '0');
+    // The cancel id is the key itself: a hit sets ca, cb from its memo entry (memo-lookup.hbs).
+    decoded.set('ca', String(a));
+    decoded.set('cb', String(b));
     expect(decoded).toEqual(new Map(sent.map((x) => [x.name.toString(), x.value])));
   });
 

@@ -167,6 +167,29 @@ describe('renderConfig', () => {
     expect(cfg).not.toContain('dontlog-normal');
   });
 
+  it('keys the verdict memo by the clear-text packet alone unless the routing policy reads the port', () => {
+    const memoOn = { ...settings, memo: { ...settings.memo, enabled: true } };
+    const keyRules = (text: string): string[] => {
+      const { deployment, snapshot } = load(text);
+      const cfg = renderConfig(deployment, layoutOf(snapshot), memoOn, paths, 'v', TEMPLATES).haproxyConfig;
+      return cfg.split('\n').filter((l) => /set-var(-fmt)?\(txn\.pgr\.m[kf]\)/.test(l)).map((l) => l.trim());
+    };
+    // Listener targets (FILE: ports 6432 and 7432 have their own): the port is in every key.
+    const byPort = keyRules(FILE);
+    expect(byPort).toContain('tcp-request content set-var(txn.pgr.mf) dst_port if !pgr_refused !pg_cancel !{ ssl_fc }');
+    expect(byPort).toContain('tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256) if !pgr_refused !pg_cancel');
+    expect(byPort.some((l) => l.includes('sha2(256) if !{ ssl_fc }'))).toBe(false);
+    // A TLS-only port: the port decides whether clear text is refused.
+    expect(keyRules('listeners:\n  - port: 5432\n    tls: required\ntenants: []\n')).toEqual(byPort);
+    // No port in the policy: clear text keyed by the raw packet, TLS still by packet, port and server name.
+    const plain = keyRules('tenants:\n  - id: acme\n    host: 10.0.0.5\n    port: 5432\n');
+    expect(plain).toEqual([
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256) if !{ ssl_fc } !pgr_refused !pg_cancel',
+      'tcp-request content set-var-fmt(txn.pgr.mf) "%[dst_port]/tls/%[ssl_fc_sni]" if { ssl_fc } !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256) if { ssl_fc } !pgr_refused !pg_cancel',
+    ]);
+  });
+
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
     expect(declaredBackends(cfg)).toEqual(['pgroute-hold-loop', 'pgroute-hold-agent', 'pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);

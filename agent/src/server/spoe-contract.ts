@@ -83,4 +83,8 @@ export const VERDICT_VAR = {
   refuseClientRate: 'rcr',
   /** "1": the tenant is paused, the connection goes to the hold frontend (never set with `be`). */
   hold: 'hold',
+  // Set with a startup's route or hold (never on a cancel), for haproxy/partials/cancel-record.hbs:
+  /** The routed tenant target's cancel id (contract.ts cancelId()), first word, in decimal; the next one the second word. */
+  cancelA: 'ca',
+  cancelB: 'cb',
 } as const;

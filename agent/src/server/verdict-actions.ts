@@ -1,6 +1,7 @@
 // Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (the names are the SPOE
 // contract's VERDICT_VAR: backend, tenant, target, and the ErrorResponse to send when refusing).
 
+import { cancelId } from '../contract.js';
 import { limitRefusals, type LimitRefusal } from '../decision/limits.js';
 import type { RouteVerdict, TenantLimits, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
@@ -13,6 +14,8 @@ const VAR_TENANT = Buffer.from(VERDICT_VAR.tenant);
 const VAR_TARGET = Buffer.from(VERDICT_VAR.target);
 const VAR_ERROR = Buffer.from(VERDICT_VAR.error);
 const VAR_HOLD = Buffer.from(VERDICT_VAR.hold);
+const VAR_CANCEL_A = Buffer.from(VERDICT_VAR.cancelA);
+const VAR_CANCEL_B = Buffer.from(VERDICT_VAR.cancelB);
 
 export function verdictActions(verdict: Verdict): TxnSetVar[] {
   if (verdict.kind === 'route') {
@@ -21,14 +24,19 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
       { name: VAR_TENANT, value: verdict.tenant },
       { name: VAR_TARGET, value: verdict.target },
     ];
-    return verdict.limits === undefined ? route : [...route, ...limitActions(verdict.tenant, verdict.limits)];
+    // A cancel is not recorded (nor counted): the route alone.
+    if (verdict.cancel) return route;
+    const recorded = [...route, ...cancelIdActions(verdict.tenant, verdict.target)];
+    return verdict.limits === undefined ? recorded : [...recorded, ...limitActions(verdict.tenant, verdict.limits)];
   }
   if (verdict.kind === 'hold') {
-    // No backend: a held connection is not routed here (the hold frontend asks again).
+    // No backend: a held connection is not routed here (the hold frontend asks again). Its cancel
+    // id is recorded now, as for a route.
     return [
       { name: VAR_HOLD, value: '1' },
       { name: VAR_TENANT, value: verdict.tenant },
       { name: VAR_TARGET, value: verdict.target },
+      ...cancelIdActions(verdict.tenant, verdict.target),
     ];
   }
   const err = encodeErrorResponse({ severity: 'FATAL', sqlstate: verdict.sqlstate, message: verdict.message });
@@ -38,6 +46,19 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
         { name: VAR_ERROR, value: err },
         { name: VAR_TENANT, value: verdict.tenant },
       ];
+}
+
+/**
+ * The cancel id of the tenant target, for HAProxy's cancel record (haproxy/partials/cancel-record.hbs):
+ * sent with the verdict so that HAProxy does not compute a SHA-256 per connection (a route's answer
+ * is cached, so the agent computes it once per target too).
+ */
+function cancelIdActions(tenant: string, target: string): TxnSetVar[] {
+  const [a, b] = cancelId(tenant, target);
+  return [
+    { name: VAR_CANCEL_A, value: String(a) },
+    { name: VAR_CANCEL_B, value: String(b) },
+  ];
 }
 
 /** The limits and the refusal of each limit that is set (haproxy/partials/policy.hbs reads them). */
@@ -60,6 +81,7 @@ function limitActions(tenant: string, limits: TenantLimits): TxnSetVar[] {
 interface CachedRoute {
   readonly tenant: string;
   readonly target: string;
+  readonly cancel: boolean;
   readonly limits: TenantLimits | undefined;
   readonly payload: Buffer;
 }
@@ -70,13 +92,13 @@ const routeCache = new Map<string, CachedRoute>();
 
 /**
  * The encoded actions (encodeAckPayload) of a route verdict, cached by backend: a route's
- * variables depend on (backend, tenant, target, the tenant's limits object) only, and a table has few of them.
+ * variables depend on (backend, tenant, target, cancel or not, the tenant's limits object) only, and a table has few of them.
  */
 export function routeAckPayload(verdict: RouteVerdict): Buffer {
   const hit = routeCache.get(verdict.backend);
-  if (hit !== undefined && hit.tenant === verdict.tenant && hit.target === verdict.target && hit.limits === verdict.limits) return hit.payload;
+  if (hit !== undefined && hit.tenant === verdict.tenant && hit.target === verdict.target && hit.cancel === verdict.cancel && hit.limits === verdict.limits) return hit.payload;
   const payload = encodeAckPayload(verdictActions(verdict));
   if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear();
-  routeCache.set(verdict.backend, { tenant: verdict.tenant, target: verdict.target, limits: verdict.limits, payload });
+  routeCache.set(verdict.backend, { tenant: verdict.tenant, target: verdict.target, cancel: verdict.cancel, limits: verdict.limits, payload });
   return payload;
 }

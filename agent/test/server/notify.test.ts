@@ -48,14 +48,17 @@ function refusalOf(ack: AckFrame): Refusal {
 }
 
 describe('NOTIFY pgroute-startup', () => {
-  it('routes a known tenant: ACK sets be, t, tgt in transaction scope, echoing stream and frame ids', async () => {
+  it('routes a known tenant: ACK sets be, t, tgt and the cancel id in transaction scope, echoing stream and frame ids', async () => {
     const c = await ready();
     const ack = await c.request(42, 7, [startupMessage(startupFor('acme'))]);
     expect(ack).toMatchObject({ type: 'ack', streamId: 42, frameId: 7 });
+    const [ca, cb] = cancelId('acme', 'primary');
     expect(ack.actions).toEqual([
       { type: 'set-var', scope: 'transaction', name: 'be', value: { type: 'string', value: 'be_acme_primary' } },
       { type: 'set-var', scope: 'transaction', name: 't', value: { type: 'string', value: 'acme' } },
       { type: 'set-var', scope: 'transaction', name: 'tgt', value: { type: 'string', value: 'primary' } },
+      { type: 'set-var', scope: 'transaction', name: 'ca', value: { type: 'string', value: String(ca) } },
+      { type: 'set-var', scope: 'transaction', name: 'cb', value: { type: 'string', value: String(cb) } },
     ]);
   });
 
@@ -144,7 +147,7 @@ describe('NOTIFY pgroute-startup', () => {
     const c = await ready();
     const ack = await c.request(15, 16, [{ name: 'other', args: [] }, startupMessage(startupFor('umbrella')), { name: 'x', args: [] }]);
     expect(stringVar(ackVars(ack), 'be')).toBe('be_umbrella_primary');
-    expect(ack.actions).toHaveLength(3);
+    expect(ack.actions).toHaveLength(5);
   });
 });
 

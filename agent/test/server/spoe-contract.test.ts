@@ -24,6 +24,7 @@ import {
   VAR_SCOPE_NAME,
   VERDICT_VAR,
 } from '../../src/server/spoe-contract.js';
+import { cancelId } from '../../src/contract.js';
 import { verdictActions } from '../../src/server/verdict-actions.js';
 
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
@@ -116,7 +117,7 @@ describe('SPOE contract: the hold engine (partials/pause-spoe.hbs)', () => {
 
   it('a hold verdict sets the hold variable and never a backend', () => {
     const names = verdictActions({ kind: 'hold', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary' }).map((a) => a.name.toString());
-    expect(sorted(names)).toEqual(sorted([VERDICT_VAR.hold, VERDICT_VAR.tenant, VERDICT_VAR.target]));
+    expect(sorted(names)).toEqual(sorted([VERDICT_VAR.hold, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
     expect(names).not.toContain(VERDICT_VAR.backend);
   });
 });
@@ -155,8 +156,18 @@ describe('SPOE contract: the agent side', () => {
     const refusal = names(
       verdictActions({ kind: 'refuse', reason: 'unknown-target', sqlstate: '08004', message: 'm', logDetail: 'd', tenant: 'acme' }),
     );
-    expect(sorted(route)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target]));
+    const cancel = names(verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: true }));
+    expect(sorted(route)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
+    // A cancel is not recorded: no cancel id.
+    expect(sorted(cancel)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target]));
     expect(sorted(refusal)).toEqual(sorted([VERDICT_VAR.error, VERDICT_VAR.tenant]));
     for (const n of [...route, ...refusal]) expect(registered).toContain(n);
+  });
+
+  it('a route carries the cancel id HAProxy records, in decimal (contract.ts cancelId())', () => {
+    const actions = verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false });
+    const value = (name: string): string | Buffer | undefined => actions.find((a) => a.name.toString() === name)?.value;
+    const [a, b] = cancelId('acme', 'primary');
+    expect([value(VERDICT_VAR.cancelA), value(VERDICT_VAR.cancelB)]).toEqual([String(a), String(b)]);
   });
 });

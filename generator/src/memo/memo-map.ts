@@ -78,6 +78,8 @@ function memoTargetEntries(t: TenantRoute, target: string, backend: string): rea
     }
     // The per-address rate: "0" (none) reads as unset in HAProxy's rules (any other value: not memoized).
     if (name === VERDICT_VAR.maxClientRate && a.value === '0') continue;
+    // The cancel id is the map's key: a hit reads it from its memo entry (memo-lookup.hbs).
+    if (name === VERDICT_VAR.cancelA || name === VERDICT_VAR.cancelB) continue;
     if (!(MEMO_FIELDS as readonly string[]).includes(name) || Buffer.isBuffer(a.value)) return undefined;
     // Names, targets and counts only ever hold [a-z0-9.-]; anything else would break the map line.
     if (!/^[A-Za-z0-9._-]+$/.test(a.value)) return undefined;

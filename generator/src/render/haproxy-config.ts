@@ -6,6 +6,7 @@ import { pauseContext } from './pause-context.js';
 import type { Layout } from '../layout.js';
 import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
+import type { RoutingPolicy } from '../../../agent/src/index.js';
 import type { Settings, StatePaths } from '../settings.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals, queueLimitRefusal } from './refusals.js';
@@ -85,9 +86,19 @@ export function renderConfig(
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket, settings.peersTls),
     pause: pauseContext(settings, paths),
     refusalDelay: settings.refusalDelay.ms > 0 ? { ...settings.refusalDelay, room: Math.max(1, Math.floor(settings.limits.maxconn / 2)) } : false,
-    memo: settings.memo.enabled ? { map: paths.memoMap, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: settings.memo.size, expire: settings.memo.expire } : false,
+    memo: settings.memo.enabled
+      ? { map: paths.memoMap, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: settings.memo.size, expire: settings.memo.expire, portInKey: policyReadsPort(deployment.policy) }
+      : false,
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
+}
+
+/**
+ * Whether the agent's verdict on a startup can depend on the port it came to (a listener's target,
+ * a TLS-only port): then the verdict memo's key holds the port (partials/memo-lookup.hbs).
+ */
+export function policyReadsPort(policy: RoutingPolicy): boolean {
+  return Object.keys(policy.targetByPort).length > 0 || (policy.tlsRequiredPorts?.length ?? 0) > 0;
 }
 
 /**

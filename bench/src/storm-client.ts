@@ -34,6 +34,44 @@ process.on('SIGTERM', () => { console.log(JSON.stringify(counts)); process.exit(
 console.log('storming');
 `;
 
+/**
+ * The calm tenant's measuring client, as a process of its own so that it can run on an emulated
+ * client host (test/support/cpu-host.ts): node -e PROBE_CLIENT <port> <database> <user> <probes>,
+ * started in the repository (it requires node-postgres). Prints `probing` once started; on each
+ * SIGUSR1 it runs one window of <probes> connects, one after another (connect, SHOW cluster_name,
+ * end, as the in-process probes did), and prints `window <n> [[ms, client port], ...]`.
+ */
+export const PROBE_CLIENT = `
+const pg = require('pg');
+const [port, database, user, probes] = process.argv.slice(1);
+let n = 0;
+let queue = Promise.resolve();
+async function connect() {
+  const t = performance.now();
+  const c = new pg.Client({ host: '127.0.0.1', port: Number(port), user, database, connectionTimeoutMillis: 10000 });
+  await c.connect();
+  const local = c.connection.stream.localPort;
+  await c.query('SHOW cluster_name');
+  await c.end();
+  return [performance.now() - t, local];
+}
+async function window() {
+  const out = [];
+  for (let i = 0; i < Number(probes); i++) out.push(await connect());
+  console.log('window ' + ++n + ' ' + JSON.stringify(out));
+}
+process.on('SIGUSR1', () => { queue = queue.then(window, (e) => { console.error(e); process.exit(1); }); });
+process.on('SIGTERM', () => process.exit(0));
+setInterval(() => {}, 1 << 30);
+console.log('probing');
+`;
+
+/** The probes of window n in a PROBE_CLIENT's output line `window <n> [...]`, or undefined. */
+export function probeWindow(line: string, n: number): { ms: number; port: number }[] | undefined {
+  const m = new RegExp(`window ${n} (\\[.*\\])$`).exec(line);
+  return m === null ? undefined : (JSON.parse(m[1] as string) as [number, number][]).map(([ms, port]) => ({ ms, port }));
+}
+
 export interface StormCounts {
   readonly routed: number;
   readonly refused: number;

@@ -28,8 +28,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORM_CLIENT, stormCounts } from '../../bench/src/storm-client.js';
+import { PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts } from '../../bench/src/storm-client.js';
 import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
+import { openCpuHost, type CpuHost, type CpuHostStat } from '../support/cpu-host.js';
 import { portBlock } from '../support/ports.js';
 import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js';
 import { CLI, deploymentFlags, REPO_ROOT, writeTenantsFile } from '../support/pgroute.js';
@@ -42,6 +43,18 @@ const STORM_RATE = 2;
 const LOOPS = 8;
 const PAIRS = 5;
 const PROBES = 20;
+const PAIRS_B = 7;
+/** (b)'s emulated hosts: their size in CPUs (a hard quota) and the calm side's priority (see the header). */
+const HOSTS = {
+  stormyPg: { cpus: 0.5 },
+  storm: { cpus: 0.2 },
+  calmPg: { cpus: 0.9, shares: 10_240 },
+  calm: { cpus: 0.3, shares: 10_240 },
+} as const;
+type Host = keyof typeof HOSTS;
+/** (b)'s storm is a storm: at least this many admitted connections a second (measured: see the header). */
+const MIN_STORM_RATE = 8;
+let hosts: Record<Host, CpuHost> | undefined;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
 let tmp: string;
@@ -71,6 +84,7 @@ afterAll(async () => {
   await up?.stop('SIGINT', 10_000);
   await stopAll();
   for (const s of servers) await s.stop();
+  for (const h of Object.values(hosts ?? {})) h.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -89,7 +103,7 @@ async function connect(): Promise<Probe> {
   return { ms: performance.now() - t, port };
 }
 
-async function window(): Promise<Probe[]> {
+async function localWindow(): Promise<Probe[]> {
   const probes: Probe[] = [];
   for (let i = 0; i < PROBES; i++) probes.push(await connect());
   return probes;
@@ -126,7 +140,7 @@ interface Pairs {
  * the idle windows and continued for the storm windows: no process start inside the pairs. Without,
  * `start` starts a storm for each storm window (resolves once it runs) and `stop` ends it.
  */
-async function pairs(n: number, start: () => Promise<ProcessHandle>, stop: (p: ProcessHandle) => Promise<void>, pause = false): Promise<Pairs> {
+async function pairs(n: number, window: () => Promise<Probe[]>, start: () => Promise<ProcessHandle>, stop: (p: ProcessHandle) => Promise<void>, pause = false): Promise<Pairs> {
   await window(); // warm up
   const out: Pairs = { ratios: [], idle: [], storm: [], stormSeconds: 0 };
   let stormMs = 0;
@@ -171,6 +185,7 @@ describe('a connection storm on one tenant', () => {
     let refusals: { ms: number; message: string }[] | undefined;
     const p = await pairs(
       3 * PAIRS,
+      localWindow,
       async () => {
         const s = spawnLogged(process.execPath, ['-e', STORM_CLIENT, String(ports.haproxy), String(LOOPS), 'stormy'], { name: 'storm' });
         await s.waitForOutput(/storming/, 10_000);
@@ -213,16 +228,46 @@ describe('a connection storm on one tenant', () => {
     expect(median(p.ratios)).toBeLessThanOrEqual(1.2);
   }, 300_000); // 30 windows of 20 connects: about a minute idle, four at load 11
 
-  it('(b) pgbench -C admitted within the tenant\'s limits: the other tenant\'s decisions do not wait behind the storm\'s (connect time printed)', async () => {
+  it('(b) pgbench -C admitted within the tenant\'s limits, each side on its emulated host: the other tenant connects within 20 % of its idle time and its decisions do not wait behind the storm\'s', async () => {
     const script = join(tmp, 'select1.sql');
     writeFileSync(script, 'SELECT 1;\n');
+    const h = {
+      stormyPg: openCpuHost('stormy-pg', HOSTS.stormyPg.cpus),
+      storm: openCpuHost('storm-client', HOSTS.storm.cpus),
+      calmPg: openCpuHost('calm-pg', HOSTS.calmPg.cpus, { shares: HOSTS.calmPg.shares }),
+      calm: openCpuHost('calm-client', HOSTS.calm.cpus, { shares: HOSTS.calm.shares }),
+    };
+    hosts = h;
+    h.stormyPg.addPostgres((servers[0] as PgServer).dataDir);
+    h.calmPg.addPostgres((servers[1] as PgServer).dataDir);
+    const [probeCmd, probeArgs] = h.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(ports.haproxy), 'calm', 'app', String(PROBES)]);
+    const prober = spawnLogged(probeCmd, probeArgs, { name: 'calm-client', cwd: REPO_ROOT });
+    await prober.waitForOutput(/probing/, 30_000);
+    // Each window: the probes, and what each host used meanwhile (CPU, periods its quota ran out).
+    const used: Record<Host, { cpu: number; throttled: number }>[] = [];
+    const snap = (): Record<Host, CpuHostStat> => ({ stormyPg: h.stormyPg.stat(), storm: h.storm.stat(), calmPg: h.calmPg.stat(), calm: h.calm.stat() });
+    let n = 0;
+    const remoteWindow = async (): Promise<Probe[]> => {
+      const before = snap();
+      const t = performance.now();
+      n++;
+      process.kill(prober.pid as number, 'SIGUSR1');
+      const probes = probeWindow(await prober.waitForOutput(new RegExp(`window ${n} `), 120_000), n) as Probe[];
+      const s = (performance.now() - t) / 1_000;
+      const after = snap();
+      used.push(Object.fromEntries(Object.keys(after).map((k) => {
+        const key = k as Host;
+        return [key, { cpu: (after[key].cpuSeconds - before[key].cpuSeconds) / s, throttled: after[key].throttled - before[key].throttled }];
+      })) as Record<Host, { cpu: number; throttled: number }>);
+      return probes;
+    };
     const logs: string[] = [];
     const p = await pairs(
-      PAIRS,
+      PAIRS_B,
+      remoteWindow,
       async () => {
-        const s = spawnLogged(join(PG_BIN, 'pgbench'), ['-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '120', '-f', script, '-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', 'stormy'], {
-          name: 'pgbench', env: { PGOPTIONS: '-c pgroute.tenant=busy' },
-        });
+        const [cmd, args] = h.storm.command(join(PG_BIN, 'pgbench'), ['-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '120', '-f', script, '-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', 'stormy']);
+        const s = spawnLogged(cmd, args, { name: 'pgbench', env: { PGOPTIONS: '-c pgroute.tenant=busy' } });
         // Under way once its first connections have gone through.
         const end = Date.now() + 10_000;
         while (!up.outputLines(200).some((l) => l.includes('tenant="busy"')) && Date.now() < end) await sleep(20);
@@ -233,17 +278,26 @@ describe('a connection storm on one tenant', () => {
         logs.push(s.output(5));
       },
     );
+    await prober.stop('SIGTERM', 5_000);
     const busy = up.outputLines().filter((l) => l.includes('tenant="busy"'));
     const refused = busy.filter((l) => / pgroute\/<NOSRV> /.test(l));
     const idle = timers(p.idle.flat());
     const storm = timers(p.storm.flat());
-    console.log(describePairs('(b) admitted pgbench -C storm', p));
-    console.log(`(b) ${busy.length} storm connections logged (${(busy.length / p.stormSeconds).toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+    const rate = busy.length / p.stormSeconds;
+    // used[0] is the warm-up window, then idle and storm windows alternate.
+    const side = (from: number): string => (Object.keys(HOSTS) as (Host)[])
+      .map((k) => { const ws = used.filter((_, i) => i > 0 && i % 2 === from); return `${k} ${median(ws.map((w) => w[k].cpu)).toFixed(2)} cores, quota out ${ws.reduce((a, w) => a + w[k].throttled, 0)}x`; })
+      .join('; ');
+    console.log(describePairs('(b) admitted pgbench -C storm, emulated hosts', p));
+    console.log(`(b) ${busy.length} storm connections logged (${rate.toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+    console.log(`(b) hosts in idle windows: ${side(1)}`);
+    console.log(`(b) hosts in storm windows: ${side(0)}`);
 
-    expect(busy.length).toBeGreaterThan(PAIRS * LOOPS); // a storm took place
+    expect(rate).toBeGreaterThanOrEqual(MIN_STORM_RATE); // a storm took place, measured
     expect(refused, logs.join('\n')).toEqual([]); // within the tenant's default limits
-    expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS * PROBES); // every calm connection logged
+    expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS_B * PROBES); // every calm connection logged
     // The agent answers the calm tenant as fast during the storm as idle (HAProxy counts whole ms).
     expect(median(storm.spoe)).toBeLessThanOrEqual(median(idle.spoe) + 1);
-  }, 180_000);
+    expect(median(p.ratios)).toBeLessThanOrEqual(1.2);
+  }, 300_000);
 });

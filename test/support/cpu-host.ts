@@ -35,7 +35,7 @@ export interface CpuHost {
   readonly cpus: number;
   /** Its group in the cpu controller. */
   readonly path: string;
-  /** Moves a process (all its threads) into this host; its later children are born in it. */
+  /** Moves a process (all its threads) and its descendants into this host; its later children are born in it. */
   add(pid: number): void;
   /** Moves a running PostgreSQL server (its postmaster and present children; backends forked later follow). */
   addPostgres(dataDir: string): void;
@@ -136,7 +136,9 @@ export function openCpuHost(name: string, cpus: number, opts: CpuHostOptions = {
   if (opts.shares !== undefined) writeValue(join(path, 'cpu.shares'), opts.shares);
   const acct = controllers.includes('cpuacct') ? join(CGROUP, 'cpuacct', group, 'cpuacct.usage') : undefined;
   const add = (pid: number): void => {
+    // The parent first: whatever it forks from now on is born in the group.
     for (const p of paths) moveTo(p, pid);
+    for (const c of childrenOf(pid)) add(c);
   };
   let closed = false;
   return {
@@ -147,9 +149,7 @@ export function openCpuHost(name: string, cpus: number, opts: CpuHostOptions = {
     addPostgres(dataDir: string): void {
       const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
       if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${join(dataDir, 'postmaster.pid')}: is the server running?`);
-      // The postmaster first: whatever it forks from now on is born in the group.
       add(pid);
-      for (const c of childrenOf(pid)) add(c);
     },
     command: (cmd, args) => ['sh', ['-c', `${paths.map((p) => `echo $$ > ${join(p, 'cgroup.procs')} && `).join('')}exec "$@"`, 'sh', cmd, ...args]],
     stat(): CpuHostStat {

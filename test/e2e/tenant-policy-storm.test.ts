@@ -17,20 +17,32 @@
 // cores (~33 ms of CPU at load 8; 10 a second measured +34 % here at load 10).
 //
 // (b) pgbench -C -c 8 on a tenant with the default limits: every connection admitted. Its cost is
-// the stormy tenant's own PostgreSQL forking a backend per connection, here on the same 2 cores
-// (25-33 ms of CPU each at load 8-11, most of a core): the router can take nothing away from an admitted
-// storm. What is the router's own is asserted: the calm tenant's decisions do not wait behind the
-// storm's (HAProxy's spoe_ms of the calm connections); the connect-time ratio is
-// printed, not asserted (measured +88-133 % at load 8-11, all of it the stormy server's CPU; at the
-// lowest priority the storm starves instead, 1-5 connections a second, and proves nothing).
+// the stormy tenant's own PostgreSQL forking a backend per connection (~35 ms of CPU each on this
+// VM). In production each tenant's server and the clients run on other hosts; the router host runs
+// HAProxy and the agent. The hosts are emulated (test/support/cpu-host.ts, sizes and reasons in
+// STORM_HOSTS, bench/src/storm-client.ts) with hard cgroup CPU quotas: the stormy server 0.5 CPU
+// and pgbench 0.2, at ordinary weight; the calm server 0.9 and the calm client 0.3 (a node-postgres
+// process of its own, PROBE_CLIENT, so this process is on no host), which also get their CPU first
+// (cpu.shares), as hosts of their own would; HAProxy and the agent stay in the root group with the
+// rest of the machine. Asserted: the storm is one (measured admitted connections a second, at least
+// MIN_STORM_RATE), the calm connect time within 20 % of idle (median of 7 pairs), the calm
+// decisions not waiting behind the storm's (spoe_ms). The hosts' CPU and quota hits are printed.
+// Measured at load 5-10 (five runs, two beside tenant-policy.test.ts): see the report in
+// bench/results/2026-12-06-session7-storm.md. What else was measured, same test: quotas alone (the
+// calm side at ordinary weight, 0.3-0.7 CPU) +38 %, +51 % (hosts pinned to cores), +63 % (10 ms
+// quota period); every host first (cpu.shares) +28 %, and with the router in a host of its own too
+// +28 %, pinned +22 %: wherever the stormy server's 0.5 CPU of forks competes at equal weight with
+// the calm server on these 2 cores, the calm connect time grows by a fifth or more, though the
+// calm server then used +16 % CPU per connect (shared caches), and spoe_ms stayed 0. The
+// same-cores figures are in the bench (`same`): +76-88 %.
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts } from '../../bench/src/storm-client.js';
+import { openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, STORM_HOSTS, stormCounts, type StormHost } from '../../bench/src/storm-client.js';
 import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
-import { openCpuHost, type CpuHost, type CpuHostStat } from '../support/cpu-host.js';
+import type { CpuHost, CpuHostStat } from '../support/cpu-host.js';
 import { portBlock } from '../support/ports.js';
 import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js';
 import { CLI, deploymentFlags, REPO_ROOT, writeTenantsFile } from '../support/pgroute.js';
@@ -44,17 +56,9 @@ const LOOPS = 8;
 const PAIRS = 5;
 const PROBES = 20;
 const PAIRS_B = 7;
-/** (b)'s emulated hosts: their size in CPUs (a hard quota) and the calm side's priority (see the header). */
-const HOSTS = {
-  stormyPg: { cpus: 0.5 },
-  storm: { cpus: 0.2 },
-  calmPg: { cpus: 0.9, shares: 10_240 },
-  calm: { cpus: 0.3, shares: 10_240 },
-} as const;
-type Host = keyof typeof HOSTS;
-/** (b)'s storm is a storm: at least this many admitted connections a second (measured: see the header). */
-const MIN_STORM_RATE = 8;
-let hosts: Record<Host, CpuHost> | undefined;
+/** (b)'s storm is a storm: at least this many admitted connections a second (measured 9-18 at load 5-10: the stormy host's 0.5 CPU of forks). */
+const MIN_STORM_RATE = 5;
+let hosts: Record<StormHost, CpuHost> | undefined;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
 let tmp: string;
@@ -231,35 +235,34 @@ describe('a connection storm on one tenant', () => {
   it('(b) pgbench -C admitted within the tenant\'s limits, each side on its emulated host: the other tenant connects within 20 % of its idle time and its decisions do not wait behind the storm\'s', async () => {
     const script = join(tmp, 'select1.sql');
     writeFileSync(script, 'SELECT 1;\n');
-    const h = {
-      stormyPg: openCpuHost('stormy-pg', HOSTS.stormyPg.cpus),
-      storm: openCpuHost('storm-client', HOSTS.storm.cpus),
-      calmPg: openCpuHost('calm-pg', HOSTS.calmPg.cpus, { shares: HOSTS.calmPg.shares }),
-      calm: openCpuHost('calm-client', HOSTS.calm.cpus, { shares: HOSTS.calm.shares }),
-    };
+    const h = openStormHosts();
     hosts = h;
     h.stormyPg.addPostgres((servers[0] as PgServer).dataDir);
     h.calmPg.addPostgres((servers[1] as PgServer).dataDir);
-    const [probeCmd, probeArgs] = h.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(ports.haproxy), 'calm', 'app', String(PROBES)]);
+    const [probeCmd, probeArgs] = h.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(ports.haproxy), 'calm', 'app', String(PROBES), String(ports.pg[1])]);
     const prober = spawnLogged(probeCmd, probeArgs, { name: 'calm-client', cwd: REPO_ROOT });
     await prober.waitForOutput(/probing/, 30_000);
     // Each window: the probes, and what each host used meanwhile (CPU, periods its quota ran out).
-    const used: Record<Host, { cpu: number; throttled: number }>[] = [];
-    const snap = (): Record<Host, CpuHostStat> => ({ stormyPg: h.stormyPg.stat(), storm: h.storm.stat(), calmPg: h.calmPg.stat(), calm: h.calm.stat() });
+    const used: Record<StormHost, { cpu: number; throttled: number }>[] = [];
+    const snap = (): Record<StormHost, CpuHostStat> => ({ stormyPg: h.stormyPg.stat(), storm: h.storm.stat(), calmPg: h.calmPg.stat(), calm: h.calm.stat() });
+    // The same connects straight to the calm server, interleaved: its own share of each window (median ms).
+    const direct: number[] = [];
     let n = 0;
     const remoteWindow = async (): Promise<Probe[]> => {
       const before = snap();
       const t = performance.now();
       n++;
       process.kill(prober.pid as number, 'SIGUSR1');
-      const probes = probeWindow(await prober.waitForOutput(new RegExp(`window ${n} `), 120_000), n) as Probe[];
+      const w = probeWindow(await prober.waitForOutput(new RegExp(`window ${n} `), 120_000), n);
+      if (w === undefined) throw new Error(`the calm client printed no window ${n}:\n${prober.output(5)}`);
+      direct.push(median(w.direct));
       const s = (performance.now() - t) / 1_000;
       const after = snap();
       used.push(Object.fromEntries(Object.keys(after).map((k) => {
-        const key = k as Host;
+        const key = k as StormHost;
         return [key, { cpu: (after[key].cpuSeconds - before[key].cpuSeconds) / s, throttled: after[key].throttled - before[key].throttled }];
-      })) as Record<Host, { cpu: number; throttled: number }>);
-      return probes;
+      })) as Record<StormHost, { cpu: number; throttled: number }>);
+      return w.probes;
     };
     const logs: string[] = [];
     const p = await pairs(
@@ -285,11 +288,15 @@ describe('a connection storm on one tenant', () => {
     const storm = timers(p.storm.flat());
     const rate = busy.length / p.stormSeconds;
     // used[0] is the warm-up window, then idle and storm windows alternate.
-    const side = (from: number): string => (Object.keys(HOSTS) as (Host)[])
+    const side = (from: number): string => (Object.keys(STORM_HOSTS) as StormHost[])
       .map((k) => { const ws = used.filter((_, i) => i > 0 && i % 2 === from); return `${k} ${median(ws.map((w) => w[k].cpu)).toFixed(2)} cores, quota out ${ws.reduce((a, w) => a + w[k].throttled, 0)}x`; })
       .join('; ');
     console.log(describePairs('(b) admitted pgbench -C storm, emulated hosts', p));
     console.log(`(b) ${busy.length} storm connections logged (${rate.toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+    // direct[0] is the warm-up window, then idle and storm windows alternate, as in used.
+    const directRatios = p.ratios.map((_, i) => (direct[2 * i + 2] as number) / (direct[2 * i + 1] as number));
+    const directText = `straight to the calm server (no router), same windows: median of pair ratios ${pct(median(directRatios))} (pairs ${directRatios.map(pct).join(', ')})`;
+    console.log(`(b) ${directText}`);
     console.log(`(b) hosts in idle windows: ${side(1)}`);
     console.log(`(b) hosts in storm windows: ${side(0)}`);
 
@@ -298,6 +305,6 @@ describe('a connection storm on one tenant', () => {
     expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS_B * PROBES); // every calm connection logged
     // The agent answers the calm tenant as fast during the storm as idle (HAProxy counts whole ms).
     expect(median(storm.spoe)).toBeLessThanOrEqual(median(idle.spoe) + 1);
-    expect(median(p.ratios)).toBeLessThanOrEqual(1.2);
+    expect(median(p.ratios), `${describePairs('calm connect', p)}; ${directText}; hosts in storm windows: ${side(0)}`).toBeLessThanOrEqual(1.2);
   }, 300_000);
 });

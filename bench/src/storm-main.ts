@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { openCpuGroup, openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts, type CpuGroup } from './storm-client.js';
 import { BenchPostgres, PGBIN } from './postgres.js';
+import type { CpuHost } from '../../test/support/cpu-host.js';
 import { Procs, killRunning, machineCpu, mustRun, procCpu, processName, processTree, run, sleep, type Started } from './procs.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -35,6 +36,9 @@ const ROUNDS = Number(process.argv[2] ?? 4);
 const PROBES = Number(process.argv[3] ?? 25);
 const STORM_RATE = 10;
 const RESULT = process.env['STORM_RESULT'] ?? '2026-12-06-session7-storm.md';
+/** Emulated hosts opened by pair() (closed there; main() closes any an error left open), and calm clients started. */
+const openedHosts: CpuHost[] = [];
+let probers = 0;
 const LOOPS = 8;
 
 /** pgroute deployments compared: the flags beyond the common ones. Each gets 10 ports from BASE. */
@@ -208,11 +212,12 @@ async function window(d: Deployment, prober?: { readonly p: Started; n: number }
 async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: Record<'stormy' | 'calm', BenchPostgres>, deps: readonly Deployment[], group: CpuGroup | undefined): Promise<Pair> {
   // Emulated hosts (test/support/cpu-host.ts): the servers moved in, the calm client started on its host.
   const hosts = place === 'hosts' ? openStormHosts() : undefined;
+  if (hosts !== undefined) openedHosts.push(...Object.values(hosts));
   let prober: { readonly p: Started; n: number } | undefined;
   if (hosts !== undefined) {
     hosts.stormyPg.add(pgs.stormy.postmasterPid());
     hosts.calmPg.add(pgs.calm.postmasterPid());
-    prober = { p: procs.start('calm-client', ...hosts.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(d.port), 'calm', 'postgres', String(PROBES)])), n: 0 };
+    prober = { p: procs.start(`calm-client-${++probers}`, ...hosts.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(d.port), 'calm', 'postgres', String(PROBES)])), n: 0 };
     for (const end = Date.now() + 30_000; !readFileSync(prober.p.logFile, 'utf8').includes('probing'); await sleep(10)) {
       if (Date.now() > end) throw new Error(`the calm client did not start: ${readFileSync(prober.p.logFile, 'utf8')}`);
     }
@@ -342,6 +347,7 @@ async function main(): Promise<void> {
   } finally {
     await procs.stopAll();
     group?.close();
+    for (const h of openedHosts) h.close();
     for (const p of Object.values(pgs)) await p.stop();
     killRunning();
     if (process.env['BENCH_KEEP'] !== '1') rmSync(scratch, { recursive: true, force: true });

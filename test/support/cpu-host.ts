@@ -69,27 +69,38 @@ function pidsOf(path: string): number[] {
   }
 }
 
+/** Whether pid runs (exists and is no zombie, which cannot be moved). */
+function running(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
 /** Moves pid to the group at `path`, ignoring a process that exited meanwhile. */
 function moveTo(path: string, pid: number): void {
   try {
     writeValue(join(path, 'cgroup.procs'), pid);
   } catch (err) {
-    if (existsSync(`/proc/${pid}`)) throw new Error(`could not move process ${pid} into cgroup ${path}: ${(err as Error).message}; run as root with cgroup v1's cpu controller mounted at ${ROOT}`);
+    if (running(pid)) throw new Error(`could not move process ${pid} into cgroup ${path}: ${(err as Error).message}; run as root with cgroup v1's cpu controller mounted at ${ROOT}`);
   }
 }
 
-/** Moves the group's processes to its controller's root group and removes it. */
+/** Moves the group's processes to its controller's root group and removes it (waits up to 5 s for exiting ones). */
 function removeGroup(path: string): void {
   const root = dirname(path);
-  for (let i = 0; i < 20; i++) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 100; i++) {
     for (const p of pidsOf(path)) moveTo(root, p);
     try {
       rmdirSync(path);
       return;
     } catch (err) {
       if (!existsSync(path)) return;
-      if (i === 19) throw new Error(`could not remove cgroup ${path}: ${(err as Error).message}; move its processes (cgroup.procs) to ${root} and rmdir it`);
+      if (i === 99) throw new Error(`could not remove cgroup ${path} (processes ${pidsOf(path).join(', ')}): ${(err as Error).message}; move its processes (cgroup.procs) to ${root} and rmdir it`);
     }
+    Atomics.wait(pause, 0, 0, 50); // a process still exiting (a zombie cannot be moved)
   }
 }
 

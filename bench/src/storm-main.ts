@@ -406,6 +406,7 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '- HAProxy counts its timers in whole milliseconds: `spoe_ms` 0 means the agent answered within the millisecond, so the calm tenant\'s decision did not wait behind the storm\'s.',
     '- Storm conn/s and refusals are counted from HAProxy\'s log (`--log all`) during the storm windows.',
     '- `nice` lowers the storm to the least CPU share the scheduler gives: on a machine whose cores are already busy (see `machine`) that starves it (few conn/s), which then says nothing about a storm from a machine of its own.',
+    '- `hosts`: the calm connects are made by a node-postgres process on the calm client\'s host (PROBE_CLIENT in bench/src/storm-client.ts), the same connect as this process makes for the other variants; its CPU is not in `bench`. The storm\'s rate there is what its 0.5-CPU host forks at ~35 ms of CPU per backend on this VM, at ordinary weight on a loaded machine.',
     '',
   ].join('\n');
 }

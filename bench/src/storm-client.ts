@@ -5,7 +5,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCpuHost, type CpuHost } from '../../test/support/cpu-host.js';
+import { openCpuHost, type CpuHost } from './cpu-host.js';
 
 /**
  * A reconnect loop (node -e STORM_CLIENT <port> <loops> <database> [<options>]): <loops> connections
@@ -37,7 +37,7 @@ console.log('storming');
 
 /**
  * The calm tenant's measuring client, as a process of its own so that it can run on an emulated
- * client host (test/support/cpu-host.ts): node -e PROBE_CLIENT <port> <database> <user> <probes>
+ * client host (bench/src/cpu-host.ts): node -e PROBE_CLIENT <port> <database> <user> <probes>
  * [<server port>], started in the repository (it requires node-postgres). Prints `probing` once
  * started; on each SIGUSR1 it runs one window of <probes> connects through <port>, one after
  * another (connect, SHOW cluster_name, end, as the in-process probes did), each followed by the
@@ -148,16 +148,17 @@ export function openCpuGroup(name: string, shares: number): CpuGroup | undefined
 }
 
 /**
- * The emulated hosts of an admitted storm (test/support/cpu-host.ts), each a hard CPU quota: the
+ * The emulated hosts of an admitted storm (bench/src/cpu-host.ts), each a hard CPU quota: the
  * stormy tenant's PostgreSQL and the storm's client capped at a small host's size, at an ordinary
  * weight; the calm tenant's PostgreSQL and measuring client, the side being measured, also get
  * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. The router (HAProxy
  * and the agent) stays in the root group with the rest of the machine: it is the router host.
  * Sizes measured on the 2-core test machine (tenant-policy-storm.test.ts's header): a backend
- * costs the stormy server ~35 ms of CPU here, so 0.5 CPU admits 10-17 connections a second; the
- * calm server uses 0.7-0.8 CPU for one client connecting in a loop, so 0.9 never throttles it;
- * pgbench uses 0.01 CPU, the node client 0.06-0.09. The quotas sum to 1.9 CPUs; what the hosts use
- * is ~1.3-1.4, leaving the router host ~0.6 of the 2 cores (it uses ~0.1 at these rates).
+ * costs the stormy server 25-35 ms of CPU here, so 0.5 CPU admits 9-18 connections a second; the
+ * calm server uses 0.7-0.85 CPU for one client connecting in a loop, so 0.9 seldom throttles it
+ * (0-2 periods of 100 ms a run); pgbench uses 0.01 CPU, the node client 0.06-0.09. The quotas
+ * sum to 1.9 CPUs; the hosts use ~1.2-1.4, leaving the router host ~0.6 of the 2 cores (HAProxy
+ * and the agent use ~0.08 at these rates, bench/results/2026-12-06-session7-storm.md).
  */
 export const STORM_HOSTS = {
   stormyPg: { cpus: 0.5 },

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { openCpuGroup, openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts, type CpuGroup } from './storm-client.js';
 import { BenchPostgres, PGBIN } from './postgres.js';
-import type { CpuHost } from '../../test/support/cpu-host.js';
+import type { CpuHost } from './cpu-host.js';
 import { Procs, killRunning, machineCpu, mustRun, procCpu, processName, processTree, run, sleep, type Started } from './procs.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -210,7 +210,7 @@ async function window(d: Deployment, prober?: { readonly p: Started; n: number }
 }
 
 async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: Record<'stormy' | 'calm', BenchPostgres>, deps: readonly Deployment[], group: CpuGroup | undefined): Promise<Pair> {
-  // Emulated hosts (test/support/cpu-host.ts): the servers moved in, the calm client started on its host.
+  // Emulated hosts (bench/src/cpu-host.ts): the servers moved in, the calm client started on its host.
   const hosts = place === 'hosts' ? openStormHosts() : undefined;
   if (hosts !== undefined) openedHosts.push(...Object.values(hosts));
   let prober: { readonly p: Started; n: number } | undefined;
@@ -377,7 +377,7 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '',
     `bench/storm.sh ${ROUNDS} ${PROBES}, started ${started}; ${ROUNDS} rounds of paired windows (idle, then storm), variants in rotating order, ${PROBES} calm connects per window; 2 cores, loopback, HAProxy 2.6, PostgreSQL 15 (the stormy tenants on one server, calm on another); load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${machine}). cgroup v1 cpu: ${cgroup ? 'yes' : 'no (cgroup rows ran like same)'}.`,
     '',
-    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2; `hosts` = emulated hosts (bench/src/storm-client.ts STORM_HOSTS, test/support/cpu-host.ts): the stormy PostgreSQL on a host of 0.5 CPU and the storm client on one of 0.2 (hard cgroup CPU quotas, ordinary weight), the calm PostgreSQL (0.9 CPU) and the calm client (0.3, a node-postgres process of its own instead of this process) on hosts that get their CPU first (cpu.shares 10240); HAProxy and the agent stay in the root group with everything else on the machine (the router host).',
+    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2; `hosts` = emulated hosts (bench/src/storm-client.ts STORM_HOSTS, bench/src/cpu-host.ts): the stormy PostgreSQL on a host of 0.5 CPU and the storm client on one of 0.2 (hard cgroup CPU quotas, ordinary weight), the calm PostgreSQL (0.9 CPU) and the calm client (0.3, a node-postgres process of its own instead of this process) on hosts that get their CPU first (cpu.shares 10240); HAProxy and the agent stay in the root group with everything else on the machine (the router host).',
     '',
     `Deployments (each its own \`pgroute up --log all\`): ${DEPLOYMENTS.map((d) => `\`${d.name}\` = ${d.flags.length === 0 ? 'no extra flag' : `\`${d.flags.join(' ')}\``}`).join('; ')}.`,
     '',

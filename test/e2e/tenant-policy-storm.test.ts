@@ -20,7 +20,7 @@
 // the stormy tenant's own PostgreSQL forking a backend per connection (~35 ms of CPU each on this
 // VM); on the router's 2 cores that doubles the calm connect time (bench/storm.sh `same`). In
 // production each tenant's server and the clients run on other hosts and the router host runs
-// HAProxy and the agent. Here the hosts are emulated (test/support/cpu-host.ts; sizes and reasons
+// HAProxy and the agent. Here the hosts are emulated (bench/src/cpu-host.ts; sizes and reasons
 // in STORM_HOSTS, bench/src/storm-client.ts) with hard cgroup CPU quotas: the stormy server 0.5 CPU
 // and pgbench 0.2, at ordinary weight; the calm server 0.9 and the calm client 0.3 (a node-postgres
 // process, PROBE_CLIENT, so this process is on no host), which also get their CPU first
@@ -46,7 +46,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, STORM_HOSTS, stormCounts, type StormHost } from '../../bench/src/storm-client.js';
 import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
-import type { CpuHost, CpuHostStat } from '../support/cpu-host.js';
+import type { CpuHost, CpuHostStat } from '../../bench/src/cpu-host.js';
 import { portBlock } from '../support/ports.js';
 import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js';
 import { CLI, deploymentFlags, REPO_ROOT, writeTenantsFile } from '../support/pgroute.js';

@@ -1,9 +1,10 @@
 // An emulated host: a cgroup v1 CPU group with a hard quota (cpu.cfs_quota_us), so the processes in
 // it (and everything they fork later) get at most that many CPUs, as if they ran on a machine of
 // that size. On a shared 2-core machine this stands for the tenants' database hosts and their
-// clients, which in production are other machines than the router's: unlike nice or cpu.shares (a
-// share of whatever is busy, which starves a storm on a loaded machine), a quota lets a process run
-// whenever its host has CPU left and stops it when its host would be full.
+// clients, which in production are other machines than the router's: unlike nice or a small
+// cpu.shares (a share of whatever is busy, which starves a storm on a loaded machine), a quota lets
+// a process run whenever the machine has CPU and stops it when its host would be full. A host may
+// also get its CPU first (a large cpu.shares), as a machine of its own would: what no quota gives.
 //
 // Needs root and the cgroup v1 cpu controller at /sys/fs/cgroup/cpu; cpuHostsAvailable() says
 // whether both are there. Shared by test/e2e/tenant-policy-storm.test.ts and bench/storm.sh.

@@ -5,6 +5,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openCpuHost, type CpuHost } from './cpu-host.js';
 
 /**
  * A reconnect loop (node -e STORM_CLIENT <port> <loops> <database> [<options>]): <loops> connections
@@ -33,6 +34,51 @@ for (let i = 0; i < Number(loops); i++) once();
 process.on('SIGTERM', () => { console.log(JSON.stringify(counts)); process.exit(0); });
 console.log('storming');
 `;
+
+/**
+ * The calm tenant's measuring client, as a process of its own so that it can run on an emulated
+ * client host (bench/src/cpu-host.ts): node -e PROBE_CLIENT <port> <database> <user> <probes>
+ * [<server port>], started in the repository (it requires node-postgres). Prints `probing` once
+ * started; on each SIGUSR1 it runs one window of <probes> connects through <port>, one after
+ * another (connect, SHOW cluster_name, end, as the in-process probes did), each followed by the
+ * same connect straight to the tenant's server at <server port> when given (what the server alone
+ * takes, in the same moments), and prints `window <n> {"routed":[[ms, client port], ...],"direct":[ms, ...]}`.
+ */
+export const PROBE_CLIENT = `
+const pg = require('pg');
+const [port, database, user, probes, direct] = process.argv.slice(1);
+let n = 0;
+let queue = Promise.resolve();
+async function connect(p) {
+  const t = performance.now();
+  const c = new pg.Client({ host: '127.0.0.1', port: Number(p), user, database, connectionTimeoutMillis: 10000 });
+  await c.connect();
+  const local = c.connection.stream.localPort;
+  await c.query('SHOW cluster_name');
+  await c.end();
+  return [performance.now() - t, local];
+}
+async function window() {
+  const out = { routed: [], direct: [] };
+  for (let i = 0; i < Number(probes); i++) {
+    out.routed.push(await connect(port));
+    if (direct) out.direct.push((await connect(direct))[0]);
+  }
+  console.log('window ' + ++n + ' ' + JSON.stringify(out));
+}
+process.on('SIGUSR1', () => { queue = queue.then(window, (e) => { console.error(e); process.exit(1); }); });
+process.on('SIGTERM', () => process.exit(0));
+setInterval(() => {}, 1 << 30);
+console.log('probing');
+`;
+
+/** Window n of a PROBE_CLIENT's output line `window <n> {...}`: the routed probes and the direct times (ms), or undefined. */
+export function probeWindow(line: string, n: number): { probes: { ms: number; port: number }[]; direct: number[] } | undefined {
+  const m = new RegExp(`window ${n} (\\{.*\\})$`).exec(line);
+  if (m === null) return undefined;
+  const w = JSON.parse(m[1] as string) as { routed: [number, number][]; direct: number[] };
+  return { probes: w.routed.map(([ms, port]) => ({ ms, port })), direct: w.direct };
+}
 
 export interface StormCounts {
   readonly routed: number;
@@ -99,4 +145,39 @@ export function openCpuGroup(name: string, shares: number): CpuGroup | undefined
       }
     },
   };
+}
+
+/**
+ * The emulated hosts of an admitted storm (bench/src/cpu-host.ts), each a hard CPU quota: the
+ * stormy tenant's PostgreSQL and the storm's client capped at a small host's size, at an ordinary
+ * weight; the calm tenant's PostgreSQL and measuring client, the side being measured, also get
+ * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. The router (HAProxy
+ * and the agent) stays in the root group with the rest of the machine: it is the router host.
+ * Sizes measured on the 2-core test machine (tenant-policy-storm.test.ts's header): a backend
+ * costs the stormy server 25-35 ms of CPU here, so 0.5 CPU admits 9-18 connections a second; the
+ * calm server uses 0.7-0.85 CPU for one client connecting in a loop, so 0.9 seldom throttles it
+ * (0-2 periods of 100 ms a run); pgbench uses 0.01 CPU, the node client 0.06-0.09. The quotas
+ * sum to 1.9 CPUs; the hosts use ~1.2-1.4, leaving the router host ~0.6 of the 2 cores (HAProxy
+ * and the agent use ~0.08 at these rates, bench/results/2026-12-06-session7-storm.md).
+ */
+export const STORM_HOSTS = {
+  stormyPg: { cpus: 0.5 },
+  storm: { cpus: 0.2 },
+  calmPg: { cpus: 0.9, shares: 10_240 },
+  calm: { cpus: 0.3, shares: 10_240 },
+} as const;
+export type StormHost = keyof typeof STORM_HOSTS;
+
+/** Opens the four STORM_HOSTS (empty: move the servers in, start the clients with command()). */
+export function openStormHosts(): Record<StormHost, CpuHost> {
+  const opened: Partial<Record<StormHost, CpuHost>> = {};
+  try {
+    for (const [name, h] of Object.entries(STORM_HOSTS)) {
+      opened[name as StormHost] = openCpuHost(`storm-${name}`, h.cpus, 'shares' in h ? { shares: h.shares } : {});
+    }
+  } catch (err) {
+    for (const h of Object.values(opened)) h.close();
+    throw err;
+  }
+  return opened as Record<StormHost, CpuHost>;
 }

@@ -10,11 +10,12 @@
 // nearly every connection refused over the rate; (b) `admitted`: pgbench -C -c 8 on a tenant with
 // the default limits, every connection admitted. Where the storm runs: `same` (normal priority),
 // `nice` (nice -n 19 and its autogroup's nice 19; for (b) the stormy PostgreSQL lowered too), `cgroup`
-// (STORM_PLACES=same,nice,cgroup: a CPU cgroup with cpu.shares 2): the storm stands for other machines.
+// (a CPU cgroup with cpu.shares 2), `hosts` (the default with `same`: emulated hosts, STORM_HOSTS in
+// storm-client.ts): the storm stands for other machines.
 // Deployments: pgroute as it is (`--refusal-delay 0`) and each defence variant (DEPLOYMENTS below).
 //
 //   bench/storm.sh [rounds, default 4] [probes per window, default 25]
-// Writes bench/results/2026-12-06-session6-storm.md. Ports 22800-22899.
+// Writes bench/results/2026-12-06-session7-storm.md (STORM_RESULT). Ports 22800-22899.
 
 import { mkdirSync, mkdtempSync, chmodSync, readFileSync, rmSync, writeFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -22,8 +23,9 @@ import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { openCpuGroup, STORM_CLIENT, stormCounts, type CpuGroup } from './storm-client.js';
+import { openCpuGroup, openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts, type CpuGroup } from './storm-client.js';
 import { BenchPostgres, PGBIN } from './postgres.js';
+import type { CpuHost } from './cpu-host.js';
 import { Procs, killRunning, machineCpu, mustRun, procCpu, processName, processTree, run, sleep, type Started } from './procs.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -33,6 +35,10 @@ const PG_PORTS = { stormy: BASE + 90, calm: BASE + 91 };
 const ROUNDS = Number(process.argv[2] ?? 4);
 const PROBES = Number(process.argv[3] ?? 25);
 const STORM_RATE = 10;
+const RESULT = process.env['STORM_RESULT'] ?? '2026-12-06-session7-storm.md';
+/** Emulated hosts opened by pair() (closed there; main() closes any an error left open), and calm clients started. */
+const openedHosts: CpuHost[] = [];
+let probers = 0;
 const LOOPS = 8;
 
 /** pgroute deployments compared: the flags beyond the common ones. Each gets 10 ports from BASE. */
@@ -42,10 +48,10 @@ const DEPLOYMENTS: readonly { readonly name: string; readonly flags: readonly st
     const [name, ...flags] = d.split(':');
     return { name: name ?? 'none', flags: flags.flatMap((f) => f.split('=')) };
   });
-const KINDS = ['refused', 'admitted'] as const;
+const KINDS = (process.env['STORM_KINDS'] ?? 'refused,admitted').split(',') as readonly Kind[];
 const PLACES = (process.env['STORM_PLACES'] ?? 'same,nice').split(',') as readonly Place[];
-type Kind = (typeof KINDS)[number];
-type Place = 'same' | 'nice' | 'cgroup';
+type Kind = 'refused' | 'admitted';
+type Place = 'same' | 'nice' | 'cgroup' | 'hosts';
 
 const log = (m: string): void => console.error(`[storm-bench] ${m}`);
 const median = (xs: readonly number[]): number => {
@@ -186,17 +192,40 @@ interface Pair {
   readonly failed: number;
 }
 
-async function window(d: Deployment): Promise<{ probes: Probe[]; seconds: number }> {
-  const probes: Probe[] = [];
+/** A window of the calm tenant's connects: here, or by the PROBE_CLIENT `prober` on its emulated host. */
+async function window(d: Deployment, prober?: { readonly p: Started; n: number }): Promise<{ probes: Probe[]; seconds: number }> {
   const t = performance.now();
+  if (prober !== undefined) {
+    const n = ++prober.n;
+    process.kill(prober.p.pid, 'SIGUSR1');
+    for (const end = Date.now() + 120_000; Date.now() < end; await sleep(10)) {
+      const w = readFileSync(prober.p.logFile, 'utf8').split('\n').map((l) => probeWindow(l, n)).find((x) => x !== undefined);
+      if (w !== undefined) return { probes: w.probes, seconds: (performance.now() - t) / 1_000 };
+    }
+    throw new Error(`the calm client (${prober.p.logFile}) printed no window ${n} within 120 s`);
+  }
+  const probes: Probe[] = [];
   for (let i = 0; i < PROBES; i++) probes.push(await probe(d.port));
   return { probes, seconds: (performance.now() - t) / 1_000 };
 }
 
 async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: Record<'stormy' | 'calm', BenchPostgres>, deps: readonly Deployment[], group: CpuGroup | undefined): Promise<Pair> {
+  // Emulated hosts (bench/src/cpu-host.ts): the servers moved in, the calm client started on its host.
+  const hosts = place === 'hosts' ? openStormHosts() : undefined;
+  if (hosts !== undefined) openedHosts.push(...Object.values(hosts));
+  let prober: { readonly p: Started; n: number } | undefined;
+  if (hosts !== undefined) {
+    hosts.stormyPg.add(pgs.stormy.postmasterPid());
+    hosts.calmPg.add(pgs.calm.postmasterPid());
+    prober = { p: procs.start(`calm-client-${++probers}`, ...hosts.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(d.port), 'calm', 'postgres', String(PROBES)])), n: 0 };
+    for (const end = Date.now() + 30_000; !readFileSync(prober.p.logFile, 'utf8').includes('probing'); await sleep(10)) {
+      if (Date.now() > end) throw new Error(`the calm client did not start: ${readFileSync(prober.p.logFile, 'utf8')}`);
+    }
+    await window(d, prober); // warm up
+  }
   newLogLines(d);
   const c0 = cpuSnapshot(deps, undefined, pgs);
-  const idle = await window(d);
+  const idle = await window(d, prober);
   const c1 = cpuSnapshot(deps, undefined, pgs);
   const idleLog = readLog(newLogLines(d), new Set(idle.probes.map((p) => p.port)));
 
@@ -210,7 +239,7 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
     lowestAutogroup(stormyPg);
   }
   if (kind === 'admitted' && place === 'cgroup') group?.add(stormyPg);
-  const storm = procs.start(`storm-${kind}`, cmd as string, args);
+  const storm = procs.start(`storm-${kind}`, ...(hosts === undefined ? [cmd as string, args] as const : hosts.storm.command(cmd as string, args)));
   if (place === 'cgroup') group?.add(storm.pid);
   if (place === 'nice') lowestAutogroup(storm.pid);
   if (kind === 'refused') {
@@ -220,7 +249,7 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
   await sleep(700); // the storm under way (and the rate's previous second full)
   newLogLines(d);
   const s0 = cpuSnapshot(deps, storm.pid, pgs);
-  const during = await window(d);
+  const during = await window(d, prober);
   const s1 = cpuSnapshot(deps, storm.pid, pgs);
   const stormLog = readLog(newLogLines(d), new Set(during.probes.map((p) => p.port)));
   await procs.stop(storm, 5_000);
@@ -240,6 +269,8 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
       }
     }
   }
+  if (prober !== undefined) await procs.stop(prober.p, 5_000);
+  for (const h of Object.values(hosts ?? {})) h.close(); // back to the root group
   await sleep(300); // the storm's last connections closed before the next idle window
   return {
     idle: median(idle.probes.map((p) => p.ms)),
@@ -311,11 +342,12 @@ async function main(): Promise<void> {
     }
     const text = report(started, pairs, group !== undefined);
     process.stdout.write(`${text}\n`);
-    writeFileSync(join(ROOT, 'bench', 'results', '2026-12-06-session6-storm.md'), text);
+    writeFileSync(join(ROOT, 'bench', 'results', RESULT), text);
     for (const d of deps) await procs.stop(d.up, 15_000);
   } finally {
     await procs.stopAll();
     group?.close();
+    for (const h of openedHosts) h.close();
     for (const p of Object.values(pgs)) await p.stop();
     killRunning();
     if (process.env['BENCH_KEEP'] !== '1') rmSync(scratch, { recursive: true, force: true });
@@ -341,11 +373,11 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
   }
   const machine = readFileSync('/proc/loadavg', 'utf8').trim();
   return [
-    '# Storm isolation: the calm tenant\'s connect latency during another tenant\'s storm (session 6, #12)',
+    '# Storm isolation: the calm tenant\'s connect latency during another tenant\'s storm (session 7, #12)',
     '',
     `bench/storm.sh ${ROUNDS} ${PROBES}, started ${started}; ${ROUNDS} rounds of paired windows (idle, then storm), variants in rotating order, ${PROBES} calm connects per window; 2 cores, loopback, HAProxy 2.6, PostgreSQL 15 (the stormy tenants on one server, calm on another); load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${machine}). cgroup v1 cpu: ${cgroup ? 'yes' : 'no (cgroup rows ran like same)'}.`,
     '',
-    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2.',
+    'Variant: `<deployment> <storm> <where the storm runs>`. Storms: `refused` = 8 reconnect loops (node) on `stormy`, limited to 10 connections/s, so nearly every connection is refused over the rate; `admitted` = pgbench -C -c 8 -j 2 (SELECT 1) on `busy`, default limits, every connection admitted. Where: `same` = normal priority; `nice` = nice -n 19 and its autogroup\'s nice 19 (autogroup scheduling is on here: nice alone only orders processes of one session; admitted: the stormy PostgreSQL lowered the same way), i.e. the storm stands for other machines; `cgroup` (when run) = a CPU cgroup with cpu.shares 2; `hosts` = emulated hosts (bench/src/storm-client.ts STORM_HOSTS, bench/src/cpu-host.ts): the stormy PostgreSQL on a host of 0.5 CPU and the storm client on one of 0.2 (hard cgroup CPU quotas, ordinary weight), the calm PostgreSQL (0.9 CPU) and the calm client (0.3, a node-postgres process of its own instead of this process) on hosts that get their CPU first (cpu.shares 10240); HAProxy and the agent stay in the root group with everything else on the machine (the router host).',
     '',
     `Deployments (each its own \`pgroute up --log all\`): ${DEPLOYMENTS.map((d) => `\`${d.name}\` = ${d.flags.length === 0 ? 'no extra flag' : `\`${d.flags.join(' ')}\``}`).join('; ')}.`,
     '',
@@ -374,6 +406,7 @@ function report(started: string, pairs: ReadonlyMap<string, readonly Pair[]>, cg
     '- HAProxy counts its timers in whole milliseconds: `spoe_ms` 0 means the agent answered within the millisecond, so the calm tenant\'s decision did not wait behind the storm\'s.',
     '- Storm conn/s and refusals are counted from HAProxy\'s log (`--log all`) during the storm windows.',
     '- `nice` lowers the storm to the least CPU share the scheduler gives: on a machine whose cores are already busy (see `machine`) that starves it (few conn/s), which then says nothing about a storm from a machine of its own.',
+    '- `hosts`: the calm connects are made by a node-postgres process on the calm client\'s host (PROBE_CLIENT in bench/src/storm-client.ts), the same connect as this process makes for the other variants; its CPU is not in `bench`. The storm\'s rate there is what its 0.5-CPU host forks at ~35 ms of CPU per backend on this VM, at ordinary weight on a loaded machine.',
     '',
   ].join('\n');
 }

@@ -17,19 +17,37 @@
 // cores (~33 ms of CPU at load 8; 10 a second measured +34 % here at load 10).
 //
 // (b) pgbench -C -c 8 on a tenant with the default limits: every connection admitted. Its cost is
-// the stormy tenant's own PostgreSQL forking a backend per connection, here on the same 2 cores
-// (25-33 ms of CPU each at load 8-11, most of a core): the router can take nothing away from an admitted
-// storm. What is the router's own is asserted: the calm tenant's decisions do not wait behind the
-// storm's (HAProxy's spoe_ms of the calm connections); the connect-time ratio is
-// printed, not asserted (measured +88-133 % at load 8-11, all of it the stormy server's CPU; at the
-// lowest priority the storm starves instead, 1-5 connections a second, and proves nothing).
+// the stormy tenant's own PostgreSQL forking a backend per connection (~35 ms of CPU each on this
+// VM); on the router's 2 cores that doubles the calm connect time (bench/storm.sh `same`). In
+// production each tenant's server and the clients run on other hosts and the router host runs
+// HAProxy and the agent. Here the hosts are emulated (bench/src/cpu-host.ts; sizes and reasons
+// in STORM_HOSTS, bench/src/storm-client.ts) with hard cgroup CPU quotas: the stormy server 0.5 CPU
+// and pgbench 0.2, at ordinary weight; the calm server 0.9 and the calm client 0.3 (a node-postgres
+// process, PROBE_CLIENT, so this process is on no host), which also get their CPU first
+// (cpu.shares), as hosts of their own would; HAProxy and the agent stay in the root group with the
+// rest of the machine. The calm client also connects straight to the calm server in the same
+// windows, interleaved: what the calm server alone does.
+// Asserted: the storm is one (admitted connections a second, measured, at least MIN_STORM_RATE);
+// none refused; the calm decisions do not wait behind the storm's (spoe_ms); and the router's part
+// of the issue's target: through the router the calm connect time grows at most 20 % more than
+// straight to the calm server (median over 7 pairs of the two ratios' quotient). The calm connect
+// time itself (the issue's figure) is printed, not asserted: with the hosts emulated it was within
+// 20 % in 12 of 13 runs at load 4-13, four beside another e2e file (-4 .. +16 %), and +23 % once,
+// with the stormy server at 0.48 CPU and every pair +12 % or more. The two servers still share this
+// machine's cores, caches and kernel: straight to the calm server its connect time grew -7 .. +11 %
+// in the eight runs that measured it, its CPU per connect +16-19 % where checked (cpuacct), while the
+// router's part was -7 .. +9 % (six runs) and the storm 8-18 admitted connections a second.
+// Also measured, same test: quotas alone (the calm side at ordinary weight) +38 %, +51 % (the hosts
+// pinned to cores), +63 % (10 ms quota period); every host first (cpu.shares), the router too or
+// not, +28 %; pinned +22 %.
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORM_CLIENT, stormCounts } from '../../bench/src/storm-client.js';
+import { openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, STORM_HOSTS, stormCounts, type StormHost } from '../../bench/src/storm-client.js';
 import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
+import type { CpuHost, CpuHostStat } from '../../bench/src/cpu-host.js';
 import { portBlock } from '../support/ports.js';
 import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js';
 import { CLI, deploymentFlags, REPO_ROOT, writeTenantsFile } from '../support/pgroute.js';
@@ -42,6 +60,10 @@ const STORM_RATE = 2;
 const LOOPS = 8;
 const PAIRS = 5;
 const PROBES = 20;
+const PAIRS_B = 7;
+/** (b)'s storm is a storm: at least this many admitted connections a second (measured 8-18 at load 4-13: the stormy host's 0.5 CPU of forks). */
+const MIN_STORM_RATE = 5;
+let hosts: Record<StormHost, CpuHost> | undefined;
 let servers: PgServer[] = [];
 let up: ProcessHandle;
 let tmp: string;
@@ -71,6 +93,7 @@ afterAll(async () => {
   await up?.stop('SIGINT', 10_000);
   await stopAll();
   for (const s of servers) await s.stop();
+  for (const h of Object.values(hosts ?? {})) h.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -89,7 +112,7 @@ async function connect(): Promise<Probe> {
   return { ms: performance.now() - t, port };
 }
 
-async function window(): Promise<Probe[]> {
+async function localWindow(): Promise<Probe[]> {
   const probes: Probe[] = [];
   for (let i = 0; i < PROBES; i++) probes.push(await connect());
   return probes;
@@ -126,7 +149,7 @@ interface Pairs {
  * the idle windows and continued for the storm windows: no process start inside the pairs. Without,
  * `start` starts a storm for each storm window (resolves once it runs) and `stop` ends it.
  */
-async function pairs(n: number, start: () => Promise<ProcessHandle>, stop: (p: ProcessHandle) => Promise<void>, pause = false): Promise<Pairs> {
+async function pairs(n: number, window: () => Promise<Probe[]>, start: () => Promise<ProcessHandle>, stop: (p: ProcessHandle) => Promise<void>, pause = false): Promise<Pairs> {
   await window(); // warm up
   const out: Pairs = { ratios: [], idle: [], storm: [], stormSeconds: 0 };
   let stormMs = 0;
@@ -171,6 +194,7 @@ describe('a connection storm on one tenant', () => {
     let refusals: { ms: number; message: string }[] | undefined;
     const p = await pairs(
       3 * PAIRS,
+      localWindow,
       async () => {
         const s = spawnLogged(process.execPath, ['-e', STORM_CLIENT, String(ports.haproxy), String(LOOPS), 'stormy'], { name: 'storm' });
         await s.waitForOutput(/storming/, 10_000);
@@ -213,16 +237,45 @@ describe('a connection storm on one tenant', () => {
     expect(median(p.ratios)).toBeLessThanOrEqual(1.2);
   }, 300_000); // 30 windows of 20 connects: about a minute idle, four at load 11
 
-  it('(b) pgbench -C admitted within the tenant\'s limits: the other tenant\'s decisions do not wait behind the storm\'s (connect time printed)', async () => {
+  it('(b) pgbench -C admitted within the tenant\'s limits, each side on its emulated host: the other tenant connects within 20 % of its idle time and its decisions do not wait behind the storm\'s', async () => {
     const script = join(tmp, 'select1.sql');
     writeFileSync(script, 'SELECT 1;\n');
+    const h = openStormHosts();
+    hosts = h;
+    h.stormyPg.addPostgres((servers[0] as PgServer).dataDir);
+    h.calmPg.addPostgres((servers[1] as PgServer).dataDir);
+    const [probeCmd, probeArgs] = h.calm.command(process.execPath, ['-e', PROBE_CLIENT, String(ports.haproxy), 'calm', 'app', String(PROBES), String(ports.pg[1])]);
+    const prober = spawnLogged(probeCmd, probeArgs, { name: 'calm-client', cwd: REPO_ROOT });
+    await prober.waitForOutput(/probing/, 30_000);
+    // Each window: the probes, and what each host used meanwhile (CPU, periods its quota ran out).
+    const used: Record<StormHost, { cpu: number; throttled: number }>[] = [];
+    const snap = (): Record<StormHost, CpuHostStat> => ({ stormyPg: h.stormyPg.stat(), storm: h.storm.stat(), calmPg: h.calmPg.stat(), calm: h.calm.stat() });
+    // The same connects straight to the calm server, interleaved: its own share of each window (median ms).
+    const direct: number[] = [];
+    let n = 0;
+    const remoteWindow = async (): Promise<Probe[]> => {
+      const before = snap();
+      const t = performance.now();
+      n++;
+      process.kill(prober.pid as number, 'SIGUSR1');
+      const w = probeWindow(await prober.waitForOutput(new RegExp(`window ${n} `), 120_000), n);
+      if (w === undefined) throw new Error(`the calm client printed no window ${n}:\n${prober.output(5)}`);
+      direct.push(median(w.direct));
+      const s = (performance.now() - t) / 1_000;
+      const after = snap();
+      used.push(Object.fromEntries(Object.keys(after).map((k) => {
+        const key = k as StormHost;
+        return [key, { cpu: (after[key].cpuSeconds - before[key].cpuSeconds) / s, throttled: after[key].throttled - before[key].throttled }];
+      })) as Record<StormHost, { cpu: number; throttled: number }>);
+      return w.probes;
+    };
     const logs: string[] = [];
     const p = await pairs(
-      PAIRS,
+      PAIRS_B,
+      remoteWindow,
       async () => {
-        const s = spawnLogged(join(PG_BIN, 'pgbench'), ['-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '120', '-f', script, '-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', 'stormy'], {
-          name: 'pgbench', env: { PGOPTIONS: '-c pgroute.tenant=busy' },
-        });
+        const [cmd, args] = h.storm.command(join(PG_BIN, 'pgbench'), ['-n', '-C', '-c', String(LOOPS), '-j', '2', '-T', '120', '-f', script, '-h', '127.0.0.1', '-p', String(ports.haproxy), '-U', 'app', 'stormy']);
+        const s = spawnLogged(cmd, args, { name: 'pgbench', env: { PGOPTIONS: '-c pgroute.tenant=busy' } });
         // Under way once its first connections have gone through.
         const end = Date.now() + 10_000;
         while (!up.outputLines(200).some((l) => l.includes('tenant="busy"')) && Date.now() < end) await sleep(20);
@@ -233,17 +286,36 @@ describe('a connection storm on one tenant', () => {
         logs.push(s.output(5));
       },
     );
+    await prober.stop('SIGTERM', 5_000);
     const busy = up.outputLines().filter((l) => l.includes('tenant="busy"'));
     const refused = busy.filter((l) => / pgroute\/<NOSRV> /.test(l));
     const idle = timers(p.idle.flat());
     const storm = timers(p.storm.flat());
-    console.log(describePairs('(b) admitted pgbench -C storm', p));
-    console.log(`(b) ${busy.length} storm connections logged (${(busy.length / p.stormSeconds).toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+    const rate = busy.length / p.stormSeconds;
+    // used[0] is the warm-up window, then idle and storm windows alternate.
+    const side = (from: number): string => (Object.keys(STORM_HOSTS) as StormHost[])
+      .map((k) => { const ws = used.filter((_, i) => i > 0 && i % 2 === from); return `${k} ${median(ws.map((w) => w[k].cpu)).toFixed(2)} cores, quota out ${ws.reduce((a, w) => a + w[k].throttled, 0)}x`; })
+      .join('; ');
+    console.log(describePairs('(b) admitted pgbench -C storm, emulated hosts', p));
+    console.log(`(b) ${busy.length} storm connections logged (${rate.toFixed(0)}/s), ${refused.length} refused; calm spoe_ms median idle ${median(idle.spoe)}, storm ${median(storm.spoe)}; queue (Tw) idle ${median(idle.tw)}, storm ${median(storm.tw)}`);
+    // direct[0] is the warm-up window, then idle and storm windows alternate, as in used.
+    const directRatios = p.ratios.map((_, i) => (direct[2 * i + 2] as number) / (direct[2 * i + 1] as number));
+    const directText = `straight to the calm server (no router), same windows: median of pair ratios ${pct(median(directRatios))} (pairs ${directRatios.map(pct).join(', ')})`;
+    console.log(`(b) ${directText}`);
+    console.log(`(b) hosts in idle windows: ${side(1)}`);
+    console.log(`(b) hosts in storm windows: ${side(0)}`);
 
-    expect(busy.length).toBeGreaterThan(PAIRS * LOOPS); // a storm took place
+    expect(rate).toBeGreaterThanOrEqual(MIN_STORM_RATE); // a storm took place, measured
     expect(refused, logs.join('\n')).toEqual([]); // within the tenant's default limits
-    expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS * PROBES); // every calm connection logged
+    expect(storm.spoe.length).toBeGreaterThanOrEqual(PAIRS_B * PROBES); // every calm connection logged
     // The agent answers the calm tenant as fast during the storm as idle (HAProxy counts whole ms).
     expect(median(storm.spoe)).toBeLessThanOrEqual(median(idle.spoe) + 1);
-  }, 180_000);
+    // The router's part of the issue's target: through the router the calm connect time grows at
+    // most 20 % more than straight to the calm server in the same windows (pair by pair, the ratio of
+    // the two ratios). The calm connect time itself (first line) is printed, not asserted: here the
+    // calm server shares the machine's 2 cores with the stormy one (see the header).
+    const routerRatios = p.ratios.map((r, i) => r / (directRatios[i] as number));
+    console.log(`(b) the router's part: through the router vs straight, median of pair ratios ${pct(median(routerRatios))} (pairs ${routerRatios.map(pct).join(', ')})`);
+    expect(median(routerRatios), `${describePairs('calm connect', p)}; ${directText}; hosts in storm windows: ${side(0)}`).toBeLessThanOrEqual(1.2);
+  }, 300_000);
 });

@@ -6,7 +6,7 @@
 // pgroute process that runs the agent, each PostgreSQL, this process) and HAProxy's log timers of
 // the calm connections (spoe_ms: the agent's answer; Tc: the server's connect).
 //
-// Storms: (a) `refused`: 8 reconnect loops (test/support/storm.ts) on a tenant limited to 10/s,
+// Storms: (a) `refused`: 8 reconnect loops (STORM_CLIENT, bench/src/storm-client.ts) on a tenant limited to 10/s,
 // nearly every connection refused over the rate; (b) `admitted`: pgbench -C -c 8 on a tenant with
 // the default limits, every connection admitted. Where the storm runs: `same` (normal priority),
 // `nice` (nice -n 19 and its autogroup's nice 19; for (b) the stormy PostgreSQL lowered too), `cgroup`

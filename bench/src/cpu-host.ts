@@ -131,8 +131,9 @@ function removeStale(controller: string): void {
 
 /**
  * Opens the emulated host `name` of `cpus` CPUs (e.g. 0.5): the group
- * /sys/fs/cgroup/cpu/pgroute-test-<name>-<pid of this process>, quota cpus × 100 ms per 100 ms; the
- * same group under cpuacct (its CPU time) where that controller is mounted.
+ * /sys/fs/cgroup/cpu/pgroute-test-<name>-<pid of this process>, quota cpus × 100 ms per 100 ms
+ * (Infinity: no quota, a group that only weighs `shares`); the same group under cpuacct (its CPU
+ * time) where that controller is mounted.
  */
 export function openCpuHost(name: string, cpus: number, opts: CpuHostOptions = {}): CpuHost {
   if (!cpuHostsAvailable()) throw new Error(`cannot emulate host "${name}": cgroup v1's cpu controller is not mounted writable at ${ROOT} (needs root)`);
@@ -144,7 +145,7 @@ export function openCpuHost(name: string, cpus: number, opts: CpuHostOptions = {
   for (const p of paths) mkdirSync(p, { recursive: true });
   const path = paths[0] as string;
   writeValue(join(path, 'cpu.cfs_period_us'), PERIOD_US);
-  writeValue(join(path, 'cpu.cfs_quota_us'), Math.round(cpus * PERIOD_US));
+  writeValue(join(path, 'cpu.cfs_quota_us'), Number.isFinite(cpus) ? Math.round(cpus * PERIOD_US) : -1);
   if (opts.shares !== undefined) writeValue(join(path, 'cpu.shares'), opts.shares);
   const acct = controllers.includes('cpuacct') ? join(CGROUP, 'cpuacct', group, 'cpuacct.usage') : undefined;
   const add = (pid: number): void => {

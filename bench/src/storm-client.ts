@@ -3,8 +3,6 @@
 // or in a CPU cgroup of its own, so that on a shared 2-core machine what is measured is the router's
 // share of the storm, not the storm client's.
 
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { openCpuHost, type CpuHost } from './cpu-host.js';
 
 /**
@@ -92,60 +90,8 @@ export function stormCounts(output: string): StormCounts {
   return m === null ? { routed: 0, refused: 0, failed: 0 } : (JSON.parse(m[0]) as StormCounts);
 }
 
-const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu';
-
-/**
- * A cgroup v1 CPU group with a small weight (cpu.shares; the root's is 1024), for the processes
- * that stand for other machines. Processes added to it, and the children they fork later, get that
- * share of a busy CPU. `close()` moves whatever is left back to the root group and removes it.
- * Undefined where cgroup v1's cpu controller is not mounted or not writable (then use nice alone).
- */
-export interface CpuGroup {
-  readonly path: string;
-  add(pid: number): void;
-  close(): void;
-}
-
-export function openCpuGroup(name: string, shares: number): CpuGroup | undefined {
-  if (!existsSync(join(CPU_CGROUP_ROOT, 'cpu.shares'))) return undefined;
-  const path = join(CPU_CGROUP_ROOT, name);
-  try {
-    mkdirSync(path, { recursive: true });
-    writeFileSync(join(path, 'cpu.shares'), String(shares));
-  } catch {
-    return undefined;
-  }
-  const tasks = (): number[] => {
-    try {
-      return readFileSync(join(path, 'tasks'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
-    } catch {
-      return [];
-    }
-  };
-  return {
-    path,
-    add(pid: number): void {
-      writeFileSync(join(path, 'cgroup.procs'), String(pid));
-    },
-    close(): void {
-      for (let i = 0; i < 5; i++) {
-        for (const t of tasks()) {
-          try {
-            writeFileSync(join(CPU_CGROUP_ROOT, 'tasks'), String(t));
-          } catch {
-            /* exited meanwhile */
-          }
-        }
-        try {
-          rmdirSync(path);
-          return;
-        } catch {
-          /* a task forked meanwhile: move it too */
-        }
-      }
-    },
-  };
-}
+/** The `cgroup` place of bench/storm.sh: a group without a quota and a small weight (cpu.shares; a process's is 1024). */
+export const STORM_SHARES = 2;
 
 /**
  * The emulated hosts of an admitted storm (bench/src/cpu-host.ts), each a hard CPU quota: the

@@ -23,9 +23,9 @@ import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { openCpuGroup, openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, stormCounts, type CpuGroup } from './storm-client.js';
+import { openStormHosts, PROBE_CLIENT, probeWindow, STORM_CLIENT, STORM_SHARES, stormCounts } from './storm-client.js';
 import { BenchPostgres, PGBIN } from './postgres.js';
-import type { CpuHost } from './cpu-host.js';
+import { cpuHostsAvailable, openCpuHost, type CpuHost } from './cpu-host.js';
 import { Procs, killRunning, machineCpu, mustRun, procCpu, processName, processTree, run, sleep, type Started } from './procs.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -209,10 +209,13 @@ async function window(d: Deployment, prober?: { readonly p: Started; n: number }
   return { probes, seconds: (performance.now() - t) / 1_000 };
 }
 
-async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: Record<'stormy' | 'calm', BenchPostgres>, deps: readonly Deployment[], group: CpuGroup | undefined): Promise<Pair> {
+async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: Record<'stormy' | 'calm', BenchPostgres>, deps: readonly Deployment[]): Promise<Pair> {
   // Emulated hosts (bench/src/cpu-host.ts): the servers moved in, the calm client started on its host.
   const hosts = place === 'hosts' ? openStormHosts() : undefined;
   if (hosts !== undefined) openedHosts.push(...Object.values(hosts));
+  // The `cgroup` place: the storm (and for an admitted one the stormy server) at a small weight, no quota.
+  const group = place === 'cgroup' && cpuHostsAvailable() ? openCpuHost('storm-shares', Infinity, { shares: STORM_SHARES }) : undefined;
+  if (group !== undefined) openedHosts.push(group);
   let prober: { readonly p: Started; n: number } | undefined;
   if (hosts !== undefined) {
     hosts.stormyPg.add(pgs.stormy.postmasterPid());
@@ -238,9 +241,9 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
     await mustRun('renice', ['-n', '19', '-p', String(stormyPg)]);
     lowestAutogroup(stormyPg);
   }
-  if (kind === 'admitted' && place === 'cgroup') group?.add(stormyPg);
-  const storm = procs.start(`storm-${kind}`, ...(hosts === undefined ? [cmd as string, args] as const : hosts.storm.command(cmd as string, args)));
-  if (place === 'cgroup') group?.add(storm.pid);
+  if (kind === 'admitted') group?.add(stormyPg);
+  const stormHost = hosts?.storm ?? group;
+  const storm = procs.start(`storm-${kind}`, ...(stormHost === undefined ? [cmd as string, args] as const : stormHost.command(cmd as string, args)));
   if (place === 'nice') lowestAutogroup(storm.pid);
   if (kind === 'refused') {
     const end = Date.now() + 10_000;
@@ -259,18 +262,8 @@ async function pair(d: Deployment, kind: Kind, place: Place, procs: Procs, pgs: 
     await mustRun('renice', ['-n', '0', '-p', String(stormyPg)]);
     lowestAutogroup(stormyPg, 0);
   }
-  if (kind === 'admitted' && place === 'cgroup') {
-    // Back to the root group: the postmaster, and any backend still exiting.
-    for (const p of processTree(stormyPg)) {
-      try {
-        writeFileSync('/sys/fs/cgroup/cpu/cgroup.procs', String(p));
-      } catch {
-        /* exited */
-      }
-    }
-  }
   if (prober !== undefined) await procs.stop(prober.p, 5_000);
-  for (const h of Object.values(hosts ?? {})) h.close(); // back to the root group
+  for (const h of [...Object.values(hosts ?? {}), ...(group === undefined ? [] : [group])]) h.close(); // back to the root group
   await sleep(300); // the storm's last connections closed before the next idle window
   return {
     idle: median(idle.probes.map((p) => p.ms)),
@@ -294,8 +287,7 @@ async function main(): Promise<void> {
     stormy: new BenchPostgres(join(scratch, 'pg-stormy'), PG_PORTS.stormy, log),
     calm: new BenchPostgres(join(scratch, 'pg-calm'), PG_PORTS.calm, log),
   };
-  const group = openCpuGroup(`pgroute-storm-bench-${process.pid}`, 2);
-  if (group === undefined) log('no cgroup v1 cpu controller: the cgroup variant runs like `same`');
+  if (PLACES.includes('cgroup') && !cpuHostsAvailable()) log('no cgroup v1 cpu controller: the cgroup variant runs like `same`');
   const deps: Deployment[] = [];
   try {
     for (const [name, p] of Object.entries(pgs)) {
@@ -335,18 +327,17 @@ async function main(): Promise<void> {
       const order = [...variants.slice(shift), ...variants.slice(0, shift)];
       for (const v of order) {
         const key = `${v.d.name} ${v.kind} ${v.place}`;
-        const p = await pair(v.d, v.kind, v.place, procs, pgs, deps, group);
+        const p = await pair(v.d, v.kind, v.place, procs, pgs, deps);
         log(`round ${r + 1}/${ROUNDS} ${key}: idle ${p.idle.toFixed(1)} ms, storm ${p.storm.toFixed(1)} ms (x${(p.storm / p.idle).toFixed(2)}), storm ${p.stormConnPerS.toFixed(0)} conn/s`);
         pairs.set(key, [...(pairs.get(key) ?? []), p]);
       }
     }
-    const text = report(started, pairs, group !== undefined);
+    const text = report(started, pairs, cpuHostsAvailable());
     process.stdout.write(`${text}\n`);
     writeFileSync(join(ROOT, 'bench', 'results', RESULT), text);
     for (const d of deps) await procs.stop(d.up, 15_000);
   } finally {
     await procs.stopAll();
-    group?.close();
     for (const h of openedHosts) h.close();
     for (const p of Object.values(pgs)) await p.stop();
     killRunning();

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { accessFile, readAccess, writeAccess } from '../access.js';
 import { haproxyCli } from '../haproxy/master.js';
-import { showPeersSection } from '../haproxy/show-peers.js';
+import { peersResynced } from '../haproxy/peers-resync.js';
 import { tenantIdProblem } from '../validate.js';
 import { PEERS_SECTION } from './peers.js';
 import { startRounds } from './rounds.js';
@@ -46,7 +46,7 @@ export function startAccessSync(opts: AccessSyncOptions): AccessSync {
   const reported = new Set<string>();
 
   const round = async (): Promise<void> => {
-    if (!resynced) resynced = (await peersResynced(opts.adminSocket)) || Date.now() - started > (opts.settleLimitMs ?? 10_000);
+    if (!resynced) resynced = peersResynced(await haproxyCli(opts.adminSocket, 'show peers'), PEERS_SECTION) === true || Date.now() - started > (opts.settleLimitMs ?? 10_000);
     const answer = await haproxyCli(opts.adminSocket, `show table ${ACCESS_TABLE}`);
     if (!answer.startsWith(`# table: ${ACCESS_TABLE},`)) throw new Error(`HAProxy answered "show table ${ACCESS_TABLE}" with ${JSON.stringify(answer.trim().slice(0, 120))}`);
     const table = parseAccessTable(answer, Date.now(), (id) => tenantIdProblem(id) === undefined);
@@ -107,12 +107,4 @@ export async function tableEntry(adminSocket: string, id: string): Promise<Acces
   if (answer.trim() === '') return undefined;
   if (!answer.startsWith(`# table: ${ACCESS_TABLE},`)) throw new Error(`HAProxy answered "show table ${ACCESS_TABLE}" with ${JSON.stringify(answer.trim().slice(0, 120))}`);
   return parseAccessTable(answer, Date.now(), (k) => k === id).entries[id];
-}
-
-/**
- * Whether the peers section finished learning from an older local process and from the remote
- * peers, or gave up waiting (`show peers`: flags bits 0x1 and 0x2 of the section, on 2.6 and 3.x).
- */
-async function peersResynced(adminSocket: string): Promise<boolean> {
-  return showPeersSection(await haproxyCli(adminSocket, 'show peers'), PEERS_SECTION)?.resynced === true;
 }

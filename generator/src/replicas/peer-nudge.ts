@@ -10,11 +10,11 @@
 
 import type { Logger } from 'pino';
 import { haproxyCli } from '../haproxy/master.js';
-import { PEERS_SECTION } from './peers.js';
+import { ALIVE_TABLE_NAME, PEERS_SECTION } from './peers.js';
 import { startRounds, type Rounds } from './rounds.js';
 
 /** The peers section's own table, as the runtime API names it. */
-export const ALIVE_TABLE = `${PEERS_SECTION}/alive`;
+export const ALIVE_TABLE = `${PEERS_SECTION}/${ALIVE_TABLE_NAME}`;
 
 export interface PeerNudgeOptions {
   readonly adminSocket: string;

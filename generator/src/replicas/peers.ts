@@ -26,6 +26,8 @@ export interface Replicas {
 
 /** The HAProxy peers section and stick-table scope every replicated table names. */
 export const PEERS_SECTION = 'pgroute';
+/** The peers section's keepalive table (peer-nudge.ts writes it, haproxy/partials/peers.hbs declares it). */
+export const ALIVE_TABLE_NAME = 'alive';
 
 /** A peer name is one word of haproxy.cfg and of the peers protocol's hello. */
 const PEER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -139,6 +141,8 @@ export function remotePeers(r: Replicas): Peer[] {
 /** What haproxy/partials/peers.hbs places: the local peer's bind address and the remote peers. */
 export interface PeersContext {
   readonly section: string;
+  /** The keepalive table's name inside the section. */
+  readonly aliveTable: string;
   readonly self: string;
   /** `host:port` of this replica's entry, else `unix@<state-dir>/haproxy-peers.sock`. */
   readonly bind: string;
@@ -151,6 +155,7 @@ export function peersContext(r: Replicas, localSocket: string, tls?: { readonly 
   const own = selfPeer(r);
   return {
     section: PEERS_SECTION,
+    aliveTable: ALIVE_TABLE_NAME,
     self: r.self,
     bind: own === undefined ? `unix@${localSocket}` : haproxyAddress(own.host, own.port),
     remotes: remotePeers(r).map((p) => ({ name: p.name, address: haproxyAddress(p.host, p.port) })),

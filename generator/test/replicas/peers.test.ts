@@ -75,13 +75,14 @@ describe('defaultReplicaName', () => {
 
 describe('peersContext', () => {
   it('alone: the local peer listens on the state dir socket, no remote', () => {
-    expect(peersContext({ self: 'a', peers: [] }, '/s/haproxy-peers.sock')).toEqual({ section: 'pgroute', self: 'a', bind: 'unix@/s/haproxy-peers.sock', remotes: [], tls: false });
+    expect(peersContext({ self: 'a', peers: [] }, '/s/haproxy-peers.sock')).toEqual({ section: 'pgroute', aliveTable: 'alive', self: 'a', bind: 'unix@/s/haproxy-peers.sock', remotes: [], tls: false });
   });
 
   it('with peers: binds its own entry, connects to the others', () => {
     const r = parseReplicas('b', ['a=10.0.0.1:7000', 'b=[fd00::2]:7000', 'c=c.example:7000']);
     expect(peersContext(r, '/s/p.sock')).toEqual({
       section: 'pgroute',
+      aliveTable: 'alive',
       self: 'b',
       bind: '[fd00::2]:7000',
       remotes: [

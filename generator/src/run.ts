@@ -143,7 +143,9 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       await opts.replicas?.stop();
       await pipeline.stop();
       await agent.close();
-      throw err;
+      // HAProxy gone at start (a port in use, no binary): its own reason, not "gave up waiting".
+      const why = master?.exitReason();
+      throw why === undefined ? err : new Error(why);
     }
     readiness.release('haproxy');
   }

@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
 import { portBlock } from '../support/ports.js';
@@ -191,6 +191,27 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const r = await runEnv(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], { PGROUTE_HAPROXY: '/nonexistent/haproxy' });
     expect(r.code).toBe(1);
     expect(oneLine(r)).toBe('pgroute: cannot run /nonexistent/haproxy to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path');
+  });
+
+  it('1: `up` that cannot start HAProxy says why in its last line: no binary, or its public port taken', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const quiet = { PGROUTE_LOG_LEVEL: 'silent' };
+    const missing = await runCliOnce(['up', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], 60_000, { ...quiet, PGROUTE_HAPROXY: '/nonexistent/haproxy' });
+    expect(missing.code).toBe(1);
+    expect(oneLine(missing)).toBe('pgroute: cannot run /nonexistent/haproxy: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(ports.haproxy, '127.0.0.1', resolve));
+    try {
+      const busy = await runCliOnce(['up', '--tenants', file, ...deploymentFlags(ports, `${dir}/state2`)], 60_000, quiet);
+      expect(busy.code).toBe(1);
+      // HAProxy's own words follow on indented lines (README, "Exit codes").
+      const [first, ...rest] = busy.stderr.trimEnd().split('\n');
+      expect(first, busy.stderr).toMatch(/^pgroute: HAProxy \(.+\) exited with code 1:$/);
+      expect(rest.join('\n'), busy.stderr).toContain(`cannot bind socket (Address already in use) for [127.0.0.1:${ports.haproxy}]`);
+      for (const l of rest) expect(l).toMatch(/^  \S/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('3 with --strict when a tenant definition is refused; without it, a file whose every tenant is refused says so', async () => {

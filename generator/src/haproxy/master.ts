@@ -9,6 +9,8 @@ export interface HaproxyMaster {
   readonly pid: number;
   /** Resolves with the exit code when the master exits. */
   readonly exited: Promise<number | null>;
+  /** Once exited: why, for one error line (HAProxy's last alerts, or why it could not be run); before: undefined. */
+  exitReason(): string | undefined;
   /** Soft stop: workers finish their sessions up to `graceMs`, then a hard stop. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -29,6 +31,9 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   // An old worker prints one "Proxy <name> stopped" line per backend when a reload stops it: at
   // 10,000 tenants that is 10,000 lines. They are counted and logged as one line.
   let stoppedProxies = 0;
+  // HAProxy's last alerts: what a failed start says (a port in use, a file it cannot read).
+  const alerts: string[] = [];
+  let reason: string | undefined;
   let flushStopped: NodeJS.Timeout | undefined;
   child.stderr?.on('data', (chunk: string) => {
     for (const raw of chunk.split('\n')) {
@@ -43,7 +48,11 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
         }, 200);
         continue;
       }
-      if (line.startsWith('[ALERT]')) opts.log.error({ haproxy: line }, 'haproxy');
+      if (line.startsWith('[ALERT]')) {
+        opts.log.error({ haproxy: line }, 'haproxy');
+        alerts.push(line.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ''));
+        if (alerts.length > 5) alerts.shift();
+      }
       else if (line.startsWith('[WARNING]')) opts.log.warn({ haproxy: line }, 'haproxy');
       else opts.log.info({ haproxy: line }, 'haproxy');
     }
@@ -51,16 +60,21 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
       opts.log.info({ code, signal }, 'haproxy master exited');
+      reason = `HAProxy (${haproxyBinary()}) exited with ${signal === null ? `code ${code}` : signal}${alerts.length === 0 ? ' (see its log lines above)' : `:\n${alerts.join('\n')}`}`;
       resolve(code);
     });
     child.on('error', (err) => {
       opts.log.error({ err: err.message }, `cannot start ${haproxyBinary()}`);
+      reason = (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? `cannot run ${haproxyBinary()}: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`
+        : `cannot run ${haproxyBinary()}: ${err.message}`;
       resolve(127);
     });
   });
   return {
     pid: child.pid ?? -1,
     exited,
+    exitReason: () => reason,
     async stop(graceMs = 5_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGUSR1'); // soft stop: stop listening, let sessions finish

@@ -15,14 +15,28 @@ export interface PeersTlsFlags {
 /** What each file must hold. HAProxy loads no encrypted key (it would ask for a pass phrase). */
 const KINDS = {
   cert: {
-    rule: 'a readable PEM file holding the certificate (chain first) and its unencrypted private key',
-    holds: (text: string) => certificateBlocks(text).length > 0 && privateKeyBlocks(text).some((k) => k.label !== 'ENCRYPTED PRIVATE KEY'),
+    rule: 'a readable PEM file holding the certificate (chain first) and its unencrypted private key, or the key alone in <file>.key beside it',
+    holds: (text: string, path: string) => certificateBlocks(text).length > 0 && (hasKey(text) || hasKey(readOr(`${path}.key`))),
   },
   ca: {
     rule: "a readable PEM file holding the CA certificate(s) that signed every replica's --peers-tls-cert",
     holds: (text: string) => certificateBlocks(text).length > 0,
   },
 } as const;
+
+function hasKey(text: string): boolean {
+  return privateKeyBlocks(text).some((k) => k.label !== 'ENCRYPTED PRIVATE KEY');
+}
+
+/** HAProxy's own convention (ssl-load-extra-files, on by default): a certificate file without a key
+ * takes it from <file>.key, as a Kubernetes Secret's tls.crt and tls.key are mounted side by side. */
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function pemFile(label: string, value: string, kind: keyof typeof KINDS): string {
   const path = parseConfigFilePath(label, value);
@@ -32,7 +46,7 @@ function pemFile(label: string, value: string, kind: keyof typeof KINDS): string
   } catch (err) {
     throw new ConfigError(`${label} must be ${KINDS[kind].rule}, got ${quoteValue(value, 80)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
-  if (!KINDS[kind].holds(text)) refuse(label, KINDS[kind].rule, value);
+  if (!KINDS[kind].holds(text, path)) refuse(label, KINDS[kind].rule, value);
   return path;
 }
 

@@ -44,7 +44,7 @@ export interface DeploymentFlags extends PauseFlags, PeersTlsFlags {
 export type AgentTransport = 'unix' | 'tcp';
 
 /** The variable each deployment flag is also read from; messages name both. */
-const ENV: Readonly<Record<string, string>> = {
+export const ENV: Readonly<Record<string, string>> = {
   '--state-dir': 'PGROUTE_STATE_DIR',
   '--port': 'PGROUTE_PORT',
   '--bind': 'PGROUTE_BIND',

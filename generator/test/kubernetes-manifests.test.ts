@@ -26,7 +26,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from '../../cli/settings-options.js';
+import { addDeploymentFlags, ENV, settingsFromFlags, type DeploymentFlags } from '../../cli/settings-options.js';
 import { type NamespaceLike } from '../src/sources/kubernetes/ownership.js';
 import { type ServiceLike, viewOfServices } from '../src/sources/kubernetes/service-claims.js';
 import { describePorts, parseAllowedPorts, PORTS_ENV, PORTS_FLAG } from '../src/sources/kubernetes/target-policy.js';
@@ -393,7 +393,7 @@ const RENDERS: [string, () => Obj[]][] = [
 
 describe('kubernetes manifests', () => {
   it('are there: base, the single-namespace, tls-auto and declared-ownership components and overlays, the example tenant and its Namespace', () => {
-    for (const f of ['base/kustomization.yaml', 'base/networkpolicy.yaml', 'components/single-namespace/kustomization.yaml', 'components/tls-auto/kustomization.yaml', 'components/declared-ownership/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'overlays/single-namespace-tls-declared/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
+    for (const f of ['base/kustomization.yaml', 'base/networkpolicy.yaml', 'components/single-namespace/kustomization.yaml', 'components/tls-auto/kustomization.yaml', 'components/declared-ownership/kustomization.yaml', 'overlays/single-namespace/kustomization.yaml', 'overlays/tls-auto/kustomization.yaml', 'overlays/declared-ownership/kustomization.yaml', 'overlays/single-namespace-tls-declared/kustomization.yaml', 'components/peers-tls/kustomization.yaml', 'overlays/peers-tls/kustomization.yaml', 'examples/tenant-acme.yaml', 'examples/tenants-namespace.yaml']) {
       expect(existsSync(join(KUBE, f)), f).toBe(true);
     }
     expect(OBJECTS.length).toBeGreaterThan(8);
@@ -569,6 +569,27 @@ describe('kubernetes manifests', () => {
     const used = new Set(OVERLAYS.flatMap((d) => (readKustomization(d).components ?? []).map((c) => resolve(d, c))));
     // components/monitoring needs the Prometheus Operator's kinds, so no overlay takes it: monitoring.test.ts renders it with the base.
     for (const c of readdirSync(join(KUBE, 'components')).filter((c) => c !== 'monitoring')) expect(used.has(join(KUBE, 'components', c)), `components/${c} is used by an overlay`).toBe(true);
+  });
+
+  it('the peers-tls overlay: both containers mount the Secret at one path, and the variables name its files as HAProxy reads them', () => {
+    const d = pgrouteDeployment(render(join(KUBE, 'overlays', 'peers-tls')));
+    const env = Object.fromEntries((container(d, 'pgroute').env ?? []).map((e: Obj) => [e.name, e.value]));
+    // The variables the CLI reads for --peers-tls-cert and --peers-tls-ca (cli/settings-options.ts).
+    const cert = env[ENV['--peers-tls-cert'] ?? ''];
+    const ca = env[ENV['--peers-tls-ca'] ?? ''];
+    expect([cert, ca].every((v) => typeof v === 'string' && v.startsWith('/'))).toBe(true);
+    const volume = podSpec(d)?.volumes.find((v: Obj) => v.name === 'peers-tls');
+    expect(volume?.secret.secretName).toBe('pgroute-peers-tls');
+    const mounts = ['pgroute', 'haproxy'].map((c) => (container(d, c).volumeMounts ?? []).find((m: Obj) => m.name === 'peers-tls'));
+    // The pgroute container renders and checks haproxy.cfg with these paths; HAProxy reads them.
+    expect(mounts.map((m) => m?.mountPath)).toEqual([mounts[0]?.mountPath, mounts[0]?.mountPath]);
+    expect(mounts.every((m) => m?.readOnly === true)).toBe(true);
+    // cert-manager's keys; the key where HAProxy looks for one its certificate file lacks (<file>.key).
+    const files = Object.fromEntries(volume.secret.items.map((i: Obj) => [i.key, `${mounts[0]?.mountPath}/${i.path}`]));
+    expect(files).toEqual({ 'tls.crt': cert, 'tls.key': `${cert}.key`, 'ca.crt': ca });
+    // Readable by the pods' group (the containers run as 10001:10001, fsGroup 10001), not by others.
+    expect(volume.secret.defaultMode & 0o007).toBe(0);
+    expect(podSpec(d)?.securityContext.fsGroup).toBe(podSpec(d)?.securityContext.runAsGroup);
   });
 
   it('the access store calls get and update on configmaps (and nothing cluster-wide)', () => {

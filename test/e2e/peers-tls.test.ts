@@ -33,6 +33,9 @@ let impostor: ProcessHandle | undefined;
 const stateDir = (i: number): string => join(tmp, NAMES[i] ?? '', 'state');
 const via = (i: number) => routedClients({ port: ports[i]?.haproxy ?? 0, showOnTimeout: () => replicas[i] });
 
+/** r1 presents one PEM holding its certificate and key; r2 its certificate with the key in <file>.key. */
+const certOf = (n: string): string => join(tmp, n === 'r2' ? 'r2.crt' : `${n}.pem`);
+
 function openssl(...args: string[]): void {
   execFileSync('openssl', args, { cwd: tmp, stdio: 'pipe' });
 }
@@ -46,6 +49,9 @@ function makeCertificates(): void {
     openssl('x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${n}.crt`, '-days', '2');
     writeFileSync(join(tmp, `${n}.pem`), readFileSync(join(tmp, `${n}.crt`), 'utf8') + readFileSync(join(tmp, `${n}.key`), 'utf8'));
   }
+  // r2's key beside its certificate instead (HAProxy's <file>.key, as a Kubernetes Secret's tls.crt
+  // and tls.key are mounted: kubernetes/components/peers-tls).
+  writeFileSync(join(tmp, 'r2.crt.key'), readFileSync(join(tmp, 'r2.key'), 'utf8'));
   openssl('req', '-x509', ...ec, '-keyout', 'r3.key', '-out', 'r3.crt', '-days', '2', '-subj', '/CN=r3');
   writeFileSync(join(tmp, 'r3.pem'), readFileSync(join(tmp, 'r3.crt'), 'utf8') + readFileSync(join(tmp, 'r3.key'), 'utf8'));
 }
@@ -98,7 +104,7 @@ beforeAll(async () => {
     NAMES.map((n, i) => {
       mkdirSync(stateDir(i), { recursive: true });
       writeFileSync(join(tmp, n, 'tenants.json'), tenants);
-      return startUp(ports[i]!, join(tmp, n, 'tenants.json'), stateDir(i), ['--name', n, '--peer', PEERS, '--peers-tls-cert', join(tmp, `${n}.pem`), '--peers-tls-ca', join(tmp, 'ca.pem')]);
+      return startUp(ports[i]!, join(tmp, n, 'tenants.json'), stateDir(i), ['--name', n, '--peer', PEERS, '--peers-tls-cert', certOf(n), '--peers-tls-ca', join(tmp, 'ca.pem')]);
     }),
   );
   replicas.push(...started);
@@ -114,9 +120,12 @@ afterAll(async () => {
 
 describe('peers over mutual TLS (--peers-tls-cert, --peers-tls-ca; real HAProxy peers)', () => {
   it('renders TLS on the peers listener and on every peer connection', () => {
-    const cfg = readFileSync(join(stateDir(0), 'haproxy.cfg'), 'utf8');
-    expect(cfg).toContain(`    bind 127.0.0.1:${peerPort(0)} ssl crt ${join(tmp, 'r1.pem')} ca-file ${join(tmp, 'ca.pem')} verify required\n`);
-    expect(cfg).toContain(`    default-server ssl crt ${join(tmp, 'r1.pem')} ca-file ${join(tmp, 'ca.pem')} verify required\n`);
+    for (const i of [0, 1]) {
+      const cfg = readFileSync(join(stateDir(i), 'haproxy.cfg'), 'utf8');
+      const crt = certOf(NAMES[i] as string);
+      expect(cfg).toContain(`    bind 127.0.0.1:${peerPort(i)} ssl crt ${crt} ca-file ${join(tmp, 'ca.pem')} verify required\n`);
+      expect(cfg).toContain(`    default-server ssl crt ${crt} ca-file ${join(tmp, 'ca.pem')} verify required\n`);
+    }
   });
 
   it('the two replicas connect both ways and replicate a switch', async () => {
@@ -165,7 +174,7 @@ describe('peers over mutual TLS (--peers-tls-cert, --peers-tls-ca; real HAProxy 
     const base = ['plan', '--state-dir', join(tmp, 'plan-state'), '--tenants', join(tmp, 'r1', 'tenants.json'), '--name', 'r1', '--peer', PEERS];
     const cases: [string[], RegExp][] = [
       [['--peers-tls-cert', join(tmp, 'r1.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) and --peers-tls-ca \(PGROUTE_PEERS_TLS_CA\) go together/],
-      [['--peers-tls-cert', join(tmp, 'r1.crt'), '--peers-tls-ca', join(tmp, 'ca.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) must be a readable PEM file holding the certificate \(chain first\) and its unencrypted private key, got /],
+      [['--peers-tls-cert', join(tmp, 'r1.crt'), '--peers-tls-ca', join(tmp, 'ca.pem')], /^pgroute: --peers-tls-cert \(PGROUTE_PEERS_TLS_CERT\) must be a readable PEM file holding the certificate \(chain first\) and its unencrypted private key, or the key alone in <file>\.key beside it, got /],
       [['--peers-tls-cert', join(tmp, 'r1.pem'), '--peers-tls-ca', join(tmp, 'missing.pem')], /^pgroute: --peers-tls-ca \(PGROUTE_PEERS_TLS_CA\) must be a readable PEM file .*ENOENT/],
     ];
     for (const [flags, message] of cases) {

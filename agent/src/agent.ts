@@ -45,7 +45,13 @@ export interface RunningAgent {
   /** The TCP port SPOP is served on (0 on a unix socket). */
   readonly port: number;
   readonly metrics: AgentMetrics;
-  /** Stops accepting, says goodbye to every HAProxy connection, closes the HTTP side. */
+  /**
+   * This replica stops for good: every connection of a paused tenant held now, or asked about
+   * later, is refused with 57P01 (connect again) instead of left to HAProxy's stop. Returns how many
+   * were held.
+   */
+  shutdownHolds(): number;
+  /** Refuses what is held (shutdownHolds), stops accepting, says goodbye to every HAProxy connection, closes the HTTP side. */
   close(): Promise<void>;
 }
 
@@ -112,7 +118,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   return {
     port,
     metrics,
+    shutdownHolds: () => hold.shutdown(),
     async close() {
+      // A held connection gets its answer (57P01) before its HAProxy connection is said goodbye to.
+      hold.shutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const c of connections) c.shutdown();
       const deadline = setTimeout(() => {

@@ -24,7 +24,7 @@ export function holdMetrics(registry: Registry): HoldEvents {
   void held;
   const outcomes = new Counter<'outcome'>({
     name: 'pgroute_agent_hold_total',
-    help: 'Held connections by how their wait ended: released (the tenant was resumed: routed to its current backend), timed-out (refused 57P03 after --pause-timeout), queue-full (refused 53300 at once: --pause-max-held), abandoned (HAProxy went away)',
+    help: 'Held connections by how their wait ended: released (the tenant was resumed: routed to its current backend), timed-out (refused 57P03 after --pause-timeout), queue-full (refused 53300 at once: --pause-max-held), abandoned (HAProxy went away), shutdown (refused 57P01: this replica stopped for good while the tenant was paused)',
     labelNames: ['outcome'],
     registers,
   });

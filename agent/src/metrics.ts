@@ -69,6 +69,7 @@ const REFUSAL_REASONS: Readonly<Record<RefusalReason, true>> = {
   'cancel-rate-limited': true,
   'pause-timeout': true,
   'pause-queue-full': true,
+  'pause-shutdown': true,
   'internal-error': true,
 };
 const KNOWN_REFUSALS = Object.keys(REFUSAL_REASONS);

@@ -180,6 +180,10 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       await renewal?.stop();
       await opts.replicas?.stop();
       await pipeline.stop();
+      // Connections held for a paused tenant would be closed without a word when HAProxy stops: they
+      // are refused now with 57P01, and their clients connect again (another replica holds them).
+      const held = agent.shutdownHolds();
+      if (held > 0) log.info({ held }, 'stopping: connections held for paused tenants refused (57P01: connect again)');
       // The agent stays up while HAProxy may still ask it (connections accepted before it stopped listening).
       if (master !== undefined) await master.stop(timeoutMs);
       else await waitUntilGone(paths.masterSocket, timeoutMs, log);

@@ -56,6 +56,7 @@ export const SQLSTATE = {
   invalidAuthorization: '28000',
   invalidCatalogName: '3D000',
   cannotConnectNow: '57P03',
+  adminShutdown: '57P01',
   rejectedEstablishment: '08004',
   tooManyConnections: '53300',
   internalError: 'XX000',

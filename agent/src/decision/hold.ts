@@ -20,8 +20,8 @@ export interface HoldOptions {
 export const HOLD_DEFAULTS: HoldOptions = { timeoutMs: 30_000, maxHeld: 200 };
 
 /** How a held connection ended (pgroute_hold_total{outcome}). */
-export type HoldOutcome = 'released' | 'timed-out' | 'queue-full' | 'abandoned';
-export const HOLD_OUTCOMES: readonly HoldOutcome[] = ['released', 'timed-out', 'queue-full', 'abandoned'];
+export type HoldOutcome = 'released' | 'timed-out' | 'queue-full' | 'abandoned' | 'shutdown';
+export const HOLD_OUTCOMES: readonly HoldOutcome[] = ['released', 'timed-out', 'queue-full', 'abandoned', 'shutdown'];
 
 export interface HoldEvents {
   /** A connection started waiting, or stopped (held is the tenant's count now). */
@@ -64,6 +64,19 @@ export function pauseQueueFullRefusal(tenant: string, maxHeld: number): RefuseVe
   };
 }
 
+/** This replica stops for good while the tenant is paused: the client connects again (another
+ * replica holds it there). 57P01, what PostgreSQL says when it shuts down: drivers and poolers retry it. */
+export function pauseShutdownRefusal(tenant: string): RefuseVerdict {
+  return {
+    kind: 'refuse',
+    reason: 'pause-shutdown',
+    sqlstate: SQLSTATE.adminShutdown,
+    message: `the router holding this connection for paused tenant ${quoteValue(tenant)} is shutting down; connect again`,
+    logDetail: `tenant ${quoteValue(tenant)} is paused and this replica is stopping`,
+    tenant,
+  };
+}
+
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
@@ -74,6 +87,8 @@ export class HoldQueue {
   readonly #now: () => number;
   /** Per tenant, in arrival order (released first come, first served). */
   readonly #waiting = new Map<string, Set<Entry>>();
+  /** shutdown() was called: nothing is held any more. */
+  #closing = false;
 
   constructor(opts: HoldOptions = HOLD_DEFAULTS, events: HoldEvents = {}, now: () => number = Date.now) {
     this.#opts = opts;
@@ -92,6 +107,11 @@ export class HoldQueue {
       return undefined;
     }
     const tenant = first.tenant;
+    if (this.#closing) {
+      this.#events.ended?.('shutdown', tenant, 0);
+      answer(pauseShutdownRefusal(tenant));
+      return undefined;
+    }
     let set = this.#waiting.get(tenant);
     if (set !== undefined && set.size >= this.#opts.maxHeld) {
       this.#events.ended?.('queue-full', tenant, 0);
@@ -132,6 +152,25 @@ export class HoldQueue {
       }
     }
     return released;
+  }
+
+  /**
+   * This replica stops for good (not a reload): HAProxy will close whatever it still holds when it
+   * stops, without a word. Every held connection is answered now with a refusal its client can act
+   * on (connect again: the other replicas hold it), and so is every later one. Returns how many.
+   */
+  shutdown(): number {
+    this.#closing = true;
+    let answered = 0;
+    for (const set of [...this.#waiting.values()]) {
+      for (const entry of [...set]) {
+        this.#remove(entry);
+        answered++;
+        this.#events.ended?.('shutdown', entry.tenant, this.#now() - entry.since);
+        entry.answer(pauseShutdownRefusal(entry.tenant));
+      }
+    }
+    return answered;
   }
 
   /** Connections held now, by tenant. */

@@ -107,6 +107,7 @@ export type RefusalReason =
   | 'cancel-rate-limited'
   | 'pause-timeout'
   | 'pause-queue-full'
+  | 'pause-shutdown'
   | 'internal-error';
 
 export interface RouteVerdict {

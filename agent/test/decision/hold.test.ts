@@ -1,6 +1,7 @@
 // Pause and resume in the agent: a paused tenant's startup is a 'hold' (never a route), and the hold
 // queue answers each held connection once: released against the table of that moment, refused at
-// the timeout (57P03) or at once over the bound (53300), or dropped when HAProxy goes away.
+// the timeout (57P03) or at once over the bound (53300), refused when the replica stops for good
+// (57P01), or dropped when HAProxy goes away.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decide } from '../../src/decision/decide.js';
@@ -89,6 +90,25 @@ describe('HoldQueue', () => {
     vi.advanceTimersByTime(10_000);
     expect(a.answers).toEqual([]);
     expect(ended).toEqual([['abandoned', 'acme']]);
+  });
+
+  it('shutdown (the replica stops for good) answers every held connection with 57P01 at once, and every later one; unpaused tenants still route', () => {
+    const a = waitOne();
+    const b = waitOne();
+    expect(queue.shutdown()).toBe(2);
+    const refusal = { kind: 'refuse', reason: 'pause-shutdown', sqlstate: '57P01', message: 'the router holding this connection for paused tenant "acme" is shutting down; connect again' };
+    for (const x of [a, b]) expect(x.answers).toEqual([expect.objectContaining(refusal)]);
+    expect(queue.size).toBe(0);
+    const later = waitOne();
+    expect(later.waiter).toBeUndefined();
+    expect(later.answers).toEqual([expect.objectContaining(refusal)]);
+    // Nothing is answered twice: neither the timeout nor a resume reaches them again.
+    vi.advanceTimersByTime(10_000);
+    current = moved;
+    queue.release();
+    expect([a, b, later].map((x) => x.answers.length)).toEqual([1, 1, 1]);
+    expect(ended).toEqual([['shutdown', 'acme'], ['shutdown', 'acme'], ['shutdown', 'acme']]);
+    expect(waitOne().answers).toEqual([expect.objectContaining({ kind: 'route', backend: 'pg.acme.primary.2' })]);
   });
 
   it('a tenant disabled while paused is refused at release', () => {

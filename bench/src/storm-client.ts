@@ -114,6 +114,23 @@ export const STORM_HOSTS = {
 } as const;
 export type StormHost = keyof typeof STORM_HOSTS;
 
+/**
+ * The router's own host for a storm admitted at hundreds of connections a second (PgBouncer in front
+ * of the stormy server): no quota, and its CPU first (cpu.shares as the calm side's), as a router
+ * machine of its own would have; HAProxy and the pgroute process moved in (add(pid of pgroute up)).
+ * In the root group with the rest of this shared machine (load 5-12 from other work), the router's
+ * wakeups for the storm's connections wait behind that work and preempt the calm server: the calm
+ * connect time grew +7 .. +23 % there (three runs at 505-613 connections a second, straight to the
+ * calm server +2 .. +14 %), +4 % with this host; with a small weight (cpu.shares 256) the router
+ * starved: +59 % at 95 a second (tenant-policy-storm.test.ts (c), bench/results/2026-12-06-session8-pooler-storm.md).
+ */
+export const ROUTER_HOST = { cpus: Infinity, shares: 10_240 } as const;
+
+/** Opens ROUTER_HOST (empty: add the pgroute process, its HAProxy follows). */
+export function openRouterHost(): CpuHost {
+  return openCpuHost('storm-router', ROUTER_HOST.cpus, { shares: ROUTER_HOST.shares });
+}
+
 /** Opens the four STORM_HOSTS (empty: move the servers in, start the clients with command()). */
 export function openStormHosts(): Record<StormHost, CpuHost> {
   const opened: Partial<Record<StormHost, CpuHost>> = {};

@@ -97,8 +97,9 @@ export const STORM_SHARES = 2;
  * The emulated hosts of an admitted storm (bench/src/cpu-host.ts), each a hard CPU quota: the
  * stormy tenant's PostgreSQL and the storm's client capped at a small host's size, at an ordinary
  * weight; the calm tenant's PostgreSQL and measuring client, the side being measured, also get
- * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. The router (HAProxy
- * and the agent) stays in the root group with the rest of the machine: it is the router host.
+ * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. For a fork storm the
+ * router (HAProxy and the agent) stays in the root group with the rest of the machine; for a storm
+ * through the stormy tenant's PgBouncer (on the stormy server's host) it gets a host too, ROUTER_HOST.
  * Sizes measured on the 2-core test machine (tenant-policy-storm.test.ts's header): a backend
  * costs the stormy server 25-35 ms of CPU here, so 0.5 CPU admits 9-18 connections a second; the
  * calm server uses 0.7-0.85 CPU for one client connecting in a loop, so 0.9 seldom throttles it

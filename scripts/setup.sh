@@ -3,8 +3,9 @@
 #
 # Idempotent and fast when nothing is missing:
 #   1. installs the Debian packages the tests need (HAProxy 2.6, PostgreSQL 15
-#      server/contrib/client, procps, iproute2, ca-certificates) -- apt-get update
-#      and apt-get install only run if something is missing;
+#      server/contrib/client, procps, iproute2, ca-certificates; PgBouncer, the stormy tenant's
+#      pooler in test/e2e/tenant-policy-storm.test.ts, its own service neither started nor enabled)
+#      -- apt-get update and apt-get install only run if something is missing;
 #   2. leaves the machine's own PostgreSQL/HAProxy services alone, unless one listens on the
 #      demo's port (PGROUTE_PORT, default 5432): that one is stopped after saying so, never
 #      disabled;
@@ -53,6 +54,7 @@ pkg_present() {
     procps) command -v ps >/dev/null && command -v pgrep >/dev/null && command -v pkill >/dev/null ;;
     iproute2) command -v ss >/dev/null && command -v ip >/dev/null ;;
     ca-certificates) [[ -s /etc/ssl/certs/ca-certificates.crt ]] ;;
+    pgbouncer) [[ -x /usr/sbin/pgbouncer ]] ;;
     *) dpkg_installed "$1" ;;
   esac
 }
@@ -75,6 +77,28 @@ if ((${#missing[@]} > 0)); then
   say "packages installed"
 else
   say "Debian packages present"
+fi
+
+# Installs Debian package $1 without starting its service (policy-rc.d refuses the start during the
+# install; an existing policy-rc.d is kept) and disables it where systemd runs.
+install_service_off() {
+  local policy_rc=/usr/sbin/policy-rc.d had_policy=0
+  [[ -e $policy_rc ]] && had_policy=1
+  [[ $had_policy == 1 ]] || { printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy_rc" >/dev/null; as_root chmod 755 "$policy_rc"; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+  [[ $had_policy == 1 ]] || as_root rm -f "$policy_rc"
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable "$1" >/dev/null 2>&1 || true; fi
+}
+
+# PgBouncer: the tests run their own (test/support/pgbouncer.ts: a config in a temp dir, a port of
+# the test's block), never the packaged service, which would listen on 6432: policy-rc.d refuses
+# its start during the install and it is disabled (install_service_off); one already running
+# is left alone (nothing of ours needs its port).
+if [[ " ${SETUP_FORCE_PACKAGES:-} " == *" pgbouncer "* ]] || ! pkg_present pgbouncer; then
+  say "installing Debian package pgbouncer (for the storm e2e test; its service stays off)"
+  install_service_off pgbouncer
+  pkg_present pgbouncer || die "package pgbouncer still missing after apt-get install"
 fi
 
 hv=$("$HAPROXY_BIN" -v 2>/dev/null | head -n1 || true)
@@ -205,12 +229,5 @@ fi
 # Its service is neither started nor enabled: policy-rc.d refuses the start during the install.
 if [[ ${SETUP_DOCKER:-0} == 1 && ${SETUP_SKIP_DOCKER:-0} != 1 && ! -x /usr/bin/prometheus ]]; then
   say "installing Debian package prometheus (for promtool and the monitoring e2e test; its service stays off)"
-  policy_rc=/usr/sbin/policy-rc.d
-  had_policy=0
-  [[ -e $policy_rc ]] && had_policy=1
-  [[ $had_policy == 1 ]] || { printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy_rc" >/dev/null; as_root chmod 755 "$policy_rc"; }
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  [[ $had_policy == 1 ]] || as_root rm -f "$policy_rc"
-  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable prometheus >/dev/null 2>&1 || true; fi
+  install_service_off prometheus
 fi

@@ -97,8 +97,9 @@ export const STORM_SHARES = 2;
  * The emulated hosts of an admitted storm (bench/src/cpu-host.ts), each a hard CPU quota: the
  * stormy tenant's PostgreSQL and the storm's client capped at a small host's size, at an ordinary
  * weight; the calm tenant's PostgreSQL and measuring client, the side being measured, also get
- * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. The router (HAProxy
- * and the agent) stays in the root group with the rest of the machine: it is the router host.
+ * their CPU first (cpu.shares 10 × a process's), as hosts of their own would. For a fork storm the
+ * router (HAProxy and the agent) stays in the root group with the rest of the machine; for a storm
+ * through the stormy tenant's PgBouncer (on the stormy server's host) it gets a host too, ROUTER_HOST.
  * Sizes measured on the 2-core test machine (tenant-policy-storm.test.ts's header): a backend
  * costs the stormy server 25-35 ms of CPU here, so 0.5 CPU admits 9-18 connections a second; the
  * calm server uses 0.7-0.85 CPU for one client connecting in a loop, so 0.9 seldom throttles it
@@ -113,6 +114,23 @@ export const STORM_HOSTS = {
   calm: { cpus: 0.3, shares: 10_240 },
 } as const;
 export type StormHost = keyof typeof STORM_HOSTS;
+
+/**
+ * The router's own host for a storm admitted at hundreds of connections a second (PgBouncer in front
+ * of the stormy server): no quota, and its CPU first (cpu.shares as the calm side's), as a router
+ * machine of its own would have; HAProxy and the pgroute process moved in (add(pid of pgroute up)).
+ * In the root group with the rest of this shared machine (load 5-12 from other work), the router's
+ * wakeups for the storm's connections wait behind that work and preempt the calm server: the calm
+ * connect time grew +7 .. +23 % there (three runs at 505-613 connections a second, straight to the
+ * calm server +2 .. +14 %), +4 % with this host; with a small weight (cpu.shares 256) the router
+ * starved: +59 % at 95 a second (tenant-policy-storm.test.ts (c), bench/results/2026-12-06-session8-pooler-storm.md).
+ */
+export const ROUTER_HOST = { cpus: Infinity, shares: 10_240 } as const;
+
+/** Opens ROUTER_HOST (empty: add the pgroute process, its HAProxy follows). */
+export function openRouterHost(): CpuHost {
+  return openCpuHost('storm-router', ROUTER_HOST.cpus, { shares: ROUTER_HOST.shares });
+}
 
 /** Opens the four STORM_HOSTS (empty: move the servers in, start the clients with command()). */
 export function openStormHosts(): Record<StormHost, CpuHost> {

@@ -18,11 +18,14 @@
 # Environment: BENCH_AB_RELOAD_TIMEOUT_MS (apply: how long both builds wait for HAProxy's new worker
 # after a reload; default the builds' own 15 s), BENCH_AB_NO_LIMITS=1 (agent: the tenant without
 # admission limits, so the ACK is the route alone), BENCH_AB_LIMITS=none (router modes: the tenant
-# with every limit 0), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B (router
-# modes: extra `up` flags, a sed of the rendered haproxy.cfg), BENCH_AB_PORT_BASE, BENCH_KEEP=1.
+# with every limit 0), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B, BENCH_AB_SPOE_SED_A/B (router
+# modes: extra `up` flags, a sed of the rendered haproxy.cfg, of spoe.conf), BENCH_AB_PORT_BASE, BENCH_KEEP=1,
+# BENCH_AB_HAPROXY (router modes: the HAProxy to run and count, a binary or a launcher of
+# scripts/haproxy-versions.sh; default /usr/sbin/haproxy, 2.6): both sides render for it and run it.
 #
 # Prints one line per measurement (tab-separated, grep-able) and a summary per ref; keeps everything
-# in the scratch directory when BENCH_KEEP=1. Ports: 22400-22499 (test port block 24).
+# in the scratch directory when BENCH_KEEP=1. Ports: BENCH_AB_PORT_BASE (22400: test port block 24)
+# up to base + 31.
 set -euo pipefail
 
 ROOT="${BENCH_AB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -47,16 +50,39 @@ mkdir -p "$BIN"
 BENCH_NAME=ab
 # shellcheck source=bench/scratch.sh
 . "$(dirname "${BASH_SOURCE[0]}")/scratch.sh"
+# shellcheck source=bench/haproxy-cmd.sh
+. "$ROOT/bench/haproxy-cmd.sh"
+HAPROXY="${BENCH_AB_HAPROXY:-/usr/sbin/haproxy}"
+haproxy_cmd "$HAPROXY"
+# `pgroute up` (the rendering) checks and renders for this HAProxy's version, and runs it
+export PGROUTE_HAPROXY="$HAPROXY"
 
 # stop <pid>: SIGTERM to the process only (pgroute stops its HAProxy itself), wait for it and for
 # its descendants (valgrind and strace write their counts when the process they watch exits)
 stop() {
-  local p pids
+  local pids
   pids="$(tree_pids "$1")"
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
-  for p in $pids; do
-    for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  until_gone $pids
+  # A process that a SIGTERM found before it handled SIGTERM (`pgroute up` until its start-up
+  # resolves) dies at once and leaves its HAProxy listening on the bench's port, where the next run
+  # would be measured against it: stop what is left of its process group (start() made one).
+  if kill -0 -- "-$1" 2>/dev/null; then
+    echo "ab: processes of $1 outlived it; stopping its process group" >&2
+    kill -TERM -- "-$1" 2>/dev/null || true
+    until_gone $pids
+  fi
+}
+
+# until_gone <pid...>: wait (at most 30 s) until none of them runs
+until_gone() {
+  local p alive
+  for _ in $(seq 1 300); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 1 ] || return 0
+    sleep 0.1
   done
 }
 
@@ -135,6 +161,9 @@ rendered() {
     local edit
     if [ "$side" = A ]; then edit="${BENCH_AB_SED_A:-}"; else edit="${BENCH_AB_SED_B:-}"; fi
     [ -z "$edit" ] || sed -i -e "$edit" "$dir/haproxy.cfg"
+    # BENCH_AB_SPOE_SED_A / _B: the same for the side's spoe.conf
+    if [ "$side" = A ]; then edit="${BENCH_AB_SPOE_SED_A:-}"; else edit="${BENCH_AB_SPOE_SED_B:-}"; fi
+    [ -z "$edit" ] || sed -i -e "$edit" "$dir/spoe.conf"
   fi
   echo "$dir"
 }
@@ -184,15 +213,15 @@ router_once() {
   dir="$(rendered "$side")"
   for try in 1 2 3; do
     out="$(mktemp -d "$RUN/r.XXXXXX")"
-    hap=(taskset -c 0 /usr/sbin/haproxy -db -f "$dir/haproxy.cfg")
+    hap=(taskset -c 0 "${HAPROXY_CMD[@]}" -db -f "$dir/haproxy.cfg")
     # shellcheck disable=SC2207
     agent=($(agent_args "$tree" "$dir"))
     case "$tool" in
-      haproxy) hap=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" /usr/sbin/haproxy -db -f "$dir/haproxy.cfg") ;;
-      strace) hap=(taskset -c 0 strace -f -c -o "$out/count.strace" /usr/sbin/haproxy -db -f "$dir/haproxy.cfg") ;;
+      haproxy) hap=(taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" "${HAPROXY_CMD[@]}" -db -f "$dir/haproxy.cfg") ;;
+      strace) hap=(taskset -c 0 strace -f -c -o "$out/count.strace" "${HAPROXY_CMD[@]}" -db -f "$dir/haproxy.cfg") ;;
       node)
         agent=(valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" "${agent[@]}")
-        hap=(taskset -c 0 /usr/sbin/haproxy -db -f "$(relaxed "$dir")")
+        hap=(taskset -c 0 "${HAPROXY_CMD[@]}" -db -f "$(relaxed "$dir")")
         ;;
     esac
     start "$(basename "$out")-agent" "${agent[@]}"
@@ -203,6 +232,8 @@ router_once() {
       [ "$SECONDS" -lt "$deadline" ] && kill -0 "$apid" 2>/dev/null || { echo "ab: the agent did not start (see $RUN/*-agent.log)" >&2; exit 1; }
       sleep 0.1
     done
+    # Nothing may answer on the port before this HAProxy does (it would be measured instead)
+    if (exec 3<>"/dev/tcp/127.0.0.1/$P_PG") 2>/dev/null; then echo "ab: something already listens on :$P_PG (ss -ltnp)" >&2; exit 1; fi
     start "$(basename "$out")-haproxy" "${hap[@]}"
     hpid=$STARTED
     until_routes "$P_PG" bench 600 "$apid" "$hpid"
@@ -439,7 +470,7 @@ mode_apply() {
   for k in "${names[@]}"; do summary "apply $NTEN tenants $k" "$RUN/apply-$k.values"; done
 }
 
-echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}${BENCH_AB_SED_A:+ sed $BENCH_AB_SED_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}${BENCH_AB_SED_B:+ sed $BENCH_AB_SED_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(haproxy -v | head -1), node $(node -v)"
+echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}${BENCH_AB_SED_A:+ sed $BENCH_AB_SED_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}${BENCH_AB_SED_B:+ sed $BENCH_AB_SED_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("${HAPROXY_CMD[@]}" -v | head -1), node $(node -v)"
 case "$MODE" in
   render) mode_render ;;
   icount)

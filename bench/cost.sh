@@ -9,7 +9,11 @@
 # Paths (pgroute, both commits): memo off and memo hits (every connection the same StartupMessage),
 # each with the default limits (cap 1024; the rate set out of reach, as ab.sh does) and with every
 # limit 0 ("policies off": HAProxy still counts the connections for status and metrics); memo misses
-# (every StartupMessage differs). COST_PATHS picks some (names below). Ports: ab.sh's 22400-22599.
+# (every StartupMessage differs). COST_PATHS picks some (names below).
+# COST_HAPROXY: the HAProxy counted (a binary, or a launcher of scripts/haproxy-versions.sh for 3.0
+# or 3.2; default /usr/sbin/haproxy, 2.6), for the baselines and both commits alike.
+# Ports: BENCH_AB_PORT_BASE (default 22400) up to base + 52: ab.sh's base to base + 31, the
+# baselines base + 50 to base + 52 (22450-22452; 22550-22552 with base 22500).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,6 +28,11 @@ RUN="$(mktemp -d /tmp/pgroute-cost.XXXXXX)"
 BENCH_NAME=cost
 # shellcheck source=bench/scratch.sh
 . "$ROOT/bench/scratch.sh"
+# shellcheck source=bench/haproxy-cmd.sh
+. "$ROOT/bench/haproxy-cmd.sh"
+export BENCH_AB_HAPROXY="${COST_HAPROXY:-/usr/sbin/haproxy}"
+haproxy_cmd "$BENCH_AB_HAPROXY"
+PORT_BASE="${BENCH_AB_PORT_BASE:-22400}"
 : >"$RUN/results"
 
 # pgroute <name> <env...>: ab.sh's median per connection of both commits (A = before, B = after)
@@ -42,7 +51,7 @@ pgroute_path() {
 # thread, as ab.sh runs pgroute), per connection = (count at N_BIG - count at N_SMALL) / difference
 baseline_path() {
   local name="$1" port n out pid counts=()
-  local p_static=22450 p_lua=22451 p_fake=22452
+  local p_static=$((PORT_BASE + 50)) p_lua=$((PORT_BASE + 51)) p_fake=$((PORT_BASE + 52))
   [ "$name" = static ] && port=$p_static || port=$p_lua
   [ -x "$RUN/connload" ] || { gcc -O2 -Wall -Wextra -o "$RUN/connload" bench/c/connload.c; gcc -O2 -Wall -Wextra -o "$RUN/fakepg" bench/c/fakepg.c; }
   start "fakepg-$name" "$RUN/fakepg" "$p_fake"
@@ -51,7 +60,7 @@ baseline_path() {
     out="$(mktemp -d "$RUN/b.XXXXXX")"
     start "$(basename "$out")" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$p_static" BENCH_LUA_PORT="$p_lua" \
       BENCH_TENANT_PORT="$p_fake" BENCH_PIDFILE="$out/pid" taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/count.%p" \
-      /usr/sbin/haproxy -db -f bench/baselines/haproxy-baseline.cfg
+      "${HAPROXY_CMD[@]}" -db -f bench/baselines/haproxy-baseline.cfg
     pid=$STARTED
     local deadline=$((SECONDS + 300))
     until "$RUN/connload" "$port" 1 2 0 app bench 1 2>/dev/null | grep -q '"ok":1,'; do
@@ -70,7 +79,7 @@ baseline_path() {
   echo "$name $v $v" >>"$RUN/results"
 }
 
-log "before = $BEFORE ($(git rev-parse --short "$BEFORE")), after = $AFTER ($(git rev-parse --short "$AFTER")); $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $(haproxy -v | head -1)"
+log "before = $BEFORE ($(git rev-parse --short "$BEFORE")), after = $AFTER ($(git rev-parse --short "$AFTER")); $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $("${HAPROXY_CMD[@]}" -v | head -1)"
 for p in $PATHS; do
   case "$p" in
     static|lua) baseline_path "$p" ;;
@@ -83,7 +92,7 @@ for p in $PATHS; do
   esac
 done
 
-# Ratios first, then the counts (HAProxy instructions per router-only connection, HAProxy 2.6).
+# Ratios first, then the counts (HAProxy instructions per router-only connection).
 /usr/bin/python3 - "$RUN/results" <<'EOF'
 import sys
 rows = {}

@@ -71,7 +71,7 @@ describe('cancel tables', () => {
       'tcp-request content track-sc2 src table pgroute-cancels-r2 if pgr_cancel_id !pgr_refused !pgr_cancel_known || pgr_cancel_id !pgr_refused !pgr_cancel_stamped',
     ]);
     // The stamp (gpt8, after the 4 ids) is the current hour, written only when it is not.
-    expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id !pgr_refused');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id');
     expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if pgr_cancel_id !pgr_refused');
     expect(rules).toContain('tcp-request content sc-set-gpt(8,2) var(txn.pgr.ch) if pgr_cancel_id !pgr_refused !pgr_cancel_stamped');
     // Every other write is of a new id.
@@ -82,7 +82,7 @@ describe('cancel tables', () => {
     const { cfg } = rendered();
     const rules = cfg.split('\n').map((l) => l.trim());
     // The newest slot is the one written last: (written count - 1) mod 4, read by a lookup.
-    expect(rules).toContain('tcp-request content set-var(txn.pgr.cs) src_get_gpc(0,pgroute-cancels-r2),add(3),mod(4) if pgr_cancel_id !pgr_refused');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.cs) src_get_gpc(0,pgroute-cancels-r2),add(3),mod(4) if pgr_cancel_id');
     const accept = rules.filter((l) => l.startsWith('tcp-request content accept if pgr_cancel_s'));
     expect(accept).toEqual([
       'tcp-request content accept if ' + [0, 1, 2, 3].map((s) => `pgr_cancel_s${s} pgr_cancel_a${s} pgr_cancel_b${s} pgr_cancel_fresh !pgr_refused`).join(' || '),

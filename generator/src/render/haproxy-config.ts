@@ -81,7 +81,7 @@ export function renderConfig(
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
-    policy: POLICY_TABLES,
+    policy: { ...POLICY_TABLES, refusalsMap: paths.limitsMap },
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket, settings.peersTls),
     pause: pauseContext(settings, paths),

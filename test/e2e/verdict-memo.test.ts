@@ -185,6 +185,12 @@ describe('the verdict memo', () => {
     // A raw startup remembered too, to read a hit's refusal byte for byte below.
     const raw = startupPacket({ user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped', application_name: 'memo-bytes' });
     expect(await rawOutcome(raw)).toBe('routed');
+    // That connection (closed by the client) no longer counts against the cap of 1.
+    await waitFor(async () => /^pgroute_tenant_connections_open\{tenant="capped"\} 0$/m.test(await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text()), {
+      what: "capped's connections closed",
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
     const before = await metrics();
     const session = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped' });
     await session.connect();

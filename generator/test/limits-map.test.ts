@@ -43,7 +43,7 @@ describe('limitsEntries', () => {
   it('spells each key as the HAProxy rules build it (the tenant, the letter, the limit\'s variable)', () => {
     const partial = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../haproxy/partials/limit-refusals.hbs'), 'utf8');
     for (const [letter, variable] of [[LIMIT_KEY_KIND.connections, 'mc'], [LIMIT_KEY_KIND.rate, 'mr'], [LIMIT_KEY_KIND.clientRate, 'mcr']]) {
-      expect(partial).toContain(`var(txn.pgr.t),concat(/${letter}/,txn.pgr.${variable}),map_str({{policy.refusalsMap}}),b64dec`);
+      expect(partial).toContain(`var(txn.pgr.t),concat(/${letter}/,txn.pgr.${variable}),map_str({{policy.refusalsMap}},{{policy.refusalDefault}}),b64dec`);
     }
   });
 });

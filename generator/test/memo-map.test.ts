@@ -23,11 +23,9 @@ describe('memoEntries', () => {
     expect(key).toBe(`${a}:${b}`);
     const fields = (entries.get(key) ?? '').split('|');
     expect(fields).toHaveLength(MEMO_FIELDS.length);
-    // Decoded back, these are the SET-VARs the agent sends for this route, no more, no less (mcr "0"
-    // reads as unset in HAProxy's rules).
+    // Decoded back, these are the SET-VARs the agent sends for this route, no more, no less.
     const sent = verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false, limits: LIMITS });
     const decoded = new Map<string, unknown>(MEMO_FIELDS.map((f, i) => [f, fields[i]]));
-    decoded.set('mcr', '0');
     // The cancel id is the key itself: a hit sets ca, cb from its memo entry (memo-lookup.hbs).
     decoded.set('ca', String(a));
     decoded.set('cb', String(b));

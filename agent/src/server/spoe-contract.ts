@@ -76,7 +76,7 @@ export const VERDICT_VAR = {
   maxConnections: 'mc',
   /** The tenant's most new connections per second ("0": none). */
   maxRate: 'mr',
-  /** The tenant's most new connections per second from one client address ("0": none). */
+  /** The tenant's most new connections per second from one client address (sent only when set: unset is none). */
   maxClientRate: 'mcr',
   /** "1": the tenant is paused, the connection goes to the hold frontend (never set with `be`). */
   hold: 'hold',

@@ -63,16 +63,20 @@ function cancelIdActions(tenant: string, target: string): TxnSetVar[] {
 }
 
 /**
- * The limits (haproxy/partials/policy.hbs counts with them). Their ErrorResponses are not sent: each
+ * The limits (haproxy/partials/policy.hbs counts with them; the per-address rate only when set). Their ErrorResponses are not sent: each
  * was ~150 bytes HAProxy decoded and stored per connection to read only for a refusal; the
  * generator's limits map holds them (bench/results/2026-12-06-session8-limits.md).
  */
 function limitActions(limits: TenantLimits): TxnSetVar[] {
-  return [
+  const out: TxnSetVar[] = [
     { name: VERDICT_VAR.maxConnections, value: String(limits.maxClientConnections ?? 0) },
     { name: VERDICT_VAR.maxRate, value: String(limits.maxConnectionRate ?? 0) },
-    { name: VERDICT_VAR.maxClientRate, value: String(limits.maxClientConnectionRate ?? 0) },
   ];
+  // The per-address rate only when set (it has no default): unset reads as none in HAProxy's rules,
+  // and every tenant without one is spared a variable per connection.
+  const perAddress = limits.maxClientConnectionRate ?? 0;
+  if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) });
+  return out;
 }
 
 interface CachedRoute {

@@ -60,8 +60,6 @@ function memoTargetValue(t: TenantRoute, target: string, backend: string): strin
     const name = a.name.toString();
     if (seen.has(name)) return undefined;
     seen.add(name);
-    // The per-address rate: "0" (none) reads as unset in HAProxy's rules (any other value: not memoized).
-    if (name === VERDICT_VAR.maxClientRate && a.value === '0') continue;
     // The cancel id is the map's key: a hit reads it from its memo entry (memo-lookup.hbs).
     if (name === VERDICT_VAR.cancelA || name === VERDICT_VAR.cancelB) continue;
     if (!(MEMO_FIELDS as readonly string[]).includes(name) || Buffer.isBuffer(a.value)) return undefined;

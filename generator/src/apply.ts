@@ -60,7 +60,7 @@ export class Applier {
     const maps = mapsPublisher(this.#paths.adminSocket, publishedMaps(opts.settings, this.#paths));
     this.#maps = maps;
     this.#effects = {
-      publish: (routes) => maps.publish(routes, this.#live, () => opts.store.replace(toRouteTable(routes))),
+      publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase === 'interim' }, () => opts.store.replace(toRouteTable(routes))),
       runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
       save: () => this.#readFiles(),
       restore: (files) => this.#restore(files),

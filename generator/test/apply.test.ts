@@ -182,6 +182,14 @@ describe('Applier', { timeout: 30_000 }, () => {
     ]);
     // At the instant HAProxy got the commands, the agent had forgotten `old` and not learned `new`.
     expect(routes(f.admin.tablesSeen[0] as RouteTable)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    // The limits map: the interim table (old gone) keeps old's refusals, so nothing is sent before the
+    // commands; new's are added before the agent learns it, old's deleted after.
+    const limits = f.mapLines(f.paths.limitsMap);
+    expect(limits.map((l) => l.line.replace(/ [A-Za-z0-9+/=]{40,}/g, ' <b64>'))).toEqual([
+      `add map ${f.paths.limitsMap} new/c/1024 <b64>; add map ${f.paths.limitsMap} new/r/1000 <b64>; quit`,
+      `del map ${f.paths.limitsMap} old/c/1024; del map ${f.paths.limitsMap} old/r/1000; quit`,
+    ]);
+    expect(limits.map((l) => Object.keys(routes(l.table)).sort())).toEqual([['acme'], ['acme', 'new']]);
     // After: `new` is routable in the spare it took.
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.spare.0' } });
     expect(f.master.lines).toEqual([]);

@@ -21,8 +21,14 @@ export interface PublishedMap {
 }
 
 export interface MapsPublisher {
-  /** Sends the first phase, lets `agent` give the agent the table, then sends the second. */
-  publish(routes: RouteTableDocument, live: boolean, agent: () => void): Promise<void>;
+  /**
+   * Sends the first phase, lets `agent` give the agent the table, then sends the second. `live`:
+   * HAProxy runs on the map files (else it loads them at start). `interim`: a table that holds
+   * only until HAProxy's change is made (a tenant moving may be absent from it): 'add-first' maps
+   * keep their keys through it, so the final table's publish need not add them back before the agent
+   * learns it (a round trip longer without the tenant).
+   */
+  publish(routes: RouteTableDocument, at: { readonly live: boolean; readonly interim?: boolean }, agent: () => void): Promise<void>;
   /** Entries of 'withdraw-first' maps withdrawn since the start (pgroute_memo_invalidations_total). */
   readonly invalidations: number;
 }
@@ -35,8 +41,12 @@ export function mapsPublisher(adminSocket: string, maps: readonly PublishedMap[]
     get invalidations() {
       return invalidations;
     },
-    async publish(routes, live, agent) {
-      const after = maps.map((m) => m.entries(routes));
+    async publish(routes, { live, interim = false }, agent) {
+      const after = maps.map((m, i) => {
+        const entries = m.entries(routes);
+        const kept = held?.[i];
+        return interim && m.order === 'add-first' && kept !== undefined ? new Map([...kept, ...entries]) : entries;
+      });
       if (!live) {
         // HAProxy starts (or restarts) from the map files written with this generation.
         agent();

@@ -480,8 +480,10 @@ async function purePart(n: number, dir: string): Promise<ScaleRow['pure']> {
   const plus = pg.parseTenantsFile(`${text}  - id: extra\n    host: 127.0.0.1\n    port: ${PORT.fake}\n`, 'tenants.yaml', listener);
   const planned = timed(() => pg.planChange(layout, pg.desiredOccupants(plus.snapshot.tenants), { now: Date.now(), spares: settings.spares, restMs: settings.restMs, forcedReload: [] }), reps);
 
-  // haproxy -c on the rendered files (the spoe.conf and the Lua file it names must exist).
+  // haproxy -c on the rendered files (the spoe.conf, the maps and the Lua file it names must exist).
   mkdirSync(dirname(paths.haproxyConfig), { recursive: true });
+  // A build before the limits map (session 8) has no writeMaps and names no map.
+  await (pg as Partial<PgrouteModules>).writeMaps?.(settings, paths, routes.value);
   writeFileSync(paths.haproxyConfig, render.value.haproxyConfig);
   writeFileSync(paths.spoeConfig, render.value.spoeConfig);
   const checks: number[] = [];

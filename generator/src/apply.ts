@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
 import { execute, TransitionError, type Effects } from './execute.js';
 import { writeIfChanged } from './files.js';
-import { readLayout, writeGeneration, type Generation } from './generate.js';
+import { publishedMaps, readLayout, writeGeneration, type Generation } from './generate.js';
 import { reloadMaster, showProc } from './haproxy/reload.js';
 import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
@@ -17,7 +17,7 @@ import type { Deployment, TenantSnapshot } from './model.js';
 import { isApplied, reconcile, type Applied } from './reconcile.js';
 import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
-import { memoPublisher, type MemoPublisher } from './memo/memo-runtime.js';
+import { mapsPublisher, type MapsPublisher } from './haproxy/maps-publisher.js';
 
 export interface ApplierOptions {
   readonly settings: Settings;
@@ -50,17 +50,17 @@ export class Applier {
   #live = false;
   /** The `haproxy -c` warnings last logged: logged again only when they change. */
   #warnings = '';
-  /** The verdict memo's map, kept in step with every table the agent is given (docs/memo.md). */
-  readonly #memo: MemoPublisher | undefined;
+  /** HAProxy's maps (the limits' refusals; the verdict memo's with --memo on), kept in step with every table the agent is given. */
+  readonly #maps: MapsPublisher;
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
     this.#templates = opts.templates ?? loadTemplates();
-    this.#memo = opts.settings.memo.enabled ? memoPublisher(this.#paths.adminSocket, this.#paths.memoMap) : undefined;
-    const memo = this.#memo;
+    const maps = mapsPublisher(this.#paths.adminSocket, publishedMaps(opts.settings, this.#paths));
+    this.#maps = maps;
     this.#effects = {
-      publish: (routes) => (memo === undefined ? opts.store.replace(toRouteTable(routes)) : memo.publish(routes, this.#live, () => opts.store.replace(toRouteTable(routes)))),
+      publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase === 'interim' }, () => opts.store.replace(toRouteTable(routes))),
       runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
       save: () => this.#readFiles(),
       restore: (files) => this.#restore(files),
@@ -83,7 +83,7 @@ export class Applier {
 
   /** Verdicts withdrawn from the memo since the start (0 with the memo off). */
   get memoInvalidations(): number {
-    return this.#memo?.invalidations ?? 0;
+    return this.#maps.invalidations;
   }
 
   /** The listeners and policy last applied. */
@@ -107,7 +107,7 @@ export class Applier {
     try {
       const { settings } = this.#opts;
       const previousLayout = this.#applied === undefined ? await readLayout(this.#paths.layout) : EMPTY_LAYOUT;
-      const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout, memo: this.#memo !== undefined });
+      const transition = reconcile(this.#applied, desired, { now: Date.now(), spares: settings.spares, restMs: settings.restMs, live: this.#live, startsHaproxy: this.#opts.startsHaproxy === true, previousLayout, memo: settings.memo.enabled });
       kind = transition.kind;
       const done = await execute(transition, this.#effects, this.#opts.log);
       this.#applied = done.applied;
@@ -157,7 +157,7 @@ export class Applier {
   async #readFiles(): Promise<Map<string, string | undefined>> {
     const p = this.#paths;
     const files = new Map<string, string | undefined>();
-    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...(this.#memo === undefined ? [] : [p.memoMap])]) {
+    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...publishedMaps(this.#opts.settings, p).map((m) => m.file)]) {
       files.set(path, await readFile(path, 'utf8').catch(() => undefined));
     }
     return files;

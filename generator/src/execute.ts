@@ -10,8 +10,8 @@ import type { RuntimeOp } from './plan.js';
 import type { Applied, GenerationPlan, Step, Transition } from './reconcile.js';
 
 export interface Effects<Saved = unknown> {
-  /** Gives the agent this table (async when HAProxy's verdict memo map is updated around it). */
-  publish(routes: RouteTableDocument): void | Promise<void>;
+  /** Gives the agent this table (HAProxy's maps are updated around it); `phase`: an interim table before HAProxy's change, or the final one. */
+  publish(routes: RouteTableDocument, phase: 'interim' | 'final'): void | Promise<void>;
   /** Sends the operations' commands; resolves with how many were sent. */
   runtime(ops: readonly RuntimeOp[]): Promise<number>;
   /** The files a reload replaces, as they are now. */
@@ -57,7 +57,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
     switch (step.kind) {
       case 'publish':
-        await effects.publish(step.routes);
+        await effects.publish(step.routes, step.phase);
         break;
       case 'runtime':
         try {

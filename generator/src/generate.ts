@@ -13,6 +13,8 @@ import type { Deployment, TenantSnapshot } from './model.js';
 import { renderConfig, type RenderedConfig } from './render/haproxy-config.js';
 import { loadTemplates, type ConfigTemplates } from './render/templates.js';
 import { generationOf, type GenerationPlan } from './reconcile.js';
+import type { PublishedMap } from './haproxy/maps-publisher.js';
+import { limitsEntries, limitsMapFile } from './limits/limits-map.js';
 import { memoEntries, memoMapFile } from './memo/memo-map.js';
 import { statePaths, type Settings, type StatePaths } from './settings.js';
 
@@ -47,9 +49,7 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
   await ensureServerStateFile(paths.serverState);
-  // HAProxy loads the verdict memo's map at start: it must exist before the check and say what the
-  // agent's table of this generation says.
-  if (settings.memo.enabled) await writeIfChanged(paths.memoMap, memoMapFile(memoEntries(routes)));
+  await writeMaps(settings, paths, routes);
   const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
@@ -61,6 +61,23 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   await writeIfChanged(paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
   await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
   return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
+}
+
+/**
+ * The maps HAProxy loads from the state dir and pgroute keeps in step with the route table
+ * (haproxy/maps-publisher.ts): the limits' refusals (generator/src/limits/) always, the verdict
+ * memo's (generator/src/memo/) with --memo on.
+ */
+export function publishedMaps(settings: Settings, paths: StatePaths): (PublishedMap & { readonly render: (e: ReadonlyMap<string, string>) => string })[] {
+  return [
+    ...(settings.memo.enabled ? [{ file: paths.memoMap, order: 'withdraw-first' as const, entries: memoEntries, render: memoMapFile }] : []),
+    { file: paths.limitsMap, order: 'add-first' as const, entries: limitsEntries, render: limitsMapFile },
+  ];
+}
+
+/** HAProxy loads the maps at start: they must exist before the check and say what the agent's table of this generation says. */
+export async function writeMaps(settings: Settings, paths: StatePaths, routes: RouteTableDocument): Promise<void> {
+  for (const m of publishedMaps(settings, paths)) await writeIfChanged(m.file, m.render(m.entries(routes)));
 }
 
 /** What pgroute itself refuses in a generation before HAProxy sees it (`pgroute plan` reports it too). */

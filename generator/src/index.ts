@@ -36,7 +36,7 @@ export { DEFAULT_DRAIN, type DrainOptions } from './drain.js';
 export type { DurableAccess, ReplicaWatch, RunOptions, Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
-export { generate, readLayout, type Generation } from './generate.js';
+export { generate, readLayout, writeMaps, type Generation } from './generate.js';
 export { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 export { planChange } from './plan.js';
 export { routeTableDocument } from './render/route-table.js';

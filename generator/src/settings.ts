@@ -160,6 +160,8 @@ export interface StatePaths {
   readonly peersSocket: string;
   /** The verdict memo's map (generator/src/memo/): memoizable tenant targets and their variables. */
   readonly memoMap: string;
+  /** The limits map (generator/src/limits/): the ErrorResponse of every tenant's limits, read by HAProxy only when it refuses. */
+  readonly limitsMap: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -180,5 +182,6 @@ export function statePaths(stateDir: string): StatePaths {
     serverState: join(stateDir, 'haproxy-servers.state'),
     peersSocket: join(stateDir, 'haproxy-peers.sock'),
     memoMap: join(stateDir, 'memo.map'),
+    limitsMap: join(stateDir, 'limits.map'),
   };
 }

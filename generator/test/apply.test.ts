@@ -47,14 +47,19 @@ interface FakeSocket {
 interface FakeAdmin extends FakeSocket {
   /** The agent's table at the instant each command line arrived. */
   readonly tablesSeen: RouteTable[];
+  /** Map command lines (haproxy/maps-publisher.ts), apart from `lines`, with the agent's table then. */
+  readonly mapLines: { readonly line: string; readonly table: RouteTable }[];
   refuse: boolean;
 }
 
 async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
-  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], refuse: false, close: async (): Promise<void> => undefined };
+  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], mapLines: [] as FakeAdmin['mapLines'][number][], refuse: false, close: async (): Promise<void> => undefined };
   const server = await cliSocket(path, (line, sock) => {
-    fake.lines.push(line);
-    fake.tablesSeen.push(store.table);
+    if (/^(add|del|clear) map /.test(line)) fake.mapLines.push({ line, table: store.table });
+    else {
+      fake.lines.push(line);
+      fake.tablesSeen.push(store.table);
+    }
     let out = '';
     for (const cmd of line.split(';').map((c) => c.trim())) {
       if (cmd === 'quit') break;
@@ -127,6 +132,8 @@ interface Fixture {
   readonly applier: Applier;
   readonly admin: FakeAdmin;
   readonly master: FakeMaster;
+  /** The map command lines sent for `file`, with the agent's table at each. */
+  mapLines(file: string): FakeAdmin['mapLines'];
 }
 
 /** An Applier that already rendered `initial` and is attached to the fake sockets. */
@@ -142,7 +149,7 @@ async function fixture(initial: TenantSnapshot, spares = 1): Promise<Fixture> {
   const first = await applier.apply(DEPLOYMENT, initial);
   expect(first.kind).toBe('initial');
   applier.attach();
-  return { settings, paths, store, metrics, applier, admin, master };
+  return { settings, paths, store, metrics, applier, admin, master, mapLines: (file) => admin.mapLines.filter((l) => l.line.includes(` map ${file}`)) };
 }
 
 /** pgroute_applies_total{kind,result}: -1 when the series does not exist (they all do from the start). */
@@ -175,6 +182,14 @@ describe('Applier', { timeout: 30_000 }, () => {
     ]);
     // At the instant HAProxy got the commands, the agent had forgotten `old` and not learned `new`.
     expect(routes(f.admin.tablesSeen[0] as RouteTable)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    // The limits map: the interim table (old gone) keeps old's refusals, so nothing is sent before the
+    // commands; new's are added before the agent learns it, old's deleted after.
+    const limits = f.mapLines(f.paths.limitsMap);
+    expect(limits.map((l) => l.line.replace(/ [A-Za-z0-9+/=]{40,}/g, ' <b64>'))).toEqual([
+      `add map ${f.paths.limitsMap} new/c/1024 <b64>; add map ${f.paths.limitsMap} new/r/1000 <b64>; quit`,
+      `del map ${f.paths.limitsMap} old/c/1024; del map ${f.paths.limitsMap} old/r/1000; quit`,
+    ]);
+    expect(limits.map((l) => Object.keys(routes(l.table)).sort())).toEqual([['acme'], ['acme', 'new']]);
     // After: `new` is routable in the spare it took.
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.spare.0' } });
     expect(f.master.lines).toEqual([]);
@@ -317,5 +332,21 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(r.kind).toBe('reload');
     expect(r.detail).toMatch(/is at a host name/);
     expect(f.admin.lines.some((l) => l.includes('addr db.internal'))).toBe(false);
+  });
+
+  it("a limit change reaches HAProxy's limits map in the publish step: the new refusal before the agent learns the limit, the old one gone after; the file says the same", async () => {
+    const f = await fixture(snap({ ...ACME, limits: { maxClientConnections: 3 } }));
+    const file = f.paths.limitsMap;
+    expect(await readFile(file, 'utf8')).toMatch(/^acme\/c\/3 \S+$/m);
+    const r = await f.applier.apply(DEPLOYMENT, snap({ ...ACME, limits: { maxClientConnections: 4 } }));
+    expect(r.kind).toBe('agent');
+    const b64 = (l: { readonly line: string }): string => l.line.replace(/ [A-Za-z0-9+/=]{40,}/, ' <b64>');
+    const cap = (t: RouteTable): number | undefined => t.tenants.get('acme')?.limits?.maxClientConnections;
+    expect(f.mapLines(file).map(b64)).toEqual([`add map ${file} acme/c/4 <b64>; quit`, `del map ${file} acme/c/3; quit`]);
+    expect(f.mapLines(file).map((l) => cap(l.table))).toEqual([3, 4]);
+    expect(cap(f.store.table)).toBe(4);
+    const text = await readFile(file, 'utf8');
+    expect(text).toMatch(/^acme\/c\/4 \S+$/m);
+    expect(text).not.toMatch(/^acme\/c\/3 /m);
   });
 });

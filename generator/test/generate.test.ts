@@ -87,7 +87,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const declared = declaredBackends(cfg);
     for (const t of g.routes.tenants) for (const b of Object.values(t.backends)) expect(declared).toContain(b);
     // No candidate files are left behind.
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'limits.map', 'routes.json', 'spoe.conf']);
   });
 
   it('reports nothing changed when generating the same snapshot again, and leaves the files alone', async () => {
@@ -144,7 +144,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const g = await generate(changed.deployment, changed.snapshot, settings);
     expect(g.configChanged).toBe(true);
     expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('backend pg.delta.primary');
-    expect((await readdir(settings.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(settings.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'limits.map', 'routes.json', 'spoe.conf']);
   });
 
   it('check: false (a first start that HAProxy itself checks) writes the same files with no candidate and no `haproxy -c`', async () => {
@@ -155,7 +155,7 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const layout = a.layout;
     const b = await writeGeneration(generationOf(deployment, snapshot, layout), unchecked, TEMPLATES, { check: false });
     expect(b.rendered.haproxyConfig.split(unchecked.stateDir).join('<dir>')).toBe(a.rendered.haproxyConfig.split(checked.stateDir).join('<dir>'));
-    expect((await readdir(unchecked.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'routes.json', 'spoe.conf']);
+    expect((await readdir(unchecked.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'limits.map', 'routes.json', 'spoe.conf']);
     // Nothing ran HAProxy: a binary that cannot be run is not noticed here (the start would be).
     const saved = process.env.PGROUTE_HAPROXY;
     process.env.PGROUTE_HAPROXY = join(root, 'no-such-haproxy');

@@ -126,7 +126,7 @@ describe('renderConfig', () => {
     expect(cfg).toContain(`    stats socket ${paths.adminSocket} mode 600 level admin expose-fd listeners`);
   });
 
-  it('embeds the four refusals as hex ErrorResponses: FATAL 08P01, 08P01, 57P03, 57P03', () => {
+  it('embeds the four refusals as hex ErrorResponses: FATAL 08P01, 08P01, 57P03, 57P03, and the generic 53300 over a limit', () => {
     const { cfg } = render();
     // Each once (the hold frontend, partials/pause-frontend.hbs, repeats three of them).
     const hexes = [...new Set([...cfg.matchAll(/set-var\(txn\.pgr\.err\) bin\(([0-9a-f]+)\)/g)].map((m) => m[1] as string))];
@@ -143,6 +143,11 @@ describe('renderConfig', () => {
     expect(decoded[1]?.message).toContain(`within ${settings.timeouts.startup}`);
     expect(decoded[2]?.message).toContain('routing agent is not available');
     expect(decoded[3]?.message).toContain("the tenant's database server is not available right now");
+    // Over a limit whose own words are missing from the limits map: the map lookup's default (partials/limit-refusals.hbs).
+    const defaults = [...new Set([...cfg.matchAll(/map_str\([^,]+\/limits\.map,([A-Za-z0-9+/=]+)\),b64dec/g)].map((m) => m[1] as string))];
+    expect(defaults).toHaveLength(1);
+    const generic = decodeErrorResponse(Buffer.from(defaults[0] as string, 'base64'));
+    expect([generic?.severity, generic?.sqlstate, generic?.message]).toEqual(['FATAL', '53300', 'too many connections for this tenant (over one of its admission limits)']);
     // Only once the verdict named a backend, and only when that backend has no usable server.
     expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if !pgr_refused !\{ stopping \} \{ var\(txn\.pgr\.be\),nbsrv eq 0 \}/);
     // The bad-length acl and the refusal agree on the bound.

@@ -1,15 +1,18 @@
 // Per-tenant policy at the door, end to end (`pgroute up --tls auto`, real HAProxy, agent,
 // PostgreSQL 15, psql and node-postgres): allowed networks from several loopback source addresses
 // in clear text and TLS, the PROXY protocol listener, cancels from an address no longer allowed, the
-// connection cap refusing exactly the connections over it, and bad policy values refused with their
-// reason while the running definition is kept.
+// connection cap refusing exactly the connections over it (with the bytes of its ErrorResponse, and
+// a generic 53300 when that message is missing from the limits map), and bad policy values refused
+// with their reason while the running definition is kept.
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCancelRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
+import { encodeErrorResponse } from '../../agent/src/pg/error-response.js';
+import { haproxyCli, statePaths } from '../../generator/src/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
@@ -184,6 +187,25 @@ describe('connection cap', () => {
     try {
       const over = await Promise.all([outcome('acme', '127.0.0.1'), outcome('acme', '127.0.0.2', true)]);
       expect(over).toEqual(Array(2).fill('refused 53300: too many connections for tenant "acme" (at most 3 at once)'));
+      // Byte for byte what the agent composed when it sent the refusal with every verdict: now read
+      // from the limits map, only for this refusal.
+      const startup = encodeStartupMessage({ user: 'app', database: 'acme' });
+      const capRefusal = encodeErrorResponse({ severity: 'FATAL', sqlstate: '53300', message: 'too many connections for tenant "acme" (at most 3 at once)', hint: 'Close idle connections or use a connection pool; retry when some have closed.' });
+      expect((await exchange(ports.haproxy, [startup], { localAddress: '127.0.0.1', timeoutMs: 5_000 })).received).toEqual(capRefusal);
+      // Fail closed: the message missing from the map (a race, a bug) still refuses, with a generic 53300.
+      const admin = statePaths(join(tmp, 'state')).adminSocket;
+      const mapFile = statePaths(join(tmp, 'state')).limitsMap;
+      const line = readFileSync(mapFile, 'utf8').split('\n').find((l) => l.startsWith('acme/c/3 '));
+      expect(line).toBeDefined();
+      await haproxyCli(admin, `del map ${mapFile} acme/c/3`);
+      try {
+        const generic = await exchange(ports.haproxy, [startup], { localAddress: '127.0.0.1', timeoutMs: 5_000 });
+        expect(messageTypes(generic.received)).toEqual(['E']);
+        expect(errorResponseOf(generic.received)).toMatchObject({ sqlstate: '53300', message: 'too many connections for this tenant (over one of its admission limits)' });
+      } finally {
+        await haproxyCli(admin, `add map ${mapFile} ${line}`);
+      }
+      expect((await exchange(ports.haproxy, [startup], { localAddress: '127.0.0.1', timeoutMs: 5_000 })).received).toEqual(capRefusal);
       // At the cap, a cancel still reaches its query.
       const { pid, key } = cancelKey(held[2]!.client);
       const running = held[2]!.client.query('SELECT pg_sleep(10)').then(() => 'finished', (e: Error) => e.message);

@@ -15,6 +15,7 @@ import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { runCliOnce, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { sleep, stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { errorResponseOf, exchange } from '../support/wire.js';
+import { encodeErrorResponse } from '../../agent/src/pg/error-response.js';
 
 const ports = portBlock(35);
 const SERVERS = ['one', 'two', 'three'];
@@ -181,6 +182,15 @@ describe('the verdict memo', () => {
 
   it("counts hits against the tenant's limits and refuses over one with the agent's words", async () => {
     expect(await clusterOf('capped')).toBe('three'); // the agent's verdict, remembered
+    // A raw startup remembered too, to read a hit's refusal byte for byte below.
+    const raw = startupPacket({ user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped', application_name: 'memo-bytes' });
+    expect(await rawOutcome(raw)).toBe('routed');
+    // That connection (closed by the client) no longer counts against the cap of 1.
+    await waitFor(async () => /^pgroute_tenant_connections_open\{tenant="capped"\} 0$/m.test(await (await fetch(`http://127.0.0.1:${ports.agentHealth}/metrics`)).text()), {
+      what: "capped's connections closed",
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
     const before = await metrics();
     const session = new pg.Client({ host: '127.0.0.1', port: ports.haproxy, user: 'app', database: 'postgres', options: '-c pgroute.tenant=capped' });
     await session.connect();
@@ -195,6 +205,13 @@ describe('the verdict memo', () => {
       const after = await metricsOnce(before, 'pgroute_memo_hits_total', 2);
       // Both were hits: the session counted against the cap, the second refused by it.
       expect(metric(after, 'pgroute_memo_hits_total') - metric(before, 'pgroute_memo_hits_total')).toBe(2);
+      // A hit over the cap reads the refusal from the limits map, as the agent's verdicts do: the
+      // bytes the agent composed when it sent them with each verdict.
+      const refused = await exchange(ports.haproxy, [raw], { timeoutMs: 10_000 });
+      const hint = 'Close idle connections or use a connection pool; retry when some have closed.';
+      expect(refused.received).toEqual(encodeErrorResponse({ severity: 'FATAL', sqlstate: '53300', message: 'too many connections for tenant "capped" (at most 1 at once)', hint }));
+      const last = await metricsOnce(after, 'pgroute_memo_hits_total', 1);
+      expect(metric(last, 'pgroute_memo_hits_total') - metric(after, 'pgroute_memo_hits_total')).toBe(1);
     } finally {
       await session.end();
     }

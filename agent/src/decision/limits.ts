@@ -1,7 +1,9 @@
 // What a client reads when HAProxy refuses it over one of its tenant's admission limits. HAProxy
-// counts (stick tables) but cannot compose a PostgreSQL message, so the agent composes these with
-// every routed startup (cached per tenant) and HAProxy sends the one that applies.
+// counts (stick tables) but cannot compose a PostgreSQL message: the generator writes these, encoded,
+// into the limits map (generator/src/limits/limits-map.ts) that HAProxy reads only when it refuses
+// (haproxy/partials/limit-refusals.hbs). The agent sends the limits with the route, not these.
 
+import { encodeErrorResponse } from '../pg/error-response.js';
 import { quoteValue } from '../quote.js';
 import { SQLSTATE } from './decide.js';
 import type { TenantLimits } from './types.js';
@@ -44,4 +46,24 @@ export function limitRefusals(tenant: string, limits: TenantLimits): LimitRefusa
     };
   }
   return out;
+}
+
+/** Which limit a refusal is over: the tenant's cap, its rate, or one address's rate. */
+export type LimitKind = keyof LimitRefusals;
+
+/**
+ * The ErrorResponse (FATAL) of each limit the tenant has, with the limit's value, as HAProxy sends
+ * it: the message depends on the tenant id and the value only.
+ */
+export function limitErrorResponses(tenant: string, limits: TenantLimits): { readonly kind: LimitKind; readonly limit: number; readonly response: Buffer }[] {
+  const refusals = limitRefusals(tenant, limits);
+  const values: Record<LimitKind, number | undefined> = {
+    connections: limits.maxClientConnections,
+    rate: limits.maxConnectionRate,
+    clientRate: limits.maxClientConnectionRate,
+  };
+  return (Object.keys(values) as LimitKind[]).flatMap((kind) => {
+    const r = refusals[kind];
+    return r === undefined ? [] : [{ kind, limit: values[kind] as number, response: encodeErrorResponse({ severity: 'FATAL', ...r }) }];
+  });
 }

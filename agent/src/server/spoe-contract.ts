@@ -71,16 +71,13 @@ export const VERDICT_VAR = {
   /** A complete PostgreSQL ErrorResponse, written to the client by pgroute.lua. */
   error: 'err',
   // Set on routed startups only (never on a cancel), for haproxy/partials/policy.hbs:
+  // (Their ErrorResponses are not variables: HAProxy reads them from the limits map when it refuses.)
   /** The tenant's most client connections at once ("0": none); its presence makes HAProxy count the connection. */
   maxConnections: 'mc',
   /** The tenant's most new connections per second ("0": none). */
   maxRate: 'mr',
-  /** The tenant's most new connections per second from one client address ("0": none). */
+  /** The tenant's most new connections per second from one client address (sent only when set: unset is none). */
   maxClientRate: 'mcr',
-  /** The ErrorResponse over maxConnections (set only when that limit is set); likewise the next two. */
-  refuseConnections: 'rc',
-  refuseRate: 'rr',
-  refuseClientRate: 'rcr',
   /** "1": the tenant is paused, the connection goes to the hold frontend (never set with `be`). */
   hold: 'hold',
   // Set with a startup's route or hold (never on a cancel), for haproxy/partials/cancel-record.hbs:

@@ -1,8 +1,9 @@
 // Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (the names are the SPOE
-// contract's VERDICT_VAR: backend, tenant, target, and the ErrorResponse to send when refusing).
+// contract's VERDICT_VAR: backend, tenant, target, the tenant's limits, and the ErrorResponse to send
+// when the agent refuses). The ErrorResponses of the limits are not sent: HAProxy reads them from
+// the generator's limits map only when it refuses (haproxy/partials/limit-refusals.hbs).
 
 import { cancelId } from '../contract.js';
-import { limitRefusals, type LimitRefusal } from '../decision/limits.js';
 import type { RouteVerdict, TenantLimits, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
 import { encodeAckPayload, type TxnSetVar } from '../spop/agent-frames.js';
@@ -27,7 +28,7 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
     // A cancel is not recorded (nor counted): the route alone.
     if (verdict.cancel) return route;
     const recorded = [...route, ...cancelIdActions(verdict.tenant, verdict.target)];
-    return verdict.limits === undefined ? recorded : [...recorded, ...limitActions(verdict.tenant, verdict.limits)];
+    return verdict.limits === undefined ? recorded : [...recorded, ...limitActions(verdict.limits)];
   }
   if (verdict.kind === 'hold') {
     // No backend: a held connection is not routed here (the hold frontend asks again). Its cancel
@@ -61,20 +62,20 @@ function cancelIdActions(tenant: string, target: string): TxnSetVar[] {
   ];
 }
 
-/** The limits and the refusal of each limit that is set (haproxy/partials/policy.hbs reads them). */
-function limitActions(tenant: string, limits: TenantLimits): TxnSetVar[] {
-  const refusals = limitRefusals(tenant, limits);
+/**
+ * The limits (haproxy/partials/policy.hbs counts with them; the per-address rate only when set). Their ErrorResponses are not sent: each
+ * was ~150 bytes HAProxy decoded and stored per connection to read only for a refusal; the
+ * generator's limits map holds them (bench/results/2026-12-06-session8-limits.md).
+ */
+function limitActions(limits: TenantLimits): TxnSetVar[] {
   const out: TxnSetVar[] = [
     { name: VERDICT_VAR.maxConnections, value: String(limits.maxClientConnections ?? 0) },
     { name: VERDICT_VAR.maxRate, value: String(limits.maxConnectionRate ?? 0) },
-    { name: VERDICT_VAR.maxClientRate, value: String(limits.maxClientConnectionRate ?? 0) },
   ];
-  const add = (name: string, r: LimitRefusal | undefined): void => {
-    if (r !== undefined) out.push({ name, value: encodeErrorResponse({ severity: 'FATAL', ...r }) });
-  };
-  add(VERDICT_VAR.refuseConnections, refusals.connections);
-  add(VERDICT_VAR.refuseRate, refusals.rate);
-  add(VERDICT_VAR.refuseClientRate, refusals.clientRate);
+  // The per-address rate only when set (it has no default): unset reads as none in HAProxy's rules,
+  // and every tenant without one is spared a variable per connection.
+  const perAddress = limits.maxClientConnectionRate ?? 0;
+  if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) });
   return out;
 }
 

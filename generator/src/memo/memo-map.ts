@@ -6,7 +6,7 @@
 // change (removed, moved to another backend, disabled, new limits, an allow-list): HAProxy then asks
 // the agent again, so a stale memo entry can never route.
 //
-// Pure: a route table document in, map entries and CLI commands out.
+// Pure: a route table document in, map entries out (haproxy/map-sync.ts turns them into commands).
 
 import { cancelId, verdictActions, VERDICT_VAR, type RouteTableDocument, type TenantRoute } from '../../../agent/src/index.js';
 
@@ -16,15 +16,6 @@ import { cancelId, verdictActions, VERDICT_VAR, type RouteTableDocument, type Te
  * for a route without limits: HAProxy then sets no limit variable, as with the agent's answer.
  */
 export const MEMO_FIELDS = [VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.maxConnections, VERDICT_VAR.maxRate] as const;
-
-/**
- * The agent's ErrorResponses of the limits (BINARY variables), each under its own map key (the
- * target's key + suffix, base64), read only for a refusal (memo-limits.hbs).
- */
-export const MEMO_REFUSALS = [
-  { name: VERDICT_VAR.refuseConnections, suffix: '/c' },
-  { name: VERDICT_VAR.refuseRate, suffix: '/r' },
-] as const;
 
 /** The keys of a tenant route and of a policy whose meaning the memo knows; anything else: memo off. */
 const TENANT_KEYS = new Set(['id', 'enabled', 'backends', 'limits', 'allow']);
@@ -57,27 +48,18 @@ export function notMemoizable(t: TenantRoute): string | undefined {
 }
 
 /**
- * The map entries of one target: its value (the variables verdictActions() sets) and its
- * refusals, or undefined when some variable is not one the memo's rules set.
+ * The map value of one target (the variables verdictActions() sets), or undefined when some
+ * variable is not one the memo's rules set. The limits' ErrorResponses are not among them: HAProxy
+ * reads those from the limits map when it refuses (generator/src/limits/limits-map.ts).
  */
-function memoTargetEntries(t: TenantRoute, target: string, backend: string): readonly (readonly [string, string])[] | undefined {
+function memoTargetValue(t: TenantRoute, target: string, backend: string): string | undefined {
   const actions = verdictActions(t.limits === undefined ? { kind: 'route', tenant: t.id, target, backend, cancel: false } : { kind: 'route', tenant: t.id, target, backend, cancel: false, limits: t.limits });
   const values = new Map<string, string>();
-  const refusals: [string, string][] = [];
   const seen = new Set<string>();
-  const key = memoKey(t.id, target);
   for (const a of actions) {
     const name = a.name.toString();
     if (seen.has(name)) return undefined;
     seen.add(name);
-    const refusal = MEMO_REFUSALS.find((r) => r.name === name);
-    if (refusal !== undefined) {
-      if (!Buffer.isBuffer(a.value)) return undefined;
-      refusals.push([`${key}${refusal.suffix}`, a.value.toString('base64')]);
-      continue;
-    }
-    // The per-address rate: "0" (none) reads as unset in HAProxy's rules (any other value: not memoized).
-    if (name === VERDICT_VAR.maxClientRate && a.value === '0') continue;
     // The cancel id is the map's key: a hit reads it from its memo entry (memo-lookup.hbs).
     if (name === VERDICT_VAR.cancelA || name === VERDICT_VAR.cancelB) continue;
     if (!(MEMO_FIELDS as readonly string[]).includes(name) || Buffer.isBuffer(a.value)) return undefined;
@@ -88,19 +70,18 @@ function memoTargetEntries(t: TenantRoute, target: string, backend: string): rea
   if (!values.has(VERDICT_VAR.backend) || !values.has(VERDICT_VAR.tenant) || !values.has(VERDICT_VAR.target)) return undefined;
   const limits = values.has(VERDICT_VAR.maxConnections) || values.has(VERDICT_VAR.maxRate);
   if (limits && !(values.has(VERDICT_VAR.maxConnections) && values.has(VERDICT_VAR.maxRate))) return undefined;
-  const fields = (limits ? MEMO_FIELDS : MEMO_FIELDS.slice(0, 3)).map((f) => values.get(f) as string);
-  // The refusals first: HAProxy is given them before the value that makes a hit (memoCommands()).
-  return [...refusals, [key, fields.join('|')]];
+  return (limits ? MEMO_FIELDS : MEMO_FIELDS.slice(0, 3)).map((f) => values.get(f) as string).join('|');
 }
 
-/** Every memoizable target of the table: map key -> value (and its refusals' keys). Empty when the policy holds a field this module does not know. */
+/** Every memoizable target of the table: map key -> value. Empty when the policy holds a field this module does not know. */
 export function memoEntries(routes: RouteTableDocument): ReadonlyMap<string, string> {
   const out = new Map<string, string>();
   if (Object.keys(routes.policy).some((k) => !POLICY_KEYS.has(k))) return out;
   for (const t of routes.tenants) {
     if (notMemoizable(t) !== undefined) continue;
     for (const [target, backend] of Object.entries(t.backends)) {
-      for (const [k, v] of memoTargetEntries(t, target, backend) ?? []) out.set(k, v);
+      const value = memoTargetValue(t, target, backend);
+      if (value !== undefined) out.set(memoKey(t.id, target), value);
     }
   }
   return out;
@@ -108,53 +89,7 @@ export function memoEntries(routes: RouteTableDocument): ReadonlyMap<string, str
 
 /** The map file HAProxy loads at start (one "key value" line per entry). */
 export function memoMapFile(entries: ReadonlyMap<string, string>): string {
-  const lines = ['# Rendered by pgroute: the verdict memo map (docs/memo.md). Key: a tenant target\'s cancel id; value: its verdict variables (key/c, key/r: its limits\' refusals).'];
+  const lines = ['# Rendered by pgroute: the verdict memo map (docs/memo.md). Key: a tenant target\'s cancel id; value: its verdict variables.'];
   for (const [k, v] of entries) lines.push(`${k} ${v}`);
   return `${lines.join('\n')}\n`;
-}
-
-/**
- * From what HAProxy's map holds (`before`; undefined: unknown) to `after`, in two phases around the
- * agent learning the new table: `withdraw` before it (entries removed or changed leave the map, so
- * no hit routes by them from then on), `add` after it (new and changed entries come back).
- * `clear`: the map's content is unknown; empty it first.
- */
-export interface MemoSync {
-  readonly clear: boolean;
-  /** How many verdicts the map held are withdrawn for good or changed (pgroute_memo_invalidations_total). */
-  readonly invalidated: number;
-  readonly withdraw: readonly string[];
-  readonly add: readonly (readonly [string, string])[];
-}
-
-export function memoSync(before: ReadonlyMap<string, string> | undefined, after: ReadonlyMap<string, string>): MemoSync {
-  if (before === undefined) return { clear: true, invalidated: 0, withdraw: [], add: [...after] };
-  const withdraw: string[] = [];
-  const add: [string, string][] = [];
-  for (const [k, v] of before) if (after.get(k) !== v) withdraw.push(k);
-  const invalidated = withdraw.filter(isTargetKey).length;
-  for (const [k, v] of after) if (before.get(k) !== v) add.push([k, v]);
-  // A key added anew may still be in the map (a reload loaded it from the file): withdrawn first, so
-  // that `add map` never leaves two entries for one key.
-  for (const [k] of add) if (!before.has(k)) withdraw.push(k);
-  return { clear: false, invalidated, withdraw, add };
-}
-
-/** A target's own key (its value makes a hit), not one of its refusals' keys. */
-function isTargetKey(key: string): boolean {
-  return !key.includes('/');
-}
-
-/**
- * The CLI commands of the withdraw phase and of the add phase. A hit reads a target's value, then
- * (over a limit) its refusal: the value leaves the map before its refusals and comes back after
- * them, so no hit finds a value whose refusal is missing.
- */
-export function memoCommands(mapFile: string, sync: MemoSync): { readonly withdraw: readonly string[]; readonly add: readonly string[] } {
-  const targetsFirst = [...sync.withdraw.filter(isTargetKey), ...sync.withdraw.filter((k) => !isTargetKey(k))];
-  const refusalsFirst = [...sync.add.filter(([k]) => !isTargetKey(k)), ...sync.add.filter(([k]) => isTargetKey(k))];
-  return {
-    withdraw: [...(sync.clear ? [`clear map ${mapFile}`] : []), ...targetsFirst.map((k) => `del map ${mapFile} ${k}`)],
-    add: refusalsFirst.map(([k, v]) => `add map ${mapFile} ${k} ${v}`),
-  };
 }

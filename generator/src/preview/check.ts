@@ -6,7 +6,7 @@
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generationProblem } from '../generate.js';
+import { generationProblem, writeMaps } from '../generate.js';
 import { checkHaproxyConfig } from '../haproxy/check.js';
 import { ensureServerStateFile } from '../haproxy/server-state.js';
 import type { GenerationPlan } from '../reconcile.js';
@@ -44,6 +44,7 @@ export async function checkPlannedGeneration(generation: GenerationPlan, setting
     const paths = statePaths(dir);
     const rendered = renderConfig(generation.deployment, generation.layout, settings, paths, generation.routes.version, templates);
     await ensureServerStateFile(paths.serverState);
+    await writeMaps(settings, paths, generation.routes);
     await writeFile(paths.spoeConfig, rendered.spoeConfig);
     await writeFile(paths.haproxyConfig, rendered.haproxyConfig);
     const check = await checkHaproxyConfig(paths.haproxyConfig);

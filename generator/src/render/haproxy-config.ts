@@ -63,6 +63,7 @@ export function renderConfig(
       })),
     };
   });
+  const refusals = haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup);
   const context = {
     snapshotVersion,
     paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, cancelSocket: paths.cancelSocket, serverState: paths.serverState },
@@ -75,13 +76,14 @@ export function renderConfig(
     healthCheck: settings.healthCheck,
     listeners: deployment.listeners.map((l) => ({ bind: haproxyAddress(l.address, l.port), acceptProxy: l.acceptProxy === true })),
     negotiationAnswer: 'N',
-    refusals: haproxyRefusals(settings.limits.maxStartupPacket, settings.timeouts.startup),
+    refusals,
     agent: {
       ...settings.agent,
       servers: settings.agent.servers.map((s, i) => ({ name: `agent${i + 1}`, address: s.socket !== undefined ? `unix@${s.socket}` : haproxyAddress(s.host, s.port) })),
     },
     backends,
-    policy: POLICY_TABLES,
+    // The limits map, and the generic refusal a lookup in it defaults to (base64, as its values).
+    policy: { ...POLICY_TABLES, refusalsMap: paths.limitsMap, refusalDefault: Buffer.from(refusals.overLimit, 'hex').toString('base64') },
     stats: { ...settings.stats, allowList: settings.stats.allow.join(' ') },
     peers: peersContext(deployment.replicas ?? settings.replicas, paths.peersSocket, settings.peersTls),
     pause: pauseContext(settings, paths),

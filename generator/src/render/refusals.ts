@@ -9,6 +9,7 @@ export interface HaproxyRefusals {
   readonly incomplete: string;
   readonly noVerdict: string;
   readonly pipelined: string;
+  readonly overLimit: string;
   readonly unavailable: string;
 }
 
@@ -28,6 +29,14 @@ export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string
       'Retry in a moment; if it persists, ask the operator to check the pgroute agent.',
     ),
     pipelined: hex('08P01', 'received unencrypted data after SSL request', 'Send nothing after an SSLRequest until the server has answered it.'),
+    // Over an admission limit whose own message is missing from the limits map (partials/limit-refusals.hbs):
+    // never admitted over it, never closed without a word. Should not happen (the map is written
+    // with every table the agent is given); the wording says no more than HAProxy knows.
+    overLimit: hex(
+      '53300',
+      'too many connections for this tenant (over one of its admission limits)',
+      'Retry in a moment; keep connections open (a pool) instead of connecting for each query.',
+    ),
     // No tenant named: HAProxy composes nothing, and the client knows which one it asked for.
     unavailable: hex(
       '57P03',

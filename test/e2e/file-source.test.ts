@@ -102,6 +102,12 @@ describe('editing the tenants file while pgroute runs', () => {
     await waitFor(async () => up.output().includes('tenants file unusable'), { timeoutMs: 3_000, what: 'the parse error in the log' });
     expect(await clusterOf('stable')).toBe('one');
   });
+
+  it('an empty file (a program that truncates before it writes, caught in between) keeps the last good tenants', async () => {
+    writeFileSync(file, '');
+    await waitFor(async () => up.output().includes(`tenants file ${file} is empty (being written?); to remove every tenant, write \\"tenants: []\\"`), { timeoutMs: 3_000, what: 'the empty file in the log' });
+    expect(await clusterOf('stable')).toBe('one');
+  });
 });
 
 describe('under load', () => {

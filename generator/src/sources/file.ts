@@ -49,13 +49,20 @@ export function parseTenantsFile(text: string, origin: string, fallbackListener:
   return { deployment: { listeners, policy }, snapshot, where };
 }
 
-export async function readTenantsFile(path: string, fallbackListener: Listener): Promise<TenantsFile> {
+/**
+ * Reads and parses the tenants file. `changed`: a re-read after the file changed, where an empty file
+ * is refused: a program that truncates the file before writing it (most do, unlike an editor's
+ * rename) is caught in between now and then, and reading that as "no tenants" would remove every
+ * tenant until the next read. Removing every tenant takes an explicit `tenants: []`.
+ */
+export async function readTenantsFile(path: string, fallbackListener: Listener, changed = false): Promise<TenantsFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read tenants file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  if (changed && text.trim() === '') throw new ConfigError(`tenants file ${path} is empty (being written?); to remove every tenant, write "tenants: []"`);
   // HAProxy refuses a whole configuration over one missing ca-file: such a tenant is refused instead.
   return parseTenantsFile(text, path, fallbackListener, existsSync);
 }
@@ -110,7 +117,7 @@ export class FileSource implements TenantSource {
     this.#watch = await watchFile(
       this.path,
       () => {
-        readTenantsFile(this.path, this.fallbackListener).then(
+        readTenantsFile(this.path, this.fallbackListener, true).then(
           (file) => {
             this.#last = keepPreviousDefinitions(this.#last, file);
             onView(viewOf(this.#last));

@@ -34,7 +34,7 @@ import { registerPlanCommand } from './plan.js';
 import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
 import { registerTenantCommands } from './tenant.js';
 import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
-import { runUntilSignal } from './signals.js';
+import { runUntilSignal, startOrExit } from './signals.js';
 import { addVersionFlag } from './version.js';
 
 const logging = (() => {
@@ -166,7 +166,7 @@ addDrainFlags(
 ).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & { tenants: string }) => {
   const drain = drainFromFlags(flags);
   const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
-  const running = await up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain });
+  const running = await startOrExit(log, () => up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain }));
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
@@ -184,7 +184,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   const replicas = await kubePeersFromFlags(flags, settings, log);
   const durableAccess = await durableAccessFromFlags(flags);
   const { runPgroute } = await loadRun();
-  const running = await runPgroute({
+  const running = await startOrExit(log, () => runPgroute({
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
@@ -195,7 +195,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
     ...(replicas === undefined ? {} : { replicas }),
     ...(durableAccess === undefined ? {} : { durableAccess }),
     log,
-  });
+  }));
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 

@@ -44,7 +44,7 @@ export { renderConfig } from './render/haproxy-config.js';
 export { loadTemplates, type ConfigTemplates } from './render/templates.js';
 
 // HAProxy: the master-worker process and its sockets.
-export { haproxyCli, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
+export { haproxyCli, killStartedMasters, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
 export { showPeersSection } from './haproxy/show-peers.js';

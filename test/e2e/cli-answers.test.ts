@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
-import { stopAll } from '../support/process.js';
+import { deploymentFlags, runCli, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
+import { stopAll, waitFor, waitForPort } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
 const ports = portBlock(65);
@@ -131,6 +131,18 @@ describe('the agent of a default `pgroute up`', () => {
   });
 });
 
+/** Whether something accepts a TCP connection on 127.0.0.1:port. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** One line on stderr, starting "pgroute: ", and nothing that looks like a stack or a JSON log. */
 function oneLine(r: CliRun): string {
   const lines = r.stderr.trimEnd().split('\n');
@@ -212,6 +224,22 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }
+  });
+
+  it('143: a SIGTERM during `up`\'s start-up, once HAProxy listens, stops that HAProxy too (nothing is left on the port)', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    // Another replica that never answers keeps the start-up waiting (up to 10 s) for the replicated
+    // tables after HAProxy listens: a window the signal lands in for sure.
+    const peers = `r1=127.0.0.1:${ports.spare[0]},r2=127.0.0.1:${ports.spare[1]}`;
+    const up = runCli('pgroute-up-early', ['up', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`, ['--name', 'r1', '--peer', peers])]);
+    await waitForPort(ports.haproxy, '127.0.0.1', 20_000, { process: up, what: 'HAProxy listening' });
+    expect(up.output()).not.toContain('pgroute is running');
+    up.child.kill('SIGTERM');
+    const exit = await up.exited;
+    expect(exit.code, up.output(20)).toBe(143);
+    expect(up.output()).toContain('signal during start-up: exiting now');
+    // HAProxy (master and worker) is gone with it: the public port refuses.
+    await waitFor(async () => ((await portAnswers(ports.haproxy)) ? undefined : true), { timeoutMs: 5_000, intervalMs: 50, what: 'the public port to be closed' });
   });
 
   it('3 with --strict when a tenant definition is refused; without it, a file whose every tenant is refused says so', async () => {

@@ -24,9 +24,23 @@ export interface StartOptions {
   readonly stdout?: 'inherit' | 'ignore';
 }
 
+/** The HAProxy masters this process started that still run (killStartedMasters). */
+const started = new Set<ChildProcess>();
+
+/**
+ * Hard-stops every HAProxy master this process started and that still runs; returns how many. For
+ * a pgroute that must exit before it could stop them itself (a signal during its start-up): an
+ * HAProxy left behind would keep the port and serve a configuration nobody updates.
+ */
+export function killStartedMasters(): number {
+  for (const c of started) c.kill('SIGTERM');
+  return started.size;
+}
+
 export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   const args = ['-W', '-db', '-S', `${opts.masterSocket},mode,600`, '-p', opts.pidFile, '-f', opts.configPath];
   const child: ChildProcess = spawn(haproxyBinary(), args, { stdio: ['ignore', opts.stdout ?? 'inherit', 'pipe'] });
+  started.add(child);
   child.stderr?.setEncoding('utf8');
   // An old worker prints one "Proxy <name> stopped" line per backend when a reload stops it: at
   // 10,000 tenants that is 10,000 lines. They are counted and logged as one line.
@@ -59,11 +73,13 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   });
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
+      started.delete(child);
       opts.log.info({ code, signal }, 'haproxy master exited');
       reason = `HAProxy (${haproxyBinary()}) exited with ${signal === null ? `code ${code}` : signal}${alerts.length === 0 ? ' (see its log lines above)' : `:\n${alerts.join('\n')}`}`;
       resolve(code);
     });
     child.on('error', (err) => {
+      started.delete(child);
       opts.log.error({ err: err.message }, `cannot start ${haproxyBinary()}`);
       reason = (err as NodeJS.ErrnoException).code === 'ENOENT'
         ? `cannot run ${haproxyBinary()}: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`

@@ -433,10 +433,16 @@ describe('KubernetesSource', () => {
 
   it('stop() during start leaves no watch behind and rejects start', async () => {
     const h = await harness(24117, { namespaces: ['a', 'b', 'c'] }, () => {}, false);
+    // The three lists are held in the API server (one more GET than the start sends): the start is
+    // in flight, however fast the machine, until this test lets the answers go.
+    h.fake.holdRequests('GET', 4);
     const started = h.source.start((v) => h.views.push(v));
-    await sleep(5);
+    const lists = (): number => h.fake.requests.filter((r) => r.startsWith('GET ')).length;
+    while (lists() < 3) await sleep(5);
     await h.source.stop();
     await expect(started).rejects.toThrow(/stopped before/);
+    // Now the lists are answered (the fourth GET releases them): a stopped source opens no watch.
+    await fetch(`${h.fake.url}/api/v1/namespaces/a/services`);
     await sleep(300);
     expect(h.fake.openWatches).toBe(0);
     expect(h.views).toEqual([]);

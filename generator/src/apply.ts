@@ -52,12 +52,16 @@ export class Applier {
   #warnings = '';
   /** HAProxy's maps (the limits' refusals; the verdict memo's with --memo on), kept in step with every table the agent is given. */
   readonly #maps: MapsPublisher;
+  /** Their files, saved and restored with the generation's others. */
+  readonly #mapFiles: readonly string[];
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
     this.#templates = opts.templates ?? loadTemplates();
-    const maps = mapsPublisher(this.#paths.adminSocket, publishedMaps(opts.settings, this.#paths));
+    const published = publishedMaps(opts.settings, this.#paths);
+    this.#mapFiles = published.map((m) => m.file);
+    const maps = mapsPublisher(this.#paths.adminSocket, published);
     this.#maps = maps;
     this.#effects = {
       publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase === 'interim' }, () => opts.store.replace(toRouteTable(routes))),
@@ -157,7 +161,7 @@ export class Applier {
   async #readFiles(): Promise<Map<string, string | undefined>> {
     const p = this.#paths;
     const files = new Map<string, string | undefined>();
-    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...publishedMaps(this.#opts.settings, p).map((m) => m.file)]) {
+    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...this.#mapFiles]) {
       files.set(path, await readFile(path, 'utf8').catch(() => undefined));
     }
     return files;

@@ -140,18 +140,7 @@ export class HoldQueue {
    * held are answered, in arrival order. Returns how many were released.
    */
   release(): number {
-    let released = 0;
-    for (const set of [...this.#waiting.values()]) {
-      for (const entry of [...set]) {
-        const v = entry.redecide();
-        if (v.kind === 'hold') continue;
-        this.#remove(entry);
-        released++;
-        this.#events.ended?.('released', entry.tenant, this.#now() - entry.since);
-        entry.answer(v);
-      }
-    }
-    return released;
+    return this.#answerEach('released', (entry) => entry.redecide());
   }
 
   /**
@@ -161,13 +150,20 @@ export class HoldQueue {
    */
   shutdown(): number {
     this.#closing = true;
+    return this.#answerEach('shutdown', (entry) => pauseShutdownRefusal(entry.tenant));
+  }
+
+  /** Answers, in arrival order, every held connection whose verdict is no longer a 'hold'; returns how many. */
+  #answerEach(outcome: HoldOutcome, verdictOf: (entry: Entry) => Verdict): number {
     let answered = 0;
     for (const set of [...this.#waiting.values()]) {
       for (const entry of [...set]) {
+        const v = verdictOf(entry);
+        if (v.kind === 'hold') continue;
         this.#remove(entry);
         answered++;
-        this.#events.ended?.('shutdown', entry.tenant, this.#now() - entry.since);
-        entry.answer(pauseShutdownRefusal(entry.tenant));
+        this.#events.ended?.(outcome, entry.tenant, this.#now() - entry.since);
+        entry.answer(v);
       }
     }
     return answered;

@@ -6,7 +6,7 @@
 //
 // A key names its content: "<tenant>/<kind>/<value>" (the message says the tenant and the value, and
 // nothing else), so a key's value never changes. A limit change is a new key, added before the agent
-// learns the new table and the old one removed after it (maps-runtime.ts): every verdict, old or new,
+// learns the new table and the old one removed after it (haproxy/map-sync.ts): every verdict, old or new,
 // finds its own words. HAProxy's rules fall back to a generic 53300 when a key is missing anyway.
 //
 // Pure: a route table document in, map entries out.

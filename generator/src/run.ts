@@ -8,6 +8,7 @@ import { buildInfo, EMPTY_ROUTE_TABLE, loadAgentRuntime, RouteStore, type AgentM
 import { registerMemoMetrics } from './memo/memo-metrics.js';
 import { Applier } from './apply.js';
 import { startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
+import { startLearnedMark } from './haproxy/learned-mark.js';
 import { showProc } from './haproxy/reload.js';
 import { haproxyVersion } from './haproxy/version.js';
 import { waitForTcp } from './haproxy/wait-tcp.js';
@@ -154,6 +155,9 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   // The access switch of every replica, through HAProxy's replicated table; converged before
   // "running" (a restarted replica learns what changed while it was down).
   const access = startAccessSync({ stateDir: settings.stateDir, adminSocket: paths.adminSocket, hasRemotePeers: remotePeers(replicas).length > 0, log });
+  // Each new worker told when it has learned the replicated tables: its cancel records go to its own
+  // table from then on (before, to its handover table: docs/cancel.md "Across a reload").
+  const learned = startLearnedMark({ masterSocket: paths.masterSocket, log });
   // Messages on every peers session while the tables are idle: HAProxy closes a silent one as dead.
   const nudge = startPeerNudge({ adminSocket: paths.adminSocket, self: replicas.self, hasRemotePeers: () => remotePeers(applier.deployment?.replicas ?? settings.replicas).length > 0, log });
   await access.settled;
@@ -176,6 +180,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       external?.stop();
       await access.stop();
       await nudge.stop();
+      await learned.stop();
       await durable?.stop();
       await renewal?.stop();
       await opts.replicas?.stop();

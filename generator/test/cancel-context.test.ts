@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { cancelTableArgNames } from '../../agent/src/index.js';
 import { renderConfig } from '../src/render/haproxy-config.js';
-import { CANCEL_TABLE, cancelContext, cancelTableOf } from '../src/render/cancel-context.js';
+import { CANCEL_HANDOVER_TABLE, CANCEL_TABLE, cancelContext, cancelTableOf, LEARNED_TABLE } from '../src/render/cancel-context.js';
 import { parseReplicas, singleReplica } from '../src/replicas/peers.js';
 import { defaultSettings, statePaths } from '../src/settings.js';
 import { parseTenantsFile } from '../src/sources/file.js';
@@ -23,7 +23,9 @@ describe('cancel tables', () => {
     const c = cancelContext(singleReplica('solo'));
     expect(c.own).toBe(CANCEL_TABLE);
     expect(c.tables).toEqual([CANCEL_TABLE]);
-    expect(c.args).toHaveLength(1 + 8);
+    // The replicated table, then the local handover table.
+    expect(c.args).toHaveLength(2 * (1 + 8));
+    expect(c.args).toContain(`${cancelTableArgNames(1).written}=src_get_gpc(0,${CANCEL_HANDOVER_TABLE})`);
   });
 
   it('several replicas: a table per replica name, this one writing its own', () => {
@@ -33,7 +35,13 @@ describe('cancel tables', () => {
     const j1 = cancelTableArgNames(1);
     expect(c.args).toContain(`${j1.written}=src_get_gpc(0,pgroute-cancels-r2)`);
     expect(c.args).toContain(`${j1.words[7]}=src_get_gpt(7,pgroute-cancels-r2)`);
-    expect(c.args).toHaveLength(3 * 9);
+    expect(c.args).toHaveLength(4 * 9);
+    expect(c.args).toContain(`${cancelTableArgNames(3).words[7]}=src_get_gpt(7,${CANCEL_HANDOVER_TABLE})`);
+  });
+
+  it('no replica name takes the handover table\'s name', () => {
+    expect(CANCEL_HANDOVER_TABLE.startsWith(`${CANCEL_TABLE}-`)).toBe(false);
+    expect(CANCEL_HANDOVER_TABLE).not.toBe(CANCEL_TABLE);
   });
 
   it('refuses a name that is not a valid replica name (it becomes a proxy name)', () => {
@@ -47,12 +55,17 @@ describe('cancel tables', () => {
     const tables = declaredBackends(cfg).filter((b) => b.startsWith('pgroute-cancels'));
     expect(tables).toEqual(['pgroute-cancels-r1', 'pgroute-cancels-r2', 'pgroute-cancels-r3']);
     for (const t of tables) expect(cfg).toMatch(new RegExp(`backend ${t.replace(/[.-]/g, '\\$&')}\\n    stick-table type ipv6 size 100k expire 24h store gpt\\(9\\),gpc\\(1\\) peers pgroute\\n`));
+    // The handover table and the learned mark: local (no peers), so a new worker starts with them empty.
+    expect(cfg).toContain(`backend ${CANCEL_HANDOVER_TABLE}\n    stick-table type ipv6 size 100k expire 24h store gpt(9),gpc(1)\n`);
+    expect(cfg).toContain(`backend ${LEARNED_TABLE}\n    stick-table type integer size 1\n`);
     const tracked = cfg.split('\n').filter((l) => l.includes('track-sc'));
-    expect(tracked.filter((l) => l.includes('pgroute-cancels'))).toEqual([expect.stringContaining('track-sc2 src table pgroute-cancels-r2 if')]);
-    // Nothing else writes a cancel table: sticky counter 2 tracks only the own cancel table (the
-    // per-tenant policy's counters 0 and 1 track its own tables), and writes through it are the
-    // record's (its gpt slots and its write counter).
-    expect(tracked.filter((l) => l.includes('track-sc2'))).toEqual([expect.stringContaining('track-sc2 src table pgroute-cancels-r2 if')]);
+    const own = 'track-sc2 src table pgroute-cancels-r2 if !pgr_cancel_handover ';
+    const handover = `track-sc2 src table ${CANCEL_HANDOVER_TABLE} if pgr_cancel_handover `;
+    expect(tracked.filter((l) => l.includes('pgroute-cancel'))).toEqual([expect.stringContaining(own), expect.stringContaining(handover)]);
+    // Nothing else writes a cancel table: sticky counter 2 tracks only the own cancel table or the
+    // handover table (the per-tenant policy's counters 0 and 1 track its own tables), and writes
+    // through it are the record's (its gpt slots and its write counter).
+    expect(tracked.filter((l) => l.includes('track-sc2'))).toEqual([expect.stringContaining(own), expect.stringContaining(handover)]);
     for (const l of cfg.split('\n').filter((x) => /sc-(set-gpt|inc-gpc)\(\d+,2\)/.test(x))) expect(l).toMatch(/sc-(set-gpt\(\d,2\)|inc-gpc\(0,2\))/);
     const args = spoe.split('\n').find((l) => l.includes('args pkt=') && l.includes('src_get_gpc'))!;
     for (const t of tables) expect(args).toContain(`src_get_gpc(0,${t})`);
@@ -63,16 +76,24 @@ describe('cancel tables', () => {
     const rules = cfg.split('\n').map((l) => l.trim());
     // A tracked or written entry is pushed to every peer, changed or not: the record is read
     // without tracking, from the own table.
+    // Each read is from the table the record is written to: the own one, or the handover one.
     const reads = rules.filter((l) => /^tcp-request content set-var\(txn\.pgr\.x(\d|h)\)/.test(l));
-    expect(reads).toHaveLength(2 * 4 + 1);
-    for (const l of reads) expect(l).toMatch(/ src_get_gpt\(\d,pgroute-cancels-r2\),xor\(/);
+    expect(reads).toHaveLength(2 * (2 * 4 + 1));
+    for (const l of reads) expect(l).toMatch(new RegExp(`( src_get_gpt\\(\\d,pgroute-cancels-r2\\),xor\\(.* if !pgr_cancel_handover |src_get_gpt\\(\\d,${CANCEL_HANDOVER_TABLE}\\),xor\\(.* if pgr_cancel_handover )pgr_cancel_id !pgr_refused$`));
     expect(rules.filter((l) => l.includes('sc_get_gpt('))).toEqual([]);
     expect(rules.filter((l) => l.includes('track-sc2'))).toEqual([
-      'tcp-request content track-sc2 src table pgroute-cancels-r2 if pgr_cancel_id !pgr_refused !pgr_cancel_known || pgr_cancel_id !pgr_refused !pgr_cancel_stamped',
+      'tcp-request content track-sc2 src table pgroute-cancels-r2 if !pgr_cancel_handover pgr_cancel_id !pgr_refused !pgr_cancel_known || !pgr_cancel_handover pgr_cancel_id !pgr_refused !pgr_cancel_stamped',
+      `tcp-request content track-sc2 src table ${CANCEL_HANDOVER_TABLE} if pgr_cancel_handover pgr_cancel_id !pgr_refused !pgr_cancel_known || pgr_cancel_handover pgr_cancel_id !pgr_refused !pgr_cancel_stamped`,
     ]);
+    // The handover table is chosen only for an address the own table holds nothing of, while this
+    // worker is not marked learned and is younger than the limit.
+    expect(rules).toContain(
+      `tcp-request content set-var(txn.pgr.ho) int(1) if pgr_cancel_id !pgr_refused !{ int(0),in_table(${LEARNED_TABLE}) } { src_get_gpc(0,pgroute-cancels-r2) -m int 0 } { date,sub(proc.pgr_born) -m int lt 30 }`,
+    );
+    expect(rules).toContain('set-var proc.pgr_born date');
     // The stamp (gpt8, after the 4 ids) is the current hour, written only when it is not.
     expect(rules).toContain('tcp-request content set-var(txn.pgr.ch) date,div(3600) if pgr_cancel_id');
-    expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if pgr_cancel_id !pgr_refused');
+    expect(rules).toContain('tcp-request content set-var(txn.pgr.xh) src_get_gpt(8,pgroute-cancels-r2),xor(txn.pgr.ch) if !pgr_cancel_handover pgr_cancel_id !pgr_refused');
     expect(rules).toContain('tcp-request content sc-set-gpt(8,2) var(txn.pgr.ch) if pgr_cancel_id !pgr_refused !pgr_cancel_stamped');
     // Every other write is of a new id.
     for (const l of rules.filter((x) => /sc-(set-gpt\([0-7],2\)|inc-gpc\(0,2\))/.test(x))) expect(l).toContain(' if pgr_cancel_id !pgr_refused !pgr_cancel_known');

@@ -197,7 +197,7 @@ describe('renderConfig', () => {
 
   it('renders no tenant backends for an empty snapshot', () => {
     const { cfg } = render('tenants: []\n');
-    expect(declaredBackends(cfg)).toEqual(['pgroute-hold-loop', 'pgroute-hold-agent', 'pgroute-cancels', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
+    expect(declaredBackends(cfg)).toEqual(['pgroute-hold-loop', 'pgroute-hold-agent', 'pgroute-cancels', 'pgroute-cancel-handover', 'pgroute-learned', 'pgroute-nowhere', 'pgroute-agent', 'pgroute-access', 'pgroute-tenants', 'pgroute-clients']);
   });
 });
 

@@ -7,12 +7,12 @@ import pg from 'pg';
 import { encodeCancelRequest } from '../../agent/src/pg/frontend.js';
 import { exchange, type Exchange } from './wire.js';
 
-/** A socket whose connect() binds `localAddress` first (node-postgres takes a stream factory). */
-function boundSocket(localAddress: string): () => Socket {
+/** A socket whose connect() binds `localAddress` (and `localPort`) first (node-postgres takes a stream factory). */
+function boundSocket(localAddress: string, localPort?: number): () => Socket {
   return () => {
     const s = new Socket();
-    const connect = s.connect.bind(s) as (options: { port: number; host: string; localAddress: string }) => Socket;
-    (s as unknown as { connect: (port: number, host: string) => Socket }).connect = (port, host) => connect({ port, host, localAddress });
+    const connect = s.connect.bind(s) as (options: { port: number; host: string; localAddress: string; localPort?: number }) => Socket;
+    (s as unknown as { connect: (port: number, host: string) => Socket }).connect = (port, host) => connect({ port, host, localAddress, ...(localPort === undefined ? {} : { localPort }) });
     return s;
   };
 }
@@ -27,9 +27,9 @@ export interface AddressedSession {
   end(): Promise<void>;
 }
 
-/** A node-postgres session from `localAddress` through host:port to `database` as user app. */
-export async function sessionFrom(localAddress: string, port: number, database: string, host = '127.0.0.1'): Promise<AddressedSession> {
-  const client = new pg.Client({ host, port, user: 'app', password: 'app', database, stream: boundSocket(localAddress) });
+/** A node-postgres session from `localAddress` (and `localPort`) through host:port to `database` as user app. */
+export async function sessionFrom(localAddress: string, port: number, database: string, host = '127.0.0.1', localPort?: number): Promise<AddressedSession> {
+  const client = new pg.Client({ host, port, user: 'app', password: 'app', database, stream: boundSocket(localAddress, localPort) });
   await client.connect();
   const c = client as unknown as { processID: number; secretKey: number };
   const key = Buffer.alloc(4);

@@ -11,6 +11,28 @@ import { type Replicas, peerNameProblem } from '../replicas/peers.js';
 export const CANCEL_TABLE = 'pgroute-cancels';
 
 /**
+ * The handover table (docs/cancel.md, "Across a reload"; not `pgroute-cancels-<x>`, which a replica named x
+ * would take): a worker that has not yet learned the
+ * replicated tables from the old worker (or from its peers) writes the record of an address its own
+ * table holds nothing of here, not into its own table, where what it learns next would overwrite it
+ * (the peers protocol replaces whole entries) after it had been pushed to the other replicas. Local:
+ * not replicated, so never overwritten by a lesson; read by the cancel message like the others.
+ */
+export const CANCEL_HANDOVER_TABLE = 'pgroute-cancel-handover';
+
+/**
+ * The worker's "learned" mark: empty in a new worker (local, so never handed over); pgroute writes
+ * key 0 once the worker's peers section reports its resync done (haproxy/learned-mark.ts).
+ */
+export const LEARNED_TABLE = 'pgroute-learned';
+
+/**
+ * Without the mark, a worker stops using the handover table this long after its configuration was
+ * read: beyond HAProxy's 5 s wait for the old worker's lesson plus 5 s for a peer's, with margin.
+ */
+export const HANDOVER_LIMIT_SECONDS = 30;
+
+/**
  * A replica's cancel table: `pgroute-cancels-<name>`. A peer name (validated by peers.ts: letters,
  * digits, '.', '_', '-') is also valid in an HAProxy proxy name, and the name (unlike an index in
  * the peer list) stays the same when other replicas join or leave, so a reload keeps its records.
@@ -36,9 +58,18 @@ export interface CancelContext {
   readonly slots: readonly { readonly slot: number; readonly a: number; readonly b: number }[];
   /** The table this replica writes. */
   readonly own: string;
-  /** Every replica's table (this one's included), declared here and read by the cancel message. */
+  /** Every replica's table (this one's included), declared here and replicated. */
   readonly tables: readonly string[];
-  /** The cancel message's arguments: `n<j>=...` and `g<j>_<i>=...` of every table. */
+  /** This worker's handover table and learned mark (local tables), and the mark's time limit. */
+  readonly handover: string;
+  readonly learned: string;
+  readonly handoverLimitSeconds: number;
+  /**
+   * Where a record is written, each with the rule condition that selects it: the own table, or the
+   * handover table while this worker has not learned the replicated tables.
+   */
+  readonly writes: readonly { readonly table: string; readonly when: string }[];
+  /** The cancel message's arguments: `n<j>=...` and `g<j>_<i>=...` of every table read (the handover table last). */
   readonly args: readonly string[];
 }
 
@@ -61,7 +92,14 @@ export function cancelContext(r: Replicas): CancelContext {
     slots: Array.from({ length: CANCEL_RECORDS }, (_, slot) => ({ slot, a: 2 * slot, b: 2 * slot + 1 })),
     own,
     tables,
-    args: tables.flatMap((table, j) => {
+    handover: CANCEL_HANDOVER_TABLE,
+    learned: LEARNED_TABLE,
+    handoverLimitSeconds: HANDOVER_LIMIT_SECONDS,
+    writes: [
+      { table: own, when: '!pgr_cancel_handover' },
+      { table: CANCEL_HANDOVER_TABLE, when: 'pgr_cancel_handover' },
+    ],
+    args: [...tables, CANCEL_HANDOVER_TABLE].flatMap((table, j) => {
       const names = cancelTableArgNames(j);
       return [`${names.written}=src_get_gpc(0,${table})`, ...names.words.map((name, i) => `${name}=src_get_gpt(${i},${table})`)];
     }),

@@ -1,0 +1,85 @@
+// A new HAProxy worker (a reload, a start) learns the replicated stick tables from the old worker,
+// or from its peers; until it has, its cancel-record rules write an address it holds no record of
+// into its local handover table (haproxy/partials/cancel-record.hbs, docs/cancel.md "Across a
+// reload"), because the lesson would overwrite that record in the own table. This tells each worker
+// that it has learned: key 0 of its LEARNED_TABLE, written once its peers section reports the resync
+// done (both bits of `show peers`, show-peers.ts). Through the master CLI, addressed to the worker
+// by pid (`@!<pid>`), so a reload in between cannot mark the wrong worker. Workers are listed every
+// `intervalMs` (any reload: pgroute's, `pgroute reload`, a signal), and an unmarked one is checked
+// every `pollMs` until marked.
+
+import type { Logger } from 'pino';
+import { LEARNED_TABLE } from '../render/cancel-context.js';
+import { PEERS_SECTION } from '../replicas/peers.js';
+import { haproxyCli } from './master.js';
+import { peersResynced } from './peers-resync.js';
+import { parseShowProc } from './reload.js';
+
+export interface LearnedMarkOptions {
+  readonly masterSocket: string;
+  readonly log: Logger;
+  readonly intervalMs?: number;
+  readonly pollMs?: number;
+  /** The CLI (tests); HAProxy's master CLI otherwise. */
+  readonly cli?: (socket: string, command: string) => Promise<string>;
+}
+
+export interface LearnedMark {
+  stop(): Promise<void>;
+}
+
+export function startLearnedMark(opts: LearnedMarkOptions): LearnedMark {
+  const cli = opts.cli ?? ((socket: string, command: string) => haproxyCli(socket, command, 2_000));
+  const marked = new Set<number>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  let failing = false;
+
+  /** One look: returns whether a current worker is still unmarked. */
+  const look = async (): Promise<boolean> => {
+    const proc = parseShowProc(await cli(opts.masterSocket, 'show proc'));
+    if (proc === undefined) throw new Error(`no "show proc" answer from the HAProxy master at ${opts.masterSocket}`);
+    for (const pid of [...marked]) if (!proc.workers.includes(pid)) marked.delete(pid);
+    let waiting = false;
+    for (const pid of proc.workers.filter((p) => !marked.has(p))) {
+      if (peersResynced(await cli(opts.masterSocket, `@!${pid} show peers`), PEERS_SECTION) !== true) {
+        waiting = true;
+        continue;
+      }
+      const answer = (await cli(opts.masterSocket, `@!${pid} set table ${LEARNED_TABLE} key 0`)).trim();
+      // An old configuration without the table: nothing to mark (its rules do not read it).
+      if (answer !== '' && !/unknown table|no such table/i.test(answer)) throw new Error(`worker ${pid}: "set table ${LEARNED_TABLE}" answered: ${answer.slice(0, 200)}`);
+      marked.add(pid);
+      opts.log.debug({ pid }, 'HAProxy worker learned the replicated tables; cancel records go to its own table');
+    }
+    return waiting;
+  };
+
+  const schedule = (ms: number): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      round = look().then(
+        (waiting) => {
+          failing = false;
+          schedule(waiting ? (opts.pollMs ?? 50) : (opts.intervalMs ?? 500));
+        },
+        (err: Error) => {
+          // HAProxy restarting or reloading: said once, tried again.
+          if (!failing) opts.log.debug({ err: err.message }, 'could not mark the HAProxy workers as learned; trying again');
+          failing = true;
+          schedule(opts.intervalMs ?? 500);
+        },
+      );
+    }, ms);
+    timer.unref();
+  };
+  schedule(0);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// The learned mark (docs/cancel.md "Across a reload"): each current worker is marked once, and only
+// once its peers section reports the resync done; a worker gone from `show proc` is forgotten.
+// Against a CLI that answers as HAProxy 2.6.12 does (the e2e cancel-reload test runs the real one).
+
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { startLearnedMark } from '../src/haproxy/learned-mark.js';
+import { waitFor } from '../../test/support/process.js';
+
+const proc = (workers: readonly number[], old: readonly number[] = []): string =>
+  '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+  '24440           master          0 [failed: 0]   0d00h00m01s     2.6.12-1+deb12u4\n' +
+  '# workers\n' +
+  workers.map((p) => `${p}           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n`).join('') +
+  (old.length > 0 ? '# old workers\n' + old.map((p) => `${p}           worker          1               0d00h00m09s     2.6.12-1+deb12u4\n`).join('') : '') +
+  '# programs\n\n';
+const peers = (flags: string): string => `0x5600fe082ba0: [06/Dec/2026:08:58:16] id=pgroute disabled=0 flags=${flags} resync_timeout=4s task_calls=1\n`;
+
+class FakeMaster {
+  workers: number[] = [];
+  old: number[] = [];
+  readonly flags = new Map<number, string>();
+  readonly sets: number[] = [];
+  readonly cli = async (_socket: string, command: string): Promise<string> => {
+    if (command === 'show proc') return proc(this.workers, this.old);
+    const m = /^@!(\d+) (.*)$/.exec(command);
+    const pid = Number(m?.[1]);
+    if (!this.workers.includes(pid) && !this.old.includes(pid)) return `Can't find the target PID matching the prefix '@!${pid}'\n`;
+    if (m?.[2] === 'show peers') return peers(this.flags.get(pid) ?? '0x0');
+    if (m?.[2] === 'set table pgroute-learned key 0') {
+      this.sets.push(pid);
+      return '\n';
+    }
+    throw new Error(`unexpected command ${command}`);
+  };
+}
+
+describe('learned mark', () => {
+  it('marks a worker only once its resync is done, once, and each new worker after a reload', async () => {
+    const m = new FakeMaster();
+    m.workers = [101];
+    m.flags.set(101, '0x11'); // waiting for the old worker's lesson
+    const mark = startLearnedMark({ masterSocket: '/nowhere', log: pino({ level: 'silent' }), cli: m.cli, intervalMs: 20, pollMs: 5 });
+    try {
+      // Several rounds pass without a mark while the resync is not done.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(m.sets).toEqual([]);
+      m.flags.set(101, '0x1103');
+      await waitFor(() => m.sets.length === 1, { timeoutMs: 5_000, what: 'worker 101 marked' });
+      // A reload: 101 becomes an old worker (already resynced: never marked again), 102 learns.
+      m.old = [101];
+      m.workers = [102];
+      m.flags.set(102, '0x0');
+      await new Promise((r) => setTimeout(r, 100));
+      m.flags.set(102, '0x33'); // the wait for a peer's lesson given up: done too
+      await waitFor(() => m.sets.length === 2, { timeoutMs: 5_000, what: 'worker 102 marked' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(m.sets).toEqual([101, 102]);
+    } finally {
+      await mark.stop();
+    }
+  });
+
+  it('keeps trying while the master does not answer, and stops for good', async () => {
+    const m = new FakeMaster();
+    let down = true;
+    const cli = (socket: string, command: string): Promise<string> => (down ? Promise.reject(new Error('ECONNREFUSED')) : m.cli(socket, command));
+    m.workers = [7];
+    m.flags.set(7, '0x3');
+    const mark = startLearnedMark({ masterSocket: '/nowhere', log: pino({ level: 'silent' }), cli, intervalMs: 10, pollMs: 5 });
+    await new Promise((r) => setTimeout(r, 50));
+    down = false;
+    await waitFor(() => m.sets.length === 1, { timeoutMs: 5_000, what: 'worker 7 marked once the master answers' });
+    await mark.stop();
+    m.workers = [8];
+    m.flags.set(8, '0x3');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(m.sets).toEqual([7]);
+  });
+});

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelId } from '../../agent/src/index.js';
+import { encodeSslRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
 import { reloadMaster, showProc } from '../../generator/src/index.js';
 import { CANCEL_HANDOVER_TABLE, LEARNED_TABLE } from '../../generator/src/render/cancel-context.js';
 import { CANCELLED, cancelFrom, sessionFrom, type AddressedSession } from '../support/cancel.js';
@@ -156,7 +157,7 @@ async function viaNewWorker(at: string, tenant: (typeof TENANTS)[number]): Promi
         resolve(ok);
       };
       const timer = setTimeout(() => done(false), 300);
-      s.on('connect', () => s.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])));
+      s.on('connect', () => s.write(encodeSslRequest()));
       s.on('data', () => done(true));
       s.on('error', () => done(false));
     });
@@ -290,4 +291,32 @@ describe('cancel records across a graceful reload of a peered replica', () => {
     }
     throw new Error('in three tries the new worker learned from a peer (after its 5 s wait for the old worker) before the session was opened');
   }, 120_000);
+
+  it('a startup the retired worker decides after its lesson: recorded nowhere, the first record kept everywhere, and everywhere once the address connects through r1 again', async () => {
+    const at = '127.0.0.66';
+    const acme = await sessionFrom(at, r(0).ports.haproxy, 'acme');
+    // Accepted by the old worker before the reload; its startup is sent once the new worker has
+    // learned, so the retired worker decides it after it taught the new one and closed its peers
+    // sessions: what it writes reaches no one (docs/cancel.md, "A retired worker's records").
+    const late = connect({ host: '127.0.0.1', port: r(0).ports.haproxy, localAddress: at });
+    try {
+      await new Promise<void>((res, rej) => late.once('connect', () => res()).once('error', rej));
+      await recordedEverywhere(at, 1);
+      await reload(r(0));
+      await learned(r(0));
+      const answered = new Promise<Buffer>((res, rej) => late.once('data', res).once('error', rej));
+      late.write(encodeStartupMessage({ user: 'app', database: 'globex' }));
+      // PostgreSQL's authentication request ('R'): the retired worker routed it.
+      expect((await answered).subarray(0, 1).toString()).toBe('R');
+      for (const x of replicas) expect(idsIn(await entryOn(x, at)), `${x.name}'s copy of r1's record: the first, kept`).toEqual([idOf('acme')]);
+      // The next startup from the address through r1 (its new worker) records it everywhere.
+      const again = await sessionFrom(at, r(0).ports.haproxy, 'globex');
+      await again.end();
+      await recordedEverywhere(at, 2);
+      await cancelledThrough(acme, at, 'acme', r(2));
+    } finally {
+      late.destroy();
+      await acme.end();
+    }
+  });
 });

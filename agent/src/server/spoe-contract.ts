@@ -72,7 +72,7 @@ export const VERDICT_VAR = {
   route: 'r',
   /** The tenant's backend: `use_backend %[var(txn.pgr.be)]` (set directly by a cancel's route; a startup's from `r`). */
   backend: 'be',
-  /** The tenant id (logs, the policy's counters; set directly with a refusal, a hold or a cancel). */
+  /** The tenant id (logs; set directly with a refusal, a hold, a cancel, and a route with a per-address rate, whose counter's key needs it). */
   tenant: 't',
   /** The target name (logs; set directly with a hold or a cancel). */
   target: 'tgt',

@@ -36,9 +36,10 @@ export function verdictActions(verdict: Verdict): TxnSetVar[] {
       ...cancelIdActions(verdict.tenant, verdict.target),
     ];
     // The per-address rate only when set (it has no default): unset reads as none in HAProxy's rules,
-    // and every tenant without one is spared a variable per connection.
+    // and every tenant without one is spared a variable per connection. With it the tenant as its own
+    // variable: that counter's key is built by concat(), which reads variables only (policy.hbs).
     const perAddress = verdict.limits?.maxClientConnectionRate ?? 0;
-    if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) });
+    if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) }, { name: VAR_TENANT, value: verdict.tenant });
     return out;
   }
   if (verdict.kind === 'hold') {

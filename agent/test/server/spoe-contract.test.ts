@@ -176,6 +176,12 @@ describe('SPOE contract: the agent side', () => {
     // A cancel is not recorded: no cancel id.
     expect(sorted(cancel)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target]));
     expect(sorted(refusal)).toEqual(sorted([VERDICT_VAR.error, VERDICT_VAR.tenant]));
+    // With a per-address rate: that rate, and the tenant for its counter's key (concat() reads variables only).
+    const perAddress = names(
+      verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: false, limits: { maxClientConnectionRate: 3 } }),
+    );
+    expect(sorted(perAddress)).toEqual(sorted([VERDICT_VAR.route, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB, VERDICT_VAR.maxClientRate, VERDICT_VAR.tenant]));
+    for (const n of perAddress) expect(registered).toContain(n);
     for (const n of [...route, ...refusal]) expect(registered).toContain(n);
   });
 

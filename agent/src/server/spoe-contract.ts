@@ -64,10 +64,10 @@ export const VAR_SCOPE_NAME = 'txn';
 export const VERDICT_VAR = {
   /**
    * A startup's route in one variable: ROUTE_FIELDS joined with '|' (routeValue()), split by
-   * HAProxy's rules into be, t, tgt, mc, mr (haproxy/partials/route-split.hbs), as a memo hit's map
-   * value is. One variable instead of five: each variable an ACK sets costs HAProxy ~1,500-1,800
-   * instructions (its name formatted, then looked up), a split rule far less
-   * (bench/results/2026-12-06-session9-rate4.md).
+   * HAProxy's rules into be, mc, mr, and t, tgt when HAProxy logs (haproxy/partials/route-split.hbs),
+   * as a memo hit's map value is. One variable instead of five: each variable an ACK sets costs HAProxy ~1,500-1,800
+   * instructions (its name formatted, then looked up), a split rule ~900 on 2.6 and about as much on
+   * 3.x, and the ones nothing reads without a log are not split (bench/results/2026-12-06-session9-rate4.md).
    */
   route: 'r',
   /** The tenant's backend: `use_backend %[var(txn.pgr.be)]` (set directly by a cancel's route; a startup's from `r`). */

@@ -11,8 +11,8 @@ export { quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';
 // The variables a verdict sets, for the generator's verdict memo map (generator/src/memo/).
-export { verdictActions } from './server/verdict-actions.js';
-export { VERDICT_VAR } from './server/spoe-contract.js';
+export { routeValue, verdictActions } from './server/verdict-actions.js';
+export { ROUTE_FIELDS, ROUTE_SEPARATOR, VERDICT_VAR } from './server/spoe-contract.js';
 // The ErrorResponses of the admission limits, for the generator's limits map (generator/src/limits/).
 export { limitErrorResponses, type LimitKind } from './decision/limits.js';
 export { addressAllowed, networksProblem, parseNetwork, MAX_NETWORKS, type Network } from './decision/networks.js';

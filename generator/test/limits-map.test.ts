@@ -42,8 +42,14 @@ describe('limitsEntries', () => {
 
   it('spells each key as the HAProxy rules build it (the tenant, the letter, the limit\'s variable)', () => {
     const partial = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../haproxy/partials/limit-refusals.hbs'), 'utf8');
-    for (const [letter, variable] of [[LIMIT_KEY_KIND.connections, 'mc'], [LIMIT_KEY_KIND.rate, 'mr'], [LIMIT_KEY_KIND.clientRate, 'mcr']]) {
-      expect(partial).toContain(`var(txn.pgr.t),concat(/${letter}/,txn.pgr.${variable}),map_str({{policy.refusalsMap}},{{policy.refusalDefault}}),b64dec`);
+    // The tenant: the route's second field (haproxy/partials/route-split.hbs), or with a per-address
+    // rate the variable the agent sends with it.
+    for (const [letter, variable, tenant] of [
+      [LIMIT_KEY_KIND.connections, 'mc', 'var(txn.pgr.r),field(2,|)'],
+      [LIMIT_KEY_KIND.rate, 'mr', 'var(txn.pgr.r),field(2,|)'],
+      [LIMIT_KEY_KIND.clientRate, 'mcr', 'var(txn.pgr.t)'],
+    ]) {
+      expect(partial).toContain(`${tenant},concat(/${letter}/,txn.pgr.${variable}),map_str({{policy.refusalsMap}},{{policy.refusalDefault}}),b64dec`);
     }
   });
 });

@@ -2,8 +2,8 @@
 // with exactly the variables the agent sets (its sync: map-sync.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { cancelId, verdictActions, type RouteTableDocument, type TenantRoute } from '../../agent/src/index.js';
-import { MEMO_FIELDS, memoEntries, memoKey, memoMapFile, notMemoizable } from '../src/memo/memo-map.js';
+import { cancelId, ROUTE_FIELDS, verdictActions, type RouteTableDocument, type TenantRoute } from '../../agent/src/index.js';
+import { memoEntries, memoKey, memoMapFile, notMemoizable } from '../src/memo/memo-map.js';
 
 const POLICY = { keys: ['options', 'database'], targetByPort: {}, defaultTarget: 'primary', revealDisabled: false } as const;
 const LIMITS = { maxClientConnections: 1024, maxConnectionRate: 1000, maxClientConnectionRate: 0 };
@@ -21,15 +21,15 @@ describe('memoEntries', () => {
     const [a, b] = cancelId('acme', 'primary');
     const key = memoKey('acme', 'primary');
     expect(key).toBe(`${a}:${b}`);
-    const fields = (entries.get(key) ?? '').split('|');
-    expect(fields).toHaveLength(MEMO_FIELDS.length);
-    // Decoded back, these are the SET-VARs the agent sends for this route, no more, no less.
+    const value = entries.get(key) ?? '';
+    // Split as HAProxy splits it (route-split.hbs): the route and the tenant's limits.
+    expect(new Map(value.split('|').map((f, i) => [ROUTE_FIELDS[i], f]))).toEqual(
+      new Map([['be', 'pg.acme.primary'], ['t', 'acme'], ['tgt', 'primary'], ['mc', '1024'], ['mr', '1000']]),
+    );
+    // These are the SET-VARs the agent sends for this route, no more, no less: its route variable,
+    // and the cancel id, which is the key itself (a hit sets ca, cb from its memo entry: memo-lookup.hbs).
     const sent = verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false, limits: LIMITS });
-    const decoded = new Map<string, unknown>(MEMO_FIELDS.map((f, i) => [f, fields[i]]));
-    // The cancel id is the key itself: a hit sets ca, cb from its memo entry (memo-lookup.hbs).
-    decoded.set('ca', String(a));
-    decoded.set('cb', String(b));
-    expect(decoded).toEqual(new Map(sent.map((x) => [x.name.toString(), x.value])));
+    expect(new Map(sent.map((x) => [x.name.toString(), x.value]))).toEqual(new Map([['r', value], ['ca', String(a)], ['cb', String(b)]]));
   });
 
   it('leaves the limit fields out for a route without limits (HAProxy then counts nothing, as with the agent)', () => {

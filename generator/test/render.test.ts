@@ -149,7 +149,7 @@ describe('renderConfig', () => {
     const generic = decodeErrorResponse(Buffer.from(defaults[0] as string, 'base64'));
     expect([generic?.severity, generic?.sqlstate, generic?.message]).toEqual(['FATAL', '53300', 'too many connections for this tenant (over one of its admission limits)']);
     // Only once the verdict named a backend, and only when that backend has no usable server.
-    expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if !pgr_refused !\{ stopping \} \{ var\(txn\.pgr\.be\),nbsrv eq 0 \}/);
+    expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if \{ var\(txn\.pgr\.be\),nbsrv eq 0 \} !pgr_refused !\{ stopping \}/);
     // The bad-length acl and the refusal agree on the bound.
     expect(cfg).toContain(`hex2i 8:${settings.limits.maxStartupPacket}`);
   });

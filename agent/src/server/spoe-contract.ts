@@ -62,21 +62,27 @@ export const VAR_SCOPE_NAME = 'txn';
 
 /** Variables the agent sets (each listed in `register-var-names`, else HAProxy drops it). */
 export const VERDICT_VAR = {
-  /** The tenant's backend: `use_backend %[var(txn.pgr.be)]`. */
+  /**
+   * A startup's route in one variable: ROUTE_FIELDS joined with '|' (routeValue()), split by
+   * HAProxy's rules into be, mc, mr, and t, tgt when HAProxy logs (haproxy/partials/route-split.hbs),
+   * as a memo hit's map value is. One variable instead of five: each variable an ACK sets costs HAProxy ~1,500-1,800
+   * instructions (its name formatted, then looked up), a split rule ~900 on 2.6 and about as much on
+   * 3.x, and the ones nothing reads without a log are not split (bench/results/2026-12-06-session9-rate4.md).
+   */
+  route: 'r',
+  /** The tenant's backend: `use_backend %[var(txn.pgr.be)]` (set directly by a cancel's route; a startup's from `r`). */
   backend: 'be',
-  /** The tenant id (logs). */
+  /** The tenant id (logs; set directly with a refusal, a hold, a cancel, and a route with a per-address rate, whose counter's key needs it). */
   tenant: 't',
-  /** The target name (logs). */
+  /** The target name (logs; set directly with a hold or a cancel). */
   target: 'tgt',
   /** A complete PostgreSQL ErrorResponse, written to the client by pgroute.lua. */
   error: 'err',
-  // Set on routed startups only (never on a cancel), for haproxy/partials/policy.hbs:
-  // (Their ErrorResponses are not variables: HAProxy reads them from the limits map when it refuses.)
-  /** The tenant's most client connections at once ("0": none); its presence makes HAProxy count the connection. */
-  maxConnections: 'mc',
-  /** The tenant's most new connections per second ("0": none). */
-  maxRate: 'mr',
-  /** The tenant's most new connections per second from one client address (sent only when set: unset is none). */
+  /**
+   * The tenant's most new connections per second from one client address, with a startup's route
+   * when set (unset is none; haproxy/partials/policy.hbs). Not in `r`: rare, and an empty field
+   * would read as set.
+   */
   maxClientRate: 'mcr',
   /** "1": the tenant is paused, the connection goes to the hold frontend (never set with `be`). */
   hold: 'hold',
@@ -85,3 +91,13 @@ export const VERDICT_VAR = {
   cancelA: 'ca',
   cancelB: 'cb',
 } as const;
+
+/**
+ * The fields of a startup's route variable (VERDICT_VAR.route), in order, as the HAProxy variables
+ * the split rules set: backend, tenant, target, then the tenant's limits (haproxy/partials/policy.hbs:
+ * most client connections at once, most new connections per second; "0": none), which a route
+ * without limits leaves out (then neither is set and the connection is not counted).
+ */
+export const ROUTE_FIELDS = [VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, 'mc', 'mr'] as const;
+/** The separator of the route's fields (`field(n,|)`): never in a backend, tenant or target name, nor a count. */
+export const ROUTE_SEPARATOR = '|';

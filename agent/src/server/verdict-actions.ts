@@ -1,15 +1,17 @@
 // Turns a Verdict into the SET-VAR actions HAProxy reads as txn.pgr.* (the names are the SPOE
-// contract's VERDICT_VAR: backend, tenant, target, the tenant's limits, and the ErrorResponse to send
-// when the agent refuses). The ErrorResponses of the limits are not sent: HAProxy reads them from
-// the generator's limits map only when it refuses (haproxy/partials/limit-refusals.hbs).
+// contract's VERDICT_VAR: a startup's route as one variable that HAProxy splits, the cancel id, the
+// ErrorResponse to send when the agent refuses...). The ErrorResponses of the limits are not sent:
+// HAProxy reads them from the generator's limits map only when it refuses
+// (haproxy/partials/limit-refusals.hbs).
 
 import { cancelId } from '../contract.js';
 import type { RouteVerdict, TenantLimits, Verdict } from '../decision/types.js';
 import { encodeErrorResponse } from '../pg/error-response.js';
 import { encodeAckPayload, type TxnSetVar } from '../spop/agent-frames.js';
-import { VERDICT_VAR } from './spoe-contract.js';
+import { ROUTE_SEPARATOR, VERDICT_VAR } from './spoe-contract.js';
 
 // Pre-encoded names: the hot path skips UTF-8 work.
+const VAR_ROUTE = Buffer.from(VERDICT_VAR.route);
 const VAR_BACKEND = Buffer.from(VERDICT_VAR.backend);
 const VAR_TENANT = Buffer.from(VERDICT_VAR.tenant);
 const VAR_TARGET = Buffer.from(VERDICT_VAR.target);
@@ -20,15 +22,25 @@ const VAR_CANCEL_B = Buffer.from(VERDICT_VAR.cancelB);
 
 export function verdictActions(verdict: Verdict): TxnSetVar[] {
   if (verdict.kind === 'route') {
-    const route: TxnSetVar[] = [
-      { name: VAR_BACKEND, value: verdict.backend },
-      { name: VAR_TENANT, value: verdict.tenant },
-      { name: VAR_TARGET, value: verdict.target },
+    // A cancel is not recorded (nor counted): the route alone, as its own variables (the cancel
+    // record's rules, not this branch's, read them right after the cancel's exchange).
+    if (verdict.cancel) {
+      return [
+        { name: VAR_BACKEND, value: verdict.backend },
+        { name: VAR_TENANT, value: verdict.tenant },
+        { name: VAR_TARGET, value: verdict.target },
+      ];
+    }
+    const out: TxnSetVar[] = [
+      { name: VAR_ROUTE, value: routeValue(verdict.backend, verdict.tenant, verdict.target, verdict.limits) },
+      ...cancelIdActions(verdict.tenant, verdict.target),
     ];
-    // A cancel is not recorded (nor counted): the route alone.
-    if (verdict.cancel) return route;
-    const recorded = [...route, ...cancelIdActions(verdict.tenant, verdict.target)];
-    return verdict.limits === undefined ? recorded : [...recorded, ...limitActions(verdict.limits)];
+    // The per-address rate only when set (it has no default): unset reads as none in HAProxy's rules,
+    // and every tenant without one is spared a variable per connection. With it the tenant as its own
+    // variable: that counter's key is built by concat(), which reads variables only (policy.hbs).
+    const perAddress = verdict.limits?.maxClientConnectionRate ?? 0;
+    if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) }, { name: VAR_TENANT, value: verdict.tenant });
+    return out;
   }
   if (verdict.kind === 'hold') {
     // No backend: a held connection is not routed here (the hold frontend asks again). Its cancel
@@ -63,20 +75,17 @@ function cancelIdActions(tenant: string, target: string): TxnSetVar[] {
 }
 
 /**
- * The limits (haproxy/partials/policy.hbs counts with them; the per-address rate only when set). Their ErrorResponses are not sent: each
- * was ~150 bytes HAProxy decoded and stored per connection to read only for a refusal; the
- * generator's limits map holds them (bench/results/2026-12-06-session8-limits.md).
+ * A startup's route as the one variable HAProxy splits into ROUTE_FIELDS (spoe-contract.ts;
+ * haproxy/partials/route-split.hbs): backend, tenant, target, then with limits the tenant's cap and
+ * rate ("0": none; haproxy/partials/policy.hbs counts with them). Also the memo map's value of the
+ * target (generator/src/memo/memo-map.ts): a hit is split by the same rules. The limits'
+ * ErrorResponses are not sent: each was ~150 bytes HAProxy decoded and stored per connection to read
+ * only for a refusal; the generator's limits map holds them (bench/results/2026-12-06-session8-limits.md).
  */
-function limitActions(limits: TenantLimits): TxnSetVar[] {
-  const out: TxnSetVar[] = [
-    { name: VERDICT_VAR.maxConnections, value: String(limits.maxClientConnections ?? 0) },
-    { name: VERDICT_VAR.maxRate, value: String(limits.maxConnectionRate ?? 0) },
-  ];
-  // The per-address rate only when set (it has no default): unset reads as none in HAProxy's rules,
-  // and every tenant without one is spared a variable per connection.
-  const perAddress = limits.maxClientConnectionRate ?? 0;
-  if (perAddress > 0) out.push({ name: VERDICT_VAR.maxClientRate, value: String(perAddress) });
-  return out;
+export function routeValue(backend: string, tenant: string, target: string, limits: TenantLimits | undefined): string {
+  const head = [backend, tenant, target].join(ROUTE_SEPARATOR);
+  if (limits === undefined) return head;
+  return [head, String(limits.maxClientConnections ?? 0), String(limits.maxConnectionRate ?? 0)].join(ROUTE_SEPARATOR);
 }
 
 interface CachedRoute {

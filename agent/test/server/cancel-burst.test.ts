@@ -9,7 +9,7 @@ import type { RunningAgent } from '../../src/agent.js';
 import { CANCEL_DEFAULTS } from '../../src/decision/cancel-router.js';
 import { encodeCancelRequest } from '../../src/pg/frontend.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, ackVars, cancelMessageOf, startupMessage, stringVar } from './spop-client.js';
+import { SpopClient, ackVars, cancelMessageOf, startupMessage, routeVar } from './spop-client.js';
 import { cancelId } from '../../src/contract.js';
 
 const lines: Record<string, unknown>[] = [];
@@ -45,14 +45,14 @@ describe('cancel bursts from one address', () => {
     // Pool sizes of 100 per process are common; 10 was the old burst.
     expect(CANCEL_DEFAULTS.cancelBurst).toBeGreaterThanOrEqual(200);
     const src = '192.0.2.77';
-    expect(stringVar(ackVars(await client.request(1, 1, [startupMessage(startupFor('acme'), src)])), 'be')).toBe('be_acme_primary');
+    expect(routeVar(ackVars(await client.request(1, 1, [startupMessage(startupFor('acme'), src)])), 'be')).toBe('be_acme_primary');
     // HAProxy recorded that startup; its cancels come with the record.
     const cancel = cancelMessageOf(encodeCancelRequest(4242, Buffer.from([1, 2, 3, 4])), src, [cancelId('acme', 'primary')]);
     let id = 2;
     for (let i = 0; i < 200; i++) {
       const vars = ackVars(await client.request(id++, 1, [cancel]));
       expect(vars.has('err'), `cancel ${i + 1}`).toBe(false);
-      expect(stringVar(vars, 'be')).toBe('be_acme_primary');
+      expect(routeVar(vars, 'be')).toBe('be_acme_primary');
     }
     expect(await droppedCount()).toBe(0);
 

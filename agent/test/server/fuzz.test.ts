@@ -11,7 +11,7 @@ import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
 import { STARTUP_MESSAGE } from '../../src/server/spoe-contract.js';
 import { frame as frameArb, typedValue } from '../spop/arbitraries.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, ackVars, notify, startupMessage, stringVar } from './spop-client.js';
+import { SpopClient, ackVars, notify, startupMessage, routeVar } from './spop-client.js';
 
 let agent: RunningAgent;
 const unhandled: unknown[] = [];
@@ -90,7 +90,7 @@ async function probeHealthy(): Promise<void> {
   const c = await SpopClient.connect(agent.port);
   try {
     await c.hello();
-    expect(stringVar(ackVars(await c.request(77, 78, [startupMessage(startupFor('acme'))])), 'be')).toBe('be_acme_primary');
+    expect(routeVar(ackVars(await c.request(77, 78, [startupMessage(startupFor('acme'))])), 'be')).toBe('be_acme_primary');
   } finally {
     c.destroy();
   }

@@ -6,7 +6,7 @@ import type { RunningAgent } from '../../src/agent.js';
 import { STATUS } from '../../src/spop/index.js';
 import { encodeFrame } from '../../src/spop/testing/index.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, ackVars, haproxyHello, startupMessage, stringVar } from './spop-client.js';
+import { SpopClient, ackVars, haproxyHello, startupMessage, routeVar } from './spop-client.js';
 
 const HELLO_TIMEOUT_MS = 150;
 
@@ -35,7 +35,7 @@ describe('HELLO handshake', () => {
     expect(hello).toEqual({ type: 'agent-hello', version: '2.0', maxFrameSize: 1000, capabilities: ['pipelining', 'async'] });
     // The connection is usable after the handshake.
     const ack = await c.request(1, 1, [startupMessage(startupFor('acme'))]);
-    expect(stringVar(ackVars(ack), 'be')).toBe('be_acme_primary');
+    expect(routeVar(ackVars(ack), 'be')).toBe('be_acme_primary');
   });
 
   it('caps max-frame-size at the agent\'s own 16380 when HAProxy offers more', async () => {
@@ -127,6 +127,6 @@ describe('HELLO handshake', () => {
     expect(c.isClosed).toBe(false);
     expect(c.pending()).toEqual([]);
     const ack = await c.request(7, 9, [startupMessage(startupFor('globex'))]);
-    expect(stringVar(ackVars(ack), 'be')).toBe('be_globex_primary');
+    expect(routeVar(ackVars(ack), 'be')).toBe('be_globex_primary');
   });
 });

@@ -12,7 +12,7 @@ import type { RunningAgent } from '../../src/agent.js';
 import { STATUS } from '../../src/spop/index.js';
 import { encodeFrame } from '../../src/spop/testing/index.js';
 import { startTestAgent, startupFor } from './harness.js';
-import { SpopClient, ackVars, notify, startupMessage, stringVar } from './spop-client.js';
+import { SpopClient, ackVars, notify, startupMessage, routeVar } from './spop-client.js';
 
 let agent: RunningAgent;
 const clients: SpopClient[] = [];
@@ -45,7 +45,7 @@ beforeAll(async () => {
 afterEach(async () => {
   // Whatever the last test did, the agent still serves a fresh connection.
   const c = await ready();
-  expect(stringVar(ackVars(await c.request(1, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
+  expect(routeVar(ackVars(await c.request(1, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
   c.destroy();
 });
 
@@ -212,9 +212,9 @@ describe('abrupt clients', () => {
     c.socket.resetAndDestroy();
     await c.closed;
     // An open connection and a new one both still get real verdicts.
-    expect(stringVar(ackVars(await bystander.request(7, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
+    expect(routeVar(ackVars(await bystander.request(7, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
     const fresh = await ready();
-    expect(stringVar(ackVars(await fresh.request(1, 1, [startupMessage(startupFor('globex'))])), 'be')).toBe('be_globex_primary');
+    expect(routeVar(ackVars(await fresh.request(1, 1, [startupMessage(startupFor('globex'))])), 'be')).toBe('be_globex_primary');
     bystander.destroy();
     fresh.destroy();
     await Promise.all([bystander.closed, fresh.closed]);
@@ -234,7 +234,7 @@ describe('abrupt clients', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     const fresh = await ready();
-    expect(stringVar(ackVars(await fresh.request(1, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
+    expect(routeVar(ackVars(await fresh.request(1, 1, [routedAcme()])), 'be')).toBe('be_acme_primary');
     fresh.destroy();
   });
 });

@@ -21,11 +21,13 @@ import {
   STARTUP_ARG,
   STARTUP_MESSAGE,
   VAR_PREFIX,
+  ROUTE_FIELDS,
+  ROUTE_SEPARATOR,
   VAR_SCOPE_NAME,
   VERDICT_VAR,
 } from '../../src/server/spoe-contract.js';
 import { cancelId } from '../../src/contract.js';
-import { verdictActions } from '../../src/server/verdict-actions.js';
+import { routeValue, verdictActions } from '../../src/server/verdict-actions.js';
 
 const HAPROXY = join(dirname(fileURLToPath(import.meta.url)), '../../../haproxy');
 const read = (rel: string): string => readFileSync(join(HAPROXY, rel), 'utf8');
@@ -115,6 +117,19 @@ describe('SPOE contract: the hold engine (partials/pause-spoe.hbs)', () => {
     expect(haproxyCfg).toMatch(new RegExp(`send-spoe-group ${escape(HOLD_ENGINE)} ${escape(HOLD_GROUP)}\\b`));
   });
 
+  it('registers every variable of the routes and refusals it answers with', () => {
+    const registered = lines('register-var-names')[0]!;
+    const limits = { maxClientConnections: 5, maxConnectionRate: 6, maxClientConnectionRate: 7 };
+    const route = verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false, limits });
+    const refusal = verdictActions({ kind: 'refuse', reason: 'unknown-target', sqlstate: '08004', message: 'm', logDetail: 'd', tenant: 'acme' });
+    for (const n of [...route, ...refusal].map((a) => a.name.toString()).filter((n) => n !== VERDICT_VAR.cancelA && n !== VERDICT_VAR.cancelB)) {
+      expect(registered).toContain(n);
+    }
+    // The hold frontend splits the route as the public ones do.
+    const hold = read('partials/pause-frontend.hbs');
+    expect(hold.indexOf('{{> route-split}}')).toBeGreaterThan(hold.indexOf(`send-spoe-group ${HOLD_ENGINE} ${HOLD_GROUP}`));
+  });
+
   it('a hold verdict sets the hold variable and never a backend', () => {
     const names = verdictActions({ kind: 'hold', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary' }).map((a) => a.name.toString());
     expect(sorted(names)).toEqual(sorted([VERDICT_VAR.hold, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
@@ -157,11 +172,38 @@ describe('SPOE contract: the agent side', () => {
       verdictActions({ kind: 'refuse', reason: 'unknown-target', sqlstate: '08004', message: 'm', logDetail: 'd', tenant: 'acme' }),
     );
     const cancel = names(verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: true }));
-    expect(sorted(route)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
+    expect(sorted(route)).toEqual(sorted([VERDICT_VAR.route, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
     // A cancel is not recorded: no cancel id.
     expect(sorted(cancel)).toEqual(sorted([VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target]));
     expect(sorted(refusal)).toEqual(sorted([VERDICT_VAR.error, VERDICT_VAR.tenant]));
+    // With a per-address rate: that rate, and the tenant for its counter's key (concat() reads variables only).
+    const perAddress = names(
+      verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'be_acme_primary', cancel: false, limits: { maxClientConnectionRate: 3 } }),
+    );
+    expect(sorted(perAddress)).toEqual(sorted([VERDICT_VAR.route, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB, VERDICT_VAR.maxClientRate, VERDICT_VAR.tenant]));
+    for (const n of perAddress) expect(registered).toContain(n);
     for (const n of [...route, ...refusal]) expect(registered).toContain(n);
+  });
+
+  it('a route is one variable that HAProxy splits into its fields, in the agent\'s order (partials/route-split.hbs)', () => {
+    const split = read('partials/route-split.hbs');
+    ROUTE_FIELDS.forEach((name, i) => {
+      expect(split).toContain(`set-var(${VAR}${name}) var(${VAR}${VERDICT_VAR.route}),field(${i + 1},${ROUTE_SEPARATOR})`);
+    });
+    expect([...split.matchAll(/field\((\d+),/g)]).toHaveLength(ROUTE_FIELDS.length);
+    const value = (limits?: { maxClientConnections?: number; maxConnectionRate?: number }): string | Buffer | undefined =>
+      verdictActions({ kind: 'route', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary', cancel: false, ...(limits ? { limits } : {}) }).find(
+        (a) => a.name.toString() === VERDICT_VAR.route,
+      )?.value;
+    expect(value({ maxClientConnections: 10, maxConnectionRate: 0 })).toBe('pg.acme.primary|acme|primary|10|0');
+    expect(value({})).toBe('pg.acme.primary|acme|primary|0|0');
+    // Without limits no 4th and 5th fields: HAProxy sets no mc, mr and counts nothing.
+    expect(value()).toBe('pg.acme.primary|acme|primary');
+    expect(routeValue('pg.acme.primary', 'acme', 'primary', undefined)).toBe(value());
+    // The split runs after both exchanges that may answer a route, before anything reads the route.
+    const decision = read('partials/startup-decision.hbs');
+    expect(decision.indexOf('{{> route-split}}')).toBeGreaterThan(decision.indexOf(`send-spoe-group ${SPOE_ENGINE} ${SPOE_GROUP}`));
+    expect(decision.indexOf('{{> route-split}}')).toBeLessThan(decision.indexOf('pgr_routed'));
   });
 
   it('a route carries the cancel id HAProxy records, in decimal (contract.ts cancelId())', () => {

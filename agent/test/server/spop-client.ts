@@ -15,7 +15,7 @@ import {
   type TypedValue,
 } from '../../src/spop/index.js';
 import { decodeFrame, encodeFrame } from '../../src/spop/testing/index.js';
-import { CANCEL_MESSAGE, STARTUP_MESSAGE, cancelTableArgNames } from '../../src/server/spoe-contract.js';
+import { CANCEL_MESSAGE, ROUTE_FIELDS, ROUTE_SEPARATOR, STARTUP_MESSAGE, VERDICT_VAR, cancelTableArgNames } from '../../src/server/spoe-contract.js';
 
 /** What HAProxy 2.6 announces (SPOE.txt 3.2.4): pipelining and async, our frame size. */
 export function haproxyHello(overrides: Partial<HaproxyHelloFrame> = {}): HaproxyHelloFrame {
@@ -97,6 +97,23 @@ export function stringVar(vars: Map<string, TypedValue>, name: string): string {
   const v = vars.get(name);
   if (v?.type !== 'string') throw new Error(`${name} is ${JSON.stringify(v)}, expected a STRING`);
   return v.value;
+}
+
+/**
+ * A variable of a startup's route as HAProxy has it after its split rules (haproxy/partials/route-split.hbs):
+ * the field of `r` (ROUTE_FIELDS order), or the variable itself when the ACK set it (a cancel, a hold,
+ * a refusal); throws when neither holds it.
+ */
+export function routeVar(vars: Map<string, TypedValue>, name: string): string {
+  const i = (ROUTE_FIELDS as readonly string[]).indexOf(name);
+  const route = vars.get(VERDICT_VAR.route);
+  if (i >= 0 && route !== undefined) {
+    if (route.type !== 'string') throw new Error(`r is ${JSON.stringify(route)}, expected a STRING`);
+    const field = route.value.split(ROUTE_SEPARATOR)[i];
+    if (field === undefined) throw new Error(`r (${route.value}) has no field ${name}`);
+    return field;
+  }
+  return stringVar(vars, name);
 }
 
 /** The binary value of a variable, or throws. */

@@ -16,7 +16,7 @@ import { limitErrorResponses, type LimitKind, type RouteTableDocument, type Tena
 /** The kind's letter in a key, as limit-refusals.hbs spells it. */
 export const LIMIT_KEY_KIND: Readonly<Record<LimitKind, string>> = { connections: 'c', rate: 'r', clientRate: 'a' };
 
-/** The map key of a limit's refusal: HAProxy builds it from txn.pgr.t and the limit's variable. */
+/** The map key of a limit's refusal: HAProxy builds it from the tenant (the route's field, or txn.pgr.t) and the limit's variable. */
 export function limitKey(tenant: string, kind: LimitKind, limit: number): string {
   return `${tenant}/${LIMIT_KEY_KIND[kind]}/${limit}`;
 }

@@ -8,14 +8,7 @@
 //
 // Pure: a route table document in, map entries out (haproxy/map-sync.ts turns them into commands).
 
-import { cancelId, verdictActions, VERDICT_VAR, type RouteTableDocument, type TenantRoute } from '../../../agent/src/index.js';
-
-/**
- * The fields of a target's map value, in order, joined with '|' (field(n,|) in memo-lookup.hbs):
- * short, because every hit copies it once per field. The limits' fields are left out (not empty)
- * for a route without limits: HAProxy then sets no limit variable, as with the agent's answer.
- */
-export const MEMO_FIELDS = [VERDICT_VAR.backend, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.maxConnections, VERDICT_VAR.maxRate] as const;
+import { cancelId, ROUTE_SEPARATOR, verdictActions, VERDICT_VAR, type RouteTableDocument, type TenantRoute } from '../../../agent/src/index.js';
 
 /** The keys of a tenant route and of a policy whose meaning the memo knows; anything else: memo off. */
 const TENANT_KEYS = new Set(['id', 'enabled', 'backends', 'limits', 'allow']);
@@ -48,29 +41,27 @@ export function notMemoizable(t: TenantRoute): string | undefined {
 }
 
 /**
- * The map value of one target (the variables verdictActions() sets), or undefined when some
- * variable is not one the memo's rules set. The limits' ErrorResponses are not among them: HAProxy
- * reads those from the limits map when it refuses (generator/src/limits/limits-map.ts).
+ * The map value of one target: the route variable the agent sends for it (VERDICT_VAR.route,
+ * agent/src/server/verdict-actions.ts routeValue()), which HAProxy splits by the same rules for a
+ * hit as for the agent's answer (haproxy/partials/route-split.hbs). Undefined when the agent's
+ * answer holds any other variable than that and the cancel id (the map's key), which a hit would not set.
+ * The limits' ErrorResponses are not among them: HAProxy reads those from the limits map when it
+ * refuses (generator/src/limits/limits-map.ts).
  */
 function memoTargetValue(t: TenantRoute, target: string, backend: string): string | undefined {
   const actions = verdictActions(t.limits === undefined ? { kind: 'route', tenant: t.id, target, backend, cancel: false } : { kind: 'route', tenant: t.id, target, backend, cancel: false, limits: t.limits });
-  const values = new Map<string, string>();
-  const seen = new Set<string>();
+  let value: string | undefined;
   for (const a of actions) {
     const name = a.name.toString();
-    if (seen.has(name)) return undefined;
-    seen.add(name);
     // The cancel id is the map's key: a hit reads it from its memo entry (memo-lookup.hbs).
     if (name === VERDICT_VAR.cancelA || name === VERDICT_VAR.cancelB) continue;
-    if (!(MEMO_FIELDS as readonly string[]).includes(name) || Buffer.isBuffer(a.value)) return undefined;
-    // Names, targets and counts only ever hold [a-z0-9.-]; anything else would break the map line.
-    if (!/^[A-Za-z0-9._-]+$/.test(a.value)) return undefined;
-    values.set(name, a.value);
+    if (name !== VERDICT_VAR.route || value !== undefined || Buffer.isBuffer(a.value)) return undefined;
+    value = a.value;
   }
-  if (!values.has(VERDICT_VAR.backend) || !values.has(VERDICT_VAR.tenant) || !values.has(VERDICT_VAR.target)) return undefined;
-  const limits = values.has(VERDICT_VAR.maxConnections) || values.has(VERDICT_VAR.maxRate);
-  if (limits && !(values.has(VERDICT_VAR.maxConnections) && values.has(VERDICT_VAR.maxRate))) return undefined;
-  return (limits ? MEMO_FIELDS : MEMO_FIELDS.slice(0, 3)).map((f) => values.get(f) as string).join('|');
+  // Names, targets and counts only ever hold [a-z0-9.-]; anything else would break the map line or the split.
+  const field = /^[A-Za-z0-9._-]+$/;
+  if (value === undefined || !value.split(ROUTE_SEPARATOR).every((f) => field.test(f))) return undefined;
+  return value;
 }
 
 /** Every memoizable target of the table: map key -> value. Empty when the policy holds a field this module does not know. */

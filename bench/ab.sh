@@ -138,6 +138,18 @@ until_routes() {
   return 1
 }
 
+# learned <haproxy.cfg>: tells the HAProxy started from it that it has learned the replicated tables,
+# as `pgroute up`/`watch` do once its peers resync is done (docs/cancel.md "Across a reload"): a
+# worker started here from a config is otherwise unmarked for 30 s and records every cancel through
+# the slow path into its handover table, which no running deployment measures. An older config has
+# no such table: HAProxy's "unknown table" answer is ignored.
+learned() {
+  local sock
+  sock="$(awk '/^ *stats socket /{print $3; exit}' "$1")"
+  [ -n "$sock" ] || return 0
+  node -e 'const s = require("net").createConnection(process.argv[1], () => s.end("set table pgroute-learned key 0\n")); s.on("error", () => {}); s.resume();' "$sock"
+}
+
 # up_args <tree> <state dir> <extra>: `pgroute up` as bench/run.sh starts it, plus <extra> flags
 # (@STATE@ in them is the state directory)
 up_args() {
@@ -237,6 +249,7 @@ router_once() {
     start "$(basename "$out")-haproxy" "${hap[@]}"
     hpid=$STARTED
     until_routes "$P_PG" bench 600 "$apid" "$hpid"
+    learned "$dir/haproxy.cfg"
     local h0 a0
     h0="$(cpu_ns "$hpid")"; a0="$(cpu_ns "$apid")"
     r="$("$BIN/connload" "$P_PG" 8 900 0 app bench "$n")"

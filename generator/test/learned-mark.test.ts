@@ -4,7 +4,7 @@
 
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startLearnedMark } from '../src/haproxy/learned-mark.js';
+import { learnedAll, startLearnedMark } from '../src/haproxy/learned-mark.js';
 import { waitFor } from '../../test/support/process.js';
 
 const proc = (workers: readonly number[], old: readonly number[] = []): string =>
@@ -14,7 +14,8 @@ const proc = (workers: readonly number[], old: readonly number[] = []): string =
   workers.map((p) => `${p}           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n`).join('') +
   (old.length > 0 ? '# old workers\n' + old.map((p) => `${p}           worker          1               0d00h00m09s     2.6.12-1+deb12u4\n`).join('') : '') +
   '# programs\n\n';
-const peers = (flags: string): string => `0x5600fe082ba0: [06/Dec/2026:08:58:16] id=pgroute disabled=0 flags=${flags} resync_timeout=4s task_calls=1\n`;
+const REMOTE = '  0x5600fe085cb0: id=p2(remote,active) addr=127.0.0.22:31777 last_status=CONN last_hdshk=0s\n';
+const peers = (flags: string, remote = REMOTE): string => `0x5600fe082ba0: [06/Dec/2026:08:58:16] id=pgroute disabled=0 flags=${flags} resync_timeout=4s task_calls=1\n${remote}`;
 
 class FakeMaster {
   workers: number[] = [];
@@ -36,6 +37,18 @@ class FakeMaster {
 }
 
 describe('learned mark', () => {
+  it('learned: both resync bits; the old worker\'s lesson alone when no other replica is listed', () => {
+    expect(learnedAll(peers('0x11'))).toBe(false);
+    expect(learnedAll(peers('0x1103'))).toBe(true);
+    expect(learnedAll(peers('0x33'))).toBe(true);
+    // With another replica, the first bit alone is not enough: its lesson may still come.
+    expect(learnedAll(peers('0x1'))).toBe(false);
+    const alone = '  0x55eb3ede5960: id=vm(local,inactive) addr=unix:0 last_status=NONE last_hdshk=<NEVER>\n';
+    expect(learnedAll(peers('0x1', alone))).toBe(true);
+    expect(learnedAll(peers('0x0', alone))).toBe(false);
+    expect(learnedAll('')).toBe(false);
+  });
+
   it('marks a worker only once its resync is done, once, and each new worker after a reload', async () => {
     const m = new FakeMaster();
     m.workers = [101];

@@ -3,7 +3,7 @@
 // into its local handover table (haproxy/partials/cancel-record.hbs, docs/cancel.md "Across a
 // reload"), because the lesson would overwrite that record in the own table. This tells each worker
 // that it has learned: key 0 of its LEARNED_TABLE, written once its peers section reports the resync
-// done (both bits of `show peers`, show-peers.ts). Through the master CLI, addressed to the worker
+// done (learnedAll: both bits of `show peers`, show-peers.ts; the first alone without other replicas). Through the master CLI, addressed to the worker
 // by pid (`@!<pid>`), so a reload in between cannot mark the wrong worker. Workers are listed every
 // `intervalMs` (any reload: pgroute's, `pgroute reload`, a signal), and an unmarked one is checked
 // every `pollMs` until marked.
@@ -12,8 +12,19 @@ import type { Logger } from 'pino';
 import { LEARNED_TABLE } from '../render/cancel-context.js';
 import { PEERS_SECTION } from '../replicas/peers.js';
 import { haproxyCli } from './master.js';
-import { peersResynced } from './peers-resync.js';
 import { parseShowProc } from './reload.js';
+import { RESYNC_LOCAL_DONE, showPeersSection } from './show-peers.js';
+
+/**
+ * Whether the worker has learned what it will learn: both resync bits; or, with no other replica in
+ * its peers section, the lesson from the old worker alone (HAProxy otherwise sets the second bit only
+ * after a 5 s wait for a peer that is not there).
+ */
+export function learnedAll(showPeers: string): boolean {
+  const s = showPeersSection(showPeers, PEERS_SECTION);
+  if (s === undefined) return false;
+  return s.resynced || ((s.flags & RESYNC_LOCAL_DONE) !== 0 && s.peers.every((p) => p.local));
+}
 
 export interface LearnedMarkOptions {
   readonly masterSocket: string;
@@ -43,7 +54,7 @@ export function startLearnedMark(opts: LearnedMarkOptions): LearnedMark {
     for (const pid of [...marked]) if (!proc.workers.includes(pid)) marked.delete(pid);
     let waiting = false;
     for (const pid of proc.workers.filter((p) => !marked.has(p))) {
-      if (peersResynced(await cli(opts.masterSocket, `@!${pid} show peers`), PEERS_SECTION) !== true) {
+      if (!learnedAll(await cli(opts.masterSocket, `@!${pid} show peers`))) {
         waiting = true;
         continue;
       }

@@ -9,7 +9,7 @@
 // "Connected" is that `state=EST`, not active/inactive nor last_status: 2.6 keeps last_status=ESTA
 // after the peer is gone, and 3.2 may call a live peer inactive when the session is the other side's.
 
-const RESYNC_LOCAL_DONE = 0x01;
+export const RESYNC_LOCAL_DONE = 0x01;
 const RESYNC_REMOTE_DONE = 0x02;
 
 export interface ShownPeer {

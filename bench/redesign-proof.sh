@@ -10,6 +10,7 @@
 #     bench/ab.sh icount <before> <after>
 # (c) `generate` of PROOF_TENANTS (10,000) tenants: bench/generate.sh with BENCH_GEN_ICOUNT=1,
 #     <before> twice (the noise band) and <after>
+# The tenant sets no admission limit (BENCH_AB_LIMITS=absent): commits before #12 refuse the field.
 # PROOF_REPS (default 1): repetitions of each ab.sh pair and of generate.sh. The load average is
 # sampled every 10 s for the whole run. Ports: bench/ab.sh's (BENCH_AB_PORT_BASE); generate opens none.
 set -euo pipefail
@@ -20,6 +21,7 @@ AFTER="${2:?after}"
 INFO="${3:-}"
 REPS="${PROOF_REPS:-1}"
 NTEN="${PROOF_TENANTS:-10000}"
+export BENCH_AB_LIMITS="${BENCH_AB_LIMITS:-absent}"
 RUN="$(mktemp -d /tmp/pgroute-proof.XXXXXX)"
 ( while :; do echo "$(date -u +%H:%M:%S) $(cut -d' ' -f1 /proc/loadavg)"; sleep 10; done ) >"$RUN/load" &
 SAMPLER=$!

@@ -22,6 +22,7 @@
 # BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B, BENCH_AB_SPOE_SED_A/B (router modes: extra `up` flags, a sed of the rendered haproxy.cfg, of spoe.conf), BENCH_AB_PORT_BASE, BENCH_KEEP=1,
 # BENCH_AB_HAPROXY (router modes: the HAProxy to run and count, a binary or a launcher of
 # scripts/haproxy-versions.sh; default /usr/sbin/haproxy, 2.6): both sides render for it and run it.
+# BENCH_AB_AGENT_CONNS="<small> <big>" (icount, icount-agent: the agent's connection window).
 #
 # Prints one line per measurement (tab-separated, grep-able) and a summary per ref; keeps everything
 # in the scratch directory when BENCH_KEEP=1. Ports: BENCH_AB_PORT_BASE (22400: test port block 24)
@@ -475,15 +476,20 @@ mode_apply() {
   for k in "${names[@]}"; do summary "apply $NTEN tenants $k" "$RUN/apply-$k.values"; done
 }
 
+# BENCH_AB_AGENT_CONNS="<small> <big>": the agent's window under callgrind (default 200 1200, within
+# V8's warm-up: its compilers take half of it; e.g. "3000 9000" for the agent past its warm-up)
+AGENT_CONNS="${BENCH_AB_AGENT_CONNS:-200 1200}"
+AGENT_WINDOW=""
+[ -z "${BENCH_AB_AGENT_CONNS:-}" ] || AGENT_WINDOW=", connections ${AGENT_CONNS/ /-}"
 echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}${BENCH_AB_SED_A:+ sed $BENCH_AB_SED_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}${BENCH_AB_SED_B:+ sed $BENCH_AB_SED_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("${HAPROXY_CMD[@]}" -v | head -1), node $(node -v)"
 case "$MODE" in
   render) mode_render ;;
   icount)
     mode_router haproxy "HAProxy instructions" 500 4500
-    mode_router node "agent (node) instructions" 200 1200
+    mode_router node "agent (node) instructions$AGENT_WINDOW" $AGENT_CONNS
     ;;
   icount-haproxy) mode_router haproxy "HAProxy instructions" 500 4500 ;;
-  icount-agent) mode_router node "agent (node) instructions" 200 1200 ;;
+  icount-agent) mode_router node "agent (node) instructions$AGENT_WINDOW" $AGENT_CONNS ;;
   syscalls) mode_router strace "HAProxy system calls" 500 4500 ;;
   cputime) mode_router cpu "CPU ns (HAProxy + agent, native)" 1000 9000 ;;
   agent) mode_agent ;;

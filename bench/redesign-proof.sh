@@ -7,7 +7,8 @@
 # (a) the agent alone: instructions per decision (callgrind) and decisions per agent CPU-second
 #     (native): bench/ab.sh agent <before> <after>; and <before> against [info] when given
 # (b) router-only: instructions per connection of HAProxy's worker and of the agent (callgrind):
-#     bench/ab.sh icount <before> <after>
+#     bench/ab.sh icount <before> <after>, the agent past its warm-up (connections PROOF_AGENT_CONNS,
+#     default 3000 to 9000); then the agent in ab.sh's default window (200 to 1,200: V8's warm-up)
 # (c) `generate` of PROOF_TENANTS (10,000) tenants: bench/generate.sh with BENCH_GEN_ICOUNT=1,
 #     <before> twice (the noise band) and <after>
 # The tenant sets no admission limit (BENCH_AB_LIMITS=absent): commits before #12 refuse the field.
@@ -40,7 +41,8 @@ section() {
 : >"$RUN/ratios"; : >"$RUN/raw"
 
 section agent bench/ab.sh agent "$BEFORE" "$AFTER" "$REPS"
-section router bench/ab.sh icount "$BEFORE" "$AFTER" "$REPS"
+section router env BENCH_AB_AGENT_CONNS="${PROOF_AGENT_CONNS:-3000 9000}" bench/ab.sh icount "$BEFORE" "$AFTER" "$REPS"
+section router-warmup bench/ab.sh icount-agent "$BEFORE" "$AFTER" "$REPS"
 section generate env BENCH_GEN_ICOUNT=1 bench/generate.sh "$REPS" "$NTEN" "before=$BEFORE" "before2=$BEFORE" "after=$AFTER"
 [ -z "$INFO" ] || section agent-info bench/ab.sh agent "$BEFORE" "$INFO" "$REPS"
 

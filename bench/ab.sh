@@ -18,10 +18,11 @@
 # Environment: BENCH_AB_RELOAD_TIMEOUT_MS (apply: how long both builds wait for HAProxy's new worker
 # after a reload; default the builds' own 15 s), BENCH_AB_NO_LIMITS=1 (agent: the tenant without
 # admission limits, so the ACK is the route alone), BENCH_AB_LIMITS=none (router modes: the tenant
-# with every limit 0), BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B, BENCH_AB_SPOE_SED_A/B (router
-# modes: extra `up` flags, a sed of the rendered haproxy.cfg, of spoe.conf), BENCH_AB_PORT_BASE, BENCH_KEEP=1,
+# with every limit 0; =absent: no limit field, for commits before #12's limits, every mode),
+# BENCH_AB_UP_ARGS_A/B, BENCH_AB_SED_A/B, BENCH_AB_SPOE_SED_A/B (router modes: extra `up` flags, a sed of the rendered haproxy.cfg, of spoe.conf), BENCH_AB_PORT_BASE, BENCH_KEEP=1,
 # BENCH_AB_HAPROXY (router modes: the HAProxy to run and count, a binary or a launcher of
 # scripts/haproxy-versions.sh; default /usr/sbin/haproxy, 2.6): both sides render for it and run it.
+# BENCH_AB_AGENT_CONNS="<small> <big>" (icount, icount-agent: the agent's connection window).
 #
 # Prints one line per measurement (tab-separated, grep-able) and a summary per ref; keeps everything
 # in the scratch directory when BENCH_KEEP=1. Ports: BENCH_AB_PORT_BASE (22400: test port block 24)
@@ -120,8 +121,13 @@ FAKE_PID=$STARTED
 # is set out of reach: a path fast enough under callgrind or natively would otherwise be refused
 # over the default 1000 new connections a second, and a refused connection is not the one measured.
 # BENCH_AB_LIMITS=none: the tenant sets every limit to 0 (no limit; HAProxy still counts its
-# connections for status and metrics), for policies on vs off (#12).
-if [ "${BENCH_AB_LIMITS:-}" = none ]; then LIMIT_LINES='    maxClientConnections: 0\n    maxConnectionRate: 0\n'; else LIMIT_LINES='    maxConnectionRate: 1000000\n'; fi
+# connections for status and metrics), for policies on vs off (#12). BENCH_AB_LIMITS=absent: no limit
+# field at all, for commits from before per-tenant limits (#12), whose tenants files refuse them.
+case "${BENCH_AB_LIMITS:-}" in
+  none) LIMIT_LINES='    maxClientConnections: 0\n    maxConnectionRate: 0\n' ;;
+  absent) LIMIT_LINES='' ;;
+  *) LIMIT_LINES='    maxConnectionRate: 1000000\n' ;;
+esac
 printf "tenants:\n  - id: bench\n    host: 127.0.0.1\n    port: %s\n$LIMIT_LINES" "$P_FAKE" >"$RUN/tenants.yaml"
 
 # until_routes <port> <database> <seconds> [<pid>...]: a StartupMessage for <database> gets
@@ -483,15 +489,20 @@ mode_apply() {
   for k in "${names[@]}"; do summary "apply $NTEN tenants $k" "$RUN/apply-$k.values"; done
 }
 
+# BENCH_AB_AGENT_CONNS="<small> <big>": the agent's window under callgrind (default 200 1200, within
+# V8's warm-up: its compilers take half of it; e.g. "3000 9000" for the agent past its warm-up)
+AGENT_CONNS="${BENCH_AB_AGENT_CONNS:-200 1200}"
+AGENT_WINDOW=""
+[ -z "${BENCH_AB_AGENT_CONNS:-}" ] || AGENT_WINDOW=", connections ${AGENT_CONNS/ /-}"
 echo "A = $REF_A ($SHA_A)${BENCH_AB_UP_ARGS_A:+ up $BENCH_AB_UP_ARGS_A}${BENCH_AB_SED_A:+ sed $BENCH_AB_SED_A}, B = $REF_B ($SHA_B)${BENCH_AB_UP_ARGS_B:+ up $BENCH_AB_UP_ARGS_B}${BENCH_AB_SED_B:+ sed $BENCH_AB_SED_B}; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("${HAPROXY_CMD[@]}" -v | head -1), node $(node -v)"
 case "$MODE" in
   render) mode_render ;;
   icount)
     mode_router haproxy "HAProxy instructions" 500 4500
-    mode_router node "agent (node) instructions" 200 1200
+    mode_router node "agent (node) instructions$AGENT_WINDOW" $AGENT_CONNS
     ;;
   icount-haproxy) mode_router haproxy "HAProxy instructions" 500 4500 ;;
-  icount-agent) mode_router node "agent (node) instructions" 200 1200 ;;
+  icount-agent) mode_router node "agent (node) instructions$AGENT_WINDOW" $AGENT_CONNS ;;
   syscalls) mode_router strace "HAProxy system calls" 500 4500 ;;
   cputime) mode_router cpu "CPU ns (HAProxy + agent, native)" 1000 9000 ;;
   agent) mode_agent ;;

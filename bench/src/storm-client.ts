@@ -36,15 +36,17 @@ console.log('storming');
 /**
  * The calm tenant's measuring client, as a process of its own so that it can run on an emulated
  * client host (bench/src/cpu-host.ts): node -e PROBE_CLIENT <port> <database> <user> <probes>
- * [<server port>], started in the repository (it requires node-postgres). Prints `probing` once
+ * [<server port> [<gap ms>]], started in the repository (it requires node-postgres). Prints `probing` once
  * started; on each SIGUSR1 it runs one window of <probes> connects through <port>, one after
  * another (connect, SHOW cluster_name, end, as the in-process probes did), each followed by the
  * same connect straight to the tenant's server at <server port> when given (what the server alone
- * takes, in the same moments), and prints `window <n> {"routed":[[ms, client port], ...],"direct":[ms, ...]}`.
+ * takes, in the same moments), each connect followed by <gap ms> of pause (default 0: back to back,
+ * which keeps a server that forks per connection busy at its host's quota), and prints `window <n> {"routed":[[ms, client port], ...],"direct":[ms, ...]}`.
  */
 export const PROBE_CLIENT = `
 const pg = require('pg');
-const [port, database, user, probes, direct] = process.argv.slice(1);
+const [port, database, user, probes, direct, gap] = process.argv.slice(1);
+const pause = () => new Promise((r) => setTimeout(r, Number(gap ?? 0)));
 let n = 0;
 let queue = Promise.resolve();
 async function connect(p) {
@@ -60,7 +62,9 @@ async function window() {
   const out = { routed: [], direct: [] };
   for (let i = 0; i < Number(probes); i++) {
     out.routed.push(await connect(port));
+    await pause();
     if (direct) out.direct.push((await connect(direct))[0]);
+    await pause();
   }
   console.log('window ' + ++n + ' ' + JSON.stringify(out));
 }

@@ -13,6 +13,23 @@ const BUILD_DIST = ['test/support/build-dist.ts'];
 const DOCKER_FILES = ['test/e2e/docker-*.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/tenant-lifecycle.test.ts'];
 const ALONE_FILES = ['test/e2e/tenant-policy-storm.test.ts'];
 
+/** An e2e project: the built CLI (BUILD_DIST), one process per file; `serial`: one file at a time. */
+function e2eProject(name: string, include: string[], o: { exclude?: string[]; order: number; serial: boolean; testMs: number; hookMs: number }) {
+  return {
+    test: {
+      name,
+      include,
+      ...(o.exclude === undefined ? {} : { exclude: o.exclude }),
+      globalSetup: BUILD_DIST,
+      testTimeout: o.testMs,
+      hookTimeout: o.hookMs,
+      pool: 'forks' as const,
+      ...(o.serial ? { poolOptions: { forks: { singleFork: true } } } : {}),
+      sequence: { groupOrder: o.order },
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
@@ -27,42 +44,9 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      {
-        test: {
-          name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
-          exclude: [...DOCKER_FILES, ...ALONE_FILES],
-          globalSetup: BUILD_DIST,
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          pool: 'forks',
-          sequence: { groupOrder: 0 },
-        },
-      },
-      {
-        test: {
-          name: 'e2e-docker',
-          include: DOCKER_FILES,
-          globalSetup: BUILD_DIST,
-          testTimeout: 120_000,
-          hookTimeout: 300_000,
-          pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
-          sequence: { groupOrder: 1 },
-        },
-      },
-      {
-        test: {
-          name: 'e2e-alone',
-          include: ALONE_FILES,
-          globalSetup: BUILD_DIST,
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
-          sequence: { groupOrder: 2 },
-        },
-      },
+      e2eProject('e2e', ['test/e2e/**/*.test.ts'], { exclude: [...DOCKER_FILES, ...ALONE_FILES], order: 0, serial: false, testMs: 60_000, hookMs: 120_000 }),
+      e2eProject('e2e-docker', DOCKER_FILES, { order: 1, serial: true, testMs: 120_000, hookMs: 300_000 }),
+      e2eProject('e2e-alone', ALONE_FILES, { order: 2, serial: true, testMs: 60_000, hookMs: 120_000 }),
     ],
   },
 });

@@ -2,12 +2,10 @@
 // or from its peers; until it has, its cancel-record rules write an address it holds no record of
 // into its local handover table (haproxy/partials/cancel-record.hbs, docs/cancel.md "Across a
 // reload"), because the lesson would overwrite that record in the own table. This tells each worker
-// that it has learned: key 0 of its LEARNED_TABLE, written once its peers section reports the resync
-// done (learnedAll: both bits of `show peers`, show-peers.ts; the first alone without other replicas). Through the master CLI, addressed to the worker
-// by pid (`@!<pid>`), so a reload in between cannot mark the wrong worker. Workers are listed every
-// `intervalMs` (any reload: pgroute's, `pgroute reload`, a signal), and an unmarked one is checked
-// every `pollMs` until marked.
-
+// that it has learned: key 0 of its LEARNED_TABLE, written once `show peers` reports the resync done
+// (learnedAll). Through the master CLI, addressed to the worker by pid (`@!<pid>`), so a reload in
+// between cannot mark the wrong worker. Workers are listed every `intervalMs` (any reload: pgroute's,
+// `pgroute reload`, a signal), and an unmarked one is checked every `pollMs` until marked.
 import type { Logger } from 'pino';
 import { LEARNED_TABLE } from '../render/cancel-context.js';
 import { PEERS_SECTION } from '../replicas/peers.js';

@@ -126,16 +126,19 @@ describe('refusals reach the client as PostgreSQL errors', () => {
     expect((await psql({ ...proxy, user: 'app', db: 'acme', command: 'SHOW cluster_name' })).stdout.trim()).toBe('acme');
   });
 
-  it('oversized length: refused at once with 08P01', async () => {
+  it('oversized length: refused at once with 08P01, even with only its 4 length bytes sent', async () => {
     const head = Buffer.alloc(8);
     head.writeUInt32BE(20_000, 0);
     head.writeUInt32BE(0x00030000, 4);
-    const r = await exchange(ports.haproxy, [head], { timeoutMs: 5_000 });
-    expect(r.closedByServer).toBe(true);
-    expect(r.msAfterLastWrite).toBeLessThan(STARTUP_TIMEOUT_MS / 2);
-    const e = errorResponseOf(r.received);
-    expect(e.sqlstate).toBe('08P01');
-    expect(e.message).toMatch(/invalid length of startup packet/);
+    // 4 bytes: no later rule may wait for the 8 bytes that tell a CancelRequest or an SSLRequest.
+    for (const bytes of [head, head.subarray(0, 4)]) {
+      const r = await exchange(ports.haproxy, [bytes], { timeoutMs: 5_000 });
+      expect(r.closedByServer).toBe(true);
+      expect(r.msAfterLastWrite).toBeLessThan(STARTUP_TIMEOUT_MS / 2);
+      const e = errorResponseOf(r.received);
+      expect(e.sqlstate).toBe('08P01');
+      expect(e.message).toMatch(/invalid length of startup packet/);
+    }
   });
 
   it('garbage (an HTTP request) and TLS-first bytes: refused at once', async () => {

@@ -259,6 +259,19 @@ describe('the negotiation bytes', () => {
     const r = await exchange(ports.haproxy, [gss, SSL_REQUEST], { gapMs: 100, untilBytes: 2, timeoutMs: 5_000 });
     expect(r.received.toString('latin1')).toBe('NS');
   });
+
+  it("an SSLRequest split after its length is answered 'S' once its last 4 bytes come", async () => {
+    const r = await exchange(ports.haproxy, [SSL_REQUEST.subarray(0, 4), SSL_REQUEST.subarray(4)], { gapMs: 300, untilBytes: 1, timeoutMs: 5_000 });
+    expect(r.received.toString('latin1')).toBe('S');
+  });
+
+  it('the 4 bytes of an oversized length alone: 08P01 at once, not after the startup timeout', async () => {
+    const started = Date.now();
+    const r = await exchange(ports.haproxy, [Buffer.from('00004e20', 'hex')], { timeoutMs: 5_000 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(r.closedByServer).toBe(true);
+    expect(errorResponseOf(r.received).sqlstate).toBe('08P01');
+  });
 });
 
 describe('bytes pipelined after an SSLRequest (CVE-2021-23214)', () => {

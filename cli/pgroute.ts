@@ -8,6 +8,7 @@ import {
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
   generate,
+  markLearnedOnce,
   parsePolicy,
   readTenantsFile,
   reloadMaster,
@@ -199,11 +200,21 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
+/** How long `pgroute reload` waits for the new worker's resync (a peer that does not answer delays it 5 s). */
+const LEARN_WAIT_MS = 10_000;
+
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
   const g = await generateFromFile(flags);
   const outcome = await reloadMaster(g.paths.masterSocket);
   if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}`);
-  log.info({ detail: outcome.detail, version: g.routes.version }, 'reloaded');
+  // The new worker marked once it has learned the replicated tables, as `up` and `watch` do (docs/cancel.md
+  // "Across a reload"); unmarked, it records new addresses in its handover table for its first 30 s only.
+  const learned = await markLearnedOnce({ masterSocket: g.paths.masterSocket, log, timeoutMs: LEARN_WAIT_MS }).catch((err: Error) => {
+    log.warn({ err: err.message }, 'the new HAProxy worker could not be marked as learned; its cancel records take the slower handover path for its first 30 s');
+    return undefined;
+  });
+  if (learned === false) log.info({ waitedMs: LEARN_WAIT_MS }, 'the new HAProxy worker has not learned the replicated tables yet; its cancel records take the slower handover path for its first 30 s');
+  log.info({ detail: outcome.detail, version: g.routes.version, learned: learned === true }, 'reloaded');
 });
 
 interface WatchFlags extends SourceFlags {

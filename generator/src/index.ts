@@ -46,6 +46,7 @@ export { loadTemplates, type ConfigTemplates } from './render/templates.js';
 // HAProxy: the master-worker process and its sockets.
 export { haproxyCli, killStartedMasters, startHaproxyMaster, type HaproxyMaster } from './haproxy/master.js';
 export { reloadMaster, showProc, type ProcStatus } from './haproxy/reload.js';
+export { markLearnedOnce } from './haproxy/learned-mark.js';
 export { waitForTcp } from './haproxy/wait-tcp.js';
 export { showPeersSection } from './haproxy/show-peers.js';
 export { certificateBlocks, privateKeyBlocks } from './tls/pem.js';

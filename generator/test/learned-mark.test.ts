@@ -4,7 +4,7 @@
 
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { learnedAll, startLearnedMark } from '../src/haproxy/learned-mark.js';
+import { learnedAll, markLearnedOnce, startLearnedMark } from '../src/haproxy/learned-mark.js';
 import { waitFor } from '../../test/support/process.js';
 
 const proc = (workers: readonly number[], old: readonly number[] = []): string =>
@@ -89,5 +89,22 @@ describe('learned mark', () => {
     m.flags.set(8, '0x3');
     await new Promise((r) => setTimeout(r, 60));
     expect(m.sets).toEqual([7]);
+  });
+
+  it('once (pgroute reload): waits for the new worker to learn, marks it, and says so; false when it has not learned in time', async () => {
+    const log = pino({ level: 'silent' });
+    const m = new FakeMaster();
+    m.old = [20];
+    m.workers = [21];
+    m.flags.set(20, '0x1103');
+    m.flags.set(21, '0x11');
+    setTimeout(() => m.flags.set(21, '0x1103'), 60);
+    expect(await markLearnedOnce({ masterSocket: '/nowhere', log, cli: m.cli, timeoutMs: 5_000, pollMs: 5 })).toBe(true);
+    expect(m.sets).toEqual([21]); // the old worker is not the one the rules of the new configuration read
+    m.workers = [22];
+    m.flags.set(22, '0x11');
+    expect(await markLearnedOnce({ masterSocket: '/nowhere', log, cli: m.cli, timeoutMs: 50, pollMs: 5 })).toBe(false);
+    expect(m.sets).toEqual([21]);
+    await expect(markLearnedOnce({ masterSocket: '/nowhere', log, cli: () => Promise.reject(new Error('ECONNREFUSED')), timeoutMs: 50 })).rejects.toThrow('ECONNREFUSED');
   });
 });

@@ -10,6 +10,9 @@
 #
 #   bench/memo.sh [haproxy binary or launcher...]   default: /usr/sbin/haproxy and the 3.0 launcher
 #   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
+#   BENCH_MEMO_PATHS="static lua memo-on-hits"      only these paths (default: all six); with many short
+#                                                   rounds, for the per-round paired ratios' median
+#   BENCH_MEMO_MEMORY=0                             skip the memory measurement
 #   BENCH_MEMO_OUT=bench/results/x.md               where the Markdown tables go (also printed)
 #
 # Uses the built dist/ (run `npm run build` first). Ports 23600-23699 (test port block 36).
@@ -80,7 +83,29 @@ for HAP in "${HAPROXIES[@]}"; do
   declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL)
   declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1 [memo-off-nolimits]=0)
   declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID [memo-off-nolimits]=$NL_PID)
-  PATHS=(static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits)
+  read -r -a PATHS <<<"${BENCH_MEMO_PATHS:-static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits}"
+  for path in "${PATHS[@]}"; do [ -n "${PORT[$path]:-}" ] || { log "unknown path $path in BENCH_MEMO_PATHS"; exit 1; }; done
+  if [ "${BENCH_MEMO_MEMORY:-1}" = 1 ]; then
+    # Memo memory at 100,000 entries: HAProxy's worker RSS and pool use before and after filling the
+    # table, measured first, while the table is empty (filled later, the rounds' misses would have filled
+    # it already: earlier runs counted only the entries the fill added, up to none). Then emptied again,
+    # so that the rounds run as before (a hit looks its key up in a table of a few entries).
+    ADM="$RUN/on-$VER/haproxy-admin.sock"
+    node_pid="$(pgrep -P "$ON_PID" -x node || echo "$ON_PID")"
+    worker="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tail -1)"
+    rss0="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
+    echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool0-$VER" || true
+    # Filled by real misses (100,000 unique startups): HAProxy 2.6 cannot insert a binary key through
+    # its CLI ("not supported"), and real misses are what fills it anyway.
+    used0="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
+    CONNLOAD_UNIQUE=1 "$RUN/connload" "$P_ON" 8 600 0 fill bench 100000 >"$RUN/fill-$VER.json"
+    used="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
+    rss1="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
+    echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool1-$VER" || true
+    echo "clear table pgroute-memo" | admin "$ADM" >/dev/null
+    printf 'MEMORY\t%s\t%s\t%s\t%s\t%s\t%s\n' "$VER" "$((used - used0))" "$rss0" "$rss1" "$(tr '\n' ' ' <"$RUN/pool0-$VER")" "$(tr '\n' ' ' <"$RUN/pool1-$VER")" >>"$RESULTS"
+    tail -1 "$RESULTS" >&2
+  fi
   # Warm-up (JIT, pools, the memo's first entry), not measured.
   # The unique packets' names restart from the same counter at every connload run: the user name
   # (not a tenant key) differs per round instead, so that a later round's misses are not the
@@ -115,21 +140,6 @@ EOF
     done
   done
 
-  # Memo memory at 100,000 entries: HAProxy's worker RSS and pool use before and after filling the table.
-  ADM="$RUN/on-$VER/haproxy-admin.sock"
-  node_pid="$(pgrep -P "$ON_PID" -x node || echo "$ON_PID")"
-  worker="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tail -1)"
-  rss0="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
-  echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool0-$VER" || true
-  # Filled by real misses (100,000 unique startups): HAProxy 2.6 cannot insert a binary key through
-  # its CLI ("not supported"), and real misses are what fills it anyway.
-  used0="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
-  CONNLOAD_UNIQUE=1 "$RUN/connload" "$P_ON" 8 600 0 fill bench 100000 >"$RUN/fill-$VER.json"
-  used="$(echo "show table" | admin "$ADM" | sed -n 's/^# table: pgroute-memo, .*used:\([0-9]*\).*/\1/p')"
-  rss1="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
-  echo "show info" | admin "$ADM" | grep -E '^(PoolUsed_MB|PoolAlloc_MB)' >"$RUN/pool1-$VER" || true
-  printf 'MEMORY\t%s\t%s\t%s\t%s\t%s\t%s\n' "$VER" "$((used - used0))" "$rss0" "$rss1" "$(tr '\n' ' ' <"$RUN/pool0-$VER")" "$(tr '\n' ' ' <"$RUN/pool1-$VER")" >>"$RESULTS"
-  tail -1 "$RESULTS" >&2
   stop_group "$NL_PID"; stop_group "$ON_PID"; stop_group "$OFF_PID"; stop_group "$BASE_PID"
   sleep 1
 done
@@ -147,17 +157,41 @@ paths = ["static", "lua", "memo-off", "memo-on-hits", "memo-on-misses", "memo-of
 def agg(ver, p, i):
     v = [float(r[i]) for r in rows if r[0] == ver and r[2] == p]
     return statistics.mean(v) if v else float("nan")
+# Ratios: of the paths' means, and (more robust on a shared machine, where a whole round can run
+# slow) the median of each round's own ratio, with the rounds' range.
+RATIOS = [("memo off / static", "memo-off", "static"), ("memo on, hits / static", "memo-on-hits", "static"),
+          ("memo on, misses / static", "memo-on-misses", "static"), ("memo on, hits / Lua", "memo-on-hits", "lua"),
+          ("memo off / Lua", "memo-off", "lua"), ("memo on, hits / memo off", "memo-on-hits", "memo-off"),
+          ("Lua / static", "lua", "static"), ("limits / no limits (memo off)", "memo-off", "memo-off-nolimits")]
+present = set(r[2] for r in rows)
+ratios = [x for x in RATIOS if x[1] in present and x[2] in present]
+bold = lambda name, text: f"**{text}**" if name in ("memo on, hits / static", "memo on, hits / Lua") else text
 print("## Ratios first (router-only conn/s, mean of %s rounds x %s s, concurrency 8)\n" % (rounds, secs))
-print("| HAProxy | memo off / static | memo on, hits / static | memo on, misses / static | memo on, hits / Lua | memo off / Lua | memo on, hits / memo off | Lua / static | limits / no limits (memo off) |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
+print("|---|" + "---|" * len(ratios))
 for v in vers:
-    s, l, off, hit, miss, nl = (agg(v, p, 3) for p in paths)
-    print(f"| {v} | {off/s:.2f} | **{hit/s:.2f}** | {miss/s:.2f} | **{hit/l:.2f}** | {off/l:.2f} | {hit/off:.2f} | {l/s:.2f} | {off/nl:.2f} |")
+    print(f"| {v} | " + " | ".join(bold(n, f"{agg(v, a, 3) / agg(v, b, 3):.2f}") for n, a, b in ratios) + " |")
+def per_round(v, a, b):
+    out = []
+    for r in sorted(set(x[1] for x in rows if x[0] == v), key=int):
+        ra = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == a]
+        rb = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == b]
+        if ra and rb: out.append(ra[0] / rb[0])
+    return out
+print("\n## The same ratios per round: median (min .. max) of each round's own ratio\n")
+print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
+print("|---|" + "---|" * len(ratios))
+for v in vers:
+    cells = []
+    for n, a, b in ratios:
+        pr = per_round(v, a, b)
+        cells.append(bold(n, f"{statistics.median(pr):.2f}") + f" ({min(pr):.2f} .. {max(pr):.2f})" if pr else "")
+    print(f"| {v} | " + " | ".join(cells) + " |")
 print("\n## Per path\n")
 print("| HAProxy | path | conn/s | errors | HAProxy CPU µs/conn | agent (node) CPU µs/conn | p50 connect ms | load avg |")
 print("|---|---|---|---|---|---|---|---|")
 for v in vers:
-    for p in paths:
+    for p in [p for p in paths if p in present]:
         errs = sum(int(r[4]) for r in rows if r[0] == v and r[2] == p)
         loads = [r[8] for r in rows if r[0] == v and r[2] == p]
         print(f"| {v} | {p} | {agg(v,p,3):.0f} | {errs} | {agg(v,p,5):.1f} | {agg(v,p,6):.1f} | {agg(v,p,7):.3f} | {', '.join(loads)} |")

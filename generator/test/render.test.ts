@@ -1,5 +1,6 @@
 // renderConfig and routeTableDocument: what HAProxy and the agent are given, from one snapshot.
 
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeErrorResponse } from '../../agent/src/pg/error-response.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
@@ -52,11 +53,11 @@ function render(text = FILE): { cfg: string; spoe: string; version: string; doc:
   return { cfg: r.haproxyConfig, spoe: r.spoeConfig, version: doc.version, doc };
 }
 
-/** The lines of one `backend <name>` block, up to the next blank line. */
-function backendBlock(cfg: string, name: string): string[] {
+/** The lines of one `backend <name>` block (or any section header, e.g. `defaults`), up to the next blank line. */
+function backendBlock(cfg: string, name: string, header = `backend ${name}`): string[] {
   const lines = cfg.split('\n');
-  const start = lines.indexOf(`backend ${name}`);
-  expect(start, `backend ${name} is declared`).toBeGreaterThanOrEqual(0);
+  const start = lines.indexOf(header);
+  expect(start, `${header} is declared`).toBeGreaterThanOrEqual(0);
   const rest = lines.slice(start + 1);
   const end = rest.findIndex((l) => l.trim() === '');
   return end < 0 ? rest : rest.slice(0, end);
@@ -193,6 +194,17 @@ describe('renderConfig', () => {
       'tcp-request content set-var-fmt(txn.pgr.mf) "%[dst_port]/tls/%[ssl_fc_sni]" if { ssl_fc } !pgr_refused !pg_cancel',
       'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256) if { ssl_fc } !pgr_refused !pg_cancel',
     ]);
+  });
+
+  it("is mirrored by the benchmarks' baseline in every setting that acts on each connection", () => {
+    // bench/baselines/haproxy-baseline.cfg (static HAProxy and the Lua router) must pay what pgroute's
+    // defaults make every connection pay outside routing, or the rate ratios measure the settings.
+    const perConnection = (lines: string[]): string[] =>
+      lines.map((l) => l.trim()).filter((l) => /^(option (cli|srv)tcpka|(cli|srv)tcpka-|option (nolinger|tcp-smart))/.test(l));
+    const ours = perConnection(backendBlock(render().cfg, '', 'defaults'));
+    expect(ours.length).toBeGreaterThanOrEqual(8);
+    const baseline = readFileSync(new URL('../../bench/baselines/haproxy-baseline.cfg', import.meta.url), 'utf8');
+    expect(perConnection(backendBlock(baseline, '', 'defaults'))).toEqual(ours);
   });
 
   it('renders no tenant backends for an empty snapshot', () => {

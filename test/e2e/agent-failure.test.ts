@@ -7,23 +7,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, writeTenantsFile } from '../support/pgroute.js';
-import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { startApart, writeTenantsFile, type Apart } from '../support/pgroute.js';
+import { stopAll, waitFor } from '../support/process.js';
 import { pgQuery, psql } from '../support/psql.js';
 
 const ports = portBlock(2);
 const AGENT_TIMEOUT_MS = 500;
 let servers: PgServer[] = [];
-let haproxy: ProcessHandle;
-let agent: ProcessHandle | undefined;
+let apart: Apart;
 let tmp: string;
-let routes: string;
-
-async function startAgent(): Promise<ProcessHandle> {
-  const p = runCli('pgroute-agent', ['agent', '--routes', routes, '--port', String(ports.agent), '--http-port', String(ports.agentHealth)]);
-  await waitForPort(ports.agent, '127.0.0.1', 10_000, { process: p, what: 'the agent' });
-  return p;
-}
 
 const proxy = { host: '127.0.0.1', port: ports.haproxy, user: 'app' };
 
@@ -31,13 +23,7 @@ beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'alpha', port: ports.pg[0] as number }, { name: 'beta', port: ports.pg[1] as number }]);
   const file = writeTenantsFile(servers.map((s) => ({ id: s.name, port: s.port })));
   tmp = file.dir;
-  const state = `${tmp}/state`;
-  const gen = runCli('pgroute-generate', ['generate', '--tenants', file.file, ...deploymentFlags(ports, state, ['--agent-timeout', `${AGENT_TIMEOUT_MS}ms`])]);
-  expect((await gen.exited).code, gen.output()).toBe(0);
-  routes = `${state}/routes.json`;
-  agent = await startAgent();
-  haproxy = spawnLogged('haproxy', ['-W', '-db', '-f', `${state}/haproxy.cfg`], { name: 'haproxy' });
-  await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  apart = await startApart(ports, file.file, `${tmp}/state`, { generate: ['--agent-timeout', `${AGENT_TIMEOUT_MS}ms`] });
   await waitFor(async () => (await psql({ ...proxy, db: 'alpha', command: 'SELECT 1' })).code === 0, { timeoutMs: 10_000, what: 'first routed connection' });
 });
 
@@ -49,11 +35,11 @@ afterAll(async () => {
 
 describe('agent down and back', () => {
   it('fails closed within the processing timeout, keeps open sessions, and resumes without a HAProxy restart', async () => {
-    const haproxyPid = haproxy.pid;
+    const haproxyPid = apart.haproxy.pid;
     const session = new pg.Client({ ...proxy, database: 'beta' });
     await session.connect();
     try {
-      await agent?.stop('SIGTERM');
+      await apart.agent.stop('SIGTERM');
 
       // New connections: a clear PostgreSQL error, quickly, and never routed anywhere.
       for (let i = 0; i < 3; i++) {
@@ -70,14 +56,14 @@ describe('agent down and back', () => {
       const during = await session.query<{ cluster_name: string }>('SHOW cluster_name');
       expect(during.rows[0]?.cluster_name).toBe('beta');
 
-      agent = await startAgent();
+      await apart.startAgent();
       await waitFor(async () => (await psql({ ...proxy, db: 'alpha', command: 'SHOW cluster_name' })).stdout.trim() === 'alpha', {
         timeoutMs: 10_000,
         intervalMs: 200,
         what: 'routing to resume after the agent restart',
       });
-      expect(haproxy.running()).toBe(true);
-      expect(haproxy.pid).toBe(haproxyPid);
+      expect(apart.haproxy.running()).toBe(true);
+      expect(apart.haproxy.pid).toBe(haproxyPid);
       const after = await session.query<{ cluster_name: string }>('SHOW cluster_name');
       expect(after.rows[0]?.cluster_name).toBe('beta');
     } finally {
@@ -86,12 +72,12 @@ describe('agent down and back', () => {
   });
 
   it('while the agent is down, not one connection reaches a tenant', async () => {
-    await agent?.stop('SIGTERM');
+    await apart.agent.stop('SIGTERM');
     const before = await pgQuery<{ n: string }>(servers[0]?.connectionString('postgres') ?? '', "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = 'app'");
     const results = await Promise.all(Array.from({ length: 20 }, () => psql({ ...proxy, db: 'alpha', command: 'SELECT 1' })));
     for (const r of results) expect(r.stderr).toContain('routing agent is not available');
     const afterRows = await pgQuery<{ n: string }>(servers[0]?.connectionString('postgres') ?? '', "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = 'app'");
     expect(afterRows[0]?.n).toBe(before[0]?.n);
-    agent = await startAgent();
+    await apart.startAgent();
   });
 });

@@ -7,8 +7,8 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, runCliOnce, writeTenantsFile } from '../support/pgroute.js';
-import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { startApart, writeTenantsFile } from '../support/pgroute.js';
+import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
 const ports = portBlock(52);
@@ -22,13 +22,7 @@ beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'alpha', port: ports.pg[0] as number }, { name: 'beta', port: ports.pg[1] as number }]);
   const file = writeTenantsFile(servers.map((s) => ({ id: s.name, port: s.port })));
   dir = file.dir;
-  const state = `${dir}/state`;
-  const gen = await runCliOnce(['generate', '--tenants', file.file, ...deploymentFlags(ports, state, ['--memo', 'on', '--agent-timeout', '500ms'])]);
-  expect(gen.code, gen.stderr).toBe(0);
-  agent = runCli('pgroute-agent', ['agent', '--routes', `${state}/routes.json`, '--port', String(ports.agent), '--http-port', String(ports.agentHealth)]);
-  await waitForPort(ports.agent, '127.0.0.1', 10_000, { process: agent, what: 'the agent' });
-  const haproxy = spawnLogged(process.env['PGROUTE_HAPROXY'] ?? 'haproxy', ['-W', '-db', '-f', `${state}/haproxy.cfg`], { name: 'haproxy' });
-  await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  ({ agent } = await startApart(ports, file.file, `${dir}/state`, { generate: ['--memo', 'on', '--agent-timeout', '500ms'] }));
   await waitFor(async () => (await psql({ ...proxy, db: 'alpha', command: 'SELECT 1' })).code === 0, { timeoutMs: 10_000, what: 'alpha routable' });
 });
 

@@ -8,8 +8,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { agentMetric, deploymentFlags, runCli, runCliOnce, writeTenantsFile } from '../support/pgroute.js';
-import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { agentMetric, runCliOnce, startApart, writeTenantsFile } from '../support/pgroute.js';
+import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(56);
 const PAUSE_TIMEOUT_MS = 3000;
@@ -47,18 +47,14 @@ beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'acme', port: ports.pg[0] as number }]);
   const file = writeTenantsFile([{ id: 'acme', port: ports.pg[0] as number }]);
   tmp = file.dir;
-  const state = `${tmp}/state`;
   const limits = ['--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--pause-max-held', String(MAX_HELD)];
-  const gen = runCli('pgroute-generate', ['generate', '--tenants', file.file, ...deploymentFlags(ports, state, limits)]);
-  expect((await gen.exited).code, gen.output()).toBe(0);
-  routes = `${state}/routes.json`;
-  // The timeout as a flag, the bound from its variable: both as `up` takes them.
-  agent = runCli('pgroute-agent', ['agent', '--routes', routes, '--port', String(ports.agent), '--http-port', String(ports.agentHealth), '--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`], {
-    env: { PGROUTE_PAUSE_MAX_HELD: String(MAX_HELD) },
+  // The agent: the timeout as a flag, the bound from its variable: both as `up` takes them.
+  const apart = await startApart(ports, file.file, `${tmp}/state`, {
+    generate: limits,
+    agent: ['--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`],
+    agentEnv: { PGROUTE_PAUSE_MAX_HELD: String(MAX_HELD) },
   });
-  await waitForPort(ports.agent, '127.0.0.1', 10_000, { process: agent, what: 'the agent' });
-  const haproxy = spawnLogged('haproxy', ['-W', '-db', '-f', `${state}/haproxy.cfg`], { name: 'haproxy' });
-  await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  ({ agent, routes } = apart);
   await waitFor(async () => 'ok' in (await connect()), { timeoutMs: 10_000, what: 'first routed connection' });
 }, 60_000);
 

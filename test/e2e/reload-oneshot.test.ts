@@ -10,8 +10,8 @@ import { haproxyCli, showProc } from '../../generator/src/index.js';
 import { LEARNED_TABLE } from '../../generator/src/render/cancel-context.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, runCliOnce, writeTenantsFile } from '../support/pgroute.js';
-import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
+import { deploymentFlags, runCliOnce, startApart, writeTenantsFile } from '../support/pgroute.js';
+import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 import { psql } from '../support/psql.js';
 
 const ports = portBlock(51);
@@ -37,13 +37,7 @@ beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'alpha', port: ports.pg[0] as number }, { name: 'beta', port: ports.pg[1] as number }]);
   ({ dir, file } = writeTenantsFile(tenants(['alpha'])));
   state = `${dir}/state`;
-  master = `${state}/haproxy-master.sock`;
-  const gen = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, state)]);
-  expect(gen.code, gen.stderr).toBe(0);
-  agent = runCli('pgroute-agent', ['agent', '--routes', `${state}/routes.json`, '--port', String(ports.agent), '--http-port', String(ports.agentHealth)]);
-  await waitForPort(ports.agent, '127.0.0.1', 10_000, { process: agent, what: 'the agent' });
-  const haproxy = spawnLogged(process.env['PGROUTE_HAPROXY'] ?? 'haproxy', ['-W', '-db', '-S', `${master},mode,600`, '-f', `${state}/haproxy.cfg`], { name: 'haproxy' });
-  await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  ({ agent, masterSocket: master } = await startApart(ports, file, state));
   await waitFor(async () => (await clusterName('alpha')) === 'alpha', { timeoutMs: 10_000, what: 'alpha routable' });
 });
 

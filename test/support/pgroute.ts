@@ -76,6 +76,47 @@ async function running(ports: PortBlock, proc: ProcessHandle, timeoutMs: number)
   return proc;
 }
 
+/** HAProxy and the agent as separate processes, as an operator runs them by hand (startApart). */
+export interface Apart {
+  readonly routes: string;
+  /** HAProxy's master CLI, for `pgroute reload` (`-S` in the state dir, where it looks). */
+  readonly masterSocket: string;
+  readonly haproxy: ProcessHandle;
+  /** The agent now; after startAgent, the one it started. */
+  agent: ProcessHandle;
+  /** Starts `pgroute agent` again with the same arguments (after the test stopped it). */
+  startAgent(): Promise<ProcessHandle>;
+}
+
+/**
+ * `pgroute generate` (with `generate`, extra flags), `pgroute agent` on its routes.json (with `agent`,
+ * extra flags, and `agentEnv`), and HAProxy (PGROUTE_HAPROXY, or haproxy) on its haproxy.cfg with a
+ * master socket in the state dir; resolves once both listen.
+ */
+export async function startApart(
+  ports: PortBlock,
+  tenantsFile: string,
+  stateDir: string,
+  o: { generate?: readonly string[]; agent?: readonly string[]; agentEnv?: Record<string, string> } = {},
+): Promise<Apart> {
+  const gen = runCli('pgroute-generate', ['generate', '--tenants', tenantsFile, ...deploymentFlags(ports, stateDir, o.generate)]);
+  const exit = await gen.exited;
+  if (exit.code !== 0) throw new Error(`pgroute generate failed (${exit.code}):\n${gen.output()}`);
+  const routes = join(stateDir, 'routes.json');
+  const masterSocket = statePaths(stateDir).masterSocket;
+  const spawnAgent = async (): Promise<ProcessHandle> => {
+    const args = ['agent', '--routes', routes, '--port', String(ports.agent), '--http-port', String(ports.agentHealth), ...(o.agent ?? [])];
+    const p = runCli('pgroute-agent', args, o.agentEnv === undefined ? {} : { env: o.agentEnv });
+    await waitForPort(ports.agent, '127.0.0.1', 10_000, { process: p, what: 'the agent' });
+    return p;
+  };
+  const agent = await spawnAgent();
+  const haproxy = spawnLogged(process.env['PGROUTE_HAPROXY'] ?? 'haproxy', ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', join(stateDir, 'haproxy.cfg')], { name: 'haproxy' });
+  await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  const apart: Apart = { routes, masterSocket, haproxy, agent, startAgent: async () => (apart.agent = await spawnAgent()) };
+  return apart;
+}
+
 export interface CliRun {
   readonly code: number;
   readonly stdout: string;

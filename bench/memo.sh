@@ -6,13 +6,14 @@
 # admission limit (the policy's counters still run, for the metrics; issue #12's "policies on vs
 # off"). Per path: conn/s (concurrency 8, rounds in rotating
 # order) and CPU time per connection of HAProxy and of pgroute's node process (agent + generator),
-# from /proc schedstat over each measured window. Then the memo's memory at 100,000 entries.
+# from /proc schedstat over each measured window. First (before the rounds) the memo's memory at
+# 100,000 entries.
 #
 #   bench/memo.sh [haproxy binary or launcher...]   default: /usr/sbin/haproxy and the 3.0 launcher
 #   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
 #   BENCH_MEMO_PATHS="static lua memo-on-hits"      only these paths (default: all six); with many short
 #                                                   rounds, for the per-round paired ratios' median
-#   BENCH_MEMO_MEMORY=0                             skip the memory measurement
+#   BENCH_MEMO_MEMORY=0                             skip the memory measurement (any value but 1 does)
 #   BENCH_MEMO_OUT=bench/results/x.md               where the Markdown tables go (also printed)
 #
 # Uses the built dist/ (run `npm run build` first). Ports 23600-23699 (test port block 36).
@@ -176,7 +177,7 @@ def per_round(v, a, b):
     for r in sorted(set(x[1] for x in rows if x[0] == v), key=int):
         ra = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == a]
         rb = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == b]
-        if ra and rb: out.append(ra[0] / rb[0])
+        if ra and rb and rb[0] > 0: out.append(ra[0] / rb[0])
     return out
 print("\n## The same ratios per round: median (min .. max) of each round's own ratio\n")
 print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")

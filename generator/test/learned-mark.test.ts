@@ -105,6 +105,13 @@ describe('learned mark', () => {
     m.flags.set(22, '0x11');
     expect(await markLearnedOnce({ masterSocket: '/nowhere', log, cli: m.cli, timeoutMs: 50, pollMs: 5 })).toBe(false);
     expect(m.sets).toEqual([21]);
-    await expect(markLearnedOnce({ masterSocket: '/nowhere', log, cli: () => Promise.reject(new Error('ECONNREFUSED')), timeoutMs: 50 })).rejects.toThrow('ECONNREFUSED');
+    // A new worker that does not answer yet: tried again; a master that never answers: its error at the deadline.
+    m.workers = [23];
+    m.flags.set(23, '0x1103');
+    let refusals = 3;
+    const flaky = (socket: string, command: string): Promise<string> => (command.startsWith('@!23') && refusals-- > 0 ? Promise.reject(new Error('Can\'t connect to the target CLI')) : m.cli(socket, command));
+    expect(await markLearnedOnce({ masterSocket: '/nowhere', log, cli: flaky, timeoutMs: 5_000, pollMs: 5 })).toBe(true);
+    expect(m.sets).toEqual([21, 23]);
+    await expect(markLearnedOnce({ masterSocket: '/nowhere', log, cli: () => Promise.reject(new Error('ECONNREFUSED')), timeoutMs: 50, pollMs: 5 })).rejects.toThrow('ECONNREFUSED');
   });
 });

@@ -1,6 +1,7 @@
-// HAProxy and the agent as separate processes (`pgroute generate` + haproxy + `pgroute agent`):
-// with the agent gone, HAProxy fails closed with a clear error; when it returns, routing resumes
-// without touching HAProxy; sessions already open never notice.
+// HAProxy and the agent as separate processes (`pgroute generate` + haproxy + `pgroute agent`), the
+// memo off (with it on: memo-agent-down.test.ts): with the agent gone, HAProxy fails closed with a
+// clear error; when it returns, routing resumes without touching HAProxy; sessions already open
+// never notice.
 
 import { rmSync } from 'node:fs';
 import pg from 'pg';
@@ -23,7 +24,7 @@ beforeAll(async () => {
   servers = await startPostgresMany([{ name: 'alpha', port: ports.pg[0] as number }, { name: 'beta', port: ports.pg[1] as number }]);
   const file = writeTenantsFile(servers.map((s) => ({ id: s.name, port: s.port })));
   tmp = file.dir;
-  apart = await startApart(ports, file.file, `${tmp}/state`, { generate: ['--agent-timeout', `${AGENT_TIMEOUT_MS}ms`] });
+  apart = await startApart(ports, file.file, `${tmp}/state`, { generate: ['--agent-timeout', `${AGENT_TIMEOUT_MS}ms`, '--memo', 'off'] });
   await waitFor(async () => (await psql({ ...proxy, db: 'alpha', command: 'SELECT 1' })).code === 0, { timeoutMs: 10_000, what: 'first routed connection' });
 });
 

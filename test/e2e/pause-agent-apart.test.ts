@@ -50,7 +50,7 @@ beforeAll(async () => {
   const limits = ['--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`, '--pause-max-held', String(MAX_HELD)];
   // The agent: the timeout as a flag, the bound from its variable: both as `up` takes them.
   const apart = await startApart(ports, file.file, `${tmp}/state`, {
-    generate: limits,
+    generate: [...limits, '--memo', 'off'], // the agent decides every startup: see docs/memo.md for --memo on apart
     agent: ['--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`],
     agentEnv: { PGROUTE_PAUSE_MAX_HELD: String(MAX_HELD) },
   });

@@ -127,11 +127,16 @@ describe('refusals reach the client as PostgreSQL errors', () => {
   });
 
   it('oversized length: refused at once with 08P01, even with only its 4 length bytes sent', async () => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(20_000, 0);
-    head.writeUInt32BE(0x00030000, 4);
-    // 4 bytes: no later rule may wait for the 8 bytes that tell a CancelRequest or an SSLRequest.
-    for (const bytes of [head, head.subarray(0, 4)]) {
+    // Over HAProxy's 16384-byte buffer, and under it but over the limit (10000): there the whole
+    // packet could still come, so a rule waiting for it would wait. With 4 bytes, no later rule may
+    // wait for the 8 bytes that tell a CancelRequest or an SSLRequest either.
+    const heads = [20_000, 12_000].map((length) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(length, 0);
+      head.writeUInt32BE(0x00030000, 4);
+      return head;
+    });
+    for (const bytes of heads.flatMap((head) => [head, head.subarray(0, 4)])) {
       const r = await exchange(ports.haproxy, [bytes], { timeoutMs: 5_000 });
       expect(r.closedByServer).toBe(true);
       expect(r.msAfterLastWrite).toBeLessThan(STARTUP_TIMEOUT_MS / 2);

@@ -18,7 +18,7 @@ import { PG_BIN, startPostgresMany, type PgServer } from '../support/postgres.js
 import { CLI, REPO_ROOT, runCli, startUp, writeTenantsFile } from '../support/pgroute.js';
 import { sleep, spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from '../support/process.js';
 import { pgQuery, psql, PSQL_BIN } from '../support/psql.js';
-import { connectTlsPg, peerCertificate, SSL_REQUEST } from '../support/tls-client.js';
+import { connectTlsPg, peerCertificate, SSL_REQUEST, tlsExchange } from '../support/tls-client.js';
 import { errorResponseOf, exchange } from '../support/wire.js';
 
 const ports = portBlock(8);
@@ -265,13 +265,19 @@ describe('the negotiation bytes', () => {
     expect(r.received.toString('latin1')).toBe('S');
   });
 
-  it('the 4 bytes of an oversized length alone: 08P01 at once, not after the startup timeout', async () => {
-    const started = Date.now();
-    const r = await exchange(ports.haproxy, [Buffer.from('00004e20', 'hex')], { timeoutMs: 5_000 });
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(r.closedByServer).toBe(true);
-    expect(errorResponseOf(r.received).sqlstate).toBe('08P01');
-  });
+  // Two oversized lengths: over HAProxy's buffer (16384: the whole packet can never be read) and
+  // under it but over pgroute's limit (the packet could still come, so a rule reading it would wait).
+  for (const length of ['00004e20', '00002ee0']) {
+    it(`the 4 bytes of an oversized length (0x${length}) alone: 08P01 at once, not after the startup timeout, in clear text and inside TLS`, async () => {
+      const r = await exchange(ports.haproxy, [Buffer.from(length, 'hex')], { timeoutMs: 5_000 });
+      expect(r.msAfterLastWrite).toBeLessThan(2_500);
+      expect(r.closedByServer).toBe(true);
+      expect(errorResponseOf(r.received).sqlstate).toBe('08P01');
+      const inTls = await tlsExchange({ port: ports.haproxy, servername: 'localhost', ca: caPem }, Buffer.from(length, 'hex'));
+      expect(inTls.msAfterWrite).toBeLessThan(2_500);
+      expect(errorResponseOf(inTls.received).sqlstate).toBe('08P01');
+    });
+  }
 });
 
 describe('bytes pipelined after an SSLRequest (CVE-2021-23214)', () => {

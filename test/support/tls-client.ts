@@ -172,6 +172,31 @@ function handshake(opts: TlsPgOptions, over?: Socket): Promise<TLSSocket> {
   });
 }
 
+/**
+ * A TLS session opened with a ClientHello first (direct), then `bytes` written as they are: resolves
+ * with what came back until the server closed, and how long after the write that was.
+ */
+export async function tlsExchange(opts: Omit<TlsPgOptions, 'params' | 'negotiation'>, bytes: Buffer): Promise<{ received: Buffer; msAfterWrite: number }> {
+  const tls = await handshake({ ...opts, negotiation: 'direct', params: {} });
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let written = 0;
+    const timer = setTimeout(() => {
+      tls.destroy();
+      reject(new Error(`the server did not close within ${timeoutMs} ms`));
+    }, timeoutMs);
+    tls.on('data', (d: Buffer) => chunks.push(d));
+    tls.on('error', () => {}); // a reset after the answer: what arrived counts
+    tls.once('close', () => {
+      clearTimeout(timer);
+      resolve({ received: Buffer.concat(chunks), msAfterWrite: Date.now() - written });
+    });
+    tls.write(bytes, () => (written = Date.now()));
+    written = Date.now();
+  });
+}
+
 /** Connects over TLS (direct or after an SSLRequest), sends the StartupMessage and reads the answer. */
 export async function connectTlsPg(opts: TlsPgOptions): Promise<TlsPgSession> {
   const timeoutMs = opts.timeoutMs ?? 10_000;

@@ -69,15 +69,24 @@ async function look(cli: Cli, masterSocket: string, marked: Set<number>, log: Lo
  * Once, for a command that reloads and exits (`pgroute reload`): marks the current workers as they
  * learn, polling every `pollMs`, until none is left unmarked (true) or `timeoutMs` has passed
  * (false: a worker not marked records new addresses in its handover table, which its rules stop
- * doing HANDOVER_LIMIT_SECONDS after it started). The master's errors are thrown.
+ * doing HANDOVER_LIMIT_SECONDS after it started). An error of the master CLI (a worker forked a
+ * moment ago may not answer yet) is tried again until then; the last one is thrown at the deadline.
  */
 export async function markLearnedOnce(opts: { masterSocket: string; log: Logger; timeoutMs: number; pollMs?: number; cli?: Cli }): Promise<boolean> {
   const cli = cliOf(opts);
   const marked = new Set<number>();
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
-    if (!(await look(cli, opts.masterSocket, marked, opts.log))) return true;
-    if (Date.now() >= deadline) return false;
+    let failure: Error | undefined;
+    try {
+      if (!(await look(cli, opts.masterSocket, marked, opts.log))) return true;
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (Date.now() >= deadline) {
+      if (failure !== undefined) throw failure;
+      return false;
+    }
     await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? 50));
   }
 }

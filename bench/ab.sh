@@ -153,7 +153,7 @@ learned() {
   local sock
   sock="$(awk '/^ *stats socket /{print $3; exit}' "$1")"
   [ -n "$sock" ] || return 0
-  node -e 'const s = require("net").createConnection(process.argv[1], () => s.end("set table pgroute-learned key 0\n")); s.on("error", () => {}); s.resume();' "$sock"
+  echo "set table pgroute-learned key 0" | admin "$sock" >/dev/null || true
 }
 
 # up_args <tree> <state dir> <extra>: `pgroute up` as bench/run.sh starts it, plus <extra> flags
@@ -185,9 +185,6 @@ rendered() {
   fi
   echo "$dir"
 }
-
-# cpu_ns <pid>: CPU time in ns of every live thread of the process (schedstat: ns resolution)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 # relaxed <state dir>: haproxy-relaxed.cfg + spoe-relaxed.conf next to the rendered files, the same
 # but for the waits on the agent (timeout processing 30s) and without health checks of the agent: the

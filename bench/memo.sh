@@ -33,17 +33,7 @@ BENCH_NAME="memo bench"
 # shellcheck source=bench/scratch.sh
 . "$ROOT/bench/scratch.sh"
 stop_group() { kill -TERM -- "-$1" 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 -- "-$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL -- "-$1" 2>/dev/null || true; }
-cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
 wait_tcp() { local deadline=$((SECONDS + $2)); until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do [ "$SECONDS" -lt "$deadline" ] || { log "nothing listens on $1"; exit 1; }; sleep 0.1; done; }
-admin() { /usr/bin/python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
-out=b""
-while True:
-    d=s.recv(65536)
-    if not d: break
-    out+=d
-sys.stdout.write(out.decode())' "$1"; }
 
 gcc -O2 -Wall -Wextra -o "$RUN/fakepg" bench/c/fakepg.c
 gcc -O2 -Wall -Wextra -o "$RUN/connload" bench/c/connload.c

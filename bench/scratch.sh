@@ -35,3 +35,17 @@ tree_pids() {
   echo "$1"
   for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done
 }
+
+# cpu_ns <pid>...: CPU time (ns) of the processes' threads so far, summed (/proc schedstat)
+cpu_ns() { local p s=0 v; for p in "$@"; do v="$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')"; s=$((s + ${v:-0})); done; echo "$s"; }
+
+# admin <unix socket>: sends stdin to HAProxy's CLI there and prints the answer
+admin() { /usr/bin/python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+out=b""
+while True:
+    d=s.recv(65536)
+    if not d: break
+    out+=d
+sys.stdout.write(out.decode())' "$1"; }

@@ -88,7 +88,7 @@ describe('cancel tables', () => {
     // The handover table is chosen only for an address the own table holds nothing of, while this
     // worker is not marked learned and is younger than the limit.
     expect(rules).toContain(
-      `tcp-request content set-var(txn.pgr.ho) int(1) if pgr_cancel_id !pgr_refused !{ int(0),in_table(${LEARNED_TABLE}) } { src_get_gpc(0,pgroute-cancels-r2) -m int 0 } { date,sub(proc.pgr_born) -m int lt 30 }`,
+      `tcp-request content set-var(txn.pgr.ho) int(1) if !{ int(0),in_table(${LEARNED_TABLE}) } pgr_cancel_id !pgr_refused { src_get_gpc(0,pgroute-cancels-r2) -m int 0 } { date,sub(proc.pgr_born) -m int lt 30 }`,
     );
     expect(rules).toContain('set-var proc.pgr_born date');
     // The stamp (gpt8, after the 4 ids) is the current hour, written only when it is not.

@@ -181,7 +181,6 @@ export async function tlsExchange(opts: Omit<TlsPgOptions, 'params' | 'negotiati
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let written = 0;
     const timer = setTimeout(() => {
       tls.destroy();
       reject(new Error(`the server did not close within ${timeoutMs} ms`));
@@ -192,8 +191,8 @@ export async function tlsExchange(opts: Omit<TlsPgOptions, 'params' | 'negotiati
       clearTimeout(timer);
       resolve({ received: Buffer.concat(chunks), msAfterWrite: Date.now() - written });
     });
-    tls.write(bytes, () => (written = Date.now()));
-    written = Date.now();
+    const written = Date.now();
+    tls.write(bytes);
   });
 }
 

@@ -13,6 +13,12 @@
 #   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
 #   BENCH_MEMO_PATHS="static lua memo-on-hits"      only these paths (default: all six); with many short
 #                                                   rounds, for the per-round paired ratios' median
+#                                                   Also (never by default) the steps from static to the
+#                                                   Lua router, on the baseline HAProxy
+#                                                   (bench/baselines/haproxy-wait-cost.cfg): first-byte,
+#                                                   whole-packet (ratios to static), lua-spoe-filter,
+#                                                   lua-smart-connect, lua-smart-accept, lua-defer-accept
+#                                                   (ratios to Lua)
 #   BENCH_MEMO_MEMORY=0                             skip the memory measurement (any value but 1 does)
 #   BENCH_MEMO_OUT=bench/results/x.md               where the Markdown tables go (also printed)
 #
@@ -27,6 +33,8 @@ SECONDS_PER="${BENCH_MEMO_SECONDS:-5}"
 OUT="${BENCH_MEMO_OUT:-bench/results/2026-12-06-session5-memo-run.md}"
 B=23600
 P_STATIC=$((B + 1)); P_LUA=$((B + 2)); P_OFF=$((B + 3)); P_OFF_HTTP=$((B + 5)); P_ON=$((B + 6)); P_ON_HTTP=$((B + 8)); P_NL=$((B + 9)); P_NL_HTTP=$((B + 10)); P_FAKE=$((B + 20))
+# The wait-cost steps (bench/baselines/haproxy-wait-cost.cfg), served by the baseline HAProxy.
+P_FIRST=$((B + 30)); P_WHOLE=$((B + 31)); P_LSPOE=$((B + 32)); P_LSCON=$((B + 33)); P_LSACC=$((B + 34)); P_LDEFER=$((B + 35)); P_NOAGENT=$((B + 36))
 
 RUN="$(mktemp -d /tmp/pgroute-memo-bench.XXXXXX)"
 BENCH_NAME="memo bench"
@@ -54,7 +62,10 @@ for HAP in "${HAPROXIES[@]}"; do
   log "HAProxy $VER ($HAP)"
   # Static and Lua: the benchmark's own baseline configuration.
   start "baseline-$VER" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$P_STATIC" BENCH_LUA_PORT="$P_LUA" \
-    BENCH_TENANT_PORT="$P_FAKE" BENCH_PIDFILE="$RUN/baseline-$VER.pid" "$HAP" -db -f bench/baselines/haproxy-baseline.cfg
+    BENCH_TENANT_PORT="$P_FAKE" BENCH_PIDFILE="$RUN/baseline-$VER.pid" BENCH_FIRST_BYTE_PORT="$P_FIRST" BENCH_WHOLE_PACKET_PORT="$P_WHOLE" \
+    BENCH_LUA_SPOE_PORT="$P_LSPOE" BENCH_LUA_SMART_CONNECT_PORT="$P_LSCON" BENCH_LUA_SMART_ACCEPT_PORT="$P_LSACC" BENCH_LUA_DEFER_PORT="$P_LDEFER" \
+    BENCH_SPOE_CONF="$ROOT/bench/baselines/unused-spoe.conf" BENCH_SPOE_PORT="$P_NOAGENT" \
+    "$HAP" -db -f bench/baselines/haproxy-baseline.cfg -f bench/baselines/haproxy-wait-cost.cfg
   BASE_PID=$STARTED
   start "off-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/off-$VER" \
     --port "$P_OFF" --bind 127.0.0.1 --agent-http-port "$P_OFF_HTTP" --stats-port 0 --log off --memo off
@@ -65,15 +76,18 @@ for HAP in "${HAPROXIES[@]}"; do
   start "nolimits-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants-nolimits.yaml" --state-dir "$RUN/nl-$VER" \
     --port "$P_NL" --bind 127.0.0.1 --agent-http-port "$P_NL_HTTP" --stats-port 0 --log off --memo off
   NL_PID=$STARTED
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL"; do wait_tcp "$p" 60; done
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL"; do
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL" "$P_FIRST" "$P_WHOLE" "$P_LSPOE" "$P_LSCON" "$P_LSACC" "$P_LDEFER"; do wait_tcp "$p" 60; done
+  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL" "$P_FIRST" "$P_WHOLE" "$P_LSPOE" "$P_LSCON" "$P_LSACC" "$P_LDEFER"; do
     "$RUN/connload" "$p" 1 2 0 app bench 1 | grep -q '"ok":1,' || { log "port $p does not route"; exit 1; }
   done
 
   # path -> port, unique packets, the processes whose CPU counts as HAProxy / as the agent
-  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL)
+  # (The wait-cost steps, in no default run: first-byte ... lua-defer-accept, each the baseline's.)
+  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL
+    [first-byte]=$P_FIRST [whole-packet]=$P_WHOLE [lua-spoe-filter]=$P_LSPOE [lua-smart-connect]=$P_LSCON [lua-smart-accept]=$P_LSACC [lua-defer-accept]=$P_LDEFER)
   declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1 [memo-off-nolimits]=0)
   declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID [memo-off-nolimits]=$NL_PID)
+  for path in first-byte whole-packet lua-spoe-filter lua-smart-connect lua-smart-accept lua-defer-accept; do UNIQ[$path]=0; OWNER[$path]=$BASE_PID; done
   read -r -a PATHS <<<"${BENCH_MEMO_PATHS:-static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits}"
   for path in "${PATHS[@]}"; do [ -n "${PORT[$path]:-}" ] || { log "unknown path $path in BENCH_MEMO_PATHS"; exit 1; }; done
   if [ "${BENCH_MEMO_MEMORY:-1}" = 1 ]; then
@@ -108,7 +122,7 @@ for HAP in "${HAPROXIES[@]}"; do
     for path in "${ORDER[@]}"; do
       owner="${OWNER[$path]}"
       # HAProxy: every haproxy process under the owner (baseline: itself); agent: pgroute's node process.
-      if [ "$path" = static ] || [ "$path" = lua ]; then hap_pids="$owner"; agent_pids=""; else
+      if [ "$owner" = "$BASE_PID" ]; then hap_pids="$owner"; agent_pids=""; else
         node_pid="$(pgrep -P "$owner" -x node || echo "$owner")"
         hap_pids="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tr '\n' ' ')"; agent_pids="$node_pid"
       fi
@@ -144,7 +158,8 @@ for line in open(path):
     if f[0] == "MEMORY": mem.append(f[1:])
     else: rows.append(f)
 vers = list(dict.fromkeys(r[0] for r in rows))
-paths = ["static", "lua", "memo-off", "memo-on-hits", "memo-on-misses", "memo-off-nolimits"]
+WAIT_STEPS = ["first-byte", "whole-packet", "lua-spoe-filter", "lua-smart-connect", "lua-smart-accept", "lua-defer-accept"]
+paths = ["static"] + WAIT_STEPS[:2] + ["lua"] + WAIT_STEPS[2:] + ["memo-off", "memo-on-hits", "memo-on-misses", "memo-off-nolimits"]
 def agg(ver, p, i):
     v = [float(r[i]) for r in rows if r[0] == ver and r[2] == p]
     return statistics.mean(v) if v else float("nan")
@@ -154,6 +169,7 @@ RATIOS = [("memo off / static", "memo-off", "static"), ("memo on, hits / static"
           ("memo on, misses / static", "memo-on-misses", "static"), ("memo on, hits / Lua", "memo-on-hits", "lua"),
           ("memo off / Lua", "memo-off", "lua"), ("memo on, hits / memo off", "memo-on-hits", "memo-off"),
           ("Lua / static", "lua", "static"), ("limits / no limits (memo off)", "memo-off", "memo-off-nolimits")]
+RATIOS += [(f"{p} / static", p, "static") for p in WAIT_STEPS[:2]] + [(f"{p} / Lua", p, "lua") for p in WAIT_STEPS[2:]]
 present = set(r[2] for r in rows)
 ratios = [x for x in RATIOS if x[1] in present and x[2] in present]
 bold = lambda name, text: f"**{text}**" if name in ("memo on, hits / static", "memo on, hits / Lua") else text

@@ -11,6 +11,11 @@
 #
 #   bench/memo.sh [haproxy binary or launcher...]   default: /usr/sbin/haproxy and the 3.0 launcher
 #   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
+#   BENCH_MEMO_STARTS=1                             how often every process is started afresh (per HAProxy,
+#                                                   the versions in turn), ROUNDS rounds each time: the
+#                                                   same config in two processes can differ by up to 10 %
+#                                                   for a whole run (where the scheduler puts their
+#                                                   threads), which more rounds in one process do not average
 #   BENCH_MEMO_PATHS="static lua memo-on-hits"      only these paths (default: all six); with many short
 #                                                   rounds, for the per-round paired ratios' median
 #                                                   Also (never by default) the steps from static to the
@@ -29,6 +34,7 @@ cd "$ROOT"
 HAPROXIES=("$@")
 [ "${#HAPROXIES[@]}" -gt 0 ] || HAPROXIES=(/usr/sbin/haproxy /var/cache/pgroute/haproxy-roots/haproxy-3.0)
 ROUNDS="${BENCH_MEMO_ROUNDS:-2}"
+STARTS="${BENCH_MEMO_STARTS:-1}"
 SECONDS_PER="${BENCH_MEMO_SECONDS:-5}"
 OUT="${BENCH_MEMO_OUT:-bench/results/2026-12-06-session5-memo-run.md}"
 B=23600
@@ -57,23 +63,26 @@ RESULTS="$RUN/results.tsv"
 : >"$RESULTS"
 MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), node $(node -v), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '-wip')"
 
+# Every process started afresh STARTS times, the versions in turn (not indented: one body).
+for START in $(seq 1 "$STARTS"); do
 for HAP in "${HAPROXIES[@]}"; do
   VER="$("$HAP" -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
-  log "HAProxy $VER ($HAP)"
+  log "HAProxy $VER ($HAP), start $START of $STARTS"
+  S="$VER-$START"
   # Static and Lua: the benchmark's own baseline configuration.
-  start "baseline-$VER" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$P_STATIC" BENCH_LUA_PORT="$P_LUA" \
-    BENCH_TENANT_PORT="$P_FAKE" BENCH_PIDFILE="$RUN/baseline-$VER.pid" BENCH_FIRST_BYTE_PORT="$P_FIRST" BENCH_WHOLE_PACKET_PORT="$P_WHOLE" \
+  start "baseline-$S" env BENCH_LUA="$ROOT/bench/baselines/lua-router.lua" BENCH_STATIC_PORT="$P_STATIC" BENCH_LUA_PORT="$P_LUA" \
+    BENCH_TENANT_PORT="$P_FAKE" BENCH_PIDFILE="$RUN/baseline-$S.pid" BENCH_FIRST_BYTE_PORT="$P_FIRST" BENCH_WHOLE_PACKET_PORT="$P_WHOLE" \
     BENCH_LUA_SPOE_PORT="$P_LSPOE" BENCH_LUA_SMART_CONNECT_PORT="$P_LSCON" BENCH_LUA_SMART_ACCEPT_PORT="$P_LSACC" BENCH_LUA_DEFER_PORT="$P_LDEFER" \
     BENCH_SPOE_CONF="$ROOT/bench/baselines/unused-spoe.conf" BENCH_SPOE_PORT="$P_NOAGENT" \
     "$HAP" -db -f bench/baselines/haproxy-baseline.cfg -f bench/baselines/haproxy-wait-cost.cfg
   BASE_PID=$STARTED
-  start "off-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/off-$VER" \
+  start "off-$S" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/off-$S" \
     --port "$P_OFF" --bind 127.0.0.1 --agent-http-port "$P_OFF_HTTP" --stats-port 0 --log off --memo off
   OFF_PID=$STARTED
-  start "on-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/on-$VER" \
+  start "on-$S" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants.yaml" --state-dir "$RUN/on-$S" \
     --port "$P_ON" --bind 127.0.0.1 --agent-http-port "$P_ON_HTTP" --stats-port 0 --log off --memo on
   ON_PID=$STARTED
-  start "nolimits-$VER" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants-nolimits.yaml" --state-dir "$RUN/nl-$VER" \
+  start "nolimits-$S" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants-nolimits.yaml" --state-dir "$RUN/nl-$S" \
     --port "$P_NL" --bind 127.0.0.1 --agent-http-port "$P_NL_HTTP" --stats-port 0 --log off --memo off
   NL_PID=$STARTED
   for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL" "$P_FIRST" "$P_WHOLE" "$P_LSPOE" "$P_LSCON" "$P_LSACC" "$P_LDEFER"; do wait_tcp "$p" 60; done
@@ -90,12 +99,12 @@ for HAP in "${HAPROXIES[@]}"; do
   for path in first-byte whole-packet lua-spoe-filter lua-smart-connect lua-smart-accept lua-defer-accept; do UNIQ[$path]=0; OWNER[$path]=$BASE_PID; done
   read -r -a PATHS <<<"${BENCH_MEMO_PATHS:-static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits}"
   for path in "${PATHS[@]}"; do [ -n "${PORT[$path]:-}" ] || { log "unknown path $path in BENCH_MEMO_PATHS"; exit 1; }; done
-  if [ "${BENCH_MEMO_MEMORY:-1}" = 1 ]; then
+  if [ "${BENCH_MEMO_MEMORY:-1}" = 1 ] && [ "$START" = 1 ]; then
     # Memo memory at 100,000 entries: HAProxy's worker RSS and pool use before and after filling the
     # table, measured first, while the table is empty (filled later, the rounds' misses would have filled
     # it already: earlier runs counted only the entries the fill added, up to none). Then emptied again,
     # so that the rounds run as before (a hit looks its key up in a table of a few entries).
-    ADM="$RUN/on-$VER/haproxy-admin.sock"
+    ADM="$RUN/on-$S/haproxy-admin.sock"
     node_pid="$(pgrep -P "$ON_PID" -x node || echo "$ON_PID")"
     worker="$(tree_pids "$node_pid" | grep -vx "$node_pid" | tail -1)"
     rss0="$(awk '/VmRSS/ { print $2 }' /proc/"$worker"/status)"
@@ -117,6 +126,7 @@ for HAP in "${HAPROXIES[@]}"; do
   # earlier rounds' (session 5's runs repeated them: rounds 2 and later were partly hits).
   for path in "${PATHS[@]}"; do CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 1 0 warm bench >/dev/null; done
   for r in $(seq 1 "$ROUNDS"); do
+    rn=$(((START - 1) * ROUNDS + r))   # rounds numbered across starts: each start's are their own pairs
     # Rotate the order each round, so that no path always runs first or last.
     ORDER=("${PATHS[@]:$(((r - 1) % ${#PATHS[@]}))}" "${PATHS[@]:0:$(((r - 1) % ${#PATHS[@]}))}")
     for path in "${ORDER[@]}"; do
@@ -128,12 +138,12 @@ for HAP in "${HAPROXIES[@]}"; do
       fi
       # shellcheck disable=SC2086
       h0="$(cpu_ns $hap_pids)"; a0="$(cpu_ns $agent_pids)"
-      user=app; [ "${UNIQ[$path]}" = 0 ] || user="miss$r"
+      user=app; [ "${UNIQ[$path]}" = 0 ] || user="miss$rn"
       out="$(CONNLOAD_UNIQUE="${UNIQ[$path]}" "$RUN/connload" "${PORT[$path]}" 8 "$SECONDS_PER" 0 "$user" bench)"
       # shellcheck disable=SC2086
       h1="$(cpu_ns $hap_pids)"; a1="$(cpu_ns $agent_pids)"
       load="$(cut -d' ' -f1 /proc/loadavg)"
-      python3 - "$VER" "$r" "$path" "$out" "$h0" "$h1" "$a0" "$a1" "$load" >>"$RESULTS" <<'EOF'
+      python3 - "$VER" "$rn" "$path" "$out" "$h0" "$h1" "$a0" "$a1" "$load" >>"$RESULTS" <<'EOF'
 import json, sys
 ver, r, path, out, h0, h1, a0, a1, load = sys.argv[1:]
 o = json.loads(out)
@@ -148,8 +158,9 @@ EOF
   stop_group "$NL_PID"; stop_group "$ON_PID"; stop_group "$OFF_PID"; stop_group "$BASE_PID"
   sleep 1
 done
+done
 
-python3 - "$RESULTS" "$MACHINE" "$ROUNDS" "$SECONDS_PER" >"$RUN/report.md" <<'EOF'
+python3 - "$RESULTS" "$MACHINE" "$ROUNDS rounds in each of $STARTS process start(s)" "$SECONDS_PER" >"$RUN/report.md" <<'EOF'
 import sys, statistics
 path, machine, rounds, secs = sys.argv[1:5]
 rows, mem = [], []
@@ -173,18 +184,19 @@ RATIOS += [(f"{p} / static", p, "static") for p in WAIT_STEPS[:2]] + [(f"{p} / L
 present = set(r[2] for r in rows)
 ratios = [x for x in RATIOS if x[1] in present and x[2] in present]
 bold = lambda name, text: f"**{text}**" if name in ("memo on, hits / static", "memo on, hits / Lua") else text
-print("## Ratios first (router-only conn/s, mean of %s rounds x %s s, concurrency 8)\n" % (rounds, secs))
+print("## Ratios first (router-only conn/s, mean of %s, %s s each, concurrency 8)\n" % (rounds, secs))
 print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
 print("|---|" + "---|" * len(ratios))
 for v in vers:
     print(f"| {v} | " + " | ".join(bold(n, f"{agg(v, a, 3) / agg(v, b, 3):.2f}") for n, a, b in ratios) + " |")
-def per_round(v, a, b):
+def per_round_pairs(v, a, b):
     out = []
     for r in sorted(set(x[1] for x in rows if x[0] == v), key=int):
         ra = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == a]
         rb = [float(x[3]) for x in rows if x[0] == v and x[1] == r and x[2] == b]
-        if ra and rb and rb[0] > 0: out.append(ra[0] / rb[0])
+        if ra and rb and rb[0] > 0: out.append((int(r), ra[0] / rb[0]))
     return out
+def per_round(v, a, b): return [q for _, q in per_round_pairs(v, a, b)]
 print("\n## The same ratios per round: median (min .. max) of each round's own ratio\n")
 print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
 print("|---|" + "---|" * len(ratios))
@@ -194,6 +206,21 @@ for v in vers:
         pr = per_round(v, a, b)
         cells.append(bold(n, f"{statistics.median(pr):.2f}") + f" ({min(pr):.2f} .. {max(pr):.2f})" if pr else "")
     print(f"| {v} | " + " | ".join(cells) + " |")
+# With several process starts (BENCH_MEMO_STARTS): each start's own median, to show what a whole run
+# in one set of processes can lean (rows are numbered across starts, `rounds` per start).
+per_start = int(rounds.split()[0])
+starts = max([(int(x[1]) - 1) // per_start + 1 for x in rows] or [1])
+if starts > 1:
+    print("\n## The same ratios per process start: each start's median of its rounds' ratios\n")
+    print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
+    print("|---|" + "---|" * len(ratios))
+    for v in vers:
+        cells = []
+        for n, a, b in ratios:
+            by = {}
+            for r, q in per_round_pairs(v, a, b): by.setdefault((r - 1) // per_start, []).append(q)
+            cells.append(", ".join(f"{statistics.median(by[k]):.2f}" for k in sorted(by)))
+        print(f"| {v} | " + " | ".join(cells) + " |")
 print("\n## Per path\n")
 print("| HAProxy | path | conn/s | errors | HAProxy CPU µs/conn | agent (node) CPU µs/conn | p50 connect ms | load avg |")
 print("|---|---|---|---|---|---|---|---|")

@@ -197,30 +197,24 @@ def per_round_pairs(v, a, b):
         if ra and rb and rb[0] > 0: out.append((int(r), ra[0] / rb[0]))
     return out
 def per_round(v, a, b): return [q for _, q in per_round_pairs(v, a, b)]
-print("\n## The same ratios per round: median (min .. max) of each round's own ratio\n")
-print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
-print("|---|" + "---|" * len(ratios))
-for v in vers:
-    cells = []
-    for n, a, b in ratios:
-        pr = per_round(v, a, b)
-        cells.append(bold(n, f"{statistics.median(pr):.2f}") + f" ({min(pr):.2f} .. {max(pr):.2f})" if pr else "")
-    print(f"| {v} | " + " | ".join(cells) + " |")
+def ratio_table(title, cell):
+    print(f"\n## {title}\n")
+    print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
+    print("|---|" + "---|" * len(ratios))
+    for v in vers: print(f"| {v} | " + " | ".join(cell(v, n, a, b) for n, a, b in ratios) + " |")
+def median_range(v, n, a, b):
+    pr = per_round(v, a, b)
+    return bold(n, f"{statistics.median(pr):.2f}") + f" ({min(pr):.2f} .. {max(pr):.2f})" if pr else ""
+ratio_table("The same ratios per round: median (min .. max) of each round's own ratio", median_range)
 # With several process starts (BENCH_MEMO_STARTS): each start's own median, to show what a whole run
 # in one set of processes can lean (rows are numbered across starts, `rounds` per start).
 per_start = int(rounds.split()[0])
 starts = max([(int(x[1]) - 1) // per_start + 1 for x in rows] or [1])
-if starts > 1:
-    print("\n## The same ratios per process start: each start's median of its rounds' ratios\n")
-    print("| HAProxy | " + " | ".join(x[0] for x in ratios) + " |")
-    print("|---|" + "---|" * len(ratios))
-    for v in vers:
-        cells = []
-        for n, a, b in ratios:
-            by = {}
-            for r, q in per_round_pairs(v, a, b): by.setdefault((r - 1) // per_start, []).append(q)
-            cells.append(", ".join(f"{statistics.median(by[k]):.2f}" for k in sorted(by)))
-        print(f"| {v} | " + " | ".join(cells) + " |")
+def per_start_medians(v, n, a, b):
+    by = {}
+    for r, q in per_round_pairs(v, a, b): by.setdefault((r - 1) // per_start, []).append(q)
+    return ", ".join(f"{statistics.median(by[k]):.2f}" for k in sorted(by))
+if starts > 1: ratio_table("The same ratios per process start: each start's median of its rounds' ratios", per_start_medians)
 print("\n## Per path\n")
 print("| HAProxy | path | conn/s | errors | HAProxy CPU µs/conn | agent (node) CPU µs/conn | p50 connect ms | load avg |")
 print("|---|---|---|---|---|---|---|---|")

@@ -11,11 +11,12 @@
 #
 #   bench/memo.sh [haproxy binary or launcher...]   default: /usr/sbin/haproxy and the 3.0 launcher
 #   BENCH_MEMO_ROUNDS=2 BENCH_MEMO_SECONDS=5        rounds per path, seconds per measurement
-#   BENCH_MEMO_STARTS=1                             how often every process is started afresh (per HAProxy,
+#   BENCH_MEMO_STARTS=1                             how often every HAProxy and pgroute is started afresh (per HAProxy,
 #                                                   the versions in turn), ROUNDS rounds each time: the
 #                                                   same config in two processes can differ by up to 10 %
 #                                                   for a whole run (where the scheduler puts their
-#                                                   threads), which more rounds in one process do not average
+#                                                   threads), which more rounds in one process do not average;
+#                                                   the memory measurement runs in the first start only
 #   BENCH_MEMO_PATHS="static lua memo-on-hits"      only these paths (default: all six); with many short
 #                                                   rounds, for the per-round paired ratios' median
 #                                                   Also (never by default) the steps from static to the
@@ -35,6 +36,7 @@ HAPROXIES=("$@")
 [ "${#HAPROXIES[@]}" -gt 0 ] || HAPROXIES=(/usr/sbin/haproxy /var/cache/pgroute/haproxy-roots/haproxy-3.0)
 ROUNDS="${BENCH_MEMO_ROUNDS:-2}"
 STARTS="${BENCH_MEMO_STARTS:-1}"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ && $STARTS =~ ^[1-9][0-9]*$ ]] || { echo "memo bench: BENCH_MEMO_ROUNDS and BENCH_MEMO_STARTS must be whole numbers from 1" >&2; exit 2; }
 SECONDS_PER="${BENCH_MEMO_SECONDS:-5}"
 OUT="${BENCH_MEMO_OUT:-bench/results/2026-12-06-session5-memo-run.md}"
 B=23600
@@ -128,7 +130,7 @@ for HAP in "${HAPROXIES[@]}"; do
   for r in $(seq 1 "$ROUNDS"); do
     rn=$(((START - 1) * ROUNDS + r))   # rounds numbered across starts: each start's are their own pairs
     # Rotate the order each round, so that no path always runs first or last.
-    ORDER=("${PATHS[@]:$(((r - 1) % ${#PATHS[@]}))}" "${PATHS[@]:0:$(((r - 1) % ${#PATHS[@]}))}")
+    ORDER=("${PATHS[@]:$(((rn - 1) % ${#PATHS[@]}))}" "${PATHS[@]:0:$(((rn - 1) % ${#PATHS[@]}))}")
     for path in "${ORDER[@]}"; do
       owner="${OWNER[$path]}"
       # HAProxy: every haproxy process under the owner (baseline: itself); agent: pgroute's node process.

@@ -65,6 +65,18 @@ RESULTS="$RUN/results.tsv"
 : >"$RESULTS"
 MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), node $(node -v), git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '-wip')"
 
+# path -> port and whether every connection sends its own startup packet. The wait-cost steps
+# (bench/baselines/haproxy-wait-cost.cfg), like static and Lua, are served by the baseline HAProxy.
+WAIT_STEPS=(first-byte whole-packet lua-spoe-filter lua-smart-connect lua-smart-accept lua-defer-accept)
+declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL
+  [first-byte]=$P_FIRST [whole-packet]=$P_WHOLE [lua-spoe-filter]=$P_LSPOE [lua-smart-connect]=$P_LSCON [lua-smart-accept]=$P_LSACC [lua-defer-accept]=$P_LDEFER)
+declare -A UNIQ=()
+for path in "${!PORT[@]}"; do UNIQ[$path]=0; done
+UNIQ[memo-on-misses]=1
+mapfile -t LISTEN < <(printf '%s\n' "${PORT[@]}" | sort -un)
+read -r -a PATHS <<<"${BENCH_MEMO_PATHS:-static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits}"
+for path in "${PATHS[@]}"; do [ -n "${PORT[$path]:-}" ] || { log "unknown path $path in BENCH_MEMO_PATHS"; exit 1; }; done
+
 # Every process started afresh STARTS times, the versions in turn (not indented: one body).
 for START in $(seq 1 "$STARTS"); do
 for HAP in "${HAPROXIES[@]}"; do
@@ -87,20 +99,13 @@ for HAP in "${HAPROXIES[@]}"; do
   start "nolimits-$S" env PGROUTE_HAPROXY="$HAP" node dist/cli/pgroute.js up --tenants "$RUN/tenants-nolimits.yaml" --state-dir "$RUN/nl-$S" \
     --port "$P_NL" --bind 127.0.0.1 --agent-http-port "$P_NL_HTTP" --stats-port 0 --log off --memo off
   NL_PID=$STARTED
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL" "$P_FIRST" "$P_WHOLE" "$P_LSPOE" "$P_LSCON" "$P_LSACC" "$P_LDEFER"; do wait_tcp "$p" 60; done
-  for p in "$P_STATIC" "$P_LUA" "$P_OFF" "$P_ON" "$P_NL" "$P_FIRST" "$P_WHOLE" "$P_LSPOE" "$P_LSCON" "$P_LSACC" "$P_LDEFER"; do
+  for p in "${LISTEN[@]}"; do
+    wait_tcp "$p" 60
     "$RUN/connload" "$p" 1 2 0 app bench 1 | grep -q '"ok":1,' || { log "port $p does not route"; exit 1; }
   done
-
-  # path -> port, unique packets, the processes whose CPU counts as HAProxy / as the agent
-  # (The wait-cost steps, in no default run: first-byte ... lua-defer-accept, each the baseline's.)
-  declare -A PORT=([static]=$P_STATIC [lua]=$P_LUA [memo-off]=$P_OFF [memo-on-hits]=$P_ON [memo-on-misses]=$P_ON [memo-off-nolimits]=$P_NL
-    [first-byte]=$P_FIRST [whole-packet]=$P_WHOLE [lua-spoe-filter]=$P_LSPOE [lua-smart-connect]=$P_LSCON [lua-smart-accept]=$P_LSACC [lua-defer-accept]=$P_LDEFER)
-  declare -A UNIQ=([static]=0 [lua]=0 [memo-off]=0 [memo-on-hits]=0 [memo-on-misses]=1 [memo-off-nolimits]=0)
-  declare -A OWNER=([static]=$BASE_PID [lua]=$BASE_PID [memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID [memo-off-nolimits]=$NL_PID)
-  for path in first-byte whole-packet lua-spoe-filter lua-smart-connect lua-smart-accept lua-defer-accept; do UNIQ[$path]=0; OWNER[$path]=$BASE_PID; done
-  read -r -a PATHS <<<"${BENCH_MEMO_PATHS:-static lua memo-off memo-on-hits memo-on-misses memo-off-nolimits}"
-  for path in "${PATHS[@]}"; do [ -n "${PORT[$path]:-}" ] || { log "unknown path $path in BENCH_MEMO_PATHS"; exit 1; }; done
+  # The processes whose CPU counts as HAProxy (and, for pgroute, as the agent) per path.
+  declare -A OWNER=([memo-off]=$OFF_PID [memo-on-hits]=$ON_PID [memo-on-misses]=$ON_PID [memo-off-nolimits]=$NL_PID)
+  for path in static lua "${WAIT_STEPS[@]}"; do OWNER[$path]=$BASE_PID; done
   if [ "${BENCH_MEMO_MEMORY:-1}" = 1 ] && [ "$START" = 1 ]; then
     # Memo memory at 100,000 entries: HAProxy's worker RSS and pool use before and after filling the
     # table, measured first, while the table is empty (filled later, the rounds' misses would have filled
@@ -162,8 +167,8 @@ EOF
 done
 done
 
-python3 - "$RESULTS" "$MACHINE" "$ROUNDS rounds in each of $STARTS process start(s)" "$SECONDS_PER" >"$RUN/report.md" <<'EOF'
-import sys, statistics
+WAIT_STEPS="${WAIT_STEPS[*]}" python3 - "$RESULTS" "$MACHINE" "$ROUNDS rounds in each of $STARTS process start(s)" "$SECONDS_PER" >"$RUN/report.md" <<'EOF'
+import os, sys, statistics
 path, machine, rounds, secs = sys.argv[1:5]
 rows, mem = [], []
 for line in open(path):
@@ -171,7 +176,7 @@ for line in open(path):
     if f[0] == "MEMORY": mem.append(f[1:])
     else: rows.append(f)
 vers = list(dict.fromkeys(r[0] for r in rows))
-WAIT_STEPS = ["first-byte", "whole-packet", "lua-spoe-filter", "lua-smart-connect", "lua-smart-accept", "lua-defer-accept"]
+WAIT_STEPS = os.environ["WAIT_STEPS"].split()
 paths = ["static"] + WAIT_STEPS[:2] + ["lua"] + WAIT_STEPS[2:] + ["memo-off", "memo-on-hits", "memo-on-misses", "memo-off-nolimits"]
 def agg(ver, p, i):
     v = [float(r[i]) for r in rows if r[0] == ver and r[2] == p]

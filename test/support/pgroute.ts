@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawnLogged, stopAll, waitForPort, type ProcessHandle } from './process.js';
+import { spawnLogged, stopAll, waitFor, waitForPort, type ProcessHandle } from './process.js';
 import { startPostgresMany, type PgServer, type StartPostgresOptions } from './postgres.js';
 import type { PortBlock } from './ports.js';
 import { haproxyCli, showProc, statePaths } from '../../generator/src/index.js';
@@ -113,6 +113,9 @@ export async function startApart(
   const agent = await spawnAgent();
   const haproxy = spawnLogged(process.env['PGROUTE_HAPROXY'] ?? 'haproxy', ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', join(stateDir, 'haproxy.cfg')], { name: 'haproxy' });
   await waitForPort(ports.haproxy, '127.0.0.1', 10_000, { process: haproxy, what: 'HAProxy' });
+  // Controllable too, as `up` waits for: the master re-executes itself once its worker runs, and its
+  // CLI refuses connections until then, while the worker already routes.
+  await waitFor(async () => (await showProc(masterSocket).then((p) => p.workers.length > 0, () => false)), { timeoutMs: 10_000, what: "HAProxy's master CLI" });
   const apart: Apart = { routes, masterSocket, haproxy, agent, startAgent: async () => (apart.agent = await spawnAgent()) };
   return apart;
 }

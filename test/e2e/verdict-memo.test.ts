@@ -74,8 +74,8 @@ async function heldConnections(): Promise<number> {
 }
 
 /**
- * The metrics once `name` has grown by at least `by` since `since` (a scrape reuses HAProxy's
- * counts for 100 ms, so a read right after another may not show the latest connections yet).
+ * The metrics once `name` has grown by at least `by` since `since`. A connection is counted before
+ * it is routed, so one scrape after it should do; waiting names the count that never came.
  */
 async function metricsOnce(since: Map<string, number>, name: string, by: number): Promise<Map<string, number>> {
   let last = since;
@@ -171,8 +171,9 @@ describe('the verdict memo', () => {
 
     // One byte changed where it names another tenant: the agent's verdict, on that tenant's server.
     expect(await clusterOf('steady')).toBe('two');
-    expect(await clusterOf('steady')).toBe('two');
-    const before = await metrics();
+    expect(await clusterOf('steady')).toBe('two'); // node-postgres's packet again: a hit
+    const before = await metricsOnce(m2, 'pgroute_memo_hits_total', 1);
+    expect(metric(before, 'pgroute_memo_hits_total') - metric(m2, 'pgroute_memo_hits_total')).toBe(1);
     expect(await clusterOf('steadz')).toBe('refused 3D000');
     // A hit after it: once that one is counted, the refusal's (non-)hit is too.
     expect(await clusterOf('steady')).toBe('two');

@@ -38,11 +38,13 @@ async function readCounts(adminSocket: string): Promise<MemoCounts | undefined> 
 export function registerMemoMetrics(registry: Registry, src: MemoMetricsSources): void {
   const registers = [registry];
   let pending: Promise<MemoCounts | undefined> | undefined;
-  // One read serves the series of a scrape.
+  // One read serves the series of a scrape: prom-client starts every collect() of a scrape in one
+  // synchronous pass, so they all find the read in flight. It is dropped once it settles, so a
+  // scrape that starts after a connection was counted always shows it.
   const read = (): Promise<MemoCounts | undefined> =>
     (pending ??= readCounts(src.adminSocket)
       .catch(() => undefined)
-      .finally(() => setTimeout(() => (pending = undefined), 100).unref()));
+      .finally(() => (pending = undefined)));
   new Counter({
     name: 'pgroute_memo_hits_total',
     help: 'Startups HAProxy routed from the verdict memo without asking the agent (counted by HAProxy; starts over at a reload)',

@@ -1,8 +1,10 @@
 // Graceful reloads through the master CLI: `show proc` parsed from literal HAProxy 2.6.12 output,
 // and reloadMaster against a fake master socket that re-executes (drops the connection), then
-// reports a new worker, a failed reload, or nothing at all.
+// reports a new worker, a failed reload, or nothing at all; and a master socket that refuses
+// connections for a while (the master re-executing itself), or for good.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +74,8 @@ interface FakeMaster {
   outcome: 'success' | 'failure' | 'nothing';
   /** Success leaves the previous worker running (open sessions) as an old worker. */
   keepOldWorker: boolean;
+  /** This many `show proc` are read and closed unanswered (a master re-executing itself). */
+  dropShowProc: number;
   close(): Promise<void>;
 }
 
@@ -93,11 +97,14 @@ async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
   const state = { reloads: 0, failed: 0, workers: [200], old: [] as number[] };
   let nextPid = 201;
   const lines: string[] = [];
-  const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, close: async () => undefined };
+  const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, dropShowProc: 0, close: async () => undefined };
   const server = await cliSocket(path, (line, sock) => {
     lines.push(line);
     const cmd = line.split(';')[0]?.trim();
-    if (cmd === 'show proc') sock.end(showProcText(state));
+    if (cmd === 'show proc' && fake.dropShowProc > 0) {
+      fake.dropShowProc -= 1;
+      sock.end();
+    } else if (cmd === 'show proc') sock.end(showProcText(state));
     else if (cmd === 'reload') {
       sock.destroy(); // 2.6 prints nothing: the master re-executes
       setTimeout(() => {
@@ -129,6 +136,12 @@ afterEach(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+/** A unix socket file nothing listens on (its process was killed): connecting is refused. */
+function staleSocket(path: string): string {
+  const child = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  if (child.signal !== 'SIGKILL') throw new Error(`the stale socket's process ended with ${child.signal ?? child.status}: ${String(child.stderr)}`);
+  return path;
+}
 async function master(delayMs?: number): Promise<FakeMaster> {
   const f = await fakeMaster(join(dir, `master-${n++}.sock`), delayMs);
   open.push(f);
@@ -212,7 +225,37 @@ describe('reloadMaster', () => {
     expect(f.lines.filter((l) => l === 'show proc; quit').length).toBeGreaterThan(2);
   });
 
-  it('no master at all: rejects (show proc cannot be read)', async () => {
-    await expect(reloadMaster(join(dir, 'missing.sock'), 300)).rejects.toThrow(/HAProxy CLI .*missing\.sock/);
+  it('a master refusing connections (re-executing itself) is waited for, and the reload is sent once', async () => {
+    const path = staleSocket(join(dir, `master-${n++}.sock`));
+    const waiting = reloadMaster(path, 5_000, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    await unlink(path);
+    const f = await fakeMaster(path);
+    open.push(f);
+    const r = await waiting;
+    expect(r.ok).toBe(true);
+    expect(f.lines.filter((l) => l === 'reload; quit')).toHaveLength(1);
+  });
+
+  it('a master closing connections unanswered (re-executing itself) is waited for', async () => {
+    const f = await master();
+    f.dropShowProc = 3;
+    const r = await reloadMaster(f.path, 5_000, 5_000);
+    expect(r.ok).toBe(true);
+    expect(f.lines.slice(0, 5)).toEqual(['show proc; quit', 'show proc; quit', 'show proc; quit', 'show proc; quit', 'reload; quit']);
+  });
+
+  it('a socket nothing accepts on: one error that says what to check, once the wait is over', async () => {
+    const path = staleSocket(join(dir, `master-${n++}.sock`));
+    const started = Date.now();
+    await expect(reloadMaster(path, 300, 300)).rejects.toThrow(
+      new RegExp(`^the HAProxy master on ${path} kept refusing or dropping connections for 300 ms \\(.*ECONNREFUSED.*\\): is HAProxy running on this state dir\\?$`),
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it('no master at all: rejects at once, saying what to check', async () => {
+    const path = join(dir, 'missing.sock');
+    await expect(reloadMaster(path, 300)).rejects.toThrow(`no HAProxy master socket at ${path}: is HAProxy running on this state dir?`);
   });
 });

@@ -2,7 +2,7 @@
 // HAProxy only (a 0600 unix socket, no TCP port answering SPOP), and every failure is one line with
 // the exit code the README's table gives.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,6 +180,22 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const r = await runCliOnce(['generate', '--tenants', file, '--state-dir', '/proc/x'], 15_000);
     expect(r.code).toBe(2);
     expect(oneLine(r)).toContain('--state-dir (PGROUTE_STATE_DIR): cannot create the state dir /proc/x');
+  });
+
+  it('1: `reload` with no HAProxy on the state dir says what to check (at once), and with a dead one, once its wait is over', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const absent = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    expect(absent.code).toBe(1);
+    expect(oneLine(absent)).toBe(`pgroute: no HAProxy master socket at ${dir}/state/haproxy-master.sock: is HAProxy running on this state dir?`);
+    // A master killed outright leaves its socket behind: connections are refused, as for a moment
+    // while a live master re-executes itself, so they are tried again for 5 s before this answer.
+    const killed = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(`${dir}/state/haproxy-master.sock`)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    expect(killed.signal).toBe('SIGKILL');
+    const dead = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    expect(dead.code).toBe(1);
+    expect(oneLine(dead)).toMatch(
+      new RegExp(`^pgroute: the HAProxy master on ${dir}/state/haproxy-master.sock kept refusing or dropping connections for 5000 ms \\(.*ECONNREFUSED.*\\): is HAProxy running on this state dir\\?$`),
+    );
   });
 
   it('2: `tenant disable` of a tenant pgroute does not serve is refused, and nothing is written', async () => {

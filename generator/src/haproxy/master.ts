@@ -104,6 +104,24 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
 }
 
 /**
+ * A CLI exchange that failed. `refused`: nothing accepted the connection, so no command was sent.
+ * `dropped`: the connection was refused, reset or broken before an answer (a master re-executing
+ * itself does all three); the command may or may not have run. `absent`: no socket at that path.
+ */
+export class HaproxyCliError extends Error {
+  constructor(
+    message: string,
+    readonly refused: boolean,
+    readonly dropped: boolean,
+    readonly absent = false,
+  ) {
+    super(message);
+  }
+}
+
+const DROPPED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+/**
  * Sends a command line (several commands may be joined with ';') to a HAProxy CLI socket, master or
  * admin, and returns the whole answer. `quit` is appended: the master CLI keeps the connection open
  * otherwise.
@@ -114,18 +132,44 @@ export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_00
     let out = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`));
+      reject(new HaproxyCliError(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`, false, false));
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(`${command}; quit\n`));
     sock.on('data', (d: string) => (out += d));
-    sock.on('error', (err) => {
+    sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new Error(`HAProxy CLI ${socketPath}: ${err.message}`));
+      reject(new HaproxyCliError(`HAProxy CLI ${socketPath}: ${err.message}`, err.code === 'ECONNREFUSED', DROPPED.has(err.code ?? ''), err.code === 'ENOENT'));
     });
     sock.on('close', () => {
       clearTimeout(timer);
       resolve(out);
     });
   });
+}
+
+/**
+ * haproxyCli to a master CLI, tried again for up to `waitMs` while the master drops connections:
+ * for a moment while it re-executes itself (after forking its worker, at start and at every reload)
+ * it refuses them, or accepts them and closes them unanswered. A command that may run twice
+ * (`repeatable`: it only reads, and always answers) is tried again after any drop, an empty answer
+ * included; any other only after a refusal, which carried nothing.
+ */
+export async function masterCli(masterSocket: string, command: string, opts: { readonly repeatable: boolean; readonly waitMs?: number }): Promise<string> {
+  const waitMs = opts.waitMs ?? 5_000;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    let why: string;
+    try {
+      const answer = await haproxyCli(masterSocket, command);
+      if (answer !== '' || !opts.repeatable) return answer;
+      why = 'closed without an answer';
+    } catch (err) {
+      if (err instanceof HaproxyCliError && err.absent) throw new HaproxyCliError(`no HAProxy master socket at ${masterSocket}: is HAProxy running on this state dir?`, false, false, true);
+      if (!(err instanceof HaproxyCliError && (opts.repeatable ? err.dropped : err.refused))) throw err;
+      why = err.message.replace(/^HAProxy CLI \S+ /, '');
+    }
+    if (Date.now() >= deadline) throw new HaproxyCliError(`the HAProxy master on ${masterSocket} kept refusing or dropping connections for ${waitMs} ms (${why}): is HAProxy running on this state dir?`, false, true);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

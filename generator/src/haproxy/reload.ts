@@ -1,7 +1,7 @@
 // Graceful reload through the master CLI (master-worker mode), verified with `show proc`: in 2.6
 // the `reload` command itself prints nothing.
 
-import { haproxyCli } from './master.js';
+import { haproxyCli, HaproxyCliError, masterCli } from './master.js';
 
 export interface ProcStatus {
   readonly masterPid: number;
@@ -39,10 +39,14 @@ export function parseShowProc(text: string): ProcStatus | undefined {
   return masterPid < 0 ? undefined : { masterPid, reloads, failed, workers, oldWorkers };
 }
 
-export async function showProc(masterSocket: string): Promise<ProcStatus> {
-  const status = parseShowProc(await haproxyCli(masterSocket, 'show proc'));
+function parseProcOrThrow(answer: string, masterSocket: string): ProcStatus {
+  const status = parseShowProc(answer);
   if (status === undefined) throw new Error(`cannot read "show proc" from the HAProxy master at ${masterSocket}`);
   return status;
+}
+
+export async function showProc(masterSocket: string): Promise<ProcStatus> {
+  return parseProcOrThrow(await haproxyCli(masterSocket, 'show proc'), masterSocket);
 }
 
 export interface ReloadOutcome {
@@ -52,10 +56,18 @@ export interface ReloadOutcome {
   readonly detail: string;
 }
 
-/** Asks the master to reload and waits until `show proc` says whether it worked. */
-export async function reloadMaster(masterSocket: string, timeoutMs = 15_000): Promise<ReloadOutcome> {
-  const before = await showProc(masterSocket);
-  await haproxyCli(masterSocket, 'reload').catch(() => ''); // the master re-executes and drops the connection
+/**
+ * Asks the master to reload and waits until `show proc` says whether it worked. A master that
+ * drops connections (re-executing itself after a start or another reload) is waited for
+ * (masterCli), up to `refusedWaitMs`.
+ */
+export async function reloadMaster(masterSocket: string, timeoutMs = 15_000, refusedWaitMs = 5_000): Promise<ReloadOutcome> {
+  const before = parseProcOrThrow(await masterCli(masterSocket, 'show proc', { repeatable: true, waitMs: refusedWaitMs }), masterSocket);
+  // The master re-executes and drops the connection: any error but a refusal comes after the command.
+  await masterCli(masterSocket, 'reload', { repeatable: false, waitMs: refusedWaitMs }).catch((err: unknown) => {
+    if (err instanceof HaproxyCliError && err.refused) throw err;
+    return '';
+  });
   const deadline = Date.now() + timeoutMs;
   let after: ProcStatus | undefined;
   while (Date.now() < deadline) {

@@ -76,6 +76,8 @@ interface FakeMaster {
   keepOldWorker: boolean;
   /** This many `show proc` are read and closed unanswered (a master re-executing itself). */
   dropShowProc: number;
+  /** This many `reload` are answered as 3.1+ does while a load is in progress, and do nothing. */
+  busyReloads: number;
   close(): Promise<void>;
 }
 
@@ -97,7 +99,7 @@ async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
   const state = { reloads: 0, failed: 0, workers: [200], old: [] as number[] };
   let nextPid = 201;
   const lines: string[] = [];
-  const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, dropShowProc: 0, close: async () => undefined };
+  const fake: FakeMaster = { path, lines, outcome: 'success', keepOldWorker: false, dropShowProc: 0, busyReloads: 0, close: async () => undefined };
   const server = await cliSocket(path, (line, sock) => {
     lines.push(line);
     const cmd = line.split(';')[0]?.trim();
@@ -105,7 +107,10 @@ async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
       fake.dropShowProc -= 1;
       sock.end();
     } else if (cmd === 'show proc') sock.end(showProcText(state));
-    else if (cmd === 'reload') {
+    else if (cmd === 'reload' && fake.busyReloads > 0) {
+      fake.busyReloads -= 1;
+      sock.end('Success=0\n--\nAnother reload is still in progress.\n\n'); // HAProxy 3.2.26's words
+    } else if (cmd === 'reload') {
       sock.destroy(); // 2.6 prints nothing: the master re-executes
       setTimeout(() => {
         if (fake.outcome === 'nothing') return;
@@ -243,6 +248,21 @@ describe('reloadMaster', () => {
     const r = await reloadMaster(f.path, 5_000, 5_000);
     expect(r.ok).toBe(true);
     expect(f.lines.slice(0, 5)).toEqual(['show proc; quit', 'show proc; quit', 'show proc; quit', 'show proc; quit', 'reload; quit']);
+  });
+
+  it('3.1+: a reload answered "Another reload is still in progress" did nothing and is asked again', async () => {
+    const f = await master();
+    f.busyReloads = 2;
+    const r = await reloadMaster(f.path, 5_000, 5_000);
+    expect(r.ok).toBe(true);
+    expect(r.after).toMatchObject({ reloads: 1, workers: [201] });
+    expect(f.lines.filter((l) => l === 'reload; quit')).toHaveLength(3);
+    // Busy for longer than the wait: not done, and said so.
+    const g = await master();
+    g.busyReloads = 1_000;
+    const busy = await reloadMaster(g.path, 5_000, 300);
+    expect(busy.ok).toBe(false);
+    expect(busy.detail).toBe('the master kept answering "Another reload is still in progress" for 300 ms');
   });
 
   it('a socket nothing accepts on: one error that says what to check, once the wait is over', async () => {

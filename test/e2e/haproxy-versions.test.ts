@@ -2,11 +2,12 @@
 // starts and reloads without one warning, and the SPOE agent, the Lua action and the master CLI
 // work with it. scripts/test.sh runs this file once per available HAProxy version (2.6, 3.0, 3.2).
 
-import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSslRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
-import { showProc } from '../../generator/src/haproxy/reload.js';
+import { reloadMaster, showProc } from '../../generator/src/haproxy/reload.js';
 import { parseHaproxyVersion } from '../../generator/src/haproxy/version.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
@@ -87,6 +88,30 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
     const r = await psql({ host: '127.0.0.1', port: ports.haproxyAlt, user: 'app', db: 'acme', sslmode: 'disable', command: 'SHOW cluster_name' });
     expect(r.stdout.trim()).toBe('acme');
     expect(haproxyComplaints(up.output())).toEqual([]);
+  });
+
+  it('a reload asked the moment a hand-started master socket appears is carried out (the master re-executing itself, or still loading)', async () => {
+    const hand = `${dir}/hand`;
+    const flags = ['--bind', '127.0.0.1', '--port', String(ports.spare[0]), '--stats-port', String(ports.spare[1]), '--agent-port', String(ports.spare[2]), '--agent-http-port', String(ports.spare[3])];
+    const g = await runCliOnce(['generate', '--tenants', file, '--state-dir', hand, ...flags]);
+    expect(g.code, g.stderr).toBe(0);
+    const sock = `${hand}/haproxy-master.sock`;
+    // Each round: HAProxy started by hand, asked to reload as soon as its master socket exists.
+    // Before pgroute waited this out, every such reload failed on 2.6, 3.0 and 3.2.
+    for (let round = 0; round < 3; round++) {
+      rmSync(sock, { force: true });
+      const master = spawn(HAPROXY, ['-W', '-S', `${sock},mode,600`, '-f', `${hand}/haproxy.cfg`], { stdio: 'ignore' });
+      try {
+        await waitFor(() => existsSync(sock), { timeoutMs: 10_000, intervalMs: 1, what: 'the master socket' });
+        const outcome = await reloadMaster(sock);
+        expect(outcome.ok, outcome.detail).toBe(true);
+        expect(outcome.after?.workers).toHaveLength(1);
+        expect(outcome.before.workers).not.toContain(outcome.after?.workers[0]);
+      } finally {
+        master.kill('SIGTERM');
+        if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
+      }
+    }
   });
 
   it('pgroute_build_info names this HAProxy version', async () => {

@@ -49,6 +49,9 @@ export async function showProc(masterSocket: string): Promise<ProcStatus> {
   return parseProcOrThrow(await haproxyCli(masterSocket, 'show proc'), masterSocket);
 }
 
+/** HAProxy 3.1+'s answer to `reload` while a load is in progress (nothing was done). */
+const RELOAD_BUSY = /^Success=0\n--\nAnother reload is still in progress/;
+
 export interface ReloadOutcome {
   readonly ok: boolean;
   readonly before: ProcStatus;
@@ -58,16 +61,25 @@ export interface ReloadOutcome {
 
 /**
  * Asks the master to reload and waits until `show proc` says whether it worked. A master that
- * drops connections (re-executing itself after a start or another reload) is waited for
- * (masterCli), up to `refusedWaitMs`.
+ * drops connections (re-executing itself after a start or another reload, up to 3.0) or answers
+ * that another reload is in progress (3.1+, also while its first load is) is waited for, up to
+ * `refusedWaitMs`.
  */
 export async function reloadMaster(masterSocket: string, timeoutMs = 15_000, refusedWaitMs = 5_000): Promise<ReloadOutcome> {
   const before = parseProcOrThrow(await masterCli(masterSocket, 'show proc', { repeatable: true, waitMs: refusedWaitMs }), masterSocket);
-  // The master re-executes and drops the connection: any error but a refusal comes after the command.
-  await masterCli(masterSocket, 'reload', { repeatable: false, waitMs: refusedWaitMs }).catch((err: unknown) => {
-    if (err instanceof HaproxyCliError && err.refused) throw err;
-    return '';
-  });
+  const busyUntil = Date.now() + refusedWaitMs;
+  for (;;) {
+    // Up to 3.0 the master re-executes and drops the connection: any error but a refusal comes after
+    // the command. From 3.1 it answers; while its first load or another reload is not finished, the
+    // answer is a refusal that did nothing: asked again.
+    const answer = await masterCli(masterSocket, 'reload', { repeatable: false, waitMs: refusedWaitMs }).catch((err: unknown) => {
+      if (err instanceof HaproxyCliError && err.refused) throw err;
+      return '';
+    });
+    if (!RELOAD_BUSY.test(answer)) break;
+    if (Date.now() >= busyUntil) return { ok: false, before, after: undefined, detail: `the master kept answering "Another reload is still in progress" for ${refusedWaitMs} ms` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const deadline = Date.now() + timeoutMs;
   let after: ProcStatus | undefined;
   while (Date.now() < deadline) {

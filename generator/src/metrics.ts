@@ -4,6 +4,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Layout } from './layout.js';
+import { perScrape } from './scrape-read.js';
 
 /** What an apply did (or tried to do): the kinds of reconcile's transitions. */
 export const APPLY_KINDS = ['initial', 'runtime', 'reload', 'agent'] as const;
@@ -90,20 +91,16 @@ export function countLayout(m: GeneratorMetrics, layout: Layout): void {
  * (stick tables are per worker), as Prometheus counters may.
  */
 function policyMetrics(registry: Registry, readCounters: TenantCountersReader): void {
-  let pending: Promise<ReadonlyMap<string, TenantCounters> | undefined> | undefined;
-  // One read of the table serves both metrics of a scrape.
-  const read = (): Promise<ReadonlyMap<string, TenantCounters> | undefined> =>
-    (pending ??= readCounters()
-      .catch(() => undefined)
-      .finally(() => setTimeout(() => (pending = undefined), 100).unref()));
+  const read = perScrape(readCounters);
   new Gauge({
     name: 'pgroute_tenant_connections_open',
     help: "Client connections open now per tenant, across its targets (what maxClientConnections counts)",
     labelNames: ['tenant'],
     registers: [registry],
     async collect() {
-      this.reset();
-      for (const [tenant, c] of (await read()) ?? []) this.labels(tenant).set(c.open);
+      const counters = await read();
+      this.reset(); // after the read (perScrape)
+      for (const [tenant, c] of counters ?? []) this.labels(tenant).set(c.open);
     },
   });
   new Counter({
@@ -112,8 +109,9 @@ function policyMetrics(registry: Registry, readCounters: TenantCountersReader): 
     labelNames: ['tenant', 'limit'],
     registers: [registry],
     async collect() {
-      this.reset();
-      for (const [tenant, c] of (await read()) ?? []) for (const [limit, field] of LIMIT_REFUSALS) this.labels(tenant, limit).inc(c[field]);
+      const counters = await read();
+      this.reset(); // after the read (perScrape)
+      for (const [tenant, c] of counters ?? []) for (const [limit, field] of LIMIT_REFUSALS) this.labels(tenant, limit).inc(c[field]);
     },
   });
 }

@@ -247,7 +247,7 @@ async function startDurableAccess(stateDir: string, d: DurableAccess | undefined
 function followExternalHaproxy(socket: string, readiness: Readiness): { stop(): void } {
   const check = (): void => {
     showProc(socket).then(
-      (p) => (p.workers.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
+      (p) => (p.serving.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
       (err: Error) => readiness.hold('haproxy', `the HAProxy master does not answer: ${err.message}`),
     );
   };

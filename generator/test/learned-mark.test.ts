@@ -7,12 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { learnedAll, markLearnedOnce, startLearnedMark } from '../src/haproxy/learned-mark.js';
 import { waitFor } from '../../test/support/process.js';
 
-const proc = (workers: readonly number[], old: readonly number[] = []): string =>
+/** `show proc` as 2.6.12 prints it; the i-th old worker has been reloaded i + 1 times. */
+const proc = (workers: readonly number[], old: readonly number[] = [], failed = 0): string =>
   '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
-  '24440           master          0 [failed: 0]   0d00h00m01s     2.6.12-1+deb12u4\n' +
+  `24440           master          ${old.length} [failed: ${failed}]   0d00h00m01s     2.6.12-1+deb12u4\n` +
   '# workers\n' +
   workers.map((p) => `${p}           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n`).join('') +
-  (old.length > 0 ? '# old workers\n' + old.map((p) => `${p}           worker          1               0d00h00m09s     2.6.12-1+deb12u4\n`).join('') : '') +
+  (old.length > 0 ? '# old workers\n' + old.map((p, i) => `${p}           worker          ${i + 1}               0d00h00m09s     2.6.12-1+deb12u4\n`).join('') : '') +
   '# programs\n\n';
 const REMOTE = '  0x5600fe085cb0: id=p2(remote,active) addr=127.0.0.22:31777 last_status=CONN last_hdshk=0s\n';
 const peers = (flags: string, remote = REMOTE): string => `0x5600fe082ba0: [06/Dec/2026:08:58:16] id=pgroute disabled=0 flags=${flags} resync_timeout=4s task_calls=1\n${remote}`;
@@ -20,17 +21,24 @@ const peers = (flags: string, remote = REMOTE): string => `0x5600fe082ba0: [06/D
 class FakeMaster {
   workers: number[] = [];
   old: number[] = [];
+  failed = 0;
   readonly flags = new Map<number, string>();
   readonly sets: number[] = [];
+  /** This many marks are dropped unanswered (never written). */
+  dropSets = 0;
   readonly cli = async (_socket: string, command: string): Promise<string> => {
-    if (command === 'show proc') return proc(this.workers, this.old);
+    if (command === 'show proc') return proc(this.workers, this.old, this.failed);
     const m = /^@!(\d+) (.*)$/.exec(command);
     const pid = Number(m?.[1]);
     if (!this.workers.includes(pid) && !this.old.includes(pid)) return `Can't find the target PID matching the prefix '@!${pid}'\n`;
     if (m?.[2] === 'show peers') return peers(this.flags.get(pid) ?? '0x0');
-    if (m?.[2] === 'set table pgroute-learned key 0') {
+    if (m?.[2] === `set table pgroute-learned key 0; @!${pid} show table pgroute-learned`) {
+      if (this.dropSets > 0) {
+        this.dropSets -= 1;
+        return ''; // closed unanswered: the master re-executing itself
+      }
       this.sets.push(pid);
-      return '\n';
+      return '\n# table: pgroute-learned, type: integer, size:1, used:1\n0x55c55fafa850: key=0 use=0 exp=0\n\n'; // HAProxy 2.6.12's answer
     }
     throw new Error(`unexpected command ${command}`);
   };
@@ -72,6 +80,26 @@ describe('learned mark', () => {
     } finally {
       await mark.stop();
     }
+  });
+
+  it('a mark the master dropped unanswered is not taken as written: written again', async () => {
+    const m = new FakeMaster();
+    m.workers = [31];
+    m.flags.set(31, '0x1103');
+    m.dropSets = 2;
+    expect(await markLearnedOnce({ masterSocket: '/nowhere', log: pino({ level: 'silent' }), cli: m.cli, timeoutMs: 5_000, pollMs: 5 })).toBe(true);
+    expect(m.sets).toEqual([31]);
+    expect(m.dropSets).toBe(0);
+  });
+
+  it('after a failed reload on 3.1+ (no current worker listed), the previous worker, still serving, is the one marked', async () => {
+    const m = new FakeMaster();
+    m.failed = 1;
+    m.old = [41, 40]; // 41 serves (reloaded once), 40 drains (reloaded twice)
+    m.flags.set(41, '0x1103');
+    m.flags.set(40, '0x1103');
+    expect(await markLearnedOnce({ masterSocket: '/nowhere', log: pino({ level: 'silent' }), cli: m.cli, timeoutMs: 5_000, pollMs: 5 })).toBe(true);
+    expect(m.sets).toEqual([41]);
   });
 
   it('keeps trying while the master does not answer, and stops for good', async () => {

@@ -59,4 +59,13 @@ describe('memo metrics', () => {
       expect(calls.sort()).toEqual(['show table', 'show table pgroute-memo-hits']);
     }
   });
+
+  it('two scrapes at once (two Prometheus servers) both show the count once', async () => {
+    const registry = new Registry();
+    registerMemoMetrics(registry, { adminSocket: join(dir, 'admin.sock'), misses: () => 0, invalidations: () => 0 });
+    hits = 7;
+    const [a, b] = await Promise.all([registry.metrics(), registry.metrics()]);
+    expect(value(a ?? '', 'pgroute_memo_hits_total')).toBe(7);
+    expect(value(b ?? '', 'pgroute_memo_hits_total')).toBe(7);
+  });
 });

@@ -36,15 +36,30 @@ const FAILED =
 
 describe('parseShowProc', () => {
   it('reads the master, its reload count and the current worker', () => {
-    expect(parseShowProc(FRESH)).toEqual({ masterPid: 24440, reloads: 0, failed: 0, workers: [24453], oldWorkers: [] });
+    expect(parseShowProc(FRESH)).toEqual({ masterPid: 24440, reloads: 0, failed: 0, workers: [24453], oldWorkers: [], serving: [24453] });
   });
 
   it('separates old workers from current ones', () => {
-    expect(parseShowProc(WITH_OLD)).toEqual({ masterPid: 24440, reloads: 4, failed: 0, workers: [26403], oldWorkers: [26018, 25990] });
+    expect(parseShowProc(WITH_OLD)).toEqual({ masterPid: 24440, reloads: 4, failed: 0, workers: [26403], oldWorkers: [26018, 25990], serving: [26403] });
   });
 
   it('reads the failed reload count', () => {
-    expect(parseShowProc(FAILED)).toEqual({ masterPid: 24440, reloads: 2, failed: 1, workers: [24792], oldWorkers: [] });
+    expect(parseShowProc(FAILED)).toEqual({ masterPid: 24440, reloads: 2, failed: 1, workers: [24792], oldWorkers: [], serving: [24792] });
+  });
+
+  it('3.1+ after a failed reload: no current worker, the previous one still serves among the old ones', () => {
+    // Captured from HAProxy 3.2.26 after a reload whose configuration failed to load (the worker
+    // still accepted connections), with one more old worker still finishing its sessions.
+    const text =
+      '#<PID>          <type>          <reloads>       <uptime>        <version>      \n' +
+      '20263           master          2 [failed: 1]   0d00h00m02s     3.2.26-1       \n' +
+      '# workers\n' +
+      '# old workers\n' +
+      '20279           worker          1               0d00h00m02s     3.2.26-1       \n' +
+      '20201           worker          2               0d00h00m09s     3.2.26-1       \n\n';
+    expect(parseShowProc(text)).toEqual({ masterPid: 20263, reloads: 2, failed: 1, workers: [], oldWorkers: [20279, 20201], serving: [20279] });
+    // The same list after a successful reload whose new worker is gone: nothing serves.
+    expect(parseShowProc(text.replace('[failed: 1]', '[failed: 0]'))?.serving).toEqual([]);
   });
 
   it('accepts a master line without [failed: n] (older 2.x) and CRLF line ends', () => {
@@ -71,7 +86,8 @@ describe('parseShowProc', () => {
 interface FakeMaster {
   readonly path: string;
   readonly lines: string[];
-  outcome: 'success' | 'failure' | 'nothing';
+  /** 'gone': the master stops right after answering `show proc`. */
+  outcome: 'success' | 'failure' | 'failure-3.2' | 'nothing' | 'gone';
   /** Success leaves the previous worker running (open sessions) as an old worker. */
   keepOldWorker: boolean;
   /** This many `show proc` are read and closed unanswered (a master re-executing itself). */
@@ -106,10 +122,27 @@ async function fakeMaster(path: string, delayMs = 80): Promise<FakeMaster> {
     if (cmd === 'show proc' && fake.dropShowProc > 0) {
       fake.dropShowProc -= 1;
       sock.end();
+    } else if (cmd === 'show proc' && fake.outcome === 'gone') {
+      sock.end(showProcText(state));
+      void fake.close(); // the socket file goes with the server: the reload that follows is never sent
     } else if (cmd === 'show proc') sock.end(showProcText(state));
     else if (cmd === 'reload' && fake.busyReloads > 0) {
       fake.busyReloads -= 1;
       sock.end('Success=0\n--\nAnother reload is still in progress.\n\n'); // HAProxy 3.2.26's words
+    } else if (cmd === 'reload' && fake.outcome === 'failure-3.2') {
+      // 3.2 answers once the new worker has failed, lists no current worker, and the previous one,
+      // still serving, among the old ones (HAProxy 3.2.26's words, paths shortened).
+      state.reloads += 1;
+      state.failed += 1;
+      state.old.unshift(...state.workers);
+      state.workers = [];
+      sock.end(
+        'Success=0\n--\n[NOTICE]   (19735) : Initializing new worker (19753)\n' +
+          "[ALERT]    (19753) : config : [/tmp/h2.cfg:12] : 'server b/s' : unknown keyword 'nosuchkeyword'.\n" +
+          '[ALERT]    (19753) : config : Error(s) found in configuration file : /tmp/h2.cfg\n' +
+          '[ALERT]    (19753) : config : Fatal errors found in configuration.\n' +
+          '[WARNING]  (19735) : Failed to load worker (19753) exited with code 1 (Exit)\n\n',
+      );
     } else if (cmd === 'reload') {
       sock.destroy(); // 2.6 prints nothing: the master re-executes
       setTimeout(() => {
@@ -156,7 +189,7 @@ async function master(delayMs?: number): Promise<FakeMaster> {
 describe('the fake master speaks like HAProxy', () => {
   it('its show proc parses like the real one', async () => {
     const f = await master();
-    expect(await showProc(f.path)).toEqual({ masterPid: 100, reloads: 0, failed: 0, workers: [200], oldWorkers: [] });
+    expect(await showProc(f.path)).toEqual({ masterPid: 100, reloads: 0, failed: 0, workers: [200], oldWorkers: [], serving: [200] });
     expect(f.lines).toEqual(['show proc; quit']);
   });
 });
@@ -265,17 +298,36 @@ describe('reloadMaster', () => {
     expect(busy.detail).toBe('the master kept answering "Another reload is still in progress" for 300 ms');
   });
 
+  it('3.1+: a failed load is reported with the reason HAProxy gave in its answer', async () => {
+    const f = await master();
+    f.outcome = 'failure-3.2';
+    const r = await reloadMaster(f.path, 5_000);
+    expect(r.ok).toBe(false);
+    expect(r.detail).toBe(
+      "the master reports the new configuration failed to load; the previous workers keep serving: config : [/tmp/h2.cfg:12] : 'server b/s' : unknown keyword 'nosuchkeyword'.; config : Error(s) found in configuration file : /tmp/h2.cfg; config : Fatal errors found in configuration.",
+    );
+    expect(r.after?.serving).toEqual([200]);
+  });
+
+  it('a master gone before the reload could be sent: an error, not a reload waited for', async () => {
+    const f = await master();
+    f.outcome = 'gone';
+    const started = Date.now();
+    await expect(reloadMaster(f.path, 15_000, 300)).rejects.toThrow(`no HAProxy master socket at ${f.path}: is HAProxy running?`);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('a socket nothing accepts on: one error that says what to check, once the wait is over', async () => {
     const path = staleSocket(join(dir, `master-${n++}.sock`));
     const started = Date.now();
     await expect(reloadMaster(path, 300, 300)).rejects.toThrow(
-      new RegExp(`^the HAProxy master on ${path} kept refusing or dropping connections for 300 ms \\(.*ECONNREFUSED.*\\): is HAProxy running on this state dir\\?$`),
+      new RegExp(`^the HAProxy master on ${path} kept refusing or dropping connections for 300 ms \\(connect ECONNREFUSED\\): is HAProxy running\\?$`),
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   });
 
   it('no master at all: rejects at once, saying what to check', async () => {
     const path = join(dir, 'missing.sock');
-    await expect(reloadMaster(path, 300)).rejects.toThrow(`no HAProxy master socket at ${path}: is HAProxy running on this state dir?`);
+    await expect(reloadMaster(path, 300)).rejects.toThrow(`no HAProxy master socket at ${path}: is HAProxy running?`);
   });
 });

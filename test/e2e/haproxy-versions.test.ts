@@ -5,6 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSslRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
 import { reloadMaster, showProc } from '../../generator/src/haproxy/reload.js';
@@ -111,6 +112,39 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
         master.kill('SIGTERM');
         if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
       }
+    }
+  });
+
+  it('`pgroute reload` of a listener whose port is taken: exit 1, says the load failed (3.1+: why), the previous worker keeps serving', async () => {
+    const hand = `${dir}/hand-bind`;
+    const own = writeTenantsFile([{ id: 'acme', port: server.port }], { listeners: [{ address: '127.0.0.1', port: ports.spare[5] }] });
+    const flags = ['--state-dir', hand, '--stats-port', String(ports.spare[6]), '--agent-port', String(ports.spare[7]), '--agent-http-port', String(ports.spare[8])];
+    try {
+      expect((await runCliOnce(['generate', '--tenants', own.file, ...flags])).code).toBe(0);
+      const sock = `${hand}/haproxy-master.sock`;
+      const master = spawn(HAPROXY, ['-W', '-S', `${sock},mode,600`, '-f', `${hand}/haproxy.cfg`], { stdio: 'ignore' });
+      const taken = createServer();
+      try {
+        await waitFor(async () => (await showProc(sock).catch(() => undefined))?.workers.length === 1, { timeoutMs: 10_000, what: 'the hand-started worker' });
+        await new Promise<void>((resolve) => taken.listen(ports.spare[9], '127.0.0.1', resolve));
+        writeFileSync(own.file, JSON.stringify({ listeners: [{ address: '127.0.0.1', port: ports.spare[5] }, { address: '127.0.0.1', port: ports.spare[9] }], tenants: [{ id: 'acme', host: '127.0.0.1', port: server.port }] }));
+        const r = await runCliOnce(['reload', '--tenants', own.file, ...flags]);
+        expect(r.code, r.stderr).toBe(1);
+        const line = r.stderr.trimEnd();
+        expect(line).toMatch(/^pgroute: reload failed: the master reports the new configuration failed to load; the previous workers keep serving/);
+        const [major = 0, minor = 0] = (VERSION ?? '').split('.').map(Number);
+        if (major > 3 || (major === 3 && minor >= 1)) expect(line).toMatch(/cannot bind socket|Address already in use/);
+        // The previous worker still answers on its listener (the SSLRequest's 'N' is HAProxy's own).
+        const ssl = await exchange(ports.spare[5] as number, [encodeSslRequest()], { untilBytes: 1, timeoutMs: 5_000 });
+        expect(ssl.received.toString()).toBe('N');
+        expect((await showProc(sock)).serving).toHaveLength(1);
+      } finally {
+        taken.close();
+        master.kill('SIGTERM');
+        if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
+      }
+    } finally {
+      rmSync(own.dir, { recursive: true, force: true });
     }
   });
 

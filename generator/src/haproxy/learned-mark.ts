@@ -49,16 +49,22 @@ const cliOf = (opts: { cli?: Cli }): Cli => opts.cli ?? ((socket: string, comman
 async function look(cli: Cli, masterSocket: string, marked: Set<number>, log: Logger): Promise<boolean> {
   const proc = parseShowProc(await cli(masterSocket, 'show proc'));
   if (proc === undefined) throw new Error(`no "show proc" answer from the HAProxy master at ${masterSocket}`);
-  for (const pid of [...marked]) if (!proc.workers.includes(pid)) marked.delete(pid);
+  for (const pid of [...marked]) if (!proc.serving.includes(pid)) marked.delete(pid);
   let waiting = false;
-  for (const pid of proc.workers.filter((p) => !marked.has(p))) {
+  for (const pid of proc.serving.filter((p) => !marked.has(p))) {
     if (!learnedAll(await cli(masterSocket, `@!${pid} show peers`))) {
       waiting = true;
       continue;
     }
-    const answer = (await cli(masterSocket, `@!${pid} set table ${LEARNED_TABLE} key 0`)).trim();
+    // Written, then read back: a connection the master drops unanswered (re-executing itself) must
+    // not count as written.
+    const answer = (await cli(masterSocket, `@!${pid} set table ${LEARNED_TABLE} key 0; @!${pid} show table ${LEARNED_TABLE}`)).trim();
     // An old configuration without the table: nothing to mark (its rules do not read it).
-    if (answer !== '' && !/unknown table|no such table/i.test(answer)) throw new Error(`worker ${pid}: "set table ${LEARNED_TABLE}" answered: ${answer.slice(0, 200)}`);
+    if (!/^\S+: key=0 /m.test(answer) && !/unknown table|no such table/i.test(answer)) {
+      if (answer !== '' && !answer.startsWith(`# table: ${LEARNED_TABLE},`)) throw new Error(`worker ${pid}: "set table ${LEARNED_TABLE}" answered: ${answer.slice(0, 200)}`);
+      waiting = true;
+      continue;
+    }
     marked.add(pid);
     log.debug({ pid }, 'HAProxy worker learned the replicated tables; cancel records go to its own table');
   }

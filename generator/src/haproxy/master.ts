@@ -104,22 +104,24 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
 }
 
 /**
- * A CLI exchange that failed. `refused`: nothing accepted the connection, so no command was sent.
- * `dropped`: the connection was refused, reset or broken before an answer (a master re-executing
- * itself does all three); the command may or may not have run. `absent`: no socket at that path.
+ * How a CLI exchange failed. `absent`: no socket at that path; `refused`: nothing accepted the
+ * connection. Neither sent the command. `dropped`: the connection was reset or broken before an
+ * answer (the command may or may not have run); `timeout`: no answer in time.
  */
+export type CliFailure = 'absent' | 'refused' | 'dropped' | 'timeout' | 'other';
+
 export class HaproxyCliError extends Error {
   constructor(
     message: string,
-    readonly refused: boolean,
-    readonly dropped: boolean,
-    readonly absent = false,
+    readonly failure: CliFailure,
+    /** The socket error without the path ("connect ECONNREFUSED"), for messages naming the socket once. */
+    readonly reason: string,
   ) {
     super(message);
   }
 }
 
-const DROPPED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+const FAILURES: Readonly<Record<string, CliFailure>> = { ENOENT: 'absent', ECONNREFUSED: 'refused', ECONNRESET: 'dropped', EPIPE: 'dropped' };
 
 /**
  * Sends a command line (several commands may be joined with ';') to a HAProxy CLI socket, master or
@@ -132,14 +134,14 @@ export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_00
     let out = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new HaproxyCliError(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`, false, false));
+      reject(new HaproxyCliError(`HAProxy CLI ${socketPath} did not answer "${command}" within ${timeoutMs} ms`, 'timeout', `no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(`${command}; quit\n`));
     sock.on('data', (d: string) => (out += d));
     sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new HaproxyCliError(`HAProxy CLI ${socketPath}: ${err.message}`, err.code === 'ECONNREFUSED', DROPPED.has(err.code ?? ''), err.code === 'ENOENT'));
+      reject(new HaproxyCliError(`HAProxy CLI ${socketPath}: ${err.message}`, FAILURES[err.code ?? ''] ?? 'other', err.syscall === undefined ? err.message : `${err.syscall} ${err.code ?? ''}`.trim()));
     });
     sock.on('close', () => {
       clearTimeout(timer);
@@ -150,26 +152,29 @@ export function haproxyCli(socketPath: string, command: string, timeoutMs = 5_00
 
 /**
  * haproxyCli to a master CLI, tried again for up to `waitMs` while the master drops connections:
- * for a moment while it re-executes itself (after forking its worker, at start and at every reload)
- * it refuses them, or accepts them and closes them unanswered. A command that may run twice
- * (`repeatable`: it only reads, and always answers) is tried again after any drop, an empty answer
- * included; any other only after a refusal, which carried nothing.
+ * for a moment while it re-executes itself (after forking its worker, at start and at every reload,
+ * up to 3.0) it refuses them, or accepts them and closes them unanswered. A command that may run
+ * twice (`repeatable`: it only reads, and always answers) is tried again after any drop, an empty
+ * answer included; any other only after a refusal, which sent nothing. Errors name the socket once
+ * and say what to check; their `failure` is the last attempt's.
  */
-export async function masterCli(masterSocket: string, command: string, opts: { readonly repeatable: boolean; readonly waitMs?: number }): Promise<string> {
-  const waitMs = opts.waitMs ?? 5_000;
-  const deadline = Date.now() + waitMs;
+export async function masterCli(masterSocket: string, command: string, opts: { readonly repeatable: boolean; readonly waitMs: number }): Promise<string> {
+  const deadline = Date.now() + opts.waitMs;
   for (;;) {
-    let why: string;
+    let last: HaproxyCliError;
     try {
       const answer = await haproxyCli(masterSocket, command);
       if (answer !== '' || !opts.repeatable) return answer;
-      why = 'closed without an answer';
+      last = new HaproxyCliError('closed without an answer', 'dropped', 'closed without an answer');
     } catch (err) {
-      if (err instanceof HaproxyCliError && err.absent) throw new HaproxyCliError(`no HAProxy master socket at ${masterSocket}: is HAProxy running on this state dir?`, false, false, true);
-      if (!(err instanceof HaproxyCliError && (opts.repeatable ? err.dropped : err.refused))) throw err;
-      why = err.message.replace(/^HAProxy CLI \S+ /, '');
+      if (!(err instanceof HaproxyCliError)) throw err;
+      if (err.failure === 'absent') throw new HaproxyCliError(`no HAProxy master socket at ${masterSocket}: is HAProxy running?`, 'absent', err.reason);
+      if (!(err.failure === 'refused' || (opts.repeatable && err.failure === 'dropped'))) throw err;
+      last = err;
     }
-    if (Date.now() >= deadline) throw new HaproxyCliError(`the HAProxy master on ${masterSocket} kept refusing or dropping connections for ${waitMs} ms (${why}): is HAProxy running on this state dir?`, false, true);
+    if (Date.now() >= deadline) {
+      throw new HaproxyCliError(`the HAProxy master on ${masterSocket} kept refusing or dropping connections for ${opts.waitMs} ms (${last.reason}): is HAProxy running?`, last.failure, last.reason);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

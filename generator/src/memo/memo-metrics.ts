@@ -4,6 +4,7 @@
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { haproxyCli } from '../haproxy/master.js';
+import { perScrape } from '../scrape-read.js';
 import { MEMO_HITS_TABLE, MEMO_TABLE } from '../render/haproxy-config.js';
 
 export interface MemoMetricsSources {
@@ -37,21 +38,14 @@ async function readCounts(adminSocket: string): Promise<MemoCounts | undefined> 
 
 export function registerMemoMetrics(registry: Registry, src: MemoMetricsSources): void {
   const registers = [registry];
-  let pending: Promise<MemoCounts | undefined> | undefined;
-  // One read serves the series of a scrape: prom-client starts every collect() of a scrape in one
-  // synchronous pass, so they all find the read in flight. It is dropped once it settles, so a
-  // scrape that starts after a connection was counted always shows it.
-  const read = (): Promise<MemoCounts | undefined> =>
-    (pending ??= readCounts(src.adminSocket)
-      .catch(() => undefined)
-      .finally(() => (pending = undefined)));
+  const read = perScrape(() => readCounts(src.adminSocket));
   new Counter({
     name: 'pgroute_memo_hits_total',
     help: 'Startups HAProxy routed from the verdict memo without asking the agent (counted by HAProxy; starts over at a reload)',
     registers,
     async collect() {
-      this.reset();
       const c = await read();
+      this.reset(); // after the read (perScrape)
       if (c !== undefined) this.inc(c.hits);
     },
   });

@@ -24,6 +24,11 @@ export interface StartOptions {
   readonly stdout?: 'inherit' | 'ignore';
 }
 
+/** An `[ALERT]    (pid) : text` line of HAProxy's, as its text. */
+export function alertText(line: string): string {
+  return line.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, '');
+}
+
 /** The HAProxy masters this process started that still run (killStartedMasters). */
 const started = new Set<ChildProcess>();
 
@@ -64,7 +69,7 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
       }
       if (line.startsWith('[ALERT]')) {
         opts.log.error({ haproxy: line }, 'haproxy');
-        alerts.push(line.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, ''));
+        alerts.push(alertText(line));
         if (alerts.length > 5) alerts.shift();
       }
       else if (line.startsWith('[WARNING]')) opts.log.warn({ haproxy: line }, 'haproxy');

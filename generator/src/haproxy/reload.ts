@@ -1,7 +1,7 @@
 // Graceful reload through the master CLI (master-worker mode), verified with `show proc`: in 2.6
 // the `reload` command itself prints nothing.
 
-import { HaproxyCliError, masterCli } from './master.js';
+import { alertText, HaproxyCliError, masterCli } from './master.js';
 
 export interface ProcStatus {
   readonly masterPid: number;
@@ -93,7 +93,7 @@ export async function reloadMaster(masterSocket: string, timeoutMs = 15_000, bus
     await new Promise((r) => setTimeout(r, 50));
   }
   // 3.1+ says why a load failed; up to 3.0 HAProxy's alerts are on its stderr only.
-  const alerts = RELOAD_FAILED.test(answer) ? answer.split('\n').filter((l) => l.startsWith('[ALERT]')).map((l) => l.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, '')) : [];
+  const alerts = RELOAD_FAILED.test(answer) ? answer.split('\n').filter((l) => l.startsWith('[ALERT]')).map(alertText) : [];
   const deadline = Date.now() + timeoutMs;
   let after: ProcStatus | undefined;
   while (Date.now() < deadline) {

@@ -127,7 +127,8 @@ describe('the agent of a default `pgroute up`', () => {
     expect(refused.stderr).toContain('the tenant is chosen by the TLS server name (SNI) and this client sent none');
     const routed = await psql({ port: ports.haproxy, user: 'app', db: 'answers', sslmode: 'disable', options: '-c pgroute.tenant=answers', command: 'SHOW cluster_name' });
     expect(routed.stdout.trim(), routed.stderr).toBe('answers');
-    expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+    const stopped = await up.stop('SIGINT', 15_000);
+    expect(stopped.code, up.output()).toBe(0);
   });
 });
 

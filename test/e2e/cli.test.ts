@@ -74,6 +74,27 @@ describe('pgroute up', () => {
     for (const port of [ports.haproxy, ports.agent, ports.agentHealth, ports.stats]) expect(await isPortFree(port)).toBe(true);
   });
 
+  it('HAProxy stopped by a signal sent to it (Ctrl-C reaches the whole process group, maybe before pgroute sees its own): exit 0; HAProxy killed outright: exit 1', async () => {
+    const { dir, file } = writeTenantsFile([{ id: 'solo', port: (server as PgServer).port }]);
+    dirs.push(dir);
+    for (const [signal, code, line] of [
+      ['SIGINT', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
+      ['SIGTERM', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
+      ['SIGKILL', 1, /"level":50,.*HAProxy exited unexpectedly; stopping/],
+    ] as const) {
+      const up = await startUp(ports, file, `${dir}/state`);
+      try {
+        process.kill(Number(readFileSync(`${dir}/state/haproxy.pid`, 'utf8').trim()), signal); // the master, pgroute not signalled
+        const exit = await up.exited;
+        expect(exit.code, `${signal}: ${up.output()}`).toBe(code);
+        expect(up.output()).toMatch(line);
+        for (const port of [ports.haproxy, ports.agentHealth]) expect(await isPortFree(port)).toBe(true);
+      } finally {
+        await up.stop('SIGINT', 15_000);
+      }
+    }
+  });
+
   it('--agent-socket: HAProxy asks the agent over a unix socket only this user can open; no SPOP port is opened', async () => {
     const { dir, file } = writeTenantsFile([{ id: 'solo', port: (server as PgServer).port }]);
     dirs.push(dir);

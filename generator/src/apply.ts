@@ -8,7 +8,7 @@ import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
 import { execute, TransitionError, type Effects } from './execute.js';
 import { writeIfChanged } from './files.js';
 import { publishedMaps, readLayout, writeGeneration, type Generation } from './generate.js';
-import { reloadMaster, showProc } from './haproxy/reload.js';
+import { finishingWorkers, reloadMaster, showProc } from './haproxy/reload.js';
 import { resetServerState, saveServerState } from './haproxy/server-state.js';
 import { runRuntimeOps } from './haproxy/runtime.js';
 import { EMPTY_LAYOUT, type Layout } from './layout.js';
@@ -75,7 +75,7 @@ export class Applier {
         // Health carried over (haproxy/server-state.ts); without it the new worker starts from scratch.
         await saveServerState(this.#paths).catch((err: Error) => opts.log.warn({ err: err.message }, "could not save the servers' state; the new worker starts their health checks afresh"));
         const outcome = await reloadMaster(this.#paths.masterSocket).finally(() => resetServerState(this.#paths.serverState));
-        if (outcome.ok) this.#opts.metrics?.oldWorkers.set(outcome.after?.oldWorkers.length ?? 0);
+        if (outcome.ok) this.#opts.metrics?.oldWorkers.set(outcome.after === undefined ? 0 : finishingWorkers(outcome.after).length);
         return outcome;
       },
     };
@@ -145,7 +145,7 @@ export class Applier {
   async refreshWorkers(): Promise<void> {
     if (!this.#live) return;
     const status = await showProc(this.#paths.masterSocket).catch(() => undefined);
-    if (status) this.#opts.metrics?.oldWorkers.set(status.oldWorkers.length);
+    if (status) this.#opts.metrics?.oldWorkers.set(finishingWorkers(status).length);
   }
 
   #countTenants(snapshot: TenantSnapshot): void {

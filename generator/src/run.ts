@@ -200,7 +200,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
           await stopping;
           return 0;
         }
-        if (stoppedBySignal(code)) {
+        if (master.signalled()) {
           // Ctrl-C reaches the whole foreground process group, HAProxy included, and a service
           // manager may signal every process: HAProxy may stop before pgroute sees its own signal.
           log.warn({ code }, 'HAProxy was stopped by a signal sent to it (Ctrl-C reaches the whole process group); stopping');
@@ -248,14 +248,6 @@ async function startDurableAccess(stateDir: string, d: DurableAccess | undefined
   if (d === undefined) return void (await rm(pointerPath(stateDir), { force: true }));
   await mkdir(stateDir, { recursive: true });
   return startAccessPersistence({ stateDir, adminSocket: statePaths(stateDir).adminSocket, store: d.store, pointer: d.pointer, log });
-}
-
-/**
- * Whether an HAProxy master's exit code says it was stopped by a signal sent to it: 0 after SIGTERM
- * or SIGUSR1, 130 after SIGINT (2.6, 3.0 and 3.2 alike; a crash or a failed start exits otherwise).
- */
-export function stoppedBySignal(code: number | null): boolean {
-  return code === 0 || code === 130;
 }
 
 /** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */

@@ -9,7 +9,7 @@ import { cliSocket } from './support.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseShowProc, reloadMaster, showProc } from '../src/haproxy/reload.js';
+import { finishingWorkers, parseShowProc, reloadMaster, showProc, type ProcStatus } from '../src/haproxy/reload.js';
 
 // Captured from HAProxy 2.6.12 (`show proc` on the master CLI), byte for byte.
 const FRESH =
@@ -58,6 +58,7 @@ describe('parseShowProc', () => {
       '20279           worker          1               0d00h00m02s     3.2.26-1       \n' +
       '20201           worker          2               0d00h00m09s     3.2.26-1       \n\n';
     expect(parseShowProc(text)).toEqual({ masterPid: 20263, reloads: 2, failed: 1, workers: [], oldWorkers: [20279, 20201], serving: [20279] });
+    expect(finishingWorkers(parseShowProc(text) as ProcStatus)).toEqual([20201]);
     // The same list after a successful reload whose new worker is gone: nothing serves.
     expect(parseShowProc(text.replace('[failed: 1]', '[failed: 0]'))?.serving).toEqual([]);
   });

@@ -74,19 +74,23 @@ describe('pgroute up', () => {
     for (const port of [ports.haproxy, ports.agent, ports.agentHealth, ports.stats]) expect(await isPortFree(port)).toBe(true);
   });
 
-  it('HAProxy stopped by a signal sent to it (Ctrl-C reaches the whole process group, maybe before pgroute sees its own): exit 0; HAProxy killed outright: exit 1', async () => {
+  it('HAProxy stopped by a signal sent to it (Ctrl-C reaches the whole process group, maybe before pgroute sees its own): exit 0; HAProxy killed outright, or its worker alone: exit 1', async () => {
     const { dir, file } = writeTenantsFile([{ id: 'solo', port: (server as PgServer).port }]);
     dirs.push(dir);
-    for (const [signal, code, line] of [
-      ['SIGINT', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
-      ['SIGTERM', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
-      ['SIGKILL', 1, /"level":50,.*HAProxy exited unexpectedly; stopping/],
+    for (const [signal, to, code, line] of [
+      ['SIGINT', 'master', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
+      ['SIGTERM', 'master', 0, /"level":40,.*HAProxy was stopped by a signal sent to it/],
+      ['SIGKILL', 'master', 1, /"level":50,.*HAProxy exited unexpectedly; stopping/],
+      // The worker alone ends too (its master exits 0), but nobody asked HAProxy to stop.
+      ['SIGTERM', 'worker', 1, /"level":50,.*HAProxy exited unexpectedly; stopping/],
     ] as const) {
       const up = await startUp(ports, file, `${dir}/state`);
       try {
-        process.kill(Number(readFileSync(`${dir}/state/haproxy.pid`, 'utf8').trim()), signal); // the master, pgroute not signalled
+        const master = Number(readFileSync(`${dir}/state/haproxy.pid`, 'utf8').trim());
+        const worker = Number(readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/)[0]);
+        process.kill(to === 'master' ? master : worker, signal); // pgroute itself is not signalled
         const exit = await up.exited;
-        expect(exit.code, `${signal}: ${up.output()}`).toBe(code);
+        expect(exit.code, `${signal} to the ${to}: ${up.output()}`).toBe(code);
         expect(up.output()).toMatch(line);
         for (const port of [ports.haproxy, ports.agentHealth]) expect(await isPortFree(port)).toBe(true);
       } finally {

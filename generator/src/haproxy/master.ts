@@ -11,6 +11,13 @@ export interface HaproxyMaster {
   readonly exited: Promise<number | null>;
   /** Once exited: why, for one error line (HAProxy's last alerts, or why it could not be run); before: undefined. */
   exitReason(): string | undefined;
+  /**
+   * Once exited: whether a stop signal sent to HAProxy ended it: its master logged "Exiting Master
+   * process" (SIGTERM, SIGINT or SIGUSR1 reached it), or it exited 130 (SIGINT reached the worker
+   * first, as Ctrl-C to the whole process group does). A crash, even one HAProxy 3.1+ exits 0 for
+   * (a previous worker still serving after a failed reload), is not.
+   */
+  signalled(): boolean;
   /** Soft stop: workers finish their sessions up to `graceMs`, then a hard stop. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -54,6 +61,8 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   const alerts: string[] = [];
   let reason: string | undefined;
   let flushStopped: NodeJS.Timeout | undefined;
+  let masterAsked = false;
+  let exitCode: number | null = null;
   child.stderr?.on('data', (chunk: string) => {
     for (const raw of chunk.split('\n')) {
       const line = raw.trim();
@@ -67,6 +76,7 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
         }, 200);
         continue;
       }
+      if (/\bExiting Master process\b/.test(line)) masterAsked = true;
       if (line.startsWith('[ALERT]')) {
         opts.log.error({ haproxy: line }, 'haproxy');
         alerts.push(alertText(line));
@@ -79,9 +89,22 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
       started.delete(child);
-      opts.log.info({ code, signal }, 'haproxy master exited');
-      reason = `HAProxy (${haproxyBinary()}) exited with ${signal === null ? `code ${code}` : signal}${alerts.length === 0 ? ' (see its log lines above)' : `:\n${alerts.join('\n')}`}`;
-      resolve(code);
+      exitCode = code;
+      // Its last lines (the alerts, "Exiting Master process") may still be in the pipe: read them
+      // first, for at most a second (a process it started could hold the pipe open).
+      const stderr = child.stderr;
+      const drained = stderr === null || stderr.readableEnded ? Promise.resolve() : new Promise<void>((r) => {
+        const timer = setTimeout(r, 1_000);
+        stderr.once('close', () => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+      void drained.then(() => {
+        opts.log.info({ code, signal }, 'haproxy master exited');
+        reason = `HAProxy (${haproxyBinary()}) exited with ${signal === null ? `code ${code}` : signal}${alerts.length === 0 ? ' (see its log lines above)' : `:\n${alerts.join('\n')}`}`;
+        resolve(code);
+      });
     });
     child.on('error', (err) => {
       started.delete(child);
@@ -96,6 +119,7 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
     pid: child.pid ?? -1,
     exited,
     exitReason: () => reason,
+    signalled: () => masterAsked || exitCode === 130,
     async stop(graceMs = 5_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGUSR1'); // soft stop: stop listening, let sessions finish

@@ -48,6 +48,11 @@ export function parseShowProc(text: string): ProcStatus | undefined {
   return { masterPid, reloads, failed, workers, oldWorkers: old.map((w) => w.pid), serving };
 }
 
+/** The old workers only finishing their sessions (not the previous one still serving after a 3.1+ failed reload). */
+export function finishingWorkers(p: ProcStatus): readonly number[] {
+  return p.oldWorkers.filter((pid) => !p.serving.includes(pid));
+}
+
 function parseProcOrThrow(answer: string, masterSocket: string): ProcStatus {
   const status = parseShowProc(answer);
   if (status === undefined) throw new Error(`cannot read "show proc" from the HAProxy master at ${masterSocket}`);

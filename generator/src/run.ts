@@ -250,18 +250,32 @@ async function startDurableAccess(stateDir: string, d: DurableAccess | undefined
   return startAccessPersistence({ stateDir, adminSocket: statePaths(stateDir).adminSocket, store: d.store, pointer: d.pointer, log });
 }
 
-/** Holds readiness while the HAProxy master on `socket` does not answer with a running worker. */
+/**
+ * Holds readiness while the HAProxy master on `socket` does not answer with a serving worker. One
+ * look at a time, a second after the last one ended: a slow answer never overwrites a newer one.
+ */
 function followExternalHaproxy(socket: string, readiness: Readiness): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const check = (): void => {
-    showProc(socket).then(
-      (p) => (p.serving.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
-      (err: Error) => readiness.hold('haproxy', `the HAProxy master does not answer: ${err.message}`),
-    );
+    showProc(socket)
+      .then(
+        (p) => (p.serving.length > 0 ? readiness.release('haproxy') : readiness.hold('haproxy', `the HAProxy master at ${socket} runs no worker`)),
+        (err: Error) => readiness.hold('haproxy', `the HAProxy master does not answer: ${err.message}`),
+      )
+      .finally(() => {
+        if (stopped) return;
+        timer = setTimeout(check, 1_000);
+        timer.unref();
+      });
   };
   check();
-  const timer = setInterval(check, 1_000);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** Resolves once the HAProxy master on `socket` no longer answers, or after timeoutMs. */

@@ -8,16 +8,21 @@ import {
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
   generate,
+  generationFiles,
   markLearnedOnce,
   parsePolicy,
   readTenantsFile,
   reloadMaster,
   loadRun,
+  restoreFiles,
+  saveFiles,
   statePaths,
   targetPolicyFromFlags,
   type Generation,
   type Listener,
   type Running,
+  type SavedFiles,
+  type Settings,
   type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
@@ -68,9 +73,13 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
   return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
 }
 
-/** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
-async function generateFromFile(flags: FileFlags): Promise<Generation> {
+/**
+ * generate and reload: the tenants file, rendered and validated, with the certificate ready.
+ * `beforeWrite` runs once the settings are known, before any file of the state dir is replaced.
+ */
+async function generateFromFile(flags: FileFlags, beforeWrite?: (settings: Settings) => Promise<void>): Promise<Generation> {
   const { settings, fallbackListener } = await deploymentFromFlags(flags);
+  await beforeWrite?.(settings);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
@@ -204,9 +213,14 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
 const LEARN_WAIT_MS = 10_000;
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
-  const g = await generateFromFile(flags);
+  let saved: SavedFiles | undefined;
+  const g = await generateFromFile(flags, async (settings) => void (saved = await saveFiles(generationFiles(settings, statePaths(settings.stateDir)))));
   const outcome = await reloadMaster(g.paths.masterSocket);
-  if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}`);
+  if (!outcome.ok) {
+    // The running workers keep the previous configuration: so do the files, for a later start or reload.
+    if (saved !== undefined) await restoreFiles(saved);
+    throw new Error(`reload failed: ${outcome.detail}; the state dir's files are back to the previous configuration`);
+  }
   // The new worker marked once it has learned the replicated tables, as `up` and `watch` do (docs/cancel.md
   // "Across a reload"); unmarked, it records new addresses in its handover table for its first 30 s only.
   const learned = await markLearnedOnce({ masterSocket: g.paths.masterSocket, log, timeoutMs: LEARN_WAIT_MS }).catch((err: Error) => {

@@ -2,11 +2,10 @@
 // (reconcile.ts, pure) and performs it (execute.ts) through the real effects: the agent's route
 // store, HAProxy's admin and master sockets, and the files of the state dir.
 
-import { readFile, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
 import { execute, TransitionError, type Effects } from './execute.js';
-import { writeIfChanged } from './files.js';
+import { generationFiles, restoreFiles, saveFiles, type SavedFiles } from './generation-files.js';
 import { publishedMaps, readLayout, writeGeneration, type Generation } from './generate.js';
 import { finishingWorkers, reloadMaster, showProc } from './haproxy/reload.js';
 import { resetServerState, saveServerState } from './haproxy/server-state.js';
@@ -44,7 +43,7 @@ export class Applier {
   readonly #opts: ApplierOptions;
   readonly #paths: StatePaths;
   readonly #templates: ConfigTemplates;
-  readonly #effects: Effects<Map<string, string | undefined>>;
+  readonly #effects: Effects<SavedFiles>;
   #applied: Applied | undefined;
   /** HAProxy is running on these files: changes go through its sockets. */
   #live = false;
@@ -53,21 +52,22 @@ export class Applier {
   /** HAProxy's maps (the limits' refusals; the verdict memo's with --memo on), kept in step with every table the agent is given. */
   readonly #maps: MapsPublisher;
   /** Their files, saved and restored with the generation's others. */
-  readonly #mapFiles: readonly string[];
+  /** The files a reload replaces, saved before it and put back if it fails. */
+  readonly #files: readonly string[];
 
   constructor(opts: ApplierOptions) {
     this.#opts = opts;
     this.#paths = statePaths(opts.settings.stateDir);
     this.#templates = opts.templates ?? loadTemplates();
     const published = publishedMaps(opts.settings, this.#paths);
-    this.#mapFiles = published.map((m) => m.file);
+    this.#files = generationFiles(opts.settings, this.#paths);
     const maps = mapsPublisher(this.#paths.adminSocket, published);
     this.#maps = maps;
     this.#effects = {
       publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase === 'interim' }, () => opts.store.replace(toRouteTable(routes))),
       runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
-      save: () => this.#readFiles(),
-      restore: (files) => this.#restore(files),
+      save: () => saveFiles(this.#files),
+      restore: (files) => restoreFiles(files),
       write: async (generation, check) => {
         this.#reportWarnings(await writeGeneration(generation, opts.settings, this.#templates, { check }));
       },
@@ -155,25 +155,5 @@ export class Applier {
     m.tenants.labels('enabled').set(enabled);
     m.tenants.labels('disabled').set(snapshot.tenants.length - enabled);
     m.tenants.labels('refused').set(snapshot.refused.length);
-  }
-
-  /** The files a reload replaces, as they are now (undefined: not there). */
-  async #readFiles(): Promise<Map<string, string | undefined>> {
-    const p = this.#paths;
-    const files = new Map<string, string | undefined>();
-    for (const path of [p.spoeConfig, p.haproxyConfig, p.routes, p.deployment, p.layout, ...this.#mapFiles]) {
-      files.set(path, await readFile(path, 'utf8').catch(() => undefined));
-    }
-    return files;
-  }
-
-  /** Puts every file of the last-known-good generation back, so that a later start or reload (and
-   * an agent reading routes.json) sees what the running workers have, not the rejected candidate. */
-  async #restore(files: Map<string, string | undefined>): Promise<void> {
-    // spoe.conf before haproxy.cfg, routes.json and deployment.json before layout.json: the order writeGeneration uses.
-    for (const [path, content] of files) {
-      if (content === undefined) await rm(path, { force: true });
-      else await writeIfChanged(path, content);
-    }
   }
 }

@@ -23,6 +23,7 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
+export { generationFiles, restoreFiles, saveFiles, type SavedFiles } from './generation-files.js';
 export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess, type AccessState } from './access.js';
 

@@ -4,7 +4,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSslRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
@@ -115,7 +115,7 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
     }
   });
 
-  it('`pgroute reload` of a listener whose port is taken: exit 1, says the load failed (3.1+: why), the previous worker keeps serving', async () => {
+  it('`pgroute reload` of a listener whose port is taken: exit 1, says the load failed (3.1+: why), the previous worker keeps serving and the files are put back', async () => {
     const hand = `${dir}/hand-bind`;
     const own = writeTenantsFile([{ id: 'acme', port: server.port }], { listeners: [{ address: '127.0.0.1', port: ports.spare[5] }] });
     const flags = ['--state-dir', hand, '--stats-port', String(ports.spare[6]), '--agent-port', String(ports.spare[7]), '--agent-http-port', String(ports.spare[8])];
@@ -127,11 +127,16 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
       try {
         await waitFor(async () => (await showProc(sock).catch(() => undefined))?.workers.length === 1, { timeoutMs: 10_000, what: 'the hand-started worker' });
         await new Promise<void>((resolve) => taken.listen(ports.spare[9], '127.0.0.1', resolve));
+        const files = (): string[] => ['haproxy.cfg', 'spoe.conf', 'routes.json', 'deployment.json', 'layout.json'].map((f) => readFileSync(`${hand}/${f}`, 'utf8'));
+        const previous = files();
         writeFileSync(own.file, JSON.stringify({ listeners: [{ address: '127.0.0.1', port: ports.spare[5] }, { address: '127.0.0.1', port: ports.spare[9] }], tenants: [{ id: 'acme', host: '127.0.0.1', port: server.port }] }));
         const r = await runCliOnce(['reload', '--tenants', own.file, ...flags]);
         expect(r.code, r.stderr).toBe(1);
         const line = r.stderr.trimEnd();
         expect(line).toMatch(/^pgroute: reload failed: the master reports the new configuration failed to load; the previous workers keep serving/);
+        expect(line).toMatch(/; the state dir's files are back to the previous configuration$/);
+        // What the running worker has is what a later start or reload finds.
+        expect(files()).toEqual(previous);
         const [major = 0, minor = 0] = (VERSION ?? '').split('.').map(Number);
         if (major > 3 || (major === 3 && minor >= 1)) expect(line).toMatch(/cannot bind socket|Address already in use/);
         // The previous worker still answers on its listener (the SSLRequest's 'N' is HAProxy's own).

@@ -21,8 +21,6 @@ import {
   type Generation,
   type Listener,
   type Running,
-  type SavedFiles,
-  type Settings,
   type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
@@ -73,13 +71,9 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
   return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
 }
 
-/**
- * generate and reload: the tenants file, rendered and validated, with the certificate ready.
- * `beforeWrite` runs once the settings are known, before any file of the state dir is replaced.
- */
-async function generateFromFile(flags: FileFlags, beforeWrite?: (settings: Settings) => Promise<void>): Promise<Generation> {
+/** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
+async function generateFromFile(flags: FileFlags): Promise<Generation> {
   const { settings, fallbackListener } = await deploymentFromFlags(flags);
-  await beforeWrite?.(settings);
   const file = await readTenantsFile(flags.tenants, fallbackListener);
   const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
@@ -213,14 +207,24 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
 const LEARN_WAIT_MS = 10_000;
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
-  let saved: SavedFiles | undefined;
-  const g = await generateFromFile(flags, async (settings) => void (saved = await saveFiles(generationFiles(settings, statePaths(settings.stateDir)))));
-  const outcome = await reloadMaster(g.paths.masterSocket);
-  if (!outcome.ok) {
-    // The running workers keep the previous configuration: so do the files, for a later start or reload.
-    if (saved !== undefined) await restoreFiles(saved);
+  // What the running workers have, put back if HAProxy rejects the new files (or `haproxy -c` does:
+  // the maps are written before the check), so that a later start or reload reads what they run.
+  const { settings } = settingsFromFlags(flags);
+  const saved = await saveFiles(generationFiles(settings, statePaths(settings.stateDir)));
+  const g = await generateFromFile(flags).catch(async (err: unknown) => {
+    // The generation's own error is the one to report (a state dir that cannot be made has nothing to put back).
+    await restoreFiles(saved).catch((e: Error) => log.warn({ err: e.message }, "could not put the state dir's files back"));
+    throw err;
+  });
+  const outcome = await reloadMaster(g.paths.masterSocket).catch((err: Error) => {
+    throw new Error(`${err.message} (the new files are in the state dir, for its next start)`);
+  });
+  if (outcome.rejected) {
+    await restoreFiles(saved);
     throw new Error(`reload failed: ${outcome.detail}; the state dir's files are back to the previous configuration`);
   }
+  // Whether the new configuration loaded is not known: the files stay as written.
+  if (!outcome.ok) throw new Error(`reload failed: ${outcome.detail}; the new files stay in the state dir`);
   // The new worker marked once it has learned the replicated tables, as `up` and `watch` do (docs/cancel.md
   // "Across a reload"); unmarked, it records new addresses in its handover table for its first 30 s only.
   const learned = await markLearnedOnce({ masterSocket: g.paths.masterSocket, log, timeoutMs: LEARN_WAIT_MS }).catch((err: Error) => {

@@ -51,8 +51,7 @@ export class Applier {
   #warnings = '';
   /** HAProxy's maps (the limits' refusals; the verdict memo's with --memo on), kept in step with every table the agent is given. */
   readonly #maps: MapsPublisher;
-  /** Their files, saved and restored with the generation's others. */
-  /** The files a reload replaces, saved before it and put back if it fails. */
+  /** The files a reload replaces (the maps' included), saved before it and put back if it fails. */
   readonly #files: readonly string[];
 
   constructor(opts: ApplierOptions) {

@@ -187,7 +187,7 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const absent = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
     expect(absent.code).toBe(1);
-    expect(oneLine(absent)).toBe(`pgroute: no HAProxy master socket at ${dir}/state/haproxy-master.sock: is HAProxy running?`);
+    expect(oneLine(absent)).toBe(`pgroute: no HAProxy master socket at ${dir}/state/haproxy-master.sock: is HAProxy running? (the new files are in the state dir, for its next start)`);
     // A master killed outright leaves its socket behind: connections are refused, as for a moment
     // while a live master re-executes itself, so they are tried again for 5 s before this answer.
     const killed = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(`${dir}/state/haproxy-master.sock`)}, () => process.kill(process.pid, 'SIGKILL'))`]);
@@ -195,7 +195,7 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const dead = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
     expect(dead.code).toBe(1);
     expect(oneLine(dead)).toMatch(
-      new RegExp(`^pgroute: the HAProxy master on ${dir}/state/haproxy-master.sock kept refusing or dropping connections for 5000 ms \\(connect ECONNREFUSED\\): is HAProxy running\\?$`),
+      new RegExp(`^pgroute: the HAProxy master on ${dir}/state/haproxy-master.sock kept refusing or dropping connections for 5000 ms \\(connect ECONNREFUSED\\): is HAProxy running\\? \\(the new files are in the state dir, for its next start\\)$`),
     );
   });
 

@@ -70,6 +70,8 @@ const RELOAD_FAILED = /^Success=0\n--\n/;
 
 export interface ReloadOutcome {
   readonly ok: boolean;
+  /** The master reports the new configuration failed to load: the workers run the previous one. */
+  readonly rejected: boolean;
   readonly before: ProcStatus;
   readonly after: ProcStatus | undefined;
   readonly detail: string;
@@ -94,7 +96,7 @@ export async function reloadMaster(masterSocket: string, timeoutMs = 15_000, bus
       return '';
     });
     if (!RELOAD_BUSY.test(answer)) break;
-    if (Date.now() >= busyUntil) return { ok: false, before, after: undefined, detail: `the master kept answering "Another reload is still in progress" for ${busyWaitMs} ms` };
+    if (Date.now() >= busyUntil) return { ok: false, rejected: false, before, after: undefined, detail: `the master kept answering "Another reload is still in progress" for ${busyWaitMs} ms` };
     await new Promise((r) => setTimeout(r, 50));
   }
   // 3.1+ says why a load failed; up to 3.0 HAProxy's alerts are on its stderr only.
@@ -107,10 +109,10 @@ export async function reloadMaster(masterSocket: string, timeoutMs = 15_000, bus
     if (after === undefined || after.reloads <= before.reloads) continue;
     if (after.failed > before.failed) {
       const why = alerts.length === 0 ? '' : `: ${alerts.slice(0, 3).join('; ')}`;
-      return { ok: false, before, after, detail: `the master reports the new configuration failed to load; the previous workers keep serving${why}` };
+      return { ok: false, rejected: true, before, after, detail: `the master reports the new configuration failed to load; the previous workers keep serving${why}` };
     }
     const fresh = after.workers.filter((p) => !before.workers.includes(p));
-    if (fresh.length > 0) return { ok: true, before, after, detail: `new worker ${fresh.join(',')}; ${after.oldWorkers.length} old worker(s) finishing their sessions` };
+    if (fresh.length > 0) return { ok: true, rejected: false, before, after, detail: `new worker ${fresh.join(',')}; ${after.oldWorkers.length} old worker(s) finishing their sessions` };
   }
-  return { ok: false, before, after, detail: `no new worker within ${timeoutMs} ms of the reload` };
+  return { ok: false, rejected: false, before, after, detail: `no new worker within ${timeoutMs} ms of the reload` };
 }

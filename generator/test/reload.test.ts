@@ -3,9 +3,9 @@
 // reports a new worker, a failed reload, or nothing at all; and a master socket that refuses
 // connections for a while (the master re-executing itself), or for good.
 
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { cliSocket } from './support.js';
+import { staleSocket } from '../../test/support/stale-socket.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -175,12 +175,6 @@ afterEach(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-/** A unix socket file nothing listens on (its process was killed): connecting is refused. */
-function staleSocket(path: string): string {
-  const child = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
-  if (child.signal !== 'SIGKILL') throw new Error(`the stale socket's process ended with ${child.signal ?? child.status}: ${String(child.stderr)}`);
-  return path;
-}
 async function master(delayMs?: number): Promise<FakeMaster> {
   const f = await fakeMaster(join(dir, `master-${n++}.sock`), delayMs);
   open.push(f);

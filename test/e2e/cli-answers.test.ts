@@ -2,7 +2,7 @@
 // HAProxy only (a 0600 unix socket, no TCP port answering SPOP), and every failure is one line with
 // the exit code the README's table gives.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { startPostgres, type PgServer } from '../support/postgres.js';
 import { deploymentFlags, runCli, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
 import { stopAll, waitFor, waitForPort } from '../support/process.js';
 import { psql } from '../support/psql.js';
+import { staleSocket } from '../support/stale-socket.js';
 
 const ports = portBlock(65);
 const dirs: string[] = [];
@@ -190,8 +191,7 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(oneLine(absent)).toBe(`pgroute: no HAProxy master socket at ${dir}/state/haproxy-master.sock: is HAProxy running? (the new files are in the state dir, for its next start)`);
     // A master killed outright leaves its socket behind: connections are refused, as for a moment
     // while a live master re-executes itself, so they are tried again for 5 s before this answer.
-    const killed = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(`${dir}/state/haproxy-master.sock`)}, () => process.kill(process.pid, 'SIGKILL'))`]);
-    expect(killed.signal).toBe('SIGKILL');
+    staleSocket(`${dir}/state/haproxy-master.sock`);
     const dead = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
     expect(dead.code).toBe(1);
     expect(oneLine(dead)).toMatch(

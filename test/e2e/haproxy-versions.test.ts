@@ -37,6 +37,17 @@ function haproxyComplaints(output: string): string[] {
  */
 const LIFECYCLE = /Reexecuting Master process|Former worker \(\d+\) exited|Loading success|current worker \(\d+\) exited|All workers exited/;
 
+/** HAProxy started by hand on a state dir's files, with a master socket, as an operator runs it. */
+function byHand(stateDir: string): { stop(): Promise<void> } {
+  const master = spawn(HAPROXY, ['-W', '-S', `${stateDir}/haproxy-master.sock,mode,600`, '-f', `${stateDir}/haproxy.cfg`], { stdio: 'ignore' });
+  return {
+    async stop() {
+      master.kill('SIGTERM');
+      if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
+    },
+  };
+}
+
 function writeTenants(tenants: TenantSpec[], extra: Record<string, unknown> = {}): void {
   writeFileSync(file, JSON.stringify({ ...extra, tenants: tenants.map((t) => ({ host: '127.0.0.1', ...t })) }, null, 2));
 }
@@ -101,7 +112,7 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
     // Before pgroute waited this out, every such reload failed on 2.6, 3.0 and 3.2.
     for (let round = 0; round < 3; round++) {
       rmSync(sock, { force: true });
-      const master = spawn(HAPROXY, ['-W', '-S', `${sock},mode,600`, '-f', `${hand}/haproxy.cfg`], { stdio: 'ignore' });
+      const master = byHand(hand);
       try {
         await waitFor(() => existsSync(sock), { timeoutMs: 10_000, intervalMs: 1, what: 'the master socket' });
         const outcome = await reloadMaster(sock);
@@ -109,8 +120,7 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
         expect(outcome.after?.workers).toHaveLength(1);
         expect(outcome.before.workers).not.toContain(outcome.after?.workers[0]);
       } finally {
-        master.kill('SIGTERM');
-        if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
+        await master.stop();
       }
     }
   });
@@ -122,7 +132,7 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
     try {
       expect((await runCliOnce(['generate', '--tenants', own.file, ...flags])).code).toBe(0);
       const sock = `${hand}/haproxy-master.sock`;
-      const master = spawn(HAPROXY, ['-W', '-S', `${sock},mode,600`, '-f', `${hand}/haproxy.cfg`], { stdio: 'ignore' });
+      const master = byHand(hand);
       const taken = createServer();
       try {
         await waitFor(async () => (await showProc(sock).catch(() => undefined))?.workers.length === 1, { timeoutMs: 10_000, what: 'the hand-started worker' });
@@ -145,8 +155,7 @@ describe(`HAProxy ${VERSION ?? '(unknown version)'} at ${HAPROXY}`, () => {
         expect((await showProc(sock)).serving).toHaveLength(1);
       } finally {
         taken.close();
-        master.kill('SIGTERM');
-        if (master.exitCode === null && master.signalCode === null) await once(master, 'exit');
+        await master.stop();
       }
     } finally {
       rmSync(own.dir, { recursive: true, force: true });

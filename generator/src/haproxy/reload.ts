@@ -53,15 +53,11 @@ export function finishingWorkers(p: ProcStatus): readonly number[] {
   return p.oldWorkers.filter((pid) => !p.serving.includes(pid));
 }
 
-function parseProcOrThrow(answer: string, masterSocket: string): ProcStatus {
-  const status = parseShowProc(answer);
-  if (status === undefined) throw new Error(`cannot read "show proc" from the HAProxy master at ${masterSocket}`);
-  return status;
-}
-
 /** `show proc`, tried again for up to `waitMs` while the master drops connections (masterCli). */
 export async function showProc(masterSocket: string, waitMs = 1_000): Promise<ProcStatus> {
-  return parseProcOrThrow(await masterCli(masterSocket, 'show proc', { repeatable: true, waitMs }), masterSocket);
+  const status = parseShowProc(await masterCli(masterSocket, 'show proc', { repeatable: true, waitMs }));
+  if (status === undefined) throw new Error(`cannot read "show proc" from the HAProxy master at ${masterSocket}`);
+  return status;
 }
 
 /** HAProxy 3.1+ answers `reload` itself: "Success=1" or "Success=0", then "--" and its messages. */

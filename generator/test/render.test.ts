@@ -187,13 +187,23 @@ describe('renderConfig', () => {
     expect(byPort.some((l) => l.includes('sha2(256) if !{ ssl_fc }'))).toBe(false);
     // A TLS-only port: the port decides whether clear text is refused.
     expect(keyRules('listeners:\n  - port: 5432\n    tls: required\ntenants: []\n')).toEqual(byPort);
-    // No port in the policy: clear text keyed by the raw packet, TLS still by packet, port and server name.
+    // No port in the policy: a clear-text packet of up to 128 bytes is its own key (no digest); a
+    // longer one, and TLS (packet, port and server name), a hex-encoded digest, which never starts
+    // with the 0 byte every raw packet starts with.
     const plain = keyRules('tenants:\n  - id: acme\n    host: 10.0.0.5\n    port: 5432\n');
     expect(plain).toEqual([
-      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256) if !{ ssl_fc } !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0) if { req.payload(0,4),hex,hex2i le 128 } !{ ssl_fc } !pgr_refused !pg_cancel',
       'tcp-request content set-var-fmt(txn.pgr.mf) "%[dst_port]/tls/%[ssl_fc_sni]" if { ssl_fc } !pgr_refused !pg_cancel',
-      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256) if { ssl_fc } !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256),hex if !pgr_memo_key !pgr_refused !pg_cancel',
     ]);
+    // The table keeps every byte of the longest raw key; with the port in the key, 32-byte digests.
+    const tableLine = (text: string): string | undefined => {
+      const { deployment, snapshot } = load(text);
+      const cfg = renderConfig(deployment, layoutOf(snapshot), memoOn, paths, 'v', TEMPLATES).haproxyConfig;
+      return backendBlock(cfg, 'pgroute-memo').find((l) => l.includes('stick-table'))?.trim();
+    };
+    expect(tableLine('tenants:\n  - id: acme\n    host: 10.0.0.5\n    port: 5432\n')).toBe('stick-table type binary len 128 size 100000 expire 10m store gpt(2)');
+    expect(tableLine(FILE)).toBe('stick-table type binary len 32 size 100000 expire 10m store gpt(2)');
   });
 
   it("is mirrored by the benchmarks' baseline in every setting that acts on each connection", () => {

@@ -181,6 +181,38 @@ describe('the verdict memo', () => {
     expect(metric(after, 'pgroute_memo_hits_total') - metric(before, 'pgroute_memo_hits_total')).toBe(1);
   });
 
+  it('keys a packet of up to 128 bytes by itself and a longer one by its digest: a difference past byte 128 is still the agent\'s', async () => {
+    // A packet of exactly `size` bytes: the tenant option last, after an application_name of the
+    // right length, so that the tenant's name lies past byte 128 of a long packet.
+    const sized = (size: number, tenant: string, app = 'a'): Buffer => {
+      const probe = startupPacket({ user: 'app', database: 'postgres', application_name: '', options: `-c pgroute.tenant=${tenant}` });
+      const packet = startupPacket({ user: 'app', database: 'postgres', application_name: app.padEnd(size - probe.length, 'x'), options: `-c pgroute.tenant=${tenant}` });
+      expect(packet.length).toBe(size);
+      return packet;
+    };
+    for (const size of [128, 129, 300]) {
+      const packet = sized(size, 'steady', `len${size}`);
+      const m0 = await metrics();
+      expect(await rawOutcome(packet), `${size}-byte packet`).toBe('routed'); // the agent's verdict, remembered
+      const m1 = await metricsOnce(m0, 'pgroute_memo_misses_total', 1);
+      for (let i = 0; i < 3; i++) expect(await rawOutcome(packet)).toBe('routed');
+      const m2 = await metricsOnce(m1, 'pgroute_memo_hits_total', 3);
+      expect(metric(m2, 'pgroute_memo_hits_total') - metric(m1, 'pgroute_memo_hits_total'), `${size}-byte packet`).toBe(3);
+      expect(metric(m2, 'pgroute_memo_misses_total') - metric(m1, 'pgroute_memo_misses_total'), `${size}-byte packet`).toBe(0);
+    }
+    // Two 300-byte packets alike in their first 200 bytes, one naming an unknown tenant at the end:
+    // not served from the other's memory (a key cut to the table's 128 bytes would be), refused by the agent.
+    const known = sized(300, 'steady', 'len300');
+    const unknown = sized(300, 'steadz', 'len300');
+    expect(unknown.subarray(0, 200).equals(known.subarray(0, 200))).toBe(true);
+    expect(await rawOutcome(unknown)).toBe('refused 3D000');
+    // A short startup with more bytes behind it in the same write (the buffer holds over 128 bytes):
+    // keyed by the packet alone, as the agent reads it, and routed.
+    const short = sized(100, 'steady', 'pipelined');
+    const ex = await exchange(ports.haproxy, [Buffer.concat([short, Buffer.alloc(60, 0x78)])], { untilBytes: 1, timeoutMs: 10_000 });
+    expect(ex.received[0]).toBe(0x52); // 'R': the server answered the startup
+  });
+
   it("counts hits against the tenant's limits and refuses over one with the agent's words", async () => {
     expect(await clusterOf('capped')).toBe('three'); // the agent's verdict, remembered
     // A raw startup remembered too, to read a hit's refusal byte for byte below.

@@ -89,7 +89,7 @@ export function renderConfig(
     pause: pauseContext(settings, paths),
     refusalDelay: settings.refusalDelay.ms > 0 ? { ...settings.refusalDelay, room: Math.max(1, Math.floor(settings.limits.maxconn / 2)) } : false,
     memo: settings.memo.enabled
-      ? { map: paths.memoMap, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: settings.memo.size, expire: settings.memo.expire, portInKey: policyReadsPort(deployment.policy) }
+      ? memoContext(paths.memoMap, settings.memo, policyReadsPort(deployment.policy))
       : false,
   };
   return { haproxyConfig: templates.haproxyConfig(context), spoeConfig: templates.spoeConfig(context) };
@@ -102,6 +102,23 @@ export function renderConfig(
 export function policyReadsPort(policy: RoutingPolicy): boolean {
   return Object.keys(policy.targetByPort).length > 0 || (policy.tlsRequiredPorts?.length ?? 0) > 0;
 }
+
+/**
+ * The verdict memo's part of the context (partials/memo-lookup.hbs, memo-table.hbs). With the port
+ * in the key every key is a 32-byte SHA-256; without, a clear-text packet of up to
+ * MEMO_RAW_KEY_BYTES is its own key (no digest), any other key a hex-encoded SHA-256 (64 bytes).
+ */
+function memoContext(map: string, memo: Settings['memo'], portInKey: boolean) {
+  const keyBytes = portInKey ? 32 : MEMO_RAW_KEY_BYTES;
+  return { map, table: MEMO_TABLE, hits: MEMO_HITS_TABLE, size: memo.size, expire: memo.expire, portInKey, rawKeyBytes: MEMO_RAW_KEY_BYTES, keyBytes };
+}
+
+/**
+ * The longest clear-text startup packet that is its own memo key: libpq's (psql, psycopg, the
+ * drivers built on it) and node-postgres's usual packets are 40-100 bytes; a longer one (JDBC's
+ * ~150) is keyed by its digest. Every memo entry holds this many key bytes (docs/memo.md "Bounds").
+ */
+export const MEMO_RAW_KEY_BYTES = 128;
 
 /**
  * Sizes of the admission-limit tables (partials/policy-tables.hbs): every tenant (entries expire

@@ -133,7 +133,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--peers-tls-ca <file>', 'the CA (PEM) that signed every replica\'s --peers-tls-cert: a peer connection without a certificate it signed is refused, in either direction'));
   return addPauseFlags(cmd)
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
-    .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 330 bytes each in HAProxy\'s worker)', '100000'))
+    .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200-330 bytes each in HAProxy\'s worker: docs/memo.md)', '100000'))
     .addOption(option('--refusal-delay <duration>', `a connection refused over its tenant's rate, per-address rate or cap gets its error this late, so a reconnect loop is slowed down instead of taking the router's CPU (0: at once); at least 1s shorter than --startup-timeout (default ${DEFAULT_REFUSAL_DELAY_MS}ms, shorter if --startup-timeout is under 2s)`))
     .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
 }

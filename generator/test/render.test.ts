@@ -183,7 +183,7 @@ describe('renderConfig', () => {
     // Listener targets (FILE: ports 6432 and 7432 have their own): the port is in every key.
     const byPort = keyRules(FILE);
     expect(byPort).toContain('tcp-request content set-var(txn.pgr.mf) dst_port if !pgr_refused !pg_cancel !{ ssl_fc }');
-    expect(byPort).toContain('tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256) if !pgr_refused !pg_cancel');
+    expect(byPort).toContain('tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256),hex,concat(/,txn.pgr.mf),sha2(256) if !pgr_refused !pg_cancel');
     expect(byPort.some((l) => l.includes('sha2(256) if !{ ssl_fc }'))).toBe(false);
     // A TLS-only port: the port decides whether clear text is refused.
     expect(keyRules('listeners:\n  - port: 5432\n    tls: required\ntenants: []\n')).toEqual(byPort);
@@ -194,7 +194,7 @@ describe('renderConfig', () => {
     expect(plain).toEqual([
       'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0) if { req.payload(0,4),hex,hex2i le 128 } !{ ssl_fc } !pgr_refused !pg_cancel',
       'tcp-request content set-var-fmt(txn.pgr.mf) "%[dst_port]/tls/%[ssl_fc_sni]" if { ssl_fc } !pgr_refused !pg_cancel',
-      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),hex,concat(/,txn.pgr.mf),sha2(256),hex if !pgr_memo_key !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256),hex,concat(/,txn.pgr.mf),sha2(256),hex if !pgr_memo_key !pgr_refused !pg_cancel',
     ]);
     // The table keeps every byte of the longest raw key; with the port in the key, 32-byte digests.
     const tableLine = (text: string): string | undefined => {

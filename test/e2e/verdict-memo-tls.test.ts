@@ -11,6 +11,7 @@ import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 import { startUp, writeTenantsFile } from '../support/pgroute.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
+import { connectTlsPg } from '../support/tls-client.js';
 
 const ports = portBlock(41);
 let server: PgServer;
@@ -76,5 +77,21 @@ describe('the verdict memo through TLS', () => {
     expect(await outcome(false)).toBe('refused 28000');
     const m2 = await memoCounts();
     expect(m2.hits).toBe(m1.hits);
+  });
+
+  it('keys a startup over 8 KB by all of it: two alike but for the tenant named at their end get two verdicts', async () => {
+    // The hex of a packet over 8,192 bytes fills HAProxy's scratch buffer: a key taken from it would
+    // end there, without the port and server name, and the second startup would be served the
+    // first one's memory (docs/memo.md).
+    const startup = (tenant: string) =>
+      connectTlsPg({ port: ports.haproxy, negotiation: 'sslrequest', params: { user: 'app', database: 'postgres', application_name: 'x'.repeat(9_000), options: `-c pgroute.tenant=${tenant}` } });
+    for (let i = 0; i < 2; i++) {
+      const s = await startup('acme'); // the agent's verdict, then a hit
+      expect(s.error).toBeUndefined();
+      await s.close();
+    }
+    const other = await startup('acmf');
+    expect(other.error?.sqlstate).toBe('3D000');
+    await other.close();
   });
 });

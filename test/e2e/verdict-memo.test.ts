@@ -200,17 +200,30 @@ describe('the verdict memo', () => {
       expect(metric(m2, 'pgroute_memo_hits_total') - metric(m1, 'pgroute_memo_hits_total'), `${size}-byte packet`).toBe(3);
       expect(metric(m2, 'pgroute_memo_misses_total') - metric(m1, 'pgroute_memo_misses_total'), `${size}-byte packet`).toBe(0);
     }
-    // Two 300-byte packets alike in their first 200 bytes, one naming an unknown tenant at the end:
-    // not served from the other's memory (a key cut to the table's 128 bytes would be), refused by the agent.
-    const known = sized(300, 'steady', 'len300');
-    const unknown = sized(300, 'steadz', 'len300');
-    expect(unknown.subarray(0, 200).equals(known.subarray(0, 200))).toBe(true);
-    expect(await rawOutcome(unknown)).toBe('refused 3D000');
-    // A short startup with more bytes behind it in the same write (the buffer holds over 128 bytes):
-    // keyed by the packet alone, as the agent reads it, and routed.
+    // Pairs alike but for the tenant they name at their end, the second unknown: not served from
+    // the first's memory (a key cut short would be: the table keeps 128 bytes of a raw key, and the
+    // hex of a packet over 8,192 bytes fills HAProxy's scratch buffer), refused by the agent.
+    for (const [size, alike] of [
+      [300, 200],
+      [9_000, 8_900],
+    ] as const) {
+      const known = sized(size, 'steady', `len${size}`);
+      const unknown = sized(size, 'steadz', `len${size}`);
+      expect(unknown.subarray(0, alike).equals(known.subarray(0, alike))).toBe(true);
+      expect(await rawOutcome(known), `${size}-byte packet`).toBe('routed');
+      expect(await rawOutcome(known), `${size}-byte packet again`).toBe('routed');
+      expect(await rawOutcome(unknown), `${size}-byte packet naming another tenant`).toBe('refused 3D000');
+    }
+    // A short startup with more bytes behind it in the same write is keyed by the packet alone, as
+    // the agent reads it: a hit of the packet sent alone before.
     const short = sized(100, 'steady', 'pipelined');
+    expect(await rawOutcome(short)).toBe('routed');
+    const m3 = await metrics(); // its miss is counted before the server answers
     const ex = await exchange(ports.haproxy, [Buffer.concat([short, Buffer.alloc(60, 0x78)])], { untilBytes: 1, timeoutMs: 10_000 });
     expect(ex.received[0]).toBe(0x52); // 'R': the server answered the startup
+    const m4 = await metricsOnce(m3, 'pgroute_memo_hits_total', 1);
+    expect(metric(m4, 'pgroute_memo_hits_total') - metric(m3, 'pgroute_memo_hits_total')).toBe(1);
+    expect(metric(m4, 'pgroute_memo_misses_total') - metric(m3, 'pgroute_memo_misses_total')).toBe(0);
   });
 
   it("counts hits against the tenant's limits and refuses over one with the agent's words", async () => {

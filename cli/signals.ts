@@ -56,7 +56,8 @@ export async function startOrExit<T>(log: Logger, start: () => Promise<T>): Prom
   // A start-up that fails keeps this handler: the HAProxy it may have spawned is stopped all the same.
   const started = await start();
   listen((sig) => {
-    pending ??= sig;
+    if (pending === undefined) pending = sig;
+    else process.exit(exitCode(sig)); // a second signal before runUntilSignal: at once, as while stopping
   });
   return started;
 }

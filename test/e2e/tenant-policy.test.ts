@@ -7,6 +7,7 @@
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,6 +240,12 @@ describe('connection cap', () => {
 });
 
 describe('connection rates', () => {
+  // HAProxy judges connections on all its threads at once (one per CPU: pgroute sets no nbthread),
+  // and two judged at the same moment read the same count before either is added: a burst may get
+  // one connection more per extra thread than the rate (README "Per-tenant policy"; on 2 threads,
+  // 3 of 340 bursts of 10 got 4 under a per-address rate of 3, and 600 of 600 got 3 with one thread).
+  const EXTRA = availableParallelism() - 1;
+
   /** `n` startups at once from `localAddress`: how many reached the server, and the refusals' messages. */
   async function burst(n: number, localAddress: string): Promise<{ routed: number; refusals: string[] }> {
     const startup = encodeStartupMessage({ user: 'app', database: 'acme' });
@@ -253,18 +260,21 @@ describe('connection rates', () => {
     // HAProxy's rate over 1 s counts the current second plus the previous one's share of it.
     await sleep(2_100);
     const b = await burst(10, '127.0.0.2');
-    expect(b.routed).toBe(4);
-    expect(b.refusals).toEqual(Array(6).fill('53300 too many new connections per second for tenant "acme" (at most 4 a second)'));
+    expect(b.routed).toBeGreaterThanOrEqual(4);
+    expect(b.routed).toBeLessThanOrEqual(4 + EXTRA);
+    expect(b.refusals).toEqual(Array(10 - b.routed).fill('53300 too many new connections per second for tenant "acme" (at most 4 a second)'));
   });
 
   it('a per-address rate limits each address on its own', async () => {
     writeTenants(tenantsDoc({ maxClientConnectionRate: 3, maxClientConnections: 0 }));
     await waitFor(async () => (await burst(5, '127.0.0.1')).refusals.length > 0, { timeoutMs: 10_000, what: 'the per-address rate applied', process: up });
     await sleep(2_100);
-    const [a, b] = await Promise.all([burst(5, '127.0.0.2'), burst(5, '127.0.0.3')]);
+    // Each address gets its own 3 (one shared count would let about 3 through in all).
+    const [a, b] = await Promise.all([burst(8, '127.0.0.2'), burst(8, '127.0.0.3')]);
     for (const x of [a, b]) {
-      expect(x.routed).toBe(3);
-      expect(x.refusals).toEqual(Array(2).fill('53300 too many new connections per second from this client address for tenant "acme" (at most 3 a second)'));
+      expect(x.routed).toBeGreaterThanOrEqual(3);
+      expect(x.routed).toBeLessThanOrEqual(3 + EXTRA);
+      expect(x.refusals).toEqual(Array(8 - x.routed).fill('53300 too many new connections per second from this client address for tenant "acme" (at most 3 a second)'));
     }
     writeTenants(tenantsDoc());
     await waitFor(async () => (await burst(3, '127.0.0.1')).routed === 3, { timeoutMs: 10_000, what: 'the limits lifted', process: up });

@@ -187,7 +187,7 @@ class SampledHistogram extends Histogram<never> {
 }
 
 /** How often the event loop's lag is sampled for nodejs_eventloop_lag_* (prom-client's default: 10 ms). */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createAgentMetrics(defaults = true): AgentMetrics {
   const registry = new Registry();

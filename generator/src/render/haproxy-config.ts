@@ -118,7 +118,7 @@ function memoContext(map: string, memo: Settings['memo'], portInKey: boolean) {
  * drivers built on it) and node-postgres's usual packets are 40-100 bytes; a longer one (JDBC's
  * ~150) is keyed by its digest. Every memo entry holds this many key bytes (docs/memo.md "Bounds").
  */
-export const MEMO_RAW_KEY_BYTES = 128;
+const MEMO_RAW_KEY_BYTES = 128;
 
 /**
  * Sizes of the admission-limit tables (partials/policy-tables.hbs): every tenant (entries expire

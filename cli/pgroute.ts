@@ -207,8 +207,9 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
 const LEARN_WAIT_MS = 10_000;
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
-  // What the running workers have, put back if HAProxy rejects the new files (or `haproxy -c` does:
-  // the maps are written before the check), so that a later start or reload reads what they run.
+  // What the running workers have, put back if HAProxy rejects the new files on reload or writing
+  // them fails part way (a candidate `haproxy -c` refuses touches none: writeGeneration), so that a
+  // later start or reload reads what they run.
   const { settings } = settingsFromFlags(flags);
   const saved = await saveFiles(generationFiles(settings, statePaths(settings.stateDir)));
   const g = await generateFromFile(flags).catch(async (err: unknown) => {

@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import { toRouteTable, type RouteStore } from '../../agent/src/index.js';
 import { execute, TransitionError, type Effects } from './execute.js';
-import { generationFiles, restoreFiles, saveFiles, type SavedFiles } from './generation-files.js';
+import { restoreFiles, saveFiles, type SavedFiles } from './files.js';
+import { generationFiles } from './generation-files.js';
 import { publishedMaps, readLayout, writeGeneration, type Generation } from './generate.js';
 import { finishingWorkers, reloadMaster, showProc } from './haproxy/reload.js';
 import { resetServerState, saveServerState } from './haproxy/server-state.js';

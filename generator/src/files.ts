@@ -1,7 +1,8 @@
 // Writing rendered files: atomically (write a temporary file, then rename), and only when the
-// content changed, so watchers and HAProxy never see a half-written file.
+// content changed, so watchers and HAProxy never see a half-written file; and putting a set of
+// files back as they were before a change that did not take.
 
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -22,4 +23,21 @@ export async function writeIfChanged(path: string, content: string, mode = 0o640
   await writeFile(tmp, content, { mode });
   await rename(tmp, path);
   return true;
+}
+
+/** Each file's content, or undefined where there was none. */
+export type SavedFiles = ReadonlyMap<string, string | undefined>;
+
+export async function saveFiles(files: readonly string[]): Promise<SavedFiles> {
+  const saved = new Map<string, string | undefined>();
+  for (const path of files) saved.set(path, await readFile(path, 'utf8').catch(() => undefined));
+  return saved;
+}
+
+/** Writes every saved file back (only where it differs), and removes those that did not exist. */
+export async function restoreFiles(saved: SavedFiles): Promise<void> {
+  for (const [path, content] of saved) {
+    if (content === undefined) await rm(path, { force: true });
+    else await writeIfChanged(path, content);
+  }
 }

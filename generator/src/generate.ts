@@ -4,7 +4,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
-import { writeIfChanged } from './files.js';
+import { restoreFiles, saveFiles, writeIfChanged } from './files.js';
 import { ensureServerStateFile } from './haproxy/server-state.js';
 import { checkHaproxyConfig } from './haproxy/check.js';
 import { descriptorProblem } from './haproxy/fd-limit.js';
@@ -49,11 +49,18 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
   await ensureServerStateFile(paths.serverState);
+  // HAProxy loads the maps by their paths, so the check needs them in place: the previous ones are
+  // put back when it refuses, and a refused candidate leaves every running file as it was.
+  const check = opts.check !== false;
+  const maps = check ? await saveFiles(publishedMaps(settings, paths).map((m) => m.file)) : undefined;
   await writeMaps(settings, paths, routes);
-  const checkWarnings = opts.check === false ? [] : await checkCandidate(paths, rendered);
+  const checkWarnings = maps === undefined ? [] : await checkCandidate(paths, rendered).catch(async (err: unknown) => {
+    await restoreFiles(maps);
+    throw err;
+  });
   const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
   const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
-  if (opts.check !== false) {
+  if (check) {
     await rm(`${paths.haproxyConfig}.candidate`, { force: true });
     await rm(`${paths.spoeConfig}.candidate`, { force: true });
   }

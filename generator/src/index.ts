@@ -23,7 +23,8 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
-export { generationFiles, restoreFiles, saveFiles, type SavedFiles } from './generation-files.js';
+export { generationFiles } from './generation-files.js';
+export { restoreFiles, saveFiles, type SavedFiles } from './files.js';
 export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess, type AccessState } from './access.js';
 

@@ -3,7 +3,7 @@
 // the exit code the README's table gives.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
@@ -220,6 +220,29 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const r = await runEnv(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], { PGROUTE_HAPROXY: '/nonexistent/haproxy' });
     expect(r.code).toBe(1);
     expect(oneLine(r)).toBe('pgroute: cannot run /nonexistent/haproxy to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path');
+  });
+
+  it('2: a configuration `haproxy -c` refuses changes no file of the state dir, the maps included', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port, maxClientConnections: 5 }]);
+    const state = `${dir}/state`;
+    const flags = deploymentFlags(ports, state, ['--memo', 'on']);
+    expect((await runCliOnce(['generate', '--tenants', file, ...flags])).code).toBe(0);
+    const files = ['haproxy.cfg', 'spoe.conf', 'routes.json', 'layout.json', 'limits.map', 'memo.map'];
+    const before = new Map(files.map((f) => [f, readFileSync(`${state}/${f}`, 'utf8')]));
+    // An HAProxy that refuses every check (its own words on stderr, exit 1) and is the real one otherwise.
+    const refusing = `${dir}/haproxy-refusing`;
+    writeFileSync(refusing, '#!/bin/sh\nfor a in "$@"; do [ "$a" = -c ] && { echo "[ALERT]    (1) : config : refused by the test" >&2; exit 1; }; done\nexec haproxy "$@"\n', { mode: 0o755 });
+    // A second tenant with its own limit: every file, both maps included, would change.
+    const next = tenantsFile([{ id: 'answers', port: server.port, maxClientConnections: 5 }, { id: 'other', port: server.port, maxClientConnections: 7 }]);
+    const r = await runEnv(['generate', '--tenants', next.file, ...flags], { PGROUTE_HAPROXY: refusing });
+    expect(r.code, r.stderr).toBe(2);
+    const [first, ...rest] = r.stderr.trimEnd().split('\n');
+    expect(first).toBe(`pgroute: HAProxy rejected the rendered configuration (kept at ${state}/haproxy.cfg.candidate; the running files are untouched):`);
+    expect(rest.join('\n')).toContain('refused by the test');
+    for (const f of files) expect(readFileSync(`${state}/${f}`, 'utf8'), f).toBe(before.get(f));
+    // The same change with an HAProxy that accepts it writes both maps.
+    expect((await runCliOnce(['generate', '--tenants', next.file, ...flags])).code).toBe(0);
+    for (const f of ['limits.map', 'memo.map']) expect(readFileSync(`${state}/${f}`, 'utf8'), f).not.toBe(before.get(f));
   });
 
   it('1: `up` that cannot start HAProxy says why in its last line: no binary, or its public port taken', async () => {

@@ -20,6 +20,7 @@ export interface TenantSpec {
   enabled?: boolean;
   targets?: Record<string, { host: string; port: number }>;
   tls?: { verify: 'required' | 'none'; ca?: string; serverName?: string };
+  maxClientConnections?: number;
 }
 
 /** A tenants file in YAML (JSON is YAML) in a fresh temporary directory. */

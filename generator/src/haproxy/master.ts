@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import type { Logger } from 'pino';
+import { LineSplitter } from '../lines.js';
 import { haproxyBinary } from './check.js';
 
 export interface HaproxyMaster {
@@ -36,6 +37,9 @@ export function alertText(line: string): string {
   return line.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*/, '');
 }
 
+/** HAProxy's longest stderr line logged whole (an alert quotes a config line; the rest follows as another). */
+const MAX_STDERR_LINE_CHARS = 16_384;
+
 /** The HAProxy masters this process started that still run (killStartedMasters). */
 const started = new Set<ChildProcess>();
 
@@ -63,29 +67,32 @@ export function startHaproxyMaster(opts: StartOptions): HaproxyMaster {
   let flushStopped: NodeJS.Timeout | undefined;
   let masterAsked = false;
   let exitCode: number | null = null;
-  child.stderr?.on('data', (chunk: string) => {
-    for (const raw of chunk.split('\n')) {
-      const line = raw.trim();
-      if (line === '') continue;
-      if (/Proxy \S+ stopped \(cumulated conns/.test(line)) {
-        stoppedProxies++;
-        clearTimeout(flushStopped);
-        flushStopped = setTimeout(() => {
-          opts.log.info({ proxies: stoppedProxies }, 'haproxy: an old worker stopped its proxies');
-          stoppedProxies = 0;
-        }, 200);
-        continue;
-      }
-      if (/\bExiting Master process\b/.test(line)) masterAsked = true;
-      if (line.startsWith('[ALERT]')) {
-        opts.log.error({ haproxy: line }, 'haproxy');
-        alerts.push(alertText(line));
-        if (alerts.length > 5) alerts.shift();
-      }
-      else if (line.startsWith('[WARNING]')) opts.log.warn({ haproxy: line }, 'haproxy');
-      else opts.log.info({ haproxy: line }, 'haproxy');
+  const onLine = (raw: string): void => {
+    const line = raw.trim();
+    if (line === '') return;
+    if (/Proxy \S+ stopped \(cumulated conns/.test(line)) {
+      stoppedProxies++;
+      clearTimeout(flushStopped);
+      flushStopped = setTimeout(() => {
+        opts.log.info({ proxies: stoppedProxies }, 'haproxy: an old worker stopped its proxies');
+        stoppedProxies = 0;
+      }, 200);
+      return;
     }
-  });
+    if (/\bExiting Master process\b/.test(line)) masterAsked = true;
+    if (line.startsWith('[ALERT]')) {
+      opts.log.error({ haproxy: line }, 'haproxy');
+      alerts.push(alertText(line));
+      if (alerts.length > 5) alerts.shift();
+    }
+    else if (line.startsWith('[WARNING]')) opts.log.warn({ haproxy: line }, 'haproxy');
+    else opts.log.info({ haproxy: line }, 'haproxy');
+  };
+  // A pipe gives out what HAProxy wrote in chunks that need not end on a line: a line split in two
+  // would be logged as two, and "Exiting Master process" split would not be recognised.
+  const lines = new LineSplitter(MAX_STDERR_LINE_CHARS);
+  child.stderr?.on('data', (chunk: string) => lines.push(chunk).forEach(onLine));
+  child.stderr?.on('end', () => lines.end().forEach(onLine));
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
       started.delete(child);

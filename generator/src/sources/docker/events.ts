@@ -1,6 +1,8 @@
 // Docker's events stream (`GET /events`, one JSON object per line) -> "the container list may have
 // changed". Pure.
 
+import { LineSplitter } from '../../lines.js';
+
 /** The types the source subscribes to: containers, and networks (connect/disconnect change IPs). */
 export const EVENT_TYPES = ['container', 'network'] as const;
 
@@ -25,24 +27,24 @@ export function isRelevantEvent(e: DockerEvent): boolean {
   return false;
 }
 
+/** dockerd's longest event line pgroute reads whole (an event carries the container's labels). */
+const MAX_EVENT_CHARS = 1 << 20;
+
 /** Splits a byte stream into JSON lines; a line may arrive in several chunks. */
 export class EventLineParser {
-  private pending = '';
+  readonly #lines = new LineSplitter(MAX_EVENT_CHARS);
 
   /** Feeds a chunk; returns the complete events in it (lines that are not JSON objects are skipped). */
   push(chunk: string): DockerEvent[] {
-    this.pending += chunk;
-    const lines = this.pending.split('\n');
-    this.pending = lines.pop() ?? '';
     const events: DockerEvent[] = [];
-    for (const line of lines) {
+    for (const line of this.#lines.push(chunk)) {
       const text = line.trim();
       if (text === '') continue;
       try {
         const value: unknown = JSON.parse(text);
         if (typeof value === 'object' && value !== null && !Array.isArray(value)) events.push(value as DockerEvent);
       } catch {
-        // A partial or garbled line: the next list catches up anyway.
+        // A partial, garbled or overlong line: the next list catches up anyway.
       }
     }
     return events;

@@ -188,13 +188,14 @@ describe('renderConfig', () => {
     // A TLS-only port: the port decides whether clear text is refused.
     expect(keyRules('listeners:\n  - port: 5432\n    tls: required\ntenants: []\n')).toEqual(byPort);
     // No port in the policy: a clear-text packet of up to 128 bytes is its own key (no digest); a
-    // longer one, and TLS (packet, port and server name), a hex-encoded digest, which never starts
-    // with the 0 byte every raw packet starts with.
+    // longer one its SHA-256 alone, and TLS one over the packet's, the port and the server name: both
+    // hex-encoded, so never starting with the 0 byte every raw packet starts with.
     const plain = keyRules('tenants:\n  - id: acme\n    host: 10.0.0.5\n    port: 5432\n');
     expect(plain).toEqual([
       'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0) if { req.payload(0,4),hex,hex2i le 128 } !{ ssl_fc } !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256),hex if !pgr_memo_key !{ ssl_fc } !pgr_refused !pg_cancel',
       'tcp-request content set-var-fmt(txn.pgr.mf) "%[dst_port]/tls/%[ssl_fc_sni]" if { ssl_fc } !pgr_refused !pg_cancel',
-      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256),hex,concat(/,txn.pgr.mf),sha2(256),hex if !pgr_memo_key !pgr_refused !pg_cancel',
+      'tcp-request content set-var(txn.pgr.mk) req.payload_lv(0,4,0),sha2(256),hex,concat(/,txn.pgr.mf),sha2(256),hex if { ssl_fc } !pgr_refused !pg_cancel',
     ]);
     // The table keeps every byte of the longest raw key; with the port in the key, 32-byte digests.
     const tableLine = (text: string): string | undefined => {

@@ -33,6 +33,8 @@ export function registerPlanCommand(program: Command, log: Logger): Command {
       .option('--json', 'print JSON', false)
       .option('--strict', `exit ${EXIT.refused} when any tenant definition is refused`, false)
       .option('--no-check', 'do not have haproxy -c check the configuration the plan would write (by default it does, and a rejection exits 2)'),
+    // The transport of the `up`/`watch` it previews, so that `haproxy -c` checks the file they would write.
+    'unix',
   ).action(async (flags: PlanFlags) => {
     // No state dir is made and no certificate prepared: plan only reads.
     const parsed = settingsFromFlags(flags);

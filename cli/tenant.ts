@@ -22,6 +22,7 @@ import {
   parseCpus,
   parseMemory,
   readAccess,
+  readFailure,
   renderTable,
   statePaths,
   type AccessState,
@@ -55,7 +56,7 @@ async function checkKnownTenant(stateDir: string, id: string): Promise<void> {
   try {
     served = [...(await loadRouteTable(paths.routes)).tenants.keys()];
   } catch (err) {
-    throw new ConfigError(`cannot read ${paths.routes} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): pass the --state-dir (PGROUTE_STATE_DIR) of the running pgroute`);
+    throw new ConfigError(`cannot read ${paths.routes} (${readFailure(err)}): pass the --state-dir (PGROUTE_STATE_DIR) of the running pgroute`);
   }
   if (served.includes(id)) return;
   const known = served.length === 0 ? 'it serves no tenant' : `it serves ${served.slice(0, 10).join(', ')}${served.length > 10 ? ', ...' : ''}`;

@@ -2,3 +2,11 @@
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/** Why a file could not be read, in words an operator acts on (the code kept for a search). */
+export function readFailure(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'it is a directory', ENOTDIR: 'a part of the path is not a directory' };
+  if (code === undefined) return (err as Error).message;
+  return words[code] === undefined ? code : `${words[code]} (${code})`;
+}

@@ -6,7 +6,7 @@
 // does not need them does not pay for loading them (`pgroute generate` loads neither pgroute's
 // runtime nor the agent's).
 
-export { ConfigError } from './errors.js';
+export { ConfigError, readFailure } from './errors.js';
 export type { Deployment, Listener, RefusedTenant, Tenant, TenantSnapshot } from './model.js';
 export {
   DEFAULT_AGENT_HTTP_PORT,

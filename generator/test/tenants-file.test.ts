@@ -220,8 +220,10 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
   it('readTenantsFile on a missing file is a ConfigError naming it', async () => {
     await expect(readTenantsFile('/nonexistent/pgroute-tenants.yaml', FALLBACK)).rejects.toThrow(ConfigError);
     await expect(readTenantsFile('/nonexistent/pgroute-tenants.yaml', FALLBACK)).rejects.toThrow(
-      'cannot read tenants file /nonexistent/pgroute-tenants.yaml: ENOENT',
+      'cannot read tenants file /nonexistent/pgroute-tenants.yaml: no such file (ENOENT); check --tenants',
     );
+    // A directory given for the file: said in words, with the code.
+    await expect(readTenantsFile('/tmp', FALLBACK)).rejects.toThrow('cannot read tenants file /tmp: it is a directory (EISDIR); check --tenants');
   });
 });
 

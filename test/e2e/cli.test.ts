@@ -50,7 +50,7 @@ describe('pgroute generate', () => {
   it('a missing file: exit 2 naming it', async () => {
     const p = runCli('generate', ['generate', '--tenants', '/nonexistent/tenants.yaml', '--state-dir', '/tmp/pgroute-nowhere']);
     expect((await p.exited).code).toBe(2);
-    expect(p.output()).toContain('cannot read tenants file /nonexistent/tenants.yaml: ENOENT');
+    expect(p.output()).toContain('cannot read tenants file /nonexistent/tenants.yaml: no such file (ENOENT); check --tenants');
   });
 });
 

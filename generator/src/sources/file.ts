@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 // js-yaml: about six times faster than `yaml` on a 10,000-tenant file, which is re-read on every edit.
 import yaml from 'js-yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError, readFailure } from '../errors.js';
 import type { Deployment, Listener, TenantSnapshot } from '../model.js';
 import { parseListeners, parsePolicy } from '../policy.js';
 import { parseTenant, snapshotOf, type FileCheck } from '../tenants.js';
@@ -60,7 +60,7 @@ export async function readTenantsFile(path: string, fallbackListener: Listener, 
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read tenants file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`cannot read tenants file ${path}: ${readFailure(err)}; check --tenants`);
   }
   if (changed && text.trim() === '') throw new ConfigError(`tenants file ${path} is empty (being written?); to remove every tenant, write "tenants: []"`);
   // HAProxy refuses a whole configuration over one missing ca-file: such a tenant is refused instead.

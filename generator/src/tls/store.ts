@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { ConfigError } from '../errors.js';
+import { ConfigError, readFailure } from '../errors.js';
 import { assembleServerPem, parseCertificates, parsePrivateKey, reissueReason } from './bundle.js';
 import { createCa, describeCertificate, issueServerCertificate, type CertificateAuthority, type CertificateDescription } from './certificates.js';
 import { joinPem } from './pem.js';
@@ -278,7 +278,7 @@ async function readOperatorFile(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the TLS ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`cannot read the TLS ${what} file ${path}: ${readFailure(err)}`);
   }
 }
 

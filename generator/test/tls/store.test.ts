@@ -160,8 +160,8 @@ describe('useProvidedTls', () => {
     const certPath = join(dir, 'cert.pem');
     const keyPath = join(dir, 'key.pem');
     await writeFile(certPath, server.certPem);
-    await expect(useProvidedTls({ stateDir: dir, certPath: join(dir, 'nope.pem'), keyPath })).rejects.toThrow(`cannot read the TLS certificate file ${join(dir, 'nope.pem')}: ENOENT`);
-    await expect(useProvidedTls({ stateDir: dir, certPath, keyPath })).rejects.toThrow(`cannot read the TLS private key file ${keyPath}: ENOENT`);
+    await expect(useProvidedTls({ stateDir: dir, certPath: join(dir, 'nope.pem'), keyPath })).rejects.toThrow(`cannot read the TLS certificate file ${join(dir, 'nope.pem')}: no such file (ENOENT)`);
+    await expect(useProvidedTls({ stateDir: dir, certPath, keyPath })).rejects.toThrow(`cannot read the TLS private key file ${keyPath}: no such file (ENOENT)`);
     await writeFile(keyPath, 'not a key');
     await expect(useProvidedTls({ stateDir: dir, certPath, keyPath })).rejects.toThrow(`${keyPath} holds no PEM private key`);
     await writeFile(keyPath, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');

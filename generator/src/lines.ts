@@ -8,15 +8,23 @@ export class LineSplitter {
 
   constructor(private readonly maxChars: number) {}
 
-  /** The lines this chunk completes, without their '\n'. */
+  /** The lines this chunk completes, without their '\n' (a longer one in pieces of the bound). */
   push(chunk: string): string[] {
-    const lines = (this.#pending + chunk).split('\n');
-    this.#pending = lines.pop() ?? '';
+    const parts = (this.#pending + chunk).split('\n');
+    this.#pending = parts.pop() ?? '';
+    const lines = parts.flatMap((l) => this.#pieces(l));
     while (this.#pending.length > this.maxChars) {
       lines.push(this.#pending.slice(0, this.maxChars));
       this.#pending = this.#pending.slice(this.maxChars);
     }
     return lines;
+  }
+
+  #pieces(line: string): string[] {
+    if (line.length <= this.maxChars) return [line];
+    const out: string[] = [];
+    for (let i = 0; i < line.length; i += this.maxChars) out.push(line.slice(i, i + this.maxChars));
+    return out;
   }
 
   /** At the end of the stream: its last line when no newline followed it. */

@@ -22,4 +22,11 @@ describe('LineSplitter', () => {
     expect(s.push('k\nxy')).toEqual(['ijk']);
     expect(s.end()).toEqual(['xy']);
   });
+
+  it('cuts alike however the chunks fall: a long line whole in one chunk too', () => {
+    const whole = new LineSplitter(4);
+    expect(whole.push('abcdefghij\nok\n')).toEqual(['abcd', 'efgh', 'ij', 'ok']);
+    const split = new LineSplitter(4);
+    expect([...split.push('abcdefghij'), ...split.push('\nok\n')]).toEqual(['abcd', 'efgh', 'ij', 'ok']);
+  });
 });

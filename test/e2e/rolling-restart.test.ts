@@ -173,8 +173,8 @@ describe('rolling restart behind a balancer that follows /readyz', () => {
     // check noticed; after that, none failed.
     const failed = failures(loop.attempts);
     console.info(`kill -9 of ${victim.name}: ${loop.attempts.length} new connections, ${failed.length} failed; served ${JSON.stringify(served(loop.attempts))}`);
-    await waitFor(() => failed.every((f) => f.localPort !== undefined && balancer.connection(f.localPort) !== undefined), { timeoutMs: 5_000, what: "the balancer's log lines of the failed connections" });
-    for (const f of failed) expect(balancer.connection(f.localPort!)?.replica, JSON.stringify(f)).toBe(victim.name);
+    await waitFor(() => failed.every((f) => f.localPort !== undefined && balancer.connection(f.localPort, f.at) !== undefined), { timeoutMs: 5_000, what: "the balancer's log lines of the failed connections" });
+    for (const f of failed) expect(balancer.connection(f.localPort!, f.at)?.replica, JSON.stringify(f)).toBe(victim.name);
     expect(failed.filter((f) => f.at > downAt + 1_000)).toEqual([]);
     const after = served(loop.attempts.filter((x) => x.at > downAt));
     expect(after[victim.name] ?? 0).toBe(0);

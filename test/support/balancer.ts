@@ -27,8 +27,13 @@ export interface Balancer {
   states(): Promise<Record<string, string>>;
   /** Resolves once the balancer sees `name` in `state` (UP: it sends new connections there). */
   waitState(name: string, state: 'UP' | 'DOWN', timeoutMs?: number): Promise<void>;
-  /** The replica a logged connection from client port `port` was sent to, with HAProxy's termination state. */
-  connection(port: number): { replica: string; termination: string } | undefined;
+  /**
+   * The replica the connection from client port `port` opened at `since` (ms since the epoch, the
+   * client's clock, which is HAProxy's) was sent to, with HAProxy's termination state: the first
+   * logged connection from that port accepted then or later. A client port is reused: the log of a
+   * whole test file holds other connections from the same port, earlier and later.
+   */
+  connection(port: number, since: number): { replica: string; termination: string } | undefined;
   stop(): Promise<void>;
 }
 
@@ -50,8 +55,9 @@ export async function startBalancer(port: number, replicas: readonly Replica[], 
     '    timeout check 1s',
     'frontend lb',
     `    bind 127.0.0.1:${port}`,
-    // Client port, the replica chosen, HAProxy's termination state: how a failure is attributed.
-    '    log-format "lb-conn %cp %s %ts"',
+    // Client port, the replica chosen, HAProxy's termination state and the accept date in ms since
+    // the epoch: how a failure is attributed.
+    '    log-format "lb-conn %cp %s %ts %Ts%ms"',
     '    default_backend replicas',
     'backend replicas',
     '    balance roundrobin',
@@ -84,13 +90,16 @@ export async function startBalancer(port: number, replicas: readonly Replica[], 
     process: proc,
     states,
     waitState,
-    connection(clientPort) {
-      const re = new RegExp(`lb-conn ${clientPort} (\\S+) (\\S+)$`);
+    connection(clientPort, since) {
+      const re = new RegExp(`lb-conn ${clientPort} (\\S+) (\\S+) (\\d+)$`);
+      let found: { replica: string; termination: string; accepted: number } | undefined;
       for (const line of proc.outputLines()) {
         const m = re.exec(line);
-        if (m) return { replica: m[1] ?? '', termination: m[2] ?? '' };
+        const accepted = Number(m?.[3]);
+        // 10 ms of slack for the clocks' granularity; a port is not reused that fast.
+        if (m && accepted >= since - 10 && (found === undefined || accepted < found.accepted)) found = { replica: m[1] ?? '', termination: m[2] ?? '', accepted };
       }
-      return undefined;
+      return found === undefined ? undefined : { replica: found.replica, termination: found.termination };
     },
     async stop() {
       await proc.stop('SIGTERM', 5_000);

@@ -207,16 +207,12 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
 const LEARN_WAIT_MS = 10_000;
 
 fileCommand('reload', 'render from a tenants file, validate, and gracefully reload the HAProxy running on the state dir (one-shot)').action(async (flags: FileFlags) => {
-  // What the running workers have, put back if HAProxy rejects the new files on reload or writing
-  // them fails part way (a candidate `haproxy -c` refuses touches none: writeGeneration), so that a
-  // later start or reload reads what they run.
+  // What the running workers have, put back if HAProxy rejects the new files on reload, so that a
+  // later start or reload reads what they run. (A generation that fails puts back what it wrote
+  // itself: writeGeneration.)
   const { settings } = settingsFromFlags(flags);
   const saved = await saveFiles(generationFiles(settings, statePaths(settings.stateDir)));
-  const g = await generateFromFile(flags).catch(async (err: unknown) => {
-    // The generation's own error is the one to report (a state dir that cannot be made has nothing to put back).
-    await restoreFiles(saved).catch((e: Error) => log.warn({ err: e.message }, "could not put the state dir's files back"));
-    throw err;
-  });
+  const g = await generateFromFile(flags);
   const outcome = await reloadMaster(g.paths.masterSocket).catch((err: Error) => {
     throw new Error(`${err.message} (the new files are in the state dir, for its next start)`);
   });

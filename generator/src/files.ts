@@ -34,10 +34,19 @@ export async function saveFiles(files: readonly string[]): Promise<SavedFiles> {
   return saved;
 }
 
-/** Writes every saved file back (only where it differs), and removes those that did not exist. */
+/**
+ * Writes every saved file back (only where it differs), and removes those that did not exist. One
+ * that cannot be put back does not stop the others; then it throws, naming each.
+ */
 export async function restoreFiles(saved: SavedFiles): Promise<void> {
+  const failed: string[] = [];
   for (const [path, content] of saved) {
-    if (content === undefined) await rm(path, { force: true });
-    else await writeIfChanged(path, content);
+    try {
+      if (content === undefined) await rm(path, { force: true });
+      else await writeIfChanged(path, content);
+    } catch (err) {
+      failed.push(`${path}: ${(err as Error).message}`);
+    }
   }
+  if (failed.length > 0) throw new Error(failed.join('; '));
 }

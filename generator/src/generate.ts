@@ -1,5 +1,6 @@
 // One generation: layout -> render -> validate with `haproxy -c` -> write. A candidate that HAProxy
-// rejects never replaces the files in place. Used by `pgroute generate` and by every apply.
+// rejects never replaces the files in place, and a write that fails part way puts back what was
+// written. Used by `pgroute generate` and by every apply.
 
 import { readFile, rm } from 'node:fs/promises';
 import type { RouteTableDocument } from '../../agent/src/index.js';
@@ -49,25 +50,39 @@ export async function writeGeneration(generation: GenerationPlan, settings: Sett
   const rendered = renderConfig(deployment, layout, settings, paths, routes.version, templates);
 
   await ensureServerStateFile(paths.serverState);
-  // HAProxy loads the maps by their paths, so the check needs them in place: the previous ones are
-  // put back when it refuses, and a refused candidate leaves every running file as it was.
   const check = opts.check !== false;
-  const maps = check ? await saveFiles(publishedMaps(settings, paths).map((m) => m.file)) : undefined;
-  await writeMaps(settings, paths, routes);
-  const checkWarnings = maps === undefined ? [] : await checkCandidate(paths, rendered).catch(async (err: unknown) => {
-    await restoreFiles(maps);
+  // From the first write on, a failure (HAProxy refusing the candidate, a full disk) puts every file
+  // of the generation back as it was: HAProxy loads the maps by their paths, so its check needs the
+  // new ones in place, and a later start or reload must not read them beside the old haproxy.cfg.
+  // (Without the check nothing runs on these files yet: HAProxy's own start checks them.)
+  const saved = check ? await saveFiles(generationFiles(settings, paths)) : undefined;
+  try {
+    await writeMaps(settings, paths, routes);
+    const checkWarnings = check ? await checkCandidate(paths, rendered) : [];
+    const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
+    const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
+    if (check) {
+      await rm(`${paths.haproxyConfig}.candidate`, { force: true });
+      await rm(`${paths.spoeConfig}.candidate`, { force: true });
+    }
+    const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
+    await writeIfChanged(paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
+    await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
+    return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
+  } catch (err) {
+    if (saved !== undefined) {
+      // The failure is the one to report (a refusal keeps its exit code); a failed put-back is added to it.
+      await restoreFiles(saved).catch((e: Error) => {
+        if (err instanceof Error) err.message += ` (and the previous files could not all be put back: ${e.message})`;
+      });
+    }
     throw err;
-  });
-  const spoeChanged = await writeIfChanged(paths.spoeConfig, rendered.spoeConfig);
-  const cfgChanged = await writeIfChanged(paths.haproxyConfig, rendered.haproxyConfig);
-  if (check) {
-    await rm(`${paths.haproxyConfig}.candidate`, { force: true });
-    await rm(`${paths.spoeConfig}.candidate`, { force: true });
   }
-  const routesChanged = await writeIfChanged(paths.routes, `${JSON.stringify(routes, null, 2)}\n`);
-  await writeIfChanged(paths.deployment, `${JSON.stringify(deployment, null, 2)}\n`);
-  await writeIfChanged(paths.layout, `${JSON.stringify(layout, null, 2)}\n`);
-  return { paths, layout, rendered, routes, configChanged: cfgChanged || spoeChanged, routesChanged, checkWarnings };
+}
+
+/** In the order writeGeneration writes them: spoe.conf before haproxy.cfg, routes.json and deployment.json before layout.json. */
+export function generationFiles(settings: Settings, paths: StatePaths): readonly string[] {
+  return [paths.spoeConfig, paths.haproxyConfig, paths.routes, paths.deployment, paths.layout, ...publishedMaps(settings, paths).map((m) => m.file)];
 }
 
 /**

@@ -23,7 +23,6 @@ export {
   type StatePaths,
 } from './settings.js';
 export { parsePolicy } from './policy.js';
-export { generationFiles } from './generation-files.js';
 export { restoreFiles, saveFiles, type SavedFiles } from './files.js';
 export { defaultReplicaName, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Peer, type Replicas } from './replicas/peers.js';
 export { readAccess, type AccessState } from './access.js';
@@ -38,7 +37,7 @@ export { DEFAULT_DRAIN, type DrainOptions } from './drain.js';
 export type { DurableAccess, ReplicaWatch, RunOptions, Running } from './run.js';
 
 // Rendering, layout and planning (the CLI's `generate`; the benchmarks time them one by one).
-export { generate, readLayout, writeMaps, type Generation } from './generate.js';
+export { generate, generationFiles, readLayout, writeMaps, type Generation } from './generate.js';
 export { desiredOccupants, EMPTY_LAYOUT, layoutForReload, type Layout } from './layout.js';
 export { planChange } from './plan.js';
 export { routeTableDocument } from './render/route-table.js';

@@ -1,7 +1,7 @@
 // generate() end to end with the real `haproxy -c`: good configurations are written, rejected ones
 // never replace the files in place, and the operator sees HAProxy's own words.
 
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,7 @@ async function rejection(p: Promise<unknown>): Promise<ConfigError> {
 
 async function snapshotFiles(dir: string): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
-  for (const name of ['haproxy.cfg', 'spoe.conf', 'routes.json']) out[name] = await readFile(join(dir, name));
+  for (const name of ['haproxy.cfg', 'spoe.conf', 'routes.json', 'deployment.json', 'limits.map']) out[name] = await readFile(join(dir, name));
   return out;
 }
 
@@ -145,6 +145,28 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     expect(g.configChanged).toBe(true);
     expect(await readFile(g.paths.haproxyConfig, 'utf8')).toContain('backend pg.delta.primary');
     expect((await readdir(settings.stateDir)).sort()).toEqual(['deployment.json', 'haproxy-servers.state', 'haproxy.cfg', 'layout.json', 'limits.map', 'routes.json', 'spoe.conf']);
+  });
+
+  it('a write that fails after the check puts back every file it had written, the maps included', async () => {
+    const settings = await freshSettings();
+    const { deployment, snapshot } = load();
+    await generate(deployment, snapshot, settings);
+    // layout.json, written last, cannot be replaced: a directory holding a file stands in its place.
+    const layout = join(settings.stateDir, 'layout.json');
+    await rm(layout);
+    await mkdir(layout);
+    await writeFile(join(layout, 'x'), 'x');
+    const before = await snapshotFiles(settings.stateDir);
+    const changed = load(`${FILE}  - { id: delta, host: 127.0.0.1, port: 5436, maxClientConnections: 7 }\n`);
+    const err = await generate(changed.deployment, changed.snapshot, settings).then(() => undefined, (e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err?.message).toMatch(/layout\.json/);
+    // layout.json itself (a directory) could not be put back as "no file": said, and the rest still was.
+    expect(err?.message).toContain('(and the previous files could not all be put back:');
+    const after = await snapshotFiles(settings.stateDir);
+    for (const name of ['spoe.conf', 'haproxy.cfg', 'routes.json', 'deployment.json', 'limits.map']) {
+      expect(after[name]?.equals(before[name] as Buffer), `${name} is byte-for-byte unchanged`).toBe(true);
+    }
   });
 
   it('check: false (a first start that HAProxy itself checks) writes the same files with no candidate and no `haproxy -c`', async () => {

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { quoteValue } from '../agent/src/index.js';
-import { ConfigError } from '../generator/src/index.js';
+import { ConfigError, durationMs } from '../generator/src/index.js';
 
 /** A flag as messages name it: `--bind (PGROUTE_BIND)`, or the flag alone when it has no variable. */
 export function flagLabel(flag: string, env?: string): string {
@@ -56,12 +56,9 @@ export function parseListenAddress(label: string, value: string): { host: string
   return { host, port: parsePort(label, m[3] as string) };
 }
 
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** A duration in milliseconds (HAProxy's syntax; no unit means milliseconds), at least `minMs`. */
 export function parseDurationMs(label: string, value: string, minMs = 1): number {
-  const m = /^(\d{1,12})(us|ms|s|m|h|d)?$/.exec(value);
-  const ms = m === null ? NaN : Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? NaN);
+  const ms = durationMs(value);
   if (!Number.isFinite(ms) || ms < minMs) refuse(label, `a duration${minMs > 0 ? ` of at least ${minMs}ms` : ''} like 500ms, 5s or 1m`, value);
   return ms;
 }

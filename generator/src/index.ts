@@ -7,6 +7,7 @@
 // runtime nor the agent's).
 
 export { ConfigError, readFailure } from './errors.js';
+export { durationMs } from './duration.js';
 export type { Deployment, Listener, RefusedTenant, Tenant, TenantSnapshot } from './model.js';
 export {
   DEFAULT_AGENT_HTTP_PORT,

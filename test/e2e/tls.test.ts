@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeStartupMessage } from '../../agent/src/pg/frontend.js';
 import { showProc } from '../../generator/src/haproxy/reload.js';
+import { haproxyVersion } from '../../generator/src/haproxy/version.js';
 import { statePaths } from '../../generator/src/settings.js';
 import { swapCertificate } from '../../generator/src/tls/hot-swap.js';
 import { ensureAutoTls } from '../../generator/src/tls/store.js';
@@ -253,6 +254,19 @@ describe('the negotiation bytes', () => {
     expect(r.received.toString('latin1')).toBe('S');
     expect(Date.now() - started).toBeLessThan(1_000);
   });
+
+  it("a client silent after its 'S' (no TLS handshake) is let go like one without a startup packet, not after the client timeout's minute", async () => {
+    // From 3.0 the handshake has the startup timeout (5 s); 2.6 has no handshake timeout, and the TLS
+    // frontend's client timeout is the startup and queue timeouts together (15 s).
+    const major = Number((haproxyVersion() ?? '').split('.')[0]);
+    const bound = major >= 3 ? 5_000 : 15_000;
+    const r = await exchange(ports.haproxy, [SSL_REQUEST], { timeoutMs: 40_000 });
+    expect(r.received.toString('latin1')).toBe('S');
+    expect(r.closedByServer).toBe(true);
+    expect(r.msAfterLastWrite).toBeGreaterThanOrEqual(bound - 500);
+    // HAProxy's timers fire late on a loaded machine, never early; the minute it was is far off.
+    expect(r.msAfterLastWrite).toBeLessThan(bound + 10_000);
+  }, 60_000);
 
   it("GSSENCRequest is answered 'N', then the SSLRequest on the same connection 'S'", async () => {
     const gss = Buffer.from('0000000804d21630', 'hex');

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { BackendTls, Deployment } from '../model.js';
 import type { RoutingPolicy } from '../../../agent/src/index.js';
 import type { Settings, StatePaths } from '../settings.js';
+import { durationMs } from '../duration.js';
 import { haproxyAddress } from '../validate.js';
 import { haproxyRefusals, queueLimitRefusal } from './refusals.js';
 import { peersContext } from '../replicas/peers.js';
@@ -68,7 +69,7 @@ export function renderConfig(
     snapshotVersion,
     paths: { adminSocket: paths.adminSocket, lua: settings.luaPath, spoeConfig: paths.spoeConfig, tlsSocket: paths.tlsSocket, cancelSocket: paths.cancelSocket, serverState: paths.serverState },
     cancel: cancelContext(settings.replicas),
-    tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion },
+    tls: settings.tls === undefined ? false : { crt: settings.tls.crtPath, minVersion: settings.tls.minVersion, clientTimeout26: tlsClientTimeout26(settings.timeouts) },
     limits: settings.limits,
     reload: settings.reload,
     log: settings.log,
@@ -129,6 +130,17 @@ const POLICY_TABLES = { tenantsTableSize: '200k', clientsTableSize: '1m' };
 /** The verdict memo's tables (partials/memo-table.hbs; generator/src/memo/ reads them). */
 export const MEMO_TABLE = 'pgroute-memo';
 export const MEMO_HITS_TABLE = 'pgroute-memo-hits';
+
+/**
+ * The TLS frontend's client timeout on HAProxy 2.6, which has no handshake timeout of its own (3.0+:
+ * `timeout client-hs`, the startup timeout): a TLS handshake waits for the client this long at most,
+ * and after the startup packet a silent client waits this long for a server slot and its
+ * connection, so it is the startup and queue timeouts together. The default client timeout, a
+ * minute, let a client that never completes its handshake hold two of HAProxy's connections that long.
+ */
+function tlsClientTimeout26(timeouts: Settings['timeouts']): string {
+  return `${durationMs(timeouts.startup) + durationMs(timeouts.queue)}ms`;
+}
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

@@ -22,13 +22,25 @@ export interface HealthSource {
 export interface HttpOptions {
   /** HAProxy's stats frontend, whose /metrics is relayed at /metrics/haproxy; undefined: 404 there. */
   readonly haproxyExporter?: Endpoint;
+  /** How long a client may take to send its whole request (tests shorten it). */
+  readonly requestTimeoutMs?: number;
 }
+
+/**
+ * Prometheus and probes send their one-line GET at once. The address may face a network (a
+ * Prometheus elsewhere): a client that opens connections and sends nothing, or a request byte by
+ * byte, is let go after this, not after Node's defaults (60 s for the headers, 5 min for the whole
+ * request, checked every 30 s), so it cannot pile up the process's sockets and files.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** A scrape of HAProxy's exporter that takes longer than this is answered 504 (Prometheus' default scrape timeout is 10 s). */
 const RELAY_TIMEOUT_MS = 9_000;
 
 export function createAgentHttpServer(metrics: AgentMetrics, health: HealthSource, opts: HttpOptions = {}): Server {
-  return createServer((req, res) => {
+  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const limits = { headersTimeout: requestTimeout, requestTimeout, connectionsCheckingInterval: Math.min(1_000, requestTimeout) };
+  return createServer(limits, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();

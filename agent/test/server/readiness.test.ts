@@ -2,7 +2,7 @@
 // the agent serves (what a liveness probe follows: a replica that is starting or draining is alive).
 
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createAgentMetrics } from '../../src/metrics.js';
 import { createAgentHttpServer } from '../../src/server/http.js';
@@ -29,6 +29,31 @@ describe('/readyz and /healthz', () => {
       unhealthy = 'SPOP listener closed';
       expect(await get('/healthz')).toEqual([503, { status: 'unhealthy', problem: 'SPOP listener closed', tenants: 2 }]);
       expect((await get('/readyz'))[0]).toBe(503);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the metrics address', () => {
+  it('lets go of a client that does not finish its request within the request timeout', async () => {
+    const server = createAgentHttpServer(createAgentMetrics(), { unhealthy: () => undefined, describe: () => ({}) }, { requestTimeoutMs: 300 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      // Half a request line, then nothing: Node answers 408 and closes, about when the timeout ends.
+      const sock = connect(port, '127.0.0.1');
+      await once(sock, 'connect');
+      const started = Date.now();
+      sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+      let received = '';
+      sock.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      await once(sock, 'close');
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      // Node checks the timeouts once a second here (every 30 s by default): closed well before a minute.
+      expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       server.close();
     }

@@ -28,9 +28,19 @@ export async function writeIfChanged(path: string, content: string, mode = 0o640
 /** Each file's content, or undefined where there was none. */
 export type SavedFiles = ReadonlyMap<string, string | undefined>;
 
+/**
+ * Reads the files; one that does not exist is saved as none. Any other failure to read one throws:
+ * saved as none, restoreFiles would delete it (the failure that spoils the save, too many open
+ * files say, is likely to fail the change it guards as well).
+ */
 export async function saveFiles(files: readonly string[]): Promise<SavedFiles> {
   const saved = new Map<string, string | undefined>();
-  for (const path of files) saved.set(path, await readFile(path, 'utf8').catch(() => undefined));
+  for (const path of files) {
+    saved.set(path, await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    }));
+  }
   return saved;
 }
 

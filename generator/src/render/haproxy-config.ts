@@ -133,14 +133,18 @@ export const MEMO_HITS_TABLE = 'pgroute-memo-hits';
 
 /**
  * The TLS frontend's client timeout on HAProxy 2.6, which has no handshake timeout of its own (3.0+:
- * `timeout client-hs`, the startup timeout): a TLS handshake waits for the client this long at most,
- * and after the startup packet a silent client waits this long for a server slot and its
- * connection, so it is the startup and queue timeouts together. The default client timeout, a
- * minute, let a client that never completes its handshake hold two of HAProxy's connections that long.
+ * `timeout client-hs`, the startup timeout): it bounds the handshake too, so it is the startup
+ * timeout and a margin (the inspect-delay must end first, so that a client without a whole startup
+ * packet still gets its ErrorResponse). Nothing after the startup packet needs more: HAProxy stops
+ * the client's read timeout while the connection waits for a server slot or connects, and an
+ * established session has the tunnel timeout. The default client timeout, a minute, let a client
+ * that never completes its handshake hold two of HAProxy's connections that long.
  */
 function tlsClientTimeout26(timeouts: Settings['timeouts']): string {
-  return `${durationMs(timeouts.startup) + durationMs(timeouts.queue)}ms`;
+  return `${Math.ceil(durationMs(timeouts.startup)) + TLS_CLIENT_TIMEOUT_MARGIN_MS}ms`;
 }
+
+const TLS_CLIENT_TIMEOUT_MARGIN_MS = 2_000;
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

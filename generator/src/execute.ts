@@ -49,8 +49,16 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   let committed: Applied | undefined;
   let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
   const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
-    if (savepoint !== undefined) await effects.restore(savepoint.files);
-    throw new TransitionError(message, savepoint?.applied, reloadFailed, kind);
+    // A restore that fails too is said, but the transition's own error (with what HAProxy holds)
+    // is the one thrown: the caller's next step depends on it.
+    const restored = savepoint === undefined ? '' : await effects.restore(savepoint.files).then(
+      () => '',
+      (err: Error) => {
+        log.error({ err: err.message }, 'could not put back the files of the last-known-good configuration');
+        return ` (but not all of its files could be put back: ${err.message})`;
+      },
+    );
+    throw new TransitionError(`${message}${restored}`, savepoint?.applied, reloadFailed, kind);
   };
 
   const queue: Step[] = [...transition.steps];

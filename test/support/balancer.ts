@@ -96,7 +96,7 @@ export async function startBalancer(port: number, replicas: readonly Replica[], 
       for (const line of proc.outputLines()) {
         const m = re.exec(line);
         const accepted = Number(m?.[3]);
-        // 10 ms of slack for the clocks' granularity; a port is not reused that fast.
+        // 10 ms of slack: HAProxy's clock is read once per poll loop and may lag; a port is not reused that fast.
         if (m && accepted >= since - 10 && (found === undefined || accepted < found.accepted)) found = { replica: m[1] ?? '', termination: m[2] ?? '', accepted };
       }
       return found === undefined ? undefined : { replica: found.replica, termination: found.termination };

@@ -141,10 +141,8 @@ export const MEMO_HITS_TABLE = 'pgroute-memo-hits';
  * that never completes its handshake hold two of HAProxy's connections that long.
  */
 function tlsClientTimeout26(timeouts: Settings['timeouts']): string {
-  return `${Math.ceil(durationMs(timeouts.startup)) + TLS_CLIENT_TIMEOUT_MARGIN_MS}ms`;
+  return `${Math.ceil(durationMs(timeouts.startup)) + 2_000}ms`;
 }
-
-const TLS_CLIENT_TIMEOUT_MARGIN_MS = 2_000;
 
 /** Where a spare's server points until it is given a tenant: nothing listens on port 1. */
 export const PLACEHOLDER_ADDRESS = '127.0.0.1:1';

@@ -66,8 +66,13 @@ describe('each tenant lands on its own server', () => {
     const jobs = Array.from({ length: 60 }, (_, i) => TENANTS[i % TENANTS.length] as (typeof TENANTS)[number]);
     const results = await Promise.all(
       jobs.map(async (id) => {
-        const rows = await pgQuery<{ cluster_name: string }>({ ...proxy, user: 'app', database: id }, 'SHOW cluster_name');
-        return [id, rows[0]?.cluster_name] as const;
+        try {
+          const rows = await pgQuery<{ cluster_name: string }>({ ...proxy, user: 'app', database: id }, 'SHOW cluster_name');
+          return [id, rows[0]?.cluster_name] as const;
+        } catch (e) {
+          // HAProxy logs only failed connections (spoe_err, timings): they say which stage failed.
+          throw new Error(`${id}: ${String(e)}\npgroute up's log:\n${up.output(100)}`);
+        }
       }),
     );
     for (const [asked, got] of results) expect(got).toBe(asked);

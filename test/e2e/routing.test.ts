@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCancelRequest, encodeStartupMessage } from '../../agent/src/pg/frontend.js';
+import { haproxyCli, statePaths } from '../../generator/src/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgresMany, type PgServer } from '../support/postgres.js';
 import { startUp, writeTenantsFile } from '../support/pgroute.js';
@@ -70,8 +71,13 @@ describe('each tenant lands on its own server', () => {
           const rows = await pgQuery<{ cluster_name: string }>({ ...proxy, user: 'app', database: id }, 'SHOW cluster_name');
           return [id, rows[0]?.cluster_name] as const;
         } catch (e) {
-          // HAProxy logs only failed connections (spoe_err, timings): they say which stage failed.
-          throw new Error(`${id}: ${String(e)}\npgroute up's log:\n${up.output(100)}`);
+          // HAProxy logs only failed connections (spoe_err, timings), and its agent backend's row says
+          // whether the agent was marked down (check_status, chkdown) or connections failed (econ, wretr).
+          const agentStat = await haproxyCli(statePaths(`${tmp}/state`).adminSocket, 'show stat', 2_000).then(
+            (csv) => csv.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('pgroute-agent,')).join('\n'),
+            (err: unknown) => `show stat failed: ${String(err)}`,
+          );
+          throw new Error(`${id}: ${String(e)}\npgroute up's log:\n${up.output(100)}\nthe agent backend (show stat):\n${agentStat}`);
         }
       }),
     );

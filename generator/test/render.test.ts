@@ -162,15 +162,19 @@ describe('renderConfig', () => {
     expect(spoe).toContain('    timeout hello 2s');
     expect(spoe).toContain('    max-waiting-frames 200');
     expect(spoe).toContain('    use-backend pgroute-agent');
+    // Failed exchanges are logged (the refused client never reached the agent); normal ones are not.
+    expect(spoe).toContain('    log global\n    option dontlog-normal\n');
   });
 
   it('omits the stats frontend and logging when disabled', () => {
     const { deployment, snapshot } = load();
     const s = { ...settings, stats: { ...settings.stats, enabled: false }, log: { ...settings.log, enabled: false, errorsOnly: false } };
-    const cfg = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v', TEMPLATES).haproxyConfig;
+    const r = renderConfig(deployment, layoutOf(snapshot), s, paths, 'v', TEMPLATES);
+    const cfg = r.haproxyConfig;
     expect(cfg).not.toContain('pgroute-stats');
     expect(cfg).not.toMatch(/^\s+log stdout/m);
     expect(cfg).not.toContain('dontlog-normal');
+    expect(r.spoeConfig).not.toContain('log global');
   });
 
   it('keys the verdict memo by the clear-text packet alone unless the routing policy reads the port', () => {

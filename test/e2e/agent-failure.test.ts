@@ -37,6 +37,8 @@ afterAll(async () => {
 describe('agent down and back', () => {
   it('fails closed within the processing timeout, keeps open sessions, and resumes without a HAProxy restart', async () => {
     const haproxyPid = apart.haproxy.pid;
+    // A decided connection writes no SPOE log line (only failed exchanges do, below).
+    expect(apart.haproxy.output()).not.toContain('SPOE:');
     const session = new pg.Client({ ...proxy, database: 'beta' });
     await session.connect();
     try {
@@ -52,6 +54,9 @@ describe('agent down and back', () => {
       }
       const err = await pgQuery({ ...proxy, database: 'alpha' }, 'SELECT 1').catch((e: unknown) => e as pg.DatabaseError);
       expect((err as pg.DatabaseError).code).toBe('57P03');
+      // The agent never saw these connections: HAProxy's log says why each was refused (st: the
+      // SPOE status, non-zero), which the default `--log errors` keeps.
+      expect(apart.haproxy.output()).toMatch(/SPOE: \[pgroute-agent\] <GROUP:pgroute-startup> sid=\d+ st=[1-9]\d*/);
 
       // The session opened before the agent stopped does not notice.
       const during = await session.query<{ cluster_name: string }>('SHOW cluster_name');

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadAgentRuntime, loadRouteTable, RouteStore } from '../agent/src/index.js';
 import {
+  ConfigError,
   DEFAULT_AGENT_HTTP_PORT,
   DEFAULT_AGENT_PORT,
   generate,
@@ -48,6 +49,9 @@ const logging = (() => {
     return exitWith(err);
   }
 })();
+// Read where HAProxy is run (generator/src/haproxy/check.ts), not by commander: empty, it would
+// reach spawn() as '' and fail with Node's own words.
+if (process.env.PGROUTE_HAPROXY === '') exitWith(new ConfigError('PGROUTE_HAPROXY is set but empty: set it to the path of haproxy, or unset it to run haproxy from PATH'));
 const log = logging.log;
 // Usage errors go through the one error path (exitWith) as one line, not with the whole help.
 const program = new Command('pgroute')

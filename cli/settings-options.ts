@@ -111,7 +111,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)", '127.0.0.1'))
     .addOption(option('--stats-allow <sources>', "only these sources (and loopback) may read the stats port: IPs, networks, or gateway (this namespace's default gateway, where Docker's published ports come from)"))
     .addOption(option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)', '5s'))
-    .addOption(option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing', '1s'))
+    .addOption(option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing', '2s'))
     .addOption(option('--session-timeout <duration>', 'an established session silent in both directions this long is closed (TCP keepalive finds dead peers sooner); at most 24d', defaultSettings().timeouts.session))
     .addOption(option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)', '4096'))
     .addOption(option('--spares <n>', 'spare backends kept free so new tenants need no reload', '16'))

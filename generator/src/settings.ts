@@ -104,7 +104,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     luaPath: assetPath('haproxy', 'pgroute.lua'),
     agent: {
       servers: [{ host: '127.0.0.1', port: DEFAULT_AGENT_PORT }],
-      processingTimeout: '1s',
+      processingTimeout: '2s',
       helloTimeout: '2s',
       idleTimeout: '60s',
       connectTimeout: '500ms',

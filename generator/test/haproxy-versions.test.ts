@@ -76,7 +76,7 @@ describe('the rendered files, as each HAProxy version reads them', () => {
       if (tune > 0) expect(tune).toBeLessThan(lines.findIndex((l) => l.startsWith('    lua-load ')));
       const agent = block(asSeenBy(v, spoe), 'spoe-agent pgroute-agent');
       for (const k of SPOE_BEFORE_3_1) expect(agent).not.toContain(k);
-      expect(agent).toContain('    timeout processing 1s');
+      expect(agent).toContain('    timeout processing 2s');
       expect(agent).toContain('    use-backend pgroute-agent');
     });
   }

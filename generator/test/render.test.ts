@@ -158,7 +158,7 @@ describe('renderConfig', () => {
   it('renders the SPOE scope with the agent timeouts', () => {
     const { spoe } = render();
     expect(spoe).toContain('[pgroute]');
-    expect(spoe).toContain('    timeout processing 1s');
+    expect(spoe).toContain('    timeout processing 2s');
     expect(spoe).toContain('    timeout hello 2s');
     expect(spoe).toContain('    max-waiting-frames 200');
     expect(spoe).toContain('    use-backend pgroute-agent');

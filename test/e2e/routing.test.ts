@@ -71,8 +71,10 @@ describe('each tenant lands on its own server', () => {
           const rows = await pgQuery<{ cluster_name: string }>({ ...proxy, user: 'app', database: id }, 'SHOW cluster_name');
           return [id, rows[0]?.cluster_name] as const;
         } catch (e) {
-          // HAProxy logs only failed connections (spoe_err, timings), and its agent backend's row says
-          // whether the agent was marked down (check_status, chkdown) or connections failed (econ, wretr).
+          // Why: HAProxy logs an exchange that ended without a verdict (SPOE: ... st=N, through up's
+          // stdout, a moment after the client's error), and its agent backend's row says whether the
+          // agent was marked down (check_status, chkdown) or connections to it failed (econ, wretr).
+          await up.waitForOutput(/SPOE:/, 3_000).catch(() => undefined);
           const agentStat = await haproxyCli(statePaths(`${tmp}/state`).adminSocket, 'show stat', 2_000).then(
             (csv) => csv.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('pgroute-agent,')).join('\n'),
             (err: unknown) => `show stat failed: ${String(err)}`,

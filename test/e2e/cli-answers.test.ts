@@ -177,10 +177,12 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(oneLine(r)).toBe('pgroute: PGROUTE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "bogus"');
   });
 
-  it('2: PGROUTE_HAPROXY set but empty is one line saying so, not Node\'s own words about spawn()', async () => {
-    const r = await runEnv(['status', '--state-dir', '/nonexistent'], { PGROUTE_HAPROXY: '' });
+  it('2: PGROUTE_HAPROXY set but empty is one line saying so (it was Node\'s own words about spawn()), and nothing is written', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const r = await runEnv(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], { PGROUTE_HAPROXY: '' });
     expect(r.code).toBe(2);
     expect(oneLine(r)).toBe('pgroute: PGROUTE_HAPROXY is set but empty: set it to the path of haproxy, or unset it to run haproxy from PATH');
+    expect(existsSync(`${dir}/state`)).toBe(false);
   });
 
   it('2: a state dir that cannot be made is refused at once (it used to spin at 100 % CPU)', async () => {

@@ -63,9 +63,16 @@ export function parseDurationMs(label: string, value: string, minMs = 1): number
   return ms;
 }
 
-/** A duration as given (HAProxy reads the same syntax), once it is known to be valid. */
-export function parseDuration(label: string, value: string, minMs = 0): string {
-  parseDurationMs(label, value, minMs);
+/** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
+const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * A timeout HAProxy can hold, as given (HAProxy reads the same syntax): from minMs (0 is never
+ * one: HAProxy reads a zero timeout as none at all, or warns and drops it) up to about 24 days.
+ */
+export function parseDuration(label: string, value: string, minMs = 1): string {
+  const ms = parseDurationMs(label, value, Math.max(1, minMs));
+  if (ms > MAX_HAPROXY_TIMEOUT_MS) refuse(label, "a duration of at most 24d (HAProxy's longest timeout)", value);
   return value;
 }
 

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { flagLabel, parseCount, parseDuration, parseDurationMs, parseHost, parseIp, parseListenAddress, parsePort, parseSocketPath, parseStateDir, refuse } from './flag-values.js';
-import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_PORT, DEFAULT_REFUSAL_DELAY_MS, DEFAULT_STATS_PORT, defaultSettings, refusalDelay, REFUSAL_DELAY_SPARE_MS, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
+import { ConfigError, DEFAULT_AGENT_HTTP_PORT, DEFAULT_AGENT_PORT, DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_PORT, DEFAULT_REFUSAL_DELAY_MS, DEFAULT_STATS_PORT, defaultSettings, refusalDelay, REFUSAL_DELAY_SPARE_MS, parseReplicas, peerEntries, peerNameProblem, PeersProblem, shortPeerName, type Listener, type Replicas, type Settings } from '../generator/src/index.js';
 import type { Endpoint } from '../agent/src/index.js';
 import { peersTlsFromFlags, type PeersTlsFlags } from './peers-tls.js';
 import { parseStatsAllow } from './stats-allow.js';
@@ -23,7 +23,7 @@ export interface DeploymentFlags extends PauseFlags, PeersTlsFlags {
   statsBind: string;
   statsAllow?: string;
   startupTimeout: string;
-  agentTimeout: string;
+  agentTimeout?: string;
   sessionTimeout: string;
   log: string;
   spares: string;
@@ -111,7 +111,7 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--stats-bind <address>', "address of HAProxy's stats port (an IP; 0.0.0.0 in a container whose port is published)", '127.0.0.1'))
     .addOption(option('--stats-allow <sources>', "only these sources (and loopback) may read the stats port: IPs, networks, or gateway (this namespace's default gateway, where Docker's published ports come from)"))
     .addOption(option('--startup-timeout <duration>', 'longest wait for a complete startup packet (HAProxy syntax: 5s, 500ms)', '5s'))
-    .addOption(option('--agent-timeout <duration>', 'how long HAProxy waits for a verdict before refusing', '2s'))
+    .addOption(option('--agent-timeout <duration>', `how long HAProxy waits for a verdict before refusing; shorter than --startup-timeout (default ${DEFAULT_AGENT_TIMEOUT_MS / 1000}s, half of --startup-timeout if that is under ${(2 * DEFAULT_AGENT_TIMEOUT_MS) / 1000}s)`))
     .addOption(option('--session-timeout <duration>', 'an established session silent in both directions this long is closed (TCP keepalive finds dead peers sooner); at most 24d', defaultSettings().timeouts.session))
     .addOption(option('--maxconn <n>', 'most client connections HAProxy accepts (each needs two open files)', '4096'))
     .addOption(option('--spares <n>', 'spare backends kept free so new tenants need no reload', '16'))
@@ -175,10 +175,10 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     agent: {
       ...base.agent,
       servers: [{ host: agentHost, port: agentPort, ...(socket === undefined ? {} : { socket }) }],
-      processingTimeout: parseDuration(label('--agent-timeout'), f.agentTimeout),
+      processingTimeout: parseAgentTimeout(f.agentTimeout, f.startupTimeout),
     },
     stats: { ...base.stats, enabled: statsPort !== 0, address: parseIp(label('--stats-bind'), f.statsBind), port: statsPort, allow: parseStatsAllow(label('--stats-allow'), f.statsAllow) },
-    timeouts: { ...base.timeouts, startup: parseDuration(label('--startup-timeout'), f.startupTimeout), session: parseSessionTimeout(f.sessionTimeout) },
+    timeouts: { ...base.timeouts, startup: parseDuration(label('--startup-timeout'), f.startupTimeout), session: parseDuration(label('--session-timeout'), f.sessionTimeout, 1_000) },
     refusalDelay: parseRefusalDelay(f.refusalDelay, f.startupTimeout),
     healthCheck: { ...base.healthCheck, interval: parseDuration(label('--check-interval'), f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
@@ -228,14 +228,27 @@ function parseReplicaFlags(name: string | undefined, peer: string[] | string | u
   }
 }
 
-/** HAProxy keeps timeouts in a signed 32-bit count of milliseconds: about 24.8 days. */
-const MAX_HAPROXY_TIMEOUT_MS = 2 ** 31 - 1;
-
 /** --pause-timeout: 100ms to 10m (a move that takes longer should not keep clients waiting silently). */
 function parsePauseTimeout(value: string): number {
   const ms = parseDurationMs(label('--pause-timeout'), value, 100);
   if (ms > 600_000) refuse(label('--pause-timeout'), 'a duration of at most 10m', value);
   return ms;
+}
+
+/**
+ * --agent-timeout: shorter than --startup-timeout, which also ends the wait for a verdict (counted
+ * from the connection's start, with no SPOE log line): at its length or longer it would never apply.
+ * The default gives way to a short startup timeout (half of it) rather than refuse it.
+ */
+function parseAgentTimeout(value: string | undefined, startupTimeout: string): string {
+  const startupMs = parseDurationMs(label('--startup-timeout'), parseDuration(label('--startup-timeout'), startupTimeout));
+  if (value === undefined) {
+    const ms = Math.max(1, Math.min(DEFAULT_AGENT_TIMEOUT_MS, Math.floor(startupMs / 2)));
+    return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
+  }
+  const ms = parseDurationMs(label('--agent-timeout'), parseDuration(label('--agent-timeout'), value));
+  if (ms >= startupMs) refuse(label('--agent-timeout'), `a duration shorter than --startup-timeout ${startupTimeout}`, value);
+  return value;
 }
 
 /**
@@ -252,8 +265,3 @@ function parseRefusalDelay(value: string | undefined, startupTimeout: string): S
   return refusalDelay(Math.ceil(ms), startupMs);
 }
 
-function parseSessionTimeout(value: string): string {
-  const ms = parseDurationMs(label('--session-timeout'), value, 1_000);
-  if (ms > MAX_HAPROXY_TIMEOUT_MS) refuse(label('--session-timeout'), "a duration of at most 24d (HAProxy's longest timeout)", value);
-  return value;
-}

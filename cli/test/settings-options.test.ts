@@ -58,6 +58,30 @@ describe('--session-timeout', () => {
   });
 });
 
+describe('--agent-timeout and the other HAProxy timeouts', () => {
+  const agentTimeout = (...args: string[]): string => settingsFromFlags(flags(...args)).settings.agent.processingTimeout;
+
+  it('defaults to 2s, or half of a startup timeout under 4s', () => {
+    expect(agentTimeout()).toBe('2s');
+    expect(agentTimeout('--startup-timeout', '10s')).toBe('2s');
+    expect(agentTimeout('--startup-timeout', '3s')).toBe('1500ms');
+    expect(agentTimeout('--agent-timeout', '4999ms')).toBe('4999ms');
+  });
+
+  it('refuses a verdict wait the startup timeout would always cut short, and 0 (HAProxy reads it as no timeout)', () => {
+    expect(() => settingsFromFlags(flags('--agent-timeout', '5s'))).toThrow('--agent-timeout must be a duration shorter than --startup-timeout 5s, got "5s"');
+    expect(() => settingsFromFlags(flags('--agent-timeout', '2s', '--startup-timeout', '1500ms'))).toThrow('--agent-timeout must be a duration shorter than --startup-timeout 1500ms, got "2s"');
+    for (const bad of ['0', '0ms', 'soon', '']) expect(() => settingsFromFlags(flags('--agent-timeout', bad)), bad).toThrow(/^--agent-timeout must be a duration of at least 1ms/);
+  });
+
+  it('refuses 0 and what HAProxy cannot hold (over 24 days) for every timeout flag, naming the flag', () => {
+    for (const flag of ['--startup-timeout', '--hard-stop-after']) {
+      expect(() => settingsFromFlags(flags(flag, '0')), flag).toThrow(new RegExp(`^${flag}( \\(PGROUTE_[A-Z_]+\\))? must be a duration of at least 1ms`));
+      expect(() => settingsFromFlags(flags(flag, '25d')), flag).toThrow(new RegExp(`^${flag}( \\(PGROUTE_[A-Z_]+\\))? must be a duration of at most 24d`));
+    }
+  });
+});
+
 describe('parseDurationMs', () => {
   it('reads HAProxy durations (no unit = ms)', () => {
     expect(parseDurationMs('--x', '250')).toBe(250);

@@ -104,7 +104,7 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
     luaPath: assetPath('haproxy', 'pgroute.lua'),
     agent: {
       servers: [{ host: '127.0.0.1', port: DEFAULT_AGENT_PORT }],
-      processingTimeout: '2s',
+      processingTimeout: `${DEFAULT_AGENT_TIMEOUT_MS / 1_000}s`,
       helloTimeout: '2s',
       idleTimeout: '60s',
       connectTimeout: '500ms',
@@ -128,6 +128,13 @@ export function defaultSettings(stateDir = '.pgroute'): Settings {
 
 /** A refused reconnect loop of 8 connections at once then costs the router 8 refusals a second. */
 export const DEFAULT_REFUSAL_DELAY_MS = 1_000;
+
+/**
+ * How long HAProxy waits for the agent's verdict (--agent-timeout). At 1s, an agent paused for
+ * 0.7 s during a burst right after start-up refused part of it on HAProxy 3.2
+ * (test/e2e/agent-stall.test.ts).
+ */
+export const DEFAULT_AGENT_TIMEOUT_MS = 2_000;
 /** What a delayed refusal leaves of the startup timeout, at least (HAProxy's timers are not exact). */
 export const REFUSAL_DELAY_SPARE_MS = 500;
 

@@ -163,7 +163,9 @@ describe('renderConfig', () => {
     expect(spoe).toContain('    max-waiting-frames 200');
     expect(spoe).toContain('    use-backend pgroute-agent');
     // Failed exchanges are logged (the refused client never reached the agent); normal ones are not.
-    expect(spoe).toContain('    log global\n    option dontlog-normal\n');
+    // Both engines: the startup's and the hold's.
+    expect(spoe.split('    log global\n    option dontlog-normal\n')).toHaveLength(3);
+    expect(spoe.slice(spoe.indexOf('[pgroute-hold]'))).toContain('    log global\n    option dontlog-normal\n');
   });
 
   it('omits the stats frontend and logging when disabled', () => {

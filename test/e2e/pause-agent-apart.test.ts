@@ -2,6 +2,7 @@
 // agent-failure test runs them): the agent takes the same --pause-timeout and --pause-max-held
 // (and their variables) as `up`/`watch`, validated alike, so a held connection is refused with the
 // pause's own 57P03 at the timeout the generator rendered, and over the bound with 53300 at once.
+// When the agent dies, a held connection fails closed, and HAProxy's log says why.
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
@@ -16,6 +17,7 @@ const PAUSE_TIMEOUT_MS = 3000;
 const MAX_HELD = 2;
 let servers: PgServer[] = [];
 let agent: ProcessHandle;
+let haproxy: ProcessHandle;
 let tmp: string;
 let routes: string;
 
@@ -54,7 +56,7 @@ beforeAll(async () => {
     agent: ['--pause-timeout', `${PAUSE_TIMEOUT_MS}ms`],
     agentEnv: { PGROUTE_PAUSE_MAX_HELD: String(MAX_HELD) },
   });
-  ({ agent, routes } = apart);
+  ({ agent, haproxy, routes } = apart);
   await waitFor(async () => 'ok' in (await connect()), { timeoutMs: 10_000, what: 'first routed connection' });
 }, 60_000);
 
@@ -76,6 +78,20 @@ describe('pgroute agent run apart: --pause-timeout and --pause-max-held', () => 
     expect(await connect()).toEqual({ code: '53300', message: 'too many connections are waiting for paused tenant "acme"; try again later' });
     await setPaused(false);
     expect(await Promise.all(held)).toEqual(Array.from({ length: MAX_HELD }, () => ({ ok: true })));
+  }, 60_000);
+
+  it('fails a held connection closed (57P03) when the agent dies, and HAProxy logs the failed exchange', async () => {
+    // The holds above ended with the agent's answers (release, refusal): no line for them.
+    expect(haproxy.output()).not.toContain('SPOE: [pgroute-hold-agent]');
+    await setPaused(true);
+    const held = connect();
+    await waitFor(async () => (await heldNow()) === 1, { what: 'one connection held', timeoutMs: PAUSE_TIMEOUT_MS, intervalMs: 10 });
+    agent.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(await held).toEqual({ code: '57P03', message: 'the pgroute routing agent is not available; the connection was not routed' });
+    // At once, not at the hold's timeout: the agent's connection closed.
+    expect(Date.now() - killedAt).toBeLessThan(PAUSE_TIMEOUT_MS);
+    await waitFor(() => /SPOE: \[pgroute-hold-agent\] <GROUP:pgroute-hold> sid=\d+ st=[1-9]\d*/.test(haproxy.output()), { what: "HAProxy's SPOE line for the held connection", timeoutMs: 5_000, intervalMs: 20 });
   }, 60_000);
 
   it('refuses the values `up` refuses, naming the flag and its variable (exit 2)', async () => {

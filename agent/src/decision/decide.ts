@@ -306,8 +306,11 @@ export function decide(
         return refuse(
           'unexpected-negotiation',
           SQLSTATE.protocolViolation,
-          `unexpected ${what} negotiation request; the router should have answered it itself (a server configuration error; contact the operator)`,
-          `${p.kind === 'ssl-request' ? 'SSLRequest' : 'GSSENCRequest'} reached the agent: HAProxy should answer it before asking the agent; check the frontend configuration`,
+          // HAProxy answers a negotiation request that comes first, or after its answer to one; one
+          // reaches the agent only when the client sent it inside TLS, or before that answer (pipelined
+          // with another: PostgreSQL refuses that too, "received unencrypted data after SSL request").
+          `unexpected ${what} negotiation request: a client may send one as its first packet, or after the server's one-byte answer to the other kind, and must wait for the answer before sending more (never inside TLS)`,
+          `${p.kind === 'ssl-request' ? 'SSLRequest' : 'GSSENCRequest'} sent inside TLS or pipelined after another negotiation request (a client error)`,
         );
       }
       default:

@@ -12,6 +12,9 @@
 //                empty; so do we, but such a DEFAULTED database is not something the client said:
 //                it is used only when no other source gave a key, and never makes a conflict
 //                (otherwise `psql -U app.acme` under a `<role>.<tenant>` pattern could never connect).
+//                A database equal to the user name counts as defaulted too: libpq (psql), pgx and
+//                others fill in the user name themselves and send it, so the packet cannot tell it
+//                from one the client typed (which names the same database either way).
 // Precedence: options; else the first key of the other sources in policy.keys order. When two of
 // them give keys that differ, the result is a conflict naming both; nothing is picked silently.
 // Tenant ids are compared exactly (case-sensitive).
@@ -161,7 +164,7 @@ export function findTenantKey(
       }
     } else {
       const db = params.get('database');
-      if (db === undefined || db === '') {
+      if (db === undefined || db === '' || db === user) {
         if (user !== '') defaulted = user;
         continue;
       }

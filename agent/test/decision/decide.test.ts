@@ -62,7 +62,7 @@ describe('decide: routes', () => {
 describe('decide: refusals', () => {
   const cases: Array<[string, RouteTable, DecodedPreamble, number, string, string, RegExp | string]> = [
     ['malformed', T, { kind: 'invalid', problem: 'too-long', message: 'startup packet is 12000 bytes, above the 10000-byte limit' }, 5432, 'malformed', '08P01', 'startup packet is 12000 bytes, above the 10000-byte limit'],
-    ['ssl request', T, { kind: 'ssl-request' }, 5432, 'unexpected-negotiation', '08P01', /^unexpected SSL negotiation request/],
+    ['ssl request', T, { kind: 'ssl-request' }, 5432, 'unexpected-negotiation', '08P01', /^unexpected SSL negotiation request: a client may send one as its first packet.*never inside TLS\)$/],
     ['gssenc request', T, { kind: 'gssenc-request' }, 5432, 'unexpected-negotiation', '08P01', /^unexpected GSSAPI encryption negotiation request/],
     ['no key (user only)', table(policy({ keys: ['user'] })), startup({ user: 'bob' }), 5432, 'no-key', '28000', 'the user name "bob" does not name a tenant; use a user name that includes your tenant id'],
     ['no key (options only)', table(policy({ keys: ['options'] })), startup({ user: 'app.acme' }), 5432, 'no-key', '28000', 'no tenant is named in the connection; name it with options=-c pgroute.tenant=<tenant>'],

@@ -40,6 +40,10 @@ const cases: Array<[string, RoutingPolicy, Record<string, string>, Expect]> = [
   ['user and database disagree: conflict', ALL, { user: 'app.acme', database: 'globex' }, { conflict: ['user', 'acme', 'database', 'globex'] }],
   ['database defaulted to user does not conflict', ALL, { user: 'app.acme' }, { key: 'acme', source: 'user' }],
   ['empty database is defaulted too', ALL, { user: 'app.acme', database: '' }, { key: 'acme', source: 'user' }],
+  // libpq (psql -U app.acme with no dbname) sends database=<user name> itself.
+  ['database equal to the user name is defaulted too', ALL, { user: 'app.acme', database: 'app.acme' }, { key: 'acme', source: 'user' }],
+  ['database first, equal to the user name: user key wins', DB_FIRST, { user: 'app.acme', database: 'app.acme' }, { key: 'acme', source: 'user' }],
+  ['user does not match, database equal to it: the user name', ALL, { user: 'bob', database: 'bob' }, { key: 'bob', source: 'database' }],
   ['user pattern target group', ALL, { user: 'app.acme.replica', database: 'acme' }, { key: 'acme', source: 'user', target: 'replica' }],
   ['user does not match: database gives the key', ALL, { user: 'bob', database: 'globex' }, { key: 'globex', source: 'database' }],
   ['user does not match, no database: PostgreSQL default (user name)', ALL, { user: 'bob' }, { key: 'bob', source: 'database' }],

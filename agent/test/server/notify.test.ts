@@ -119,7 +119,7 @@ describe('NOTIFY pgroute-startup', () => {
     expect(refusalOf(await c.request(9, 9, [startupMessage(pkt)]))).toMatchObject({ severity: 'FATAL', sqlstate: '08P01' });
   });
 
-  it('SSLRequest reaching the agent -> 08P01 (HAProxy should have answered it)', async () => {
+  it('SSLRequest reaching the agent (pipelined after another, or inside TLS) -> 08P01', async () => {
     const c = await ready();
     expect(refusalOf(await c.request(9, 10, [startupMessage(encodeSslRequest())])).sqlstate).toBe('08P01');
   });

@@ -7,7 +7,7 @@ export type { AgentOptions, AgentMetrics, RunningAgent } from './runtime.js';
 export const loadAgentRuntime = () => import('./runtime.js');
 export { buildInfo, pgrouteVersion, type BuildInfo } from './build-info.js';
 export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js';
-export { quoteValue, sanitizeText } from './quote.js';
+export { describeValue, quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';
 // The variables a verdict sets, for the generator's verdict memo map (generator/src/memo/).

@@ -47,3 +47,47 @@ export function quoteValue(value: string, maxChars = MAX_ECHO_CHARS): string {
   }
   return `"${out}"`;
 }
+
+/**
+ * A value of any type for a message: a string quoted (quoteValue), undefined as "nothing", anything
+ * else as JSON cut at `maxChars` ("..."). Written piece by piece and stopped at the bound, never
+ * stringified whole: YAML aliases let a 600-byte file stand for a billion values (one array
+ * referenced from another, ten times over), which JSON.stringify would try to write out in full.
+ */
+export function describeValue(value: unknown, maxChars = MAX_ECHO_CHARS): string {
+  if (typeof value === 'string') return quoteValue(value, maxChars);
+  if (value === undefined) return 'nothing';
+  let out = '';
+  const open = new Set<object>();
+  // false once the bound is passed: every caller then stops.
+  const put = (piece: string): boolean => {
+    out += piece;
+    return out.length <= maxChars;
+  };
+  const walk = (v: unknown): boolean => {
+    if (typeof v === 'string') return put(JSON.stringify(v.slice(0, maxChars + 1)));
+    if (typeof v === 'number' || typeof v === 'boolean') return put(String(v));
+    if (v === null) return put('null');
+    if (typeof v !== 'object') return put(typeof v);
+    if (open.has(v)) return put('(itself)');
+    open.add(v);
+    try {
+      if (Array.isArray(v)) {
+        if (!put('[')) return false;
+        for (let i = 0; i < v.length; i++) if ((i > 0 && !put(',')) || !walk(v[i])) return false;
+        return put(']');
+      }
+      if (!put('{')) return false;
+      let first = true;
+      for (const key in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+        if ((!first && !put(',')) || !put(`${JSON.stringify(key.slice(0, maxChars + 1))}:`) || !walk((v as Record<string, unknown>)[key])) return false;
+        first = false;
+      }
+      return put('}');
+    } finally {
+      open.delete(v);
+    }
+  };
+  return walk(value) ? out : `${out.slice(0, maxChars)}...`;
+}

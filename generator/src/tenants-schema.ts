@@ -12,7 +12,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { networksProblem } from '../../agent/src/index.js';
+import { describeValue, networksProblem } from '../../agent/src/index.js';
 import { countProblem, hostProblem, portProblem, positiveIntProblem, quote, targetNameProblem, tenantIdProblem, TENANT_ID, TARGET_NAME } from './validate.js';
 
 export const MAX_MEMBERS = 16;
@@ -93,7 +93,7 @@ const endpointSchema = z.looseObject({ host: hostSchema, port: portSchema }, { e
 
 const checkObjectSchema = z.looseObject(
   {
-    kind: z.enum(CHECK_KINDS, { error: (issue) => `check kind ${quote(String(issue.input))} is not one of ${CHECK_KINDS.join(', ')}` }),
+    kind: z.enum(CHECK_KINDS, { error: (issue) => `check kind ${describeValue(issue.input, 80)} is not one of ${CHECK_KINDS.join(', ')}` }),
     user: z.string({ error: () => CHECK_USER_MESSAGE }).regex(CHECK_USER, { error: () => CHECK_USER_MESSAGE }).optional().meta({ description: 'pgsql: the role of the check (default pgroute).' }),
     port: z.int(says((v) => `check.port: ${portMessage(v)}`)).min(1, says((v) => `check.port: ${portMessage(v)}`)).max(65535, says((v) => `check.port: ${portMessage(v)}`)).optional().meta({ description: "patroni: Patroni's REST API port (default 8008)." }),
     path: z.string({ error: () => CHECK_PATH_MESSAGE }).regex(CHECK_PATH, { error: () => CHECK_PATH_MESSAGE }).optional().meta({ description: 'patroni: the URL path that answers 200 on the right member (default /primary, /replica or /health by target name).' }),
@@ -241,7 +241,7 @@ export const routingSchema = z
   .strictObject(
     {
       keys: z
-        .array(z.enum(KEY_SOURCES, { error: (issue) => `routing.keys: ${quote(String(issue.input))} is not one of ${KEY_SOURCES.join(', ')}` }), { error: () => KEYS_MESSAGE })
+        .array(z.enum(KEY_SOURCES, { error: (issue) => `routing.keys: ${describeValue(issue.input, 80)} is not one of ${KEY_SOURCES.join(', ')}` }), { error: () => KEYS_MESSAGE })
         .min(1, { error: () => KEYS_MESSAGE })
         .refine((keys) => new Set(keys).size === keys.length, { error: () => 'routing.keys lists a source twice' })
         .optional()

@@ -2,7 +2,7 @@
 // through here first; the rules are strict enough that no value can inject configuration.
 
 import { isIP } from 'node:net';
-import { quoteValue } from '../../agent/src/index.js';
+import { describeValue, quoteValue } from '../../agent/src/index.js';
 
 /** DNS-label-like: lower-case letters, digits and '-', 1..63 chars, no leading/trailing '-'. */
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -22,7 +22,7 @@ export function tenantIdProblem(id: unknown): string | undefined {
 
 export function targetNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || !TARGET_NAME.test(name)) {
-    return `target name ${quote(String(name))} is invalid: use a lower-case letter then letters, digits or "-" (at most 31)`;
+    return `target name ${describe(name)} is invalid: use a lower-case letter then letters, digits or "-" (at most 31)`;
   }
   return undefined;
 }
@@ -65,14 +65,9 @@ export function quote(value: string): string {
   return quoteValue(value, 80);
 }
 
+/** A value for an error message (describeValue: a string quoted, anything else as JSON), cut at 80 characters. */
 function describe(value: unknown): string {
-  if (typeof value === 'string') return quote(value);
-  if (value === undefined) return 'nothing';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  return describeValue(value, 80);
 }
 
 /** Host as HAProxy wants it in a server line: IPv6 addresses in brackets. */

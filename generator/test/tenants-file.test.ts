@@ -227,6 +227,33 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
   });
 });
 
+describe('parseTenantsFile: YAML aliases that stand for a billion values (about 700 bytes)', () => {
+  // Ten arrays, each of ten references to the one before: *x8 stands for 10^9 strings. js-yaml keeps
+  // references (the file parses at once); a refusal that wrote such a value out whole (JSON.stringify,
+  // String()) ran for minutes and gigabytes, freezing `up`'s agent with it.
+  const anchors = Array.from({ length: 9 }, (_, i) => `      a${i}: &x${i} [${i === 0 ? Array(10).fill('"lol"').join(',') : Array(10).fill(`*x${i - 1}`).join(',')}]`).join('\n');
+  const file = (rest: string): string => `tenants:\n  - id: holder\n    host: 10.0.0.9\n    port: 5432\n    zz:\n${anchors}\n${rest}\n`;
+
+  it.each([
+    ['maxconn', '  - { id: bad, host: 10.0.0.3, port: 5432, maxconn: *x8 }', 'maxconn must be an integer from 1 to 100000, got [[[[[[[[["lol","lol"'],
+    ['host', '  - { id: bad, host: *x8, port: 5432 }', 'host must be a non-empty string, got [[[[[[[[["lol"'],
+    ['allow', '  - { id: bad, host: 10.0.0.3, port: 5432, allow: *x8 }', 'allow[0]: a network must be text such as 10.0.0.0/8 or 2001:db8::/32, got [[[[[[[["lol"'],
+  ])('a tenant whose %s is one: refused with the value cut short, the others kept', (_field, bad, reason) => {
+    const f = parse(file(`${bad}\n  - { id: good, host: 10.0.0.2, port: 5432 }`));
+    expect(f.snapshot.tenants.map((t) => t.id)).toEqual(['good']);
+    const refusal = f.snapshot.refused.find((r) => r.id === 'bad');
+    expect(refusal?.reason.startsWith(reason)).toBe(true);
+    expect(refusal?.reason.endsWith('...')).toBe(true);
+    expect(refusal?.reason.length).toBeLessThan(200);
+  });
+
+  it('routing.defaultTarget as one: a ConfigError of one short line', () => {
+    const msg = configErrorOf(() => parse(file('routing: { defaultTarget: *x8 }')));
+    expect(msg.startsWith(`${ORIGIN}: routing.defaultTarget: target name [[[[[[[[["lol"`)).toBe(true);
+    expect(msg.length).toBeLessThan(300);
+  });
+});
+
 describe('parseTenantsFile: a bad tenant is refused, the others still come through', () => {
   it.each([
     ['bad id (upper case)', '  - { id: Acme, host: 10.0.0.3, port: 5432 }', 'tenant id "Acme" is invalid'],

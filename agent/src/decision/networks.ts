@@ -4,6 +4,7 @@
 // matches the IPv4-mapped IPv6 form of its addresses (a listener on `::` sees ::ffff:10.1.2.3).
 
 import { BlockList, isIP } from 'node:net';
+import { describeValue } from '../quote.js';
 
 export interface Network {
   readonly address: string;
@@ -16,7 +17,7 @@ export const MAX_NETWORKS = 256;
 
 /** `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host); otherwise the reason it is not. */
 export function parseNetwork(text: unknown): Network | string {
-  if (typeof text !== 'string' || text === '') return `a network must be text such as 10.0.0.0/8 or 2001:db8::/32, got ${JSON.stringify(text) ?? String(text)}`;
+  if (typeof text !== 'string' || text === '') return `a network must be text such as 10.0.0.0/8 or 2001:db8::/32, got ${describeValue(text)}`;
   const shown = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text);
   const slash = text.indexOf('/');
   const address = slash < 0 ? text : text.slice(0, slash);

@@ -169,24 +169,32 @@ describe('pgroute plan against a running pgroute up', () => {
     expect(fine.stdout).toContain('HAProxy accepts the configuration this would write (haproxy -c).');
     expect(((await planJson(watched)) as ChangePreview & { check?: unknown }).check).toEqual({ result: 'passed', warnings: [] });
 
-    // `timeout processing 0`: HAProxy warns (the SPOE agent has no timeout) and accepts.
-    const warned = await plan(watched, ['--agent-timeout', '0']);
-    expect(warned.code).toBe(0);
-    expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*missing timeouts for SPOE agent/);
+    // A host name that does not resolve (.invalid never does): HAProxy warns (the server starts
+    // disabled) and accepts.
+    const unresolved = writeTenantsFile([...RUNNING, { id: 'echo', host: 'nowhere.invalid', port: ports.pg[4] }]);
+    // A CA file that exists (pgroute checks that much) but is no PEM: only HAProxy reads it, and rejects it.
+    const badCa = writeTenantsFile([{ id: 'alpha', port: ports.pg[0] as number, tls: { verify: 'required', ca: watched } }, ...RUNNING.slice(1)]);
+    try {
+      const warned = await plan(unresolved.file);
+      expect(warned.code).toBe(0);
+      expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*could not resolve address 'nowhere\.invalid'/);
 
-    // A value only HAProxy bounds: the plan is printed, HAProxy's alert in it, one line on stderr, exit 2.
-    const rejected = await plan(watched, ['--hard-stop-after', '99999d']);
-    expect(rejected.code).toBe(2);
-    expect(rejected.stdout).toMatch(/^HAProxy would REJECT the configuration this would write \(haproxy -c\)/m);
-    expect(rejected.stdout).toMatch(/^ {2}\[ALERT\].*timer overflow in argument '99999d' to 'hard-stop-after'/m);
-    expect(rejected.stderr.trim().split('\n')).toEqual(['pgroute: HAProxy would reject the configuration this plan would write (haproxy -c; its words are in the plan above): applying it would fail and keep the running configuration']);
-    const json = await plan(watched, ['--hard-stop-after', '99999d', '--json']);
-    expect(json.code).toBe(2);
-    expect((JSON.parse(json.stdout) as ChangePreview & { check: { result: string; reason: string } }).check).toMatchObject({ result: 'rejected', reason: expect.stringContaining('hard-stop-after') });
+      // The plan is printed, HAProxy's alert in it, one line on stderr, exit 2.
+      const rejected = await plan(badCa.file);
+      expect(rejected.code).toBe(2);
+      expect(rejected.stdout).toMatch(/^HAProxy would REJECT the configuration this would write \(haproxy -c\)/m);
+      expect(rejected.stdout).toMatch(/^ {2}\[ALERT\].*'ca-file' : unable to load /m);
+      expect(rejected.stderr.trim().split('\n')).toEqual(['pgroute: HAProxy would reject the configuration this plan would write (haproxy -c; its words are in the plan above): applying it would fail and keep the running configuration']);
+      const json = await plan(badCa.file, ['--json']);
+      expect(json.code).toBe(2);
+      expect((JSON.parse(json.stdout) as ChangePreview & { check: { result: string; reason: string } }).check).toMatchObject({ result: 'rejected', reason: expect.stringContaining('ca-file') });
 
-    const unchecked = await plan(watched, ['--hard-stop-after', '99999d', '--no-check']);
-    expect(unchecked.code).toBe(0);
-    expect(unchecked.stdout).not.toContain('haproxy -c');
+      const unchecked = await plan(badCa.file, ['--no-check']);
+      expect(unchecked.code).toBe(0);
+      expect(unchecked.stdout).not.toContain('haproxy -c');
+    } finally {
+      for (const f of [unresolved, badCa]) rmSync(f.dir, { recursive: true, force: true });
+    }
   });
 
   it('planning changed nothing: files, HAProxy processes and reloads, routing', async () => {

@@ -10,6 +10,7 @@ export { EMPTY_ROUTE_TABLE, loadRouteTable, RouteStore } from './routes-store.js
 export { describeValue, quoteValue, sanitizeText } from './quote.js';
 export { compileRoutingPattern, type RoutingPatternKind } from './decision/patterns.js';
 export { encodeErrorResponse } from './pg/error-response.js';
+export { CANCEL_KEY_MAX_BYTES, CANCEL_KEY_MIN_BYTES } from './pg/constants.js';
 // The variables a verdict sets, for the generator's verdict memo map (generator/src/memo/).
 export { routeValue, verdictActions } from './server/verdict-actions.js';
 export { ROUTE_FIELDS, ROUTE_SEPARATOR, VERDICT_VAR } from './server/spoe-contract.js';

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeErrorResponse } from '../../agent/src/pg/error-response.js';
+import { decodePreamble } from '../../agent/src/pg/preamble.js';
 import type { Deployment, TenantSnapshot } from '../src/model.js';
 import { renderConfig } from '../src/render/haproxy-config.js';
 import { DEFAULT_TENANT_LIMITS } from '../src/policy.js';
@@ -153,6 +154,23 @@ describe('renderConfig', () => {
     expect(cfg).toMatch(/set-var\(txn\.pgr\.err\) bin\([0-9a-f]+\) if \{ var\(txn\.pgr\.be\),nbsrv eq 0 \} !pgr_refused !\{ stopping \}/);
     // The bad-length acl and the refusal agree on the bound.
     expect(cfg).toContain(`hex2i 8:${settings.limits.maxStartupPacket}`);
+  });
+
+  it("lets through the cancel copies of every CancelRequest the agent reads (keys of 4 to 256 bytes), no other", () => {
+    const { cfg } = render();
+    const bound = /hex2i (\d+):(\d+) \} \{ req\.payload\(4,4\) -m bin 04d2162e \}/.exec(cfg.slice(cfg.indexOf('frontend pgroute-cancel-copy')));
+    const [min, max] = [Number(bound?.[1]), Number(bound?.[2])];
+    const cancel = (keyBytes: number): Buffer => {
+      const b = Buffer.alloc(12 + keyBytes, 0x6b);
+      b.writeInt32BE(12 + keyBytes, 0);
+      b.writeInt32BE(80877102, 4);
+      b.writeInt32BE(1234, 8);
+      return b;
+    };
+    for (let key = 0; key <= 300; key++) {
+      const packet = cancel(key);
+      expect(packet.length >= min && packet.length <= max, `a ${key}-byte key`).toBe(decodePreamble(packet).kind === 'cancel');
+    }
   });
 
   it('renders the SPOE scope with the agent timeouts', () => {

@@ -4,7 +4,10 @@
 // replica and replicated through the peers section; the cancel message carries the address's
 // record from each of them. Pure.
 
-import { CANCEL_RECORDS, cancelTableArgNames } from '../../../agent/src/index.js';
+import { CANCEL_KEY_MAX_BYTES, CANCEL_KEY_MIN_BYTES, CANCEL_RECORDS, cancelTableArgNames } from '../../../agent/src/index.js';
+
+/** A CancelRequest before its key: the length, the cancel code and the process id (4 bytes each). */
+const CANCEL_FIXED_BYTES = 12;
 import { type Replicas, peerNameProblem } from '../replicas/peers.js';
 
 /** The cancel table of a pgroute with no peer list (one replica). */
@@ -44,6 +47,8 @@ export function cancelTableOf(replicaName: string): string {
 }
 
 export interface CancelContext {
+  /** A CancelRequest's length in bytes: 12 and a key of 4 (protocol 3.0) to 256 bytes (3.2), as the agent reads it. */
+  readonly packetBytes: { readonly min: number; readonly max: number };
   readonly records: number;
   readonly words: number;
   readonly lastWord: number;
@@ -81,6 +86,7 @@ export function cancelContext(r: Replicas): CancelContext {
   const tables = r.peers.length === 0 ? [CANCEL_TABLE] : r.peers.map((p) => cancelTableOf(p.name));
   const own = r.peers.length === 0 ? CANCEL_TABLE : cancelTableOf(r.self);
   return {
+    packetBytes: { min: CANCEL_FIXED_BYTES + CANCEL_KEY_MIN_BYTES, max: CANCEL_FIXED_BYTES + CANCEL_KEY_MAX_BYTES },
     records: CANCEL_RECORDS,
     words: 2 * CANCEL_RECORDS,
     lastWord: 2 * CANCEL_RECORDS - 1,

@@ -28,7 +28,7 @@ npx vitest run "$@"
 # makes once and caches (minutes the first time, under a second after). A version whose root cannot
 # be made is reported there and skipped; PGROUTE_HAPROXY_MATRIX=0 skips the matrix.
 if [[ $# -eq 0 && ${PGROUTE_HAPROXY_MATRIX:-1} != 0 ]]; then
-  matrix=(test/e2e/routing.test.ts test/e2e/tls.test.ts test/e2e/file-source.test.ts test/e2e/haproxy-versions.test.ts test/e2e/tenant-policy.test.ts test/e2e/agent-stall.test.ts test/e2e/pause-agent-apart.test.ts)
+  matrix=(test/e2e/routing.test.ts test/e2e/tls.test.ts test/e2e/file-source.test.ts test/e2e/haproxy-versions.test.ts test/e2e/tenant-policy.test.ts test/e2e/agent-stall.test.ts test/e2e/agent-burst.test.ts test/e2e/pause-agent-apart.test.ts)
   versions=$(scripts/haproxy-versions.sh) || echo "test: no HAProxy 3.x root could be made; the matrix ran on 2.6 only" >&2
   while read -r series launcher version; do
     [[ -n ${series:-} ]] || continue

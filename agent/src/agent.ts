@@ -94,7 +94,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   server.on('error', (err) => log.error({ err: err.message }, 'agent listener error'));
   const socketPath = opts.listen.socket;
   if (socketPath !== undefined) await listenUnix(server, socketPath);
-  else await listen(server, opts.listen);
+  else await listen(server, opts.listen, SPOP_BACKLOG);
   const port = socketPath !== undefined ? 0 : (server.address() as { port: number }).port;
   log.info({ ...(socketPath !== undefined ? { socket: socketPath } : { host: opts.listen.host, port }), tenants: store.table.tenants.size, version: store.table.version }, 'pgroute agent listening');
 
@@ -144,12 +144,22 @@ async function listenUnix(server: Server, path: string): Promise<void> {
     if (!existing.isSocket()) throw new Error(`cannot listen on ${path}: something other than a socket is there`);
     await unlink(path);
   }
-  await listen(server, path);
+  await listen(server, path, SPOP_BACKLOG);
   await chmod(path, 0o600);
 }
 
-/** Listens on host:port or a unix socket path; rejects naming the address. */
-function listen(server: Server | HttpServer, at: Endpoint | string): Promise<void> {
+/**
+ * The SPOP listener's accept queue. HAProxy 3.1+ opens an agent connection for each new decision
+ * of a burst until its first connections are up (a cold burst of 1,600 startups opened over 1,000):
+ * with Node's default of 511 the rest found the queue full (EAGAIN on a unix socket, "check backlog
+ * size on the server"), and those startups were refused 57P03 with the agent idle (409 of 1,600 on
+ * HAProxy 3.2). As many as the public frontend's default maxconn; Linux caps it at
+ * net.core.somaxconn (4096 since 5.4).
+ */
+const SPOP_BACKLOG = 4096;
+
+/** Listens on host:port or a unix socket path (with that accept queue); rejects naming the address. */
+function listen(server: Server | HttpServer, at: Endpoint | string, backlog?: number): Promise<void> {
   const where = typeof at === 'string' ? at : `${at.host}:${at.port}`;
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(new Error(`cannot listen on ${where}: ${err.message}`));
@@ -158,7 +168,7 @@ function listen(server: Server | HttpServer, at: Endpoint | string): Promise<voi
       server.off('error', onError);
       resolve();
     };
-    if (typeof at === 'string') server.listen(at, ready);
-    else server.listen(at.port, at.host, ready);
+    if (typeof at === 'string') server.listen({ path: at, ...(backlog === undefined ? {} : { backlog }) }, ready);
+    else server.listen({ port: at.port, host: at.host, ...(backlog === undefined ? {} : { backlog }) }, ready);
   });
 }

@@ -3,7 +3,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { loadAgentRuntime, loadRouteTable, RouteStore } from '../agent/src/index.js';
+import { loadAgentRuntime, loadRouteTable, quoteValue, RouteStore } from '../agent/src/index.js';
 import {
   ConfigError,
   DEFAULT_AGENT_HTTP_PORT,
@@ -78,11 +78,23 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
   const { settings, fallbackListener } = await deploymentFromFlags(flags);
-  const file = await readTenantsFile(flags.tenants, fallbackListener);
+  const served = await servedTenants(statePaths(settings.stateDir).routes);
+  // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
+  // caught while being written); removing every tenant takes an explicit `tenants: []`.
+  const file = await readTenantsFile(flags.tenants, fallbackListener, served.size > 0);
   const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
   if (refused > 0 && flags.strict) {
     throw new CommandFailure(`${refused} tenant definition${refused === 1 ? '' : 's'} in ${flags.tenants} refused (see the warnings above); nothing was written (--strict): fix the file`, EXIT.refused);
+  }
+  // A served tenant whose new definition is refused would be dropped: `up` keeps its previous
+  // definition instead, which a one-shot command does not have; so nothing is written.
+  const dropped = file.snapshot.refused.flatMap((r) => (r.id !== undefined && served.has(r.id) ? [r.id] : []));
+  if (dropped.length > 0) {
+    throw new CommandFailure(
+      `the new definition of served tenant${dropped.length === 1 ? '' : 's'} ${dropped.map((id) => quoteValue(id)).join(', ')} in ${flags.tenants} is refused (see the warnings above): applying it would drop ${dropped.length === 1 ? 'it' : 'them'}, so nothing was written; fix the definition, or delete the tenant from the file to remove it`,
+      EXIT.refused,
+    );
   }
   const g = await generate(file.deployment, file.snapshot, settings);
   if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
@@ -94,6 +106,15 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
     );
   }
   return g;
+}
+
+/** The tenants the state dir's routes.json serves (none when there is none yet, or it is unreadable: then it is rewritten). */
+async function servedTenants(routes: string): Promise<ReadonlySet<string>> {
+  try {
+    return new Set((await loadRouteTable(routes)).tenants.keys());
+  } catch {
+    return new Set();
+  }
 }
 
 function fileCommand(name: string, description: string): Command {

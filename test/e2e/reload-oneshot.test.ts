@@ -4,7 +4,7 @@
 // and `watch` mark theirs (docs/cancel.md "Across a reload"). Unmarked, it would record every new
 // client address in its handover table (a slower path per connection) for its first 30 s.
 
-import { renameSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haproxyCli, showProc } from '../../generator/src/index.js';
 import { LEARNED_TABLE } from '../../generator/src/render/cancel-context.js';
@@ -68,5 +68,39 @@ describe('pgroute reload (one-shot)', () => {
     agent.child.kill('SIGHUP');
     await waitFor(async () => (await clusterName('beta')) === 'beta', { timeoutMs: 10_000, what: 'beta routable after the agent reloaded routes.json' });
     expect(await clusterName('alpha')).toBe('alpha');
+  });
+
+  it("refuses (exit 3, nothing written or reloaded) an edit that would drop a served tenant, or an empty file; `tenants: []` still removes every one", async () => {
+    const routes = readFileSync(`${state}/routes.json`, 'utf8');
+    const before = await showProc(master);
+    // alpha's edit is refused (a network with host bits set): `up` keeps its previous definition; a
+    // one-shot reload, which has none, used to drop alpha and answer "reloaded".
+    const bad = writeTenantsFile([...tenants(['alpha']).map((t) => ({ ...t, allow: ['10.1.0.0/8'] })), ...tenants(['beta'])]);
+    try {
+      const r = await runCliOnce(['reload', '--tenants', bad.file, ...deploymentFlags(ports, state)]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+        `pgroute: the new definition of served tenant "alpha" in ${bad.file} is refused (see the warnings above): applying it would drop it, so nothing was written; fix the definition, or delete the tenant from the file to remove it`,
+      );
+    } finally {
+      rmSync(bad.dir, { recursive: true, force: true });
+    }
+    const empty = writeTenantsFile([]);
+    try {
+      writeFileSync(empty.file, '');
+      const r = await runCliOnce(['reload', '--tenants', empty.file, ...deploymentFlags(ports, state)]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trimEnd()).toBe(`pgroute: tenants file ${empty.file} is empty (being written?); to remove every tenant, write "tenants: []"`);
+      expect(readFileSync(`${state}/routes.json`, 'utf8')).toBe(routes);
+      expect((await showProc(master)).reloads).toBe(before.reloads);
+      expect(await clusterName('alpha')).toBe('alpha');
+
+      writeFileSync(empty.file, 'tenants: []\n');
+      const none = await runCliOnce(['reload', '--tenants', empty.file, ...deploymentFlags(ports, state)]);
+      expect(none.code, none.stderr).toBe(0);
+      expect((JSON.parse(readFileSync(`${state}/routes.json`, 'utf8')) as { tenants: unknown[] }).tenants).toEqual([]);
+    } finally {
+      rmSync(empty.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -21,6 +21,7 @@ export interface TenantSpec {
   targets?: Record<string, { host: string; port: number }>;
   tls?: { verify: 'required' | 'none'; ca?: string; serverName?: string };
   maxClientConnections?: number;
+  allow?: string[];
 }
 
 /** A tenants file in YAML (JSON is YAML) in a fresh temporary directory. */

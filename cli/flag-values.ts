@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { quoteValue } from '../agent/src/index.js';
-import { ConfigError, durationMs } from '../generator/src/index.js';
+import { ConfigError, durationMs, isHostName } from '../generator/src/index.js';
 
 /** A flag as messages name it: `--bind (PGROUTE_BIND)`, or the flag alone when it has no variable. */
 export function flagLabel(flag: string, env?: string): string {
@@ -36,12 +36,9 @@ export function parseIp(label: string, value: string): string {
   return value;
 }
 
-/** RFC 1123 host names: dot-separated labels of letters, digits and '-'. */
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
 /** An IP address or a host name: what a `bind` or `server` line reads as its address. */
 export function parseHost(label: string, value: string): string {
-  if ((isIP(value) === 0 || value.includes('%')) && !HOST_NAME.test(value)) refuse(label, 'an IP address (127.0.0.1, 0.0.0.0, ::) or a host name', value);
+  if ((isIP(value) === 0 || value.includes('%')) && !isHostName(value)) refuse(label, 'an IP address (127.0.0.1, 0.0.0.0, ::) or a host name', value);
   return value;
 }
 
@@ -51,7 +48,7 @@ const LISTEN_RULE = 'host:port, such as 127.0.0.1:6711 (this machine only), 0.0.
 export function parseListenAddress(label: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const host = m?.[1] ?? m?.[2] ?? '';
-  const ok = m !== null && (m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || HOST_NAME.test(host));
+  const ok = m !== null && (m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || isHostName(host));
   if (!ok) refuse(label, LISTEN_RULE, value);
   return { host, port: parsePort(label, m[3] as string) };
 }

@@ -147,5 +147,12 @@ describe('every rendered flag, given any string', () => {
     expect(render(['--bind', '::'])).toContain('bind [::]:5432');
     expect(render(['--bind', 'localhost'])).toContain('bind localhost:5432');
     expect(render(['--agent-transport', 'tcp', '--agent-host', 'agent.internal'])).toContain('server agent1 agent.internal:6710');
+    expect(render(['--bind', 'db1.example.com'])).toContain('bind db1.example.com:5432');
+  });
+
+  it('digits and dots that are no IPv4 address are refused, not taken for a host name (HAProxy would read 1.2.3 as 1.2.0.3)', () => {
+    for (const bad of ['1.2.3', '127.1', '2852039166', '0x7f.1', '999.1.1.1', '10.0.0']) {
+      expect(() => render(['--bind', bad]), bad).toThrow(`--bind (PGROUTE_BIND) must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got "${bad}"`);
+    }
   });
 });

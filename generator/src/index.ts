@@ -101,3 +101,4 @@ export const loadAccessConfigMap = () => import('./replicas/access-configmap.js'
 export const loadRun = () => import('./run.js');
 // Docker tenants' create/delete/list/show (tar-stream, for the secrets' archives).
 export const loadTenantLifecycle = () => import('./tenants-docker/lifecycle.js');
+export { isHostName } from './validate.js';

@@ -34,8 +34,17 @@ export function hostProblem(host: unknown): string | undefined {
     // so one such tenant would make `haproxy -c` reject the whole configuration.
     return host.includes('%') ? `host ${quote(host)} has an IPv6 zone id, which HAProxy does not accept` : undefined;
   }
-  if (!HOST_NAME.test(host)) return `host ${quote(host)} is neither an IP address nor a valid host name`;
+  if (!isHostName(host)) return `host ${quote(host)} is neither an IP address nor a valid host name`;
   return undefined;
+}
+
+/**
+ * An RFC 1123 host name whose last label is not all digits (RFC 3696: no top-level domain is):
+ * "1.2.3", "127.1" or "2852039166" are not names but shorthand IPv4 addresses, which HAProxy (through
+ * inet_aton) reads as 1.2.0.3, 127.0.0.1 and 170.0.0.254, not what the operator may have meant.
+ */
+export function isHostName(value: string): boolean {
+  return HOST_NAME.test(value) && !/(^|\.)[0-9]+$/.test(value);
 }
 
 export function portProblem(port: unknown): string | undefined {

@@ -265,6 +265,8 @@ describe('parseTenantsFile: a bad tenant is refused, the others still come throu
     ['not a mapping', '  - just-a-string', 'a tenant must be a mapping with id, host and port'],
     ['bad host (space)', '  - { id: bad, host: "db x", port: 5432 }', 'host "db x" is neither an IP address nor a valid host name'],
     ['bad host (underscore)', '  - { id: bad, host: db_1.local, port: 5432 }', 'host "db_1.local" is neither'],
+    ['bad host (shorthand IPv4: HAProxy reads 10.0.0 as 10.0.0.0)', '  - { id: bad, host: "10.0.0", port: 5432 }', 'host "10.0.0" is neither an IP address nor a valid host name'],
+    ['bad host (999.1.1.1)', '  - { id: bad, host: 999.1.1.1, port: 5432 }', 'host "999.1.1.1" is neither'],
     ['IPv6 zone id', '  - { id: bad, host: "fe80::1%eth0", port: 5432 }', 'host "fe80::1%eth0" has an IPv6 zone id, which HAProxy does not accept'],
     ['missing host', '  - { id: bad, port: 5432 }', 'host must be a non-empty string, got nothing'],
     ['empty host', '  - { id: bad, host: "", port: 5432 }', 'host must be a non-empty string'],

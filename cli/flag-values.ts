@@ -24,9 +24,10 @@ export function parsePort(label: string, value: string, allowZero = false): numb
   return n;
 }
 
-export function parseCount(label: string, value: string, max: number): number {
+/** A whole number from `min` (0 unless a count of 0 means nothing) to `max`. */
+export function parseCount(label: string, value: string, max: number, min = 0): number {
   const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > max) refuse(label, `a whole number from 0 to ${max}`, value);
+  if (!Number.isInteger(n) || n < min || n > max) refuse(label, `a whole number from ${min} to ${max}`, value);
   return n;
 }
 

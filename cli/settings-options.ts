@@ -157,7 +157,7 @@ export function addPauseFlags(cmd: Command): Command {
 export function pauseFromFlags(f: PauseFlags): Settings['pause'] {
   return {
     timeoutMs: parsePauseTimeout(f.pauseTimeout),
-    maxHeld: Math.max(1, parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000)),
+    maxHeld: parseCount(label('--pause-max-held'), f.pauseMaxHeld, 1_000_000, 1),
   };
 }
 
@@ -183,12 +183,12 @@ export function settingsFromFlags(f: DeploymentFlags): { settings: Settings; fal
     healthCheck: { ...base.healthCheck, interval: parseDuration(label('--check-interval'), f.checkInterval, 100) },
     log: { ...base.log, enabled: f.log !== 'off', errorsOnly: f.log === 'errors' },
     spares: parseCount(label('--spares'), f.spares, 10_000),
-    limits: { ...base.limits, maxconn: Math.max(1, parseCount(label('--maxconn'), f.maxconn, 1_000_000)) },
-    reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: Math.max(1, parseCount(label('--max-reloads'), f.maxReloads, 100_000)) },
+    limits: { ...base.limits, maxconn: parseCount(label('--maxconn'), f.maxconn, 1_000_000, 1) },
+    reload: { hardStopAfter: parseDuration(label('--hard-stop-after'), f.hardStopAfter), maxReloads: parseCount(label('--max-reloads'), f.maxReloads, 100_000, 1) },
     replicas: parseReplicaFlags(f.name, f.peer),
     ...withPeersTls(peersTlsFromFlags(f, label)),
     pause: pauseFromFlags(f),
-    memo: { ...base.memo, enabled: f.memo === 'on', size: Math.max(1, parseCount(label('--memo-size'), f.memoSize, 100_000_000)) },
+    memo: { ...base.memo, enabled: f.memo === 'on', size: parseCount(label('--memo-size'), f.memoSize, 100_000_000, 1) },
   };
   return {
     settings,

@@ -82,6 +82,15 @@ describe('--agent-timeout and the other HAProxy timeouts', () => {
   });
 });
 
+describe('counts that cannot be 0', () => {
+  it('refuses 0 naming the range, instead of taking it for 1 (HAProxy would be given maxconn 1)', () => {
+    for (const [flag, max] of [['--maxconn', 1_000_000], ['--max-reloads', 100_000], ['--memo-size', 100_000_000], ['--pause-max-held', 1_000_000]] as const) {
+      expect(() => settingsFromFlags(flags(flag, '0')), flag).toThrow(new RegExp(`^${flag} \\(PGROUTE_[A-Z_]+\\) must be a whole number from 1 to ${max}, got "0"$`));
+    }
+    expect(settingsFromFlags(flags('--maxconn', '1')).settings.limits.maxconn).toBe(1);
+  });
+});
+
 describe('parseDurationMs', () => {
   it('reads HAProxy durations (no unit = ms)', () => {
     expect(parseDurationMs('--x', '250')).toBe(250);

@@ -109,7 +109,28 @@ export function generationProblem(generation: GenerationPlan, settings: Settings
   if (tlsOnly !== undefined && settings.tls === undefined) {
     return `listener port ${tlsOnly.port} requires TLS, but no certificate is configured: start with --tls auto, or --tls-cert and --tls-key`;
   }
-  return descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
+  return sharedPortProblem(generation, settings) ?? descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
+}
+
+/**
+ * A public port that is also HAProxy's stats port or this replica's peers port, on addresses that
+ * overlap: HAProxy binds both (each socket with SO_REUSEPORT) and the kernel shares the port's
+ * connections between them, so some PostgreSQL clients would reach the stats page or the peers
+ * listener, and the other way round.
+ */
+function sharedPortProblem(generation: GenerationPlan, settings: Settings): string | undefined {
+  const { deployment } = generation;
+  const others: { what: string; address: string; port: number }[] = [];
+  if (settings.stats.enabled) others.push({ what: 'the stats port (--stats-port)', address: settings.stats.address, port: settings.stats.port });
+  const replicas = deployment.replicas ?? settings.replicas;
+  const self = replicas.peers.find((p) => p.name === replicas.self);
+  if (self !== undefined) others.push({ what: `this replica's peers port (--peer ${self.name}=...)`, address: self.host, port: self.port });
+  const wildcard = (a: string): boolean => a === '0.0.0.0' || a === '::' || a === '*';
+  for (const l of deployment.listeners) {
+    const other = others.find((o) => o.port === l.port && (o.address === l.address || wildcard(o.address) || wildcard(l.address)));
+    if (other !== undefined) return `public port ${l.port} (on ${l.address}) is also ${other.what} (on ${other.address}): HAProxy would share its connections between them; give them different ports`;
+  }
+  return undefined;
 }
 
 /** Writes the candidate files and has `haproxy -c` check them; throws a ConfigError when it refuses, else returns its warnings. */

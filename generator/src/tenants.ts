@@ -16,7 +16,8 @@ export interface RawTenant {
 export type TenantResult = { ok: true; tenant: Tenant } | { ok: false; refused: RefusedTenant };
 
 /** Whether a file exists where HAProxy will look for it. Injected: validation itself reads no files. */
-export type FileCheck = (path: string) => boolean;
+/** Why a file a tenant names (tls.ca) cannot be used, or undefined when it can. */
+export type FileCheck = (path: string) => string | undefined;
 
 /** The fields of one target as a source holds them: known by name, values not yet validated. */
 export interface TargetFields {
@@ -41,7 +42,7 @@ export interface TenantFields {
 }
 
 /** A YAML value claimed to be a tenant, validated against the tenants file's schema (tenants-schema.ts). */
-export function parseTenant(raw: RawTenant, files: FileCheck = () => true): TenantResult {
+export function parseTenant(raw: RawTenant, files: FileCheck = () => undefined): TenantResult {
   const v = raw.value;
   const parsed = tenantSchema.safeParse(v);
   // The id is named in a refusal when it is itself valid.
@@ -55,7 +56,7 @@ export function parseTenant(raw: RawTenant, files: FileCheck = () => true): Tena
 }
 
 /** A tenant from a typed source's id and fields: the same schema, the same messages. */
-export function tenantOf(where: string, id: string, fields: TenantFields, files: FileCheck = () => true): TenantResult {
+export function tenantOf(where: string, id: string, fields: TenantFields, files: FileCheck = () => undefined): TenantResult {
   const targets = fields.targets instanceof Map ? Object.fromEntries(fields.targets as ReadonlyMap<string, unknown>) : fields.targets;
   const value: Record<string, unknown> = { id, ...defined(fields.primary), ...defined({ targets, enabled: fields.enabled, maxconn: fields.maxconn, maxqueue: fields.maxqueue, allow: fields.allow, ...fields.limits }) };
   return parseTenant({ where, value }, files);
@@ -101,8 +102,9 @@ function targetOf(spec: TargetSpec, targetName: string, files: FileCheck): Targe
   if (spec.tls !== undefined) {
     const tls: { -readonly [K in keyof BackendTls]: BackendTls[K] } = { verify: spec.tls.verify ?? 'required' };
     if (spec.tls.ca !== undefined) {
-      // HAProxy refuses a whole configuration over one missing ca-file: refuse the tenant instead.
-      if (!files(spec.tls.ca)) return `tls.ca ${spec.tls.ca} does not exist (on the machine that runs HAProxy and pgroute)`;
+      // HAProxy refuses a whole configuration over one ca-file it cannot load: refuse the tenant instead.
+      const problem = files(spec.tls.ca);
+      if (problem !== undefined) return `tls.ca ${spec.tls.ca} ${problem}`;
       tls.ca = spec.tls.ca;
     }
     if (spec.tls.serverName !== undefined) tls.serverName = spec.tls.serverName;
@@ -130,7 +132,7 @@ function checkOf(raw: NonNullable<TargetSpec['check']>, targetName: string): Hea
 }
 
 /** Validates every raw definition (see snapshotOf). */
-export function buildSnapshot(raws: readonly RawTenant[], alreadyRefused: readonly RefusedTenant[] = [], files: FileCheck = () => true): TenantSnapshot {
+export function buildSnapshot(raws: readonly RawTenant[], alreadyRefused: readonly RefusedTenant[] = [], files: FileCheck = () => undefined): TenantSnapshot {
   return snapshotOf(raws.map((raw) => ({ where: raw.where, result: parseTenant(raw, files) })), alreadyRefused).snapshot;
 }
 

@@ -5,6 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { keepPreviousDefinitions, parseTenantsFile, readTenantsFile } from '../src/sources/file.js';
 import type { TenantsFile } from '../src/sources/file.js';
 import { ConfigError } from '../src/errors.js';
+import { createCa } from '../src/tls/certificates.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configErrorOf, FALLBACK, ORIGIN } from './support.js';
 
 function parse(text: string): TenantsFile {
@@ -215,6 +219,27 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
     const msg = configErrorOf(() => parse(text));
     expect(msg.startsWith(`${ORIGIN}: `)).toBe(true);
     expect(msg).toContain(expected);
+  });
+
+  it("readTenantsFile refuses a tenant whose tls.ca HAProxy could not load (missing, no PEM, a bad certificate), alone: HAProxy would refuse the whole configuration", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgroute-ca-'));
+    try {
+      const ca = await createCa({ commonName: 'test CA', validityDays: 1 });
+      await writeFile(join(dir, 'ca.pem'), ca.certPem);
+      await writeFile(join(dir, 'notes.txt'), 'not a certificate\n');
+      await writeFile(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      const tenant = (id: string, ca: string) => `  - { id: ${id}, host: 10.0.0.1, port: 5432, tls: { verify: required, ca: ${join(dir, ca)} } }\n`;
+      await writeFile(join(dir, 'tenants.yaml'), `tenants:\n${tenant('good', 'ca.pem')}${tenant('missing', 'none.pem')}${tenant('text', 'notes.txt')}${tenant('broken', 'broken.pem')}`);
+      const f = await readTenantsFile(join(dir, 'tenants.yaml'), FALLBACK);
+      expect(f.snapshot.tenants.map((t) => t.id)).toEqual(['good']);
+      expect(Object.fromEntries(f.snapshot.refused.map((r) => [r.id, r.reason]))).toEqual({
+        missing: `tls.ca ${join(dir, 'none.pem')} does not exist (on the machine that runs HAProxy and pgroute)`,
+        text: `tls.ca ${join(dir, 'notes.txt')} is no CA certificate HAProxy can load: holds no PEM certificate (a "-----BEGIN CERTIFICATE-----" block)`,
+        broken: expect.stringMatching(new RegExp(`^tls\\.ca ${join(dir, 'broken.pem').replace(/[.]/g, '\\.')} is no CA certificate HAProxy can load: certificate #1 cannot be parsed: `)),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('readTenantsFile on a missing file is a ConfigError naming it', async () => {

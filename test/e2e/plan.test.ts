@@ -172,28 +172,28 @@ describe('pgroute plan against a running pgroute up', () => {
     // A host name that does not resolve (.invalid never does): HAProxy warns (the server starts
     // disabled) and accepts.
     const unresolved = writeTenantsFile([...RUNNING, { id: 'echo', host: 'nowhere.invalid', port: ports.pg[4] }]);
-    // A CA file that exists (pgroute checks that much) but is no PEM: only HAProxy reads it, and rejects it.
-    const badCa = writeTenantsFile([{ id: 'alpha', port: ports.pg[0] as number, tls: { verify: 'required', ca: watched } }, ...RUNNING.slice(1)]);
+    // A listener on a host name that does not resolve: only HAProxy resolves it (at parse), and rejects it.
+    const badBind = writeTenantsFile(RUNNING, { listeners: [{ address: 'nowhere.invalid', port: ports.haproxy }] });
     try {
       const warned = await plan(unresolved.file);
       expect(warned.code).toBe(0);
       expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*could not resolve address 'nowhere\.invalid'/);
 
       // The plan is printed, HAProxy's alert in it, one line on stderr, exit 2.
-      const rejected = await plan(badCa.file);
+      const rejected = await plan(badBind.file);
       expect(rejected.code).toBe(2);
       expect(rejected.stdout).toMatch(/^HAProxy would REJECT the configuration this would write \(haproxy -c\)/m);
-      expect(rejected.stdout).toMatch(/^ {2}\[ALERT\].*'ca-file' : unable to load /m);
+      expect(rejected.stdout).toMatch(/^ {2}\[ALERT\].*'bind' : invalid address: 'nowhere\.invalid'/m);
       expect(rejected.stderr.trim().split('\n')).toEqual(['pgroute: HAProxy would reject the configuration this plan would write (haproxy -c; its words are in the plan above): applying it would fail and keep the running configuration']);
-      const json = await plan(badCa.file, ['--json']);
+      const json = await plan(badBind.file, ['--json']);
       expect(json.code).toBe(2);
-      expect((JSON.parse(json.stdout) as ChangePreview & { check: { result: string; reason: string } }).check).toMatchObject({ result: 'rejected', reason: expect.stringContaining('ca-file') });
+      expect((JSON.parse(json.stdout) as ChangePreview & { check: { result: string; reason: string } }).check).toMatchObject({ result: 'rejected', reason: expect.stringContaining('nowhere.invalid') });
 
-      const unchecked = await plan(badCa.file, ['--no-check']);
+      const unchecked = await plan(badBind.file, ['--no-check']);
       expect(unchecked.code).toBe(0);
       expect(unchecked.stdout).not.toContain('haproxy -c');
     } finally {
-      for (const f of [unresolved, badCa]) rmSync(f.dir, { recursive: true, force: true });
+      for (const f of [unresolved, badBind]) rmSync(f.dir, { recursive: true, force: true });
     }
   });
 

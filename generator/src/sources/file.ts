@@ -1,11 +1,11 @@
 // The file source: a YAML tenants file, read whole into a snapshot.
 
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 // js-yaml: about six times faster than `yaml` on a 10,000-tenant file, which is re-read on every edit.
 import yaml from 'js-yaml';
 import { ConfigError, readFailure } from '../errors.js';
+import { caFileProblem } from '../tls/ca-file.js';
 import type { Deployment, Listener, TenantSnapshot } from '../model.js';
 import { parseListeners, parsePolicy } from '../policy.js';
 import { parseTenant, snapshotOf, type FileCheck } from '../tenants.js';
@@ -63,8 +63,8 @@ export async function readTenantsFile(path: string, fallbackListener: Listener, 
     throw new ConfigError(`cannot read tenants file ${path}: ${readFailure(err)}; check --tenants`);
   }
   if (changed && text.trim() === '') throw new ConfigError(`tenants file ${path} is empty (being written?); to remove every tenant, write "tenants: []"`);
-  // HAProxy refuses a whole configuration over one missing ca-file: such a tenant is refused instead.
-  return parseTenantsFile(text, path, fallbackListener, existsSync);
+  // HAProxy refuses a whole configuration over one ca-file it cannot load: such a tenant is refused instead.
+  return parseTenantsFile(text, path, fallbackListener, caFileProblem);
 }
 
 function withOrigin<T>(origin: string, fn: () => T): T {

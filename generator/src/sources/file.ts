@@ -63,8 +63,14 @@ export async function readTenantsFile(path: string, fallbackListener: Listener, 
     throw new ConfigError(`cannot read tenants file ${path}: ${readFailure(err)}; check --tenants`);
   }
   if (changed && text.trim() === '') throw new ConfigError(`tenants file ${path} is empty (being written?); to remove every tenant, write "tenants: []"`);
-  // HAProxy refuses a whole configuration over one ca-file it cannot load: such a tenant is refused instead.
-  return parseTenantsFile(text, path, fallbackListener, caFileProblem);
+  // HAProxy refuses a whole configuration over one ca-file it cannot load: such a tenant is refused
+  // instead. Each file is read once per read of the tenants file (10,000 tenants may share one CA).
+  const checked = new Map<string, string | undefined>();
+  const caFile = (ca: string): string | undefined => {
+    if (!checked.has(ca)) checked.set(ca, caFileProblem(ca));
+    return checked.get(ca);
+  };
+  return parseTenantsFile(text, path, fallbackListener, caFile);
 }
 
 function withOrigin<T>(origin: string, fn: () => T): T {

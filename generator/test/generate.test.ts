@@ -224,6 +224,25 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     }
     await expect(readFile(join(settings.stateDir, 'haproxy.cfg'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it.each([
+    ['a file that is no program', '/etc/passwd', 'cannot run /etc/passwd to check the rendered configuration (EACCES): is it HAProxy\'s executable?'],
+    ['a directory', '/tmp', 'cannot run /tmp to check the rendered configuration (EACCES)'],
+    ['a program that fails without a word', '/bin/false', '/bin/false -c exited 1 without a word: is it HAProxy?'],
+  ])('PGROUTE_HAPROXY naming %s: said so, not "HAProxy rejected the rendered configuration"', async (_what, binary, words) => {
+    const settings = await freshSettings();
+    const { deployment, snapshot } = load();
+    const saved = process.env.PGROUTE_HAPROXY;
+    process.env.PGROUTE_HAPROXY = binary;
+    try {
+      const err = (await generate(deployment, snapshot, settings).then(() => undefined, (e: unknown) => e)) as Error;
+      expect(err.message).toContain(words);
+      expect(err.message).not.toContain('rejected');
+      expect(err).not.toBeInstanceOf(ConfigError);
+    } finally {
+      process.env.PGROUTE_HAPROXY = saved;
+    }
+  });
 });
 
 describe('writeIfChanged', () => {

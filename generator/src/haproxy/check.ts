@@ -24,8 +24,19 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
   return new Promise((resolve) => {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (code === 'ENOENT') {
         resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`, warnings: [] });
+        return;
+      }
+      // Not a program (a directory, a text file, no execute permission): nothing judged the configuration.
+      if (typeof code === 'string') {
+        resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration (${code}): is it HAProxy's executable? Set PGROUTE_HAPROXY to the path of HAProxy 2.6 or later`, warnings: [] });
+        return;
+      }
+      // A program that failed without a word is not HAProxy refusing the configuration: it names each fault.
+      if (err && output === '') {
+        resolve({ ok: false, missing: true, output: `${haproxyBinary()} -c exited ${typeof err.code === 'number' ? err.code : err.signal ?? 'abnormally'} without a word: is it HAProxy? Set PGROUTE_HAPROXY to the path of HAProxy 2.6 or later`, warnings: [] });
         return;
       }
       resolve({ ok: !err, output, warnings: haproxyWarnings(output) });

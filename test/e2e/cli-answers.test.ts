@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../agent/src/spop/testing/index.js';
 import { portBlock } from '../support/ports.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
-import { deploymentFlags, runCli, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
+import { CLI, deploymentFlags, REPO_ROOT, runCli, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
 import { stopAll, waitFor, waitForPort } from '../support/process.js';
 import { psql } from '../support/psql.js';
 import { staleSocket } from '../support/stale-socket.js';
@@ -190,6 +190,24 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     const r = await runCliOnce(['generate', '--tenants', file, '--state-dir', '/proc/x'], 15_000);
     expect(r.code).toBe(2);
     expect(oneLine(r)).toContain('--state-dir (PGROUTE_STATE_DIR): cannot create the state dir /proc/x');
+  });
+
+  it('2: a state dir this user cannot write in is refused naming it (it was exit 1 with EACCES on the first file)', () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const readOnly = `${dir}/read-only`;
+    execFileSync('install', ['-d', '-m', '555', readOnly]);
+    for (const path of [dir, file]) execFileSync('chmod', ['a+rX', path]);
+    // The CLI as another user (root could write there anyway).
+    let code = 0;
+    let stderr = '';
+    try {
+      execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI, 'generate', '--tenants', file, '--state-dir', readOnly], { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe', timeout: 30_000 });
+    } catch (err) {
+      ({ status: code, stderr } = err as { status: number; stderr: string });
+    }
+    expect(code).toBe(2);
+    expect(stderr.trimEnd()).toBe(`pgroute: --state-dir (PGROUTE_STATE_DIR): this user cannot write in the state dir ${readOnly} (EACCES); choose a directory this user can create and write, or run as its owner`);
+    expect(readdirSync(readOnly)).toEqual([]);
   });
 
   it('1: `reload` with no HAProxy on the state dir says what to check (at once), and with a dead one, once its wait is over', async () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The pgroute command line: one entry point for operators.
 
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadAgentRuntime, loadRouteTable, quoteValue, RouteStore } from '../agent/src/index.js';
@@ -152,12 +153,21 @@ addPauseFlags(
     const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
     const hold = pauseFromFlags(flags);
     const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
+    const port = parsePort('--port (PGROUTE_AGENT_PORT)', flags.port);
+    // Set, even empty, it is the socket to serve: never silently TCP instead.
+    const socket = flags.socket === undefined ? undefined : parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket);
+    if (socket !== undefined && !existsSync(dirname(socket))) {
+      throw new ConfigError(`--socket (PGROUTE_AGENT_SOCKET): the directory of ${socket} does not exist; create it, or choose a socket path in an existing directory`);
+    }
     const { createAgentMetrics, startAgent } = await loadAgentRuntime();
     const metrics = createAgentMetrics();
-    const store = new RouteStore(await loadRouteTable(flags.routes));
+    const table = await loadRouteTable(flags.routes).catch((err: Error) => {
+      throw new ConfigError(`--routes: ${err.message}; give the routes.json that \`pgroute generate\` wrote`);
+    });
+    const store = new RouteStore(table);
     metrics.routeTableLoads.labels('ok').inc();
     const agent = await startAgent({
-      listen: { host, port: parsePort('--port (PGROUTE_AGENT_PORT)', flags.port), ...(flags.socket ? { socket: parseSocketPath('--socket (PGROUTE_AGENT_SOCKET)', flags.socket) } : {}) },
+      listen: { host, port, ...(socket === undefined ? {} : { socket }) },
       http,
       store,
       log,

@@ -210,6 +210,24 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(readdirSync(readOnly)).toEqual([]);
   });
 
+  it('2: `pgroute agent` refuses a routes file it cannot load, an empty --socket and a socket in no directory, naming the flag', async () => {
+    const { dir } = tenantsFile([{ id: 'answers', port: server.port }]);
+    writeFileSync(`${dir}/garbage.json`, '{garbage');
+    const agent = (...args: string[]) => runCliOnce(['agent', '--port', String(ports.agentAlt), '--http-port', String(ports.agentAltHealth), ...args], 15_000);
+    const cases: [string[], string][] = [
+      [['--routes', `${dir}/none.json`], `pgroute: --routes: cannot load route table ${dir}/none.json: ENOENT: no such file or directory, open '${dir}/none.json'; give the routes.json that \`pgroute generate\` wrote`],
+      [['--routes', `${dir}/garbage.json`], `pgroute: --routes: cannot load route table ${dir}/garbage.json: Expected property name or '}' in JSON at position 1; give the routes.json that \`pgroute generate\` wrote`],
+      // Empty, it was ignored: the agent served TCP instead of the socket asked for.
+      [['--routes', `${dir}/garbage.json`, '--socket', ''], 'pgroute: --socket (PGROUTE_AGENT_SOCKET) must be a socket path'],
+      [['--routes', `${dir}/garbage.json`, '--socket', `${dir}/nodir/agent.sock`], `pgroute: --socket (PGROUTE_AGENT_SOCKET): the directory of ${dir}/nodir/agent.sock does not exist`],
+    ];
+    for (const [args, line] of cases) {
+      const r = await agent(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r)).toContain(line);
+    }
+  });
+
   it('1: `reload` with no HAProxy on the state dir says what to check (at once), and with a dead one, once its wait is over', async () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const absent = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);

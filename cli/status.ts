@@ -3,7 +3,8 @@
 
 import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
-import { collectStatus, statusTable } from '../generator/src/index.js';
+import { existsSync } from 'node:fs';
+import { collectStatus, ConfigError, statePaths, statusTable } from '../generator/src/index.js';
 
 export function registerStatusCommand(program: Command, log: Logger): Command {
   return program
@@ -12,6 +13,10 @@ export function registerStatusCommand(program: Command, log: Logger): Command {
     .addOption(new Option('--state-dir <dir>', 'state dir of the running pgroute').default('.pgroute').env('PGROUTE_STATE_DIR'))
     .option('--json', 'print JSON', false)
     .action(async (flags: { stateDir: string; json: boolean }) => {
+      const paths = statePaths(flags.stateDir);
+      if (!existsSync(paths.routes) && !existsSync(paths.layout)) {
+        throw new ConfigError(`--state-dir (PGROUTE_STATE_DIR): ${flags.stateDir} holds no routes.json or layout.json, so it is no state dir of a pgroute that ran; give the --state-dir the running pgroute was given`);
+      }
       const report = await collectStatus(flags.stateDir);
       if (!report.haproxy.reachable) log.warn({ err: report.haproxy.error }, 'HAProxy admin socket did not answer; health and sessions unknown');
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : statusTable(report));

@@ -228,6 +228,17 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     }
   });
 
+  it('`status` on a directory that is no state dir (2), or with a routes.json that is no JSON (1): one line saying so', async () => {
+    const { dir } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const none = await runCliOnce(['status', '--state-dir', `${dir}/nosuch`], 15_000);
+    expect(none.code).toBe(2);
+    expect(oneLine(none)).toBe(`pgroute: --state-dir (PGROUTE_STATE_DIR): ${dir}/nosuch holds no routes.json or layout.json, so it is no state dir of a pgroute that ran; give the --state-dir the running pgroute was given`);
+    writeFileSync(`${dir}/routes.json`, 'garbage\n');
+    const corrupt = await runCliOnce(['status', '--state-dir', dir], 15_000);
+    expect(corrupt.code).toBe(1);
+    expect(oneLine(corrupt)).toMatch(new RegExp(`^pgroute: ${dir}/routes\\.json is not valid JSON \\(.*\\): is this a pgroute state dir\\?`));
+  });
+
   it('1: `reload` with no HAProxy on the state dir says what to check (at once), and with a dead one, once its wait is over', async () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const absent = await runCliOnce(['reload', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);

@@ -22,8 +22,13 @@ async function readRoutes(path: string): Promise<RoutesView> {
   } catch {
     return { tenants: [] };
   }
-  const doc = JSON.parse(text) as { tenants?: unknown };
-  return { tenants: Array.isArray(doc.tenants) ? (doc.tenants as RoutesView['tenants']) : [] };
+  let doc: { tenants?: unknown };
+  try {
+    doc = JSON.parse(text) as { tenants?: unknown };
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON (${(err as Error).message.split('\n')[0]}): is this a pgroute state dir? A run of generate, reload, up or watch on it writes it again`);
+  }
+  return { tenants: Array.isArray(doc?.tenants) ? (doc.tenants as RoutesView['tenants']) : [] };
 }
 
 /** refused.json as the pipeline wrote it: leniently, an absent or unreadable file being no refusals. */

@@ -18,6 +18,7 @@ import {
   loadRun,
   restoreFiles,
   saveFiles,
+  stateDirOwner,
   statePaths,
   targetPolicyFromFlags,
   type Generation,
@@ -79,6 +80,13 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
   const { settings, fallbackListener } = await deploymentFromFlags(flags);
+  const owner = stateDirOwner(statePaths(settings.stateDir).owner);
+  if (owner !== undefined) {
+    throw new CommandFailure(
+      `--state-dir (PGROUTE_STATE_DIR): ${settings.stateDir} is run by pgroute up/watch (pid ${owner}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
+      EXIT.usage,
+    );
+  }
   const served = await servedTenants(statePaths(settings.stateDir).routes);
   // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
   // caught while being written); removing every tenant takes an explicit `tenants: []`.

@@ -102,3 +102,4 @@ export const loadRun = () => import('./run.js');
 // Docker tenants' create/delete/list/show (tar-stream, for the secrets' archives).
 export const loadTenantLifecycle = () => import('./tenants-docker/lifecycle.js');
 export { isHostName } from './validate.js';
+export { stateDirOwner } from './state-owner.js';

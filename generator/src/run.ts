@@ -28,6 +28,7 @@ import { startAccessSync } from './replicas/access-sync.js';
 import { startPeerNudge } from './replicas/peer-nudge.js';
 import type { AccessStore } from './replicas/access-configmap.js';
 import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
+import { claimStateDir, releaseStateDir } from './state-owner.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -193,6 +194,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       if (master !== undefined) await master.stop(timeoutMs);
       else await waitUntilGone(paths.masterSocket, timeoutMs, log);
       await agent.close();
+      releaseStateDir(paths.owner);
     })());
   const done = master
     ? master.exited.then(async (code) => {
@@ -212,6 +214,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
         return 1;
       })
     : new Promise<number>(() => {});
+  claimStateDir(paths.owner);
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
 }

@@ -107,7 +107,23 @@ describe('the agent of a default `pgroute up`', () => {
 
     const r = await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' });
     expect(r.stdout.trim()).toBe('answers');
+
+    // `reload` with reload's own defaults on up's state dir rewired up's HAProxy to a TCP agent that
+    // no one serves (every connection then refused): refused while up runs, nothing changed.
+    const before = readFileSync(`${dir}/state/haproxy.cfg`, 'utf8');
+    for (const command of ['reload', 'generate']) {
+      const refused = await runCliOnce([command, '--tenants', file, '--state-dir', `${dir}/state`], 15_000);
+      expect(refused.code, command).toBe(2);
+      expect(oneLine(refused)).toBe(
+        `pgroute: --state-dir (PGROUTE_STATE_DIR): ${dir}/state is run by pgroute up/watch (pid ${up.pid}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
+      );
+    }
+    expect(readFileSync(`${dir}/state/haproxy.cfg`, 'utf8')).toBe(before);
+    expect((await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' })).stdout.trim()).toBe('answers');
     expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
+    // Stopped, it no longer holds the state dir.
+    expect(existsSync(`${dir}/state/pgroute.pid`)).toBe(false);
+    expect((await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], 30_000)).code).toBe(0);
   });
 
   it('--agent-transport tcp keeps the TCP form (on --agent-host), and the probe does see SPOP there', async () => {

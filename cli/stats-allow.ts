@@ -31,7 +31,10 @@ export function defaultGateway(routes = '/proc/net/route'): string | undefined {
 /** The addresses and networks of `value` (comma or space separated; `gateway` as above), validated. */
 export function parseStatsAllow(label: string, value: string | undefined, gateway: () => string | undefined = defaultGateway): string[] {
   if (value === undefined || value.trim() === '') return [];
-  return value.split(/[\s,]+/).filter((v) => v !== '').map((item) => {
+  const items = value.split(/[\s,]+/).filter((v) => v !== '');
+  // Separators alone are no list: taken as none, they left the stats port open to anyone.
+  if (items.length === 0) refuse(label, 'IP addresses, networks (10.0.0.0/8) or the word gateway, separated by commas', value);
+  return items.map((item) => {
     if (item === 'gateway') {
       const gw = gateway();
       if (gw === undefined) throw new ConfigError(`${label}: gateway was asked for, but this network namespace has no IPv4 default gateway; name the addresses instead`);

@@ -78,6 +78,11 @@ export function sansOf(flags: TlsFlags): string[] {
 export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger, deps: TlsDeps = {}): Promise<Settings> {
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
+  // The two modes' flags together: one of them would be dropped without a word.
+  if (flags.tlsCert !== undefined && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
+  if (sansGiven(flags).length > 0 && (flags.tlsCert !== undefined || flags.tls !== 'auto')) {
+    throw new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${flags.tlsCert !== undefined ? ', and cannot go with --tls-cert (the names are those of your certificate)' : ''}`);
+  }
   if (flags.tlsCert !== undefined) {
     parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100);
     const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });

@@ -15,7 +15,8 @@ describe('--stats-allow', () => {
   });
 
   it('refuses anything else, so nothing unchecked reaches haproxy.cfg', () => {
-    for (const bad of ['}', 'localhost', '10.0.0.0/33', '1.2.3.4 }\nfrontend x', '::1/129']) {
+    // ',,,' named nobody and left the port open to anyone.
+    for (const bad of ['}', 'localhost', '10.0.0.0/33', '1.2.3.4 }\nfrontend x', '::1/129', ',,,', ' , ']) {
       expect(() => parseStatsAllow('--stats-allow', bad), bad).toThrow(ConfigError);
     }
     expect(() => parseStatsAllow('--stats-allow', 'gateway', () => undefined)).toThrow(/no IPv4 default gateway/);

@@ -366,6 +366,21 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(lax.stderr).toContain('every tenant definition was refused: the configuration serves no tenant (--strict makes this an error)');
   });
 
+  it("2: TLS flags of the two modes together are refused, where one of them was dropped without a word", async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const cases: [string[], string][] = [
+      [['--tls', 'auto', '--tls-cert', `${dir}/cert.pem`], "pgroute: --tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them"],
+      [['--tls-cert', `${dir}/cert.pem`, '--tls-san', 'db.example.com'], "pgroute: --tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto, and cannot go with --tls-cert (the names are those of your certificate)"],
+      [['--tls-san', 'db.example.com'], "pgroute: --tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto"],
+    ];
+    for (const [flags, line] of cases) {
+      const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), ...flags], 30_000);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(oneLine(r)).toBe(line);
+      expect(existsSync(`${dir}/state/haproxy.cfg`)).toBe(false);
+    }
+  });
+
   it('0: --tls-san takes a comma-separated list, as PGROUTE_TLS_SANS does', async () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), '--tls', 'auto', '--tls-san', 'a.example.com,b.example.com', '--tls-san', 'c.example.com']);

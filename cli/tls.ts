@@ -80,10 +80,9 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   // The two modes' flags together: one of them would be dropped without a word.
   if (flags.tlsCert !== undefined && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
-  if (sansGiven(flags).length > 0 && (flags.tlsCert !== undefined || flags.tls !== 'auto')) {
-    throw new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${flags.tlsCert !== undefined ? ', and cannot go with --tls-cert (the names are those of your certificate)' : ''}`);
-  }
+  const sansWithout = (what: string): ConfigError => new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${what}`);
   if (flags.tlsCert !== undefined) {
+    if (sansGiven(flags).length > 0) throw sansWithout(', and cannot go with --tls-cert (the names are those of your certificate)');
     parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100);
     const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
     log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
@@ -92,6 +91,7 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   if (flags.tlsKey !== undefined) throw new ConfigError('--tls-key needs --tls-cert');
   if (flags.tls === 'off') {
     if (secretGiven) throw new ConfigError('--tls-secret needs --tls auto');
+    if (sansGiven(flags).length > 0) throw sansWithout('');
     return settings;
   }
   const r = await autoTls(flags, settings.stateDir, log, deps)();

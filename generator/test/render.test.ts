@@ -128,13 +128,15 @@ describe('renderConfig', () => {
     expect(cfg).toContain(`    stats socket ${paths.adminSocket} mode 600 level admin expose-fd listeners`);
   });
 
-  it('embeds the four refusals as hex ErrorResponses: FATAL 08P01, 08P01, 57P03, 57P03, and the generic 53300 over a limit', () => {
+  it('embeds the six refusals as hex ErrorResponses: FATAL 08P01 (4), 57P03 (2), and the generic 53300 over a limit', () => {
     const { cfg } = render();
     // Each once (the hold frontend, partials/pause-frontend.hbs, repeats three of them).
     const hexes = [...new Set([...cfg.matchAll(/set-var\(txn\.pgr\.err\) bin\(([0-9a-f]+)\)/g)].map((m) => m[1] as string))];
-    expect(hexes).toHaveLength(4);
+    expect(hexes).toHaveLength(6);
     const decoded = hexes.map((h) => decodeErrorResponse(Buffer.from(h, 'hex')));
     expect(decoded.map((d) => [d?.severity, d?.fields.get('V'), d?.sqlstate])).toEqual([
+      ['FATAL', 'FATAL', '08P01'],
+      ['FATAL', 'FATAL', '08P01'],
       ['FATAL', 'FATAL', '08P01'],
       ['FATAL', 'FATAL', '08P01'],
       ['FATAL', 'FATAL', '57P03'],
@@ -142,9 +144,12 @@ describe('renderConfig', () => {
     ]);
     expect(decoded[0]?.message).toBe(`invalid length of startup packet (pgroute accepts 8 to ${settings.limits.maxStartupPacket} bytes)`);
     expect(decoded[0]?.hint).toContain('PostgreSQL client');
-    expect(decoded[1]?.message).toContain(`within ${settings.timeouts.startup}`);
-    expect(decoded[2]?.message).toContain('routing agent is not available');
-    expect(decoded[3]?.message).toContain("the tenant's database server is not available right now");
+    // Bytes sent after a negotiation request before its answer (clear text: no TLS configured here).
+    expect(decoded[1]?.message).toBe('received unencrypted data after SSL request');
+    expect(decoded[2]?.message).toBe('received unencrypted data after GSSAPI encryption request');
+    expect(decoded[3]?.message).toContain(`within ${settings.timeouts.startup}`);
+    expect(decoded[4]?.message).toContain('routing agent is not available');
+    expect(decoded[5]?.message).toContain("the tenant's database server is not available right now");
     // Over a limit whose own words are missing from the limits map: the map lookup's default (partials/limit-refusals.hbs).
     const defaults = [...new Set([...cfg.matchAll(/map_str\([^,]+\/limits\.map,([A-Za-z0-9+/=]+)\),b64dec/g)].map((m) => m[1] as string))];
     expect(defaults).toHaveLength(1);

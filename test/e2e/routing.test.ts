@@ -177,7 +177,8 @@ describe('refusals reach the client as PostgreSQL errors', () => {
     const packet = encodeStartupMessage({ user: 'app', database: 'acme' });
     const r = await exchange(ports.haproxy, [packet.subarray(0, packet.length - 6)], { halfClose: true, timeoutMs: 5_000 });
     expect(r.msAfterLastWrite).toBeLessThan(AT_ONCE_MS);
-    expect(errorResponseOf(r.received).message).toMatch(/incomplete startup packet/);
+    // Not only "within the startup timeout": the client ended it at once.
+    expect(errorResponseOf(r.received).message).toBe(`incomplete startup packet: the whole packet did not arrive within ${STARTUP_TIMEOUT_MS}ms, or the client closed its side first`);
   });
 
   it('a well-framed but malformed packet (no user): the agent refuses it with 08P01', async () => {
@@ -211,6 +212,35 @@ describe('the wait for the whole packet', () => {
     const r = await exchange(ports.haproxy, chunks, { gapMs: 5, timeoutMs: 8_000, untilBytes: 1 });
     expect(messageTypes(r.received)[0]).toBe('R');
   });
+});
+
+describe('negotiation requests in clear text (no TLS configured)', () => {
+  const SSL = Buffer.from('0000000804d2162f', 'hex');
+  const GSS = Buffer.from('0000000804d21630', 'hex');
+
+  it("GSSENCRequest, then SSLRequest, each after its answer, then the startup: 'N', 'N', and routed (libpq with a Kerberos ticket)", async () => {
+    const startup = encodeStartupMessage({ user: 'app', database: 'globex' });
+    const r = await exchange(ports.haproxy, [GSS, SSL, startup], { gapMs: 200, timeoutMs: 8_000, untilBytes: 3 });
+    expect(r.received.subarray(0, 2).toString('latin1')).toBe('NN');
+    expect(r.received[2]).toBe('R'.charCodeAt(0));
+  });
+
+  // PostgreSQL refuses bytes sent after a negotiation request before its answer (CVE-2021-23214);
+  // so does pgroute, with PostgreSQL's words, whatever the bytes are (a length of 2 GB here was
+  // refused as an incomplete packet "within the startup timeout", at once).
+  for (const [kind, request, words] of [
+    ['SSLRequest', SSL, 'received unencrypted data after SSL request'],
+    ['GSSENCRequest', GSS, 'received unencrypted data after GSSAPI encryption request'],
+  ] as const) {
+    for (const after of [encodeStartupMessage({ user: 'app', database: 'globex' }), Buffer.from('7fffffff', 'hex')]) {
+      it(`${kind} + ${after.length} more bytes in one write: 08P01 "${words}", never an 'N' and a routed startup`, async () => {
+        const r = await exchange(ports.haproxy, [Buffer.concat([request, after])], { timeoutMs: 5_000 });
+        expect(r.msAfterLastWrite).toBeLessThan(AT_ONCE_MS);
+        const e = errorResponseOf(r.received);
+        expect([e.sqlstate, e.message]).toEqual(['08P01', words]);
+      });
+    }
+  }
 });
 
 describe('cancel', () => {

@@ -310,6 +310,13 @@ describe('bytes pipelined after an SSLRequest (CVE-2021-23214)', () => {
     expect(r.received[0]).not.toBe('S'.charCodeAt(0));
     expect(errorResponseOf(r.received).message).toBe('received unencrypted data after SSL request');
   });
+
+  it("GSSENCRequest + SSLRequest in one write: refused with PostgreSQL's words, never an 'N' then an 'S'", async () => {
+    const r = await exchange(ports.haproxy, [Buffer.concat([Buffer.from('0000000804d21630', 'hex'), SSL_REQUEST])], { timeoutMs: 5_000 });
+    expect(r.received[0]).not.toBe('N'.charCodeAt(0));
+    const e = errorResponseOf(r.received);
+    expect([e.sqlstate, e.message]).toEqual(['08P01', 'received unencrypted data after GSSAPI encryption request']);
+  });
 });
 
 describe('cancel over TLS', () => {

@@ -9,6 +9,7 @@ export interface HaproxyRefusals {
   readonly incomplete: string;
   readonly noVerdict: string;
   readonly pipelined: string;
+  readonly pipelinedGss: string;
   readonly overLimit: string;
   readonly unavailable: string;
 }
@@ -22,13 +23,15 @@ export function haproxyRefusals(maxStartupPacket: number, startupTimeout: string
       `invalid length of startup packet (pgroute accepts 8 to ${maxStartupPacket} bytes)`,
       'This port speaks the PostgreSQL protocol; connect with a PostgreSQL client.',
     ),
-    incomplete: hex('08P01', `incomplete startup packet: the whole packet did not arrive within ${startupTimeout}`),
+    // Also a client that closed its side before the whole packet (at once, not after the timeout).
+    incomplete: hex('08P01', `incomplete startup packet: the whole packet did not arrive within ${startupTimeout}, or the client closed its side first`),
     noVerdict: hex(
       '57P03',
       'the pgroute routing agent is not available; the connection was not routed',
       'Retry in a moment; if it persists, ask the operator to check the pgroute agent.',
     ),
     pipelined: hex('08P01', 'received unencrypted data after SSL request', 'Send nothing after an SSLRequest until the server has answered it.'),
+    pipelinedGss: hex('08P01', 'received unencrypted data after GSSAPI encryption request', 'Send nothing after a GSSENCRequest until the server has answered it.'),
     // Over an admission limit whose own message is missing from the limits map (partials/limit-refusals.hbs):
     // never admitted over it, never closed without a word. Should not happen (the map is written
     // with every table the agent is given); the wording says no more than HAProxy knows.

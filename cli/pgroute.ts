@@ -79,14 +79,15 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
 
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
-  const { settings, fallbackListener } = await deploymentFromFlags(flags);
-  const owner = stateDirOwner(statePaths(settings.stateDir).owner);
+  // Before anything is written there (the state dir, TLS files): a running up/watch owns it.
+  const owner = await stateDirOwner(statePaths(settingsFromFlags(flags).settings.stateDir).owner);
   if (owner !== undefined) {
     throw new CommandFailure(
-      `--state-dir (PGROUTE_STATE_DIR): ${settings.stateDir} is run by pgroute up/watch (pid ${owner}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
+      `--state-dir (PGROUTE_STATE_DIR): ${settingsFromFlags(flags).settings.stateDir} is run by pgroute up/watch (${owner}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
       EXIT.usage,
     );
   }
+  const { settings, fallbackListener } = await deploymentFromFlags(flags);
   const served = await servedTenants(statePaths(settings.stateDir).routes);
   // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
   // caught while being written); removing every tenant takes an explicit `tenants: []`.
@@ -98,7 +99,9 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
   }
   // A served tenant whose new definition is refused would be dropped: `up` keeps its previous
   // definition instead, which a one-shot command does not have; so nothing is written.
-  const dropped = file.snapshot.refused.flatMap((r) => (r.id !== undefined && served.has(r.id) ? [r.id] : []));
+  // (A refused second definition of an id whose first one stands drops nothing.)
+  const kept = new Set(file.snapshot.tenants.map((t) => t.id));
+  const dropped = [...new Set(file.snapshot.refused.flatMap((r) => (r.id !== undefined && served.has(r.id) && !kept.has(r.id) ? [r.id] : [])))];
   if (dropped.length > 0) {
     throw new CommandFailure(
       `the new definition of served tenant${dropped.length === 1 ? '' : 's'} ${dropped.map((id) => quoteValue(id)).join(', ')} in ${flags.tenants} is refused (see the warnings above): applying it would drop ${dropped.length === 1 ? 'it' : 'them'}, so nothing was written; fix the definition, or delete the tenant from the file to remove it`,

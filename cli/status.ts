@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
-import { collectStatus, ConfigError, statePaths, statusTable } from '../generator/src/index.js';
+import { collectStatus, ConfigError, stateDirOwner, statePaths, statusTable } from '../generator/src/index.js';
 
 export function registerStatusCommand(program: Command, log: Logger): Command {
   return program
@@ -15,6 +15,8 @@ export function registerStatusCommand(program: Command, log: Logger): Command {
     .action(async (flags: { stateDir: string; json: boolean }) => {
       const paths = statePaths(flags.stateDir);
       if (!existsSync(paths.routes) && !existsSync(paths.layout)) {
+        const owner = await stateDirOwner(paths.owner);
+        if (owner !== undefined) throw new Error(`the pgroute up/watch on ${flags.stateDir} (${owner}) has not applied its first configuration yet (it may be waiting for its sources); try again in a moment`);
         throw new ConfigError(`--state-dir (PGROUTE_STATE_DIR): ${flags.stateDir} holds no routes.json or layout.json, so it is no state dir of a pgroute that ran; give the --state-dir the running pgroute was given`);
       }
       const report = await collectStatus(flags.stateDir);

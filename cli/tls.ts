@@ -79,7 +79,7 @@ export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logge
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   // The two modes' flags together: one of them would be dropped without a word.
-  if (flags.tlsCert !== undefined && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
+  if (flags.tlsCert !== undefined && flags.tlsCert !== '' && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
   const sansWithout = (what: string): ConfigError => new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${what}`);
   if (flags.tlsCert !== undefined) {
     if (sansGiven(flags).length > 0) throw sansWithout(', and cannot go with --tls-cert (the names are those of your certificate)');

@@ -151,7 +151,7 @@ describe('every rendered flag, given any string', () => {
   });
 
   it('digits and dots that are no IPv4 address are refused, not taken for a host name (HAProxy would read 1.2.3 as 1.2.0.3)', () => {
-    for (const bad of ['1.2.3', '127.1', '2852039166', '0x7f.1', '999.1.1.1', '10.0.0']) {
+    for (const bad of ['1.2.3', '127.1', '2852039166', '0x7f.1', '999.1.1.1', '10.0.0', '0x7f000001', '127.0x1', '1.2.0X3']) {
       expect(() => render(['--bind', bad]), bad).toThrow(`--bind (PGROUTE_BIND) must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got "${bad}"`);
     }
   });

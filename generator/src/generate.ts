@@ -2,6 +2,7 @@
 // rejects never replaces the files in place, and a write that fails part way puts back what was
 // written. Used by `pgroute generate` and by every apply.
 
+import { isIP } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
 import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
@@ -112,6 +113,12 @@ export function generationProblem(generation: GenerationPlan, settings: Settings
   return sharedPortProblem(generation, settings) ?? descriptorProblem(settings.limits.maxconn, layout, deployment.listeners.length);
 }
 
+/** Whether `wild` is a wildcard address that takes connections to `other` too. */
+function wildcardOf(wild: string, other: string): boolean {
+  if (wild === '::' || wild === '*') return true;
+  return wild === '0.0.0.0' && isIP(other) !== 6;
+}
+
 /**
  * A public port that is also HAProxy's stats port or this replica's peers port, on addresses that
  * overlap: HAProxy binds both (each socket with SO_REUSEPORT) and the kernel shares the port's
@@ -125,10 +132,12 @@ function sharedPortProblem(generation: GenerationPlan, settings: Settings): stri
   const replicas = deployment.replicas ?? settings.replicas;
   const self = replicas.peers.find((p) => p.name === replicas.self);
   if (self !== undefined) others.push({ what: `this replica's peers port (--peer ${self.name}=...)`, address: self.host, port: self.port });
-  const wildcard = (a: string): boolean => a === '0.0.0.0' || a === '::' || a === '*';
+  // Two binds overlap on the same address, or when one is a wildcard of the other's family ("::"
+  // takes IPv4 too). A host name is compared as written.
+  const overlap = (a: string, b: string): boolean => a === b || wildcardOf(a, b) || wildcardOf(b, a);
   for (const l of deployment.listeners) {
-    const other = others.find((o) => o.port === l.port && (o.address === l.address || wildcard(o.address) || wildcard(l.address)));
-    if (other !== undefined) return `public port ${l.port} (on ${l.address}) is also ${other.what} (on ${other.address}): HAProxy would share its connections between them; give them different ports`;
+    const other = others.find((o) => o.port === l.port && overlap(o.address, l.address));
+    if (other !== undefined) return `public port ${l.port} (on ${l.address}) is also ${other.what} (on ${other.address}): HAProxy would bind both, and clients of one would reach the other; give them different ports`;
   }
   return undefined;
 }

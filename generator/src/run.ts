@@ -28,7 +28,7 @@ import { startAccessSync } from './replicas/access-sync.js';
 import { startPeerNudge } from './replicas/peer-nudge.js';
 import type { AccessStore } from './replicas/access-configmap.js';
 import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
-import { claimStateDir, releaseStateDir } from './state-owner.js';
+import { claimStateDir } from './state-owner.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -167,6 +167,9 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   workers.unref();
   const renewal = opts.startRenewal?.();
 
+  // While it runs, a one-shot generate or reload on this state dir is refused (state-owner.ts).
+  const claim = await claimStateDir(paths.owner);
+  if (claim === undefined) log.warn({ socket: paths.owner }, "another pgroute up/watch answers on this state dir's owner socket: two of them on one state dir overwrite each other's files");
   let stopping: Promise<void> | undefined;
   const stop = (how: { readonly drain?: boolean } = {}): Promise<void> =>
     (stopping ??= (async () => {
@@ -194,7 +197,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       if (master !== undefined) await master.stop(timeoutMs);
       else await waitUntilGone(paths.masterSocket, timeoutMs, log);
       await agent.close();
-      releaseStateDir(paths.owner);
+      await claim?.release();
     })());
   const done = master
     ? master.exited.then(async (code) => {
@@ -214,7 +217,6 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
         return 1;
       })
     : new Promise<number>(() => {});
-  claimStateDir(paths.owner);
   log.info({ source: opts.source.name, stateDir: settings.stateDir, haproxy: opts.spawnHaproxy ? 'spawned' : 'external' }, 'pgroute is running');
   return { done, stop };
 }

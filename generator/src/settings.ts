@@ -155,7 +155,7 @@ export interface StatePaths {
   readonly adminSocket: string;
   readonly masterSocket: string;
   readonly pidFile: string;
-  /** The pid of the `pgroute up`/`watch` running on this state dir (state-owner.ts). */
+  /** The socket the `pgroute up`/`watch` running on this state dir answers on (state-owner.ts). */
   readonly owner: string;
   readonly tlsSocket: string;
   /** HAProxy's internal frontend for the agent's copies of a cancel (haproxy/partials/cancel-copy.hbs). */
@@ -184,7 +184,7 @@ export function statePaths(stateDir: string): StatePaths {
     adminSocket: join(stateDir, 'haproxy-admin.sock'),
     masterSocket: join(stateDir, 'haproxy-master.sock'),
     pidFile: join(stateDir, 'haproxy.pid'),
-    owner: join(stateDir, 'pgroute.pid'),
+    owner: join(stateDir, 'pgroute-owner.sock'),
     tlsSocket: join(stateDir, 'haproxy-tls.sock'),
     cancelSocket: join(stateDir, 'haproxy-cancel.sock'),
     holdSocket: join(stateDir, 'haproxy-hold.sock'),

@@ -39,12 +39,13 @@ export function hostProblem(host: unknown): string | undefined {
 }
 
 /**
- * An RFC 1123 host name whose last label is not all digits (RFC 3696: no top-level domain is):
- * "1.2.3", "127.1" or "2852039166" are not names but shorthand IPv4 addresses, which HAProxy (through
- * inet_aton) reads as 1.2.0.3, 127.0.0.1 and 170.0.0.254, not what the operator may have meant.
+ * An RFC 1123 host name whose last label is not a number (RFC 3696: no top-level domain is): "1.2.3",
+ * "127.1", "2852039166" or "127.0x1" are not names but shorthand IPv4 addresses, which HAProxy
+ * (through getaddrinfo) reads as 1.2.0.3, 127.0.0.1, 170.0.0.254 and 127.0.0.1, not what the
+ * operator may have meant.
  */
 export function isHostName(value: string): boolean {
-  return HOST_NAME.test(value) && !/(^|\.)[0-9]+$/.test(value);
+  return HOST_NAME.test(value) && !/(?:^|\.)(?:0x[0-9a-f]*|[0-9]+)$/i.test(value);
 }
 
 export function portProblem(port: unknown): string | undefined {

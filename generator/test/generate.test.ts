@@ -188,14 +188,15 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
     const { snapshot } = load();
     const on = (listeners: string, s: Settings = settings) => rejection(generate(load(FILE.replace(/^listeners:\n(?: {2}- .*\n)+/, `listeners:\n${listeners}`)).deployment, snapshot, s));
     expect((await on('  - { port: 8404, address: 0.0.0.0 }\n')).message).toBe(
-      'public port 8404 (on 0.0.0.0) is also the stats port (--stats-port) (on 127.0.0.1): HAProxy would share its connections between them; give them different ports',
+      'public port 8404 (on 0.0.0.0) is also the stats port (--stats-port) (on 127.0.0.1): HAProxy would bind both, and clients of one would reach the other; give them different ports',
     );
     expect((await on('  - { port: 8404, address: 127.0.0.1 }\n')).message).toMatch(/^public port 8404 \(on 127\.0\.0\.1\) is also the stats port/);
     const peers = { ...settings, replicas: { self: 'a', peers: [{ name: 'a', host: '0.0.0.0', port: 25432 }, { name: 'b', host: '10.0.0.2', port: 25432 }] } };
     expect((await on('  - { port: 25432, address: 127.0.0.1 }\n', peers)).message).toBe(
-      "public port 25432 (on 127.0.0.1) is also this replica's peers port (--peer a=...) (on 0.0.0.0): HAProxy would share its connections between them; give them different ports",
+      "public port 25432 (on 127.0.0.1) is also this replica's peers port (--peer a=...) (on 0.0.0.0): HAProxy would bind both, and clients of one would reach the other; give them different ports",
     );
-    // Different addresses, neither a wildcard, do not overlap; nor does a stats port that is off.
+    // Different addresses, neither a wildcard, do not overlap; nor an IPv4 wildcard and an IPv6 address; nor a stats port that is off.
+    await generate(load(FILE.replace('port: 25432, address: 127.0.0.1', 'port: 8404, address: 0.0.0.0')).deployment, snapshot, { ...settings, stats: { ...settings.stats, address: '::1' } });
     await generate(load(FILE.replace('port: 25432, address: 127.0.0.1', 'port: 8404, address: 127.0.0.2')).deployment, snapshot, settings);
     await generate(load(FILE.replace('port: 25432, address: 127.0.0.1', 'port: 8404, address: 0.0.0.0')).deployment, snapshot, { ...settings, stats: { ...settings.stats, enabled: false } });
   });

@@ -23,7 +23,7 @@ const STRICT_HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 const IP_CHARS = /^[0-9A-Fa-f.:]+$/;
 
 /** A top-level label is never all digits (RFC 3696): "1.2.3" is shorthand IPv4 to HAProxy, not a name. */
-const NUMERIC_TLD = /(?:^|\.)\d+$/;
+const NUMERIC_TLD = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/i;
 
 function strictHost(host: string): boolean {
   return (isIP(host) !== 0 && IP_CHARS.test(host)) || (STRICT_HOST_NAME.test(host) && !NUMERIC_TLD.test(host));

@@ -112,17 +112,19 @@ describe('the agent of a default `pgroute up`', () => {
     // no one serves (every connection then refused): refused while up runs, nothing changed.
     const before = readFileSync(`${dir}/state/haproxy.cfg`, 'utf8');
     for (const command of ['reload', 'generate']) {
-      const refused = await runCliOnce([command, '--tenants', file, '--state-dir', `${dir}/state`], 15_000);
+      // --tls auto too: nothing is written before the refusal (up's certificate neither).
+      const refused = await runCliOnce([command, '--tenants', file, '--state-dir', `${dir}/state`, '--tls', 'auto'], 15_000);
       expect(refused.code, command).toBe(2);
       expect(oneLine(refused)).toBe(
         `pgroute: --state-dir (PGROUTE_STATE_DIR): ${dir}/state is run by pgroute up/watch (pid ${up.pid}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
       );
     }
     expect(readFileSync(`${dir}/state/haproxy.cfg`, 'utf8')).toBe(before);
+    expect(existsSync(`${dir}/state/tls`)).toBe(false);
     expect((await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' })).stdout.trim()).toBe('answers');
     expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
     // Stopped, it no longer holds the state dir.
-    expect(existsSync(`${dir}/state/pgroute.pid`)).toBe(false);
+    expect(existsSync(`${dir}/state/pgroute-owner.sock`)).toBe(false);
     expect((await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], 30_000)).code).toBe(0);
   });
 

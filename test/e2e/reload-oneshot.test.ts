@@ -71,6 +71,16 @@ describe('pgroute reload (one-shot)', () => {
   });
 
   it("refuses (exit 3, nothing written or reloaded) an edit that would drop a served tenant, or an empty file; `tenants: []` still removes every one", async () => {
+    // A second definition of alpha is refused, the first stands: nothing is dropped, so it applies.
+    const twice = writeTenantsFile([...tenants(['alpha']), ...tenants(['alpha', 'beta'])]);
+    try {
+      const r = await runCliOnce(['reload', '--tenants', twice.file, ...deploymentFlags(ports, state)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('tenant definition refused');
+      expect(await clusterName('alpha')).toBe('alpha');
+    } finally {
+      rmSync(twice.dir, { recursive: true, force: true });
+    }
     const routes = readFileSync(`${state}/routes.json`, 'utf8');
     const before = await showProc(master);
     // alpha's edit is refused (a network with host bits set): `up` keeps its previous definition; a

@@ -15,8 +15,9 @@ import { errorResponseOf, exchange, messageTypes } from '../support/wire.js';
 
 const ports = portBlock(1);
 const TENANTS = ['acme', 'globex', 'initech'] as const;
-// Above the agent's 2 s budget (--agent-timeout), so that a slow verdict is measured by that budget;
-// the startup timeout itself is what 'half a packet, then silence' waits out.
+// Above the agent's 2 s budget (--agent-timeout, given: its default would be half of this), so that
+// a slow verdict is measured by that budget; the startup timeout itself is what 'half a packet,
+// then silence' waits out.
 const STARTUP_TIMEOUT_MS = 3_000;
 /** "Refused at once": well before the startup timeout, which a wrong rule would wait out. */
 const AT_ONCE_MS = 750;
@@ -39,7 +40,7 @@ beforeAll(async () => {
     { id: 'offline', port: ports.pg[9] as number },
   ]);
   tmp = file.dir;
-  up = await startUp(ports, file.file, `${tmp}/state`, ['--startup-timeout', `${STARTUP_TIMEOUT_MS}ms`]);
+  up = await startUp(ports, file.file, `${tmp}/state`, ['--startup-timeout', `${STARTUP_TIMEOUT_MS}ms`, '--agent-timeout', '2s']);
 });
 
 afterAll(async () => {

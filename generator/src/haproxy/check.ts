@@ -25,12 +25,16 @@ export function checkHaproxyConfig(configPath: string): Promise<CheckResult> {
     execFile(haproxyBinary(), ['-c', '-f', configPath], { timeout: 30_000 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`.trim();
       const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (err?.killed === true) {
+        resolve({ ok: false, missing: true, output: `${haproxyBinary()} -c did not finish within 30 s (stopped): the configuration was not judged; try again, or check what slows it (host names HAProxy resolves)`, warnings: [] });
+        return;
+      }
       if (code === 'ENOENT') {
         resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration: not installed or not on PATH; install HAProxy 2.6 or later, or set PGROUTE_HAPROXY to its path`, warnings: [] });
         return;
       }
       // Not a program (a directory, a text file, no execute permission): nothing judged the configuration.
-      if (typeof code === 'string') {
+      if (code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EPERM') {
         resolve({ ok: false, missing: true, output: `cannot run ${haproxyBinary()} to check the rendered configuration (${code}): is it HAProxy's executable? Set PGROUTE_HAPROXY to the path of HAProxy 2.6 or later`, warnings: [] });
         return;
       }

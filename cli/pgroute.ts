@@ -80,10 +80,11 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
   // Before anything is written there (the state dir, TLS files): a running up/watch owns it.
-  const owner = await stateDirOwner(statePaths(settingsFromFlags(flags).settings.stateDir).owner);
+  const { stateDir } = settingsFromFlags(flags).settings;
+  const owner = await stateDirOwner(statePaths(stateDir).owner);
   if (owner !== undefined) {
     throw new CommandFailure(
-      `--state-dir (PGROUTE_STATE_DIR): ${settingsFromFlags(flags).settings.stateDir} is run by pgroute up/watch (${owner}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
+      `--state-dir (PGROUTE_STATE_DIR): ${stateDir} is run by pgroute up/watch (${owner}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
       EXIT.usage,
     );
   }

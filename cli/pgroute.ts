@@ -71,8 +71,7 @@ program
 type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean };
 
 /** The deployment flags checked, the state dir made and the certificate ready. */
-async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<ReturnType<typeof settingsFromFlags>> {
-  const parsed = settingsFromFlags(flags);
+async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags, parsed = settingsFromFlags(flags)): Promise<ReturnType<typeof settingsFromFlags>> {
   await makeStateDir(label('--state-dir'), parsed.settings.stateDir);
   return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
 }
@@ -80,7 +79,8 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags): Promise<R
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
 async function generateFromFile(flags: FileFlags): Promise<Generation> {
   // Before anything is written there (the state dir, TLS files): a running up/watch owns it.
-  const { stateDir } = settingsFromFlags(flags).settings;
+  const parsed = settingsFromFlags(flags);
+  const { stateDir } = parsed.settings;
   const owner = await stateDirOwner(statePaths(stateDir).owner);
   if (owner !== undefined) {
     throw new CommandFailure(
@@ -88,7 +88,7 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
       EXIT.usage,
     );
   }
-  const { settings, fallbackListener } = await deploymentFromFlags(flags);
+  const { settings, fallbackListener } = await deploymentFromFlags(flags, parsed);
   const served = await servedTenants(statePaths(settings.stateDir).routes);
   // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
   // caught while being written); removing every tenant takes an explicit `tenants: []`.

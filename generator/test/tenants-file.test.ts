@@ -164,6 +164,11 @@ describe('parseTenantsFile: file-level errors are ConfigErrors naming the file',
     expect(msg).toMatch(new RegExp(`^${ORIGIN}: not valid YAML at line 3`));
   });
 
+  it('a character YAML forbids raw (U+FFFE) refuses the file on one line, naming the line', () => {
+    const msg = configErrorOf(() => parse('tenants:\n  - id: \ufffe\n    host: 10.0.0.1\n    port: 5432\n'));
+    expect(msg).toBe(`${ORIGIN}: not valid YAML at line 2: the stream contains non-printable characters`);
+  });
+
   it('duplicate mapping keys are a YAML error', () => {
     const msg = configErrorOf(() => parse('tenants: []\ntenants: []\n'));
     expect(msg).toContain(`${ORIGIN}: not valid YAML`);

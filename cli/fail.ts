@@ -30,7 +30,8 @@ export function describeFailure(err: unknown, command = 'pgroute'): { code: numb
     // `pgroute tenant` has printed its help already.
     if (err.exitCode === 0) return { code: EXIT.ok, line: undefined };
     if (err.code === 'commander.help') return { code: EXIT.usage, line: undefined };
-    return { code: EXIT.usage, line: `${err.message.replace(/^error: /, '')} (see ${command} --help)` };
+    // Commander puts its suggestion on a line of its own ("(Did you mean --port?)"): one line here.
+    return { code: EXIT.usage, line: `${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see ${command} --help)` };
   }
   if (err instanceof CommandFailure) return { code: err.exitCode, line: err.message };
   if (err instanceof ConfigError) return { code: EXIT.usage, line: err.message };

@@ -18,12 +18,14 @@ import {
   loadRun,
   restoreFiles,
   saveFiles,
+  claimStateDir,
   stateDirOwner,
   statePaths,
   targetPolicyFromFlags,
   type Generation,
   type Listener,
   type Running,
+  type StateDirClaim,
   type TenantSource,
 } from '../generator/src/index.js';
 import { EXIT, CommandFailure, exitWith } from './fail.js';
@@ -38,9 +40,9 @@ import { addKubePeersFlags, durableAccessFromFlags, kubePeersFromFlags, type Kub
 import { registerCertCommands } from './cert.js';
 import { registerStatusCommand } from './status.js';
 import { registerPlanCommand } from './plan.js';
-import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
+import { addSourceFlags, checkSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
 import { registerTenantCommands } from './tenant.js';
-import { prepareTls, startRenewal, type TlsFlags } from './tls.js';
+import { checkTlsFlags, prepareTls, startRenewal, type TlsFlags } from './tls.js';
 import { runUntilSignal, startOrExit } from './signals.js';
 import { addVersionFlag } from './version.js';
 
@@ -72,8 +74,37 @@ type FileFlags = DeploymentFlags & TlsFlags & { tenants: string; strict: boolean
 
 /** The deployment flags checked, the state dir made and the certificate ready. */
 async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags, parsed = settingsFromFlags(flags)): Promise<ReturnType<typeof settingsFromFlags>> {
+  checkTlsFlags(flags);
   await makeStateDir(label('--state-dir'), parsed.settings.stateDir);
   return { ...parsed, settings: await prepareTls(flags, parsed.settings, log) };
+}
+
+/**
+ * up and watch: the state dir claimed for this process (state-owner.ts) before anything is written
+ * there; a second one on a state dir another serves is refused, as it would overwrite that one's
+ * configuration, sockets and certificate. The claim is released when the process stops.
+ */
+async function claimedDeployment(flags: DeploymentFlags & TlsFlags): Promise<ReturnType<typeof settingsFromFlags> & { claim: StateDirClaim }> {
+  const parsed = settingsFromFlags(flags);
+  checkTlsFlags(flags);
+  const { stateDir } = parsed.settings;
+  const owned = (owner: string): CommandFailure =>
+    new CommandFailure(
+      `--state-dir (PGROUTE_STATE_DIR): ${stateDir} is run by another pgroute up/watch (${owner}); two on one state dir overwrite each other's configuration and sockets: stop that one first, or give this one its own --state-dir`,
+      EXIT.usage,
+    );
+  const owner = await stateDirOwner(statePaths(stateDir).owner);
+  if (owner !== undefined) throw owned(owner);
+  await makeStateDir(label('--state-dir'), stateDir);
+  const claim = await claimStateDir(statePaths(stateDir).owner);
+  // Claimed between the check and here: the other one was first.
+  if (claim === undefined) throw owned((await stateDirOwner(statePaths(stateDir).owner)) ?? 'an unknown process');
+  try {
+    return { ...parsed, settings: await prepareTls(flags, parsed.settings, log), claim };
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
 }
 
 /** generate and reload: the tenants file, rendered and validated, with the certificate ready. */
@@ -153,7 +184,7 @@ addPauseFlags(
   .requiredOption('--routes <file>', 'routes.json (reloaded on SIGHUP)')
   .addOption(new Option('--host <address>', 'SPOP listen address').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
-  .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port').env('PGROUTE_AGENT_SOCKET'))
+  .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port (so not with --port)').env('PGROUTE_AGENT_SOCKET').conflicts('port'))
   .addOption(new Option('--metrics-address <host:port>', `where /metrics and /healthz are served (default --host:${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_METRICS_ADDRESS'))
   .addOption(new Option('--http-port <port>', `the port of the metrics address on --host (older form of --metrics-address; default ${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_AGENT_HTTP_PORT'))
   .addOption(
@@ -216,8 +247,8 @@ addDrainFlags(
   ),
 ).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & { tenants: string }) => {
   const drain = drainFromFlags(flags);
-  const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
-  const running = await startOrExit(log, () => up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain }));
+  const { settings, fallbackListener, metricsAddress, claim } = await claimedDeployment(flags);
+  const running = await startOrExit(log, () => up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain, claim }));
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
@@ -230,8 +261,9 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   'unix',
 ))).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & KubePeersFlags & WatchFlags) => {
   const drain = drainFromFlags(flags);
-  const { settings, fallbackListener, metricsAddress } = await deploymentFromFlags(flags);
-  const source = await sourceFromFlags(flags, fallbackListener, log);
+  const checked = checkSourceFlags(flags);
+  const { settings, fallbackListener, metricsAddress, claim } = await claimedDeployment(flags);
+  const source = await sourceFromFlags(checked, flags, fallbackListener, log);
   const replicas = await kubePeersFromFlags(flags, settings, log);
   const durableAccess = await durableAccessFromFlags(flags);
   const { runPgroute } = await loadRun();
@@ -239,6 +271,7 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
     source,
     deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
     settings,
+    claim,
     startRenewal: () => startRenewal(flags, settings, log),
     metricsAddress,
     spawnHaproxy: flags.spawnHaproxy,

@@ -10,8 +10,8 @@ import type { Logger } from 'pino';
 import { checkPlannedGeneration, loadTemplates, parsePolicy, planOnStateDir, previewText, tlsPaths, type PlanCheck, type Settings, type SourceView } from '../generator/src/index.js';
 import { CommandFailure, EXIT } from './fail.js';
 import { addDeploymentFlags, settingsFromFlags, type DeploymentFlags } from './settings-options.js';
-import { addSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
-import type { TlsFlags } from './tls.js';
+import { addSourceFlags, checkSourceFlags, sourceFromFlags, type SourceFlags } from './sources.js';
+import { checkTlsFlags, type TlsFlags } from './tls.js';
 
 /** `plan` reads one view: a Docker engine or Kubernetes API server that has not given it within this time fails it (exit 1). */
 const PLAN_FIRST_VIEW_TIMEOUT_MS = 10_000;
@@ -20,6 +20,7 @@ type PlanFlags = DeploymentFlags & TlsFlags & SourceFlags & { json: boolean; str
 
 /** TLS as `up`/`watch` would serve it: the certificate they keep in the state dir (not made here). */
 function withTls(flags: TlsFlags, settings: Settings): Settings {
+  checkTlsFlags(flags);
   if (flags.tls !== 'auto' && flags.tlsCert === undefined) return settings;
   return { ...settings, tls: { crtPath: tlsPaths(settings.stateDir).serverPem, minVersion: flags.tlsMinVersion } };
 }
@@ -37,10 +38,11 @@ export function registerPlanCommand(program: Command, log: Logger): Command {
     'unix',
   ).action(async (flags: PlanFlags) => {
     // No state dir is made and no certificate prepared: plan only reads.
+    const checked = checkSourceFlags(flags);
     const parsed = settingsFromFlags(flags);
     const { fallbackListener } = parsed;
     const settings = withTls(flags, parsed.settings);
-    const source = await sourceFromFlags(flags, fallbackListener, log, { firstViewTimeoutMs: PLAN_FIRST_VIEW_TIMEOUT_MS });
+    const source = await sourceFromFlags(checked, flags, fallbackListener, log, { firstViewTimeoutMs: PLAN_FIRST_VIEW_TIMEOUT_MS });
     let view: SourceView | undefined;
     await source.start((v) => (view ??= v));
     await source.stop();

@@ -135,7 +135,18 @@ export function addDeploymentFlags(cmd: Command, agentTransport: AgentTransport 
     .addOption(option('--memo <mode>', 'verdict memo: HAProxy routes a startup whose facts the agent already judged without asking it again (docs/memo.md): on, off', 'off').choices(['on', 'off']))
     .addOption(option('--memo-size <n>', 'most entries of the verdict memo (about 200-330 bytes each in HAProxy\'s worker: docs/memo.md)', '100000'))
     .addOption(option('--refusal-delay <duration>', `a connection refused over its tenant's rate, per-address rate or cap gets its error this late, so a reconnect loop is slowed down instead of taking the router's CPU (0: at once); at least 1s shorter than --startup-timeout (default ${DEFAULT_REFUSAL_DELAY_MS}ms, shorter if --startup-timeout is under 2s)`))
-    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']));
+    .addOption(option('--log <mode>', 'HAProxy traffic log: errors (refused or failed sessions), all, off', 'errors').choices(['errors', 'all', 'off']))
+    .hook('preAction', (command) => refuseTransportConflict(command));
+}
+
+/**
+ * --agent-socket implies the unix transport; with --agent-transport tcp given too (flag or
+ * variable, not the command's default), one of the two would be dropped without a word.
+ */
+function refuseTransportConflict(command: Command): void {
+  const f = command.opts<DeploymentFlags>();
+  if (f.agentSocket === undefined || f.agentTransport !== 'tcp' || command.getOptionValueSource('agentTransport') === 'default') return;
+  throw new ConfigError(`${label('--agent-socket')} serves the agent on a unix socket, and ${label('--agent-transport')} is tcp (--agent-host:--agent-port): give one of them`);
 }
 
 export interface PauseFlags {

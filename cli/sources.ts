@@ -80,14 +80,42 @@ export interface SourceUse {
   readonly firstViewTimeoutMs?: number;
 }
 
-async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse): Promise<TenantSource> {
+/** The source flags read and checked: what each named source is built from. */
+export interface CheckedSources {
+  readonly names: readonly SourceName[];
+  readonly admission: ReturnType<typeof admissionFromFlags>;
+  readonly policy: ReturnType<typeof targetPolicyFromFlags>;
+  readonly listDeadlineMs: number;
+  readonly namespaces: readonly string[];
+}
+
+/**
+ * Every source flag and variable checked, whichever sources are named (a mistyped value is refused
+ * even where its source is not used yet, not when it is turned on), before anything is written or
+ * started; a --tenants that no named source reads is refused, as it would be ignored.
+ */
+export function checkSourceFlags(flags: SourceFlags): CheckedSources {
+  const names = sourceNames(flags.source);
+  if (flags.tenants !== undefined && !names.includes('file')) {
+    throw new ConfigError(`--tenants is read by --source file only, and --source (PGROUTE_SOURCE) is ${names.join(',')}: add file to --source, or drop --tenants`);
+  }
+  return {
+    names,
+    admission: admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT),
+    policy: targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts),
+    listDeadlineMs: parseDurationMs(flagLabel('--kube-request-timeout', 'PGROUTE_KUBE_REQUEST_TIMEOUT'), flags.kubeRequestTimeout, 100),
+    namespaces: typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []),
+  };
+}
+
+async function oneSource(name: SourceName, checked: CheckedSources, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse): Promise<TenantSource> {
   switch (name) {
     case 'file':
       if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
       return new FileSource(flags.tenants, fallbackListener, log);
     case 'docker': {
       const { DockerSource } = await loadDockerSource();
-      const admission = admissionFromFlags(flags.dockerConstraint, flags.dockerExposeByDefault, process.env.PGROUTE_DOCKER_EXPOSE_BY_DEFAULT);
+      const { admission } = checked;
       log.info({ admitted: describeAdmission(admission) }, 'docker containers that may declare tenants');
       return new DockerSource({
         log,
@@ -99,20 +127,17 @@ async function oneSource(name: SourceName, flags: SourceFlags, fallbackListener:
     }
     case 'kubernetes': {
       const { KubernetesSource } = await loadKubernetesSource();
-      const namespaces = typeof flags.namespace === 'string' ? flags.namespace.split(/[\s,]+/).filter(Boolean) : (flags.namespace ?? []);
-      const policy = targetPolicyFromFlags(flags.kubeAllowExternalNames, flags.kubeAllowedPorts);
+      const { policy, listDeadlineMs, namespaces } = checked;
       log.info({ allowedPorts: describePorts(policy.ports), allowedExternalNames: describePatterns(policy.externalNames) || 'none' }, 'kubernetes tenant targets limited');
-      const listDeadlineMs = parseDurationMs(flagLabel('--kube-request-timeout', 'PGROUTE_KUBE_REQUEST_TIMEOUT'), flags.kubeRequestTimeout, 100);
-      return new KubernetesSource({ log, namespaces, address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, listDeadlineMs, ...(use.firstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.firstViewTimeoutMs }), ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
+      return new KubernetesSource({ log, namespaces: [...namespaces], address: flags.kubeAddress, ownership: flags.kubeOwnership, policy, listDeadlineMs, ...(use.firstViewTimeoutMs === undefined ? {} : { firstViewTimeoutMs: use.firstViewTimeoutMs }), ...(flags.kubeSelector ? { labelSelector: flags.kubeSelector } : {}) });
     }
   }
 }
 
-/** The source the flags name; several are merged into one. */
-export async function sourceFromFlags(flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse = {}): Promise<TenantSource> {
-  const names = sourceNames(flags.source);
+/** The source the checked flags name; several are merged into one. */
+export async function sourceFromFlags(checked: CheckedSources, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse = {}): Promise<TenantSource> {
   const sources: TenantSource[] = [];
-  for (const n of names) sources.push(await oneSource(n, flags, fallbackListener, log, use));
+  for (const n of checked.names) sources.push(await oneSource(n, checked, flags, fallbackListener, log, use));
   const [only] = sources;
   return sources.length === 1 && only !== undefined ? only : new MergedSource(sources);
 }

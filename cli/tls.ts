@@ -12,6 +12,7 @@ import {
   loadSecretStore as secretStore,
   parseSecretRef,
   statePaths,
+  parseSan,
   swapCertificate,
   watchRenewal,
   type AutoTlsResult,
@@ -19,7 +20,7 @@ import {
   type SecretApi,
   type Settings,
 } from '../generator/src/index.js';
-import { parseDurationMs } from './flag-values.js';
+import { flagLabel, parseDurationMs } from './flag-values.js';
 
 // The X.509 library and the Kubernetes client are loaded only when TLS (or the Secret) is used
 // (through the index's loaders): together they are most of the CLI's start-up time, and most runs
@@ -63,6 +64,22 @@ export function autoTls(flags: TlsFlags, stateDir: string, log: Logger, deps: Tl
   };
 }
 
+/** How often provided files are read again: checked whichever mode is on (a typo is refused before it is used). */
+function watchIntervalMs(flags: TlsFlags): number {
+  return parseDurationMs(flagLabel('--tls-watch-interval', 'PGROUTE_TLS_WATCH_INTERVAL'), flags.tlsWatchInterval ?? '30s', 100);
+}
+
+/** Every --tls-san a certificate can hold, or one line naming the flag and the value. */
+function checkSans(flags: TlsFlags): void {
+  for (const san of sansGiven(flags)) {
+    try {
+      parseSan(san);
+    } catch (err) {
+      throw new ConfigError(`${flagLabel('--tls-san', 'PGROUTE_TLS_SANS')}: ${(err as Error).message}`);
+    }
+  }
+}
+
 /** --tls-san as given: repeated, comma- or space-separated, or PGROUTE_TLS_SANS; the same reading for each. */
 function sansGiven(flags: TlsFlags): string[] {
   const raw = typeof flags.tlsSan === 'string' ? [flags.tlsSan] : (flags.tlsSan ?? []);
@@ -74,26 +91,40 @@ export function sansOf(flags: TlsFlags): string[] {
   return sans.length > 0 ? sans : ['localhost', '127.0.0.1', '::1', hostname()];
 }
 
-/** Makes sure the certificate exists and returns settings that serve it; unchanged when TLS is off. */
-export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger, deps: TlsDeps = {}): Promise<Settings> {
+/**
+ * The TLS flags and variables checked without touching a file: every value, whichever mode is on,
+ * and the two modes' flags never together (one of them would be dropped without a word). prepareTls
+ * starts with it; `plan`, which prepares nothing, runs it alone.
+ */
+export function checkTlsFlags(flags: TlsFlags): void {
+  watchIntervalMs(flags);
+  checkSans(flags);
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
-  // The two modes' flags together: one of them would be dropped without a word.
   if (flags.tlsCert !== undefined && flags.tlsCert !== '' && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
   const sansWithout = (what: string): ConfigError => new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${what}`);
+  const sans = sansGiven(flags).length > 0;
   if (flags.tlsCert !== undefined) {
-    if (sansGiven(flags).length > 0) throw sansWithout(', and cannot go with --tls-cert (the names are those of your certificate)');
-    parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100);
-    const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
-    log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
-    return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
+    if (sans) throw sansWithout(', and cannot go with --tls-cert (the names are those of your certificate)');
+    return;
   }
   if (flags.tlsKey !== undefined) throw new ConfigError('--tls-key needs --tls-cert');
   if (flags.tls === 'off') {
     if (secretGiven) throw new ConfigError('--tls-secret needs --tls auto');
-    if (sansGiven(flags).length > 0) throw sansWithout('');
-    return settings;
+    if (sans) throw sansWithout('');
   }
+}
+
+/** Makes sure the certificate exists and returns settings that serve it; unchanged when TLS is off. */
+export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger, deps: TlsDeps = {}): Promise<Settings> {
+  checkTlsFlags(flags);
+  if (flags.tlsCert !== undefined) {
+    const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath: flags.tlsCert, ...(flags.tlsKey ? { keyPath: flags.tlsKey } : {}), log });
+    log.info({ subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: serving the given certificate');
+    return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
+  }
+  if (flags.tls === 'off') return settings;
+  const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
   const r = await autoTls(flags, settings.stateDir, log, deps)();
   log.info({ serial: r.serialHex, notAfter: r.notAfter, caCreated: r.caCreated, ...(secretGiven ? { secret: flags.tlsSecret } : {}) }, 'TLS: serving pgroute\'s own certificate (pgroute cert ca prints the CA for clients)');
   return { ...settings, tls: { crtPath: r.serverPemPath, minVersion: flags.tlsMinVersion } };
@@ -112,7 +143,7 @@ export function startRenewal(flags: TlsFlags, settings: Settings, log: Logger, i
     const certPath = flags.tlsCert;
     const keyPath = flags.tlsKey;
     return watchRenewal({
-      intervalMs: parseDurationMs('--tls-watch-interval', flags.tlsWatchInterval ?? '30s', 100),
+      intervalMs: watchIntervalMs(flags),
       ensure: async () => {
         const r = await (await certificateStore()).useProvidedTls({ stateDir: settings.stateDir, certPath, ...(keyPath ? { keyPath } : {}), log });
         if (r.changed) log.info({ file: certPath, subject: r.certificate.subject, notAfter: r.certificate.notAfter }, 'TLS: the given certificate changed');

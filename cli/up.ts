@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { Endpoint } from '../agent/src/index.js';
-import { FileSource, loadRun, parsePolicy, type DrainOptions, type Listener, type Running, type Settings } from '../generator/src/index.js';
+import { FileSource, loadRun, parsePolicy, type DrainOptions, type Listener, type Running, type Settings, type StateDirClaim } from '../generator/src/index.js';
 import { startRenewal, type TlsFlags } from './tls.js';
 
 export interface UpOptions {
@@ -15,6 +15,7 @@ export interface UpOptions {
   readonly log: Logger;
   readonly tls: TlsFlags;
   readonly drain: DrainOptions;
+  readonly claim: StateDirClaim;
 }
 
 export async function up(opts: UpOptions): Promise<Running> {
@@ -24,6 +25,7 @@ export async function up(opts: UpOptions): Promise<Running> {
     deployment: { listeners: [opts.fallbackListener], policy: parsePolicy(undefined, [opts.fallbackListener]) },
     startRenewal: () => startRenewal(opts.tls, opts.settings, opts.log),
     settings: opts.settings,
+    claim: opts.claim,
     metricsAddress: opts.metricsAddress,
     spawnHaproxy: true,
     drain: opts.drain,

@@ -84,6 +84,7 @@ export {
 // TLS on the public port.
 export { tlsPaths } from './tls/paths.js';
 export { parseSecretRef } from './tls/secret-ref.js';
+export { parseSan } from './tls/sans.js';
 export { swapCertificate, watchRenewal, type RenewalWatch } from './tls/hot-swap.js';
 export type { AutoTlsResult } from './tls/store.js';
 export type { CertificateDescription } from './tls/certificates.js';
@@ -102,4 +103,4 @@ export const loadRun = () => import('./run.js');
 // Docker tenants' create/delete/list/show (tar-stream, for the secrets' archives).
 export const loadTenantLifecycle = () => import('./tenants-docker/lifecycle.js');
 export { isHostName } from './validate.js';
-export { stateDirOwner } from './state-owner.js';
+export { claimStateDir, stateDirOwner, type StateDirClaim } from './state-owner.js';

@@ -28,7 +28,7 @@ import { startAccessSync } from './replicas/access-sync.js';
 import { startPeerNudge } from './replicas/peer-nudge.js';
 import type { AccessStore } from './replicas/access-configmap.js';
 import type { AccessPersistence, StorePointer } from './replicas/access-durable.js';
-import { claimStateDir } from './state-owner.js';
+import type { StateDirClaim } from './state-owner.js';
 
 export interface RunOptions {
   readonly source: TenantSource;
@@ -40,6 +40,11 @@ export interface RunOptions {
   /** Spawn HAProxy here (`pgroute up`), or drive one already running on the state dir (`pgroute watch`). */
   readonly spawnHaproxy: boolean;
   readonly log: Logger;
+  /**
+   * This process's claim on the state dir (state-owner.ts), taken before anything was written there:
+   * while it runs, generate, reload and another up/watch on it are refused. Released once stopped.
+   */
+  readonly claim: StateDirClaim;
   /**
    * Started once HAProxy runs, stopped first: renews the served certificate while running (the CLI
    * builds it from its TLS flags). Undefined when nothing is to be renewed.
@@ -167,9 +172,6 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
   workers.unref();
   const renewal = opts.startRenewal?.();
 
-  // While it runs, a one-shot generate or reload on this state dir is refused (state-owner.ts).
-  const claim = await claimStateDir(paths.owner);
-  if (claim === undefined) log.warn({ socket: paths.owner }, "another pgroute up/watch answers on this state dir's owner socket: two of them on one state dir overwrite each other's files");
   let stopping: Promise<void> | undefined;
   const stop = (how: { readonly drain?: boolean } = {}): Promise<void> =>
     (stopping ??= (async () => {
@@ -197,7 +199,7 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       if (master !== undefined) await master.stop(timeoutMs);
       else await waitUntilGone(paths.masterSocket, timeoutMs, log);
       await agent.close();
-      await claim?.release();
+      await opts.claim.release();
     })());
   const done = master
     ? master.exited.then(async (code) => {

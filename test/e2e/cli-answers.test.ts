@@ -92,7 +92,7 @@ function answersSpop(port: number): Promise<boolean> {
 }
 
 describe('the agent of a default `pgroute up`', () => {
-  it('is reached over a 0600 unix socket in the state dir: no TCP port of up answers SPOP, and routing works', async () => {
+  it('is reached over a 0600 unix socket in the state dir: no TCP port of up answers SPOP, and routing works; generate, reload and a second up on its state dir are refused', async () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const up = await startUp(ports, file, `${dir}/state`);
     const socket = `${dir}/state/agent.sock`;
@@ -119,11 +119,18 @@ describe('the agent of a default `pgroute up`', () => {
         `pgroute: --state-dir (PGROUTE_STATE_DIR): ${dir}/state is run by pgroute up/watch (pid ${up.pid}), which applies its own tenants: edit its tenants file (preview with pgroute plan); generate and reload are for HAProxy and pgroute agent run apart`,
       );
     }
+    // A second up on the same state dir (its own ports) would overwrite the first's configuration
+    // and sockets: refused before it writes or starts anything.
+    const second = await runCliOnce(['up', '--tenants', file, '--state-dir', `${dir}/state`, '--bind', '127.0.0.1', '--port', String(ports.spare[0]), '--stats-port', String(ports.spare[1]), '--agent-http-port', String(ports.spare[2]), '--tls', 'auto'], 15_000);
+    expect(second.code).toBe(2);
+    expect(oneLine(second)).toBe(
+      `pgroute: --state-dir (PGROUTE_STATE_DIR): ${dir}/state is run by another pgroute up/watch (pid ${up.pid}); two on one state dir overwrite each other's configuration and sockets: stop that one first, or give this one its own --state-dir`,
+    );
     expect(readFileSync(`${dir}/state/haproxy.cfg`, 'utf8')).toBe(before);
     expect(existsSync(`${dir}/state/tls`)).toBe(false);
     expect((await psql({ port: ports.haproxy, user: 'app', db: 'answers', command: 'SHOW cluster_name' })).stdout.trim()).toBe('answers');
     expect((await up.stop('SIGINT', 15_000)).code).toBe(0);
-    // Stopped, it no longer holds the state dir.
+    // Stopped, it no longer holds the state dir: another up may run there.
     expect(existsSync(`${dir}/state/pgroute-owner.sock`)).toBe(false);
     expect((await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)], 30_000)).code).toBe(0);
   });
@@ -181,6 +188,41 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     expect(oneLine(choice)).toContain("'loud' is invalid. Allowed choices are errors, all, off.");
   });
 
+  it('2: flags that no source reads, flags that conflict, and a mistyped flag are one line each, and nothing is written', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const state = `${dir}/state`;
+    const cases: [readonly string[], Record<string, string>, string][] = [
+      // Commander's suggestion was a second line.
+      [['plan', '--prot', '1'], {}, "pgroute: unknown option '--prot' (Did you mean --port?) (see pgroute plan --help)"],
+      // A value of a source not named was accepted until that source was turned on.
+      [['plan', '--tenants', file, '--state-dir', state, '--kube-allowed-ports', 'banana'], {}, 'pgroute: --kube-allowed-ports (PGROUTE_KUBE_ALLOWED_PORTS): "banana" is not a port (1 to 65535) or a range of ports (low-high, such as 5432-5439)'],
+      [['plan', '--tenants', file, '--state-dir', state], { PGROUTE_DOCKER_CONSTRAINTS: 'junk' }, 'pgroute: --docker-constraint (PGROUTE_DOCKER_CONSTRAINTS) "junk": expected compose-project=NAME, network=NAME or label=KEY=VALUE'],
+      [['generate', '--tenants', file, '--state-dir', state, '--tls-watch-interval', 'banana'], {}, 'pgroute: --tls-watch-interval (PGROUTE_TLS_WATCH_INTERVAL) must be a duration of at least 100ms like 500ms, 5s or 1m, got "banana"'],
+      // --tenants was ignored without the file source.
+      [['watch', '--source', 'docker', '--tenants', file, '--state-dir', state], {}, 'pgroute: --tenants is read by --source file only, and --source (PGROUTE_SOURCE) is docker: add file to --source, or drop --tenants'],
+      // The socket won over the transport without a word.
+      [['generate', '--tenants', file, '--state-dir', state, '--agent-socket', `${dir}/a.sock`], { PGROUTE_AGENT_TRANSPORT: 'tcp' }, 'pgroute: --agent-socket (PGROUTE_AGENT_SOCKET) serves the agent on a unix socket, and --agent-transport (PGROUTE_AGENT_TRANSPORT) is tcp (--agent-host:--agent-port): give one of them'],
+      // --port was ignored beside --socket.
+      [['agent', '--routes', `${dir}/routes.json`, '--socket', `${dir}/a.sock`, '--port', '7000'], {}, "pgroute: option '--socket <path>' cannot be used with option '--port <port>' (see pgroute agent --help)"],
+    ];
+    for (const [args, env, line] of cases) {
+      const r = await runCliOnce(args, 30_000, env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r)).toBe(line);
+    }
+    // A missing kubeconfig was Node's raw ENOENT (the source's log line about its limits comes first).
+    const kube = await runCliOnce(['plan', '--source', 'kubernetes', '--state-dir', state], 30_000, { KUBECONFIG: `${dir}/no-kubeconfig` });
+    expect(kube.code).toBe(2);
+    expect(kube.stderr.trimEnd().split('\n').at(-1)).toBe(`pgroute: KUBECONFIG "${dir}/no-kubeconfig" cannot be loaded: no such file (ENOENT); point KUBECONFIG at a kubeconfig file, or run in a pod with a service account`);
+    expect(existsSync(state)).toBe(false);
+  });
+
+  it('1: `tenant list` with no Docker engine answering says so, naming Docker and where it looked', async () => {
+    const r = await runCliOnce(['tenant', 'list', '--state-dir', '/nonexistent'], 30_000, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe('pgroute: cannot reach the Docker engine at "unix:///nonexistent/docker.sock" (ENOENT): check that dockerd is running and its socket (DOCKER_HOST, default /var/run/docker.sock) is reachable from here');
+  });
+
   it('2: a rendered flag or its variable with a line break is refused, naming both and the value', async () => {
     const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
     const r = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), '--agent-transport', 'tcp', '--agent-host', '127.0.0.1\n  server evil 10.0.0.1:1']);
@@ -231,10 +273,10 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
   it('2: `pgroute agent` refuses a routes file it cannot load, an empty --socket and a socket in no directory, naming the flag', async () => {
     const { dir } = tenantsFile([{ id: 'answers', port: server.port }]);
     writeFileSync(`${dir}/garbage.json`, '{garbage');
-    const agent = (...args: string[]) => runCliOnce(['agent', '--port', String(ports.agentAlt), '--http-port', String(ports.agentAltHealth), ...args], 15_000);
+    const agent = (...args: string[]) => runCliOnce(['agent', '--http-port', String(ports.agentAltHealth), ...args], 15_000);
     const cases: [string[], string][] = [
-      [['--routes', `${dir}/none.json`], `pgroute: --routes: cannot load route table ${dir}/none.json: ENOENT: no such file or directory, open '${dir}/none.json'; give the routes.json that \`pgroute generate\` wrote`],
-      [['--routes', `${dir}/garbage.json`], `pgroute: --routes: cannot load route table ${dir}/garbage.json: Expected property name or '}' in JSON at position 1; give the routes.json that \`pgroute generate\` wrote`],
+      [['--routes', `${dir}/none.json`, '--port', String(ports.agentAlt)], `pgroute: --routes: cannot load route table ${dir}/none.json: ENOENT: no such file or directory, open '${dir}/none.json'; give the routes.json that \`pgroute generate\` wrote`],
+      [['--routes', `${dir}/garbage.json`, '--port', String(ports.agentAlt)], `pgroute: --routes: cannot load route table ${dir}/garbage.json: Expected property name or '}' in JSON at position 1; give the routes.json that \`pgroute generate\` wrote`],
       // Empty, it was ignored: the agent served TCP instead of the socket asked for.
       [['--routes', `${dir}/garbage.json`, '--socket', ''], 'pgroute: --socket (PGROUTE_AGENT_SOCKET) must be a socket path'],
       [['--routes', `${dir}/garbage.json`, '--socket', `${dir}/nodir/agent.sock`], `pgroute: --socket (PGROUTE_AGENT_SOCKET): the directory of ${dir}/nodir/agent.sock does not exist`],

@@ -167,9 +167,9 @@ describe('pgroute watch --source kubernetes: ExternalName and port limits (fake 
     const base = ['watch', '--source', 'kubernetes', '--state-dir', join(dir, 'bad-state'), '--port', String(ports.haproxyAlt)];
     const badPorts = await runCliOnce([...base, '--kube-allowed-ports', '5432,10250-'], 30_000);
     expect(badPorts.code).toBe(2);
-    expect(badPorts.stderr).toContain('pgroute: --kube-allowed-ports: "10250-" is not a port (1 to 65535) or a range of ports (low-high, such as 5432-5439)\n');
+    expect(badPorts.stderr).toContain('pgroute: --kube-allowed-ports (PGROUTE_KUBE_ALLOWED_PORTS): "10250-" is not a port (1 to 65535) or a range of ports (low-high, such as 5432-5439)\n');
     const badNames = await runCliOnce([...base, '--kube-allow-external-names', '*.com'], 30_000);
     expect(badNames.code).toBe(2);
-    expect(badNames.stderr).toContain('pgroute: --kube-allow-external-names: "*.com" would allow a whole top-level domain; give at least two labels after *. (such as *.db.example.com)\n');
+    expect(badNames.stderr).toContain('pgroute: --kube-allow-external-names (PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES): "*.com" would allow a whole top-level domain; give at least two labels after *. (such as *.db.example.com)\n');
   });
 });

@@ -3,7 +3,7 @@
 // swapped in through the runtime API, with no reload and no dropped session. A half-written
 // rotation (a new certificate beside the old key) is refused and the served certificate stays.
 
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,8 @@ describe('pgroute up --tls-cert --tls-key', () => {
     const { runCliOnce, deploymentFlags } = await import('../support/pgroute.js');
     const r = await runCliOnce(['up', '--tenants', join(dir, 'missing.yaml'), ...deploymentFlags(ports, join(dir, 'state-2'), ['--tls-cert', certFile(), '--tls-watch-interval', 'soon'])]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--tls-watch-interval must be a duration');
+    expect(r.stderr).toBe('pgroute: --tls-watch-interval (PGROUTE_TLS_WATCH_INTERVAL) must be a duration of at least 100ms like 500ms, 5s or 1m, got "soon"\n');
+    // Before anything: not even the state dir.
+    expect(existsSync(join(dir, 'state-2'))).toBe(false);
   });
 });

@@ -14,7 +14,8 @@
 
 import { CoreV1Api, KubeConfig, ListWatch, type KubernetesObject, type V1Namespace, type V1Service, type V1ServiceList, type Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError } from '../errors.js';
+import { ConfigError, readFailure } from '../errors.js';
+import { quote } from '../validate.js';
 import { backoffDelay } from './backoff.js';
 import { awaitFirstView, LIST_DEADLINE_MS, WAIT_LOG_MS, withDeadline } from './first-view.js';
 import { namespaceInformer } from './kubernetes/namespaces.js';
@@ -232,7 +233,15 @@ export class KubernetesSource implements TenantSource {
 /** $KUBECONFIG, ~/.kube/config, else the in-cluster service account (also used by the TLS Secret store). */
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    // A KUBECONFIG naming no file, or a file that is no kubeconfig: one line naming the variable.
+    const file = process.env.KUBECONFIG;
+    const where = file ? `KUBECONFIG ${quote(file)}` : 'the kubeconfig ~/.kube/config';
+    const why = (err as NodeJS.ErrnoException).code !== undefined ? readFailure(err) : quote(String((err as Error).message));
+    throw new ConfigError(`${where} cannot be loaded: ${why}; point KUBECONFIG at a kubeconfig file, or run in a pod with a service account`);
+  }
   return kc;
 }
 

@@ -4,15 +4,29 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
+import { DOCKER_CHECK } from '../sources/docker.js';
+import { quote } from '../validate.js';
 import { containerName, describeManaged, MANAGED_LABEL, type ManagedTenant } from './plan.js';
 import type { AccessFile } from '../access.js';
 import { MAX_PASSWD_BYTES, passwordArchive, secretOwner, type Owner } from './secret.js';
 import { readTar } from './tar.js';
 
-/** dockerode is loaded only by the commands that talk to Docker. */
+/**
+ * A client of the engine that answered a ping: a command that cannot reach dockerd says so, naming
+ * Docker and where it looked, not the socket error alone. dockerode is loaded only by the commands
+ * that talk to Docker.
+ */
 export async function dockerClient(): Promise<Dockerode> {
   const { default: Docker } = await import('dockerode');
-  return new Docker();
+  const docker = new Docker();
+  try {
+    await docker.ping();
+  } catch (err) {
+    const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
+    const why = typeof e.code === 'string' ? e.code : typeof e.statusCode === 'number' ? `HTTP ${e.statusCode}` : quote(String(e.message));
+    throw new Error(`cannot reach the Docker engine at ${quote(process.env.DOCKER_HOST || 'unix:///var/run/docker.sock')} (${why}): ${DOCKER_CHECK}`);
+  }
+  return docker;
 }
 
 export function statusCode(err: unknown): number | undefined {

@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { quote } from '../validate.js';
 
 export type San = { readonly type: 'dns'; readonly value: string } | { readonly type: 'ip'; readonly value: string };
 
@@ -27,7 +28,7 @@ export function parseSan(raw: string): San {
     labels.every((label, i) => LABEL.test(label) || (i === 0 && label === '*' && labels.length > 2)) &&
     // An all-digit last label is no DNS name but a mistyped IPv4 address (e.g. 10.0.0.256).
     !/^\d+$/.test(labels[labels.length - 1] ?? '');
-  if (!valid) throw new ConfigError(`TLS name "${raw}" is neither an IP address nor a valid DNS name`);
+  if (!valid) throw new ConfigError(`TLS name ${quote(raw)} is neither an IP address nor a valid DNS name`);
   return { type: 'dns', value: name };
 }
 

@@ -68,7 +68,7 @@ describe('--docker-constraint and --docker-expose-by-default', () => {
       expect(() => admissionFromFlags(v, undefined, undefined)).toThrow(ConfigError);
       expect(() => admissionFromFlags(v, undefined, undefined)).toThrow(msg);
     };
-    fails('host=x', /--docker-constraint "host=x": expected compose-project=NAME, network=NAME or label=KEY=VALUE/);
+    fails('host=x', /--docker-constraint \(PGROUTE_DOCKER_CONSTRAINTS\) "host=x": expected compose-project=NAME, network=NAME or label=KEY=VALUE/);
     fails('network=', /a Docker network name/);
     fails('compose-project=Shop', /compose project name/);
     fails('label=tier', /use label=KEY=VALUE/);

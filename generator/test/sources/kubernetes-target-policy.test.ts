@@ -100,7 +100,7 @@ describe('ExternalName Services', () => {
 
   it('patterns that would match too much are refused with the entry and the flag', () => {
     const cases: Record<string, RegExp> = {
-      '*': /^--kube-allow-external-names: "\*" would allow every name; give patterns such as \*\.db\.example\.com$/,
+      '*': /^--kube-allow-external-names \(PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES\): "\*" would allow every name; give patterns such as \*\.db\.example\.com$/,
       '*.': /would allow every name/,
       '*.com': /would allow a whole top-level domain/,
       '*.*.example.com': /is not \*\. followed by a DNS name/,
@@ -160,7 +160,7 @@ describe('allowed ports', () => {
 
   it('bad lists are refused with the entry and the flag', () => {
     for (const [value, re] of [
-      ['', /^--kube-allowed-ports lists no port; give ports and ranges such as 5432-5439,6432 \(1-65535 allows every port\)$/],
+      ['', /^--kube-allowed-ports \(PGROUTE_KUBE_ALLOWED_PORTS\) lists no port; give ports and ranges such as 5432-5439,6432 \(1-65535 allows every port\)$/],
       ['0', /"0" is not a port \(1 to 65535\) or a range/],
       ['65536', /"65536" is not a port/],
       ['5439-5432', /"5439-5432" is not a port/],
@@ -238,7 +238,7 @@ describe('the flags, over arbitrary strings', () => {
   });
 
   it('over-long values are refused, not read', () => {
-    expect(() => parseAllowedPorts('5432,'.repeat(2_000))).toThrow(/^--kube-allowed-ports has 2000 entries, more than the 1024 read; use wildcards or ranges$/);
-    expect(() => parseExternalNamePatterns('a'.repeat(70_000))).toThrow(/^--kube-allow-external-names is 70000 characters long, more than the 65536 read; give fewer entries$/);
+    expect(() => parseAllowedPorts('5432,'.repeat(2_000))).toThrow(/^--kube-allowed-ports \(PGROUTE_KUBE_ALLOWED_PORTS\) has 2000 entries, more than the 1024 read; use wildcards or ranges$/);
+    expect(() => parseExternalNamePatterns('a'.repeat(70_000))).toThrow(/^--kube-allow-external-names \(PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES\) is 70000 characters long, more than the 65536 read; give fewer entries$/);
   });
 });

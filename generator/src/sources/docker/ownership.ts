@@ -67,7 +67,7 @@ export function parseConstraint(text: string): Constraint | { readonly problem: 
   const eq = text.indexOf('=');
   const kind = eq < 0 ? text : text.slice(0, eq);
   const rest = eq < 0 ? '' : text.slice(eq + 1);
-  const bad = (why: string): { problem: string } => ({ problem: `--docker-constraint ${quote(text)}: ${why}` });
+  const bad = (why: string): { problem: string } => ({ problem: `${CONSTRAINT_LABEL} ${quote(text)}: ${why}` });
   switch (kind) {
     case 'compose-project':
       if (!COMPOSE_PROJECT.test(rest)) return bad('a compose project name is lower-case letters, digits, "_" and "-", starting with a letter or digit');
@@ -91,6 +91,8 @@ export function parseConstraint(text: string): Constraint | { readonly problem: 
 }
 
 export const CONSTRAINT_FLAG = '--docker-constraint';
+/** How a refused value names where it came from: the flag and its variable. */
+const CONSTRAINT_LABEL = `${CONSTRAINT_FLAG} (PGROUTE_DOCKER_CONSTRAINTS)`;
 export const EXPOSE_FLAG = '--docker-expose-by-default';
 export const EXPOSE_ENV = 'PGROUTE_DOCKER_EXPOSE_BY_DEFAULT';
 const MAX_CONSTRAINTS = 64;
@@ -103,7 +105,7 @@ const MAX_CONSTRAINTS = 64;
 export function admissionFromFlags(constraints: string | readonly string[] | undefined, expose: boolean | undefined, exposeEnv: string | undefined): { exposeByDefault: boolean; constraints: Constraint[] } {
   const list = constraints === undefined ? [] : typeof constraints === 'string' ? [constraints] : constraints;
   const entries = list.flatMap((v) => v.split(/[\s,]+/)).filter((e) => e !== '');
-  if (entries.length > MAX_CONSTRAINTS) throw new ConfigError(`${CONSTRAINT_FLAG} has ${entries.length} entries, more than the ${MAX_CONSTRAINTS} read`);
+  if (entries.length > MAX_CONSTRAINTS) throw new ConfigError(`${CONSTRAINT_LABEL} has ${entries.length} entries, more than the ${MAX_CONSTRAINTS} read`);
   const parsed: Constraint[] = [];
   for (const entry of entries) {
     const c = parseConstraint(entry);

@@ -23,6 +23,9 @@ export const EXTERNAL_NAMES_FLAG = '--kube-allow-external-names';
 export const EXTERNAL_NAMES_ENV = 'PGROUTE_KUBE_ALLOW_EXTERNAL_NAMES';
 export const PORTS_FLAG = '--kube-allowed-ports';
 export const PORTS_ENV = 'PGROUTE_KUBE_ALLOWED_PORTS';
+/** How a refused value names where it came from: the flag and its variable. */
+const EXTERNAL_NAMES_LABEL = `${EXTERNAL_NAMES_FLAG} (${EXTERNAL_NAMES_ENV})`;
+const PORTS_LABEL = `${PORTS_FLAG} (${PORTS_ENV})`;
 
 /**
  * PostgreSQL's port, the next seven (a second or third cluster on one host: Debian's
@@ -76,9 +79,9 @@ function entriesOf(flag: string, values: string | readonly string[] | undefined)
 export function parseExternalNamePatterns(values: string | readonly string[] | undefined): ExternalNamePatterns {
   const exact = new Set<string>();
   const wildcards = new Set<string>();
-  for (const raw of entriesOf(EXTERNAL_NAMES_FLAG, values)) {
+  for (const raw of entriesOf(EXTERNAL_NAMES_LABEL, values)) {
     const refuse = (why: string): never => {
-      throw new ConfigError(`${EXTERNAL_NAMES_FLAG}: ${quote(raw)} ${why}`);
+      throw new ConfigError(`${EXTERNAL_NAMES_LABEL}: ${quote(raw)} ${why}`);
     };
     const entry = normalize(raw);
     if (entry === '*') refuse('would allow every name; give patterns such as *.db.example.com');
@@ -107,15 +110,15 @@ export function parseExternalNamePatterns(values: string | readonly string[] | u
 
 /** --kube-allowed-ports: ports and ranges (5432-5439,6432), merged; undefined: the default. */
 export function parseAllowedPorts(values: string | readonly string[] | undefined): PortRanges {
-  const entries = entriesOf(PORTS_FLAG, values ?? DEFAULT_ALLOWED_PORTS);
-  if (entries.length === 0) throw new ConfigError(`${PORTS_FLAG} lists no port; give ports and ranges such as ${DEFAULT_ALLOWED_PORTS} (1-65535 allows every port)`);
+  const entries = entriesOf(PORTS_LABEL, values ?? DEFAULT_ALLOWED_PORTS);
+  if (entries.length === 0) throw new ConfigError(`${PORTS_LABEL} lists no port; give ports and ranges such as ${DEFAULT_ALLOWED_PORTS} (1-65535 allows every port)`);
   const ranges: [number, number][] = [];
   for (const entry of entries) {
     const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(entry);
     const from = Number(m?.[1]);
     const to = m?.[2] === undefined ? from : Number(m[2]);
     if (m === null || from < 1 || to > 65535 || from > to) {
-      throw new ConfigError(`${PORTS_FLAG}: ${quote(entry)} is not a port (1 to 65535) or a range of ports (low-high, such as 5432-5439)`);
+      throw new ConfigError(`${PORTS_LABEL}: ${quote(entry)} is not a port (1 to 65535) or a range of ports (low-high, such as 5432-5439)`);
     }
     ranges.push([from, to]);
   }

@@ -133,8 +133,9 @@ function sharedPortProblem(generation: GenerationPlan, settings: Settings): stri
   const self = replicas.peers.find((p) => p.name === replicas.self);
   if (self !== undefined) others.push({ what: `this replica's peers port (--peer ${self.name}=...)`, address: self.host, port: self.port });
   // Two binds overlap on the same address, or when one is a wildcard of the other's family ("::"
-  // takes IPv4 too). A host name is compared as written.
-  const overlap = (a: string, b: string): boolean => a === b || wildcardOf(a, b) || wildcardOf(b, a);
+  // takes IPv4 too). A host name may resolve to the other's address (localhost to 127.0.0.1), which
+  // HAProxy learns only when it binds: on the same port it is taken to overlap.
+  const overlap = (a: string, b: string): boolean => a === b || isIP(a) === 0 || isIP(b) === 0 || wildcardOf(a, b) || wildcardOf(b, a);
   for (const l of deployment.listeners) {
     const other = others.find((o) => o.port === l.port && overlap(o.address, l.address));
     if (other !== undefined) return `public port ${l.port} (on ${l.address}) is also ${other.what} (on ${other.address}): HAProxy would bind both, and clients of one would reach the other; give them different ports`;

@@ -191,6 +191,8 @@ describe('generate() with haproxy -c', { timeout: 30_000 }, () => {
       'public port 8404 (on 0.0.0.0) is also the stats port (--stats-port) (on 127.0.0.1): HAProxy would bind both, and clients of one would reach the other; give them different ports',
     );
     expect((await on('  - { port: 8404, address: 127.0.0.1 }\n')).message).toMatch(/^public port 8404 \(on 127\.0\.0\.1\) is also the stats port/);
+    // A name may be the same address (localhost is 127.0.0.1): it was compared as written, and passed.
+    expect((await on('  - { port: 8404, address: localhost }\n')).message).toMatch(/^public port 8404 \(on localhost\) is also the stats port \(--stats-port\) \(on 127\.0\.0\.1\)/);
     const peers = { ...settings, replicas: { self: 'a', peers: [{ name: 'a', host: '0.0.0.0', port: 25432 }, { name: 'b', host: '10.0.0.2', port: 25432 }] } };
     expect((await on('  - { port: 25432, address: 127.0.0.1 }\n', peers)).message).toBe(
       "public port 25432 (on 127.0.0.1) is also this replica's peers port (--peer a=...) (on 0.0.0.0): HAProxy would bind both, and clients of one would reach the other; give them different ports",

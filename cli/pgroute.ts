@@ -80,27 +80,31 @@ async function deploymentFromFlags(flags: DeploymentFlags & TlsFlags, parsed = s
 }
 
 /**
- * up and watch: the state dir claimed for this process (state-owner.ts) before anything is written
- * there; a second one on a state dir another serves is refused, as it would overwrite that one's
- * configuration, sockets and certificate. The claim is released when the process stops.
+ * up and watch: the state dir claimed for this process (state-owner.ts) before anything but the
+ * directory itself is written there; a second one on a state dir another serves is refused, as it
+ * would overwrite that one's configuration, sockets and certificate. Released when the process
+ * stops, or when what follows the claim fails (afterClaim).
  */
 async function claimedDeployment(flags: DeploymentFlags & TlsFlags): Promise<ReturnType<typeof settingsFromFlags> & { claim: StateDirClaim }> {
   const parsed = settingsFromFlags(flags);
   checkTlsFlags(flags);
   const { stateDir } = parsed.settings;
-  const owned = (owner: string): CommandFailure =>
-    new CommandFailure(
-      `--state-dir (PGROUTE_STATE_DIR): ${stateDir} is run by another pgroute up/watch (${owner}); two on one state dir overwrite each other's configuration and sockets: stop that one first, or give this one its own --state-dir`,
+  await makeStateDir(label('--state-dir'), stateDir);
+  const claimed = await claimStateDir(statePaths(stateDir).owner);
+  if ('owner' in claimed) {
+    throw new CommandFailure(
+      `--state-dir (PGROUTE_STATE_DIR): ${stateDir} is run by another pgroute up/watch (${claimed.owner}); two on one state dir overwrite each other's configuration and sockets: stop that one first, or give this one its own --state-dir`,
       EXIT.usage,
     );
-  const owner = await stateDirOwner(statePaths(stateDir).owner);
-  if (owner !== undefined) throw owned(owner);
-  await makeStateDir(label('--state-dir'), stateDir);
-  const claim = await claimStateDir(statePaths(stateDir).owner);
-  // Claimed between the check and here: the other one was first.
-  if (claim === undefined) throw owned((await stateDirOwner(statePaths(stateDir).owner)) ?? 'an unknown process');
+  }
+  const { claim } = claimed;
+  return afterClaim(claim, async () => ({ ...parsed, settings: await prepareTls(flags, parsed.settings, log), claim }));
+}
+
+/** What follows the claim; when it fails, the claim is released first, as a stop releases it. */
+async function afterClaim<T>(claim: StateDirClaim, next: () => Promise<T>): Promise<T> {
   try {
-    return { ...parsed, settings: await prepareTls(flags, parsed.settings, log), claim };
+    return await next();
   } catch (err) {
     await claim.release();
     throw err;
@@ -119,11 +123,12 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
       EXIT.usage,
     );
   }
-  const { settings, fallbackListener } = await deploymentFromFlags(flags, parsed);
-  const served = await servedTenants(statePaths(settings.stateDir).routes);
+  checkTlsFlags(flags);
+  const served = await servedTenants(statePaths(stateDir).routes);
   // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
   // caught while being written); removing every tenant takes an explicit `tenants: []`.
-  const file = await readTenantsFile(flags.tenants, fallbackListener, served.size > 0);
+  // The file is judged before the state dir is made or a certificate written: a refusal writes nothing.
+  const file = await readTenantsFile(flags.tenants, parsed.fallbackListener, served.size > 0);
   const refused = file.snapshot.refused.length;
   reportRefused(log, file.snapshot.refused);
   if (refused > 0 && flags.strict) {
@@ -140,6 +145,7 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
       EXIT.refused,
     );
   }
+  const { settings } = await deploymentFromFlags(flags, parsed);
   const g = await generate(file.deployment, file.snapshot, settings);
   if (g.checkWarnings.length > 0) log.warn({ haproxy: g.checkWarnings }, 'haproxy -c accepted the configuration with warnings');
   if (refused > 0) {
@@ -184,7 +190,7 @@ addPauseFlags(
   .requiredOption('--routes <file>', 'routes.json (reloaded on SIGHUP)')
   .addOption(new Option('--host <address>', 'SPOP listen address').default('127.0.0.1').env('PGROUTE_AGENT_HOST'))
   .addOption(new Option('--port <port>', 'SPOP listen port').default(String(DEFAULT_AGENT_PORT)).env('PGROUTE_AGENT_PORT'))
-  .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port (so not with --port)').env('PGROUTE_AGENT_SOCKET').conflicts('port'))
+  .addOption(new Option('--socket <path>', 'serve SPOP on this unix socket instead of --host:--port (so not with the --port flag)').env('PGROUTE_AGENT_SOCKET'))
   .addOption(new Option('--metrics-address <host:port>', `where /metrics and /healthz are served (default --host:${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_METRICS_ADDRESS'))
   .addOption(new Option('--http-port <port>', `the port of the metrics address on --host (older form of --metrics-address; default ${DEFAULT_AGENT_HTTP_PORT})`).env('PGROUTE_AGENT_HTTP_PORT'))
   .addOption(
@@ -192,7 +198,12 @@ addPauseFlags(
       'PGROUTE_AGENT_CANCEL_SOCKET',
     ),
   )
-  .action(async (flags: PauseFlags & { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string; cancelSocket?: string }) => {
+  .action(async (flags: PauseFlags & { routes: string; host: string; port: string; socket?: string; httpPort?: string; metricsAddress?: string; cancelSocket?: string }, command: Command) => {
+    // The --port flag beside a socket would be ignored; PGROUTE_AGENT_PORT may be set for the
+    // deployment flags' --agent-port in a shared environment, so the variable is not refused.
+    if (flags.socket !== undefined && command.getOptionValueSource('port') === 'cli') {
+      throw new ConfigError('--port is the SPOP port, and --socket (PGROUTE_AGENT_SOCKET) serves SPOP on a unix socket instead: give one of them');
+    }
     const host = parseHost('--host (PGROUTE_AGENT_HOST)', flags.host);
     const hold = pauseFromFlags(flags);
     const http = metricsAddressFromFlags({ metricsAddress: flags.metricsAddress, httpPort: flags.httpPort, host }, '--metrics-address (PGROUTE_METRICS_ADDRESS)', '--http-port (PGROUTE_AGENT_HTTP_PORT)');
@@ -248,7 +259,7 @@ addDrainFlags(
 ).action(async (flags: DeploymentFlags & TlsFlags & DrainFlags & { tenants: string }) => {
   const drain = drainFromFlags(flags);
   const { settings, fallbackListener, metricsAddress, claim } = await claimedDeployment(flags);
-  const running = await startOrExit(log, () => up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain, claim }));
+  const running = await afterClaim(claim, () => startOrExit(log, () => up({ tenantsFile: flags.tenants, settings, fallbackListener, metricsAddress, log, tls: flags, drain, claim })));
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 
@@ -263,23 +274,25 @@ addKubePeersFlags(addDrainFlags(addDeploymentFlags(
   const drain = drainFromFlags(flags);
   const checked = checkSourceFlags(flags);
   const { settings, fallbackListener, metricsAddress, claim } = await claimedDeployment(flags);
-  const source = await sourceFromFlags(checked, flags, fallbackListener, log);
-  const replicas = await kubePeersFromFlags(flags, settings, log);
-  const durableAccess = await durableAccessFromFlags(flags);
-  const { runPgroute } = await loadRun();
-  const running = await startOrExit(log, () => runPgroute({
-    source,
-    deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
-    settings,
-    claim,
-    startRenewal: () => startRenewal(flags, settings, log),
-    metricsAddress,
-    spawnHaproxy: flags.spawnHaproxy,
-    drain,
-    ...(replicas === undefined ? {} : { replicas }),
-    ...(durableAccess === undefined ? {} : { durableAccess }),
-    log,
-  }));
+  const running = await afterClaim(claim, async () => {
+    const source = await sourceFromFlags(checked, flags, fallbackListener, log);
+    const replicas = await kubePeersFromFlags(flags, settings, log);
+    const durableAccess = await durableAccessFromFlags(flags);
+    const { runPgroute } = await loadRun();
+    return startOrExit(log, () => runPgroute({
+      source,
+      deployment: { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) },
+      settings,
+      claim,
+      startRenewal: () => startRenewal(flags, settings, log),
+      metricsAddress,
+      spawnHaproxy: flags.spawnHaproxy,
+      drain,
+      ...(replicas === undefined ? {} : { replicas }),
+      ...(durableAccess === undefined ? {} : { durableAccess }),
+      log,
+    }));
+  });
   process.exitCode = await runUntilSignal(log, stopOn(running), running.done);
 });
 

@@ -49,10 +49,11 @@ export function registerPlanCommand(program: Command, log: Logger): Command {
     if (view === undefined) throw new Error(`the ${source.name} source started without a first view`);
     const deployment = view.deployment ?? { listeners: [fallbackListener], policy: parsePolicy(undefined, [fallbackListener]) };
     const { preview, generation } = await planOnStateDir(deployment, view.snapshot, settings);
-    const check: PlanCheck | undefined = flags.check ? await checkPlannedGeneration(generation, settings, loadTemplates()) : undefined;
-    process.stdout.write(flags.json ? `${JSON.stringify({ ...preview, ...(check === undefined ? {} : { check }) }, null, 2)}\n` : previewText(preview, check));
-    if (check?.missing) throw new CommandFailure(`${check.reason ?? 'haproxy not found'} (or plan with --no-check)`, EXIT.failed);
-    if (check?.result === 'rejected') {
+    // Always a verdict, so that a script reads check.result alike with --no-check.
+    const check: PlanCheck = flags.check ? await checkPlannedGeneration(generation, settings, loadTemplates()) : { result: 'not-checked', warnings: [], reason: '--no-check was given' };
+    process.stdout.write(flags.json ? `${JSON.stringify({ ...preview, check }, null, 2)}\n` : previewText(preview, check));
+    if (check.missing) throw new CommandFailure(`${check.reason ?? 'haproxy not found'} (or plan with --no-check)`, EXIT.failed);
+    if (check.result === 'rejected') {
       throw new CommandFailure('HAProxy would reject the configuration this plan would write (haproxy -c; its words are in the plan above): applying it would fail and keep the running configuration', EXIT.usage);
     }
     const refused = preview.refused.length;

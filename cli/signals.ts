@@ -16,6 +16,16 @@ let onSignal: ((sig: StopSignal) => void) | undefined;
 /** A signal that came after start-up, before runUntilSignal took over. */
 let pending: StopSignal | undefined;
 
+/**
+ * Exits at once with the signal's code, stopping the HAProxy this process started first: Node's
+ * exit would leave it running and listening on the public port with no agent behind it.
+ */
+function exitNow(log: Logger, sig: StopSignal, why: string): never {
+  const haproxy = killStartedMasters();
+  log.warn({ signal: sig, haproxy }, why);
+  process.exit(exitCode(sig));
+}
+
 function listen(handler: (sig: StopSignal) => void): void {
   if (onSignal === undefined) for (const sig of STOP_SIGNALS) process.on(sig, () => onSignal?.(sig));
   onSignal = handler;
@@ -23,7 +33,7 @@ function listen(handler: (sig: StopSignal) => void): void {
 
 /**
  * Waits for SIGINT/SIGTERM (or `done`), runs `stop` once with the signal, and resolves with the
- * exit code. A second signal while stopping exits at once.
+ * exit code. A second signal while stopping exits at once (130, 143), stopping HAProxy too.
  */
 export async function runUntilSignal(log: Logger, stop: (signal: StopSignal) => Promise<void>, done?: Promise<number>): Promise<number> {
   const signalled = new Promise<StopSignal>((resolve) => {
@@ -33,10 +43,7 @@ export async function runUntilSignal(log: Logger, stop: (signal: StopSignal) => 
   const first = await Promise.race([signalled.then((s) => ({ signal: s })), (done ?? new Promise<never>(() => {})).then((code) => ({ code }))]);
   if ('code' in first) return first.code;
   log.info({ signal: first.signal }, 'shutting down');
-  listen((sig) => {
-    log.warn({ signal: sig }, 'second signal while stopping: exiting now');
-    process.exit(exitCode(sig));
-  });
+  listen((sig) => exitNow(log, sig, 'second signal while stopping: exiting now, HAProxy with it (open sessions are closed)'));
   await stop(first.signal);
   return 0;
 }
@@ -48,16 +55,12 @@ export async function runUntilSignal(log: Logger, stop: (signal: StopSignal) => 
  * waiting for a source that never answers. A signal after it finished is kept for runUntilSignal.
  */
 export async function startOrExit<T>(log: Logger, start: () => Promise<T>): Promise<T> {
-  listen((sig) => {
-    const haproxy = killStartedMasters();
-    log.warn({ signal: sig, haproxy }, 'signal during start-up: exiting now');
-    process.exit(exitCode(sig));
-  });
+  listen((sig) => exitNow(log, sig, 'signal during start-up: exiting now'));
   // A start-up that fails keeps this handler: the HAProxy it may have spawned is stopped all the same.
   const started = await start();
   listen((sig) => {
     if (pending === undefined) pending = sig;
-    else process.exit(exitCode(sig)); // a second signal before runUntilSignal: at once, as while stopping
+    else exitNow(log, sig, 'second signal before stopping began: exiting now, HAProxy with it'); // as while stopping
   });
   return started;
 }

@@ -96,6 +96,7 @@ export interface CheckedSources {
  */
 export function checkSourceFlags(flags: SourceFlags): CheckedSources {
   const names = sourceNames(flags.source);
+  if (names.includes('file') && flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
   if (flags.tenants !== undefined && !names.includes('file')) {
     throw new ConfigError(`--tenants is read by --source file only, and --source (PGROUTE_SOURCE) is ${names.join(',')}: add file to --source, or drop --tenants`);
   }
@@ -111,8 +112,7 @@ export function checkSourceFlags(flags: SourceFlags): CheckedSources {
 async function oneSource(name: SourceName, checked: CheckedSources, flags: SourceFlags, fallbackListener: Listener, log: Logger, use: SourceUse): Promise<TenantSource> {
   switch (name) {
     case 'file':
-      if (flags.tenants === undefined) throw new ConfigError('--source file needs --tenants <file>');
-      return new FileSource(flags.tenants, fallbackListener, log);
+      return new FileSource(flags.tenants as string, fallbackListener, log);
     case 'docker': {
       const { DockerSource } = await loadDockerSource();
       const { admission } = checked;

@@ -100,6 +100,7 @@ export function checkTlsFlags(flags: TlsFlags): void {
   watchIntervalMs(flags);
   checkSans(flags);
   const secretGiven = flags.tlsSecret !== undefined && flags.tlsSecret !== '';
+  if (secretGiven) parseSecretRef(flags.tlsSecret as string);
   if (secretGiven && flags.tlsCert !== undefined) throw new ConfigError('--tls-secret keeps the auto mode\'s certificate; it cannot go with --tls-cert');
   if (flags.tlsCert !== undefined && flags.tlsCert !== '' && flags.tls === 'auto') throw new ConfigError("--tls auto (PGROUTE_TLS) makes pgroute's own certificate; it cannot go with --tls-cert, which serves yours: give one of them");
   const sansWithout = (what: string): ConfigError => new ConfigError(`--tls-san (PGROUTE_TLS_SANS) names the auto mode's certificate: it needs --tls auto${what}`);
@@ -115,7 +116,10 @@ export function checkTlsFlags(flags: TlsFlags): void {
   }
 }
 
-/** Makes sure the certificate exists and returns settings that serve it; unchanged when TLS is off. */
+/**
+ * Makes sure the certificate exists and returns settings that serve it; unchanged when TLS is off.
+ * It checks the flags itself; the commands check them first too, before the state dir is made.
+ */
 export async function prepareTls(flags: TlsFlags, settings: Settings, log: Logger, deps: TlsDeps = {}): Promise<Settings> {
   checkTlsFlags(flags);
   if (flags.tlsCert !== undefined) {

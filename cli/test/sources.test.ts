@@ -46,4 +46,9 @@ describe('the source flags, checked whichever sources are named', () => {
     );
     expect(checkSourceFlags({ ...base, source: 'docker,file' }).names).toEqual(['docker', 'file']);
   });
+
+  it('the file source without --tenants is refused before anything is written (it was found once the state dir and certificate were made)', () => {
+    const { tenants: _, ...none } = base;
+    expect(() => checkSourceFlags(none)).toThrow(new ConfigError('--source file needs --tenants <file>'));
+  });
 });

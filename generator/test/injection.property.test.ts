@@ -59,9 +59,12 @@ interface Case {
   readonly targetHost: string;
 }
 
-/** Values YAML only allows escaped; fast-check draws them rarely (U+FFFE failed one CI run), so they are always tried. */
-const UNPRINTABLE_EXAMPLES: [Case][] = ['\ufffe', '\uffff', '\u0085', '\u0090\u007f', '\ud800', 'a\u2028b'].map((v) => [
-  { id: v, host: 'a.aaaa.aa', target: 'a', targetHost: v },
+/** Values YAML only allows escaped; fast-check draws them rarely (U+FFFE failed one CI run), so they are always tried, in each field. */
+const UNPRINTABLE_EXAMPLES: [Case][] = ['\ufffe', '\uffff', '\u0085', '\u0090\u007f', '\ud800', 'a\u2028b'].flatMap((v): [Case][] => [
+  [{ id: v, host: '10.0.0.1', target: 'pool', targetHost: 'db.example.internal' }],
+  [{ id: 'acme', host: v, target: 'pool', targetHost: 'db.example.internal' }],
+  [{ id: 'acme', host: '10.0.0.1', target: v, targetHost: 'db.example.internal' }],
+  [{ id: 'acme', host: '10.0.0.1', target: 'pool', targetHost: v }],
 ]);
 
 const caseArb: fc.Arbitrary<Case> = fc.record({
@@ -71,13 +74,17 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   targetHost: fc.oneof(valueArb, fc.constant('db.example.internal')),
 });
 
-function fileFor(c: Case): string {
-  return yaml.dump({
+function documentFor(c: Case): unknown {
+  return {
     tenants: [
       { id: c.id, host: c.host, port: 5432, targets: { [c.target]: { host: c.targetHost, port: 6432 } } },
       { id: CONTROL_ID, host: '127.0.0.1', port: 5432 },
     ],
-  });
+  };
+}
+
+function fileFor(c: Case): string {
+  return yaml.dump(documentFor(c));
 }
 
 const settings = defaultSettings('/tmp/pgroute-property-test');
@@ -105,6 +112,7 @@ describe('tenant values cannot inject configuration', { timeout: 60_000 }, () =>
   it('the YAML round-trip keeps the generated values (sanity check of the harness)', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
+        expect(yaml.load(fileFor(c))).toEqual(documentFor(c));
         const f = parseTenantsFile(fileFor(c), ORIGIN, FALLBACK);
         return f.snapshot.tenants.length + f.snapshot.refused.length === 2;
       }),

@@ -200,10 +200,15 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
       [['generate', '--tenants', file, '--state-dir', state, '--tls-watch-interval', 'banana'], {}, 'pgroute: --tls-watch-interval (PGROUTE_TLS_WATCH_INTERVAL) must be a duration of at least 100ms like 500ms, 5s or 1m, got "banana"'],
       // --tenants was ignored without the file source.
       [['watch', '--source', 'docker', '--tenants', file, '--state-dir', state], {}, 'pgroute: --tenants is read by --source file only, and --source (PGROUTE_SOURCE) is docker: add file to --source, or drop --tenants'],
-      // The socket won over the transport without a word.
+      // The socket won over the transport without a word (flag or variable).
+      [['generate', '--tenants', file, '--state-dir', state, '--agent-transport', 'tcp', '--agent-socket', `${dir}/a.sock`], {}, 'pgroute: --agent-socket (PGROUTE_AGENT_SOCKET) serves the agent on a unix socket, and --agent-transport (PGROUTE_AGENT_TRANSPORT) is tcp (--agent-host:--agent-port): give one of them'],
       [['generate', '--tenants', file, '--state-dir', state, '--agent-socket', `${dir}/a.sock`], { PGROUTE_AGENT_TRANSPORT: 'tcp' }, 'pgroute: --agent-socket (PGROUTE_AGENT_SOCKET) serves the agent on a unix socket, and --agent-transport (PGROUTE_AGENT_TRANSPORT) is tcp (--agent-host:--agent-port): give one of them'],
-      // --port was ignored beside --socket.
-      [['agent', '--routes', `${dir}/routes.json`, '--socket', `${dir}/a.sock`, '--port', '7000'], {}, "pgroute: option '--socket <path>' cannot be used with option '--port <port>' (see pgroute agent --help)"],
+      // --port was ignored beside --socket (PGROUTE_AGENT_PORT is not refused: the deployment flags read it too).
+      [['agent', '--routes', `${dir}/routes.json`, '--socket', `${dir}/a.sock`, '--port', '7000'], {}, 'pgroute: --port is the SPOP port, and --socket (PGROUTE_AGENT_SOCKET) serves SPOP on a unix socket instead: give one of them'],
+      [['agent', '--routes', `${dir}/none.json`, '--socket', `${dir}/a.sock`], { PGROUTE_AGENT_PORT: '7000' }, `pgroute: --routes: cannot load route table ${dir}/none.json: ENOENT: no such file or directory, open '${dir}/none.json'; give the routes.json that \`pgroute generate\` wrote`],
+      // --source file without --tenants was found after the state dir and its certificate were made.
+      [['watch', '--state-dir', state, '--tls', 'auto'], {}, 'pgroute: --source file needs --tenants <file>'],
+      [['generate', '--tenants', file, '--state-dir', state, '--tls', 'auto', '--tls-secret', 'no-slash'], {}, 'pgroute: --tls-secret (PGROUTE_TLS_SECRET) must be <namespace>/<name> of a Kubernetes Secret (lowercase letters, digits, \'-\' and \'.\'), got "no-slash"'],
     ];
     for (const [args, env, line] of cases) {
       const r = await runCliOnce(args, 30_000, env);
@@ -397,13 +402,29 @@ describe('exit codes and one-line errors (README, "Exit codes")', () => {
     await waitFor(async () => ((await portAnswers(ports.haproxy)) ? undefined : true), { timeoutMs: 5_000, intervalMs: 50, what: 'the public port to be closed' });
   });
 
+  it('143: a second SIGTERM while `up` drains exits at once and stops HAProxy too (it was left listening, with no agent behind it)', async () => {
+    const { dir, file } = tenantsFile([{ id: 'answers', port: server.port }]);
+    const up = runCli('pgroute-up-twice', ['up', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`, ['--drain-delay', '60s'])]);
+    await up.waitForOutput(/pgroute is running/, 30_000);
+    up.child.kill('SIGTERM');
+    await up.waitForOutput(/draining: \/readyz answers 503/, 10_000);
+    // During the drain delay HAProxy still listens, as documented.
+    expect(await portAnswers(ports.haproxy)).toBe(true);
+    up.child.kill('SIGTERM');
+    const exit = await up.exited;
+    expect(exit.code, up.output(20)).toBe(143);
+    expect(up.output()).toContain('second signal while stopping: exiting now');
+    await waitFor(async () => ((await portAnswers(ports.haproxy)) ? undefined : true), { timeoutMs: 5_000, intervalMs: 50, what: 'the public port to be closed' });
+  });
+
   it('3 with --strict when a tenant definition is refused; without it, a file whose every tenant is refused says so', async () => {
     const { dir, file } = tenantsFile([{ id: 'Bad Tenant', port: server.port }]);
-    const strict = await runCliOnce(['generate', '--strict', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
+    // --tls auto too: neither the state dir nor a certificate is written (both were, before the refusal).
+    const strict = await runCliOnce(['generate', '--strict', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`), '--tls', 'auto']);
     expect(strict.code).toBe(3);
     expect(strict.stderr).toContain('tenant definition refused');
     expect(strict.stderr.trimEnd().split('\n').at(-1)).toBe(`pgroute: 1 tenant definition in ${file} refused (see the warnings above); nothing was written (--strict): fix the file`);
-    expect(existsSync(`${dir}/state/haproxy.cfg`)).toBe(false);
+    expect(existsSync(`${dir}/state`)).toBe(false);
 
     const lax = await runCliOnce(['generate', '--tenants', file, ...deploymentFlags(ports, `${dir}/state`)]);
     expect(lax.code).toBe(0);

@@ -192,6 +192,10 @@ describe('pgroute plan against a running pgroute up', () => {
       const unchecked = await plan(badBind.file, ['--no-check']);
       expect(unchecked.code).toBe(0);
       expect(unchecked.stdout).not.toContain('haproxy -c');
+      expect(unchecked.stdout).toContain('Not checked by HAProxy: --no-check was given.');
+      // A script reads check.result alike (the key was absent with --no-check).
+      const uncheckedJson = await plan(badBind.file, ['--no-check', '--json']);
+      expect((JSON.parse(uncheckedJson.stdout) as { check: unknown }).check).toEqual({ result: 'not-checked', warnings: [], reason: '--no-check was given' });
     } finally {
       for (const f of [unresolved, badBind]) rmSync(f.dir, { recursive: true, force: true });
     }

@@ -233,14 +233,21 @@ export class KubernetesSource implements TenantSource {
 /** $KUBECONFIG, ~/.kube/config, else the in-cluster service account (also used by the TLS Secret store). */
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
+  // A KUBECONFIG naming no file, a file that is no kubeconfig, or one whose current context names
+  // no cluster (the client's own words: "No active cluster!"): one line naming the variable.
+  const file = process.env.KUBECONFIG;
+  const refuse = (why: string): never => {
+    throw new ConfigError(`${file ? `KUBECONFIG ${quote(file)}` : 'the kubeconfig ~/.kube/config'} cannot be loaded: ${why}; point KUBECONFIG at a kubeconfig file, or run in a pod with a service account`);
+  };
   try {
     kc.loadFromDefault();
   } catch (err) {
-    // A KUBECONFIG naming no file, or a file that is no kubeconfig: one line naming the variable.
-    const file = process.env.KUBECONFIG;
-    const where = file ? `KUBECONFIG ${quote(file)}` : 'the kubeconfig ~/.kube/config';
-    const why = (err as NodeJS.ErrnoException).code !== undefined ? readFailure(err) : quote(String((err as Error).message));
-    throw new ConfigError(`${where} cannot be loaded: ${why}; point KUBECONFIG at a kubeconfig file, or run in a pod with a service account`);
+    refuse((err as NodeJS.ErrnoException).code !== undefined ? readFailure(err) : quote(String((err as Error).message)));
+  }
+  if (kc.getCurrentCluster() === null) {
+    // Typed string, but undefined when the file sets no current-context.
+    const context = kc.getCurrentContext() as string | undefined;
+    refuse(context ? `its current context (${quote(context)}) names no cluster it defines` : 'it sets no current-context');
   }
   return kc;
 }

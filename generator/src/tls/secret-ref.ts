@@ -2,6 +2,7 @@
 // store so that checking the flag does not load the Kubernetes client.
 
 import { ConfigError } from '../errors.js';
+import { quote } from '../validate.js';
 
 export interface SecretRef {
   readonly namespace: string;
@@ -16,7 +17,7 @@ export function parseSecretRef(text: string): SecretRef {
   const parts = text.trim().split('/');
   const [namespace, name] = parts;
   if (parts.length !== 2 || namespace === undefined || name === undefined || !NAMESPACE.test(namespace) || !SUBDOMAIN.test(name) || name.length > 253) {
-    throw new ConfigError(`--tls-secret must be <namespace>/<name> of a Kubernetes Secret (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(text)}`);
+    throw new ConfigError(`--tls-secret (PGROUTE_TLS_SECRET) must be <namespace>/<name> of a Kubernetes Secret (lowercase letters, digits, '-' and '.'), got ${quote(text)}`);
   }
   return { namespace, name };
 }

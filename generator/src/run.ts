@@ -145,7 +145,11 @@ export async function runPgroute(opts: RunOptions): Promise<Running> {
       const l = firstListener(applier.deployment ?? opts.deployment);
       await waitForTcp(l.host, l.port, 15_000, master.exited);
       // Up means controllable too: the master CLI answers (reloads go through it).
-      await waitForMaster(paths.masterSocket, 10_000, master.exited);
+      await waitForAnswer(`the HAProxy master CLI at ${paths.masterSocket}`, () => showProc(paths.masterSocket), 10_000, master.exited);
+      // And a worker serves: its admin socket answers. From 3.1 the master answers before its worker
+      // has bound anything, and a port another process holds answers too: HAProxy's worker then
+      // fails to bind and exits, after both checks above had passed (seen on 3.2).
+      await waitForAnswer(`the HAProxy worker's admin socket ${paths.adminSocket}`, () => haproxyCli(paths.adminSocket, 'show info', 1_000), 10_000, master.exited);
     } catch (err) {
       await opts.replicas?.stop();
       await pipeline.stop();
@@ -295,7 +299,8 @@ async function waitUntilGone(socket: string, timeoutMs: number, log: Logger): Pr
   log.warn({ timeoutMs }, 'the HAProxy beside pgroute still runs after the drain timeout; stopping the agent anyway (connections it accepts now are refused)');
 }
 
-async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {
+/** Asks until `ask` answers; fails once HAProxy exited meanwhile, or after `timeoutMs`. */
+async function waitForAnswer(what: string, ask: () => Promise<unknown>, timeoutMs: number, exited: Promise<unknown>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let gone = false;
   void exited.then(() => (gone = true));
@@ -304,10 +309,10 @@ async function waitForMaster(socket: string, timeoutMs: number, exited: Promise<
     // are logged), while the port still answered.
     if (gone) throw new Error('HAProxy exited while starting; its alerts are in the log above');
     try {
-      await showProc(socket);
+      await ask();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`the HAProxy master CLI at ${socket} did not answer within ${timeoutMs} ms: ${(err as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`${what} did not answer within ${timeoutMs} ms: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

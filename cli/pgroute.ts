@@ -123,7 +123,6 @@ async function generateFromFile(flags: FileFlags): Promise<Generation> {
       EXIT.usage,
     );
   }
-  checkTlsFlags(flags);
   const served = await servedTenants(statePaths(stateDir).routes);
   // An empty file over a state dir that serves tenants is refused, as `up` refuses one (a file
   // caught while being written); removing every tenant takes an explicit `tenants: []`.

@@ -59,6 +59,11 @@ export interface DockerSourceOptions {
 }
 
 /** What to check while dockerd does not answer (first-view.ts). */
+/** Where a default client (new Dockerode()) reaches the engine, as messages name it. */
+export function defaultDockerEndpoint(): string {
+  return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
 export const DOCKER_CHECK = 'check that dockerd is running and its socket (DOCKER_HOST, default /var/run/docker.sock) is reachable from here';
 
 export class DockerSource implements TenantSource {
@@ -103,7 +108,7 @@ export class DockerSource implements TenantSource {
   constructor(opts: DockerSourceOptions) {
     const docker = opts.docker ?? new Dockerode();
     this.docker = docker instanceof Dockerode ? fromDockerode(docker) : docker;
-    this.endpoint = opts.docker === undefined ? (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') : describeEndpoint(docker);
+    this.endpoint = opts.docker === undefined ? defaultDockerEndpoint() : describeEndpoint(docker);
     this.log = opts.log.child({ source: 'docker' });
     this.network = opts.network;
     this.admission = opts.admission ?? { exposeByDefault: false, constraints: [] };

@@ -4,7 +4,7 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
-import { DOCKER_CHECK } from '../sources/docker.js';
+import { defaultDockerEndpoint, DOCKER_CHECK } from '../sources/docker.js';
 import { quote } from '../validate.js';
 import { containerName, describeManaged, MANAGED_LABEL, type ManagedTenant } from './plan.js';
 import type { AccessFile } from '../access.js';
@@ -24,7 +24,7 @@ export async function dockerClient(): Promise<Dockerode> {
   } catch (err) {
     const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
     const why = typeof e.code === 'string' ? e.code : typeof e.statusCode === 'number' ? `HTTP ${e.statusCode}` : quote(String(e.message));
-    throw new Error(`cannot reach the Docker engine at ${quote(process.env.DOCKER_HOST || 'unix:///var/run/docker.sock')} (${why}): ${DOCKER_CHECK}`);
+    throw new Error(`cannot reach the Docker engine at ${quote(defaultDockerEndpoint())} (${why}): ${DOCKER_CHECK}`);
   }
   return docker;
 }

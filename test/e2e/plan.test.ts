@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { showProc } from '../../generator/src/index.js';
+import { haproxyVersion } from '../../generator/src/haproxy/version.js';
 import type { ChangePreview } from '../../generator/src/preview/preview.js';
 import { deploymentFlags, reloadCount, runCliOnce, startUp, writeTenantsFile, type CliRun } from '../support/pgroute.js';
 import { portBlock } from '../support/ports.js';
@@ -20,6 +21,11 @@ import { startPostgres, type PgServer } from '../support/postgres.js';
 import { stopAll, waitFor, type ProcessHandle } from '../support/process.js';
 
 const ports = portBlock(123);
+/**
+ * 2.6's `haproxy -c` warns about a server whose host name does not resolve (and starts it disabled);
+ * 3.0 and 3.2 accept it without a word (scripts/test.sh runs this file on each).
+ */
+const WARNS_UNRESOLVED = /^2\./.test(haproxyVersion() ?? '');
 
 let server: PgServer | undefined;
 let up: ProcessHandle | undefined;
@@ -177,7 +183,13 @@ describe('pgroute plan against a running pgroute up', () => {
     try {
       const warned = await plan(unresolved.file);
       expect(warned.code).toBe(0);
-      expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*could not resolve address 'nowhere\.invalid'/);
+      if (WARNS_UNRESOLVED) {
+        expect(warned.stdout).toMatch(/with warnings:\n {2}\[WARNING\].*could not resolve address 'nowhere\.invalid'/);
+        expect(((await planJson(unresolved.file)) as ChangePreview & { check: { result: string; warnings: string[] } }).check).toMatchObject({ result: 'passed', warnings: [expect.stringContaining("could not resolve address 'nowhere.invalid'")] });
+      } else {
+        expect(warned.stdout).toContain('HAProxy accepts the configuration this would write (haproxy -c).');
+        expect(warned.stdout).not.toContain('with warnings');
+      }
 
       // The plan is printed, HAProxy's alert in it, one line on stderr, exit 2.
       const rejected = await plan(badBind.file);

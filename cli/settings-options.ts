@@ -161,8 +161,8 @@ export interface PauseFlags {
  */
 export function addPauseFlags(cmd: Command): Command {
   return cmd
-    .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume before it is refused (57P03); at most 10m', '30s'))
-    .addOption(option('--pause-max-held <n>', 'most connections of one paused tenant held at once by this replica; more are refused at once (53300)', '200'));
+    .addOption(option('--pause-timeout <duration>', 'longest a new connection of a paused tenant (pgroute tenant pause) waits for resume, or one to a target being added waits for its backend, before it is refused (57P03); at most 10m', '30s'))
+    .addOption(option('--pause-max-held <n>', 'most connections of one tenant held at once by this replica (paused, or waiting for a target being added); more are refused at once (53300)', '200'));
 }
 
 export function pauseFromFlags(f: PauseFlags): Settings['pause'] {

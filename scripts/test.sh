@@ -26,7 +26,7 @@ npx vitest run "$@"
 # HAProxy version matrix (only for a full run, i.e. without arguments): the data path, TLS (to clients
 # and to servers), reload (health, cancel records, signals), per-tenant policy (stick tables, the
 # refusal delay's Lua sleep), the verdict memo (hits, invalidation under churn, an agent outage), an
-# agent that fails, stalls or is paused, paused tenants, the durable access switch, replicas (peers,
+# agent that fails, stalls or is paused, held connections (paused tenants, targets a reload adds), the durable access switch, replicas (peers,
 # cancel records), sessions and queue limits, the traffic log, `plan`'s haproxy -c, the CLI's
 # start-up and exit codes and version tests again on HAProxy 3.0 and 3.2,
 # from Debian roots that scripts/haproxy-versions.sh makes once and caches (minutes the first time,
@@ -37,7 +37,7 @@ missing_versions=''
 if [[ $# -eq 0 && ${PGROUTE_HAPROXY_MATRIX:-1} != 0 ]]; then
   matrix=(test/e2e/routing.test.ts test/e2e/tls.test.ts test/e2e/file-source.test.ts test/e2e/haproxy-versions.test.ts test/e2e/tenant-policy.test.ts test/e2e/agent-stall.test.ts test/e2e/agent-burst.test.ts test/e2e/pause-agent-apart.test.ts test/e2e/replicas.test.ts test/e2e/cancel-replicas.test.ts test/e2e/cli-answers.test.ts
     test/e2e/verdict-memo.test.ts test/e2e/verdict-memo-tls.test.ts test/e2e/memo-agent-down.test.ts test/e2e/agent-failure.test.ts test/e2e/plan.test.ts
-    test/e2e/reload-health.test.ts test/e2e/cancel-reload.test.ts test/e2e/signal-handover.test.ts test/e2e/tenant-pause.test.ts test/e2e/access-durable.test.ts
+    test/e2e/reload-health.test.ts test/e2e/cancel-reload.test.ts test/e2e/signal-handover.test.ts test/e2e/tenant-pause.test.ts test/e2e/pending-target.test.ts test/e2e/access-durable.test.ts
     test/e2e/backend-tls.test.ts test/e2e/sessions.test.ts test/e2e/queue-limit.test.ts test/e2e/log-format.test.ts test/e2e/log-escaping.test.ts)
   versions=$(scripts/haproxy-versions.sh) || true
   for series in 3.0 3.2; do

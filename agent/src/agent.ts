@@ -71,7 +71,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const hot = metrics.hot;
   const onVerdict = (v: Verdict): void => {
     if (v.kind === 'route') hot.route(v.cancel);
-    else if (v.kind === 'hold') hot.holds++;
+    else if (v.kind === 'hold') hot.holds[v.cause]++;
     else {
       hot.refusal(v.reason);
       refusals.record(v);

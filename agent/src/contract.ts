@@ -93,6 +93,9 @@ export function routeTableDocumentProblem(value: unknown): string | undefined {
     if (typeof tr !== 'object' || tr === null || typeof tr.id !== 'string' || typeof tr.enabled !== 'boolean' || typeof tr.backends !== 'object' || tr.backends === null) {
       return `tenant entry ${JSON.stringify(t)?.slice(0, 80)} is incomplete`;
     }
+    if (tr.pending !== undefined && !(Array.isArray(tr.pending) && tr.pending.every((x) => typeof x === 'string'))) {
+      return `tenant entry ${JSON.stringify(tr.id).slice(0, 80)}: pending is not a list of target names`;
+    }
   }
   return undefined;
 }

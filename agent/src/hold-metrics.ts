@@ -13,7 +13,7 @@ export function holdMetrics(registry: Registry): HoldEvents {
   const heldNow = new Map<string, number>();
   const held = new Gauge({
     name: 'pgroute_agent_held_connections',
-    help: 'Connections of paused tenants held now by this agent (pgroute tenant pause), waiting for resume',
+    help: 'Connections held now by this agent: of paused tenants (pgroute tenant pause), waiting for resume, and to targets whose backend HAProxy is adding, waiting for it',
     registers,
     collect() {
       let n = 0;
@@ -24,7 +24,7 @@ export function holdMetrics(registry: Registry): HoldEvents {
   void held;
   const outcomes = new Counter<'outcome'>({
     name: 'pgroute_agent_hold_total',
-    help: 'Held connections by how their wait ended: released (the tenant was resumed: routed to its current backend), timed-out (refused 57P03 after --pause-timeout), queue-full (refused 53300 at once: --pause-max-held), abandoned (HAProxy went away), shutdown (refused 57P01: this replica stopped for good while the tenant was paused)',
+    help: 'Held connections by how their wait ended: released (the tenant was resumed, or the backend of its target added: routed to its current backend), timed-out (refused 57P03 after --pause-timeout), queue-full (refused 53300 at once: --pause-max-held), abandoned (HAProxy went away), shutdown (refused 57P01: this replica stopped for good while the connection was held)',
     labelNames: ['outcome'],
     registers,
   });

@@ -12,7 +12,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo, type BuildInfo } from './build-info.js';
-import type { RefusalReason } from './decision/types.js';
+import type { HoldCause, RefusalReason } from './decision/types.js';
 import type { FrameKind } from './spop/frames.js';
 
 export interface AgentMetrics {
@@ -99,7 +99,8 @@ export class HotCounters {
   /** Routed CancelRequests (reason label "cancel"). */
   cancelRoutes = 0;
   /** Startups of paused tenants sent to wait (outcome "hold", reason "paused"; decision/hold.ts). */
-  holds = 0;
+  /** Holds by cause (paused, pending). */
+  readonly holds: Record<HoldCause, number> = { paused: 0, pending: 0 };
   /** Refusals by reason. */
   readonly refusals = new Map<string, Cell>();
   /** Decision latency: per-bucket (non-cumulative) counts, the last slot is +Inf. */
@@ -219,14 +220,15 @@ export function createAgentMetrics(defaults = true): AgentMetrics {
     buildInfo: buildInfoGauge(registers),
     decisions: new Counter({
       name: 'pgroute_agent_decisions_total',
-      help: 'Routing decisions by outcome (route, refuse, hold) and reason (startup or cancel for routes; paused for holds: the tenant is paused and the connection waits; the refusal reason otherwise, cancel-rate-limited being a dropped cancel); never a tenant or target name',
+      help: 'Routing decisions by outcome (route, refuse, hold) and reason (startup or cancel for routes; paused or pending for holds: the tenant is paused, or the backend of its target is being added, and the connection waits; the refusal reason otherwise, cancel-rate-limited being a dropped cancel); never a tenant or target name',
       labelNames: ['outcome', 'reason'],
       registers,
       collect() {
         this.reset();
         this.labels('route', 'startup').inc(hot.startupRoutes);
         this.labels('route', 'cancel').inc(hot.cancelRoutes);
-        this.labels('hold', 'paused').inc(hot.holds);
+        this.labels('hold', 'paused').inc(hot.holds.paused);
+        this.labels('hold', 'pending').inc(hot.holds.pending);
         for (const reason of KNOWN_REFUSALS) if (!hot.refusals.has(reason)) this.labels('refuse', reason).inc(0);
         for (const [reason, c] of hot.refusals) this.labels('refuse', reason).inc(c.n);
       },

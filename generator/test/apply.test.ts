@@ -36,6 +36,11 @@ function routes(table: RouteTable): Record<string, Record<string, string>> {
   return Object.fromEntries([...table.tenants].map(([id, t]) => [id, { ...t.backends }]));
 }
 
+/** The targets a table names as pending (HAProxy is adding their backends), by tenant. */
+function pending(table: RouteTable): Record<string, readonly string[]> {
+  return Object.fromEntries([...table.tenants].flatMap(([id, t]) => (t.pending === undefined ? [] : [[id, t.pending]])));
+}
+
 // --- Fake HAProxy sockets -------------------------------------------------------------------
 
 interface FakeSocket {
@@ -180,18 +185,22 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(f.admin.lines).toEqual([
       'set server pg.old.primary/s1 state maint; set server pg.spare.0/s1 addr 10.0.0.3 port 5433; set maxconn server pg.spare.0/s1 0; set server pg.spare.0/s1 health up; set server pg.spare.0/s1 state ready; quit',
     ]);
-    // At the instant HAProxy got the commands, the agent had forgotten `old` and not learned `new`.
-    expect(routes(f.admin.tablesSeen[0] as RouteTable)).toEqual({ acme: { primary: 'pg.acme.primary' } });
-    // The limits map: the interim table (old gone) keeps old's refusals, so nothing is sent before the
-    // commands; new's are added before the agent learns it, old's deleted after.
+    // At the instant HAProxy got the commands, the agent had forgotten `old` and not learned `new`'s
+    // backend: `new` is pending (its connections are held, not refused as unknown).
+    expect(routes(f.admin.tablesSeen[0] as RouteTable)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: {} });
+    expect(pending(f.admin.tablesSeen[0] as RouteTable)).toEqual({ new: ['primary'] });
+    // The limits map: the interim table (old gone) keeps old's refusals; new's are added before the
+    // agent learns of it (with the interim table, where it is pending), old's deleted after.
     const limits = f.mapLines(f.paths.limitsMap);
     expect(limits.map((l) => l.line.replace(/ [A-Za-z0-9+/=]{40,}/g, ' <b64>'))).toEqual([
       `add map ${f.paths.limitsMap} new/c/1024 <b64>; add map ${f.paths.limitsMap} new/r/1000 <b64>; quit`,
       `del map ${f.paths.limitsMap} old/c/1024; del map ${f.paths.limitsMap} old/r/1000; quit`,
     ]);
-    expect(limits.map((l) => Object.keys(routes(l.table)).sort())).toEqual([['acme'], ['acme', 'new']]);
-    // After: `new` is routable in the spare it took.
+    // new's are added with the interim table (which names new, pending), before the agent has it.
+    expect(limits.map((l) => Object.keys(routes(l.table)).sort())).toEqual([['acme', 'old'], ['acme', 'new']]);
+    // After: `new` is routable in the spare it took, and nothing is pending.
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.spare.0' } });
+    expect(pending(f.store.table)).toEqual({});
     expect(f.master.lines).toEqual([]);
     expect(await applies(f.metrics, 'runtime')).toBe(1);
     // HAProxy's series for pg.spare.0 join to the tenant through pgroute_backend_info; no spare is left free.
@@ -269,8 +278,10 @@ describe('Applier', { timeout: 30_000 }, () => {
     // One failed apply, counted once: the reload it tried, failed (the last-known-good files restored).
     expect(await applies(f.metrics, 'reload', 'failed')).toBe(1);
     expect(await applies(f.metrics, 'reload')).toBe(0);
-    // Only what the running workers still have: acme (old was being vacated, new never arrived).
-    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    // Only what the running workers still have: acme (old was being vacated, new never arrived:
+    // still pending, so its connections wait for the retry rather than being refused as unknown).
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: {} });
+    expect(pending(f.store.table)).toEqual({ new: ['primary'] });
     expect(f.applier.deployment).toEqual(DEPLOYMENT);
 
     // The same snapshot again is tried again (not "unchanged"), and works once HAProxy does.
@@ -286,10 +297,11 @@ describe('Applier', { timeout: 30_000 }, () => {
     const f = await fixture(snap(ACME, OLD), 0);
     f.master.outcome = 'failure';
     expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
-    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: {} });
     const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
     expect(back).toEqual({ kind: 'agent', detail: 'route table only' });
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+    expect(pending(f.store.table)).toEqual({});
   });
 
   it('runtime commands failing and then the fallback reload failing: the next change is a reload, whatever it is', async () => {

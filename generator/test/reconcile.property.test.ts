@@ -1,7 +1,8 @@
 // The reconcile loop over random histories of snapshots, with a failure injected at any step: the
 // pure plan (reconcile) performed by the one executor (execute) through a model of HAProxy, the
 // agent and the state dir's files. At every step boundary the agent names only backends HAProxy
-// has, serving the very tenant and target; after a failure, the files are the last-known-good ones
+// has, serving the very tenant and target; every table it is given knows every target the sources
+// want (routed, or pending while HAProxy adds it); after a failure, the files are the last-known-good ones
 // and the recorded state is one HAProxy really holds.
 
 import fc from 'fast-check';
@@ -51,6 +52,8 @@ class World {
   haproxy: Served = new Map();
   files: Layout | undefined;
   agent = new Map<string, string>();
+  /** The (tenant, target) keys the desired snapshot of the transition under way has. */
+  desired = new Set<string>();
   /** The fallible effect call (0-based within a transition) that fails, and the runtime prefix applied before it. */
   failure: { at: number; after: number } | undefined;
   /** HAProxy runs (before, nothing reaches the agent, so there is nothing to check). */
@@ -61,6 +64,13 @@ class World {
   readonly effects: Effects<Layout | undefined> = {
     publish: (routes) => {
       this.agent = named(routes);
+      // Every target the sources want is in each table the agent is given, routed or pending (its
+      // connections held while HAProxy adds it), never unknown: a renamed target or a newcomer that
+      // a reload adds is not refused in the meantime.
+      const known = new Set([...this.agent.values(), ...routes.tenants.flatMap((t) => (t.pending ?? []).map((target) => targetKey(t.id, target)))]);
+      for (const key of this.desired) expect(known.has(key), `after ${this.trail.join(' > ')}: the agent's table does not know ${key.replace('\0', '/')}`).toBe(true);
+      // ...and a pending target is one HAProxy does not route yet: the table names no backend for it.
+      for (const t of routes.tenants) for (const target of t.pending ?? []) expect(Object.hasOwn(t.backends, target)).toBe(false);
       this.boundary('publish');
     },
     runtime: async (ops) => {
@@ -132,6 +142,7 @@ describe('reconcile + execute over random tenant churn with injected failures', 
           const transition: Transition = reconcile(applied, desired, { now, spares, restMs, live, startsHaproxy, previousLayout: EMPTY_LAYOUT });
           if (applied?.uncertain === true) expect(transition.kind).toBe('reload');
           // The first generation is written before HAProxy runs: no failure injected there.
+          world.desired = new Set(desired.snapshot.tenants.flatMap((t) => Object.keys(t.targets).map((target) => targetKey(t.id, target))));
           world.begin(live ? step.failure : undefined);
           world.trail.length = 0;
           const filesBefore = world.files;

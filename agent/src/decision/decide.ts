@@ -26,9 +26,10 @@
 //   unknown-target          08004  the tenant exists but has no such target
 //   cancel-unroutable       08004  no session of this client address is recorded (see cancel-router.ts)
 //   cancel-rate-limited     53300  too many cancels from this address
-//   pause-timeout           57P03  a held connection of a paused tenant was not released in time
-//   pause-queue-full        53300  too many connections of a paused tenant are held already
-//                                  (both made by hold.ts; a paused tenant's startup is a 'hold')
+//   pause-timeout           57P03  a held connection was not released in time
+//   pause-queue-full        53300  too many connections of the tenant are held already
+//                                  (both made by hold.ts; a startup is a 'hold' while its tenant is
+//                                  paused or its target is pending: HAProxy is adding its backend)
 //   internal-error          XX000  a bug or an unusable policy; details in logDetail only
 // Client messages never list tenants and only ever echo values the client itself sent, quoted,
 // truncated and escaped (quote.ts). `tenant` is set on refusals only for tenants of the table, so
@@ -259,6 +260,8 @@ function decideStartup(
   }
   const backend = ownBackend(tenant.backends, target);
   if (backend === undefined) {
+    // A target HAProxy does not serve yet (a reload adds its backend): held until a table names it.
+    if (tenant.pending?.includes(target) === true) return { kind: 'hold', cause: tenant.paused === true ? 'paused' : 'pending', tenant: id, target };
     return refuse(
       'unknown-target',
       SQLSTATE.rejectedEstablishment,
@@ -268,7 +271,7 @@ function decideStartup(
     );
   }
 
-  if (tenant.paused === true) return { kind: 'hold', tenant: id, target, backend };
+  if (tenant.paused === true) return { kind: 'hold', cause: 'paused', tenant: id, target, backend };
   return tenant.limits === undefined
     ? { kind: 'route', tenant: id, target, backend, cancel: false }
     : { kind: 'route', tenant: id, target, backend, cancel: false, limits: tenant.limits };

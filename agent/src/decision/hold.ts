@@ -1,14 +1,16 @@
-// Connections of a paused tenant, held until the tenant is resumed (`pgroute tenant pause|resume`).
-// HAProxy sends a held connection's startup packet again (the pgroute-hold message, in its own SPOE
-// engine with a long `timeout processing`); the agent answers it only once the connection can go:
-// when a new route table no longer says the tenant is paused it is decided again against that table
-// (the tenant's current backend, after a move), or refused when the pause outlasts its timeout, or
-// at once when too many of the tenant's connections are held already. Nothing is remembered between
-// connections: each waiter holds its own redecide().
+// Held connections: those of a paused tenant, until it is resumed (`pgroute tenant pause|resume`),
+// and those to a target whose backend HAProxy is adding (a reload is applying it: the route table of
+// that moment names the target as pending), until a table names the backend. HAProxy sends a held
+// connection's startup packet again (the pgroute-hold message, in its own SPOE engine with a long
+// `timeout processing`); the agent answers it only once the connection can go: when a new route
+// table no longer holds it, it is decided again against that table (the tenant's current backend,
+// after a move), or refused when the wait outlasts its timeout, or at once when too many of the
+// tenant's connections are held already. Nothing is remembered between connections: each waiter
+// holds its own redecide().
 
 import { quoteValue } from '../quote.js';
 import { SQLSTATE } from './decide.js';
-import type { RefuseVerdict, Verdict } from './types.js';
+import type { HoldCause, HoldVerdict, RefuseVerdict, Verdict } from './types.js';
 
 export interface HoldOptions {
   /** Longest a connection is held; then it is refused (57P03). */
@@ -36,45 +38,58 @@ export interface Waiter {
 
 interface Entry {
   readonly tenant: string;
+  /** The latest 'hold' its redecide() gave (why it waits: the refusals say so). */
+  held: HoldVerdict;
   readonly since: number;
   readonly redecide: () => Verdict;
   readonly answer: (v: Verdict) => void;
   timer: NodeJS.Timeout | undefined;
 }
 
-export function pauseTimeoutRefusal(tenant: string, timeoutMs: number): RefuseVerdict {
+export function pauseTimeoutRefusal(held: HoldVerdict, timeoutMs: number): RefuseVerdict {
+  const tenant = held.tenant;
   return {
     kind: 'refuse',
     reason: 'pause-timeout',
     sqlstate: SQLSTATE.cannotConnectNow,
-    message: `tenant ${quoteValue(tenant)} is paused for maintenance and was not resumed within ${seconds(timeoutMs)}; try again later`,
-    logDetail: `held ${seconds(timeoutMs)} while tenant ${quoteValue(tenant)} stayed paused`,
+    message: held.cause === 'paused'
+      ? `tenant ${quoteValue(tenant)} is paused for maintenance and was not resumed within ${seconds(timeoutMs)}; try again later`
+      : `tenant ${quoteValue(tenant)} is being reconfigured and its target ${quoteValue(held.target)} was not ready within ${seconds(timeoutMs)}; try again later`,
+    logDetail: held.cause === 'paused'
+      ? `held ${seconds(timeoutMs)} while tenant ${quoteValue(tenant)} stayed paused`
+      : `held ${seconds(timeoutMs)} while HAProxy had no backend for target ${quoteValue(held.target)} of tenant ${quoteValue(tenant)} (the change adding it was not applied)`,
     tenant,
   };
 }
 
-export function pauseQueueFullRefusal(tenant: string, maxHeld: number): RefuseVerdict {
+export function pauseQueueFullRefusal(held: HoldVerdict, maxHeld: number): RefuseVerdict {
+  const tenant = held.tenant;
   return {
     kind: 'refuse',
     reason: 'pause-queue-full',
     sqlstate: SQLSTATE.tooManyConnections,
-    message: `too many connections are waiting for paused tenant ${quoteValue(tenant)}; try again later`,
-    logDetail: `tenant ${quoteValue(tenant)} is paused and ${maxHeld} of its connections are held already (--pause-max-held)`,
+    message: `too many connections are waiting for ${held.cause === 'paused' ? 'paused ' : ''}tenant ${quoteValue(tenant)}; try again later`,
+    logDetail: `tenant ${quoteValue(tenant)} is ${causeText(held.cause)} and ${maxHeld} of its connections are held already (--pause-max-held)`,
     tenant,
   };
 }
 
-/** This replica stops for good while the tenant is paused: the client connects again (another
+/** This replica stops for good while the connection is held: the client connects again (another
  * replica holds it there). 57P01, what PostgreSQL says when it shuts down: drivers and poolers retry it. */
-export function pauseShutdownRefusal(tenant: string): RefuseVerdict {
+export function pauseShutdownRefusal(held: HoldVerdict): RefuseVerdict {
+  const tenant = held.tenant;
   return {
     kind: 'refuse',
     reason: 'pause-shutdown',
     sqlstate: SQLSTATE.adminShutdown,
-    message: `the router holding this connection for paused tenant ${quoteValue(tenant)} is shutting down; connect again`,
-    logDetail: `tenant ${quoteValue(tenant)} is paused and this replica is stopping`,
+    message: `the router holding this connection for ${held.cause === 'paused' ? 'paused ' : ''}tenant ${quoteValue(tenant)} is shutting down; connect again`,
+    logDetail: `tenant ${quoteValue(tenant)} is ${causeText(held.cause)} and this replica is stopping`,
     tenant,
   };
+}
+
+function causeText(cause: HoldCause): string {
+  return cause === 'paused' ? 'paused' : 'waiting for a target\'s backend';
 }
 
 function seconds(ms: number): string {
@@ -109,21 +124,21 @@ export class HoldQueue {
     const tenant = first.tenant;
     if (this.#closing) {
       this.#events.ended?.('shutdown', tenant, 0);
-      answer(pauseShutdownRefusal(tenant));
+      answer(pauseShutdownRefusal(first));
       return undefined;
     }
     let set = this.#waiting.get(tenant);
     if (set !== undefined && set.size >= this.#opts.maxHeld) {
       this.#events.ended?.('queue-full', tenant, 0);
-      answer(pauseQueueFullRefusal(tenant, this.#opts.maxHeld));
+      answer(pauseQueueFullRefusal(first, this.#opts.maxHeld));
       return undefined;
     }
     if (set === undefined) this.#waiting.set(tenant, (set = new Set()));
-    const entry: Entry = { tenant, since: this.#now(), redecide, answer, timer: undefined };
+    const entry: Entry = { tenant, held: first, since: this.#now(), redecide, answer, timer: undefined };
     entry.timer = setTimeout(() => {
       if (this.#remove(entry)) {
         this.#events.ended?.('timed-out', tenant, this.#now() - entry.since);
-        answer(pauseTimeoutRefusal(tenant, this.#opts.timeoutMs));
+        answer(pauseTimeoutRefusal(entry.held, this.#opts.timeoutMs));
       }
     }, this.#opts.timeoutMs);
     set.add(entry);
@@ -150,7 +165,7 @@ export class HoldQueue {
    */
   shutdown(): number {
     this.#closing = true;
-    return this.#answerEach('shutdown', (entry) => pauseShutdownRefusal(entry.tenant));
+    return this.#answerEach('shutdown', (entry) => pauseShutdownRefusal(entry.held));
   }
 
   /** Answers, in arrival order, every held connection whose verdict is no longer a 'hold'; returns how many. */
@@ -159,7 +174,10 @@ export class HoldQueue {
     for (const set of [...this.#waiting.values()]) {
       for (const entry of [...set]) {
         const v = verdictOf(entry);
-        if (v.kind === 'hold') continue;
+        if (v.kind === 'hold') {
+          entry.held = v;
+          continue;
+        }
         this.#remove(entry);
         answered++;
         this.#events.ended?.(outcome, entry.tenant, this.#now() - entry.since);

@@ -49,6 +49,12 @@ export interface TenantRoute {
    * resumed (decision/hold.ts), not refused.
    */
   readonly paused?: boolean;
+  /**
+   * Targets the tenant has that HAProxy does not serve yet (a reload is adding their backends): a
+   * new connection to one is held until a route table names its backend (decision/hold.ts), not
+   * refused. Only in the table the agent holds while a change is applied; absent: none.
+   */
+  readonly pending?: readonly TargetName[];
 }
 
 /**
@@ -146,10 +152,14 @@ export interface RefuseVerdict {
  */
 export interface HoldVerdict {
   readonly kind: 'hold';
+  /** `paused`: the operator paused the tenant; `pending`: its target's backend is being added. */
+  readonly cause: HoldCause;
   readonly tenant: string;
   readonly target: TargetName;
-  /** The backend it would go to now (logs only: the release decides again). */
-  readonly backend: string;
+  /** The backend it would go to now (logs only: the release decides again); none while pending. */
+  readonly backend?: string;
 }
+
+export type HoldCause = 'paused' | 'pending';
 
 export type Verdict = RouteVerdict | RefuseVerdict | HoldVerdict;

@@ -1,4 +1,5 @@
-// Pause and resume in the agent: a paused tenant's startup is a 'hold' (never a route), and the hold
+// Pause and resume in the agent: a paused tenant's startup is a 'hold' (never a route), and so is one
+// to a target whose backend HAProxy is adding (pending in the interim table of a reload); the hold
 // queue answers each held connection once: released against the table of that moment, refused at
 // the timeout (57P03) or at once over the bound (53300), refused when the replica stops for good
 // (57P01), or dropped when HAProxy goes away.
@@ -16,13 +17,37 @@ const ask = (t: RouteTable, db = 'acme'): Verdict => decide(t, facts(startup({ u
 
 describe('decide: a paused tenant', () => {
   it('is held, not routed and not refused; other tenants route', () => {
-    expect(ask(paused)).toEqual({ kind: 'hold', tenant: 'acme', target: 'primary', backend: 'be_acme_primary' });
+    expect(ask(paused)).toEqual({ kind: 'hold', cause: 'paused', tenant: 'acme', target: 'primary', backend: 'be_acme_primary' });
     expect(ask(paused, 'globex').kind).toBe('route');
   });
 
   it('a disabled flag or an address outside `allow` still refuses first', () => {
     expect(ask(table(policy(), [acme({ paused: true, enabled: false })])).kind).toBe('refuse');
     expect(ask(table(policy(), [acme({ paused: true, allow: ['10.0.0.0/8'] })])).kind).toBe('refuse');
+  });
+});
+
+/** acme's only target renamed from `main` to `primary`: the interim table of the reload adding it. */
+const renaming = table(policy(), [acme({ backends: {}, pending: ['primary'] }), tenant('globex', true)]);
+
+describe('decide: a target whose backend is being added (pending)', () => {
+  it('is held, without a backend; other tenants route', () => {
+    expect(ask(renaming)).toEqual({ kind: 'hold', cause: 'pending', tenant: 'acme', target: 'primary' });
+    expect(ask(renaming, 'globex').kind).toBe('route');
+  });
+
+  it('only the pending target: another target the tenant lacks is still unknown (08004), a served one routes', () => {
+    const partly = table(policy(), [acme({ backends: { primary: 'be_acme_primary' }, pending: ['replica'] })]);
+    expect(decide(partly, facts(startup({ user: 'u', database: 'acme' }), 5433))).toMatchObject({ kind: 'hold', cause: 'pending', target: 'replica' });
+    expect(ask(partly)).toMatchObject({ kind: 'route', backend: 'be_acme_primary' });
+    const unknown = table(policy({ targetByPort: { 5433: 'gold' } }), [acme({ backends: { primary: 'be_acme_primary' }, pending: ['replica'] })]);
+    expect(decide(unknown, facts(startup({ user: 'u', database: 'acme' }), 5433))).toMatchObject({ kind: 'refuse', reason: 'unknown-target', sqlstate: '08004' });
+  });
+
+  it('a disabled flag or an address outside `allow` still refuses first; a paused tenant says paused', () => {
+    expect(ask(table(policy(), [acme({ backends: {}, pending: ['primary'], enabled: false })])).kind).toBe('refuse');
+    expect(ask(table(policy(), [acme({ backends: {}, pending: ['primary'], allow: ['10.0.0.0/8'] })])).kind).toBe('refuse');
+    expect(ask(table(policy(), [acme({ backends: {}, pending: ['primary'], paused: true })]))).toMatchObject({ kind: 'hold', cause: 'paused' });
   });
 });
 
@@ -109,6 +134,28 @@ describe('HoldQueue', () => {
     expect([a, b, later].map((x) => x.answers.length)).toEqual([1, 1, 1]);
     expect(ended).toEqual([['shutdown', 'acme'], ['shutdown', 'acme'], ['shutdown', 'acme']]);
     expect(waitOne().answers).toEqual([expect.objectContaining({ kind: 'route', backend: 'pg.acme.primary.2' })]);
+  });
+
+  it('a pending target: released to its backend by the table that names it; at the timeout, 57P03 saying what was awaited', () => {
+    current = renaming;
+    const a = waitOne();
+    expect(a.waiter).toBeDefined();
+    current = moved;
+    expect(queue.release()).toBe(1);
+    expect(a.answers).toEqual([expect.objectContaining({ kind: 'route', backend: 'pg.acme.primary.2' })]);
+
+    current = renaming;
+    const b = waitOne();
+    vi.advanceTimersByTime(5_000);
+    expect(b.answers).toEqual([
+      expect.objectContaining({
+        kind: 'refuse',
+        reason: 'pause-timeout',
+        sqlstate: '57P03',
+        message: 'tenant "acme" is being reconfigured and its target "primary" was not ready within 5s; try again later',
+      }),
+    ]);
+    expect(ended).toEqual([['released', 'acme'], ['timed-out', 'acme']]);
   });
 
   it('a tenant disabled while paused is refused at release', () => {

@@ -31,10 +31,13 @@ const tenantRoute = (id: string): fc.Arbitrary<TenantRoute> =>
     .record({
       enabled: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
       targets: fc.oneof(fc.constant([...TARGETS]), fc.subarray([...TARGETS])),
-    }).map(({ enabled, targets }) => {
+      // A change being applied: the targets without a backend are pending (HAProxy adds them).
+      applying: fc.boolean(),
+    }).map(({ enabled, targets, applying }) => {
     const backends: Record<string, string> = {};
     for (const t of targets) backends[t] = `be_${id}_${t}`;
-    return { id, enabled, backends };
+    const pending = TARGETS.filter((t) => !targets.includes(t));
+    return applying && pending.length > 0 ? { id, enabled, backends, pending } : { id, enabled, backends };
   });
 
 const policyArb: fc.Arbitrary<RoutingPolicy> = fc.record({
@@ -119,7 +122,9 @@ const namedCaseArb = tableArb
     if (disable) tenants.set(id, { ...named, enabled: false });
     const table: RouteTable = { ...t, policy, tenants };
     const target = port === 6432 ? 'pool' : port === 5433 ? 'replica' : policy.defaultTarget;
-    const expected = disable || !named.enabled ? 'disabled-tenant' : Object.hasOwn(named.backends, target) ? 'route' : 'unknown-target';
+    const expected = disable || !named.enabled
+      ? 'disabled-tenant'
+      : Object.hasOwn(named.backends, target) ? 'route' : named.pending?.includes(target) === true ? 'hold' : 'unknown-target';
     return { table, id, client: { params: { user: 'someone', database: id }, port } as Client, expected };
   });
 
@@ -136,8 +141,13 @@ describe('decide: properties', () => {
     fc.assert(
       fc.property(caseArb, fc.string(), ([t, c], address) => {
         const v = decide(t, { preamble: startup(c.params), clientAddress: address, frontendPort: c.port });
-        if (v.kind === 'route' || v.kind === 'hold') {
+        if (v.kind === 'route') {
           expect(v.backend.length).toBeGreaterThan(0);
+        } else if (v.kind === 'hold') {
+          // Only a pending target is held here (no table of these is paused): it has no backend yet.
+          expect(v.cause).toBe('pending');
+          expect(v.backend).toBeUndefined();
+          expect(t.tenants.get(v.tenant)?.pending).toContain(v.target);
         } else {
           expect(v.kind).toBe('refuse');
           expect(v.sqlstate).toMatch(/^[0-9A-Z]{5}$/);
@@ -167,7 +177,7 @@ describe('decide: properties', () => {
       fc.property(caseArb, ([t, c]) => {
         const v = decide(t, { preamble: startup(c.params), clientAddress: '192.0.2.1', frontendPort: c.port });
         if (v.kind !== 'route') {
-          expect(v.kind).toBe('refuse');
+          expect(['refuse', 'hold']).toContain(v.kind);
           return;
         }
         routes++;
@@ -194,7 +204,7 @@ describe('decide: properties', () => {
       fc.property(caseArb, ([t, c]) => {
         const v = decide(t, { preamble: startup(c.params), clientAddress: '192.0.2.1', frontendPort: c.port });
         if (v.kind !== 'refuse') {
-          expect(v.kind).toBe('route');
+          expect(['route', 'hold']).toContain(v.kind);
           return;
         }
         refusals++;

@@ -131,7 +131,7 @@ describe('SPOE contract: the hold engine (partials/pause-spoe.hbs)', () => {
   });
 
   it('a hold verdict sets the hold variable and never a backend', () => {
-    const names = verdictActions({ kind: 'hold', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary' }).map((a) => a.name.toString());
+    const names = verdictActions({ kind: 'hold', cause: 'paused', tenant: 'acme', target: 'primary', backend: 'pg.acme.primary' }).map((a) => a.name.toString());
     expect(sorted(names)).toEqual(sorted([VERDICT_VAR.hold, VERDICT_VAR.tenant, VERDICT_VAR.target, VERDICT_VAR.cancelA, VERDICT_VAR.cancelB]));
     expect(names).not.toContain(VERDICT_VAR.backend);
   });

@@ -9,18 +9,22 @@ import { effectiveLimits } from '../policy.js';
 
 /**
  * The agent's table for a layout: a tenant is routable to the targets that have a backend in the
- * layout (a target still waiting for its backend is not named), with the snapshot's enabled flag.
+ * layout, with the snapshot's enabled flag. A target still waiting for its backend (the interim
+ * table while a reload adds it) is named as pending: its connections are held until the table
+ * that names its backend, rather than refused as unknown.
  */
 export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
   const placed = routedBackends(layout);
   const tenants: TenantRoute[] = [];
   for (const t of snapshot.tenants) {
-    const backends = placed.get(t.id);
-    if (backends === undefined) continue;
+    const backends = placed.get(t.id) ?? {};
+    const pending = Object.keys(t.targets).filter((target) => !Object.hasOwn(backends, target)).sort();
+    if (Object.keys(backends).length === 0 && pending.length === 0) continue;
     const sorted = Object.fromEntries(Object.keys(backends).sort().map((target) => [target, backends[target] as string]));
     const route: TenantRoute = { id: t.id, enabled: t.enabled, backends: sorted, limits: effectiveLimits(t.limits) };
     const withAllow = t.allow === undefined ? route : { ...route, allow: t.allow };
-    tenants.push(t.paused === true ? { ...withAllow, paused: true } : withAllow);
+    const withPending = pending.length === 0 ? withAllow : { ...withAllow, pending };
+    tenants.push(t.paused === true ? { ...withPending, paused: true } : withPending);
   }
   const body = { policy: deployment.policy, tenants };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);

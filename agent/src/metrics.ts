@@ -98,8 +98,8 @@ export class HotCounters {
   startupRoutes = 0;
   /** Routed CancelRequests (reason label "cancel"). */
   cancelRoutes = 0;
-  /** Startups of paused tenants sent to wait (outcome "hold", reason "paused"; decision/hold.ts). */
-  /** Holds by cause (paused, pending). */
+  /** Startups sent to wait (outcome "hold"; decision/hold.ts), by cause: reason "paused" (a paused
+   * tenant) or "pending" (a target whose backend a change is adding). */
   readonly holds: Record<HoldCause, number> = { paused: 0, pending: 0 };
   /** Refusals by reason. */
   readonly refusals = new Map<string, Cell>();

@@ -63,7 +63,7 @@ export class Applier {
     const maps = mapsPublisher(this.#paths.adminSocket, published);
     this.#maps = maps;
     this.#effects = {
-      publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase === 'interim' }, () => opts.store.replace(toRouteTable(routes))),
+      publish: (routes, phase) => maps.publish(routes, { live: this.#live, interim: phase !== 'final' }, () => opts.store.replace(toRouteTable(routes))),
       runtime: (ops) => runRuntimeOps(this.#paths.adminSocket, ops),
       save: () => saveFiles(this.#files),
       restore: (files) => restoreFiles(files),
@@ -123,6 +123,10 @@ export class Applier {
       if (err instanceof TransitionError) {
         kind = err.kind;
         if (err.applied !== undefined) this.#applied = err.applied;
+      } else if (this.#applied !== undefined) {
+        // Failed elsewhere (a table the agent could not be given: HAProxy refused a map command):
+        // the agent may hold a table of the change, so even the running state is applied again.
+        this.#applied = { ...this.#applied, settled: false };
       }
       if (metrics) {
         metrics.applies.labels(kind, 'failed').inc();

@@ -7,11 +7,11 @@ import type { Logger } from 'pino';
 import type { RouteTableDocument } from '../../agent/src/index.js';
 import { ConfigError } from './errors.js';
 import type { RuntimeOp } from './plan.js';
-import type { Applied, GenerationPlan, Step, Transition } from './reconcile.js';
+import type { Applied, GenerationPlan, PublishPhase, Step, Transition } from './reconcile.js';
 
 export interface Effects<Saved = unknown> {
-  /** Gives the agent this table (HAProxy's maps are updated around it); `phase`: an interim table before HAProxy's change, or the final one. */
-  publish(routes: RouteTableDocument, phase: 'interim' | 'final'): void | Promise<void>;
+  /** Gives the agent this table (HAProxy's maps are updated around it); `phase`: an interim table before HAProxy's change, the final one, or the one a failed change leaves. */
+  publish(routes: RouteTableDocument, phase: PublishPhase): void | Promise<void>;
   /** Sends the operations' commands; resolves with how many were sent. */
   runtime(ops: readonly RuntimeOp[]): Promise<number>;
   /** The files a reload replaces, as they are now. */
@@ -47,7 +47,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   let commands = 0;
   let reloaded = '';
   let committed: Applied | undefined;
-  let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
+  let savepoint: { readonly files: Saved; readonly applied: Applied; readonly routes: RouteTableDocument } | undefined;
   const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
     // A restore that fails too is said, but the transition's own error (with what HAProxy holds)
     // is the one thrown: the caller's next step depends on it.
@@ -58,6 +58,12 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
         return ` (but not all of its files could be put back: ${err.message})`;
       },
     );
+    // Nothing is coming: connections held for a target the change was adding are answered now.
+    if (savepoint !== undefined) {
+      await Promise.resolve(effects.publish(savepoint.routes, 'rollback')).catch((err: Error) => {
+        log.error({ err: err.message }, 'could not give the agent the route table of the running configuration');
+      });
+    }
     throw new TransitionError(`${message}${restored}`, savepoint?.applied, reloadFailed, kind);
   };
 
@@ -78,7 +84,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
         }
         break;
       case 'savepoint':
-        savepoint = { files: await effects.save(), applied: step.applied };
+        savepoint = { files: await effects.save(), applied: step.applied, routes: step.routes };
         break;
       case 'write':
         try {

@@ -63,17 +63,19 @@ export function generationOf(deployment: Deployment, snapshot: TenantSnapshot, l
 
 export type Step =
   /** Give the agent this table. */
-  | { readonly kind: 'publish'; readonly phase: 'interim' | 'final'; readonly routes: RouteTableDocument }
+  | { readonly kind: 'publish'; readonly phase: PublishPhase; readonly routes: RouteTableDocument }
   /**
    * Runtime API commands; when they fail, the steps of `fallback` replace every later step (a
    * function, so that the reload's layout and table cost nothing unless they are needed).
    */
   | { readonly kind: 'runtime'; readonly ops: readonly RuntimeOp[]; readonly fallback: () => readonly Step[] }
   /**
-   * A rollback point: the files as they are now are kept; a later failure puts them back and
-   * records `applied` as the running state.
+   * A rollback point: the files as they are now are kept; a later failure puts them back, gives
+   * the agent `routes` (the interim table without pending targets: nothing is coming, so
+   * connections to them are answered at once rather than held) and records `applied` as the
+   * running state.
    */
-  | { readonly kind: 'savepoint'; readonly applied: Applied }
+  | { readonly kind: 'savepoint'; readonly applied: Applied; readonly routes: RouteTableDocument }
   /**
    * Render, check (with `haproxy -c` when `check`) and write a generation. `required`: a failure
    * fails the transition; else it is only reported (the running state is already right).
@@ -85,6 +87,9 @@ export type Step =
   | { readonly kind: 'commit'; readonly applied: Applied };
 
 export type TransitionKind = 'initial' | 'runtime' | 'agent' | 'reload';
+
+/** A table before HAProxy's change (interim), after it (final), or after a failed change (rollback). */
+export type PublishPhase = 'interim' | 'final' | 'rollback';
 
 export interface Transition {
   readonly kind: TransitionKind;
@@ -119,13 +124,14 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
 
   const plan = planChange(applied.layout, wanted, { now: ctx.now, spares: ctx.spares, restMs: ctx.restMs, forcedReload: forcedReasons(applied, deployment, wanted, ctx.memo === true) });
   const interim: Step = { kind: 'publish', phase: 'interim', routes: routeTableDocument(deployment, snapshot, plan.interim) };
-  // A failure restores the files and keeps the running state: the agent stays on the interim
-  // table, a subset of what the still-running workers have.
+  // A failure restores the files and keeps the running state: the agent gets the interim table
+  // without its pending targets, a subset of what the still-running workers have.
+  const rollbackRoutes = routeTableDocument(deployment, snapshot, plan.interim, { pending: false });
   const unsettled: Applied = { ...applied, settled: false };
   const reload = (layout: Layout, reasons: readonly string[], rollback: Applied): Step[] => {
     const g = generation(layout);
     return [
-      { kind: 'savepoint', applied: rollback },
+      { kind: 'savepoint', applied: rollback, routes: rollbackRoutes },
       { kind: 'write', generation: g, check: true, required: true },
       { kind: 'reload', reasons },
       { kind: 'publish', phase: 'final', routes: g.routes },

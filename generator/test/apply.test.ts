@@ -55,10 +55,12 @@ interface FakeAdmin extends FakeSocket {
   /** Map command lines (haproxy/maps-publisher.ts), apart from `lines`, with the agent's table then. */
   readonly mapLines: { readonly line: string; readonly table: RouteTable }[];
   refuse: boolean;
+  /** Map commands get HAProxy's answer for an unknown map (the others are answered as usual). */
+  refuseMaps: boolean;
 }
 
 async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
-  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], mapLines: [] as FakeAdmin['mapLines'][number][], refuse: false, close: async (): Promise<void> => undefined };
+  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], mapLines: [] as FakeAdmin['mapLines'][number][], refuse: false, refuseMaps: false, close: async (): Promise<void> => undefined };
   const server = await cliSocket(path, (line, sock) => {
     if (/^(add|del|clear) map /.test(line)) fake.mapLines.push({ line, table: store.table });
     else {
@@ -68,7 +70,8 @@ async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
     let out = '';
     for (const cmd of line.split(';').map((c) => c.trim())) {
       if (cmd === 'quit') break;
-      if (fake.refuse) out += 'No such backend.\n\n';
+      if (fake.refuseMaps && /^(add|del|clear) map /.test(cmd)) out += 'Unknown map identifier. Please use #<id> or <file>.\n\n';
+      else if (fake.refuse) out += 'No such backend.\n\n';
       else {
         const addr = /addr (\S+) port (\d+)$/.exec(cmd);
         if (addr && !/^[\d.]+$|:/.test(addr[1] as string)) out += `Invalid addr '${addr[1]}' by 'stats socket command'\n\n`;
@@ -278,10 +281,10 @@ describe('Applier', { timeout: 30_000 }, () => {
     // One failed apply, counted once: the reload it tried, failed (the last-known-good files restored).
     expect(await applies(f.metrics, 'reload', 'failed')).toBe(1);
     expect(await applies(f.metrics, 'reload')).toBe(0);
-    // Only what the running workers still have: acme (old was being vacated, new never arrived:
-    // still pending, so its connections wait for the retry rather than being refused as unknown).
-    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: {} });
-    expect(pending(f.store.table)).toEqual({ new: ['primary'] });
+    // Only what the running workers still have: acme (old was being vacated, new never arrived and
+    // is no longer pending: connections held for it were answered when the reload failed).
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    expect(pending(f.store.table)).toEqual({});
     expect(f.applier.deployment).toEqual(DEPLOYMENT);
 
     // The same snapshot again is tried again (not "unchanged"), and works once HAProxy does.
@@ -297,9 +300,21 @@ describe('Applier', { timeout: 30_000 }, () => {
     const f = await fixture(snap(ACME, OLD), 0);
     f.master.outcome = 'failure';
     expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
-    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: {} });
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
     const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
     expect(back).toEqual({ kind: 'agent', detail: 'route table only' });
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+    expect(pending(f.store.table)).toEqual({});
+  });
+
+  it('a table the agent could not be given (HAProxy refused a map command) fails the apply unsettled: going back to the running tenants is applied again', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    f.admin.refuseMaps = true;
+    // The interim table's publish adds new's limits to HAProxy's map first: refused.
+    expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
+    f.admin.refuseMaps = false;
+    const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(back.kind).not.toBe('unchanged');
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
     expect(pending(f.store.table)).toEqual({});
   });

@@ -50,6 +50,13 @@ describe('memoEntries', () => {
     expect(notMemoizable(acme)).toBeUndefined();
   });
 
+  it('a target being added (pending: no backend yet) gets no entry; the tenant keeps those of its routed targets', () => {
+    const adding: TenantRoute = { ...acme, pending: ['replica'] };
+    expect(notMemoizable(adding)).toBeUndefined();
+    expect([...memoEntries(table([adding])).keys()].sort()).toEqual([memoKey('acme', 'pool'), memoKey('acme', 'primary')].sort());
+    expect(memoEntries(table([{ id: 'new', enabled: true, backends: {}, pending: ['primary'] }])).size).toBe(0);
+  });
+
   it('memoizes nothing under a policy field it does not know', () => {
     expect(memoEntries(table([acme], { ...POLICY, holdAll: true })).size).toBe(0);
   });

@@ -62,16 +62,22 @@ class World {
   readonly trail: string[] = [];
 
   readonly effects: Effects<Layout | undefined> = {
-    publish: (routes) => {
+    publish: (routes, phase) => {
       this.agent = named(routes);
-      // Every target the sources want is in each table the agent is given, routed or pending (its
-      // connections held while HAProxy adds it), never unknown: a renamed target or a newcomer that
-      // a reload adds is not refused in the meantime.
-      const known = new Set([...this.agent.values(), ...routes.tenants.flatMap((t) => (t.pending ?? []).map((target) => targetKey(t.id, target)))]);
-      for (const key of this.desired) expect(known.has(key), `after ${this.trail.join(' > ')}: the agent's table does not know ${key.replace('\0', '/')}`).toBe(true);
-      // ...and a pending target is one HAProxy does not route yet: the table names no backend for it.
-      for (const t of routes.tenants) for (const target of t.pending ?? []) expect(Object.hasOwn(t.backends, target)).toBe(false);
-      this.boundary('publish');
+      const pending = routes.tenants.flatMap((t) => (t.pending ?? []).map((target) => targetKey(t.id, target)));
+      if (phase === 'interim') {
+        // Every target the sources want is in the table the agent is given while a change is
+        // applied, routed or pending (its connections held while HAProxy adds it), never unknown:
+        // a renamed target or a newcomer that a reload adds is not refused in the meantime.
+        const known = new Set([...this.agent.values(), ...pending]);
+        for (const key of this.desired) expect(known.has(key), `after ${this.trail.join(' > ')}: the agent's table does not know ${key.replace('\0', '/')}`).toBe(true);
+        // ...and a pending target is one HAProxy does not route yet: the table names no backend for it.
+        for (const t of routes.tenants) for (const target of t.pending ?? []) expect(Object.hasOwn(t.backends, target)).toBe(false);
+      } else {
+        // The final table routes every target; the one a failed change leaves holds nothing back.
+        expect(pending, `after ${this.trail.join(' > ')}: a ${phase} table with pending targets`).toEqual([]);
+      }
+      this.boundary(`publish ${phase}`);
     },
     runtime: async (ops) => {
       const failing = this.fails();

@@ -11,7 +11,9 @@
 import { cancelId, ROUTE_SEPARATOR, verdictActions, VERDICT_VAR, type RouteTableDocument, type TenantRoute } from '../../../agent/src/index.js';
 
 /** The keys of a tenant route and of a policy whose meaning the memo knows; anything else: memo off. */
-const TENANT_KEYS = new Set(['id', 'enabled', 'backends', 'limits', 'allow']);
+// `pending` names targets without a backend (the interim table of a change): they get no entry, and
+// the tenant's other targets keep theirs.
+const TENANT_KEYS = new Set(['id', 'enabled', 'backends', 'limits', 'allow', 'pending']);
 const LIMIT_KEYS = new Set(['maxClientConnections', 'maxConnectionRate', 'maxClientConnectionRate']);
 const POLICY_KEYS = new Set(['keys', 'user', 'targetByPort', 'defaultTarget', 'revealDisabled', 'sni', 'tlsRequiredPorts']);
 

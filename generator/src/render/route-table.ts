@@ -10,15 +10,16 @@ import { effectiveLimits } from '../policy.js';
 /**
  * The agent's table for a layout: a tenant is routable to the targets that have a backend in the
  * layout, with the snapshot's enabled flag. A target still waiting for its backend (the interim
- * table while a reload adds it) is named as pending: its connections are held until the table
- * that names its backend, rather than refused as unknown.
+ * table while a change adds it) is named as pending: its connections are held until the table
+ * that names its backend, rather than refused as unknown. `pending: false`: not named at all (the
+ * table a failed change leaves: nothing is coming, so nothing may wait).
  */
-export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout): RouteTableDocument {
+export function routeTableDocument(deployment: Deployment, snapshot: TenantSnapshot, layout: Layout, opts: { readonly pending?: boolean } = {}): RouteTableDocument {
   const placed = routedBackends(layout);
   const tenants: TenantRoute[] = [];
   for (const t of snapshot.tenants) {
     const backends = placed.get(t.id) ?? {};
-    const pending = Object.keys(t.targets).filter((target) => !Object.hasOwn(backends, target)).sort();
+    const pending = opts.pending === false ? [] : Object.keys(t.targets).filter((target) => !Object.hasOwn(backends, target)).sort();
     if (Object.keys(backends).length === 0 && pending.length === 0) continue;
     const sorted = Object.fromEntries(Object.keys(backends).sort().map((target) => [target, backends[target] as string]));
     const route: TenantRoute = { id: t.id, enabled: t.enabled, backends: sorted, limits: effectiveLimits(t.limits) };

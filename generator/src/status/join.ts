@@ -87,7 +87,7 @@ export interface StatusReport {
   readonly refused: readonly RefusedTenant[];
   /** This replica's view of its peers (HAProxy's `show peers`); absent when HAProxy did not answer it. */
   readonly replica?: ReplicaStatus;
-  /** Connections of paused tenants in this replica's hold frontend: waiting now, and ever (HAProxy's stats). */
+  /** Connections in this replica's hold frontend (paused tenants, targets being added): waiting now, and ever (HAProxy's stats). */
   readonly held?: { readonly now: number; readonly total: number };
 }
 

@@ -87,7 +87,7 @@ export function statusTable(report: StatusReport): string {
   }
   if (report.replica !== undefined) out += `\n${replicaTable(report.replica)}`;
   if (report.held !== undefined && (report.held.total > 0 || report.tenants.some((t) => t.state === 'paused'))) {
-    out += `\nHeld connections of paused tenants (this replica): ${report.held.now} waiting now, ${report.held.total} since HAProxy started (pgroute_agent_hold_total on /metrics: released, timed out, refused)\n`;
+    out += `\nHeld connections (paused tenants, targets being added; this replica): ${report.held.now} waiting now, ${report.held.total} since HAProxy started (pgroute_agent_hold_total on /metrics: released, timed out, refused)\n`;
   }
   return out;
 }

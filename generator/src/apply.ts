@@ -122,11 +122,9 @@ export class Applier {
     } catch (err) {
       if (err instanceof TransitionError) {
         kind = err.kind;
+        // Undefined: HAProxy is as it was, but the agent may hold a table of the change.
         if (err.applied !== undefined) this.#applied = err.applied;
-      } else if (this.#applied !== undefined) {
-        // Failed elsewhere (a table the agent could not be given: HAProxy refused a map command):
-        // the agent may hold a table of the change, so even the running state is applied again.
-        this.#applied = { ...this.#applied, settled: false };
+        else if (this.#applied !== undefined) this.#applied = { ...this.#applied, settled: false };
       }
       if (metrics) {
         metrics.applies.labels(kind, 'failed').inc();

@@ -29,7 +29,11 @@ export interface Executed {
   readonly applied: Applied;
 }
 
-/** A failed transition: what runs now (undefined: unchanged), whether a reload was refused, and the kind it had come to (a failed runtime apply becomes a reload). */
+/**
+ * A failed transition: what runs now (undefined: HAProxy is as it was, but the agent may hold a
+ * table of the change, so even the running state must be applied again), whether a reload was
+ * refused, and the kind it had come to (a failed runtime apply becomes a reload).
+ */
 export class TransitionError extends Error {
   constructor(
     message: string,
@@ -47,7 +51,8 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   let commands = 0;
   let reloaded = '';
   let committed: Applied | undefined;
-  let savepoint: { readonly files: Saved; readonly applied: Applied; readonly routes: RouteTableDocument } | undefined;
+  let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
+  // Fails before the final table: HAProxy is as the savepoint recorded it (or untouched before one).
   const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
     // A restore that fails too is said, but the transition's own error (with what HAProxy holds)
     // is the one thrown: the caller's next step depends on it.
@@ -59,10 +64,10 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
       },
     );
     // Nothing is coming: connections held for a target the change was adding are answered now.
-    if (savepoint !== undefined) {
-      await Promise.resolve(effects.publish(savepoint.routes, 'rollback')).catch((err: Error) => {
-        log.error({ err: err.message }, 'could not give the agent the route table of the running configuration');
-      });
+    if (transition.rollback !== undefined) {
+      await Promise.resolve()
+        .then(() => effects.publish(transition.rollback as RouteTableDocument, 'rollback'))
+        .catch((err: Error) => log.error({ err: err.message }, "could not update HAProxy's maps for the route table of the running configuration"));
     }
     throw new TransitionError(`${message}${restored}`, savepoint?.applied, reloadFailed, kind);
   };
@@ -71,7 +76,17 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
     switch (step.kind) {
       case 'publish':
-        await effects.publish(step.routes, step.phase);
+        try {
+          await effects.publish(step.routes, step.phase);
+        } catch (err) {
+          // The agent has the table (HAProxy's maps failed around it: maps-publisher.ts).
+          const message = (err as Error).message;
+          if (step.phase !== 'final') await fail(message, false);
+          // After HAProxy's change: it runs the commit's state, recorded unsettled so that the
+          // maps are tried again (and, after runtime commands, the files written).
+          const commit = queue.find((s) => s.kind === 'commit');
+          throw new TransitionError(message, commit === undefined ? undefined : { ...commit.applied, settled: false }, false, kind);
+        }
         break;
       case 'runtime':
         try {
@@ -84,7 +99,11 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
         }
         break;
       case 'savepoint':
-        savepoint = { files: await effects.save(), applied: step.applied, routes: step.routes };
+        try {
+          savepoint = { files: await effects.save(), applied: step.applied };
+        } catch (err) {
+          await fail(`the running configuration's files could not be kept before the change: ${(err as Error).message}`, false);
+        }
         break;
       case 'write':
         try {

@@ -70,12 +70,10 @@ export type Step =
    */
   | { readonly kind: 'runtime'; readonly ops: readonly RuntimeOp[]; readonly fallback: () => readonly Step[] }
   /**
-   * A rollback point: the files as they are now are kept; a later failure puts them back, gives
-   * the agent `routes` (the interim table without pending targets: nothing is coming, so
-   * connections to them are answered at once rather than held) and records `applied` as the
-   * running state.
+   * A rollback point: the files as they are now are kept; a later failure puts them back and
+   * records `applied` as the running state.
    */
-  | { readonly kind: 'savepoint'; readonly applied: Applied; readonly routes: RouteTableDocument }
+  | { readonly kind: 'savepoint'; readonly applied: Applied }
   /**
    * Render, check (with `haproxy -c` when `check`) and write a generation. `required`: a failure
    * fails the transition; else it is only reported (the running state is already right).
@@ -98,6 +96,12 @@ export interface Transition {
   readonly reasons: readonly string[];
   /** Runtime operations (kind 'runtime'). */
   readonly ops: readonly RuntimeOp[];
+  /**
+   * The table the agent gets when the transition fails before its final table: the interim one
+   * without pending targets (nothing is coming, so connections to them are answered at once
+   * rather than held). Absent for a first generation.
+   */
+  readonly rollback?: RouteTableDocument;
 }
 
 /** Whether `desired` is what runs already (nothing to do). */
@@ -126,12 +130,12 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
   const interim: Step = { kind: 'publish', phase: 'interim', routes: routeTableDocument(deployment, snapshot, plan.interim) };
   // A failure restores the files and keeps the running state: the agent gets the interim table
   // without its pending targets, a subset of what the still-running workers have.
-  const rollbackRoutes = routeTableDocument(deployment, snapshot, plan.interim, { pending: false });
+  const rollbackTable = routeTableDocument(deployment, snapshot, plan.interim, { pending: false });
   const unsettled: Applied = { ...applied, settled: false };
   const reload = (layout: Layout, reasons: readonly string[], rollback: Applied): Step[] => {
     const g = generation(layout);
     return [
-      { kind: 'savepoint', applied: rollback, routes: rollbackRoutes },
+      { kind: 'savepoint', applied: rollback },
       { kind: 'write', generation: g, check: true, required: true },
       { kind: 'reload', reasons },
       { kind: 'publish', phase: 'final', routes: g.routes },
@@ -140,7 +144,7 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
   };
 
   if (plan.reloadReasons.length > 0) {
-    return { kind: 'reload', steps: [interim, ...reload(plan.layout, plan.reloadReasons, unsettled)], reasons: plan.reloadReasons, ops: [] };
+    return { kind: 'reload', steps: [interim, ...reload(plan.layout, plan.reloadReasons, unsettled)], reasons: plan.reloadReasons, ops: [], rollback: rollbackTable };
   }
   const g = generation(plan.layout);
   // Should the commands fail part-way, HAProxy's backends are known only up to the interim
@@ -155,7 +159,7 @@ export function reconcile(applied: Applied | undefined, desired: Desired, ctx: R
     // learned the change, so `haproxy -c` is not on the path to routable.
     { kind: 'write', generation: g, check: true, required: false },
   );
-  return { kind: plan.ops.length === 0 ? 'agent' : 'runtime', steps, reasons: [], ops: plan.ops };
+  return { kind: plan.ops.length === 0 ? 'agent' : 'runtime', steps, reasons: [], ops: plan.ops, rollback: rollbackTable };
 }
 
 /** Reasons outside the tenants' backends that force a reload. */

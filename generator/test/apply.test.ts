@@ -55,12 +55,12 @@ interface FakeAdmin extends FakeSocket {
   /** Map command lines (haproxy/maps-publisher.ts), apart from `lines`, with the agent's table then. */
   readonly mapLines: { readonly line: string; readonly table: RouteTable }[];
   refuse: boolean;
-  /** Map commands get HAProxy's answer for an unknown map (the others are answered as usual). */
-  refuseMaps: boolean;
+  /** Map commands (all, or `del map` only) get HAProxy's answer for an unknown map (the others are answered as usual). */
+  refuseMaps: false | 'all' | 'del';
 }
 
 async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
-  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], mapLines: [] as FakeAdmin['mapLines'][number][], refuse: false, refuseMaps: false, close: async (): Promise<void> => undefined };
+  const fake = { lines: [] as string[], tablesSeen: [] as RouteTable[], mapLines: [] as FakeAdmin['mapLines'][number][], refuse: false, refuseMaps: false as FakeAdmin['refuseMaps'], close: async (): Promise<void> => undefined };
   const server = await cliSocket(path, (line, sock) => {
     if (/^(add|del|clear) map /.test(line)) fake.mapLines.push({ line, table: store.table });
     else {
@@ -70,7 +70,7 @@ async function fakeAdmin(path: string, store: RouteStore): Promise<FakeAdmin> {
     let out = '';
     for (const cmd of line.split(';').map((c) => c.trim())) {
       if (cmd === 'quit') break;
-      if (fake.refuseMaps && /^(add|del|clear) map /.test(cmd)) out += 'Unknown map identifier. Please use #<id> or <file>.\n\n';
+      if ((fake.refuseMaps === 'all' && /^(add|del|clear) map /.test(cmd)) || (fake.refuseMaps === 'del' && /^del map /.test(cmd))) out += 'Unknown map identifier. Please use #<id> or <file>.\n\n';
       else if (fake.refuse) out += 'No such backend.\n\n';
       else {
         const addr = /addr (\S+) port (\d+)$/.exec(cmd);
@@ -261,7 +261,7 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
   });
 
-  it('a reload failure restores the previous files (config, routes, layout), counts a rollback, and keeps the agent on the interim table', async () => {
+  it('a reload failure restores the previous files (config, routes, layout), counts a rollback, and leaves the agent on the interim table without pending targets', async () => {
     const f = await fixture(snap(ACME, OLD));
     const cfgBefore = await readFile(f.paths.haproxyConfig);
     const spoeBefore = await readFile(f.paths.spoeConfig);
@@ -308,15 +308,37 @@ describe('Applier', { timeout: 30_000 }, () => {
   });
 
   it('a table the agent could not be given (HAProxy refused a map command) fails the apply unsettled: going back to the running tenants is applied again', async () => {
-    const f = await fixture(snap(ACME, OLD));
-    f.admin.refuseMaps = true;
-    // The interim table's publish adds new's limits to HAProxy's map first: refused.
+    const f = await fixture(snap(ACME, OLD), 0);
+    f.admin.refuseMaps = 'all';
+    // The interim table's publish adds new's limits to HAProxy's map first: refused, before any reload.
     expect((await f.applier.apply(DEPLOYMENT, snap(ACME, NEW))).kind).toBe('failed');
+    expect(f.master.lines).not.toContain('reload; quit');
+    // Nothing is coming: new is not held as pending while the change is retried.
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' } });
+    expect(pending(f.store.table)).toEqual({});
     f.admin.refuseMaps = false;
     const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
     expect(back.kind).not.toBe('unchanged');
     expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
     expect(pending(f.store.table)).toEqual({});
+  });
+
+  it('the final table failing after a reload (a refused map command): what HAProxy runs is recorded, unsettled; the next change is planned from it', async () => {
+    const f = await fixture(snap(ACME, OLD), 0);
+    f.admin.refuseMaps = 'del';
+    // Reloaded onto acme+new; the final publish deletes old's limits from the map: refused.
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(r.kind).toBe('failed');
+    expect(f.master.lines.filter((l) => l === 'reload; quit')).toHaveLength(1);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.new.primary' } });
+    f.admin.refuseMaps = false;
+    // Going back to old needs old's backend again, which the running configuration lost: a reload
+    // (planned from acme+old it would have been a table-only change naming a backend HAProxy lacks).
+    const back = await f.applier.apply(DEPLOYMENT, snap(ACME, OLD));
+    expect(back.kind).toBe('reload');
+    expect(f.master.lines.filter((l) => l === 'reload; quit')).toHaveLength(2);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, old: { primary: 'pg.old.primary' } });
+    expect(await readFile(f.paths.haproxyConfig, 'utf8')).toMatch(/^backend pg\.old\.primary$/m);
   });
 
   it('runtime commands failing and then the fallback reload failing: the next change is a reload, whatever it is', async () => {

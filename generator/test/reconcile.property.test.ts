@@ -28,8 +28,8 @@ const stepArb = fc.record({
   edits: fc.array(fc.oneof({ weight: 8, arbitrary: editArb }, { weight: 1, arbitrary: toHostName }), { minLength: 1, maxLength: 3 }),
   advance: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20_000 })),
   listeners: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(1) }),
-  /** Which fallible effect of this transition fails (runtime, write or reload, in call order), and after how many runtime operations. */
-  failure: fc.option(fc.record({ at: fc.nat(3), after: fc.nat(3) }), { nil: undefined, freq: 2 }),
+  /** Which fallible effect of this transition fails (publish, runtime, save-less write or reload, in call order), and after how many runtime operations. */
+  failure: fc.option(fc.record({ at: fc.nat(5), after: fc.nat(3) }), { nil: undefined, freq: 2 }),
 });
 
 /** What HAProxy's workers hold per backend name: the (tenant, target) a ready server serves, or nothing. */
@@ -54,6 +54,8 @@ class World {
   agent = new Map<string, string>();
   /** The (tenant, target) keys the desired snapshot of the transition under way has. */
   desired = new Set<string>();
+  /** The pending targets of the agent's table now. */
+  pendingNow: string[] = [];
   /** The fallible effect call (0-based within a transition) that fails, and the runtime prefix applied before it. */
   failure: { at: number; after: number } | undefined;
   /** HAProxy runs (before, nothing reaches the agent, so there is nothing to check). */
@@ -63,8 +65,11 @@ class World {
 
   readonly effects: Effects<Layout | undefined> = {
     publish: (routes, phase) => {
+      // As the maps publisher does, the agent gets the table even when HAProxy's maps fail around it.
+      const failing = this.fails();
       this.agent = named(routes);
       const pending = routes.tenants.flatMap((t) => (t.pending ?? []).map((target) => targetKey(t.id, target)));
+      this.pendingNow = pending;
       if (phase === 'interim') {
         // Every target the sources want is in the table the agent is given while a change is
         // applied, routed or pending (its connections held while HAProxy adds it), never unknown:
@@ -77,7 +82,8 @@ class World {
         // The final table routes every target; the one a failed change leaves holds nothing back.
         expect(pending, `after ${this.trail.join(' > ')}: a ${phase} table with pending targets`).toEqual([]);
       }
-      this.boundary(`publish ${phase}`);
+      this.boundary(`publish ${phase}${failing ? ' (maps failed)' : ''}`);
+      if (failing) throw new Error('HAProxy refused a map command (injected)');
     },
     runtime: async (ops) => {
       const failing = this.fails();
@@ -163,16 +169,20 @@ describe('reconcile + execute over random tenant churn with injected failures', 
           } catch (err) {
             if (!(err instanceof TransitionError)) throw err;
             const failed = err as TransitionError;
-            if (failed.applied !== undefined) applied = failed.applied;
-            // Rolled back: the files are the last-known-good ones...
-            expect(world.files).toEqual(filesBefore);
+            // As the Applier records it: undefined is the running state, to be applied again.
+            applied = failed.applied ?? (applied === undefined ? undefined : { ...applied, settled: false });
+            // Rolled back: the files are the last-known-good ones, or (the final table's maps failed
+            // after a reload) those of what HAProxy runs now...
+            expect([filesBefore, applied?.layout]).toContainEqual(world.files);
             // ...and the recorded state is one HAProxy holds: every backend it says is occupied is
             // served for that target (exactly so unless runtime commands left HAProxy uncertain).
             const recorded = servedBy(applied?.layout ?? EMPTY_LAYOUT);
             for (const [backend, key] of recorded) expect(world.haproxy.get(backend)).toBe(key);
             if (applied !== undefined && !applied.uncertain) expect(world.haproxy).toEqual(recorded);
-            // The agent's table is a subset of it (the interim), so the same desired state is applied again.
+            // The agent's table is a subset of it (the interim), so the same desired state is applied again,
+            // and holds nothing back: no connection waits for a target that is not coming.
             for (const [backend, key] of world.agent) expect(recorded.get(backend)).toBe(key);
+            expect(world.pendingNow, `after ${world.trail.join(' > ')}`).toEqual([]);
             expect(applied?.settled).toBe(false);
           }
           if (!live && applied !== undefined) {

@@ -131,7 +131,9 @@ export class Applier {
         if (this.#applied !== undefined) countLayout(metrics, this.#applied.layout);
       }
       const detail = err instanceof Error ? err.message : String(err);
-      this.#opts.log.error({ err: detail }, 'apply failed; the running configuration is unchanged');
+      // After HAProxy's change only HAProxy's maps failed (the final table): it runs the change.
+      const changed = err instanceof TransitionError && err.applied !== undefined && err.applied.snapshot === snapshot;
+      this.#opts.log.error({ err: detail }, changed ? "apply failed after HAProxy took the change (its maps were not updated); retried" : 'apply failed; the running configuration is unchanged');
       return { kind: 'failed', detail };
     }
   }

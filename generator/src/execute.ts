@@ -51,9 +51,10 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
   let commands = 0;
   let reloaded = '';
   let committed: Applied | undefined;
+  let finalFailed: string | undefined;
   let savepoint: { readonly files: Saved; readonly applied: Applied } | undefined;
   // Fails before the final table: HAProxy is as the savepoint recorded it (or untouched before one).
-  const fail = async (message: string, reloadFailed: boolean): Promise<never> => {
+  const fail = async (message: string, reloadFailed: boolean, recorded: Applied | undefined = savepoint?.applied): Promise<never> => {
     // A restore that fails too is said, but the transition's own error (with what HAProxy holds)
     // is the one thrown: the caller's next step depends on it.
     const restored = savepoint === undefined ? '' : await effects.restore(savepoint.files).then(
@@ -69,7 +70,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
         .then(() => effects.publish(transition.rollback as RouteTableDocument, 'rollback'))
         .catch((err: Error) => log.error({ err: err.message }, "could not update HAProxy's maps for the route table of the running configuration"));
     }
-    throw new TransitionError(`${message}${restored}`, savepoint?.applied, reloadFailed, kind);
+    throw new TransitionError(`${message}${restored}`, recorded, reloadFailed, kind);
   };
 
   const queue: Step[] = [...transition.steps];
@@ -82,10 +83,10 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
           // The agent has the table (HAProxy's maps failed around it: maps-publisher.ts).
           const message = (err as Error).message;
           if (step.phase !== 'final') await fail(message, false);
-          // After HAProxy's change: it runs the commit's state, recorded unsettled so that the
-          // maps are tried again (and, after runtime commands, the files written).
-          const commit = queue.find((s) => s.kind === 'commit');
-          throw new TransitionError(message, commit === undefined ? undefined : { ...commit.applied, settled: false }, false, kind);
+          // After HAProxy's change: carry on (the commit, and after runtime commands the files, which
+          // must say the same), then fail with the commit's state recorded unsettled, so that the
+          // maps are tried again.
+          finalFailed = message;
         }
         break;
       case 'runtime':
@@ -102,7 +103,8 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
         try {
           savepoint = { files: await effects.save(), applied: step.applied };
         } catch (err) {
-          await fail(`the running configuration's files could not be kept before the change: ${(err as Error).message}`, false);
+          // Nothing written yet: HAProxy is as this savepoint would have recorded it (partial, uncertain, after runtime commands).
+          await fail(`the running configuration's files could not be kept before the change: ${(err as Error).message}`, false, step.applied);
         }
         break;
       case 'write':
@@ -130,6 +132,7 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
     }
   }
   if (committed === undefined) throw new Error('a transition ended without a commit step (a bug in reconcile)');
+  if (finalFailed !== undefined) throw new TransitionError(finalFailed, { ...committed, settled: false }, false, kind);
   return { kind, detail: describe(kind, committed, transition.ops.length, commands, reasons, reloaded), applied: committed };
 }
 

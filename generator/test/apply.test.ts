@@ -341,6 +341,26 @@ describe('Applier', { timeout: 30_000 }, () => {
     expect(await readFile(f.paths.haproxyConfig, 'utf8')).toMatch(/^backend pg\.old\.primary$/m);
   });
 
+  it('the final table failing after runtime commands: the files still say what HAProxy runs, and the same change is tried again (the maps)', async () => {
+    const f = await fixture(snap(ACME, OLD));
+    f.admin.refuseMaps = 'del';
+    const r = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(r.kind).toBe('failed');
+    expect(f.master.lines).toEqual([]);
+    expect(routes(f.store.table)).toEqual({ acme: { primary: 'pg.acme.primary' }, new: { primary: 'pg.spare.0' } });
+    // Written after the commit as on success: a reload (by anyone) would keep new where HAProxy has it.
+    expect(await readFile(f.paths.haproxyConfig, 'utf8')).toContain('server s1 10.0.0.3:5433');
+    f.admin.refuseMaps = false;
+    const seen = f.mapLines(f.paths.limitsMap).length;
+    const again = await f.applier.apply(DEPLOYMENT, snap(ACME, NEW));
+    expect(again).toEqual({ kind: 'agent', detail: 'route table only' });
+    // The maps' content was unknown after the refusal: the retry clears the map and writes it whole, without old's.
+    const retried = f.mapLines(f.paths.limitsMap).slice(seen).map((l) => l.line);
+    expect(retried[0]).toMatch(/^clear map /);
+    expect(retried.join('\n')).toContain('new/c/1024');
+    expect(retried.join('\n')).not.toContain('old/');
+  });
+
   it('runtime commands failing and then the fallback reload failing: the next change is a reload, whatever it is', async () => {
     const f = await fixture(snap(ACME, OLD));
     f.admin.refuse = true;

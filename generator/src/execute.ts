@@ -65,9 +65,10 @@ export async function execute<Saved>(transition: Transition, effects: Effects<Sa
       },
     );
     // Nothing is coming: connections held for a target the change was adding are answered now.
-    if (transition.rollback !== undefined) {
+    const rollback = transition.rollback;
+    if (rollback !== undefined) {
       await Promise.resolve()
-        .then(() => effects.publish(transition.rollback as RouteTableDocument, 'rollback'))
+        .then(() => effects.publish(rollback, 'rollback'))
         .catch((err: Error) => log.error({ err: err.message }, "could not update HAProxy's maps for the route table of the running configuration"));
     }
     throw new TransitionError(`${message}${restored}`, recorded, reloadFailed, kind);

@@ -260,7 +260,7 @@ function decideStartup(
   }
   const backend = ownBackend(tenant.backends, target);
   if (backend === undefined) {
-    // A target HAProxy does not serve yet (a reload adds its backend): held until a table names it.
+    // A target HAProxy does not serve yet (a change is adding its backend): held until a table names it.
     if (tenant.pending?.includes(target) === true) return { kind: 'hold', cause: tenant.paused === true ? 'paused' : 'pending', tenant: id, target };
     return refuse(
       'unknown-target',

@@ -1,5 +1,5 @@
 // Held connections: those of a paused tenant, until it is resumed (`pgroute tenant pause|resume`),
-// and those to a target whose backend HAProxy is adding (a reload is applying it: the route table of
+// and those to a target whose backend HAProxy is adding (a change is applying it: the route table of
 // that moment names the target as pending), until a table names the backend. HAProxy sends a held
 // connection's startup packet again (the pgroute-hold message, in its own SPOE engine with a long
 // `timeout processing`); the agent answers it only once the connection can go: when a new route

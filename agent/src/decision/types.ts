@@ -50,7 +50,7 @@ export interface TenantRoute {
    */
   readonly paused?: boolean;
   /**
-   * Targets the tenant has that HAProxy does not serve yet (a reload is adding their backends): a
+   * Targets the tenant has that HAProxy does not serve yet (a change is adding their backends): a
    * new connection to one is held until a route table names its backend (decision/hold.ts), not
    * refused. Only in the table the agent holds while a change is applied; absent: none.
    */
